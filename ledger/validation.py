@@ -1,0 +1,89 @@
+"""Field checks shared by commands: each failure raises InvalidField naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+import pycountry
+
+from ledger.errors import InvalidField
+
+
+def required_text(field: str, value: str | None, *, max_length: int = 200) -> str:
+    """A non-empty string, kept exactly as entered (no case folding, no accent stripping)."""
+    if value is None:
+        raise InvalidField(field, "is required")
+    if not isinstance(value, str):
+        raise InvalidField(field, f"must be text, not {type(value).__name__}")
+    if not value.strip():
+        raise InvalidField(field, "must not be empty")
+    return optional_text(field, value, max_length=max_length) or value
+
+
+def optional_text(field: str, value: str | None, *, max_length: int = 200) -> str | None:
+    """None, or a string within max_length characters, stored as given."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidField(field, f"must be text, not {type(value).__name__}")
+    if len(value) > max_length:
+        raise InvalidField(field, f"must be at most {max_length} characters, got {len(value)}")
+    if "\x00" in value:
+        raise InvalidField(field, "must not contain NUL characters")
+    return value if value.strip() else None
+
+
+def country(field: str, code: str | None) -> str:
+    """An ISO 3166-1 alpha-2 country code, upper case (pycountry is the authority)."""
+    if code is None or (isinstance(code, str) and not code.strip()):
+        raise InvalidField(field, "is required (an ISO 3166-1 alpha-2 country code)")
+    if not isinstance(code, str) or len(code.strip()) != 2:
+        raise InvalidField(field, f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+    normalised = code.strip().upper()
+    if pycountry.countries.get(alpha_2=normalised) is None:
+        raise InvalidField(field, f"{code!r} is not a known ISO 3166-1 country code")
+    return normalised
+
+
+def countries(field: str, codes: Iterable[str] | None, *, at_least: int = 1) -> tuple[str, ...]:
+    """A non-repeating tuple of country codes, in the order given."""
+    values = list(codes or ())
+    if len(values) < at_least:
+        raise InvalidField(field, f"needs at least {at_least} ISO 3166-1 country code")
+    seen: list[str] = []
+    for index, code in enumerate(values):
+        checked = country(f"{field}[{index}]", code)
+        if checked not in seen:
+            seen.append(checked)
+    return tuple(seen)
+
+
+def choice(field: str, value: str | None, allowed: Iterable[str]) -> str:
+    """One of a closed vocabulary."""
+    options = tuple(allowed)
+    if value not in options:
+        raise InvalidField(field, f"{value!r} is not one of: {', '.join(options)}")
+    return value
+
+
+def past_date(field: str, value: date | str | None, *, today: date, required: bool) -> date | None:
+    """A calendar date not after today; accepts ISO 8601 text."""
+    if value is None or value == "":
+        if required:
+            raise InvalidField(field, "is required (YYYY-MM-DD)")
+        return None
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            raise InvalidField(field, f"{value!r} is not a date (YYYY-MM-DD)") from None
+    if not isinstance(value, date):
+        raise InvalidField(field, "must be a date (YYYY-MM-DD)")
+    if value > today:
+        raise InvalidField(field, f"{value.isoformat()} is in the future")
+    if value.year < 1900:
+        raise InvalidField(field, f"{value.isoformat()} is before 1900")
+    return value

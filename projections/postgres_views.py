@@ -1,0 +1,86 @@
+"""A jurisdiction's views in PostgreSQL: one schema per jurisdiction, tracking included."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.sql import SQL, Identifier
+
+from projections.views import CaseRow, JurisdictionViews
+
+_COLUMNS = ("case_id", "origin", "version", "status", "reported_at", "sex", "age_band",
+            "nationalities", "last_seen_country", "last_seen_month", "route", "restricted", "given_names",
+            "first_surname", "second_surname", "last_seen_date", "last_seen_place")
+
+
+def views_schema(jurisdiction: str) -> str:
+    """The PostgreSQL schema holding one jurisdiction's views."""
+    return f"views_{jurisdiction.lower()}"
+
+
+class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
+    """Views and tracking rows in one PostgreSQL schema, written in one transaction."""
+
+    def __init__(self, conninfo: dict[str, Any], jurisdiction: str) -> None:
+        self.jurisdiction = jurisdiction
+        schema = views_schema(jurisdiction)
+        with psycopg.connect(**_psycopg_args(conninfo), autocommit=True) as connection:
+            connection.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        datastore = PostgresDatastore(
+            dbname=conninfo["dbname"], host=conninfo["host"], port=conninfo["port"],
+            user=conninfo["user"], password=conninfo.get("password") or "", schema=schema,
+        )
+        super().__init__(datastore, tracking_table_name="tracking")
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {0}.cases ("
+            "case_id uuid PRIMARY KEY, origin text NOT NULL, version bigint NOT NULL, "
+            "status text NOT NULL, reported_at timestamptz NOT NULL, sex text NOT NULL, "
+            "age_band text, nationalities text[] NOT NULL, last_seen_country text NOT NULL, "
+            "last_seen_month text NOT NULL, route text, restricted boolean NOT NULL, given_names text, first_surname text, "
+            "second_surname text, last_seen_date date, last_seen_place text)"
+        ).format(Identifier(schema)))
+        self._upsert = SQL(
+            "INSERT INTO {0}.cases ({1}) VALUES ({2}) ON CONFLICT (case_id) DO UPDATE SET {3} "
+            "WHERE excluded.version > {0}.cases.version"
+        ).format(
+            Identifier(schema),
+            SQL(", ").join(Identifier(c) for c in _COLUMNS),
+            SQL(", ").join(SQL("%s") for _ in _COLUMNS),
+            SQL(", ").join(SQL("{0} = excluded.{0}").format(Identifier(c)) for c in _COLUMNS[1:]),
+        )
+        self._select = SQL("SELECT {1} FROM {0}.cases ORDER BY reported_at DESC, case_id").format(
+            Identifier(schema), SQL(", ").join(Identifier(c) for c in _COLUMNS)
+        )
+        self.create_table()
+
+    def apply(self, rows: Sequence[CaseRow], trackings: Sequence[Tracking]) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            for row in rows:
+                cursor.execute(self._upsert, (
+                    row.case_id, row.origin, row.version, row.status, row.reported_at, row.sex,
+                    row.age_band, list(row.nationalities), row.last_seen_country, row.last_seen_month, row.route,
+                    row.restricted, row.given_names, row.first_surname, row.second_surname,
+                    row.last_seen_date, row.last_seen_place,
+                ))
+            for tracking in trackings:
+                self._insert_tracking(cursor, tracking)
+
+    def cases(self) -> list[CaseRow]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._select)
+            found = cursor.fetchall()
+        return [
+            CaseRow(**{**r, "case_id": str(r["case_id"]), "nationalities": tuple(r["nationalities"])})
+            for r in found
+        ]
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def _psycopg_args(conninfo: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in conninfo.items() if k in ("dbname", "host", "port", "user", "password") and v}

@@ -1,0 +1,176 @@
+"""Consumes `ledger.events.*` into one jurisdiction's views, exactly once per record.
+
+Each batch's rows and the offsets it consumed commit in one database transaction, so a
+crash between batches neither skips nor repeats an event. A record that cannot be decoded
+or applied is sent to `ledger.deadletter.<node>` with its reason, then passed over.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from topics.avro import SchemaRegistry, UndecodableMessage
+from topics.catalogue import EVENTS_PREFIX, deadletter_topic
+from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
+from projections.access import AccessPolicy, OwnCasesOnly
+from projections.views import CaseRow, JurisdictionViews, tracking_at
+
+log = logging.getLogger(__name__)
+
+
+def age_band(born: date | None, seen: date | None) -> str | None:
+    """A coarse age band (public tier) from the date of birth and the date last seen."""
+    if born is None or seen is None:
+        return None
+    age = seen.year - born.year - ((seen.month, seen.day) < (born.month, born.day))
+    for upper, band in ((11, "0-11"), (17, "12-17"), (29, "18-29"), (44, "30-44"), (59, "45-59")):
+        if age <= upper:
+            return band
+    return "60+"
+
+
+class Unapplicable(Exception):
+    """A decoded event this projection cannot apply; the reason goes to dead-letter."""
+
+
+class Projector:
+    """Builds one jurisdiction's views from every origin's events topic."""
+
+    def __init__(
+        self,
+        jurisdiction: str,
+        event_log: EventLog,
+        views: JurisdictionViews,
+        node: str,
+        registry: SchemaRegistry | None = None,
+        policy: AccessPolicy | None = None,
+        batch_size: int = 1000,
+    ) -> None:
+        self.jurisdiction = jurisdiction
+        self.event_log = event_log
+        self.views = views
+        self.node = node
+        self.registry = registry or SchemaRegistry()
+        self.policy: AccessPolicy = policy or OwnCasesOnly()
+        self.batch_size = batch_size
+        self._deadletters: Publisher | None = None
+
+    def partitions(self) -> list[TopicPartition]:
+        topics = sorted(t for t in self.event_log.list_topics() if t.startswith(EVENTS_PREFIX))
+        return [tp for topic in topics for tp in self.event_log.partitions(topic)]
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """How many records each partition holds that the views have not applied yet."""
+        tps = self.partitions()
+        ends = self.event_log.end_offsets(tps)
+        positions = self.views.positions(tps)
+        return {tp: max(0, ends[tp] - positions[tp]) for tp in tps}
+
+    def run_once(self, timeout_s: float = 30.0) -> int:
+        """Apply everything committed up to now; return the number of records consumed."""
+        tps = self.partitions()
+        if not tps:
+            return 0
+        ends = self.event_log.end_offsets(tps)
+        positions = self.views.positions(tps)
+        pending = {tp for tp in tps if positions[tp] < ends[tp]}
+        if not pending:
+            return 0
+        reader = self.event_log.reader()
+        consumed = 0
+        try:
+            reader.assign({tp: positions[tp] for tp in pending})
+            deadline = time.monotonic() + timeout_s
+            while any(positions[tp] < ends[tp] for tp in pending):
+                records = reader.poll(0.5, max_records=self.batch_size)
+                # The reader's position also passes transaction markers, which carry no record.
+                advanced = {tp: reader.position(tp) for tp in pending}
+                advanced = {tp: p for tp, p in advanced.items() if p > positions[tp]}
+                if records or advanced:
+                    self.apply(records, advanced)
+                    positions.update(advanced)
+                    consumed += len(records)
+                elif time.monotonic() > deadline:
+                    raise TimeoutError(f"views for {self.jurisdiction}: log did not deliver in {timeout_s} s")
+        finally:
+            reader.close()
+        return consumed
+
+    def run(self, stop: threading.Event, idle_s: float = 0.2) -> None:
+        """Keep the views current until stop is set."""
+        while not stop.is_set():
+            try:
+                if self.run_once() == 0:
+                    stop.wait(idle_s)
+            except Exception as error:  # the loop must outlive a broker restart
+                log.warning("projector %s: %s", self.jurisdiction, type(error).__name__)
+                stop.wait(2.0)
+
+    def apply(self, records: Sequence[LogRecord], positions: dict[TopicPartition, int] | None = None) -> None:
+        """Turn records into rows; write rows and the positions reached in one transaction."""
+        rows: dict[str, CaseRow] = {}
+        reached: dict[TopicPartition, int] = dict(positions or {})
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            reached[tp] = max(reached.get(tp, 0), record.offset + 1)
+            try:
+                row = self.to_row(record)
+            except (UndecodableMessage, Unapplicable) as error:
+                self.dead_letter(record, str(error))
+                continue
+            if row is not None:
+                rows[row.case_id] = row
+        self.views.apply(list(rows.values()), [tracking_at(tp, nxt) for tp, nxt in reached.items()])
+
+    def to_row(self, record: LogRecord) -> CaseRow | None:
+        decoded = self.registry.decode(record.value)
+        meta: dict[str, Any] = decoded.record["meta"]
+        origin = record.topic[len(EVENTS_PREFIX):]
+        if meta["origin"] != origin:
+            raise Unapplicable(f"envelope origin {meta['origin']!r} does not match topic {record.topic}")
+        if decoded.name != "CaseReported":
+            return None  # other event types join these views as the ledger grows
+        body = decoded.record
+        person, seen = body["person"], body["last_seen"]
+        common = self.policy.may_read(self.jurisdiction, origin, "common")
+        return CaseRow(
+            case_id=str(meta["aggregate_id"]), origin=origin, version=meta["aggregate_version"],
+            status="missing", reported_at=meta["occurred_at"], sex=person["sex"],
+            age_band=age_band(person["date_of_birth"], seen["date"]),
+            nationalities=tuple(person["nationalities"]), last_seen_country=seen["country"],
+            last_seen_month=seen["date"].strftime("%Y-%m"),
+            route=seen["route"], restricted=not common,
+            given_names=person["given_names"] if common else None,
+            first_surname=person["first_surname"] if common else None,
+            second_surname=person["second_surname"] if common else None,
+            last_seen_date=seen["date"] if common else None,
+            last_seen_place=seen["place"] if common else None,
+        )
+
+    def dead_letter(self, record: LogRecord, reason: str) -> None:
+        """Publish the record, untouched, with the reason and where it came from."""
+        log.warning("views %s: %s[%d]@%d dead-lettered: %s", self.jurisdiction,
+                    record.topic, record.partition, record.offset, reason)
+        topic = deadletter_topic(self.node)
+        if self._deadletters is None:
+            self.event_log.create_topics([topic])
+            self._deadletters = self.event_log.publisher(f"caseledger-deadletter-{self.node}-{self.jurisdiction}")
+        headers = (
+            ("reason", reason.encode()),
+            ("source_topic", record.topic.encode()),
+            ("source_partition", str(record.partition).encode()),
+            ("source_offset", str(record.offset).encode()),
+            ("jurisdiction", self.jurisdiction.encode()),
+        ) + record.headers
+        self._deadletters.publish([OutgoingRecord(
+            topic.name, record.key or b"", record.value or b"", headers, record.timestamp_ms,
+        )])
+
+    def close(self) -> None:
+        if self._deadletters is not None:
+            self._deadletters.close()

@@ -1,0 +1,76 @@
+"""A jurisdiction's views in a SQLite file (the embedded default)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from projections.views import CaseRow, JurisdictionViews
+
+_CREATE = """
+CREATE TABLE IF NOT EXISTS cases (
+    case_id TEXT PRIMARY KEY, origin TEXT NOT NULL, version INTEGER NOT NULL,
+    status TEXT NOT NULL, reported_at TEXT NOT NULL, sex TEXT NOT NULL, age_band TEXT,
+    nationalities TEXT NOT NULL, last_seen_country TEXT NOT NULL, last_seen_month TEXT NOT NULL,
+    route TEXT,
+    restricted INTEGER NOT NULL, given_names TEXT, first_surname TEXT, second_surname TEXT,
+    last_seen_date TEXT, last_seen_place TEXT)
+"""
+_COLUMNS = ("case_id", "origin", "version", "status", "reported_at", "sex", "age_band",
+            "nationalities", "last_seen_country", "last_seen_month", "route", "restricted", "given_names",
+            "first_surname", "second_surname", "last_seen_date", "last_seen_place")
+_UPSERT = (
+    f"INSERT INTO cases ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT (case_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
+    + " WHERE excluded.version > cases.version"
+)
+
+
+class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
+    """Views and tracking rows share one SQLite file and one transaction."""
+
+    def __init__(self, path: Path | str, jurisdiction: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.jurisdiction = jurisdiction
+        super().__init__(SQLiteDatastore(str(path)))
+        self.create_table()
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), _CREATE]
+
+    def apply(self, rows: Sequence[CaseRow], trackings: Sequence[Tracking]) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            for row in rows:
+                cursor.execute(_UPSERT, (
+                    row.case_id, row.origin, row.version, row.status, row.reported_at.isoformat(),
+                    row.sex, row.age_band, ",".join(row.nationalities), row.last_seen_country, row.last_seen_month,
+                    row.route, int(row.restricted), row.given_names, row.first_surname,
+                    row.second_surname, row.last_seen_date.isoformat() if row.last_seen_date else None,
+                    row.last_seen_place,
+                ))
+            for tracking in trackings:
+                self._insert_tracking(cursor, tracking)
+
+    def cases(self) -> list[CaseRow]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT {', '.join(_COLUMNS)} FROM cases ORDER BY reported_at DESC, case_id")
+            found = cursor.fetchall()
+        return [
+            CaseRow(
+                case_id=r[0], origin=r[1], version=r[2], status=r[3],
+                reported_at=datetime.fromisoformat(r[4]), sex=r[5], age_band=r[6],
+                nationalities=tuple(n for n in r[7].split(",") if n), last_seen_country=r[8],
+                last_seen_month=r[9], route=r[10], restricted=bool(r[11]), given_names=r[12],
+                first_surname=r[13], second_surname=r[14],
+                last_seen_date=date.fromisoformat(r[15]) if r[15] else None, last_seen_place=r[16],
+            )
+            for r in found
+        ]
+
+    def close(self) -> None:
+        self.datastore.close()

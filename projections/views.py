@@ -1,0 +1,72 @@
+"""The port of a jurisdiction's views: rows and Kafka positions written in one transaction."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
+from topics.log import TopicPartition
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One case as a jurisdiction may see it; restricted fields are None."""
+
+    case_id: str
+    origin: str
+    version: int
+    status: str
+    reported_at: datetime
+    sex: str
+    age_band: str | None
+    nationalities: tuple[str, ...]
+    last_seen_country: str
+    last_seen_month: str
+    route: str | None
+    restricted: bool
+    given_names: str | None = None
+    first_surname: str | None = None
+    second_surname: str | None = None
+    last_seen_date: date | None = None
+    last_seen_place: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        if self.restricted:
+            return "(restricted)"
+        return " ".join(p for p in (self.given_names, self.first_surname, self.second_surname) if p)
+
+
+def tracking_name(tp: TopicPartition) -> str:
+    """The tracking row for one topic partition."""
+    return f"{tp.topic}:{tp.partition}"
+
+
+def tracking_at(tp: TopicPartition, next_offset: int) -> Tracking:
+    """A tracking row holds the next offset to read (the record at offset 0 done: id 1)."""
+    return Tracking(tracking_name(tp), next_offset)
+
+
+class JurisdictionViews(TrackingRecorder, ABC):
+    """A jurisdiction's views; apply() writes rows and positions atomically."""
+
+    jurisdiction: str
+
+    @abstractmethod
+    def apply(self, rows: Sequence[CaseRow], trackings: Sequence[Tracking]) -> None:
+        """Upsert rows and advance positions in one transaction (all or nothing)."""
+
+    @abstractmethod
+    def cases(self) -> list[CaseRow]:
+        """Every case in the view, newest report first."""
+
+    def positions(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The next offset to read in each partition."""
+        return {tp: self.max_tracking_id(tracking_name(tp)) or 0 for tp in tps}
+
+    @abstractmethod
+    def close(self) -> None: ...

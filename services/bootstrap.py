@@ -1,0 +1,108 @@
+"""The composition root: builds a node (ledger, log, relay, views) from Settings. Nothing
+is wired at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+from ledger.application import CaseLedger
+from projections.postgres_views import PostgresJurisdictionViews
+from projections.projector import Projector
+from projections.sqlite_views import SQLiteJurisdictionViews
+from projections.views import JurisdictionViews
+from services.settings import Settings
+from topics.avro import SchemaRegistry
+from topics.catalogue import node_topics
+from topics.embedded import SQLiteEventLog
+from topics.kafka_log import KafkaEventLog
+from topics.log import EventLog
+from topics.relay import Relay
+
+
+def ledger_schema(node: str) -> str:
+    """The PostgreSQL schema holding one node's event store."""
+    return f"ledger_{node.lower()}"
+
+
+def ledger_env(settings: Settings) -> dict[str, str]:
+    """The eventsourcing library's environment for this node's event store, in one place."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.data_dir / f"ledger-{settings.node.lower()}.sqlite"),
+        }
+    info = settings.postgres_conninfo()
+    schema = ledger_schema(settings.node)
+    with psycopg.connect(**{k: v for k, v in info.items() if v}, autocommit=True) as connection:
+        connection.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": info["dbname"], "POSTGRES_HOST": info["host"],
+        "POSTGRES_PORT": str(info["port"]), "POSTGRES_USER": info["user"],
+        "POSTGRES_PASSWORD": info["password"], "POSTGRES_SCHEMA": schema,
+    }
+
+
+def build_log(settings: Settings) -> EventLog:
+    if settings.kafka_bootstrap:
+        return KafkaEventLog(settings.kafka_bootstrap, client_id=f"caseledger-{settings.node.lower()}")
+    return SQLiteEventLog(settings.data_dir / "log.sqlite")
+
+
+@dataclass
+class Node:
+    """One country's node: its ledger, its relay to the shared log, and views per jurisdiction."""
+
+    settings: Settings
+    ledger: CaseLedger
+    event_log: EventLog
+    relay: Relay
+    registry: SchemaRegistry
+    _views: dict[str, JurisdictionViews] = field(default_factory=dict)
+    _projectors: dict[str, Projector] = field(default_factory=dict)
+
+    def views(self, jurisdiction: str) -> JurisdictionViews:
+        if jurisdiction not in self._views:
+            if self.settings.database_url:
+                self._views[jurisdiction] = PostgresJurisdictionViews(
+                    self.settings.postgres_conninfo(), jurisdiction)
+            else:
+                path = self.settings.data_dir / f"views-{jurisdiction.lower()}.sqlite"
+                self._views[jurisdiction] = SQLiteJurisdictionViews(path, jurisdiction)
+        return self._views[jurisdiction]
+
+    def projector(self, jurisdiction: str) -> Projector:
+        if jurisdiction not in self._projectors:
+            self._projectors[jurisdiction] = Projector(
+                jurisdiction, self.event_log, self.views(jurisdiction), self.settings.node, self.registry)
+        return self._projectors[jurisdiction]
+
+    def sync(self, jurisdiction: str) -> dict[str, int]:
+        """Publish what is pending, then bring one jurisdiction's views up to date."""
+        published = self.relay.run_once()
+        consumed = self.projector(jurisdiction).run_once()
+        return {"published": published, "consumed": consumed}
+
+    def close(self) -> None:
+        for projector in self._projectors.values():
+            projector.close()
+        for views in self._views.values():
+            views.close()
+        self.relay.close()
+        self.event_log.close()
+        self.ledger.close()
+
+
+def build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
+    """Wire a node from settings: the event store, the log and its topics, the relay."""
+    ledger = CaseLedger(settings.node, env=ledger_env(settings), **ledger_kwargs)
+    event_log = build_log(settings)
+    event_log.create_topics(node_topics(settings.node, settings.partitions))
+    registry = SchemaRegistry()
+    relay = Relay(ledger.recorder, ledger.mapper, event_log, settings.node, registry)
+    return Node(settings, ledger, event_log, relay, registry)

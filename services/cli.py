@@ -1,0 +1,181 @@
+"""`caseledger`: the command line of a node. Errors are sentences, never stack traces."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from ledger.commands import Actor, ReportMissingPerson
+from ledger.errors import LedgerError
+from projections.views import CaseRow
+from services.bootstrap import Node, build_node
+from services.settings import Settings
+from topics.log import LogUnavailable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+
+@contextmanager
+def node_from_env(**overrides: Any) -> Iterator[Node]:
+    """A node for one command, closed afterwards; configuration problems become sentences."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise UserError(f"configuration: {first['msg']}") from None
+    try:
+        node = build_node(settings)
+    except LogUnavailable as error:
+        raise UserError(f"the log is unreachable ({error}); is Kafka running? compose/services up") from None
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+def print_cases(jurisdiction: str, rows: list[CaseRow]) -> None:
+    click.echo(f"Cases visible to {jurisdiction} ({len(rows)}):")
+    if not rows:
+        click.echo("  (none)")
+    for row in rows:
+        seen = f"{row.last_seen_date or row.last_seen_month} in {row.last_seen_country}"
+        if row.last_seen_place:
+            seen += f" ({row.last_seen_place})"
+        click.echo(
+            f"  {row.case_id}  [{row.origin}] {row.display_name:<32} {row.sex:<7} "
+            f"{row.age_band or '?':<6} nationality {','.join(row.nationalities)}; "
+            f"last seen {seen}; {row.status}"
+        )
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the node does (never personal data).")
+def main(verbose: bool) -> None:
+    """caseledger: a shared, auditable ledger of missing-migrant cases, one node per country."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--given-names", required=True)
+@click.option("--first-surname", required=True)
+@click.option("--second-surname")
+@click.option("--father-name")
+@click.option("--mother-name")
+@click.option("--alias", "aliases", multiple=True, help="Another name or spelling; repeatable.")
+@click.option("--sex", required=True, help="female, male, intersex or unknown")
+@click.option("--date-of-birth", help="YYYY-MM-DD")
+@click.option("--nationality", "nationalities", multiple=True, required=True, help="ISO 3166 code; repeatable.")
+@click.option("--last-seen-date", required=True, help="YYYY-MM-DD")
+@click.option("--last-seen-country", required=True, help="ISO 3166 code")
+@click.option("--last-seen-place")
+@click.option("--route")
+@click.option("--family-contact")
+@click.option("--circumstances")
+@click.option("--source", default="family", show_default=True)
+@click.option("--organisation", default="caseledger-cli", show_default=True)
+@click.option("--role", default="caseworker", show_default=True)
+@click.option("--purpose", default="search", show_default=True)
+@click.option("--command-id", help="Resending the same id never records the case twice.")
+def report(**fields: Any) -> None:
+    """Report a missing person with the basic data set."""
+    command = ReportMissingPerson(
+        command_id=fields.pop("command_id") or str(uuid.uuid4()),
+        recorded_by=Actor(fields.pop("organisation"), fields.pop("role")),
+        aliases=tuple(fields.pop("aliases")), nationalities=tuple(fields.pop("nationalities")),
+        **fields,
+    )
+    with node_from_env() as node:
+        case_id = node.ledger.report_missing_person(command)
+        click.echo(f"case {case_id} recorded at node {node.settings.node}")
+
+
+@main.command()
+@click.option("--as", "jurisdiction", required=True, help="The jurisdiction whose view to show.")
+@click.option("--no-sync", is_flag=True, help="Show the view as it is, without catching up first.")
+def cases(jurisdiction: str, no_sync: bool) -> None:
+    """List the cases a jurisdiction may see."""
+    from ledger.validation import country
+
+    jurisdiction = country("--as", jurisdiction)
+    with node_from_env() as node:
+        if not no_sync:
+            node.sync(jurisdiction)
+        print_cases(jurisdiction, node.views(jurisdiction).cases())
+
+
+@main.command()
+@click.option("--follow", is_flag=True, help="Keep publishing until interrupted.")
+def relay(follow: bool) -> None:
+    """Publish this node's recorded events to the shared log."""
+    with node_from_env() as node:
+        if follow:
+            stop = threading.Event()
+            try:
+                node.relay.run(stop)
+            except KeyboardInterrupt:
+                stop.set()
+        else:
+            click.echo(f"published {node.relay.run_once()} events")
+
+
+@main.command()
+@click.option("--as", "jurisdiction", required=True)
+def lag(jurisdiction: str) -> None:
+    """How far a jurisdiction's views are behind the log, per topic partition."""
+    with node_from_env() as node:
+        for tp, behind in sorted(node.projector(jurisdiction.upper()).lag().items()):
+            click.echo(f"{tp.topic}[{tp.partition}]: {behind} behind")
+
+
+@main.command()
+def quickstart() -> None:
+    """Report a sample case at this node and show it in two countries' views."""
+    with node_from_env() as node:
+        origin = node.settings.node
+        command = ReportMissingPerson(
+            command_id="quickstart-1", recorded_by=Actor("Comité de Familiares", "caseworker"),
+            given_names="José Ángel", first_surname="Hernández", second_surname="Núñez",
+            aliases=("Chepe",), sex="male", date_of_birth="2004-02-11", nationalities=("HN",),
+            last_seen_date="2026-03-14", last_seen_country=origin, last_seen_place="Tenosique, Tabasco",
+            route="Corinto – Tenosique", source="family",
+        )
+        case_id = node.ledger.report_missing_person(command)
+        click.echo(f"Reported case {case_id} at node {origin} ({node.settings.describe()}).\n")
+        for jurisdiction in (origin, "GT" if origin != "GT" else "HN"):
+            node.sync(jurisdiction)
+            print_cases(jurisdiction, node.views(jurisdiction).cases())
+            click.echo("")
+
+
+def run() -> None:
+    """Entry point: domain errors and outages become one clear line and a non-zero exit."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except LedgerError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except LogUnavailable as error:
+        click.echo(f"error: the log is unreachable: {error}", err=True)
+        sys.exit(3)
+    except Exception as error:  # last resort: a sentence, not a stack trace
+        logging.getLogger("caseledger").debug("unexpected error", exc_info=True)
+        click.echo(f"error: unexpected {type(error).__name__}; run with -v for details", err=True)
+        sys.exit(1)

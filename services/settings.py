@@ -1,0 +1,59 @@
+"""One typed settings object, read once at start-up from CASELEDGER_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger import validation
+
+
+class Settings(BaseSettings):
+    """A node's configuration. With no Kafka and no database URL it runs embedded (SQLite)."""
+
+    model_config = SettingsConfigDict(env_prefix="CASELEDGER_", extra="ignore")
+
+    node: str = "MX"
+    """ISO 3166-1 alpha-2 code of the jurisdiction this node records for."""
+    data_dir: Path = Path(".caseledger")
+    """Where the embedded default keeps its SQLite files."""
+    kafka_bootstrap: str | None = None
+    """host:port of a Kafka broker; unset means the embedded log."""
+    database_url: str | None = None
+    """postgresql://user[:password]@host:port/dbname; unset means SQLite."""
+    partitions: int = 3
+    """Partitions of a new ledger.events.<origin> topic."""
+
+    @field_validator("node")
+    @classmethod
+    def _node_is_a_country(cls, value: str) -> str:
+        return validation.country("CASELEDGER_NODE", value)
+
+    @property
+    def embedded(self) -> bool:
+        return self.kafka_bootstrap is None and self.database_url is None
+
+    def postgres_conninfo(self) -> dict[str, Any]:
+        """The database URL as psycopg connection arguments (defaults filled in)."""
+        if self.database_url is None:
+            raise ValueError("CASELEDGER_DATABASE_URL is not set")
+        parts = conninfo_to_dict(self.database_url)
+        return {
+            "dbname": parts.get("dbname", "caseledger"), "host": parts.get("host", "127.0.0.1"),
+            "port": int(parts.get("port", 5432)), "user": parts.get("user", "caseledger"),
+            "password": parts.get("password", ""),
+        }
+
+    def describe(self) -> str:
+        """Where this node keeps things, without credentials."""
+        kafka = self.kafka_bootstrap or f"embedded log in {self.data_dir}"
+        if self.database_url:
+            info = self.postgres_conninfo()
+            database = f"postgresql {info['host']}:{info['port']}/{info['dbname']}"
+        else:
+            database = f"sqlite in {self.data_dir}"
+        return f"node {self.node}; events: {database}; log: {kafka}"

@@ -1,0 +1,142 @@
+"""Avro framing: single-object encoding (C3 01, CRC-64-AVRO fingerprint, body) with fastavro.
+
+Schemas come from the `.avsc` files in schemas/. A message names its writer schema by
+fingerprint; a reader resolves it against the newest version of the same record.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.schema import (
+    expand_schema,
+    fingerprint,
+    parse_schema,
+    to_parsing_canonical_form,
+)
+
+from schemas import SCHEMA_DIR
+
+MAGIC = b"\xc3\x01"
+_FILE = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.v(?P<version>[0-9]+)\.avsc$")
+
+# Shared named types, parsed before the records that use them.
+_SHARED = ("Actor", "Envelope")
+
+
+class UndecodableMessage(Exception):
+    """A message that cannot be decoded; the reason goes to the dead-letter topic."""
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One version of one schema, fully expanded, with its fingerprint."""
+
+    name: str
+    version: int
+    schema: Any
+    fingerprint: bytes
+
+    @property
+    def frame_prefix(self) -> bytes:
+        return MAGIC + self.fingerprint
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded message: which schema wrote it, and the record read with the newest one."""
+
+    name: str
+    writer_version: int
+    record: dict[str, Any]
+
+
+def _fingerprint(expanded: Any) -> bytes:
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(expanded), "CRC-64-AVRO"))
+
+
+class SchemaRegistry:
+    """Every schema version in a directory, indexed by (name, version) and by fingerprint."""
+
+    def __init__(self, directory: Path = SCHEMA_DIR) -> None:
+        files: dict[tuple[str, int], Path] = {}
+        for path in sorted(directory.glob("*.avsc")):
+            match = _FILE.match(path.name)
+            if match is None:
+                raise ValueError(f"{path.name}: schema files are named <Name>.v<N>.avsc")
+            files[(match["name"], int(match["version"]))] = path
+        self._versions: dict[tuple[str, int], SchemaVersion] = {}
+        self._by_fingerprint: dict[bytes, SchemaVersion] = {}
+        self._latest: dict[str, int] = {}
+        for (name, version), path in files.items():
+            named: dict[str, Any] = {}
+            # The newest version of each shared type this one may use, in dependency order.
+            usable = _SHARED[: _SHARED.index(name)] if name in _SHARED else _SHARED
+            for shared in usable:
+                newest = max((v for (n, v) in files if n == shared), default=None)
+                if newest is not None:
+                    parse_schema(json.loads(files[(shared, newest)].read_text()), named_schemas=named)
+            raw = json.loads(path.read_text())
+            if raw.get("version") != version:
+                raise ValueError(f"{path.name}: its \"version\" attribute must be {version}")
+            expanded = expand_schema(parse_schema(raw, named_schemas=named))
+            entry = SchemaVersion(name, version, parse_schema(expanded), _fingerprint(expanded))
+            self._versions[(name, version)] = entry
+            self._by_fingerprint[entry.fingerprint] = entry
+            self._latest[name] = max(self._latest.get(name, 0), version)
+
+    def latest(self, name: str) -> SchemaVersion:
+        try:
+            return self._versions[(name, self._latest[name])]
+        except KeyError:
+            raise KeyError(f"no schema named {name!r} in schemas/") from None
+
+    def get(self, name: str, version: int) -> SchemaVersion:
+        return self._versions[(name, version)]
+
+    def versions(self, name: str) -> list[SchemaVersion]:
+        return [self._versions[(name, v)] for v in range(1, self._latest[name] + 1)
+                if (name, v) in self._versions]
+
+    def names(self) -> list[str]:
+        return sorted(self._latest)
+
+    def by_fingerprint(self, fp: bytes) -> SchemaVersion | None:
+        return self._by_fingerprint.get(fp)
+
+    def encode(self, name: str, record: dict[str, Any], version: int | None = None) -> bytes:
+        """Frame a record with the (newest, unless given) version of its schema."""
+        entry = self.latest(name) if version is None else self.get(name, version)
+        buffer = io.BytesIO()
+        buffer.write(entry.frame_prefix)
+        schemaless_writer(buffer, entry.schema, record)
+        return buffer.getvalue()
+
+    def decode(self, frame: bytes | None) -> Decoded:
+        """Read a framed message with the newest version of its schema, or UndecodableMessage."""
+        if frame is None or len(frame) < 10:
+            raise UndecodableMessage("message is shorter than the 10-byte Avro single-object header")
+        if frame[:2] != MAGIC:
+            raise UndecodableMessage("message does not start with the Avro single-object marker C3 01")
+        writer = self._by_fingerprint.get(frame[2:10])
+        if writer is None:
+            raise UndecodableMessage(f"unknown schema fingerprint {frame[2:10].hex()}")
+        reader = self.latest(writer.name)
+        buffer = io.BytesIO(frame[10:])
+        try:
+            record = schemaless_reader(buffer, writer.schema, reader.schema)
+        except Exception as error:  # fastavro raises EOFError, ValueError, IndexError...
+            raise UndecodableMessage(
+                f"body does not decode with {writer.name} v{writer.version}: {type(error).__name__}"
+            ) from None
+        if buffer.tell() != len(frame) - 10:
+            raise UndecodableMessage(
+                f"{len(frame) - 10 - buffer.tell()} bytes left over after {writer.name} v{writer.version}"
+            )
+        return Decoded(writer.name, writer.version, record)  # type: ignore[arg-type]

@@ -1,0 +1,186 @@
+"""The embedded log: Kafka's contract (topics, partitions by key, offsets, atomic batches,
+record timestamps) in one SQLite file, for a node with no broker."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from kafka.partitioner.default import murmur2
+
+from topics.catalogue import TopicDefinition
+from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, Reader, TopicPartition
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS log_topics (
+    name TEXT PRIMARY KEY, partitions INTEGER NOT NULL, config TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS log_records (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+    key BLOB, value BLOB, headers TEXT NOT NULL, timestamp_ms INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, "offset")) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS log_records_time ON log_records (topic, partition, timestamp_ms);
+"""
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for this key (murmur2)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    return connection
+
+
+class SQLiteEventLog(EventLog):
+    """An event log in a SQLite file; safe across threads and processes on one machine."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = _connect(self.path)
+        self._lock = threading.Lock()
+        self._connection.executescript(_SCHEMA)
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            return self._connection.execute(sql, params).fetchall()
+
+    def create_topics(self, definitions: Sequence[TopicDefinition]) -> None:
+        with self._lock:
+            for d in definitions:
+                self._connection.execute(
+                    "INSERT OR IGNORE INTO log_topics VALUES (?, ?, ?)",
+                    (d.name, d.partitions, json.dumps(dict(d.config), sort_keys=True)),
+                )
+
+    def list_topics(self) -> set[str]:
+        return {str(row[0]) for row in self._query("SELECT name FROM log_topics")}
+
+    def partitions(self, topic: str) -> list[TopicPartition]:
+        rows = self._query("SELECT partitions FROM log_topics WHERE name = ?", (topic,))
+        if not rows:
+            raise KeyError(f"topic {topic!r} does not exist")
+        return [TopicPartition(topic, p) for p in range(int(str(rows[0][0])))]
+
+    def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        result = {}
+        for tp in tps:
+            rows = self._query(
+                'SELECT MAX("offset") FROM log_records WHERE topic = ? AND partition = ?',
+                (tp.topic, tp.partition),
+            )
+            result[tp] = 0 if rows[0][0] is None else int(str(rows[0][0])) + 1
+        return result
+
+    def beginning_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: 0 for tp in tps}
+
+    def offsets_for_time(self, tps: Sequence[TopicPartition], timestamp_ms: int) -> dict[TopicPartition, int]:
+        ends = self.end_offsets(tps)
+        result = {}
+        for tp in tps:
+            rows = self._query(
+                'SELECT MIN("offset") FROM log_records WHERE topic = ? AND partition = ? '
+                "AND timestamp_ms >= ?",
+                (tp.topic, tp.partition, timestamp_ms),
+            )
+            result[tp] = ends[tp] if rows[0][0] is None else int(str(rows[0][0]))
+        return result
+
+    def publisher(self, transactional_id: str) -> Publisher:
+        return _SQLitePublisher(self.path)
+
+    def reader(self) -> Reader:
+        return _SQLiteReader(self.path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
+class _SQLitePublisher(Publisher):
+    def __init__(self, path: Path) -> None:
+        self._connection = _connect(path)
+
+    def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            partitions: dict[str, int] = {}
+            next_offsets: dict[tuple[str, int], int] = {}
+            for record in records:
+                if record.topic not in partitions:
+                    row = connection.execute(
+                        "SELECT partitions FROM log_topics WHERE name = ?", (record.topic,)
+                    ).fetchone()
+                    if row is None:
+                        raise KeyError(f"topic {record.topic!r} does not exist")
+                    partitions[record.topic] = int(row[0])
+                partition = partition_for(record.key, partitions[record.topic])
+                slot = (record.topic, partition)
+                if slot not in next_offsets:
+                    row = connection.execute(
+                        'SELECT MAX("offset") FROM log_records WHERE topic = ? AND partition = ?', slot
+                    ).fetchone()
+                    next_offsets[slot] = 0 if row[0] is None else int(row[0]) + 1
+                connection.execute(
+                    "INSERT INTO log_records VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (record.topic, partition, next_offsets[slot], record.key, record.value,
+                     json.dumps([[k, v.hex()] for k, v in record.headers]), record.timestamp_ms),
+                )
+                next_offsets[slot] += 1
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class _SQLiteReader(Reader):
+    def __init__(self, path: Path) -> None:
+        self._connection = _connect(path)
+        self._positions: dict[TopicPartition, int] = {}
+
+    def assign(self, positions: Mapping[TopicPartition, int]) -> None:
+        self._positions = dict(positions)
+
+    def position(self, tp: TopicPartition) -> int:
+        return self._positions[tp]
+
+    def poll(self, timeout_s: float, max_records: int = 500) -> list[LogRecord]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            records = self._fetch(max_records)
+            if records or time.monotonic() >= deadline:
+                return records
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def _fetch(self, max_records: int) -> list[LogRecord]:
+        records: list[LogRecord] = []
+        for tp, offset in sorted(self._positions.items()):
+            if len(records) >= max_records:
+                break
+            rows = self._connection.execute(
+                'SELECT "offset", key, value, headers, timestamp_ms FROM log_records '
+                'WHERE topic = ? AND partition = ? AND "offset" >= ? ORDER BY "offset" LIMIT ?',
+                (tp.topic, tp.partition, offset, max_records - len(records)),
+            ).fetchall()
+            for row in rows:
+                headers = tuple((k, bytes.fromhex(v)) for k, v in json.loads(row[3]))
+                records.append(LogRecord(tp.topic, tp.partition, int(row[0]), row[1], row[2],
+                                         headers, int(row[4])))
+            if rows:
+                self._positions[tp] = int(rows[-1][0]) + 1
+        return records
+
+    def close(self) -> None:
+        self._connection.close()

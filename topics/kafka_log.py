@@ -1,0 +1,183 @@
+"""Apache Kafka behind the EventLog port: transactional publishing, read_committed reading."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KafkaTP
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from topics.catalogue import TopicDefinition
+from topics.log import (
+    EventLog,
+    LogRecord,
+    LogUnavailable,
+    OutgoingRecord,
+    Publisher,
+    Reader,
+    TopicPartition,
+)
+
+# Fast group joins and failure detection; sensible for one node on loopback and in tests.
+_CLIENT = {"request_timeout_ms": 30000, "reconnect_backoff_max_ms": 2000}
+
+
+def _ktp(tp: TopicPartition) -> KafkaTP:
+    return KafkaTP(tp.topic, tp.partition)
+
+
+class KafkaEventLog(EventLog):
+    """Topics on a Kafka cluster reached at bootstrap (host:port[,host:port...])."""
+
+    def __init__(self, bootstrap: str, replication_factor: int = 1, client_id: str = "caseledger") -> None:
+        self.bootstrap = bootstrap
+        self.replication_factor = replication_factor
+        self.client_id = client_id
+        self._consumer: Any = None
+
+    def _metadata(self) -> Any:
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-metadata",
+                isolation_level="read_committed", enable_auto_commit=False, **_CLIENT,
+            )
+        return self._consumer
+
+    def create_topics(self, definitions: Sequence[TopicDefinition]) -> None:
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-admin")
+        try:
+            existing = set(admin.list_topics())
+            wanted = {
+                d.name: {"num_partitions": d.partitions, "replication_factor": self.replication_factor,
+                         "configs": dict(d.config)}
+                for d in definitions if d.name not in existing
+            }
+            if wanted:
+                try:
+                    admin.create_topics(wanted, wait_for_metadata=True)
+                except TopicAlreadyExistsError:
+                    pass  # another node created it between list and create
+        finally:
+            admin.close()
+
+    def list_topics(self) -> set[str]:
+        return set(self._metadata().topics())
+
+    def partitions(self, topic: str) -> list[TopicPartition]:
+        consumer = self._metadata()
+        deadline = time.monotonic() + 10
+        while True:
+            found = consumer.partitions_for_topic(topic)
+            if found:
+                return [TopicPartition(topic, p) for p in sorted(found)]
+            if time.monotonic() > deadline:
+                raise KeyError(f"topic {topic!r} does not exist")
+            consumer.topics()  # refreshes metadata
+            time.sleep(0.2)
+
+    def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        found = self._metadata().end_offsets([_ktp(tp) for tp in tps])
+        return {TopicPartition(k.topic, k.partition): int(v) for k, v in found.items()}
+
+    def beginning_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        found = self._metadata().beginning_offsets([_ktp(tp) for tp in tps])
+        return {TopicPartition(k.topic, k.partition): int(v) for k, v in found.items()}
+
+    def offsets_for_time(self, tps: Sequence[TopicPartition], timestamp_ms: int) -> dict[TopicPartition, int]:
+        found = self._metadata().offsets_for_times({_ktp(tp): timestamp_ms for tp in tps})
+        ends = self.end_offsets(tps)
+        result = {}
+        for tp in tps:
+            hit = found.get(_ktp(tp))
+            result[tp] = ends[tp] if hit is None else int(hit.offset)
+        return result
+
+    def publisher(self, transactional_id: str) -> Publisher:
+        return _KafkaPublisher(self.bootstrap, transactional_id, self.client_id)
+
+    def reader(self) -> Reader:
+        return _KafkaReader(self.bootstrap, self.client_id)
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+
+class _KafkaPublisher(Publisher):
+    """A transactional producer: a batch commits whole or aborts whole."""
+
+    def __init__(self, bootstrap: str, transactional_id: str, client_id: str) -> None:
+        try:
+            self._producer = KafkaProducer(
+                bootstrap_servers=bootstrap, client_id=f"{client_id}-relay",
+                transactional_id=transactional_id, acks="all", enable_idempotence=True,
+                linger_ms=5, batch_size=256 * 1024, max_request_size=4 * 1024 * 1024,
+                **_CLIENT,
+            )
+            self._producer.init_transactions()
+        except KafkaError as error:
+            raise LogUnavailable(f"kafka at {bootstrap}: {type(error).__name__}") from error
+
+    def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        if not records:
+            return
+        producer = self._producer
+        producer.begin_transaction()
+        try:
+            futures = [
+                producer.send(r.topic, key=r.key, value=r.value, headers=list(r.headers),
+                              timestamp_ms=r.timestamp_ms)
+                for r in records
+            ]
+            producer.flush()
+            for future in futures:
+                future.get(timeout=0)  # surfaces a failed send before committing
+            producer.commit_transaction()
+        except KafkaError as error:
+            try:
+                producer.abort_transaction()
+            except KafkaError:
+                pass
+            raise LogUnavailable(f"publishing {len(records)} records failed: {type(error).__name__}") from error
+
+    def close(self) -> None:
+        self._producer.close(timeout=5)
+
+
+class _KafkaReader(Reader):
+    """A read_committed consumer on explicitly assigned partitions; no group, no auto-commit."""
+
+    def __init__(self, bootstrap: str, client_id: str) -> None:
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, client_id=f"{client_id}-reader",
+            isolation_level="read_committed", enable_auto_commit=False, group_id=None,
+            auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
+            **_CLIENT,
+        )
+
+    def assign(self, positions: Mapping[TopicPartition, int]) -> None:
+        self._consumer.assign([_ktp(tp) for tp in positions])
+        for tp, offset in positions.items():
+            self._consumer.seek(_ktp(tp), offset)
+
+    def position(self, tp: TopicPartition) -> int:
+        return int(self._consumer.position(_ktp(tp)))
+
+    def poll(self, timeout_s: float, max_records: int = 500) -> list[LogRecord]:
+        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        records = []
+        for ktp, messages in batches.items():
+            for m in messages:
+                records.append(LogRecord(
+                    ktp.topic, ktp.partition, m.offset, m.key, m.value,
+                    tuple((k, bytes(v)) for k, v in (m.headers or [])), m.timestamp,
+                ))
+        records.sort(key=lambda r: (r.topic, r.partition, r.offset))
+        return records
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -1,0 +1,118 @@
+"""Ports of an event log: what the relay and the projections need from Kafka or its stand-in.
+
+Positions are Kafka's: per topic partition, the offset of the next record to read.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from topics.catalogue import TopicDefinition
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, order=True)
+class TopicPartition:
+    """One partition of one topic."""
+
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    """A record to publish; the log chooses the partition from the key."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """A record as read back, with its position."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    timestamp_ms: int
+
+    def header(self, name: str) -> bytes | None:
+        """The first header of that name, if any."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+class LogUnavailable(Exception):
+    """The log could not be reached; nothing was published. Safe to retry."""
+
+
+class Publisher(ABC):
+    """Publishes batches atomically: every record of a batch is visible, or none is."""
+
+    @abstractmethod
+    def publish(self, records: Sequence[OutgoingRecord]) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class Reader(ABC):
+    """Reads committed records from explicitly assigned positions (no group offsets)."""
+
+    @abstractmethod
+    def assign(self, positions: Mapping[TopicPartition, int]) -> None: ...
+
+    @abstractmethod
+    def poll(self, timeout_s: float, max_records: int = 500) -> list[LogRecord]: ...
+
+    @abstractmethod
+    def position(self, tp: TopicPartition) -> int: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class EventLog(ABC):
+    """A log of topics with partitions, as Kafka has them."""
+
+    @abstractmethod
+    def create_topics(self, definitions: Sequence[TopicDefinition]) -> None:
+        """Create the topics that do not exist yet; leave existing ones alone."""
+
+    @abstractmethod
+    def list_topics(self) -> set[str]: ...
+
+    @abstractmethod
+    def partitions(self, topic: str) -> list[TopicPartition]: ...
+
+    @abstractmethod
+    def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The offset after the last committed record of each partition."""
+
+    @abstractmethod
+    def beginning_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]: ...
+
+    @abstractmethod
+    def offsets_for_time(self, tps: Sequence[TopicPartition], timestamp_ms: int) -> dict[TopicPartition, int]:
+        """The first offset whose record timestamp is at or after timestamp_ms (else the end)."""
+
+    @abstractmethod
+    def publisher(self, transactional_id: str) -> Publisher:
+        """A publisher; a new one with the same id fences off any older one."""
+
+    @abstractmethod
+    def reader(self) -> Reader: ...
+
+    @abstractmethod
+    def close(self) -> None: ...

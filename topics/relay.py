@@ -1,0 +1,126 @@
+"""The relay: follows one node's notification log and publishes each event to Kafka once.
+
+It runs beside the command path, never inside it. Where it stopped is read back from
+what is committed on the topic (the notification_id header), not from a side file.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper
+
+from topics.avro import SchemaRegistry
+from topics.catalogue import events_topic
+from topics.log import EventLog, LogUnavailable, Publisher, TopicPartition
+from topics.mapping import to_outgoing
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    """Publishes a node's stored events to `ledger.events.<origin>`, in notification order."""
+
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[Any],
+        event_log: EventLog,
+        origin: str,
+        registry: SchemaRegistry | None = None,
+        batch_size: int = 500,
+    ) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.event_log = event_log
+        self.origin = origin
+        self.registry = registry or SchemaRegistry()
+        self.batch_size = batch_size
+        self.topic = events_topic(origin).name
+        self._publisher: Publisher | None = None
+        self._position: int | None = None  # last notification id known to be on the topic
+
+    def published_up_to(self) -> int:
+        """The highest notification id committed on the topic (0 if none), read from the topic."""
+        tps = self.event_log.partitions(self.topic)
+        ends = self.event_log.end_offsets(tps)
+        begins = self.event_log.beginning_offsets(tps)
+        highest = 0
+        reader = self.event_log.reader()
+        try:
+            for tp in tps:
+                highest = max(highest, self._last_in_partition(reader, tp, begins[tp], ends[tp]))
+        finally:
+            reader.close()
+        return highest
+
+    @staticmethod
+    def _last_in_partition(reader: Any, tp: TopicPartition, begin: int, end: int) -> int:
+        # Read a window at the tail; widen it when the tail holds only transaction markers.
+        window = 64
+        while True:
+            start = max(begin, end - window)
+            reader.assign({tp: start})
+            highest = 0
+            deadline = time.monotonic() + 60
+            while reader.position(tp) < end:
+                for record in reader.poll(0.5, max_records=1000):
+                    header = record.header("notification_id")
+                    if header is not None:
+                        highest = max(highest, int(header))
+                if time.monotonic() > deadline:
+                    raise LogUnavailable(f"{tp.topic}[{tp.partition}]: could not read the tail")
+            if highest or start == begin:
+                return highest
+            window *= 4
+
+    def run_once(self) -> int:
+        """Publish what is pending, one transaction per batch; return how many events went out."""
+        if self._position is None:
+            self._position = self.published_up_to()
+        if self._publisher is None:
+            self._publisher = self.event_log.publisher(f"caseledger-relay-{self.origin}")
+        published = 0
+        while True:
+            notifications = self.recorder.select_notifications(
+                start=self._position, limit=self.batch_size, inclusive_of_start=False
+            )
+            if not notifications:
+                return published
+            outgoing = [
+                to_outgoing(self.registry, self.mapper.to_domain_event(n), n.topic, self.origin, n.id).record
+                for n in notifications
+            ]
+            try:
+                self._publisher.publish(outgoing)
+            except LogUnavailable:
+                # The commit may or may not have happened: find out from the topic next time.
+                self._position = None
+                self._close_publisher()
+                raise
+            self._position = notifications[-1].id
+            published += len(notifications)
+
+    def run(self, stop: threading.Event, idle_s: float = 0.2, retry_s: float = 2.0) -> None:
+        """Publish until stop is set; wait out an unreachable broker without losing anything."""
+        while not stop.is_set():
+            try:
+                if self.run_once() == 0:
+                    stop.wait(idle_s)
+            except LogUnavailable as error:
+                log.warning("relay %s: %s; retrying in %.0f s", self.origin, error, retry_s)
+                stop.wait(retry_s)
+
+    def _close_publisher(self) -> None:
+        if self._publisher is not None:
+            try:
+                self._publisher.close()
+            except Exception:  # closing a broken producer must not hide the first error
+                log.debug("relay %s: closing the publisher failed", self.origin)
+            self._publisher = None
+
+    def close(self) -> None:
+        self._close_publisher()
