@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from topics.avro import SchemaRegistry, UndecodableMessage
-from topics.catalogue import EVENTS_PREFIX, deadletter_topic
+from topics.catalogue import Catalogue
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
 from projections.access import AccessPolicy, OwnCasesOnly
 from projections.views import CaseRow, JurisdictionViews, tracking_at
@@ -49,6 +49,7 @@ class Projector:
         node: str,
         registry: SchemaRegistry | None = None,
         policy: AccessPolicy | None = None,
+        catalogue: Catalogue | None = None,
         batch_size: int = 1000,
     ) -> None:
         self.jurisdiction = jurisdiction
@@ -57,11 +58,12 @@ class Projector:
         self.node = node
         self.registry = registry or SchemaRegistry()
         self.policy: AccessPolicy = policy or OwnCasesOnly()
+        self.catalogue = catalogue or Catalogue()
         self.batch_size = batch_size
         self._deadletters: Publisher | None = None
 
     def partitions(self) -> list[TopicPartition]:
-        topics = sorted(t for t in self.event_log.list_topics() if t.startswith(EVENTS_PREFIX))
+        topics = self.catalogue.events_topics(self.event_log.list_topics())
         return [tp for topic in topics for tp in self.event_log.partitions(topic)]
 
     def lag(self) -> dict[TopicPartition, int]:
@@ -130,8 +132,8 @@ class Projector:
     def to_row(self, record: LogRecord) -> CaseRow | None:
         decoded = self.registry.decode(record.value)
         meta: dict[str, Any] = decoded.record["meta"]
-        origin = record.topic[len(EVENTS_PREFIX):]
-        if meta["origin"] != origin:
+        origin = self.catalogue.origin_of(record.topic)
+        if origin is None or meta["origin"] != origin:
             raise Unapplicable(f"envelope origin {meta['origin']!r} does not match topic {record.topic}")
         if decoded.name != "CaseReported":
             return None  # other event types join these views as the ledger grows
@@ -156,10 +158,11 @@ class Projector:
         """Publish the record, untouched, with the reason and where it came from."""
         log.warning("views %s: %s[%d]@%d dead-lettered: %s", self.jurisdiction,
                     record.topic, record.partition, record.offset, reason)
-        topic = deadletter_topic(self.node)
+        topic = self.catalogue.deadletter(self.node)
         if self._deadletters is None:
             self.event_log.create_topics([topic])
-            self._deadletters = self.event_log.publisher(f"caseledger-deadletter-{self.node}-{self.jurisdiction}")
+            self._deadletters = self.event_log.publisher(
+                f"{self.catalogue.prefix}caseledger-deadletter-{self.node}-{self.jurisdiction}")
         headers = (
             ("reason", reason.encode()),
             ("source_topic", record.topic.encode()),

@@ -16,7 +16,7 @@ from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.views import JurisdictionViews
 from services.settings import Settings
 from topics.avro import SchemaRegistry
-from topics.catalogue import node_topics
+from topics.catalogue import Catalogue
 from topics.embedded import SQLiteEventLog
 from topics.kafka_log import KafkaEventLog
 from topics.log import EventLog
@@ -63,6 +63,7 @@ class Node:
     event_log: EventLog
     relay: Relay
     registry: SchemaRegistry
+    catalogue: Catalogue
     _views: dict[str, JurisdictionViews] = field(default_factory=dict)
     _projectors: dict[str, Projector] = field(default_factory=dict)
 
@@ -79,7 +80,8 @@ class Node:
     def projector(self, jurisdiction: str) -> Projector:
         if jurisdiction not in self._projectors:
             self._projectors[jurisdiction] = Projector(
-                jurisdiction, self.event_log, self.views(jurisdiction), self.settings.node, self.registry)
+                jurisdiction, self.event_log, self.views(jurisdiction), self.settings.node, self.registry,
+                catalogue=self.catalogue)
         return self._projectors[jurisdiction]
 
     def sync(self, jurisdiction: str) -> dict[str, int]:
@@ -102,7 +104,8 @@ def build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     """Wire a node from settings: the event store, the log and its topics, the relay."""
     ledger = CaseLedger(settings.node, env=ledger_env(settings), **ledger_kwargs)
     event_log = build_log(settings)
-    event_log.create_topics(node_topics(settings.node, settings.partitions))
+    catalogue = Catalogue(settings.topic_prefix, settings.partitions)
+    event_log.create_topics(catalogue.node_topics(settings.node))
     registry = SchemaRegistry()
-    relay = Relay(ledger.recorder, ledger.mapper, event_log, settings.node, registry)
-    return Node(settings, ledger, event_log, relay, registry)
+    relay = Relay(ledger.recorder, ledger.mapper, event_log, settings.node, registry, catalogue)
+    return Node(settings, ledger, event_log, relay, registry, catalogue)

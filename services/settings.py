@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     """postgresql://user[:password]@host:port/dbname; unset means SQLite."""
     partitions: int = 3
     """Partitions of a new ledger.events.<origin> topic."""
+    topic_prefix: str = ""
+    """Goes before every topic name: one cluster can carry several networks (or test runs)."""
 
     @field_validator("node")
     @classmethod

@@ -14,19 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
-from fastavro.schema import (
-    expand_schema,
-    fingerprint,
-    parse_schema,
-    to_parsing_canonical_form,
-)
+from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from schemas import SCHEMA_DIR
 
 MAGIC = b"\xc3\x01"
 _FILE = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.v(?P<version>[0-9]+)\.avsc$")
 
-# Shared named types, parsed before the records that use them.
+# Shared named types that other schemas use by name, in dependency order.
 _SHARED = ("Actor", "Envelope")
 
 
@@ -61,6 +56,26 @@ def _fingerprint(expanded: Any) -> bytes:
     return bytes.fromhex(fingerprint(to_parsing_canonical_form(expanded), "CRC-64-AVRO"))
 
 
+def _inline(node: Any, shared: dict[str, Any], seen: set[str]) -> Any:
+    """Write each shared named type out in full where it first occurs, as Parsing Canonical
+    Form requires, so the fingerprint covers every field the message carries."""
+    if isinstance(node, str):
+        full = node if "." in node else f"caseledger.{node}"
+        if full in shared and full not in seen:
+            seen.add(full)
+            return _inline(shared[full], shared, seen)
+        return node
+    if isinstance(node, list):
+        return [_inline(item, shared, seen) for item in node]
+    if isinstance(node, dict):
+        if node.get("type") in ("record", "enum", "fixed"):
+            seen.add(f"{node.get('namespace', 'caseledger')}.{node['name']}"
+                     if "." not in node["name"] else node["name"])
+        return {key: (_inline(value, shared, seen) if key in ("type", "fields", "items", "values")
+                      else value) for key, value in node.items()}
+    return node
+
+
 class SchemaRegistry:
     """Every schema version in a directory, indexed by (name, version) and by fingerprint."""
 
@@ -75,18 +90,19 @@ class SchemaRegistry:
         self._by_fingerprint: dict[bytes, SchemaVersion] = {}
         self._latest: dict[str, int] = {}
         for (name, version), path in files.items():
-            named: dict[str, Any] = {}
-            # The newest version of each shared type this one may use, in dependency order.
-            usable = _SHARED[: _SHARED.index(name)] if name in _SHARED else _SHARED
-            for shared in usable:
-                newest = max((v for (n, v) in files if n == shared), default=None)
-                if newest is not None:
-                    parse_schema(json.loads(files[(shared, newest)].read_text()), named_schemas=named)
             raw = json.loads(path.read_text())
+            # A file pins the versions of the shared types it uses ("uses", default 1), so a
+            # new Envelope version never changes the fingerprint of a released event schema.
+            pinned: dict[str, int] = raw.get("uses", {})
+            usable = _SHARED[: _SHARED.index(name)] if name in _SHARED else _SHARED
+            shared: dict[str, Any] = {}
+            for other in usable:
+                if (other, pinned.get(other, 1)) in files:
+                    shared[f"caseledger.{other}"] = json.loads(files[(other, pinned.get(other, 1))].read_text())
             if raw.get("version") != version:
                 raise ValueError(f"{path.name}: its \"version\" attribute must be {version}")
-            expanded = expand_schema(parse_schema(raw, named_schemas=named))
-            entry = SchemaVersion(name, version, parse_schema(expanded), _fingerprint(expanded))
+            expanded = parse_schema(_inline(raw, shared, set()))
+            entry = SchemaVersion(name, version, expanded, _fingerprint(expanded))
             self._versions[(name, version)] = entry
             self._by_fingerprint[entry.fingerprint] = entry
             self._latest[name] = max(self._latest.get(name, 0), version)

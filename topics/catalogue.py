@@ -1,4 +1,8 @@
-"""One catalogue of topic definitions: names, partitions and configs."""
+"""One catalogue of topic definitions: names, partitions and configs.
+
+A catalogue may carry a prefix (a network or test namespace, e.g. `staging.`) that goes
+before every name, so several networks or test runs can share one cluster.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-EVENTS_PREFIX = "ledger.events."
-KEYS_TOPIC = "ledger.keys"
-DEADLETTER_PREFIX = "ledger.deadletter."
+EVENTS = "ledger.events."
+KEYS = "ledger.keys"
+DEADLETTER = "ledger.deadletter."
 
-_EVENTS_CONFIG = {
+_EVENTS_CONFIG = MappingProxyType({
     "cleanup.policy": "delete",
     "retention.ms": "-1",
     "retention.bytes": "-1",
     "message.timestamp.type": "CreateTime",
-}
-_KEYS_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
-_DEADLETTER_CONFIG = {"cleanup.policy": "delete", "retention.ms": "-1"}
+})
+_KEYS_CONFIG = MappingProxyType({"cleanup.policy": "compact", "min.compaction.lag.ms": "0"})
+_DEADLETTER_CONFIG = MappingProxyType({"cleanup.policy": "delete", "retention.ms": "-1"})
 
 
 @dataclass(frozen=True)
@@ -29,28 +33,34 @@ class TopicDefinition:
     config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def events_topic(origin: str, partitions: int = 3) -> TopicDefinition:
-    """All events born in one jurisdiction; key = aggregate id; kept forever, never compacted."""
-    return TopicDefinition(f"{EVENTS_PREFIX}{origin}", partitions, MappingProxyType(_EVENTS_CONFIG))
+@dataclass(frozen=True)
+class Catalogue:
+    """Every topic caseledger uses, under an optional name prefix."""
 
+    prefix: str = ""
+    partitions: int = 3
 
-def keys_topic(partitions: int = 3) -> TopicDefinition:
-    """Compacted key grants and their tombstones."""
-    return TopicDefinition(KEYS_TOPIC, partitions, MappingProxyType(_KEYS_CONFIG))
+    def events(self, origin: str) -> TopicDefinition:
+        """All events born in one jurisdiction; key = aggregate id; kept forever, never compacted."""
+        return TopicDefinition(f"{self.prefix}{EVENTS}{origin}", self.partitions, _EVENTS_CONFIG)
 
+    def keys(self) -> TopicDefinition:
+        """Compacted key grants and their tombstones."""
+        return TopicDefinition(f"{self.prefix}{KEYS}", self.partitions, _KEYS_CONFIG)
 
-def deadletter_topic(node: str) -> TopicDefinition:
-    """What a node could not decode, verify or apply, with the reason."""
-    return TopicDefinition(f"{DEADLETTER_PREFIX}{node}", 1, MappingProxyType(_DEADLETTER_CONFIG))
+    def deadletter(self, node: str) -> TopicDefinition:
+        """What a node could not decode, verify or apply, with the reason."""
+        return TopicDefinition(f"{self.prefix}{DEADLETTER}{node}", 1, _DEADLETTER_CONFIG)
 
+    def node_topics(self, node: str) -> list[TopicDefinition]:
+        """Every topic one node writes to."""
+        return [self.events(node), self.keys(), self.deadletter(node)]
 
-def node_topics(node: str, partitions: int = 3) -> list[TopicDefinition]:
-    """Every topic one node writes to."""
-    return [events_topic(node, partitions), keys_topic(partitions), deadletter_topic(node)]
+    def origin_of(self, topic: str) -> str | None:
+        """The origin jurisdiction of an events topic, or None for any other topic."""
+        head = f"{self.prefix}{EVENTS}"
+        return topic[len(head):] if topic.startswith(head) else None
 
-
-def origin_of(topic: str) -> str | None:
-    """The origin jurisdiction an events topic belongs to, or None for other topics."""
-    if topic.startswith(EVENTS_PREFIX):
-        return topic[len(EVENTS_PREFIX):]
-    return None
+    def events_topics(self, names: set[str]) -> list[str]:
+        """The events topics among names, sorted."""
+        return sorted(n for n in names if self.origin_of(n))

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from topics.avro import SchemaRegistry
-from topics.catalogue import events_topic
+from topics.catalogue import Catalogue
 from topics.log import OutgoingRecord
 
 # Attributes every ledger event carries that the envelope, not the body, holds.
@@ -70,7 +70,8 @@ def to_record(registry: SchemaRegistry, event: Any, origin: str, event_topic: st
 
 
 def to_outgoing(
-    registry: SchemaRegistry, event: Any, event_topic: str, origin: str, notification_id: int
+    registry: SchemaRegistry, catalogue: Catalogue, event: Any, event_topic: str, origin: str,
+    notification_id: int,
 ) -> Outgoing:
     """The framed, keyed, timestamped message the relay publishes for one stored event."""
     name, record = to_record(registry, event, origin, event_topic)
@@ -86,7 +87,7 @@ def to_outgoing(
     )
     occurred: datetime = meta["occurred_at"]
     outgoing = OutgoingRecord(
-        topic=events_topic(origin).name,
+        topic=catalogue.events(origin).name,
         key=meta["aggregate_id"].encode(),
         value=value,
         headers=headers,

@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from topics.avro import SchemaRegistry
-from topics.catalogue import events_topic
+from topics.catalogue import Catalogue
 from topics.log import EventLog, LogUnavailable, Publisher, TopicPartition
 from topics.mapping import to_outgoing
 
@@ -31,6 +31,7 @@ class Relay:
         event_log: EventLog,
         origin: str,
         registry: SchemaRegistry | None = None,
+        catalogue: Catalogue | None = None,
         batch_size: int = 500,
     ) -> None:
         self.recorder = recorder
@@ -39,7 +40,8 @@ class Relay:
         self.origin = origin
         self.registry = registry or SchemaRegistry()
         self.batch_size = batch_size
-        self.topic = events_topic(origin).name
+        self.catalogue = catalogue or Catalogue()
+        self.topic = self.catalogue.events(origin).name
         self._publisher: Publisher | None = None
         self._position: int | None = None  # last notification id known to be on the topic
 
@@ -82,7 +84,8 @@ class Relay:
         if self._position is None:
             self._position = self.published_up_to()
         if self._publisher is None:
-            self._publisher = self.event_log.publisher(f"caseledger-relay-{self.origin}")
+            self._publisher = self.event_log.publisher(
+                f"{self.catalogue.prefix}caseledger-relay-{self.origin}")
         published = 0
         while True:
             notifications = self.recorder.select_notifications(
@@ -91,7 +94,8 @@ class Relay:
             if not notifications:
                 return published
             outgoing = [
-                to_outgoing(self.registry, self.mapper.to_domain_event(n), n.topic, self.origin, n.id).record
+                to_outgoing(self.registry, self.catalogue, self.mapper.to_domain_event(n), n.topic,
+                            self.origin, n.id).record
                 for n in notifications
             ]
             try:

@@ -1,0 +1,29 @@
+"""Valid commands to start from; tests change one field at a time."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+from ledger.commands import Actor, ReportMissingPerson
+
+
+def report(**changes: Any) -> ReportMissingPerson:
+    """A complete, valid report of a missing person; keyword arguments replace fields."""
+    base = ReportMissingPerson(
+        command_id=str(uuid.uuid4()),
+        recorded_by=Actor("Comité de Familiares de Migrantes", "caseworker"),
+        given_names="María José",
+        first_surname="López",
+        second_surname="Chávez",
+        sex="female",
+        date_of_birth="1999-07-30",
+        nationalities=("GT",),
+        last_seen_date="2026-02-03",
+        last_seen_country="MX",
+        last_seen_place="Arriaga, Chiapas",
+        route="Tecún Umán – Arriaga",
+        family_contact="+502 5555 0101",
+    )
+    return dataclasses.replace(base, **changes)

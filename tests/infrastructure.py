@@ -1,0 +1,106 @@
+"""Finds the real Kafka and PostgreSQL the integration tests use, in the documented order:
+the CASELEDGER_* variables; testcontainers when a Docker engine answers; the services that
+compose/services starts. If none answers, the test fails and says how to start them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+
+HOW_TO_START = (
+    "start them with `compose/services up` (Kafka and PostgreSQL without Docker), or point "
+    "CASELEDGER_KAFKA_BOOTSTRAP / CASELEDGER_DATABASE_URL at running servers"
+)
+SCRIPT_KAFKA = "127.0.0.1:" + os.environ.get("CASELEDGER_KAFKA_PORT", "19092")
+SCRIPT_DATABASE = "postgresql://caseledger@127.0.0.1:" + os.environ.get("CASELEDGER_PG_PORT", "15432") + "/caseledger"
+KAFKA_IMAGE = "apache/kafka:4.1.1"
+POSTGRES_IMAGE = "postgres:15"
+
+
+def port_answers(address: str, timeout: float = 1.0) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def kafka_answers(bootstrap: str) -> bool:
+    first = bootstrap.split(",")[0]
+    if not port_answers(first):
+        return False
+    from kafka import KafkaAdminClient
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin.list_topics()
+        admin.close()
+    except Exception:
+        return False
+    return True
+
+
+def postgres_answers(url: str) -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.Error:
+        return False
+    return True
+
+
+def docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+    except Exception:
+        return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def kafka_container() -> Iterator[str]:
+    """Apache Kafka (KRaft, one node) in Docker, advertised on a free loopback port."""
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    port = _free_port()
+    container = (
+        DockerContainer(KAFKA_IMAGE)
+        .with_bind_ports(9092, port)
+        .with_env("KAFKA_NODE_ID", "1")
+        .with_env("KAFKA_PROCESS_ROLES", "broker,controller")
+        .with_env("KAFKA_LISTENERS", "PLAINTEXT://:9092,CONTROLLER://:9093")
+        .with_env("KAFKA_ADVERTISED_LISTENERS", f"PLAINTEXT://127.0.0.1:{port}")
+        .with_env("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER")
+        .with_env("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT")
+        .with_env("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093")
+        .with_env("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1")
+        .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
+        .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
+        .with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+        .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
+    )
+    with container:
+        wait_for_logs(container, "Kafka Server started", timeout=120)
+        yield f"127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def postgres_container() -> Iterator[str]:
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer(POSTGRES_IMAGE, username="caseledger", password="caseledger",
+                           dbname="caseledger", driver=None) as container:
+        yield container.get_connection_url()
