@@ -13,7 +13,16 @@ from pathlib import Path
 from kafka.partitioner.default import murmur2
 
 from topics.catalogue import TopicDefinition
-from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, Reader, TopicPartition
+from topics.log import (
+    MAX_RECORD_BYTES,
+    EventLog,
+    LogRecord,
+    OutgoingRecord,
+    Publisher,
+    Reader,
+    RecordRejected,
+    TopicPartition,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS log_topics (
@@ -121,8 +130,10 @@ class _SQLitePublisher(Publisher):
                         "SELECT partitions FROM log_topics WHERE name = ?", (record.topic,)
                     ).fetchone()
                     if row is None:
-                        raise KeyError(f"topic {record.topic!r} does not exist")
+                        raise RecordRejected(f"topic {record.topic!r} does not exist")
                     partitions[record.topic] = int(row[0])
+                if len(record.value) + len(record.key) > MAX_RECORD_BYTES:
+                    raise RecordRejected(f"a record of {len(record.value)} bytes is over the 1 MB limit")
                 partition = partition_for(record.key, partitions[record.topic])
                 slot = (record.topic, partition)
                 if slot not in next_offsets:

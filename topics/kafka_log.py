@@ -8,16 +8,22 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTP
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    TopicAlreadyExistsError,
+)
 
 from topics.catalogue import TopicDefinition
 from topics.log import (
+    MAX_RECORD_BYTES,
     EventLog,
     LogRecord,
     LogUnavailable,
     OutgoingRecord,
     Publisher,
     Reader,
+    RecordRejected,
     TopicPartition,
 )
 
@@ -125,6 +131,9 @@ class _KafkaPublisher(Publisher):
     def publish(self, records: Sequence[OutgoingRecord]) -> None:
         if not records:
             return
+        for record in records:
+            if len(record.value) + len(record.key) > MAX_RECORD_BYTES:
+                raise RecordRejected(f"a record of {len(record.value)} bytes is over the 1 MB limit")
         producer = self._producer
         producer.begin_transaction()
         try:
@@ -137,12 +146,18 @@ class _KafkaPublisher(Publisher):
             for future in futures:
                 future.get(timeout=0)  # surfaces a failed send before committing
             producer.commit_transaction()
+        except MessageSizeTooLargeError as error:
+            self._abort()
+            raise RecordRejected(f"the broker refused a record as too large: {error}") from error
         except KafkaError as error:
-            try:
-                producer.abort_transaction()
-            except KafkaError:
-                pass
+            self._abort()
             raise LogUnavailable(f"publishing {len(records)} records failed: {type(error).__name__}") from error
+
+    def _abort(self) -> None:
+        try:
+            self._producer.abort_transaction()
+        except KafkaError:
+            pass  # the transaction coordinator aborts it on timeout or on the next init
 
     def close(self) -> None:
         self._producer.close(timeout=5)

@@ -53,8 +53,16 @@ class LogRecord:
         return None
 
 
+MAX_RECORD_BYTES = 1_000_000
+"""Kafka's default limit on one record (message.max.bytes, less batch overhead)."""
+
+
 class LogUnavailable(Exception):
     """The log could not be reached; nothing was published. Safe to retry."""
+
+
+class RecordRejected(Exception):
+    """The log refused a record (too large, unknown topic); its whole batch was not published."""
 
 
 class Publisher(ABC):

@@ -1,0 +1,125 @@
+"""One case end to end through a node — report, relay, log, views — on the embedded default
+and on real Kafka and PostgreSQL, with the same cases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.errors import InvalidField
+from services.bootstrap import Node, build_node
+from services.settings import Settings
+from tests.contracts.test_event_log_contract import read_all
+from tests.factories import report
+from topics.log import OutgoingRecord
+from topics.relay import Relay
+
+NodeFactory = Callable[[str], Node]
+
+
+class NodeContract:
+    @pytest.fixture
+    def settings_for(self) -> Callable[[str], Settings]:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def make_node(self, settings_for: Callable[[str], Settings]) -> Iterator[NodeFactory]:
+        nodes: list[Node] = []
+
+        def make(country: str) -> Node:
+            nodes.append(build_node(settings_for(country)))
+            return nodes[-1]
+
+        yield make
+        for node in nodes:
+            node.close()
+
+    def test_a_reported_case_reaches_its_own_view_with_names(self, make_node: NodeFactory) -> None:
+        mx = make_node("MX")
+        case_id = mx.ledger.report_missing_person(report(given_names="Dulce María", first_surname="Ávila"))
+        assert mx.sync("MX") == {"published": 1, "consumed": 1}
+        [row] = mx.views("MX").cases()
+        assert (row.case_id, row.origin, row.display_name) == (str(case_id), "MX", "Dulce María Ávila Chávez")
+        assert (row.status, row.nationalities, row.last_seen_country) == ("missing", ("GT",), "MX")
+
+    def test_another_jurisdiction_sees_only_the_public_tier(self, make_node: NodeFactory) -> None:
+        mx = make_node("MX")
+        mx.ledger.report_missing_person(report())
+        mx.sync("GT")
+        [row] = mx.views("GT").cases()
+        assert row.restricted and row.display_name == "(restricted)"
+        assert (row.given_names, row.first_surname, row.last_seen_place, row.last_seen_date) == (None,) * 4
+        assert (row.sex, row.age_band, row.last_seen_month) == ("female", "18-29", "2026-02")
+
+    def test_nodes_of_two_countries_share_one_log(self, make_node: NodeFactory) -> None:
+        mx, gt = make_node("MX"), make_node("GT")
+        mx.ledger.report_missing_person(report(given_names="Ana"))
+        gt.ledger.report_missing_person(report(given_names="Berta"))
+        mx.relay.run_once()
+        gt.relay.run_once()
+        gt.projector("GT").run_once()
+        names = sorted(r.display_name for r in gt.views("GT").cases())
+        assert names == ["(restricted)", "Berta López Chávez"]
+
+    def test_a_restarted_relay_publishes_nothing_twice(self, make_node: NodeFactory) -> None:
+        mx = make_node("MX")
+        for n in range(3):
+            mx.ledger.report_missing_person(report(command_id=f"cmd-{n}"))
+        assert mx.relay.run_once() == 3
+        fresh = Relay(mx.ledger.recorder, mx.ledger.mapper, mx.event_log, "MX", mx.registry, mx.catalogue)
+        assert fresh.published_up_to() == 3
+        assert fresh.run_once() == 0
+        mx.ledger.report_missing_person(report(command_id="cmd-3"))
+        assert fresh.run_once() == 1
+        fresh.close()
+        on_topic = read_all(mx.event_log, mx.catalogue.events("MX").name)
+        ids = [r.header("event_id") for r in on_topic]
+        assert len(ids) == len(set(ids)) == 4
+        assert sorted(int(r.header("notification_id") or 0) for r in on_topic) == [1, 2, 3, 4]
+
+    def test_a_retried_report_is_one_event(self, make_node: NodeFactory) -> None:
+        mx = make_node("MX")
+        command = report()
+        assert mx.ledger.report_missing_person(command) == mx.ledger.report_missing_person(command)
+        assert mx.relay.run_once() == 1
+
+    def test_a_bad_report_writes_and_publishes_nothing(self, make_node: NodeFactory) -> None:
+        mx = make_node("MX")
+        with pytest.raises(InvalidField, match="nationalities"):
+            mx.ledger.report_missing_person(report(nationalities=("XX",)))
+        assert mx.ledger.recorder.max_notification_id() is None
+        assert mx.relay.run_once() == 0
+
+    def test_an_undecodable_record_is_dead_lettered_and_the_views_go_on(self, make_node: NodeFactory) -> None:
+        mx = make_node("MX")
+        topic = mx.catalogue.events("MX").name
+        garbage = OutgoingRecord(topic, b"k", b"\xc3\x01not-a-known-fingerprint", (), 1_767_225_600_000)
+        publisher = mx.event_log.publisher(f"{topic}-intruder")
+        publisher.publish([garbage])
+        publisher.close()
+        mx.ledger.report_missing_person(report())
+        mx.sync("MX")
+        assert len(mx.views("MX").cases()) == 1
+        [letter] = read_all(mx.event_log, mx.catalogue.deadletter("MX").name)
+        assert letter.value == garbage.value
+        assert letter.header("reason") == b"unknown schema fingerprint 6e6f742d612d6b6e"
+        assert letter.header("source_topic") == topic.encode()
+        assert sum(mx.projector("MX").lag().values()) == 0
+
+
+class TestEmbeddedNode(NodeContract):
+    @pytest.fixture
+    def settings_for(self, tmp_path: Path) -> Callable[[str], Settings]:
+        # Nodes on one machine share the embedded log file, as nodes share one Kafka cluster.
+        return lambda country: Settings(node=country, data_dir=tmp_path, kafka_bootstrap=None,
+                                        database_url=None)
+
+
+@pytest.mark.integration
+class TestKafkaPostgresNode(NodeContract):
+    @pytest.fixture
+    def settings_for(self, kafka_bootstrap: str, database_url: str, unique: str) -> Callable[[str], Settings]:
+        return lambda country: Settings(node=country, kafka_bootstrap=kafka_bootstrap,
+                                        database_url=database_url, topic_prefix=f"t{unique}.")

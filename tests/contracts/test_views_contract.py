@@ -1,0 +1,94 @@
+"""One contract for a jurisdiction's views on SQLite and on PostgreSQL: rows and positions
+commit together or not at all."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from projections.postgres_views import PostgresJurisdictionViews
+from projections.sqlite_views import SQLiteJurisdictionViews
+from projections.views import CaseRow, JurisdictionViews, tracking_at
+from services.settings import Settings
+from topics.log import TopicPartition
+
+TP = TopicPartition("ledger.events.GT", 0)
+OTHER = TopicPartition("ledger.events.GT", 1)
+
+
+def row(n: int = 1, version: int = 1, **changes: object) -> CaseRow:
+    base = CaseRow(
+        case_id=f"00000000-0000-4000-8000-{n:012d}", origin="GT", version=version, status="missing",
+        reported_at=datetime(2026, 2, n, 10, tzinfo=timezone.utc), sex="female", age_band="18-29",
+        nationalities=("GT", "MX"), last_seen_country="MX", last_seen_month="2026-02", route=None,
+        restricted=False, given_names="María José", first_surname="López", second_surname=None,
+        last_seen_date=date(2026, 2, 1), last_seen_place="Arriaga",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+class ViewsContract:
+    @pytest.fixture
+    def open_views(self) -> Callable[[], JurisdictionViews]:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def views(self, open_views: Callable[[], JurisdictionViews]) -> Iterator[JurisdictionViews]:
+        opened = open_views()
+        yield opened
+        opened.close()
+
+    def test_rows_and_positions_are_written_together(self, views: JurisdictionViews) -> None:
+        assert views.positions([TP, OTHER]) == {TP: 0, OTHER: 0}
+        views.apply([row(1), row(2)], [tracking_at(TP, 5), tracking_at(OTHER, 2)])
+        assert [r.case_id for r in views.cases()] == [row(2).case_id, row(1).case_id]
+        assert views.cases()[1] == row(1)
+        assert views.positions([TP, OTHER]) == {TP: 5, OTHER: 2}
+
+    def test_a_repeated_position_is_refused_and_its_rows_are_not_written(self, views: JurisdictionViews) -> None:
+        views.apply([row(1)], [tracking_at(TP, 3)])
+        with pytest.raises(IntegrityError):
+            views.apply([row(2)], [tracking_at(TP, 3)])
+        assert [r.case_id for r in views.cases()] == [row(1).case_id]
+        assert views.positions([TP]) == {TP: 3}
+
+    def test_an_older_version_never_overwrites_a_newer_one(self, views: JurisdictionViews) -> None:
+        views.apply([row(1, version=3, status="located_alive")], [tracking_at(TP, 1)])
+        views.apply([row(1, version=2, status="missing")], [tracking_at(TP, 2)])
+        assert views.cases()[0].status == "located_alive"
+
+    def test_restricted_rows_hold_no_names(self, views: JurisdictionViews) -> None:
+        hidden = row(1, restricted=True, given_names=None, first_surname=None, last_seen_date=None,
+                     last_seen_place=None)
+        views.apply([hidden], [tracking_at(TP, 1)])
+        assert views.cases() == [hidden]
+        assert views.cases()[0].display_name == "(restricted)"
+
+    def test_views_survive_reopening(self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]) -> None:
+        views.apply([row(1)], [tracking_at(TP, 1)])
+        views.close()
+        again = open_views()
+        try:
+            assert again.cases() == [row(1)]
+            assert again.positions([TP]) == {TP: 1}
+        finally:
+            again.close()
+
+
+class TestSQLiteViews(ViewsContract):
+    @pytest.fixture
+    def open_views(self, tmp_path: Path) -> Callable[[], JurisdictionViews]:
+        return lambda: SQLiteJurisdictionViews(tmp_path / "views-mx.sqlite", "MX")
+
+
+@pytest.mark.integration
+class TestPostgresViews(ViewsContract):
+    @pytest.fixture
+    def open_views(self, database_url: str) -> Callable[[], JurisdictionViews]:
+        conninfo = Settings(database_url=database_url).postgres_conninfo()
+        return lambda: PostgresJurisdictionViews(conninfo, "MX")
