@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -38,7 +38,7 @@ class CaseLedger(Application[UUID]):
         self,
         origin: str,
         env: Mapping[str, str] | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.origin = v.country("origin", origin)
         self.clock = clock

@@ -51,8 +51,7 @@ class MissingPersonCase(Aggregate):
     @property
     def full_name(self) -> str:
         """Given names and both surnames, as entered."""
-        parts = [self.person["given_names"], self.person["first_surname"],
-                 self.person.get("second_surname")]
+        parts = [self.person["given_names"], self.person["first_surname"], self.person.get("second_surname")]
         return " ".join(p for p in parts if p)
 
     def age_when_missing(self) -> int | None:

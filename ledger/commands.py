@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ledger import validation as v
@@ -62,12 +62,12 @@ class ReportMissingPerson:
         if born is not None and seen is not None and seen < born:
             raise InvalidField("last_seen_date", "is before the date of birth")
         aliases = [v.required_text(f"aliases[{i}]", a) for i, a in enumerate(self.aliases)]
-        occurred_at = self.occurred_at or datetime.now(timezone.utc)
+        occurred_at = self.occurred_at or datetime.now(UTC)
         if occurred_at.tzinfo is None:
             raise InvalidField("occurred_at", "must carry a time zone")
         return {
             "command_id": command_id,
-            "occurred_at": occurred_at.astimezone(timezone.utc),
+            "occurred_at": occurred_at.astimezone(UTC),
             "recorded_by": self.recorded_by.checked(),
             "source": v.choice("source", self.source, SOURCES),
             "purpose": v.choice("purpose", self.purpose, PURPOSES),

@@ -28,9 +28,7 @@ class VersionConflict(LedgerError):
     """The caller's expected version is stale: someone else changed the case first."""
 
     def __init__(self, case_id: str, expected: int, current: int) -> None:
-        super().__init__(
-            f"case {case_id}: expected version {expected} but the current version is {current}"
-        )
+        super().__init__(f"case {case_id}: expected version {expected} but the current version is {current}")
         self.case_id = case_id
         self.expected = expected
         self.current = current

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class CaseStatus(str, Enum):
+class CaseStatus(StrEnum):
     """Where a case stands. There is deliberately no "presumed dead"."""
 
     MISSING = "missing"
@@ -20,5 +20,13 @@ SOURCES = ("family", "witness", "survivor", "shelter", "official", "press", "soc
 
 PURPOSES = ("search", "forensic_identification", "family_support", "accountability", "statistics")
 
-ROLES = ("caseworker", "family_member", "forensic_expert", "geneticist", "consular_officer",
-         "commissioner", "investigator", "node_operator")
+ROLES = (
+    "caseworker",
+    "family_member",
+    "forensic_expert",
+    "geneticist",
+    "consular_officer",
+    "commissioner",
+    "investigator",
+    "node_operator",
+)

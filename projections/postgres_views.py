@@ -12,9 +12,25 @@ from psycopg.sql import SQL, Identifier
 
 from projections.views import CaseRow, JurisdictionViews
 
-_COLUMNS = ("case_id", "origin", "version", "status", "reported_at", "sex", "age_band",
-            "nationalities", "last_seen_country", "last_seen_month", "route", "restricted", "given_names",
-            "first_surname", "second_surname", "last_seen_date", "last_seen_place")
+_COLUMNS = (
+    "case_id",
+    "origin",
+    "version",
+    "status",
+    "reported_at",
+    "sex",
+    "age_band",
+    "nationalities",
+    "last_seen_country",
+    "last_seen_month",
+    "route",
+    "restricted",
+    "given_names",
+    "first_surname",
+    "second_surname",
+    "last_seen_date",
+    "last_seen_place",
+)
 
 
 def views_schema(jurisdiction: str) -> str:
@@ -31,18 +47,25 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         with psycopg.connect(**_psycopg_args(conninfo), autocommit=True) as connection:
             connection.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
         datastore = PostgresDatastore(
-            dbname=conninfo["dbname"], host=conninfo["host"], port=conninfo["port"],
-            user=conninfo["user"], password=conninfo.get("password") or "", schema=schema,
+            dbname=conninfo["dbname"],
+            host=conninfo["host"],
+            port=conninfo["port"],
+            user=conninfo["user"],
+            password=conninfo.get("password") or "",
+            schema=schema,
         )
         super().__init__(datastore, tracking_table_name="tracking")
-        self.sql_create_statements.append(SQL(
-            "CREATE TABLE IF NOT EXISTS {0}.cases ("
-            "case_id uuid PRIMARY KEY, origin text NOT NULL, version bigint NOT NULL, "
-            "status text NOT NULL, reported_at timestamptz NOT NULL, sex text NOT NULL, "
-            "age_band text, nationalities text[] NOT NULL, last_seen_country text NOT NULL, "
-            "last_seen_month text NOT NULL, route text, restricted boolean NOT NULL, given_names text, first_surname text, "
-            "second_surname text, last_seen_date date, last_seen_place text)"
-        ).format(Identifier(schema)))
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.cases ("
+                "case_id uuid PRIMARY KEY, origin text NOT NULL, version bigint NOT NULL, "
+                "status text NOT NULL, reported_at timestamptz NOT NULL, sex text NOT NULL, "
+                "age_band text, nationalities text[] NOT NULL, last_seen_country text NOT NULL, "
+                "last_seen_month text NOT NULL, route text, restricted boolean NOT NULL, "
+                "given_names text, first_surname text, "
+                "second_surname text, last_seen_date date, last_seen_place text)"
+            ).format(Identifier(schema))
+        )
         self._upsert = SQL(
             "INSERT INTO {0}.cases ({1}) VALUES ({2}) ON CONFLICT (case_id) DO UPDATE SET {3} "
             "WHERE excluded.version > {0}.cases.version"
@@ -60,12 +83,28 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
     def apply(self, rows: Sequence[CaseRow], trackings: Sequence[Tracking]) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             for row in rows:
-                cursor.execute(self._upsert, (
-                    row.case_id, row.origin, row.version, row.status, row.reported_at, row.sex,
-                    row.age_band, list(row.nationalities), row.last_seen_country, row.last_seen_month, row.route,
-                    row.restricted, row.given_names, row.first_surname, row.second_surname,
-                    row.last_seen_date, row.last_seen_place,
-                ))
+                cursor.execute(
+                    self._upsert,
+                    (
+                        row.case_id,
+                        row.origin,
+                        row.version,
+                        row.status,
+                        row.reported_at,
+                        row.sex,
+                        row.age_band,
+                        list(row.nationalities),
+                        row.last_seen_country,
+                        row.last_seen_month,
+                        row.route,
+                        row.restricted,
+                        row.given_names,
+                        row.first_surname,
+                        row.second_surname,
+                        row.last_seen_date,
+                        row.last_seen_place,
+                    ),
+                )
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
 

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from projections.access import AccessPolicy, OwnCasesOnly
+from projections.views import CaseRow, JurisdictionViews, tracking_at
 from topics.avro import SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
-from projections.access import AccessPolicy, OwnCasesOnly
-from projections.views import CaseRow, JurisdictionViews, tracking_at
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +141,18 @@ class Projector:
         person, seen = body["person"], body["last_seen"]
         common = self.policy.may_read(self.jurisdiction, origin, "common")
         return CaseRow(
-            case_id=str(meta["aggregate_id"]), origin=origin, version=meta["aggregate_version"],
-            status="missing", reported_at=meta["occurred_at"], sex=person["sex"],
+            case_id=str(meta["aggregate_id"]),
+            origin=origin,
+            version=meta["aggregate_version"],
+            status="missing",
+            reported_at=meta["occurred_at"],
+            sex=person["sex"],
             age_band=age_band(person["date_of_birth"], seen["date"]),
-            nationalities=tuple(person["nationalities"]), last_seen_country=seen["country"],
+            nationalities=tuple(person["nationalities"]),
+            last_seen_country=seen["country"],
             last_seen_month=seen["date"].strftime("%Y-%m"),
-            route=seen["route"], restricted=not common,
+            route=seen["route"],
+            restricted=not common,
             given_names=person["given_names"] if common else None,
             first_surname=person["first_surname"] if common else None,
             second_surname=person["second_surname"] if common else None,
@@ -156,23 +162,39 @@ class Projector:
 
     def dead_letter(self, record: LogRecord, reason: str) -> None:
         """Publish the record, untouched, with the reason and where it came from."""
-        log.warning("views %s: %s[%d]@%d dead-lettered: %s", self.jurisdiction,
-                    record.topic, record.partition, record.offset, reason)
+        log.warning(
+            "views %s: %s[%d]@%d dead-lettered: %s",
+            self.jurisdiction,
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        )
         topic = self.catalogue.deadletter(self.node)
         if self._deadletters is None:
             self.event_log.create_topics([topic])
             self._deadletters = self.event_log.publisher(
-                f"{self.catalogue.prefix}caseledger-deadletter-{self.node}-{self.jurisdiction}")
+                f"{self.catalogue.prefix}caseledger-deadletter-{self.node}-{self.jurisdiction}"
+            )
         headers = (
             ("reason", reason.encode()),
             ("source_topic", record.topic.encode()),
             ("source_partition", str(record.partition).encode()),
             ("source_offset", str(record.offset).encode()),
             ("jurisdiction", self.jurisdiction.encode()),
-        ) + record.headers
-        self._deadletters.publish([OutgoingRecord(
-            topic.name, record.key or b"", record.value or b"", headers, record.timestamp_ms,
-        )])
+            *record.headers,
+        )
+        self._deadletters.publish(
+            [
+                OutgoingRecord(
+                    topic.name,
+                    record.key or b"",
+                    record.value or b"",
+                    headers,
+                    record.timestamp_ms,
+                )
+            ]
+        )
 
     def close(self) -> None:
         if self._deadletters is not None:

@@ -20,9 +20,25 @@ CREATE TABLE IF NOT EXISTS cases (
     restricted INTEGER NOT NULL, given_names TEXT, first_surname TEXT, second_surname TEXT,
     last_seen_date TEXT, last_seen_place TEXT)
 """
-_COLUMNS = ("case_id", "origin", "version", "status", "reported_at", "sex", "age_band",
-            "nationalities", "last_seen_country", "last_seen_month", "route", "restricted", "given_names",
-            "first_surname", "second_surname", "last_seen_date", "last_seen_place")
+_COLUMNS = (
+    "case_id",
+    "origin",
+    "version",
+    "status",
+    "reported_at",
+    "sex",
+    "age_band",
+    "nationalities",
+    "last_seen_country",
+    "last_seen_month",
+    "route",
+    "restricted",
+    "given_names",
+    "first_surname",
+    "second_surname",
+    "last_seen_date",
+    "last_seen_place",
+)
 _UPSERT = (
     f"INSERT INTO cases ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
     "ON CONFLICT (case_id) DO UPDATE SET "
@@ -46,13 +62,28 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
     def apply(self, rows: Sequence[CaseRow], trackings: Sequence[Tracking]) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             for row in rows:
-                cursor.execute(_UPSERT, (
-                    row.case_id, row.origin, row.version, row.status, row.reported_at.isoformat(),
-                    row.sex, row.age_band, ",".join(row.nationalities), row.last_seen_country, row.last_seen_month,
-                    row.route, int(row.restricted), row.given_names, row.first_surname,
-                    row.second_surname, row.last_seen_date.isoformat() if row.last_seen_date else None,
-                    row.last_seen_place,
-                ))
+                cursor.execute(
+                    _UPSERT,
+                    (
+                        row.case_id,
+                        row.origin,
+                        row.version,
+                        row.status,
+                        row.reported_at.isoformat(),
+                        row.sex,
+                        row.age_band,
+                        ",".join(row.nationalities),
+                        row.last_seen_country,
+                        row.last_seen_month,
+                        row.route,
+                        int(row.restricted),
+                        row.given_names,
+                        row.first_surname,
+                        row.second_surname,
+                        row.last_seen_date.isoformat() if row.last_seen_date else None,
+                        row.last_seen_place,
+                    ),
+                )
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
 
@@ -62,12 +93,23 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             found = cursor.fetchall()
         return [
             CaseRow(
-                case_id=r[0], origin=r[1], version=r[2], status=r[3],
-                reported_at=datetime.fromisoformat(r[4]), sex=r[5], age_band=r[6],
-                nationalities=tuple(n for n in r[7].split(",") if n), last_seen_country=r[8],
-                last_seen_month=r[9], route=r[10], restricted=bool(r[11]), given_names=r[12],
-                first_surname=r[13], second_surname=r[14],
-                last_seen_date=date.fromisoformat(r[15]) if r[15] else None, last_seen_place=r[16],
+                case_id=r[0],
+                origin=r[1],
+                version=r[2],
+                status=r[3],
+                reported_at=datetime.fromisoformat(r[4]),
+                sex=r[5],
+                age_band=r[6],
+                nationalities=tuple(n for n in r[7].split(",") if n),
+                last_seen_country=r[8],
+                last_seen_month=r[9],
+                route=r[10],
+                restricted=bool(r[11]),
+                given_names=r[12],
+                first_surname=r[13],
+                second_surname=r[14],
+                last_seen_date=date.fromisoformat(r[15]) if r[15] else None,
+                last_seen_place=r[16],
             )
             for r in found
         ]

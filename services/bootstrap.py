@@ -42,9 +42,12 @@ def ledger_env(settings: Settings) -> dict[str, str]:
         connection.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": info["dbname"], "POSTGRES_HOST": info["host"],
-        "POSTGRES_PORT": str(info["port"]), "POSTGRES_USER": info["user"],
-        "POSTGRES_PASSWORD": info["password"], "POSTGRES_SCHEMA": schema,
+        "POSTGRES_DBNAME": info["dbname"],
+        "POSTGRES_HOST": info["host"],
+        "POSTGRES_PORT": str(info["port"]),
+        "POSTGRES_USER": info["user"],
+        "POSTGRES_PASSWORD": info["password"],
+        "POSTGRES_SCHEMA": schema,
     }
 
 
@@ -71,7 +74,8 @@ class Node:
         if jurisdiction not in self._views:
             if self.settings.database_url:
                 self._views[jurisdiction] = PostgresJurisdictionViews(
-                    self.settings.postgres_conninfo(), jurisdiction)
+                    self.settings.postgres_conninfo(), jurisdiction
+                )
             else:
                 path = self.settings.data_dir / f"views-{jurisdiction.lower()}.sqlite"
                 self._views[jurisdiction] = SQLiteJurisdictionViews(path, jurisdiction)
@@ -80,8 +84,13 @@ class Node:
     def projector(self, jurisdiction: str) -> Projector:
         if jurisdiction not in self._projectors:
             self._projectors[jurisdiction] = Projector(
-                jurisdiction, self.event_log, self.views(jurisdiction), self.settings.node, self.registry,
-                catalogue=self.catalogue)
+                jurisdiction,
+                self.event_log,
+                self.views(jurisdiction),
+                self.settings.node,
+                self.registry,
+                catalogue=self.catalogue,
+            )
         return self._projectors[jurisdiction]
 
     def sync(self, jurisdiction: str) -> dict[str, int]:

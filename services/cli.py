@@ -64,8 +64,9 @@ def print_cases(jurisdiction: str, rows: list[CaseRow]) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log what the node does (never personal data).")
 def main(verbose: bool) -> None:
     """caseledger: a shared, auditable ledger of missing-migrant cases, one node per country."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @main.command()
@@ -77,7 +78,9 @@ def main(verbose: bool) -> None:
 @click.option("--alias", "aliases", multiple=True, help="Another name or spelling; repeatable.")
 @click.option("--sex", required=True, help="female, male, intersex or unknown")
 @click.option("--date-of-birth", help="YYYY-MM-DD")
-@click.option("--nationality", "nationalities", multiple=True, required=True, help="ISO 3166 code; repeatable.")
+@click.option(
+    "--nationality", "nationalities", multiple=True, required=True, help="ISO 3166 code; repeatable."
+)
 @click.option("--last-seen-date", required=True, help="YYYY-MM-DD")
 @click.option("--last-seen-country", required=True, help="ISO 3166 code")
 @click.option("--last-seen-place")
@@ -94,7 +97,8 @@ def report(**fields: Any) -> None:
     command = ReportMissingPerson(
         command_id=fields.pop("command_id") or str(uuid.uuid4()),
         recorded_by=Actor(fields.pop("organisation"), fields.pop("role")),
-        aliases=tuple(fields.pop("aliases")), nationalities=tuple(fields.pop("nationalities")),
+        aliases=tuple(fields.pop("aliases")),
+        nationalities=tuple(fields.pop("nationalities")),
         **fields,
     )
     with node_from_env() as node:
@@ -132,6 +136,32 @@ def relay(follow: bool) -> None:
 
 
 @main.command()
+@click.option(
+    "--as", "jurisdictions", multiple=True, help="Jurisdictions whose views to keep (default: the node's)."
+)
+def serve(jurisdictions: tuple[str, ...]) -> None:
+    """Run the node: publish its events and keep its views current until interrupted."""
+    with node_from_env() as node:
+        wanted = [j.upper() for j in jurisdictions] or [node.settings.node]
+        stop = threading.Event()
+        workers = [threading.Thread(target=node.relay.run, args=(stop,), name="relay", daemon=True)]
+        workers += [
+            threading.Thread(target=node.projector(j).run, args=(stop,), name=f"views-{j}", daemon=True)
+            for j in wanted
+        ]
+        for worker in workers:
+            worker.start()
+        click.echo(f"serving {node.settings.describe()}; views for {', '.join(wanted)}. Ctrl-C stops.")
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            stop.set()
+        for worker in workers:
+            worker.join(timeout=10)
+
+
+@main.command()
 @click.option("--as", "jurisdiction", required=True)
 def lag(jurisdiction: str) -> None:
     """How far a jurisdiction's views are behind the log, per topic partition."""
@@ -146,11 +176,20 @@ def quickstart() -> None:
     with node_from_env() as node:
         origin = node.settings.node
         command = ReportMissingPerson(
-            command_id="quickstart-1", recorded_by=Actor("Comité de Familiares", "caseworker"),
-            given_names="José Ángel", first_surname="Hernández", second_surname="Núñez",
-            aliases=("Chepe",), sex="male", date_of_birth="2004-02-11", nationalities=("HN",),
-            last_seen_date="2026-03-14", last_seen_country=origin, last_seen_place="Tenosique, Tabasco",
-            route="Corinto – Tenosique", source="family",
+            command_id="quickstart-1",
+            recorded_by=Actor("Comité de Familiares", "caseworker"),
+            given_names="José Ángel",
+            first_surname="Hernández",
+            second_surname="Núñez",
+            aliases=("Chepe",),
+            sex="male",
+            date_of_birth="2004-02-11",
+            nationalities=("HN",),
+            last_seen_date="2026-03-14",
+            last_seen_country=origin,
+            last_seen_place="Tenosique, Tabasco",
+            route="Corinto – Tenosique",
+            source="family",
         )
         case_id = node.ledger.report_missing_person(command)
         click.echo(f"Reported case {case_id} at node {origin} ({node.settings.describe()}).\n")

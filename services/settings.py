@@ -45,8 +45,10 @@ class Settings(BaseSettings):
             raise ValueError("CASELEDGER_DATABASE_URL is not set")
         parts = conninfo_to_dict(self.database_url)
         return {
-            "dbname": parts.get("dbname", "caseledger"), "host": parts.get("host", "127.0.0.1"),
-            "port": int(parts.get("port", 5432)), "user": parts.get("user", "caseledger"),
+            "dbname": parts.get("dbname", "caseledger"),
+            "host": parts.get("host", "127.0.0.1"),
+            "port": int(parts.get("port", 5432)),
+            "user": parts.get("user", "caseledger"),
             "password": parts.get("password", ""),
         }
 

@@ -62,8 +62,11 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
     parts = conninfo_to_dict(postgres_server_url)
     parts["dbname"] = name
     url = "postgresql://{user}{pw}@{host}:{port}/{dbname}".format(
-        user=parts.get("user", "caseledger"), pw=f":{parts['password']}" if parts.get("password") else "",
-        host=parts.get("host", "127.0.0.1"), port=parts.get("port", 5432), dbname=name,
+        user=parts.get("user", "caseledger"),
+        pw=f":{parts['password']}" if parts.get("password") else "",
+        host=parts.get("host", "127.0.0.1"),
+        port=parts.get("port", 5432),
+        dbname=name,
     )
     yield url
     with contextlib.suppress(psycopg.Error), psycopg.connect(postgres_server_url, autocommit=True) as c:

@@ -14,7 +14,9 @@ HOW_TO_START = (
     "CASELEDGER_KAFKA_BOOTSTRAP / CASELEDGER_DATABASE_URL at running servers"
 )
 SCRIPT_KAFKA = "127.0.0.1:" + os.environ.get("CASELEDGER_KAFKA_PORT", "19092")
-SCRIPT_DATABASE = "postgresql://caseledger@127.0.0.1:" + os.environ.get("CASELEDGER_PG_PORT", "15432") + "/caseledger"
+SCRIPT_DATABASE = (
+    "postgresql://caseledger@127.0.0.1:" + os.environ.get("CASELEDGER_PG_PORT", "15432") + "/caseledger"
+)
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 POSTGRES_IMAGE = "postgres:15"
 
@@ -101,6 +103,7 @@ def kafka_container() -> Iterator[str]:
 def postgres_container() -> Iterator[str]:
     from testcontainers.postgres import PostgresContainer
 
-    with PostgresContainer(POSTGRES_IMAGE, username="caseledger", password="caseledger",
-                           dbname="caseledger", driver=None) as container:
+    with PostgresContainer(
+        POSTGRES_IMAGE, username="caseledger", password="caseledger", dbname="caseledger", driver=None
+    ) as container:
         yield container.get_connection_url()

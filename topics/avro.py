@@ -69,10 +69,15 @@ def _inline(node: Any, shared: dict[str, Any], seen: set[str]) -> Any:
         return [_inline(item, shared, seen) for item in node]
     if isinstance(node, dict):
         if node.get("type") in ("record", "enum", "fixed"):
-            seen.add(f"{node.get('namespace', 'caseledger')}.{node['name']}"
-                     if "." not in node["name"] else node["name"])
-        return {key: (_inline(value, shared, seen) if key in ("type", "fields", "items", "values")
-                      else value) for key, value in node.items()}
+            seen.add(
+                f"{node.get('namespace', 'caseledger')}.{node['name']}"
+                if "." not in node["name"]
+                else node["name"]
+            )
+        return {
+            key: (_inline(value, shared, seen) if key in ("type", "fields", "items", "values") else value)
+            for key, value in node.items()
+        }
     return node
 
 
@@ -98,9 +103,11 @@ class SchemaRegistry:
             shared: dict[str, Any] = {}
             for other in usable:
                 if (other, pinned.get(other, 1)) in files:
-                    shared[f"caseledger.{other}"] = json.loads(files[(other, pinned.get(other, 1))].read_text())
+                    shared[f"caseledger.{other}"] = json.loads(
+                        files[(other, pinned.get(other, 1))].read_text()
+                    )
             if raw.get("version") != version:
-                raise ValueError(f"{path.name}: its \"version\" attribute must be {version}")
+                raise ValueError(f'{path.name}: its "version" attribute must be {version}')
             expanded = parse_schema(_inline(raw, shared, set()))
             entry = SchemaVersion(name, version, expanded, _fingerprint(expanded))
             self._versions[(name, version)] = entry
@@ -117,8 +124,9 @@ class SchemaRegistry:
         return self._versions[(name, version)]
 
     def versions(self, name: str) -> list[SchemaVersion]:
-        return [self._versions[(name, v)] for v in range(1, self._latest[name] + 1)
-                if (name, v) in self._versions]
+        return [
+            self._versions[(name, v)] for v in range(1, self._latest[name] + 1) if (name, v) in self._versions
+        ]
 
     def names(self) -> list[str]:
         return sorted(self._latest)

@@ -6,20 +6,22 @@ before every name, so several networks or test runs can share one cluster.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 EVENTS = "ledger.events."
 KEYS = "ledger.keys"
 DEADLETTER = "ledger.deadletter."
 
-_EVENTS_CONFIG = MappingProxyType({
-    "cleanup.policy": "delete",
-    "retention.ms": "-1",
-    "retention.bytes": "-1",
-    "message.timestamp.type": "CreateTime",
-})
+_EVENTS_CONFIG = MappingProxyType(
+    {
+        "cleanup.policy": "delete",
+        "retention.ms": "-1",
+        "retention.bytes": "-1",
+        "message.timestamp.type": "CreateTime",
+    }
+)
 _KEYS_CONFIG = MappingProxyType({"cleanup.policy": "compact", "min.compaction.lag.ms": "0"})
 _DEADLETTER_CONFIG = MappingProxyType({"cleanup.policy": "delete", "retention.ms": "-1"})
 
@@ -59,7 +61,7 @@ class Catalogue:
     def origin_of(self, topic: str) -> str | None:
         """The origin jurisdiction of an events topic, or None for any other topic."""
         head = f"{self.prefix}{EVENTS}"
-        return topic[len(head):] if topic.startswith(head) else None
+        return topic[len(head) :] if topic.startswith(head) else None
 
     def events_topics(self, names: set[str]) -> list[str]:
         """The events topics among names, sorted."""

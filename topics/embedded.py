@@ -37,7 +37,7 @@ CREATE INDEX IF NOT EXISTS log_records_time ON log_records (topic, partition, ti
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner picks for this key (murmur2)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -143,8 +143,15 @@ class _SQLitePublisher(Publisher):
                     next_offsets[slot] = 0 if row[0] is None else int(row[0]) + 1
                 connection.execute(
                     "INSERT INTO log_records VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (record.topic, partition, next_offsets[slot], record.key, record.value,
-                     json.dumps([[k, v.hex()] for k, v in record.headers]), record.timestamp_ms),
+                    (
+                        record.topic,
+                        partition,
+                        next_offsets[slot],
+                        record.key,
+                        record.value,
+                        json.dumps([[k, v.hex()] for k, v in record.headers]),
+                        record.timestamp_ms,
+                    ),
                 )
                 next_offsets[slot] += 1
         except BaseException:
@@ -187,8 +194,9 @@ class _SQLiteReader(Reader):
             ).fetchall()
             for row in rows:
                 headers = tuple((k, bytes.fromhex(v)) for k, v in json.loads(row[3]))
-                records.append(LogRecord(tp.topic, tp.partition, int(row[0]), row[1], row[2],
-                                         headers, int(row[4])))
+                records.append(
+                    LogRecord(tp.topic, tp.partition, int(row[0]), row[1], row[2], headers, int(row[4]))
+                )
             if rows:
                 self._positions[tp] = int(rows[-1][0]) + 1
         return records

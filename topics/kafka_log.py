@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -43,12 +45,25 @@ class KafkaEventLog(EventLog):
         self.replication_factor = replication_factor
         self.client_id = client_id
         self._consumer: Any = None
+        self._lock = threading.RLock()  # a KafkaConsumer is not thread-safe; relay and views share it
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """One thread at a time on the metadata consumer; broker trouble becomes LogUnavailable."""
+        with self._lock:
+            try:
+                yield
+            except KafkaError as error:
+                raise LogUnavailable(f"kafka at {self.bootstrap}: {type(error).__name__}") from error
 
     def _metadata(self) -> Any:
         if self._consumer is None:
             self._consumer = KafkaConsumer(
-                bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-metadata",
-                isolation_level="read_committed", enable_auto_commit=False, **_CLIENT,
+                bootstrap_servers=self.bootstrap,
+                client_id=f"{self.client_id}-metadata",
+                isolation_level="read_committed",
+                enable_auto_commit=False,
+                **_CLIENT,
             )
         return self._consumer
 
@@ -57,49 +72,57 @@ class KafkaEventLog(EventLog):
         try:
             existing = set(admin.list_topics())
             wanted = {
-                d.name: {"num_partitions": d.partitions, "replication_factor": self.replication_factor,
-                         "configs": dict(d.config)}
-                for d in definitions if d.name not in existing
+                d.name: {
+                    "num_partitions": d.partitions,
+                    "replication_factor": self.replication_factor,
+                    "configs": dict(d.config),
+                }
+                for d in definitions
+                if d.name not in existing
             }
             if wanted:
-                try:
+                # Another node may create one between list and create: that is fine.
+                with contextlib.suppress(TopicAlreadyExistsError):
                     admin.create_topics(wanted, wait_for_metadata=True)
-                except TopicAlreadyExistsError:
-                    pass  # another node created it between list and create
         finally:
             admin.close()
 
     def list_topics(self) -> set[str]:
-        return set(self._metadata().topics())
+        with self._guard():
+            return set(self._metadata().topics())
 
     def partitions(self, topic: str) -> list[TopicPartition]:
-        consumer = self._metadata()
-        deadline = time.monotonic() + 10
-        while True:
-            found = consumer.partitions_for_topic(topic)
-            if found:
-                return [TopicPartition(topic, p) for p in sorted(found)]
-            if time.monotonic() > deadline:
-                raise KeyError(f"topic {topic!r} does not exist")
-            consumer.topics()  # refreshes metadata
-            time.sleep(0.2)
+        with self._guard():
+            consumer = self._metadata()
+            deadline = time.monotonic() + 10
+            while True:
+                found = consumer.partitions_for_topic(topic)
+                if found:
+                    return [TopicPartition(topic, p) for p in sorted(found)]
+                if time.monotonic() > deadline:
+                    raise KeyError(f"topic {topic!r} does not exist")
+                consumer.topics()  # refreshes metadata
+                time.sleep(0.2)
 
     def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
-        found = self._metadata().end_offsets([_ktp(tp) for tp in tps])
-        return {TopicPartition(k.topic, k.partition): int(v) for k, v in found.items()}
+        with self._guard():
+            found = self._metadata().end_offsets([_ktp(tp) for tp in tps])
+            return {TopicPartition(k.topic, k.partition): int(v) for k, v in found.items()}
 
     def beginning_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
-        found = self._metadata().beginning_offsets([_ktp(tp) for tp in tps])
-        return {TopicPartition(k.topic, k.partition): int(v) for k, v in found.items()}
+        with self._guard():
+            found = self._metadata().beginning_offsets([_ktp(tp) for tp in tps])
+            return {TopicPartition(k.topic, k.partition): int(v) for k, v in found.items()}
 
     def offsets_for_time(self, tps: Sequence[TopicPartition], timestamp_ms: int) -> dict[TopicPartition, int]:
-        found = self._metadata().offsets_for_times({_ktp(tp): timestamp_ms for tp in tps})
-        ends = self.end_offsets(tps)
-        result = {}
-        for tp in tps:
-            hit = found.get(_ktp(tp))
-            result[tp] = ends[tp] if hit is None else int(hit.offset)
-        return result
+        with self._guard():
+            found = self._metadata().offsets_for_times({_ktp(tp): timestamp_ms for tp in tps})
+            ends = self.end_offsets(tps)
+            result = {}
+            for tp in tps:
+                hit = found.get(_ktp(tp))
+                result[tp] = ends[tp] if hit is None else int(hit.offset)
+            return result
 
     def publisher(self, transactional_id: str) -> Publisher:
         return _KafkaPublisher(self.bootstrap, transactional_id, self.client_id)
@@ -119,9 +142,14 @@ class _KafkaPublisher(Publisher):
     def __init__(self, bootstrap: str, transactional_id: str, client_id: str) -> None:
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap, client_id=f"{client_id}-relay",
-                transactional_id=transactional_id, acks="all", enable_idempotence=True,
-                linger_ms=5, batch_size=256 * 1024, max_request_size=4 * 1024 * 1024,
+                bootstrap_servers=bootstrap,
+                client_id=f"{client_id}-relay",
+                transactional_id=transactional_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+                batch_size=256 * 1024,
+                max_request_size=4 * 1024 * 1024,
                 **_CLIENT,
             )
             self._producer.init_transactions()
@@ -138,8 +166,9 @@ class _KafkaPublisher(Publisher):
         producer.begin_transaction()
         try:
             futures = [
-                producer.send(r.topic, key=r.key, value=r.value, headers=list(r.headers),
-                              timestamp_ms=r.timestamp_ms)
+                producer.send(
+                    r.topic, key=r.key, value=r.value, headers=list(r.headers), timestamp_ms=r.timestamp_ms
+                )
                 for r in records
             ]
             producer.flush()
@@ -151,13 +180,14 @@ class _KafkaPublisher(Publisher):
             raise RecordRejected(f"the broker refused a record as too large: {error}") from error
         except KafkaError as error:
             self._abort()
-            raise LogUnavailable(f"publishing {len(records)} records failed: {type(error).__name__}") from error
+            raise LogUnavailable(
+                f"publishing {len(records)} records failed: {type(error).__name__}"
+            ) from error
 
     def _abort(self) -> None:
-        try:
+        # If this fails, the coordinator aborts the transaction on timeout or on the next init.
+        with contextlib.suppress(KafkaError):
             self._producer.abort_transaction()
-        except KafkaError:
-            pass  # the transaction coordinator aborts it on timeout or on the next init
 
     def close(self) -> None:
         self._producer.close(timeout=5)
@@ -168,9 +198,13 @@ class _KafkaReader(Reader):
 
     def __init__(self, bootstrap: str, client_id: str) -> None:
         self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, client_id=f"{client_id}-reader",
-            isolation_level="read_committed", enable_auto_commit=False, group_id=None,
-            auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
+            bootstrap_servers=bootstrap,
+            client_id=f"{client_id}-reader",
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
             **_CLIENT,
         )
 
@@ -187,10 +221,17 @@ class _KafkaReader(Reader):
         records = []
         for ktp, messages in batches.items():
             for m in messages:
-                records.append(LogRecord(
-                    ktp.topic, ktp.partition, m.offset, m.key, m.value,
-                    tuple((k, bytes(v)) for k, v in (m.headers or [])), m.timestamp,
-                ))
+                records.append(
+                    LogRecord(
+                        ktp.topic,
+                        ktp.partition,
+                        m.offset,
+                        m.key,
+                        m.value,
+                        tuple((k, bytes(v)) for k, v in (m.headers or [])),
+                        m.timestamp,
+                    )
+                )
         records.sort(key=lambda r: (r.topic, r.partition, r.offset))
         return records
 

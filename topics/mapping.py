@@ -40,7 +40,9 @@ def _split_topic(topic: str) -> tuple[str, str]:
     return aggregate_type.rpartition(".")[-1], event_type
 
 
-def to_record(registry: SchemaRegistry, event: Any, origin: str, event_topic: str) -> tuple[str, dict[str, Any]]:
+def to_record(
+    registry: SchemaRegistry, event: Any, origin: str, event_topic: str
+) -> tuple[str, dict[str, Any]]:
     """The Avro record of one domain event, and its schema name."""
     aggregate_type, event_type = _split_topic(event_topic)
     schema = registry.latest(event_type).schema
@@ -70,7 +72,11 @@ def to_record(registry: SchemaRegistry, event: Any, origin: str, event_topic: st
 
 
 def to_outgoing(
-    registry: SchemaRegistry, catalogue: Catalogue, event: Any, event_topic: str, origin: str,
+    registry: SchemaRegistry,
+    catalogue: Catalogue,
+    event: Any,
+    event_topic: str,
+    origin: str,
     notification_id: int,
 ) -> Outgoing:
     """The framed, keyed, timestamped message the relay publishes for one stored event."""

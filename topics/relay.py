@@ -85,7 +85,8 @@ class Relay:
             self._position = self.published_up_to()
         if self._publisher is None:
             self._publisher = self.event_log.publisher(
-                f"{self.catalogue.prefix}caseledger-relay-{self.origin}")
+                f"{self.catalogue.prefix}caseledger-relay-{self.origin}"
+            )
         published = 0
         while True:
             notifications = self.recorder.select_notifications(
@@ -94,8 +95,9 @@ class Relay:
             if not notifications:
                 return published
             outgoing = [
-                to_outgoing(self.registry, self.catalogue, self.mapper.to_domain_event(n), n.topic,
-                            self.origin, n.id).record
+                to_outgoing(
+                    self.registry, self.catalogue, self.mapper.to_domain_event(n), n.topic, self.origin, n.id
+                ).record
                 for n in notifications
             ]
             try:
@@ -116,6 +118,11 @@ class Relay:
                     stop.wait(idle_s)
             except LogUnavailable as error:
                 log.warning("relay %s: %s; retrying in %.0f s", self.origin, error, retry_s)
+                stop.wait(retry_s)
+            except Exception as error:  # the relay must outlive any one failure; nothing is lost
+                log.exception("relay %s: %s; retrying in %.0f s", self.origin, type(error).__name__, retry_s)
+                self._position = None
+                self._close_publisher()
                 stop.wait(retry_s)
 
     def _close_publisher(self) -> None:

@@ -17,8 +17,13 @@ T0 = 1_767_225_600_000  # 2026-01-01T00:00Z in milliseconds
 
 
 def record(topic: str, key: str, n: int, ts: int | None = None) -> OutgoingRecord:
-    return OutgoingRecord(topic, key.encode(), f"value-{key}-{n}".encode(),
-                          (("n", str(n).encode()), ("key", key.encode())), T0 + n * 1000 if ts is None else ts)
+    return OutgoingRecord(
+        topic,
+        key.encode(),
+        f"value-{key}-{n}".encode(),
+        (("n", str(n).encode()), ("key", key.encode())),
+        T0 + n * 1000 if ts is None else ts,
+    )
 
 
 def read_all(log: EventLog, topic: str, starts: dict[TopicPartition, int] | None = None) -> list[LogRecord]:
@@ -65,8 +70,13 @@ class EventLogContract:
     def test_records_of_one_key_stay_in_one_partition_in_order(self, log: EventLog, topic: str) -> None:
         publisher = log.publisher(f"{topic}-tx")
         for batch in range(3):
-            publisher.publish([record(topic, key, batch * 10 + i)
-                               for key in ("case-a", "case-b", "case-c", "case-d") for i in range(3)])
+            publisher.publish(
+                [
+                    record(topic, key, batch * 10 + i)
+                    for key in ("case-a", "case-b", "case-c", "case-d")
+                    for i in range(3)
+                ]
+            )
         publisher.close()
         by_key: dict[bytes, list[LogRecord]] = {}
         for r in read_all(log, topic):

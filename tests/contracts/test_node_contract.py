@@ -113,13 +113,18 @@ class TestEmbeddedNode(NodeContract):
     @pytest.fixture
     def settings_for(self, tmp_path: Path) -> Callable[[str], Settings]:
         # Nodes on one machine share the embedded log file, as nodes share one Kafka cluster.
-        return lambda country: Settings(node=country, data_dir=tmp_path, kafka_bootstrap=None,
-                                        database_url=None)
+        return lambda country: Settings(
+            node=country, data_dir=tmp_path, kafka_bootstrap=None, database_url=None
+        )
 
 
 @pytest.mark.integration
 class TestKafkaPostgresNode(NodeContract):
     @pytest.fixture
     def settings_for(self, kafka_bootstrap: str, database_url: str, unique: str) -> Callable[[str], Settings]:
-        return lambda country: Settings(node=country, kafka_bootstrap=kafka_bootstrap,
-                                        database_url=database_url, topic_prefix=f"t{unique}.")
+        return lambda country: Settings(
+            node=country,
+            kafka_bootstrap=kafka_bootstrap,
+            database_url=database_url,
+            topic_prefix=f"t{unique}.",
+        )

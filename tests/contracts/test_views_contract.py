@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -23,11 +23,23 @@ OTHER = TopicPartition("ledger.events.GT", 1)
 
 def row(n: int = 1, version: int = 1, **changes: object) -> CaseRow:
     base = CaseRow(
-        case_id=f"00000000-0000-4000-8000-{n:012d}", origin="GT", version=version, status="missing",
-        reported_at=datetime(2026, 2, n, 10, tzinfo=timezone.utc), sex="female", age_band="18-29",
-        nationalities=("GT", "MX"), last_seen_country="MX", last_seen_month="2026-02", route=None,
-        restricted=False, given_names="María José", first_surname="López", second_surname=None,
-        last_seen_date=date(2026, 2, 1), last_seen_place="Arriaga",
+        case_id=f"00000000-0000-4000-8000-{n:012d}",
+        origin="GT",
+        version=version,
+        status="missing",
+        reported_at=datetime(2026, 2, n, 10, tzinfo=UTC),
+        sex="female",
+        age_band="18-29",
+        nationalities=("GT", "MX"),
+        last_seen_country="MX",
+        last_seen_month="2026-02",
+        route=None,
+        restricted=False,
+        given_names="María José",
+        first_surname="López",
+        second_surname=None,
+        last_seen_date=date(2026, 2, 1),
+        last_seen_place="Arriaga",
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
@@ -50,7 +62,9 @@ class ViewsContract:
         assert views.cases()[1] == row(1)
         assert views.positions([TP, OTHER]) == {TP: 5, OTHER: 2}
 
-    def test_a_repeated_position_is_refused_and_its_rows_are_not_written(self, views: JurisdictionViews) -> None:
+    def test_a_repeated_position_is_refused_and_its_rows_are_not_written(
+        self, views: JurisdictionViews
+    ) -> None:
         views.apply([row(1)], [tracking_at(TP, 3)])
         with pytest.raises(IntegrityError):
             views.apply([row(2)], [tracking_at(TP, 3)])
@@ -63,13 +77,21 @@ class ViewsContract:
         assert views.cases()[0].status == "located_alive"
 
     def test_restricted_rows_hold_no_names(self, views: JurisdictionViews) -> None:
-        hidden = row(1, restricted=True, given_names=None, first_surname=None, last_seen_date=None,
-                     last_seen_place=None)
+        hidden = row(
+            1,
+            restricted=True,
+            given_names=None,
+            first_surname=None,
+            last_seen_date=None,
+            last_seen_place=None,
+        )
         views.apply([hidden], [tracking_at(TP, 1)])
         assert views.cases() == [hidden]
         assert views.cases()[0].display_name == "(restricted)"
 
-    def test_views_survive_reopening(self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]) -> None:
+    def test_views_survive_reopening(
+        self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]
+    ) -> None:
         views.apply([row(1)], [tracking_at(TP, 1)])
         views.close()
         again = open_views()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -16,20 +16,32 @@ REGISTRY = SchemaRegistry()
 
 
 def case_reported_record() -> dict[str, object]:
-    now = datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
     return {
         "meta": {
-            "event_id": "7f2c5d0e-8d3a-4a8e-9d6e-0c1b2a3d4e5f", "event_type": "CaseReported",
-            "aggregate_type": "MissingPersonCase", "aggregate_id": "0f7e3b7a-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
-            "aggregate_version": 1, "origin": "MX", "occurred_at": now, "recorded_at": now,
+            "event_id": "7f2c5d0e-8d3a-4a8e-9d6e-0c1b2a3d4e5f",
+            "event_type": "CaseReported",
+            "aggregate_type": "MissingPersonCase",
+            "aggregate_id": "0f7e3b7a-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+            "aggregate_version": 1,
+            "origin": "MX",
+            "occurred_at": now,
+            "recorded_at": now,
             "recorded_by": {"organisation": "Casa del Migrante", "role": "caseworker"},
-            "purpose": "search", "command_id": "c-1",
+            "purpose": "search",
+            "command_id": "c-1",
         },
         "source": "shelter",
         "person": {
-            "given_names": "Ñandú José", "first_surname": "Pérez", "second_surname": None,
-            "father_name": None, "mother_name": "Ana", "aliases": ["Pepe"], "sex": "male",
-            "date_of_birth": date(2001, 1, 2), "nationalities": ["HN", "GT"],
+            "given_names": "Ñandú José",
+            "first_surname": "Pérez",
+            "second_surname": None,
+            "father_name": None,
+            "mother_name": "Ana",
+            "aliases": ["Pepe"],
+            "sex": "male",
+            "date_of_birth": date(2001, 1, 2),
+            "nationalities": ["HN", "GT"],
         },
         "last_seen": {"date": date(2026, 3, 1), "country": "MX", "place": None, "route": None},
         "family_contact": None,
@@ -43,7 +55,7 @@ def test_frame_is_marker_fingerprint_body_and_round_trips() -> None:
     decoded = REGISTRY.decode(frame)
     assert (decoded.name, decoded.writer_version) == ("CaseReported", 1)
     assert decoded.record["person"]["given_names"] == "Ñandú José"
-    assert decoded.record["meta"]["occurred_at"] == datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc)
+    assert decoded.record["meta"]["occurred_at"] == datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 
 
 def test_fingerprint_is_crc64_avro_of_the_expanded_canonical_form() -> None:
@@ -51,10 +63,12 @@ def test_fingerprint_is_crc64_avro_of_the_expanded_canonical_form() -> None:
     actor = json.loads((SCHEMA_DIR / "Actor.v1.avsc").read_text())
     envelope = json.loads((SCHEMA_DIR / "Envelope.v1.avsc").read_text())
     event = json.loads((SCHEMA_DIR / "CaseReported.v1.avsc").read_text())
-    envelope["fields"] = [dict(f, type=actor) if f["type"] == "caseledger.Actor" else f
-                          for f in envelope["fields"]]
-    event["fields"] = [dict(f, type=envelope) if f["type"] == "caseledger.Envelope" else f
-                       for f in event["fields"]]
+    envelope["fields"] = [
+        dict(f, type=actor) if f["type"] == "caseledger.Actor" else f for f in envelope["fields"]
+    ]
+    event["fields"] = [
+        dict(f, type=envelope) if f["type"] == "caseledger.Envelope" else f for f in event["fields"]
+    ]
     expected = fingerprint(to_parsing_canonical_form(parse_schema(event)), "CRC-64-AVRO")
     frame = REGISTRY.encode("CaseReported", case_reported_record())
     assert frame[2:10].hex() == expected

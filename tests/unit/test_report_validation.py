@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -15,8 +15,11 @@ TODAY = date(2026, 6, 1)
 
 @pytest.fixture
 def ledger() -> CaseLedger:
-    return CaseLedger("MX", env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
-                      clock=lambda: datetime(2026, 6, 1, 12, tzinfo=timezone.utc))
+    return CaseLedger(
+        "MX",
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        clock=lambda: datetime(2026, 6, 1, 12, tzinfo=UTC),
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,7 +39,11 @@ def ledger() -> CaseLedger:
         ({"last_seen_date": "2026-13-01"}, "last_seen_date", "is not a date"),
         ({"last_seen_date": (TODAY + timedelta(days=1)).isoformat()}, "last_seen_date", "in the future"),
         ({"date_of_birth": (TODAY + timedelta(days=1)).isoformat()}, "date_of_birth", "in the future"),
-        ({"date_of_birth": "2026-05-01", "last_seen_date": "2026-04-01"}, "last_seen_date", "before the date of birth"),
+        (
+            {"date_of_birth": "2026-05-01", "last_seen_date": "2026-04-01"},
+            "last_seen_date",
+            "before the date of birth",
+        ),
         ({"source": "rumour"}, "source", "is not one of"),
         ({"purpose": "marketing"}, "purpose", "is not one of"),
         ({"command_id": ""}, "command_id", "must not be empty"),

@@ -1,0 +1,154 @@
+"""The README's first command, and the CLI's errors: sentences naming the field, no tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def caseledger(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASELEDGER_")}
+    env["CASELEDGER_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run(
+        [sys.executable, "-c", "from services.cli import run; run()", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_quickstart_reports_a_case_and_shows_two_views(tmp_path: Path) -> None:
+    done = caseledger(tmp_path, "quickstart")
+    assert done.returncode == 0, done.stderr
+    assert "Cases visible to MX (1)" in done.stdout and "José Ángel Hernández Núñez" in done.stdout
+    assert "Cases visible to GT (1)" in done.stdout and "(restricted)" in done.stdout
+    assert (tmp_path / "data" / "ledger-mx.sqlite").exists()
+    again = caseledger(tmp_path, "quickstart")  # the same command id: still one case
+    assert again.stdout.count("José Ángel") == 1
+
+
+def test_report_then_cases(tmp_path: Path) -> None:
+    reported = caseledger(
+        tmp_path,
+        "report",
+        "--given-names",
+        "Kevin Josué",
+        "--first-surname",
+        "Díaz",
+        "--sex",
+        "male",
+        "--nationality",
+        "sv",
+        "--last-seen-date",
+        "2026-01-20",
+        "--last-seen-country",
+        "GT",
+        "--last-seen-place",
+        "Tecún Umán",
+    )
+    assert reported.returncode == 0, reported.stderr
+    listed = caseledger(tmp_path, "cases", "--as", "MX")
+    assert "Kevin Josué Díaz" in listed.stdout and "nationality SV" in listed.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [
+                "--given-names",
+                "A",
+                "--first-surname",
+                "B",
+                "--sex",
+                "male",
+                "--nationality",
+                "ZZ",
+                "--last-seen-date",
+                "2026-01-01",
+                "--last-seen-country",
+                "MX",
+            ],
+            "nationalities[0]: 'ZZ' is not a known",
+        ),
+        (
+            [
+                "--given-names",
+                "A",
+                "--first-surname",
+                "B",
+                "--sex",
+                "male",
+                "--nationality",
+                "HN",
+                "--last-seen-date",
+                "2026-01-01",
+                "--last-seen-country",
+                "MX",
+                "--date-of-birth",
+                "2999-01-01",
+            ],
+            "date_of_birth: 2999-01-01 is in the future",
+        ),
+        (
+            [
+                "--given-names",
+                " ",
+                "--first-surname",
+                "B",
+                "--sex",
+                "male",
+                "--nationality",
+                "HN",
+                "--last-seen-date",
+                "2026-01-01",
+                "--last-seen-country",
+                "MX",
+            ],
+            "given_names: must not be empty",
+        ),
+        (
+            [
+                "--first-surname",
+                "B",
+                "--sex",
+                "male",
+                "--nationality",
+                "HN",
+                "--last-seen-date",
+                "2026-01-01",
+                "--last-seen-country",
+                "MX",
+            ],
+            "Missing option '--given-names'",
+        ),
+    ],
+)
+def test_bad_input_is_one_sentence_naming_the_field(tmp_path: Path, args: list[str], message: str) -> None:
+    done = caseledger(tmp_path, "report", *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    listed = caseledger(tmp_path, "cases", "--as", "MX")
+    assert "Cases visible to MX (0)" in listed.stdout
+
+
+def test_a_bad_node_setting_is_named(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASELEDGER_")}
+    env.update(CASELEDGER_DATA_DIR=str(tmp_path / "d"), CASELEDGER_NODE="Mexico")
+    bad = subprocess.run(
+        [sys.executable, "-c", "from services.cli import run; run()", "cases", "--as", "MX"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2
+    assert "CASELEDGER_NODE" in bad.stderr and "Traceback" not in bad.stderr
