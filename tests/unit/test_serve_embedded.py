@@ -16,23 +16,49 @@ CLI = [sys.executable, "-c", "from services.cli import run; run()"]
 def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASELEDGER_")}
     env["CASELEDGER_DATA_DIR"] = str(tmp_path)
-    server = subprocess.Popen([*CLI, "serve"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [*CLI, "serve"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         reported = subprocess.run(
-            [*CLI, "report", "--given-names", "Yesenia", "--first-surname", "Cruz", "--sex", "female",
-             "--nationality", "NI", "--last-seen-date", "2026-05-05", "--last-seen-country", "MX"],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+            [
+                *CLI,
+                "report",
+                "--given-names",
+                "Yesenia",
+                "--first-surname",
+                "Cruz",
+                "--sex",
+                "female",
+                "--nationality",
+                "NI",
+                "--last-seen-date",
+                "2026-05-05",
+                "--last-seen-country",
+                "MX",
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert reported.returncode == 0, reported.stderr
         deadline = time.monotonic() + 30
         listed = ""
         while "Yesenia Cruz" not in listed and time.monotonic() < deadline:
-            listed = subprocess.run([*CLI, "cases", "--as", "MX", "--no-sync"], env=env, cwd=tmp_path,
-                                    capture_output=True, text=True, timeout=60).stdout
+            listed = subprocess.run(
+                [*CLI, "cases", "--as", "MX", "--no-sync"],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout
             time.sleep(0.3)
         assert "Yesenia Cruz" in listed
     finally:
         server.send_signal(signal.SIGINT)
-        out, err = server.communicate(timeout=30)
+        _out, err = server.communicate(timeout=30)
     assert server.returncode == 0, err
     assert "Traceback" not in err
