@@ -78,13 +78,16 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         self._select = SQL("SELECT {1} FROM {0}.cases ORDER BY reported_at DESC, case_id").format(
             Identifier(schema), SQL(", ").join(Identifier(c) for c in _COLUMNS)
         )
+        # Composed SQL is rendered once: composing it again for every row costs more than the insert.
+        with psycopg.connect(**_psycopg_args(conninfo)) as connection:
+            self._upsert_sql = self._upsert.as_string(connection)
         self.create_table()
 
     def apply(self, rows: Sequence[CaseRow], trackings: Sequence[Tracking]) -> None:
         with self.datastore.transaction(commit=True) as cursor:
-            for row in rows:
-                cursor.execute(
-                    self._upsert,
+            cursor.executemany(
+                self._upsert_sql,
+                [
                     (
                         row.case_id,
                         row.origin,
@@ -103,8 +106,10 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                         row.second_surname,
                         row.last_seen_date,
                         row.last_seen_place,
-                    ),
-                )
+                    )
+                    for row in rows
+                ],
+            )
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
 

@@ -101,7 +101,8 @@ class KafkaEventLog(EventLog):
                     return [TopicPartition(topic, p) for p in sorted(found)]
                 if time.monotonic() > deadline:
                     raise KeyError(f"topic {topic!r} does not exist")
-                consumer.topics()  # refreshes metadata
+                if topic in consumer.topics():  # a metadata request; the topic may be new
+                    continue
                 time.sleep(0.2)
 
     def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:

@@ -1,0 +1,41 @@
+"""What the benchmarks share: where the real servers are, a fresh database, and reporting."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.sql import SQL, Identifier
+
+KAFKA = os.environ.get("CASELEDGER_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+SERVER_URL = os.environ.get("CASELEDGER_DATABASE_URL", "postgresql://caseledger@127.0.0.1:15432/caseledger")
+
+
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """A database of its own for one benchmark run, dropped afterwards."""
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(SERVER_URL, autocommit=True) as connection:
+        connection.execute(SQL("CREATE DATABASE {}").format(Identifier(name)))
+    parts = conninfo_to_dict(SERVER_URL)
+    password = f":{parts['password']}" if parts.get("password") else ""
+    url = f"postgresql://{parts.get('user', 'caseledger')}{password}@{parts.get('host')}:{parts.get('port')}/{name}"
+    try:
+        yield url
+    finally:
+        with psycopg.connect(SERVER_URL, autocommit=True) as connection:
+            connection.execute(SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(Identifier(name)))
+
+
+def report(title: str, ours: list[float], baseline: list[float], unit: str) -> None:
+    """Print the medians of repeated runs of ours and of the baseline, and their ratio."""
+    mine, base = statistics.median(ours), statistics.median(baseline)
+    print(f"{title}")
+    print(f"  caseledger: median {mine:,.0f} {unit}  (runs: {', '.join(f'{x:,.0f}' for x in ours)})")
+    print(f"  baseline:   median {base:,.0f} {unit}  (runs: {', '.join(f'{x:,.0f}' for x in baseline)})")
+    print(f"  ratio caseledger/baseline: {mine / base:.2f}")

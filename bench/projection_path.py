@@ -1,0 +1,96 @@
+"""Projection path: CaseReported events on a real ledger.events.<origin> topic consumed into
+one jurisdiction's PostgreSQL views (decode, access rules, rows and offsets in one
+transaction per batch), beside a raw kafka-python read_committed consume of the same topic.
+
+    python3 bench/projection_path.py [--events 20000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import KAFKA, fresh_database, report  # noqa: E402
+from projections.postgres_views import PostgresJurisdictionViews  # noqa: E402
+from projections.projector import Projector  # noqa: E402
+from services.bootstrap import build_node  # noqa: E402
+from services.settings import Settings  # noqa: E402
+from tests.factories import report as a_report  # noqa: E402
+
+
+def fill_topic(url: str, prefix: str, events: int) -> str:
+    """Record and relay `events` reports at an MX node; return the topic name."""
+    node = build_node(Settings(node="MX", kafka_bootstrap=KAFKA, database_url=url, topic_prefix=prefix))
+    ledger = node.ledger
+    pending = []
+    for i in range(events):
+        command = a_report(command_id=f"fill-{i}")
+        from ledger.case import MissingPersonCase
+
+        pending.append(MissingPersonCase(origin="MX", **command.checked(today=ledger.clock().date())))
+        if len(pending) == 500:
+            ledger.save(*pending)
+            pending = []
+    if pending:
+        ledger.save(*pending)
+    while node.relay.run_once():
+        pass
+    topic = node.catalogue.events("MX").name
+    node.close()
+    return topic
+
+
+def project_once(url: str, prefix: str, jurisdiction: str) -> float:
+    node = build_node(Settings(node="MX", kafka_bootstrap=KAFKA, database_url=url, topic_prefix=prefix))
+    views = PostgresJurisdictionViews(node.settings.postgres_conninfo(), jurisdiction)
+    projector = Projector(jurisdiction, node.event_log, views, "MX", catalogue=node.catalogue)
+    started = time.perf_counter()
+    consumed = projector.run_once(timeout_s=300)
+    elapsed = time.perf_counter() - started
+    assert len(views.cases()) == consumed, "every event became a row"
+    views.close()
+    node.close()
+    return consumed / elapsed
+
+
+def raw_consume(topic: str, events: int) -> float:
+    consumer = KafkaConsumer(bootstrap_servers=KAFKA, isolation_level="read_committed", group_id=None,
+                             enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    seen = 0
+    started = time.perf_counter()
+    while seen < events:
+        for batch in consumer.poll(timeout_ms=1000, max_records=1000).values():
+            seen += len(batch)
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return seen / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    ours, base = [], []
+    with fresh_database() as url:
+        topic = fill_topic(url, prefix, args.events)
+        for run in range(args.runs):
+            base.append(raw_consume(topic, args.events))
+            ours.append(project_once(url, prefix, f"Z{chr(ord('A') + run)}"))  # a fresh view each run
+    report(f"projection path: {args.events} CaseReported events into one jurisdiction's PostgreSQL views",
+           ours, base, "events/s")
+
+
+if __name__ == "__main__":
+    main()
