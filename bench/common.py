@@ -24,7 +24,8 @@ def fresh_database() -> Iterator[str]:
         connection.execute(SQL("CREATE DATABASE {}").format(Identifier(name)))
     parts = conninfo_to_dict(SERVER_URL)
     password = f":{parts['password']}" if parts.get("password") else ""
-    url = f"postgresql://{parts.get('user', 'caseledger')}{password}@{parts.get('host')}:{parts.get('port')}/{name}"
+    user, host, port = parts.get("user", "caseledger"), parts.get("host"), parts.get("port")
+    url = f"postgresql://{user}{password}@{host}:{port}/{name}"
     try:
         yield url
     finally:

@@ -17,12 +17,12 @@ from kafka import KafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KAFKA, fresh_database, report  # noqa: E402
-from projections.postgres_views import PostgresJurisdictionViews  # noqa: E402
-from projections.projector import Projector  # noqa: E402
-from services.bootstrap import build_node  # noqa: E402
-from services.settings import Settings  # noqa: E402
-from tests.factories import report as a_report  # noqa: E402
+from bench.common import KAFKA, fresh_database, report
+from projections.postgres_views import PostgresJurisdictionViews
+from projections.projector import Projector
+from services.bootstrap import build_node
+from services.settings import Settings
+from tests.factories import report as a_report
 
 
 def fill_topic(url: str, prefix: str, events: int) -> str:
@@ -61,8 +61,13 @@ def project_once(url: str, prefix: str, jurisdiction: str) -> float:
 
 
 def raw_consume(topic: str, events: int) -> float:
-    consumer = KafkaConsumer(bootstrap_servers=KAFKA, isolation_level="read_committed", group_id=None,
-                             enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = KafkaConsumer(
+        bootstrap_servers=KAFKA,
+        isolation_level="read_committed",
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
     consumer.assign(partitions)
     consumer.seek_to_beginning()
@@ -88,8 +93,12 @@ def main() -> None:
         for run in range(args.runs):
             base.append(raw_consume(topic, args.events))
             ours.append(project_once(url, prefix, f"Z{chr(ord('A') + run)}"))  # a fresh view each run
-    report(f"projection path: {args.events} CaseReported events into one jurisdiction's PostgreSQL views",
-           ours, base, "events/s")
+    report(
+        f"projection path: {args.events} CaseReported events into one jurisdiction's PostgreSQL views",
+        ours,
+        base,
+        "events/s",
+    )
 
 
 if __name__ == "__main__":

@@ -16,11 +16,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_database, report  # noqa: E402
-from services.bootstrap import ledger_env  # noqa: E402
-from services.settings import Settings  # noqa: E402
-from ledger.application import CaseLedger  # noqa: E402
-from tests.factories import report as a_report  # noqa: E402
+from bench.common import fresh_database, report
+from ledger.application import CaseLedger
+from services.bootstrap import ledger_env
+from services.settings import Settings
+from tests.factories import report as a_report
 
 
 def caseledger_run(url: str, commands: int) -> tuple[float, list[bytes]]:
@@ -45,7 +45,8 @@ def baseline_run(url: str, states: list[bytes]) -> float:
         started = time.perf_counter()
         for state in states:
             connection.execute(
-                "INSERT INTO raw_events (originator, version, topic, state) VALUES (gen_random_uuid(), 1, %s, %s)",
+                "INSERT INTO raw_events (originator, version, topic, state) "
+                "VALUES (gen_random_uuid(), 1, %s, %s)",
                 ("ledger.case:MissingPersonCase.CaseReported", state),
             )
             connection.commit()
@@ -66,8 +67,11 @@ def main() -> None:
             base.append(baseline_run(url, states))
     size = sum(len(s) for s in states) / len(states)
     report(
-        f"write path: {args.commands} reports per run, ~{size:.0f}-byte events, PostgreSQL commit per command",
-        ours, base, "commands/s",
+        f"write path: {args.commands} reports per run, ~{size:.0f}-byte events, "
+        "one PostgreSQL commit per command",
+        ours,
+        base,
+        "commands/s",
     )
 
 
