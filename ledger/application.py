@@ -1,74 +1,118 @@
-"""CaseLedger: the node's write-side application, built on the eventsourcing library."""
+"""CaseLedger: a node's write side, with the commands about missing persons' cases."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from ledger.base import LedgerApplication  # noqa: F401 - re-exported for callers
+from ledger.case import MissingPersonCase, case_id_for
+from ledger.commands import (
+    AddComprehensiveData,
+    AmendData,
+    CloseCase,
+    ConfirmIdentification,
+    EraseData,
+    GrantConsent,
+    LinkCases,
+    NotifyFamily,
+    RecordPersonLocatedAlive,
+    RecordSighting,
+    ReopenCase,
+    ReportMissingPerson,
+    WithdrawConsent,
+)
+from ledger.errors import CaseNotFound, RuleBroken
+from ledger.events import LedgerAggregate
+from ledger.forensic import ForensicLedger
 
-from ledger import validation as v
-from ledger.case import MissingPersonCase
-from ledger.commands import ReportMissingPerson
-from ledger.errors import CaseNotFound
 
+class CaseLedger(ForensicLedger):
+    """Records case actions for one origin jurisdiction."""
 
-class DateAsISO(Transcoding):
-    """Stores calendar dates (birth, last seen) as ISO 8601 text."""
+    snapshotting_intervals = {MissingPersonCase: 100}  # noqa: RUF012 - the library reads it here
 
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
-
-
-class CaseLedger(Application[UUID]):
-    """Records case actions for one origin jurisdiction; publishing happens elsewhere."""
-
-    name = "caseledger"
-
-    def __init__(
-        self,
-        origin: str,
-        env: Mapping[str, str] | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.origin = v.country("origin", origin)
-        self.clock = clock
-        super().__init__(env=env)
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        super().register_transcodings(transcoder)
-        transcoder.register(DateAsISO())
+    # -------------------------------------------------------------- case commands
 
     def report_missing_person(self, command: ReportMissingPerson) -> UUID:
         """Record CaseReported; a retried command_id returns the case it made the first time."""
-        attributes = command.checked(today=self.clock().date())
-        case = MissingPersonCase(origin=self.origin, **attributes)
-        try:
-            self.save(case)
-        except IntegrityError:
-            existing = self.get_case(case.id)
-            if command.command_id not in existing.command_ids:
-                raise
-        return case.id
+        envelope, data = self._checked(command)
+        case = MissingPersonCase._create(
+            MissingPersonCase.CaseReported,
+            id=case_id_for(self.origin, envelope["command_id"]),
+            origin=self.origin,
+            **envelope,
+            **data,
+        )
+        return self._create(case, envelope["command_id"])
 
-    def get_case(self, case_id: UUID) -> MissingPersonCase:
-        """The case's current state, or CaseNotFound."""
-        from eventsourcing.application import AggregateNotFoundError
+    def add_comprehensive_data(self, command: AddComprehensiveData) -> int:
+        return self._case_act(command, lambda c, e, d: c.add_comprehensive_data(e, **d))
 
-        try:
-            return cast(MissingPersonCase, self.repository.get(case_id))
-        except AggregateNotFoundError:
-            raise CaseNotFound(str(case_id)) from None
+    def record_sighting(self, command: RecordSighting) -> int:
+        return self._case_act(command, lambda c, e, d: c.record_sighting(e, **d))
 
-    def persistence_info(self) -> dict[str, Any]:
-        """Where the events are kept, for status displays (no secrets)."""
-        return {"recorder": type(self.recorder).__name__, "origin": self.origin}
+    def amend_data(self, command: AmendData) -> int:
+        return self._case_act(command, lambda c, e, d: c.amend(e, **d))
+
+    def grant_consent(self, command: GrantConsent) -> int:
+        return self._case_act(command, lambda c, e, d: c.grant_consent(e, **d))
+
+    def withdraw_consent(self, command: WithdrawConsent) -> int:
+        return self._case_act(command, lambda c, e, d: c.withdraw_consent(e, **d))
+
+    def link_cases(self, command: LinkCases) -> int:
+        """Record the link on both cases when both are here; neither case loses anything."""
+
+        def decide(
+            case: MissingPersonCase, envelope: dict[str, Any], data: dict[str, Any]
+        ) -> list[LedgerAggregate]:
+            case.link(envelope, **data)
+            try:
+                other = self.get_case(UUID(data["other_case_id"]))
+            except CaseNotFound:
+                return []  # recorded at another node: the link is recorded on this side
+            other.link(
+                {**envelope, "command_id": f"{envelope['command_id']}:other"},
+                other_case_id=str(case.id),
+                basis=data["basis"],
+            )
+            return [other]
+
+        return self._case_act(command, decide)
+
+    def record_person_located_alive(self, command: RecordPersonLocatedAlive) -> int:
+        return self._case_act(
+            command, lambda c, e, d: c.locate_alive(e, d["located_on"], d["place"], d["shareable"])
+        )
+
+    def confirm_identification(self, command: ConfirmIdentification) -> int:
+        """Only through a confirmed match that names this case; the remains are marked too."""
+
+        def decide(
+            case: MissingPersonCase, envelope: dict[str, Any], data: dict[str, Any]
+        ) -> list[LedgerAggregate]:
+            facts = self.match_facts(UUID(data["match_id"]))
+            if facts.get("case_id") != str(case.id):
+                raise RuleBroken("match_id", "the match does not name this case")
+            if facts.get("outcome") != "confirmed":
+                raise RuleBroken(
+                    "match_id", f"the match is {facts.get('outcome') or 'not reviewed'}, not confirmed"
+                )
+            remains_id = str(facts["remains_id"])
+            case.confirm_identification(envelope, data["match_id"], remains_id)
+            return self.identify_remains_here(envelope, UUID(remains_id), data["match_id"], str(case.id))
+
+        return self._case_act(command, decide)
+
+    def notify_family(self, command: NotifyFamily) -> int:
+        return self._case_act(command, lambda c, e, d: c.notify_family(e, **d))
+
+    def close_case(self, command: CloseCase) -> int:
+        return self._case_act(command, lambda c, e, d: c.close(e, **d))
+
+    def reopen_case(self, command: ReopenCase) -> int:
+        return self._case_act(command, lambda c, e, d: c.reopen(e, **d))
+
+    def erase_data(self, command: EraseData) -> int:
+        return self._case_act(command, lambda c, e, d: c.erase(e, **d))

@@ -1,14 +1,19 @@
-"""MissingPersonCase: the aggregate every report, sighting and outcome of a search hangs on."""
+"""MissingPersonCase: one missing person as reported at one node, and every step of the search.
+
+Command methods decide (check the field's rules against the current state, then trigger an
+event); the events' evolve() only changes state. A person is never presumed dead.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
-
-from ledger.vocabulary import CaseStatus
+from ledger.errors import RuleBroken
+from ledger.events import LedgerAggregate, Recorded
+from ledger.vocabulary import ADULT_AGE, CaseStatus
 
 
 def case_id_for(origin: str, command_id: str) -> UUID:
@@ -17,47 +22,356 @@ def case_id_for(origin: str, command_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"caseledger:case:{origin}:{command_id}")
 
 
-class MissingPersonCase(Aggregate):
-    """One missing person as reported at one node; never presumed dead."""
+def age_between(born: date | None, on: date | None) -> int | None:
+    """Whole years from born to on, when both are known."""
+    if born is None or on is None:
+        return None
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
-    @event("CaseReported")
-    def __init__(
-        self,
-        *,
-        origin: str,
-        command_id: str,
-        occurred_at: datetime,
-        recorded_by: dict[str, str],
-        source: str,
-        purpose: str,
-        person: dict[str, Any],
-        last_seen: dict[str, Any],
-        family_contact: str | None,
-        circumstances: str | None,
-    ) -> None:
-        self.origin = origin
-        self.status = CaseStatus.MISSING
-        self.person = person
-        self.last_seen = last_seen
-        self.family_contact = family_contact
-        self.circumstances = circumstances
-        self.command_ids: set[str] = {command_id}
 
-    @staticmethod
-    def create_id(origin: str, command_id: str) -> UUID:
-        """Derive the case id from the origin and the client's command id."""
-        return case_id_for(origin, command_id)
+class MissingPersonCase(LedgerAggregate):
+    """A missing person's case: status is missing, located_alive, identified_deceased or closed."""
+
+    class CaseReported(LedgerAggregate.Created):
+        """A missing person reported with the basic data set."""
+
+        class_version = 2
+        origin: str
+        command_id: str
+        occurred_at: datetime
+        recorded_by: dict[str, str]
+        purpose: str
+        source: str
+        source_reliability: str
+        person: dict[str, Any]
+        last_seen: dict[str, Any]
+        family_contacts: list[dict[str, Any]]
+        circumstances: str | None
+        consented_purposes: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 had one free-text family contact and no structured identity data."""
+            contact = state.pop("family_contact", None)
+            state["family_contacts"] = (
+                [
+                    {
+                        "name": "(as reported)",
+                        "relationship": "unknown",
+                        "phone": contact,
+                        "email": None,
+                        "address": None,
+                    }
+                ]
+                if contact
+                else []
+            )
+            state["source_reliability"] = "unverified"
+            state["consented_purposes"] = [state["purpose"]]
+            state["person"].update(id_documents=[], age_range=None, photo=None, physical_description=None)
+            state["last_seen"]["coordinates"] = None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.origin = self.origin
+            aggregate.status = CaseStatus.MISSING
+            aggregate.status_before_closure = None
+            aggregate.person = dict(self.person)
+            aggregate.last_seen = dict(self.last_seen)
+            aggregate.family_contacts = list(self.family_contacts)
+            aggregate.circumstances = self.circumstances
+            aggregate.consents = {p: True for p in self.consented_purposes}
+            aggregate.comprehensive = []
+            aggregate.sightings = []
+            aggregate.amendments = []
+            aggregate.linked_cases = set()
+            aggregate.located = None
+            aggregate.identification = None
+            aggregate.notifications = []
+            aggregate.erased = False
+            aggregate.command_ids = {self.command_id}
+
+    # ----------------------------------------------------------------- events
+
+    class ComprehensiveDataAdded(Recorded):
+        """Ante-mortem data: dental, medical, marks, clothing, belongings."""
+
+        source: str
+        source_reliability: str
+        dental: str | None
+        medical: str | None
+        marks: list[str]
+        clothing: list[str]
+        belongings: list[str]
+
+        def evolve(self, case: Any) -> None:
+            case.comprehensive.append(self.occurred_at)
+
+    class SightingRecorded(Recorded):
+        """Someone saw, or says they saw, the person somewhere."""
+
+        seen_on: date
+        place: dict[str, Any]
+        source: str
+        source_reliability: str
+        description: str | None
+        witness: str | None
+
+        def evolve(self, case: Any) -> None:
+            case.sightings.append({"seen_on": self.seen_on, "country": self.place["country"]})
+
+    class DataAmended(Recorded):
+        """The family corrects or completes what was recorded; the original stays in the history."""
+
+        changes: list[dict[str, str]]
+        reason: str
+
+        def evolve(self, case: Any) -> None:
+            for change in self.changes:
+                value = json.loads(change["value"])
+                section, _, name = change["field"].rpartition(".")
+                target = (
+                    case.person if section == "person" else case.last_seen if section == "last_seen" else None
+                )
+                if target is not None:
+                    target[name] = date.fromisoformat(value) if name == "date_of_birth" and value else value
+                elif change["field"] == "circumstances":
+                    case.circumstances = value
+            case.amendments.append(self.occurred_at)
+
+    class ConsentGranted(Recorded):
+        """Consent for one purpose, given by the person or their family."""
+
+        consent_purpose: str
+        given_by: str
+
+        def evolve(self, case: Any) -> None:
+            case.consents[self.consent_purpose] = True
+
+    class ConsentWithdrawn(Recorded):
+        """Consent for one purpose taken back; that purpose can no longer be used."""
+
+        consent_purpose: str
+        withdrawn_by: str
+
+        def evolve(self, case: Any) -> None:
+            case.consents[self.consent_purpose] = False
+
+    class CasesLinked(Recorded):
+        """Probably the same person as another case; both cases keep all they hold."""
+
+        other_case_id: str
+        basis: str
+
+        def evolve(self, case: Any) -> None:
+            case.linked_cases.add(self.other_case_id)
+
+    class PersonLocatedAlive(Recorded):
+        """The person was found alive; an adult decides whether their whereabouts are shared."""
+
+        located_on: date
+        place: dict[str, Any]
+        whereabouts_may_be_shared: bool
+
+        def evolve(self, case: Any) -> None:
+            case.status = CaseStatus.LOCATED_ALIVE
+            case.located = {"on": self.located_on, "shareable": self.whereabouts_may_be_shared}
+
+    class IdentificationConfirmed(Recorded):
+        """Remains were identified as this person, through a confirmed match."""
+
+        match_id: str
+        remains_id: str
+
+        def evolve(self, case: Any) -> None:
+            case.status = CaseStatus.IDENTIFIED_DECEASED
+            case.identification = {"match_id": self.match_id, "remains_id": self.remains_id}
+
+    class FamilyNotified(Recorded):
+        """The family was told of the outcome."""
+
+        outcome: str
+        means: str
+        whereabouts_shared: bool
+
+        def evolve(self, case: Any) -> None:
+            case.notifications.append({"outcome": self.outcome, "on": self.occurred_at})
+
+    class CaseClosed(Recorded):
+        """The search ended; only CaseReopened (or the family's erasure) is accepted after this."""
+
+        reason: str
+
+        def evolve(self, case: Any) -> None:
+            case.status_before_closure = case.status
+            case.status = CaseStatus.CLOSED
+
+    class CaseReopened(Recorded):
+        """The search starts again where it stood."""
+
+        reason: str
+
+        def evolve(self, case: Any) -> None:
+            case.status = case.status_before_closure or CaseStatus.MISSING
+            case.status_before_closure = None
+
+    class DataErased(Recorded):
+        """The family withdrew: the case's personal data is erased everywhere."""
+
+        requested_by: str
+
+        def evolve(self, case: Any) -> None:
+            case.person = {"sex": case.person.get("sex"), "nationalities": case.person.get("nationalities")}
+            case.last_seen = {"country": case.last_seen.get("country"), "date": None}
+            case.family_contacts = []
+            case.circumstances = None
+            case.consents = {p: False for p in case.consents}
+            case.erased = True
+
+    # ------------------------------------------------------------- state read
+
+    if TYPE_CHECKING:  # state set by events; not constructor arguments
+        origin: str
+        status: CaseStatus
+        status_before_closure: CaseStatus | None
+        person: dict[str, Any]
+        last_seen: dict[str, Any]
+        consents: dict[str, bool]
+        linked_cases: set[str]
+        located: dict[str, Any] | None
+        identification: dict[str, Any] | None
+        erased: bool
 
     @property
     def full_name(self) -> str:
         """Given names and both surnames, as entered."""
-        parts = [self.person["given_names"], self.person["first_surname"], self.person.get("second_surname")]
+        parts = [
+            self.person.get("given_names"),
+            self.person.get("first_surname"),
+            self.person.get("second_surname"),
+        ]
         return " ".join(p for p in parts if p)
 
     def age_when_missing(self) -> int | None:
-        """Whole years between birth and last seen, when the date of birth is known."""
-        born = self.person.get("date_of_birth")
-        seen = self.last_seen.get("date")
-        if not isinstance(born, date) or not isinstance(seen, date):
-            return None
-        return seen.year - born.year - ((seen.month, seen.day) < (born.month, born.day))
+        """Whole years between birth and last seen, or the top of the estimated range."""
+        exact = age_between(self.person.get("date_of_birth"), self.last_seen.get("date"))
+        if exact is not None:
+            return exact
+        estimate = self.person.get("age_range")
+        return None if estimate is None else int(estimate["maximum"])
+
+    @property
+    def is_minor(self) -> bool:
+        """Under 18 when they went missing; an unknown age counts as possibly a minor."""
+        age = self.age_when_missing()
+        return age is None or age < ADULT_AGE
+
+    def has_consent(self, purpose: str) -> bool:
+        return self.consents.get(purpose, False)
+
+    # -------------------------------------------------------------- decisions
+
+    def _refuse_if_closed(self, action: str) -> None:
+        if self.status == CaseStatus.CLOSED:
+            raise RuleBroken("closed case", f"a closed case accepts nothing but CaseReopened, not {action}")
+
+    def _refuse_if_erased(self, action: str) -> None:
+        if self.erased:
+            raise RuleBroken("erased case", f"the family withdrew this case's data; {action} is not accepted")
+
+    def add_comprehensive_data(self, envelope: dict[str, Any], **data: Any) -> None:
+        self._refuse_if_closed("ComprehensiveDataAdded")
+        self._refuse_if_erased("ComprehensiveDataAdded")
+        self.trigger_event(self.ComprehensiveDataAdded, **envelope, **data)
+
+    def record_sighting(self, envelope: dict[str, Any], **data: Any) -> None:
+        self._refuse_if_closed("SightingRecorded")
+        self._refuse_if_erased("SightingRecorded")
+        self.trigger_event(self.SightingRecorded, **envelope, **data)
+
+    def amend(self, envelope: dict[str, Any], changes: list[dict[str, str]], reason: str) -> None:
+        self._refuse_if_closed("DataAmended")
+        self._refuse_if_erased("DataAmended")
+        self.trigger_event(self.DataAmended, **envelope, changes=changes, reason=reason)
+
+    def grant_consent(self, envelope: dict[str, Any], consent_purpose: str, given_by: str) -> None:
+        self._refuse_if_closed("ConsentGranted")
+        self._refuse_if_erased("ConsentGranted")
+        self.trigger_event(
+            self.ConsentGranted, **envelope, consent_purpose=consent_purpose, given_by=given_by
+        )
+
+    def withdraw_consent(self, envelope: dict[str, Any], consent_purpose: str, withdrawn_by: str) -> None:
+        self._refuse_if_closed("ConsentWithdrawn")
+        if not self.has_consent(consent_purpose):
+            raise RuleBroken("consent", f"there is no active consent for '{consent_purpose}' to withdraw")
+        self.trigger_event(
+            self.ConsentWithdrawn, **envelope, consent_purpose=consent_purpose, withdrawn_by=withdrawn_by
+        )
+
+    def link(self, envelope: dict[str, Any], other_case_id: str, basis: str) -> None:
+        self._refuse_if_closed("CasesLinked")
+        if other_case_id == str(self.id):
+            raise RuleBroken("linking", "a case cannot be linked to itself")
+        if other_case_id in self.linked_cases:
+            return  # already linked: nothing new to record
+        self.trigger_event(self.CasesLinked, **envelope, other_case_id=other_case_id, basis=basis)
+
+    def locate_alive(
+        self, envelope: dict[str, Any], located_on: date, place: dict[str, Any], shareable: bool
+    ) -> None:
+        self._refuse_if_closed("PersonLocatedAlive")
+        if self.status == CaseStatus.IDENTIFIED_DECEASED:
+            raise RuleBroken(
+                "status", "the person was identified as deceased; reopen the review of the match first"
+            )
+        self.trigger_event(
+            self.PersonLocatedAlive,
+            **envelope,
+            located_on=located_on,
+            place=place,
+            whereabouts_may_be_shared=shareable,
+        )
+
+    def confirm_identification(self, envelope: dict[str, Any], match_id: str, remains_id: str) -> None:
+        """The caller has checked that the match is confirmed and names this case."""
+        self._refuse_if_closed("IdentificationConfirmed")
+        if self.status == CaseStatus.IDENTIFIED_DECEASED:
+            raise RuleBroken("identification", "this case already has a confirmed identification")
+        self.trigger_event(self.IdentificationConfirmed, **envelope, match_id=match_id, remains_id=remains_id)
+
+    def notify_family(self, envelope: dict[str, Any], means: str, whereabouts_shared: bool) -> None:
+        self._refuse_if_closed("FamilyNotified")
+        if self.status not in (CaseStatus.LOCATED_ALIVE, CaseStatus.IDENTIFIED_DECEASED):
+            raise RuleBroken(
+                "notification", "a family is notified only after an identification or a location"
+            )
+        if whereabouts_shared:
+            if self.status != CaseStatus.LOCATED_ALIVE:
+                raise RuleBroken("whereabouts_shared", "there are no whereabouts to share")
+            adult = not self.is_minor
+            if adult and not (self.located or {}).get("shareable"):
+                raise RuleBroken(
+                    "whereabouts_shared", "the located adult did not agree that their whereabouts be shared"
+                )
+        self.trigger_event(
+            self.FamilyNotified,
+            **envelope,
+            outcome=CaseStatus(self.status).value,
+            means=means,
+            whereabouts_shared=whereabouts_shared,
+        )
+
+    def close(self, envelope: dict[str, Any], reason: str) -> None:
+        self._refuse_if_closed("CaseClosed")
+        self.trigger_event(self.CaseClosed, **envelope, reason=reason)
+
+    def reopen(self, envelope: dict[str, Any], reason: str) -> None:
+        if self.status != CaseStatus.CLOSED:
+            raise RuleBroken("reopening", "only a closed case can be reopened")
+        self.trigger_event(self.CaseReopened, **envelope, reason=reason)
+
+    def erase(self, envelope: dict[str, Any], requested_by: str) -> None:
+        """The family's right to withdraw holds in every status, closed included."""
+        if self.erased:
+            return
+        self.trigger_event(self.DataErased, **envelope, requested_by=requested_by)

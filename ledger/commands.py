@@ -1,14 +1,36 @@
-"""Commands: what a caseworker asks the ledger to record, checked before anything is written."""
+"""Commands about a missing person's case: what a caseworker or a family asks the ledger to
+record, each checked into an event's attributes before anything is written."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from uuid import UUID
 
 from ledger import validation as v
 from ledger.errors import InvalidField
-from ledger.vocabulary import PURPOSES, ROLES, SEXES, SOURCES
+from ledger.values import (
+    AgeRange,
+    Coordinates,
+    FamilyContact,
+    IdDocument,
+    PhotoReference,
+    Place,
+    each,
+    texts,
+)
+from ledger.vocabulary import (
+    CLOSURE_REASONS,
+    NOTIFICATION_MEANS,
+    PURPOSES,
+    RELIABILITY,
+    ROLES,
+    SEXES,
+    SOURCES,
+)
 
 
 @dataclass(frozen=True)
@@ -25,12 +47,45 @@ class Actor:
         }
 
 
-@dataclass(frozen=True)
-class ReportMissingPerson:
-    """Report a missing person with the basic data set (workshop report, section B)."""
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """What every command says: its id (for safe retries), who, for which purpose, when."""
 
     command_id: str
     recorded_by: Actor
+    purpose: str = "search"
+    occurred_at: datetime | None = None
+    expected_version: int | None = None
+
+    def envelope(self, now: datetime) -> dict[str, Any]:
+        occurred_at = self.occurred_at or now
+        if occurred_at.tzinfo is None:
+            raise InvalidField("occurred_at", "must carry a time zone")
+        if occurred_at > now:
+            raise InvalidField("occurred_at", f"{occurred_at.isoformat()} is in the future")
+        if self.expected_version is not None and (
+            isinstance(self.expected_version, bool) or not isinstance(self.expected_version, int)
+        ):
+            raise InvalidField("expected_version", "must be a whole number")
+        return {
+            "command_id": v.required_text("command_id", self.command_id, max_length=100),
+            "occurred_at": occurred_at.astimezone(UTC),
+            "recorded_by": self.recorded_by.checked(),
+            "purpose": v.choice("purpose", self.purpose, PURPOSES),
+        }
+
+
+def source_fields(source: str, reliability: str) -> dict[str, str]:
+    return {
+        "source": v.choice("source", source, SOURCES),
+        "source_reliability": v.choice("source_reliability", reliability, RELIABILITY),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportMissingPerson(Command):
+    """Report a missing person with the basic data set (workshop report, section B)."""
+
     given_names: str
     first_surname: str
     sex: str
@@ -41,53 +96,250 @@ class ReportMissingPerson:
     father_name: str | None = None
     mother_name: str | None = None
     aliases: tuple[str, ...] = ()
+    id_documents: tuple[IdDocument, ...] = ()
     date_of_birth: date | str | None = None
+    age_range: AgeRange | None = None
+    photo: PhotoReference | None = None
+    physical_description: str | None = None
     last_seen_place: str | None = None
+    last_seen_coordinates: Coordinates | None = None
     route: str | None = None
-    family_contact: str | None = None
+    family_contacts: tuple[FamilyContact, ...] = ()
     circumstances: str | None = None
     source: str = "family"
-    purpose: str = "search"
-    occurred_at: datetime | None = None
+    source_reliability: str = "unverified"
+    consented_purposes: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def checked(self, today: date) -> dict[str, Any]:
-        """The event's attributes, or InvalidField naming the first bad field."""
+        """The event's attributes less the envelope, or InvalidField naming the first bad field."""
         if self.extra:
-            name = sorted(self.extra)[0]
-            raise InvalidField(name, "is not a field of a missing-person report")
-        command_id = v.required_text("command_id", self.command_id, max_length=100)
+            raise InvalidField(sorted(self.extra)[0], "is not a field of a missing-person report")
         born = v.past_date("date_of_birth", self.date_of_birth, today=today, required=False)
         seen = v.past_date("last_seen_date", self.last_seen_date, today=today, required=True)
         if born is not None and seen is not None and seen < born:
             raise InvalidField("last_seen_date", "is before the date of birth")
-        aliases = [v.required_text(f"aliases[{i}]", a) for i, a in enumerate(self.aliases)]
-        occurred_at = self.occurred_at or datetime.now(UTC)
-        if occurred_at.tzinfo is None:
-            raise InvalidField("occurred_at", "must carry a time zone")
+        if born is not None and self.age_range is not None:
+            raise InvalidField("age_range", "give a date of birth or an estimated age range, not both")
+        consented = [
+            v.choice(f"consented_purposes[{i}]", p, PURPOSES) for i, p in enumerate(self.consented_purposes)
+        ]
         return {
-            "command_id": command_id,
-            "occurred_at": occurred_at.astimezone(UTC),
-            "recorded_by": self.recorded_by.checked(),
-            "source": v.choice("source", self.source, SOURCES),
-            "purpose": v.choice("purpose", self.purpose, PURPOSES),
+            **source_fields(self.source, self.source_reliability),
             "person": {
                 "given_names": v.required_text("given_names", self.given_names),
                 "first_surname": v.required_text("first_surname", self.first_surname),
                 "second_surname": v.optional_text("second_surname", self.second_surname),
                 "father_name": v.optional_text("father_name", self.father_name),
                 "mother_name": v.optional_text("mother_name", self.mother_name),
-                "aliases": aliases,
+                "aliases": texts("aliases", self.aliases, max_length=200),
+                "id_documents": each("id_documents", self.id_documents, at_most=10),
                 "sex": v.choice("sex", self.sex, SEXES),
                 "date_of_birth": born,
+                "age_range": self.age_range.checked("age_range") if self.age_range else None,
                 "nationalities": list(v.countries("nationalities", self.nationalities)),
+                "photo": self.photo.checked("photo") if self.photo else None,
+                "physical_description": v.optional_text(
+                    "physical_description", self.physical_description, max_length=2000
+                ),
             },
             "last_seen": {
                 "date": seen,
                 "country": v.country("last_seen_country", self.last_seen_country),
                 "place": v.optional_text("last_seen_place", self.last_seen_place),
+                "coordinates": self.last_seen_coordinates.checked("last_seen_coordinates")
+                if self.last_seen_coordinates
+                else None,
                 "route": v.optional_text("route", self.route),
             },
-            "family_contact": v.optional_text("family_contact", self.family_contact),
+            "family_contacts": each("family_contacts", self.family_contacts, at_most=10),
             "circumstances": v.optional_text("circumstances", self.circumstances, max_length=4000),
+            "consented_purposes": consented or [v.choice("purpose", self.purpose, PURPOSES)],
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseCommand(Command):
+    """A command about one recorded case."""
+
+    case_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddComprehensiveData(CaseCommand):
+    """Ante-mortem data for forensic comparison."""
+
+    dental: str | None = None
+    medical: str | None = None
+    marks: tuple[str, ...] = ()
+    clothing: tuple[str, ...] = ()
+    belongings: tuple[str, ...] = ()
+    source: str = "family"
+    source_reliability: str = "unverified"
+
+    def checked(self, today: date) -> dict[str, Any]:
+        data = {
+            "dental": v.optional_text("dental", self.dental, max_length=4000),
+            "medical": v.optional_text("medical", self.medical, max_length=4000),
+            "marks": texts("marks", self.marks),
+            "clothing": texts("clothing", self.clothing),
+            "belongings": texts("belongings", self.belongings),
+        }
+        if not any(data.values()):
+            raise InvalidField("dental", "give at least one of dental, medical, marks, clothing, belongings")
+        return {**source_fields(self.source, self.source_reliability), **data}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordSighting(CaseCommand):
+    seen_on: date | str
+    place: Place
+    source: str
+    source_reliability: str = "unverified"
+    description: str | None = None
+    witness: str | None = None
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {
+            "seen_on": v.past_date("seen_on", self.seen_on, today=today, required=True),
+            "place": self.place.checked("place"),
+            **source_fields(self.source, self.source_reliability),
+            "description": v.optional_text("description", self.description, max_length=4000),
+            "witness": v.optional_text("witness", self.witness, max_length=500),
+        }
+
+
+# The fields a family may amend, and how each new value is checked.
+AMENDABLE: dict[str, Any] = {
+    "person.given_names": lambda f, x, t: v.required_text(f, x),
+    "person.first_surname": lambda f, x, t: v.required_text(f, x),
+    "person.second_surname": lambda f, x, t: v.optional_text(f, x),
+    "person.father_name": lambda f, x, t: v.optional_text(f, x),
+    "person.mother_name": lambda f, x, t: v.optional_text(f, x),
+    "person.aliases": lambda f, x, t: texts(f, x, max_length=200),
+    "person.date_of_birth": lambda f, x, t: (lambda d: d.isoformat() if d else None)(
+        v.past_date(f, x, today=t, required=False)
+    ),
+    "person.physical_description": lambda f, x, t: v.optional_text(f, x, max_length=2000),
+    "last_seen.place": lambda f, x, t: v.optional_text(f, x),
+    "last_seen.route": lambda f, x, t: v.optional_text(f, x),
+    "circumstances": lambda f, x, t: v.optional_text(f, x, max_length=4000),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AmendData(CaseCommand):
+    """The family corrects or completes the record; the original stays in the history."""
+
+    changes: Mapping[str, Any]
+    reason: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        if not self.changes:
+            raise InvalidField("changes", "name at least one field to amend")
+        checked = []
+        for name, value in self.changes.items():
+            if name not in AMENDABLE:
+                raise InvalidField(f"changes.{name}", f"cannot be amended; amendable: {', '.join(AMENDABLE)}")
+            new = AMENDABLE[name](f"changes.{name}", value, today)
+            checked.append({"field": name, "value": json.dumps(new, ensure_ascii=False)})
+        return {"changes": checked, "reason": v.required_text("reason", self.reason, max_length=1000)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrantConsent(CaseCommand):
+    consent_purpose: str
+    given_by: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {
+            "consent_purpose": v.choice("consent_purpose", self.consent_purpose, PURPOSES),
+            "given_by": v.required_text("given_by", self.given_by),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithdrawConsent(CaseCommand):
+    consent_purpose: str
+    withdrawn_by: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {
+            "consent_purpose": v.choice("consent_purpose", self.consent_purpose, PURPOSES),
+            "withdrawn_by": v.required_text("withdrawn_by", self.withdrawn_by),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkCases(CaseCommand):
+    """Mark two cases as probably the same person; neither loses anything."""
+
+    other_case_id: UUID
+    basis: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {"other_case_id": str(self.other_case_id), "basis": v.required_text("basis", self.basis)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordPersonLocatedAlive(CaseCommand):
+    located_on: date | str
+    place: Place
+    whereabouts_may_be_shared: bool
+
+    def checked(self, today: date) -> dict[str, Any]:
+        if not isinstance(self.whereabouts_may_be_shared, bool):
+            raise InvalidField("whereabouts_may_be_shared", "must be true or false")
+        return {
+            "located_on": v.past_date("located_on", self.located_on, today=today, required=True),
+            "place": self.place.checked("place"),
+            "shareable": self.whereabouts_may_be_shared,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmIdentification(CaseCommand):
+    match_id: UUID
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {"match_id": str(self.match_id)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotifyFamily(CaseCommand):
+    means: str
+    whereabouts_shared: bool = False
+
+    def checked(self, today: date) -> dict[str, Any]:
+        if not isinstance(self.whereabouts_shared, bool):
+            raise InvalidField("whereabouts_shared", "must be true or false")
+        return {
+            "means": v.choice("means", self.means, NOTIFICATION_MEANS),
+            "whereabouts_shared": self.whereabouts_shared,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloseCase(CaseCommand):
+    reason: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {"reason": v.choice("reason", self.reason, CLOSURE_REASONS)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReopenCase(CaseCommand):
+    reason: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {"reason": v.required_text("reason", self.reason, max_length=1000)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EraseData(CaseCommand):
+    """The family withdraws: the case's personal data is erased (crypto-shredding)."""
+
+    requested_by: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {"requested_by": v.required_text("requested_by", self.requested_by)}

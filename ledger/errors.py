@@ -16,14 +16,6 @@ class InvalidField(LedgerError):
         self.problem = problem
 
 
-class CaseNotFound(LedgerError):
-    """No case with that id is recorded at this node."""
-
-    def __init__(self, case_id: str) -> None:
-        super().__init__(f"case {case_id}: not recorded at this node")
-        self.case_id = case_id
-
-
 class VersionConflict(LedgerError):
     """The caller's expected version is stale: someone else changed the case first."""
 
@@ -32,3 +24,38 @@ class VersionConflict(LedgerError):
         self.case_id = case_id
         self.expected = expected
         self.current = current
+
+
+class RuleBroken(LedgerError):
+    """The command is well formed but the field's rules forbid it now (the reason says which)."""
+
+    def __init__(self, rule: str, reason: str) -> None:
+        super().__init__(f"{rule}: {reason}")
+        self.rule = rule
+        self.reason = reason
+
+
+class ConsentRequired(LedgerError):
+    """The case holds no active consent for the purpose the command states."""
+
+    def __init__(self, case_id: str, purpose: str) -> None:
+        super().__init__(f"case {case_id}: no active consent for purpose '{purpose}'")
+        self.case_id = case_id
+        self.purpose = purpose
+
+
+class NotFound(LedgerError):
+    """No record of that kind with that id at this node."""
+
+    def __init__(self, kind: str, record_id: str) -> None:
+        super().__init__(f"{kind} {record_id}: not recorded at this node")
+        self.kind = kind
+        self.record_id = record_id
+
+
+class CaseNotFound(NotFound):
+    """No case with that id is recorded at this node."""
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__("case", case_id)
+        self.case_id = case_id

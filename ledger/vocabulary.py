@@ -1,4 +1,4 @@
-"""The field's closed vocabularies, as the workshop and the families use them."""
+"""The field's closed vocabularies, as the workshop report and the families use them."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ SEXES = ("female", "male", "intersex", "unknown")
 
 SOURCES = ("family", "witness", "survivor", "shelter", "official", "press", "social_media")
 
+RELIABILITY = ("confirmed", "high", "medium", "low", "unverified")
+
 PURPOSES = ("search", "forensic_identification", "family_support", "accountability", "statistics")
 
 ROLES = (
@@ -30,3 +32,62 @@ ROLES = (
     "investigator",
     "node_operator",
 )
+
+ID_DOCUMENT_KINDS = (
+    "passport",
+    "national_id",
+    "birth_certificate",
+    "consular_id",
+    "driving_licence",
+    "other",
+)
+
+RECOVERY_CONTEXTS = (
+    "desert",
+    "river",
+    "sea",
+    "railway",
+    "road",
+    "border_crossing",
+    "detention_centre",
+    "shelter",
+    "urban",
+    "rural",
+    "mass_grave",
+    "other",
+)
+
+REMAINS_CONDITIONS = ("complete", "partial", "decomposed", "skeletonised", "burned", "fragmented")
+
+SAMPLE_TYPES = ("blood", "buccal_swab", "bone", "tooth", "hair", "tissue", "nail")
+
+DONOR_RELATIONSHIPS = (
+    "mother",
+    "father",
+    "full_sibling",
+    "half_sibling",
+    "child",
+    "grandparent",
+    "aunt_uncle",
+    "cousin",
+    "spouse_of_parent",
+    "other",
+)
+
+PROFILE_KINDS = ("autosomal_str", "y_str", "mtdna", "snp")
+
+MATCH_BASES = ("dna", "dental", "fingerprints", "anthropological", "personal_effects", "circumstantial")
+
+MATCH_OUTCOMES = ("confirmed", "rejected", "more_evidence_needed")
+
+NOTIFICATION_MEANS = ("in_person", "phone", "video_call", "letter", "through_consulate")
+
+CLOSURE_REASONS = (
+    "located_alive",
+    "identified_deceased",
+    "withdrawn_by_family",
+    "duplicate_of_linked_case",
+    "reported_in_error",
+)
+
+ADULT_AGE = 18

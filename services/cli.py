@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from ledger.commands import Actor, ReportMissingPerson
 from ledger.errors import LedgerError
+from ledger.values import FamilyContact
 from projections.views import CaseRow
 from services.bootstrap import Node, build_node
 from services.settings import Settings
@@ -85,7 +86,9 @@ def main(verbose: bool) -> None:
 @click.option("--last-seen-country", required=True, help="ISO 3166 code")
 @click.option("--last-seen-place")
 @click.option("--route")
-@click.option("--family-contact")
+@click.option("--family-contact-name")
+@click.option("--family-contact-relationship", default="relative", show_default=True)
+@click.option("--family-contact-phone")
 @click.option("--circumstances")
 @click.option("--source", default="family", show_default=True)
 @click.option("--organisation", default="caseledger-cli", show_default=True)
@@ -94,7 +97,16 @@ def main(verbose: bool) -> None:
 @click.option("--command-id", help="Resending the same id never records the case twice.")
 def report(**fields: Any) -> None:
     """Report a missing person with the basic data set."""
+    contact_name = fields.pop("family_contact_name")
+    contact_relationship = fields.pop("family_contact_relationship")
+    contact_phone = fields.pop("family_contact_phone")
+    contacts = (
+        (FamilyContact(contact_name, contact_relationship, phone=contact_phone),)
+        if contact_name or contact_phone
+        else ()
+    )
     command = ReportMissingPerson(
+        family_contacts=contacts,
         command_id=fields.pop("command_id") or str(uuid.uuid4()),
         recorded_by=Actor(fields.pop("organisation"), fields.pop("role")),
         aliases=tuple(fields.pop("aliases")),

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from ledger.commands import Actor, ReportMissingPerson
+from ledger.values import FamilyContact
 
 
 def report(**changes: Any) -> ReportMissingPerson:
@@ -24,6 +25,6 @@ def report(**changes: Any) -> ReportMissingPerson:
         last_seen_country="MX",
         last_seen_place="Arriaga, Chiapas",
         route="Tecún Umán – Arriaga",
-        family_contact="+502 5555 0101",
+        family_contacts=(FamilyContact("Rosa Chávez", "mother", phone="+502 5555 0101"),),
     )
     return dataclasses.replace(base, **changes)

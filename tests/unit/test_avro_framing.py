@@ -50,7 +50,7 @@ def case_reported_record() -> dict[str, object]:
 
 
 def test_frame_is_marker_fingerprint_body_and_round_trips() -> None:
-    frame = REGISTRY.encode("CaseReported", case_reported_record())
+    frame = REGISTRY.encode("CaseReported", case_reported_record(), version=1)
     assert frame[:2] == MAGIC == b"\xc3\x01"
     decoded = REGISTRY.decode(frame)
     assert (decoded.name, decoded.writer_version) == ("CaseReported", 1)
@@ -70,7 +70,7 @@ def test_fingerprint_is_crc64_avro_of_the_expanded_canonical_form() -> None:
         dict(f, type=envelope) if f["type"] == "caseledger.Envelope" else f for f in event["fields"]
     ]
     expected = fingerprint(to_parsing_canonical_form(parse_schema(event)), "CRC-64-AVRO")
-    frame = REGISTRY.encode("CaseReported", case_reported_record())
+    frame = REGISTRY.encode("CaseReported", case_reported_record(), version=1)
     assert frame[2:10].hex() == expected
 
 
@@ -91,7 +91,7 @@ def test_known_crc64_avro_vector() -> None:
     ],
 )
 def test_undecodable_messages_name_the_problem(mangle: object, reason: str) -> None:
-    frame = REGISTRY.encode("CaseReported", case_reported_record())
+    frame = REGISTRY.encode("CaseReported", case_reported_record(), version=1)
     with pytest.raises(UndecodableMessage, match=reason):
         REGISTRY.decode(mangle(frame))  # type: ignore[operator]
 

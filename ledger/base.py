@@ -1,0 +1,169 @@
+"""The plumbing of a node's write side: every handler checks the command, loads what it
+touches, lets the aggregate decide, and saves. Publishing happens elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from ledger import validation as v
+from ledger.case import MissingPersonCase
+from ledger.commands import (
+    AmendData,
+    CaseCommand,
+    CloseCase,
+    Command,
+    EraseData,
+    GrantConsent,
+    ReopenCase,
+    WithdrawConsent,
+)
+from ledger.errors import CaseNotFound, ConsentRequired, NotFound, VersionConflict
+from ledger.events import LedgerAggregate
+from ledger.match import Match
+
+A = TypeVar("A", bound=LedgerAggregate)
+
+# What the family does with its own case needs no consent for a purpose.
+CONSENT_EXEMPT = (GrantConsent, WithdrawConsent, AmendData, EraseData, CloseCase, ReopenCase)
+
+
+class DateAsISO(Transcoding):
+    """Calendar dates (birth, last seen) as ISO 8601 text."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class SetAsList(Transcoding):
+    """Sets (command ids, linked cases) in snapshots."""
+
+    type = set
+    name = "set"
+
+    def encode(self, obj: set[Any]) -> list[Any]:
+        return sorted(obj)
+
+    def decode(self, data: list[Any]) -> set[Any]:
+        return set(data)
+
+
+class LedgerApplication(Application[UUID]):
+    """The plumbing every handler shares: checking, loading, deciding, saving, consent."""
+
+    name = "caseledger"
+
+    def __init__(
+        self,
+        origin: str,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        foreign_matches: Callable[[UUID], Mapping[str, str | None] | None] | None = None,
+    ) -> None:
+        self.origin = v.country("origin", origin)
+        self.clock = clock
+        self.foreign_matches = foreign_matches
+        super().__init__(env=env)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+        transcoder.register(SetAsList())
+
+    # -------------------------------------------------------------- plumbing
+
+    def _checked(self, command: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        now = self.clock()
+        return command.envelope(now), command.checked(now.date())
+
+    def _load(self, cls: type[A], kind: str, aggregate_id: UUID) -> A:
+        try:
+            aggregate: object = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(kind, str(aggregate_id)) from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(kind, str(aggregate_id))
+        return aggregate
+
+    def _save(self, loaded_version: int, *aggregates: LedgerAggregate) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            # Someone else saved first: report the version they left.
+            first = aggregates[0]
+            current: int = self.repository.get(first.id).version
+            raise VersionConflict(str(first.id), loaded_version, current) from None
+
+    def _create(self, aggregate: LedgerAggregate, command_id: str) -> UUID:
+        try:
+            self.save(aggregate)
+        except IntegrityError:
+            existing = cast(LedgerAggregate, self.repository.get(aggregate.id))
+            if not existing.already_applied(command_id):
+                raise
+        return aggregate.id
+
+    def _act(
+        self,
+        cls: type[A],
+        kind: str,
+        aggregate_id: UUID,
+        command: Command,
+        decide: Callable[[A, dict[str, Any], dict[str, Any]], list[LedgerAggregate] | None],
+    ) -> int:
+        """The shared shape of every non-creating command; returns the aggregate's new version."""
+        envelope, data = self._checked(command)
+        aggregate = self._load(cls, kind, aggregate_id)
+        if aggregate.already_applied(envelope["command_id"]):
+            return int(aggregate.version)  # a retry: it was recorded the first time
+        if command.expected_version is not None and command.expected_version != aggregate.version:
+            raise VersionConflict(str(aggregate_id), command.expected_version, aggregate.version)
+        loaded_version = int(aggregate.version)
+        others = decide(aggregate, envelope, data) or []
+        self._save(loaded_version, aggregate, *others)
+        return int(aggregate.version)
+
+    def _case_act(
+        self, command: CaseCommand, decide: Callable[[MissingPersonCase, dict[str, Any], dict[str, Any]], Any]
+    ) -> int:
+        def guarded(case: MissingPersonCase, envelope: dict[str, Any], data: dict[str, Any]) -> Any:
+            if not isinstance(command, CONSENT_EXEMPT):
+                self.require_consent(case, envelope["purpose"])
+            return decide(case, envelope, data)
+
+        return self._act(MissingPersonCase, "case", command.case_id, command, guarded)
+
+    def require_consent(self, case: MissingPersonCase, purpose: str) -> None:
+        if not case.has_consent(purpose):
+            raise ConsentRequired(str(case.id), purpose)
+
+    # -------------------------------------------------------------- queries
+
+    def get_case(self, case_id: UUID) -> MissingPersonCase:
+        """The case's current state, or CaseNotFound."""
+        try:
+            return self._load(MissingPersonCase, "case", case_id)
+        except NotFound:
+            raise CaseNotFound(str(case_id)) from None
+
+    def match_facts(self, match_id: UUID) -> Mapping[str, str | None]:
+        """A match recorded here, or one this node learned of from another node's log."""
+        try:
+            match = self._load(Match, "match", match_id)
+        except NotFound:
+            found = self.foreign_matches(match_id) if self.foreign_matches else None
+            if found is None:
+                raise
+            return found
+        return {"case_id": match.case_id, "remains_id": match.remains_id, "outcome": match.outcome}

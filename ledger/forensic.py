@@ -1,0 +1,132 @@
+"""The forensic side of a node's write side: remains, samples with their custody, matches."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from ledger.base import LedgerApplication
+from ledger.case import MissingPersonCase
+from ledger.errors import NotFound, RuleBroken
+from ledger.events import LedgerAggregate
+from ledger.forensic_commands import (
+    DestroySample,
+    ProposeMatch,
+    RecordPostMortem,
+    RecordProfile,
+    RecordRemainsRecovered,
+    ReviewMatch,
+    TakeSample,
+    TransferSample,
+)
+from ledger.match import Match, match_id_for
+from ledger.remains import UnidentifiedRemains, remains_id_for
+from ledger.sample import Sample, sample_id_for
+
+
+class ForensicLedger(LedgerApplication):
+    """Handlers for remains, samples and matches."""
+
+    def _local_case(self, case_id: str | None, purpose: str) -> None:
+        """A case recorded here must hold consent for the purpose; one from elsewhere is
+        checked by its own node."""
+        if case_id is None:
+            return
+        try:
+            case = self._load(MissingPersonCase, "case", UUID(case_id))
+        except NotFound:
+            return
+        self.require_consent(case, purpose)
+
+    def _require_remains(self, remains_id: str) -> None:
+        self._load(UnidentifiedRemains, "remains", UUID(remains_id))
+
+    # ---------------------------------------------------------------- remains
+
+    def record_remains_recovered(self, command: RecordRemainsRecovered) -> UUID:
+        envelope, data = self._checked(command)
+        remains = UnidentifiedRemains._create(
+            UnidentifiedRemains.RemainsRecovered,
+            id=remains_id_for(self.origin, envelope["command_id"]),
+            origin=self.origin,
+            **envelope,
+            **data,
+        )
+        return self._create(remains, envelope["command_id"])
+
+    def record_post_mortem(self, command: RecordPostMortem) -> int:
+        return self._act(
+            UnidentifiedRemains,
+            "remains",
+            command.remains_id,
+            command,
+            lambda r, e, d: r.record_post_mortem(e, **d),
+        )
+
+    def identify_remains_here(
+        self, envelope: dict[str, Any], remains_id: UUID, match_id: str, case_id: str
+    ) -> list[LedgerAggregate]:
+        """Mark remains recorded at this node as identified (in the same transaction)."""
+        try:
+            remains = self._load(UnidentifiedRemains, "remains", remains_id)
+        except NotFound:
+            return []  # the remains' own node records RemainsIdentified
+        remains.identify({**envelope, "command_id": f"{envelope['command_id']}:remains"}, match_id, case_id)
+        return [remains]
+
+    # ---------------------------------------------------------------- samples
+
+    def take_sample(self, command: TakeSample) -> UUID:
+        envelope, data = self._checked(command)
+        self._local_case(data["case_id"], envelope["purpose"])
+        if data["remains_id"] is not None:
+            self._require_remains(data["remains_id"])
+        sample = Sample._create(
+            Sample.SampleTaken,
+            id=sample_id_for(self.origin, envelope["command_id"]),
+            origin=self.origin,
+            **envelope,
+            **data,
+        )
+        return self._create(sample, envelope["command_id"])
+
+    def transfer_sample(self, command: TransferSample) -> int:
+        return self._act(Sample, "sample", command.sample_id, command, lambda s, e, d: s.transfer(e, **d))
+
+    def record_profile(self, command: RecordProfile) -> int:
+        return self._act(
+            Sample, "sample", command.sample_id, command, lambda s, e, d: s.record_profile(e, **d)
+        )
+
+    def destroy_sample(self, command: DestroySample) -> int:
+        return self._act(Sample, "sample", command.sample_id, command, lambda s, e, d: s.destroy(e, **d))
+
+    # ---------------------------------------------------------------- matches
+
+    def propose_match(self, command: ProposeMatch) -> UUID:
+        envelope, data = self._checked(command)
+        self._local_case(data["case_id"], envelope["purpose"])
+        self._require_remains(data["remains_id"])
+        match = Match._create(
+            Match.MatchProposed,
+            id=match_id_for(self.origin, envelope["command_id"]),
+            origin=self.origin,
+            **envelope,
+            **data,
+        )
+        return self._create(match, envelope["command_id"])
+
+    def review_match(self, command: ReviewMatch) -> int:
+        def decide(match: Match, envelope: dict[str, Any], data: dict[str, Any]) -> None:
+            if data["outcome"] == "confirmed" and envelope["recorded_by"]["role"] not in (
+                "forensic_expert",
+                "geneticist",
+                "commissioner",
+            ):
+                raise RuleBroken(
+                    "recorded_by.role",
+                    "a match is confirmed by a forensic expert, a geneticist or a commission",
+                )
+            match.review(envelope, **data)
+
+        return self._act(Match, "match", command.match_id, command, decide)

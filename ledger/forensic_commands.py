@@ -1,0 +1,182 @@
+"""Commands about remains, samples and matches: the forensic side of a search."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from ledger import validation as v
+from ledger.commands import Command
+from ledger.errors import InvalidField
+from ledger.values import AgeRange, Place, checked_range, texts
+from ledger.vocabulary import (
+    DONOR_RELATIONSHIPS,
+    MATCH_BASES,
+    MATCH_OUTCOMES,
+    PROFILE_KINDS,
+    RECOVERY_CONTEXTS,
+    REMAINS_CONDITIONS,
+    SAMPLE_TYPES,
+    SEXES,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordRemainsRecovered(Command):
+    recovered_on: date | str
+    place: Place
+    context: str
+    file_number: str | None = None
+    circumstances: str | None = None
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {
+            "recovered_on": v.past_date("recovered_on", self.recovered_on, today=today, required=True),
+            "place": self.place.checked("place"),
+            "context": v.choice("context", self.context, RECOVERY_CONTEXTS),
+            "file_number": v.optional_text("file_number", self.file_number, max_length=100),
+            "circumstances": v.optional_text("circumstances", self.circumstances, max_length=4000),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordPostMortem(Command):
+    remains_id: UUID
+    sex: str
+    condition: str
+    age_range: AgeRange | None = None
+    stature_cm: tuple[int, int] | None = None
+    marks: tuple[str, ...] = ()
+    dental: str | None = None
+    clothing: tuple[str, ...] = ()
+    belongings: tuple[str, ...] = ()
+
+    def checked(self, today: date) -> dict[str, Any]:
+        stature = None
+        if self.stature_cm is not None:
+            if len(self.stature_cm) != 2:
+                raise InvalidField("stature_cm", "give a minimum and a maximum")
+            stature = checked_range("stature_cm", *self.stature_cm, low=30, high=250)
+        return {
+            "sex": v.choice("sex", self.sex, SEXES),
+            "age_range": self.age_range.checked("age_range") if self.age_range else None,
+            "stature_cm": stature,
+            "condition": v.choice("condition", self.condition, REMAINS_CONDITIONS),
+            "marks": texts("marks", self.marks),
+            "dental": v.optional_text("dental", self.dental, max_length=4000),
+            "clothing": texts("clothing", self.clothing),
+            "belongings": texts("belongings", self.belongings),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class TakeSample(Command):
+    """From a relative of a missing person (case_id and relationship) or from remains."""
+
+    taken_on: date | str
+    sample_type: str
+    holder: str
+    case_id: UUID | None = None
+    donor_relationship: str | None = None
+    remains_id: UUID | None = None
+
+    def checked(self, today: date) -> dict[str, Any]:
+        if (self.case_id is None) == (self.remains_id is None):
+            raise InvalidField(
+                "case_id", "a sample comes from a relative (case_id) or from remains (remains_id)"
+            )
+        if self.case_id is not None and self.donor_relationship is None:
+            raise InvalidField("donor_relationship", "is required for a reference sample from a relative")
+        if self.remains_id is not None and self.donor_relationship is not None:
+            raise InvalidField("donor_relationship", "does not apply to a sample from remains")
+        return {
+            "taken_on": v.past_date("taken_on", self.taken_on, today=today, required=True),
+            "sample_type": v.choice("sample_type", self.sample_type, SAMPLE_TYPES),
+            "holder": v.required_text("holder", self.holder),
+            "case_id": str(self.case_id) if self.case_id else None,
+            "donor_relationship": v.choice("donor_relationship", self.donor_relationship, DONOR_RELATIONSHIPS)
+            if self.donor_relationship is not None
+            else None,
+            "remains_id": str(self.remains_id) if self.remains_id else None,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferSample(Command):
+    sample_id: UUID
+    from_holder: str
+    to_holder: str
+    reason: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {
+            "from_holder": v.required_text("from_holder", self.from_holder),
+            "to_holder": v.required_text("to_holder", self.to_holder),
+            "reason": v.required_text("reason", self.reason, max_length=1000),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordProfile(Command):
+    sample_id: UUID
+    laboratory: str
+    kind: str
+    profile: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {
+            "laboratory": v.required_text("laboratory", self.laboratory),
+            "kind": v.choice("kind", self.kind, PROFILE_KINDS),
+            "profile": v.required_text("profile", self.profile, max_length=20000),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class DestroySample(Command):
+    sample_id: UUID
+    reason: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {"reason": v.required_text("reason", self.reason, max_length=1000)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProposeMatch(Command):
+    case_id: UUID
+    remains_id: UUID
+    basis: str
+    score: float
+    by_matcher: bool = False
+
+    def checked(self, today: date) -> dict[str, Any]:
+        if (
+            isinstance(self.score, bool)
+            or not isinstance(self.score, int | float)
+            or not math.isfinite(self.score)
+        ):
+            raise InvalidField("score", "must be a number")
+        if not 0.0 <= self.score <= 1.0:
+            raise InvalidField("score", f"{self.score} is outside 0–1 (a posterior probability)")
+        return {
+            "case_id": str(self.case_id),
+            "remains_id": str(self.remains_id),
+            "basis": v.choice("basis", self.basis, MATCH_BASES),
+            "score": float(self.score),
+            "by_matcher": bool(self.by_matcher),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewMatch(Command):
+    match_id: UUID
+    outcome: str
+    notes: str | None = None
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {
+            "outcome": v.choice("outcome", self.outcome, MATCH_OUTCOMES),
+            "notes": v.optional_text("notes", self.notes, max_length=4000),
+        }

@@ -1,0 +1,80 @@
+"""UnidentifiedRemains: a body or remains recovered and not yet identified."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from ledger.errors import RuleBroken
+from ledger.events import LedgerAggregate, Recorded
+
+
+def remains_id_for(origin: str, command_id: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"caseledger:remains:{origin}:{command_id}")
+
+
+class UnidentifiedRemains(LedgerAggregate):
+    """Remains, from recovery to identification; post-mortem data is forensic tier."""
+
+    class RemainsRecovered(LedgerAggregate.Created):
+        """Remains recovered: where, when, in which context (desert, river, sea...)."""
+
+        origin: str
+        command_id: str
+        occurred_at: datetime
+        recorded_by: dict[str, str]
+        purpose: str
+        recovered_on: date
+        place: dict[str, Any]
+        context: str
+        file_number: str | None
+        circumstances: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.origin = self.origin
+            aggregate.recovered_on = self.recovered_on
+            aggregate.context = self.context
+            aggregate.post_mortem_records = 0
+            aggregate.identified_as = None
+            aggregate.command_ids = {self.command_id}
+
+    class PostMortemRecorded(Recorded):
+        """Post-mortem examination: estimated sex, age and stature, condition, marks, effects."""
+
+        sex: str
+        age_range: dict[str, int] | None
+        stature_cm: dict[str, int] | None
+        condition: str
+        marks: list[str]
+        dental: str | None
+        clothing: list[str]
+        belongings: list[str]
+
+        def evolve(self, remains: Any) -> None:
+            remains.post_mortem_records += 1
+
+    class RemainsIdentified(Recorded):
+        """Identified as the person of a case, through a confirmed match."""
+
+        match_id: str
+        case_id: str
+
+        def evolve(self, remains: Any) -> None:
+            remains.identified_as = self.case_id
+
+    if TYPE_CHECKING:  # state set by events; not constructor arguments
+        origin: str
+        recovered_on: date
+        identified_as: str | None
+
+    def record_post_mortem(self, envelope: dict[str, Any], **data: Any) -> None:
+        self.trigger_event(self.PostMortemRecorded, **envelope, **data)
+
+    def identify(self, envelope: dict[str, Any], match_id: str, case_id: str) -> None:
+        """The caller has checked that the match is confirmed and names these remains."""
+        if self.identified_as is not None:
+            raise RuleBroken(
+                "identification", f"these remains are already identified (case {self.identified_as})"
+            )
+        self.trigger_event(self.RemainsIdentified, **envelope, match_id=match_id, case_id=case_id)

@@ -1,0 +1,167 @@
+"""Structured values inside commands (documents, ranges, places, contacts), each checked into
+the plain dict an event stores; every failure names the field it came from."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from ledger import validation as v
+from ledger.errors import InvalidField
+from ledger.vocabulary import ID_DOCUMENT_KINDS, RELIABILITY, SOURCES
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class IdDocument:
+    """An identity document as the family or the document itself gives it."""
+
+    kind: str
+    number: str
+    issuing_country: str
+
+    def checked(self, field: str) -> dict[str, Any]:
+        return {
+            "kind": v.choice(f"{field}.kind", self.kind, ID_DOCUMENT_KINDS),
+            "number": v.required_text(f"{field}.number", self.number, max_length=64),
+            "issuing_country": v.country(f"{field}.issuing_country", self.issuing_country),
+        }
+
+
+@dataclass(frozen=True)
+class AgeRange:
+    """An estimated age in whole years, when the date of birth is not known."""
+
+    minimum: int
+    maximum: int
+
+    def checked(self, field: str, *, low: int = 0, high: int = 120) -> dict[str, int]:
+        return checked_range(field, self.minimum, self.maximum, low=low, high=high)
+
+
+def checked_range(
+    field: str, minimum: Any, maximum: Any, *, low: int | float, high: int | float
+) -> dict[str, Any]:
+    """A closed numeric range within [low, high] whose start is not after its end."""
+    for name, value in (("minimum", minimum), ("maximum", maximum)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidField(f"{field}.{name}", "must be a number")
+        if not low <= value <= high:
+            raise InvalidField(f"{field}.{name}", f"{value} is outside {low}–{high}")
+    if minimum > maximum:
+        raise InvalidField(field, f"starts at {minimum}, after its end {maximum}")
+    return {"minimum": minimum, "maximum": maximum}
+
+
+@dataclass(frozen=True)
+class PhotoReference:
+    """Where a photo is kept and the hash of its bytes; the bytes never travel in an event."""
+
+    sha256: str
+    location: str
+
+    def checked(self, field: str) -> dict[str, str]:
+        digest = (self.sha256 or "").lower()
+        if not _SHA256.match(digest):
+            raise InvalidField(f"{field}.sha256", "must be the 64 hexadecimal digits of a SHA-256")
+        return {
+            "sha256": digest,
+            "location": v.required_text(f"{field}.location", self.location, max_length=500),
+        }
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    """A point on the globe in decimal degrees (WGS 84)."""
+
+    latitude: float
+    longitude: float
+
+    def checked(self, field: str) -> dict[str, float]:
+        for name, value, limit in (("latitude", self.latitude, 90.0), ("longitude", self.longitude, 180.0)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise InvalidField(f"{field}.{name}", "must be a number of decimal degrees")
+            if not -limit <= value <= limit:
+                raise InvalidField(f"{field}.{name}", f"{value} is off the globe (±{limit:g})")
+        return {"latitude": float(self.latitude), "longitude": float(self.longitude)}
+
+
+@dataclass(frozen=True)
+class FamilyContact:
+    """How to reach the family: at least a phone, an e-mail or an address."""
+
+    name: str
+    relationship: str
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+
+    def checked(self, field: str) -> dict[str, Any]:
+        contact = {
+            "name": v.required_text(f"{field}.name", self.name),
+            "relationship": v.required_text(f"{field}.relationship", self.relationship, max_length=60),
+            "phone": v.optional_text(f"{field}.phone", self.phone, max_length=40),
+            "email": v.optional_text(f"{field}.email", self.email, max_length=200),
+            "address": v.optional_text(f"{field}.address", self.address, max_length=500),
+        }
+        if not (contact["phone"] or contact["email"] or contact["address"]):
+            raise InvalidField(field, "needs a phone, an e-mail or an address")
+        if contact["email"] and "@" not in contact["email"]:
+            raise InvalidField(f"{field}.email", "is not an e-mail address")
+        return contact
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where something happened: a country, and as much detail as is known."""
+
+    country: str
+    place: str | None = None
+    coordinates: Coordinates | None = None
+
+    def checked(self, field: str) -> dict[str, Any]:
+        return {
+            "country": v.country(f"{field}.country", self.country),
+            "place": v.optional_text(f"{field}.place", self.place),
+            "coordinates": self.coordinates.checked(f"{field}.coordinates") if self.coordinates else None,
+        }
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a piece of information came from, and how far it can be trusted."""
+
+    kind: str
+    reliability: str = "unverified"
+
+    def checked(self, field: str = "source") -> dict[str, str]:
+        return {
+            "kind": v.choice(f"{field}.kind", self.kind, SOURCES),
+            "reliability": v.choice(f"{field}.reliability", self.reliability, RELIABILITY),
+        }
+
+
+def each(field: str, items: Sequence[Any] | None, *, at_most: int = 50) -> list[dict[str, Any]]:
+    """Check every item of a list of values, naming each by its index."""
+    values = list(items or ())
+    if len(values) > at_most:
+        raise InvalidField(field, f"holds {len(values)} items; at most {at_most}")
+    return [item.checked(f"{field}[{i}]") for i, item in enumerate(values)]
+
+
+def texts(field: str, items: Sequence[str] | None, *, at_most: int = 50, max_length: int = 500) -> list[str]:
+    """A list of non-empty texts, kept exactly as entered."""
+    values = list(items or ())
+    if len(values) > at_most:
+        raise InvalidField(field, f"holds {len(values)} items; at most {at_most}")
+    return [v.required_text(f"{field}[{i}]", t, max_length=max_length) for i, t in enumerate(values)]
+
+
+def on_or_before(field: str, value: date | str | None, *, today: date, required: bool = True) -> date | None:
+    """A past calendar date (alias of validation.past_date, read where commands use it)."""
+    return v.past_date(field, value, today=today, required=required)
