@@ -13,7 +13,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded
-from ledger.vocabulary import ADULT_AGE, CaseStatus
+from ledger.tiers import is_minor
+from ledger.vocabulary import CaseStatus
 
 
 def case_id_for(origin: str, command_id: str) -> UUID:
@@ -262,8 +263,7 @@ class MissingPersonCase(LedgerAggregate):
     @property
     def is_minor(self) -> bool:
         """Under 18 when they went missing; an unknown age counts as possibly a minor."""
-        age = self.age_when_missing()
-        return age is None or age < ADULT_AGE
+        return is_minor(self.person, self.last_seen)
 
     def has_consent(self, purpose: str) -> bool:
         return self.consents.get(purpose, False)

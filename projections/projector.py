@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from ledger.tiers import is_minor, tier_of
 from projections.access import AccessPolicy, OwnCasesOnly
 from projections.views import CaseRow, JurisdictionViews, tracking_at
 from topics.avro import SchemaRegistry, UndecodableMessage
@@ -139,7 +140,9 @@ class Projector:
             return None  # other event types join these views as the ledger grows
         body = decoded.record
         person, seen = body["person"], body["last_seen"]
-        common = self.policy.may_read(self.jurisdiction, origin, "common")
+        # Names are `common`, raised to `reserved` for a minor (ledger/tiers.py).
+        name_tier = tier_of("CaseReported", "person.given_names", minor=is_minor(person, seen))
+        common = self.policy.may_read(self.jurisdiction, origin, name_tier)
         return CaseRow(
             case_id=str(meta["aggregate_id"]),
             origin=origin,

@@ -1,0 +1,166 @@
+"""Which tier every field of every event belongs to: the one place encryption and the views
+read. Tiers, from open to closed: public, common, reserved, forensic, genetic.
+
+A minor (under 18 when they went missing, or of unknown age) has every `common` field
+raised to `reserved` by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any, Final
+
+from ledger.vocabulary import ADULT_AGE
+
+TIERS: Final = ("public", "common", "reserved", "forensic", "genetic")
+BY_FIELD: Final = "by_field"  # DataAmended.changes: each change has the tier of the field it amends
+
+# The envelope (event type, ids, origin, who, when, why) is public: views coarsen time to the month.
+FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
+    "CaseReported": {
+        "source": "public",
+        "source_reliability": "public",
+        "person.given_names": "common",
+        "person.first_surname": "common",
+        "person.second_surname": "common",
+        "person.father_name": "common",
+        "person.mother_name": "common",
+        "person.aliases": "common",
+        "person.id_documents": "reserved",
+        "person.sex": "public",
+        "person.date_of_birth": "common",
+        "person.age_range": "common",
+        "person.nationalities": "public",
+        "person.photo": "common",
+        "person.physical_description": "common",
+        "last_seen.date": "common",
+        "last_seen.country": "public",
+        "last_seen.place": "common",
+        "last_seen.coordinates": "reserved",
+        "last_seen.route": "public",
+        "family_contacts": "reserved",
+        "circumstances": "reserved",
+        "consented_purposes": "public",
+    },
+    "ComprehensiveDataAdded": {
+        "source": "public",
+        "source_reliability": "public",
+        "dental": "forensic",
+        "medical": "forensic",
+        "marks": "forensic",
+        "clothing": "forensic",
+        "belongings": "forensic",
+    },
+    "SightingRecorded": {
+        "seen_on": "common",
+        "place.country": "public",
+        "place.place": "common",
+        "place.coordinates": "reserved",
+        "source": "public",
+        "source_reliability": "public",
+        "description": "reserved",
+        "witness": "reserved",
+    },
+    "DataAmended": {"changes": BY_FIELD, "reason": "reserved"},
+    "ConsentGranted": {"consent_purpose": "public", "given_by": "reserved"},
+    "ConsentWithdrawn": {"consent_purpose": "public", "withdrawn_by": "reserved"},
+    "CasesLinked": {"other_case_id": "common", "basis": "reserved"},
+    # Where a located adult lives is theirs to share: even the country is reserved.
+    "PersonLocatedAlive": {
+        "located_on": "common",
+        "place.country": "reserved",
+        "place.place": "reserved",
+        "place.coordinates": "reserved",
+        "whereabouts_may_be_shared": "reserved",
+    },
+    "IdentificationConfirmed": {"match_id": "common", "remains_id": "common"},
+    "FamilyNotified": {"outcome": "public", "means": "reserved", "whereabouts_shared": "reserved"},
+    "CaseClosed": {"reason": "public"},
+    "CaseReopened": {"reason": "reserved"},
+    "DataErased": {"requested_by": "reserved"},
+    "RemainsRecovered": {
+        "recovered_on": "common",
+        "place.country": "public",
+        "place.place": "common",
+        "place.coordinates": "reserved",
+        "context": "public",
+        "file_number": "reserved",
+        "circumstances": "forensic",
+    },
+    "PostMortemRecorded": {
+        "sex": "public",
+        "age_range": "forensic",
+        "stature_cm": "forensic",
+        "condition": "forensic",
+        "marks": "forensic",
+        "dental": "forensic",
+        "clothing": "forensic",
+        "belongings": "forensic",
+    },
+    "RemainsIdentified": {"match_id": "common", "case_id": "common"},
+    "SampleTaken": {
+        "taken_on": "forensic",
+        "sample_type": "forensic",
+        "holder": "forensic",
+        "case_id": "forensic",
+        "donor_relationship": "genetic",
+        "remains_id": "forensic",
+    },
+    "SampleTransferred": {"from_holder": "forensic", "to_holder": "forensic", "reason": "forensic"},
+    "ProfileRecorded": {"laboratory": "forensic", "kind": "genetic", "profile": "genetic"},
+    "SampleDestroyed": {"reason": "forensic"},
+    "MatchProposed": {
+        "case_id": "forensic",
+        "remains_id": "forensic",
+        "basis": "forensic",
+        "score": "forensic",
+        "by_matcher": "forensic",
+    },
+    "MatchReviewed": {"outcome": "forensic", "notes": "forensic"},
+}
+
+
+class UnknownField(KeyError):
+    """A field with no tier: a new event field must be tagged before it can be published."""
+
+
+def tier_of(event_type: str, path: str, *, minor: bool = False) -> str:
+    """The tier of one field (dotted path), raised for minors where the defaults say so."""
+    try:
+        tier = FIELD_TIERS[event_type][path]
+    except KeyError:
+        raise UnknownField(f"{event_type}.{path} has no tier in ledger/tiers.py") from None
+    if tier == BY_FIELD:
+        raise UnknownField(f"{event_type}.{path}: use amendment_tier() for each change")
+    if minor and tier == "common":
+        return "reserved"
+    return tier
+
+
+def amendment_tier(fields: Iterable[str], *, minor: bool = False) -> str:
+    """The tier of a DataAmended event's changes: the highest tier among the fields amended."""
+    tiers = [tier_of("CaseReported", f, minor=minor) for f in fields]
+    return max(tiers, key=TIERS.index, default="reserved")
+
+
+def fields_by_tier(event_type: str, *, minor: bool = False) -> dict[str, list[str]]:
+    """Every tagged field of an event type, grouped by tier (BY_FIELD fields apart)."""
+    grouped: dict[str, list[str]] = {}
+    for path, tier in FIELD_TIERS[event_type].items():
+        key = tier if tier == BY_FIELD else tier_of(event_type, path, minor=minor)
+        grouped.setdefault(key, []).append(path)
+    return grouped
+
+
+def is_minor(person: Mapping[str, Any], last_seen: Mapping[str, Any]) -> bool:
+    """Under 18 when last seen; with no date of birth, by the top of the age estimate; with
+    neither, treated as a possible minor (the stricter default)."""
+    born, seen = person.get("date_of_birth"), last_seen.get("date")
+    if isinstance(born, date) and isinstance(seen, date):
+        age = seen.year - born.year - ((seen.month, seen.day) < (born.month, born.day))
+        return age < ADULT_AGE
+    estimate = person.get("age_range")
+    if estimate:
+        return int(estimate["maximum"]) < ADULT_AGE
+    return True
