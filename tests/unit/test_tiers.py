@@ -82,7 +82,7 @@ def test_minors_have_common_fields_raised_to_reserved() -> None:
 
 
 def test_a_field_without_a_tier_is_refused() -> None:
-    with pytest.raises(UnknownField, match="CaseReported.person.shoe_size"):
+    with pytest.raises(UnknownField, match=r"CaseReported\.person\.shoe_size"):
         tier_of("CaseReported", "person.shoe_size")
 
 
