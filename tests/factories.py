@@ -28,3 +28,13 @@ def report(**changes: Any) -> ReportMissingPerson:
         family_contacts=(FamilyContact("Rosa Chávez", "mother", phone="+502 5555 0101"),),
     )
     return dataclasses.replace(base, **changes)
+
+
+CASEWORKER = Actor("Casa del Migrante", "caseworker")
+FORENSIC = Actor("Servicio Médico Forense", "forensic_expert")
+FAMILY = Actor("Comité de Familiares de Migrantes", "family_member")
+
+
+def ctx(actor: Actor = CASEWORKER, purpose: str = "search", **more: Any) -> dict[str, Any]:
+    """The envelope arguments every command takes, with a fresh command id."""
+    return {"command_id": str(uuid.uuid4()), "recorded_by": actor, "purpose": purpose, **more}
