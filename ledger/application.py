@@ -25,12 +25,23 @@ from ledger.commands import (
 from ledger.errors import CaseNotFound, RuleBroken
 from ledger.events import LedgerAggregate
 from ledger.forensic import ForensicLedger
+from ledger.match import Match
+from ledger.remains import UnidentifiedRemains
+from ledger.sample import Sample
 
 
 class CaseLedger(ForensicLedger):
     """Records case actions for one origin jurisdiction."""
 
-    snapshotting_intervals = {MissingPersonCase: 100}  # noqa: RUF012 - the library reads it here
+    def __init__(self, origin: str, *, snapshot_interval: int = 100, **kwargs: Any) -> None:
+        """snapshot_interval: a snapshot every N events of an aggregate (0: never)."""
+        if snapshot_interval > 0:
+            # Per instance, so a node chooses its interval; the library reads it from self.
+            self.snapshotting_intervals = dict.fromkeys(  # type: ignore[misc]
+                (MissingPersonCase, UnidentifiedRemains, Sample, Match), snapshot_interval
+            )
+            kwargs["env"] = {**(kwargs.get("env") or {}), "IS_SNAPSHOTTING_ENABLED": "y"}
+        super().__init__(origin, **kwargs)
 
     # -------------------------------------------------------------- case commands
 

@@ -81,13 +81,14 @@ class MissingPersonCase(LedgerAggregate):
             aggregate.family_contacts = list(self.family_contacts)
             aggregate.circumstances = self.circumstances
             aggregate.consents = {p: True for p in self.consented_purposes}
-            aggregate.comprehensive = []
-            aggregate.sightings = []
-            aggregate.amendments = []
+            # Counts, not copies: the views hold the details; decisions need only these.
+            aggregate.comprehensive_records = 0
+            aggregate.sightings = 0
+            aggregate.amendments = 0
             aggregate.linked_cases = set()
             aggregate.located = None
             aggregate.identification = None
-            aggregate.notifications = []
+            aggregate.notifications = 0
             aggregate.erased = False
             aggregate.command_ids = {self.command_id}
 
@@ -105,7 +106,7 @@ class MissingPersonCase(LedgerAggregate):
         belongings: list[str]
 
         def evolve(self, case: Any) -> None:
-            case.comprehensive.append(self.occurred_at)
+            case.comprehensive_records += 1
 
     class SightingRecorded(Recorded):
         """Someone saw, or says they saw, the person somewhere."""
@@ -118,7 +119,7 @@ class MissingPersonCase(LedgerAggregate):
         witness: str | None
 
         def evolve(self, case: Any) -> None:
-            case.sightings.append({"seen_on": self.seen_on, "country": self.place["country"]})
+            case.sightings += 1
 
     class DataAmended(Recorded):
         """The family corrects or completes what was recorded; the original stays in the history."""
@@ -137,7 +138,7 @@ class MissingPersonCase(LedgerAggregate):
                     target[name] = date.fromisoformat(value) if name == "date_of_birth" and value else value
                 elif change["field"] == "circumstances":
                     case.circumstances = value
-            case.amendments.append(self.occurred_at)
+            case.amendments += 1
 
     class ConsentGranted(Recorded):
         """Consent for one purpose, given by the person or their family."""
@@ -195,7 +196,7 @@ class MissingPersonCase(LedgerAggregate):
         whereabouts_shared: bool
 
         def evolve(self, case: Any) -> None:
-            case.notifications.append({"outcome": self.outcome, "on": self.occurred_at})
+            case.notifications += 1
 
     class CaseClosed(Recorded):
         """The search ended; only CaseReopened (or the family's erasure) is accepted after this."""

@@ -30,9 +30,11 @@ def ledger_schema(node: str) -> str:
 
 def ledger_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing library's environment for this node's event store, in one place."""
+    cache = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache)} if settings.aggregate_cache else {}
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return {
+            **cache,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(settings.data_dir / f"ledger-{settings.node.lower()}.sqlite"),
         }
@@ -41,6 +43,7 @@ def ledger_env(settings: Settings) -> dict[str, str]:
     with psycopg.connect(**{k: v for k, v in info.items() if v}, autocommit=True) as connection:
         connection.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
     return {
+        **cache,
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": info["dbname"],
         "POSTGRES_HOST": info["host"],
@@ -111,7 +114,9 @@ class Node:
 
 def build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     """Wire a node from settings: the event store, the log and its topics, the relay."""
-    ledger = CaseLedger(settings.node, env=ledger_env(settings), **ledger_kwargs)
+    ledger = CaseLedger(
+        settings.node, env=ledger_env(settings), snapshot_interval=settings.snapshot_interval, **ledger_kwargs
+    )
     event_log = build_log(settings)
     catalogue = Catalogue(settings.topic_prefix, settings.partitions)
     event_log.create_topics(catalogue.node_topics(settings.node))

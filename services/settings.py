@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     """postgresql://user[:password]@host:port/dbname; unset means SQLite."""
     partitions: int = 3
     """Partitions of a new ledger.events.<origin> topic."""
+    snapshot_interval: int = 100
+    """A snapshot every N events of an aggregate (0: never), so long cases stay fast."""
+    aggregate_cache: int = 1000
+    """Aggregates kept in memory between commands (0: none)."""
     topic_prefix: str = ""
     """Goes before every topic name: one cluster can carry several networks (or test runs)."""
 

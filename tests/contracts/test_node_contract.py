@@ -13,6 +13,7 @@ from services.bootstrap import Node, build_node
 from services.settings import Settings
 from tests.contracts.test_event_log_contract import read_all
 from tests.factories import report
+from tests.story import whole_story
 from topics.log import OutgoingRecord
 from topics.relay import Relay
 
@@ -107,6 +108,21 @@ class NodeContract:
         assert letter.header("reason") == b"unknown schema fingerprint 6e6f742d612d6b6e"
         assert letter.header("source_topic") == topic.encode()
         assert sum(mx.projector("MX").lag().values()) == 0
+
+    def test_every_event_type_travels_as_avro_and_decodes(self, make_node: NodeFactory) -> None:
+        mx = make_node("MX")
+        whole_story(mx.ledger)
+        published = mx.relay.run_once()
+        on_topic = read_all(mx.event_log, mx.catalogue.events("MX").name)
+        assert len(on_topic) == published == mx.ledger.recorder.max_notification_id()
+        decoded = [mx.registry.decode(r.value) for r in on_topic]
+        expected = set(mx.registry.names()) - {"Actor", "Envelope"}
+        assert {d.name for d in decoded} == expected
+        for record, message in zip(on_topic, decoded, strict=True):
+            assert record.header("event_type") == message.name.encode()
+            assert str(message.record["meta"]["aggregate_id"]).encode() == record.key
+        mx.projector("MX").run_once()
+        assert len(mx.views("MX").cases()) == 2
 
 
 class TestEmbeddedNode(NodeContract):

@@ -1,0 +1,146 @@
+"""One case's whole story, using every kind of event: reused by tests and benchmarks."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from ledger.application import CaseLedger
+from ledger.commands import (
+    Actor,
+    AddComprehensiveData,
+    AmendData,
+    CloseCase,
+    ConfirmIdentification,
+    EraseData,
+    GrantConsent,
+    LinkCases,
+    NotifyFamily,
+    RecordPersonLocatedAlive,
+    RecordSighting,
+    ReopenCase,
+    WithdrawConsent,
+)
+from ledger.forensic_commands import (
+    DestroySample,
+    ProposeMatch,
+    RecordPostMortem,
+    RecordProfile,
+    RecordRemainsRecovered,
+    ReviewMatch,
+    TakeSample,
+    TransferSample,
+)
+from ledger.values import AgeRange, Coordinates, Place
+from tests.factories import FAMILY, FORENSIC, ctx, report
+
+GENETICIST = Actor("Laboratorio de Genética Forense", "geneticist")
+
+
+def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
+    """Report, sight, link, amend, consent, sample, match, identify, notify, close, reopen,
+    locate a second person alive, and erase: every event type at least once."""
+    fi = "forensic_identification"
+    case = ledger.report_missing_person(report(consented_purposes=("search", fi, "family_support")))
+    twin = ledger.report_missing_person(report(given_names="Ma. José", consented_purposes=("search",)))
+    ledger.record_sighting(
+        RecordSighting(
+            **ctx(),
+            case_id=case,
+            seen_on="2026-02-10",
+            place=Place("MX", "Arriaga", Coordinates(16.23, -93.9)),
+            source="survivor",
+            source_reliability="medium",
+        )
+    )
+    ledger.add_comprehensive_data(
+        AddComprehensiveData(
+            **ctx(purpose=fi),
+            case_id=case,
+            dental="gold crown, 11",
+            marks=("scar, left knee",),
+            clothing=("red jacket",),
+        )
+    )
+    ledger.amend_data(
+        AmendData(**ctx(FAMILY), case_id=case, changes={"person.aliases": ["Majo"]}, reason="her nickname")
+    )
+    ledger.link_cases(LinkCases(**ctx(), case_id=case, other_case_id=twin, basis="same parents"))
+    ledger.grant_consent(
+        GrantConsent(
+            **ctx(FAMILY), case_id=case, consent_purpose="accountability", given_by="Rosa Chávez, mother"
+        )
+    )
+    ledger.withdraw_consent(
+        WithdrawConsent(
+            **ctx(FAMILY), case_id=case, consent_purpose="accountability", withdrawn_by="Rosa Chávez, mother"
+        )
+    )
+    remains = ledger.record_remains_recovered(
+        RecordRemainsRecovered(
+            **ctx(FORENSIC, fi),
+            recovered_on="2026-04-02",
+            place=Place("MX", "Altar, Sonora"),
+            context="desert",
+        )
+    )
+    ledger.record_post_mortem(
+        RecordPostMortem(
+            **ctx(FORENSIC, fi),
+            remains_id=remains,
+            sex="female",
+            condition="skeletonised",
+            age_range=AgeRange(20, 30),
+            stature_cm=(150, 160),
+        )
+    )
+    reference = ledger.take_sample(
+        TakeSample(
+            **ctx(FORENSIC, fi),
+            taken_on="2026-04-05",
+            sample_type="buccal_swab",
+            holder="Consulado de Guatemala",
+            case_id=case,
+            donor_relationship="mother",
+        )
+    )
+    ledger.transfer_sample(
+        TransferSample(
+            **ctx(FORENSIC, fi),
+            sample_id=reference,
+            from_holder="Consulado de Guatemala",
+            to_holder="Laboratorio de Genética Forense",
+            reason="analysis",
+        )
+    )
+    ledger.record_profile(
+        RecordProfile(
+            **ctx(GENETICIST, fi),
+            sample_id=reference,
+            laboratory="LGF",
+            kind="autosomal_str",
+            profile="D3S1358:15,16;vWA:17,18",
+        )
+    )
+    ledger.destroy_sample(DestroySample(**ctx(GENETICIST, fi), sample_id=reference, reason="consumed"))
+    match = ledger.propose_match(
+        ProposeMatch(
+            **ctx(GENETICIST, fi),
+            case_id=case,
+            remains_id=remains,
+            basis="dna",
+            score=0.9999,
+            by_matcher=True,
+        )
+    )
+    ledger.review_match(ReviewMatch(**ctx(GENETICIST, fi), match_id=match, outcome="confirmed"))
+    ledger.confirm_identification(ConfirmIdentification(**ctx(FORENSIC, fi), case_id=case, match_id=match))
+    ledger.notify_family(NotifyFamily(**ctx(purpose="family_support"), case_id=case, means="in_person"))
+    ledger.close_case(CloseCase(**ctx(FAMILY), case_id=case, reason="identified_deceased"))
+    ledger.reopen_case(ReopenCase(**ctx(FAMILY), case_id=case, reason="the family asks for a second opinion"))
+    ledger.record_person_located_alive(
+        RecordPersonLocatedAlive(
+            **ctx(), case_id=twin, located_on="2026-05-01", place=Place("US"), whereabouts_may_be_shared=False
+        )
+    )
+    ledger.erase_data(EraseData(**ctx(FAMILY), case_id=twin, requested_by="the person herself"))
+    return {"case": case, "twin": twin, "remains": remains, "sample": reference, "match": match}
