@@ -18,6 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import KAFKA, fresh_database, report
+from ledger.case import MissingPersonCase
 from projections.postgres_views import PostgresJurisdictionViews
 from projections.projector import Projector
 from services.bootstrap import build_node
@@ -32,9 +33,8 @@ def fill_topic(url: str, prefix: str, events: int) -> str:
     pending = []
     for i in range(events):
         command = a_report(command_id=f"fill-{i}")
-        from ledger.case import MissingPersonCase
-
-        pending.append(MissingPersonCase(origin="MX", **command.checked(today=ledger.clock().date())))
+        now = ledger.clock()
+        pending.append(MissingPersonCase.report("MX", command.envelope(now), command.checked(now.date())))
         if len(pending) == 500:
             ledger.save(*pending)
             pending = []

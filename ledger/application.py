@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.base import LedgerApplication  # noqa: F401 - re-exported for callers
-from ledger.case import MissingPersonCase, case_id_for
+from ledger.case import MissingPersonCase
 from ledger.commands import (
     AddComprehensiveData,
     AmendData,
@@ -48,14 +48,7 @@ class CaseLedger(ForensicLedger):
     def report_missing_person(self, command: ReportMissingPerson) -> UUID:
         """Record CaseReported; a retried command_id returns the case it made the first time."""
         envelope, data = self._checked(command)
-        case = MissingPersonCase._create(
-            MissingPersonCase.CaseReported,
-            id=case_id_for(self.origin, envelope["command_id"]),
-            origin=self.origin,
-            **envelope,
-            **data,
-        )
-        return self._create(case, envelope["command_id"])
+        return self._create(MissingPersonCase.report(self.origin, envelope, data), envelope["command_id"])
 
     def add_comprehensive_data(self, command: AddComprehensiveData) -> int:
         return self._case_act(command, lambda c, e, d: c.add_comprehensive_data(e, **d))

@@ -92,6 +92,17 @@ class MissingPersonCase(LedgerAggregate):
             aggregate.erased = False
             aggregate.command_ids = {self.command_id}
 
+    @classmethod
+    def report(cls, origin: str, envelope: dict[str, Any], data: dict[str, Any]) -> MissingPersonCase:
+        """A new case from a checked report; its id derives from the command id."""
+        return cls._create(
+            cls.CaseReported,
+            id=case_id_for(origin, envelope["command_id"]),
+            origin=origin,
+            **envelope,
+            **data,
+        )
+
     # ----------------------------------------------------------------- events
 
     class ComprehensiveDataAdded(Recorded):
