@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -10,7 +10,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from projections.views import CaseRow, JurisdictionViews
+from projections.views import CaseRow, ChainHead, JurisdictionViews
 
 _COLUMNS = (
     "case_id",
@@ -66,6 +66,12 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 "second_surname text, last_seen_date date, last_seen_place text)"
             ).format(Identifier(schema))
         )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.chain_heads ("
+                "aggregate_id uuid PRIMARY KEY, version bigint NOT NULL, hash bytea NOT NULL)"
+            ).format(Identifier(schema))
+        )
         self._upsert = SQL(
             "INSERT INTO {0}.cases ({1}) VALUES ({2}) ON CONFLICT (case_id) DO UPDATE SET {3} "
             "WHERE excluded.version > {0}.cases.version"
@@ -81,10 +87,38 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         # Composed SQL is rendered once: composing it again for every row costs more than the insert.
         with psycopg.connect(**_psycopg_args(conninfo)) as connection:
             self._upsert_sql = self._upsert.as_string(connection)
+            self._heads_upsert = (
+                SQL(
+                    "INSERT INTO {0}.chain_heads VALUES (%s, %s, %s) ON CONFLICT (aggregate_id) DO UPDATE "
+                    "SET version = excluded.version, hash = excluded.hash"
+                )
+                .format(Identifier(schema))
+                .as_string(connection)
+            )
+            self._heads_select = (
+                SQL("SELECT aggregate_id, version, hash FROM {0}.chain_heads WHERE aggregate_id = ANY(%s)")
+                .format(Identifier(schema))
+                .as_string(connection)
+            )
         self.create_table()
 
-    def apply(self, rows: Sequence[CaseRow], trackings: Sequence[Tracking]) -> None:
+    def chain_heads(self, aggregate_ids: Sequence[str]) -> dict[str, ChainHead]:
+        if not aggregate_ids:
+            return {}
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._heads_select, (list(aggregate_ids),))
+            found = cursor.fetchall()
+        return {str(r["aggregate_id"]): (int(r["version"]), bytes(r["hash"])) for r in found}
+
+    def apply(
+        self,
+        rows: Sequence[CaseRow],
+        trackings: Sequence[Tracking],
+        heads: Mapping[str, ChainHead] | None = None,
+    ) -> None:
         with self.datastore.transaction(commit=True) as cursor:
+            if heads:
+                cursor.executemany(self._heads_upsert, [(a, v, h) for a, (v, h) in heads.items()])
             cursor.executemany(
                 self._upsert_sql,
                 [

@@ -13,13 +13,15 @@ import time
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from ledger.tiers import is_minor, tier_of
 from projections.access import AccessPolicy, OwnCasesOnly
-from projections.views import CaseRow, JurisdictionViews, tracking_at
-from topics.avro import SchemaRegistry, UndecodableMessage
+from projections.views import CaseRow, ChainHead, JurisdictionViews, tracking_at
+from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
+from topics.signing import GENESIS, KeyRegistry, chain_hash, signed_bytes
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,14 @@ def age_band(born: date | None, seen: date | None) -> str | None:
         if age <= upper:
             return band
     return "60+"
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Unapplicable(Exception):
@@ -52,6 +62,8 @@ class Projector:
         policy: AccessPolicy | None = None,
         catalogue: Catalogue | None = None,
         batch_size: int = 1000,
+        *,
+        keys: KeyRegistry,
     ) -> None:
         self.jurisdiction = jurisdiction
         self.event_log = event_log
@@ -61,6 +73,7 @@ class Projector:
         self.policy: AccessPolicy = policy or OwnCasesOnly()
         self.catalogue = catalogue or Catalogue()
         self.batch_size = batch_size
+        self.keys = keys
         self._deadletters: Publisher | None = None
 
     def partitions(self) -> list[TopicPartition]:
@@ -118,24 +131,61 @@ class Projector:
         """Turn records into rows; write rows and the positions reached in one transaction."""
         rows: dict[str, CaseRow] = {}
         reached: dict[TopicPartition, int] = dict(positions or {})
+        ids = sorted({r.key.decode(errors="replace") for r in records if r.key})
+        heads: dict[str, ChainHead] = self.views.chain_heads([i for i in ids if _is_uuid(i)])
+        advanced: dict[str, ChainHead] = {}
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             reached[tp] = max(reached.get(tp, 0), record.offset + 1)
             try:
-                row = self.to_row(record)
+                decoded = self.registry.decode(record.value)
+                link = self.verify(record, decoded.record["meta"], heads)
+                if link is None:
+                    continue  # delivered again: it was applied the first time
+                row = self.to_row(record, decoded)
             except (UndecodableMessage, Unapplicable) as error:
                 self.dead_letter(record, str(error))
                 continue
+            heads[link[0]] = advanced[link[0]] = link[1]
             if row is not None:
                 rows[row.case_id] = row
-        self.views.apply(list(rows.values()), [tracking_at(tp, nxt) for tp, nxt in reached.items()])
+        self.views.apply(list(rows.values()), [tracking_at(tp, nxt) for tp, nxt in reached.items()], advanced)
 
-    def to_row(self, record: LogRecord) -> CaseRow | None:
-        decoded = self.registry.decode(record.value)
-        meta: dict[str, Any] = decoded.record["meta"]
+    def verify(
+        self, record: LogRecord, meta: dict[str, Any], heads: dict[str, ChainHead]
+    ) -> tuple[str, ChainHead] | None:
+        """Check origin, signature and hash chain; the new chain head, or None for a repeat."""
         origin = self.catalogue.origin_of(record.topic)
         if origin is None or meta["origin"] != origin:
             raise Unapplicable(f"envelope origin {meta['origin']!r} does not match topic {record.topic}")
+        aggregate_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
+        previous, signature = record.header("previous_hash"), record.header("signature")
+        if previous is None or signature is None:
+            raise Unapplicable("unsigned: no signature or previous_hash header")
+        value = record.value or b""
+        problem = self.keys.verify(
+            origin, signed_bytes(origin, aggregate_id, version, previous, value), signature
+        )
+        if problem:
+            raise Unapplicable(problem)
+        digest = chain_hash(previous, value)
+        head = heads.get(aggregate_id)
+        if head is not None and head[0] >= version:
+            if head[0] == version and head[1] == digest:
+                return None
+            raise Unapplicable(f"broken hash chain: version {version} arrives after version {head[0]}")
+        expected = (
+            GENESIS if version == 1 else (head[1] if head is not None and head[0] == version - 1 else None)
+        )
+        if expected is None:
+            raise Unapplicable(f"broken hash chain: version {version} arrives without version {version - 1}")
+        if previous != expected:
+            raise Unapplicable(f"broken hash chain: previous hash of version {version} does not match")
+        return aggregate_id, (version, digest)
+
+    def to_row(self, record: LogRecord, decoded: Decoded) -> CaseRow | None:
+        meta: dict[str, Any] = decoded.record["meta"]
+        origin = str(meta["origin"])
         if decoded.name != "CaseReported":
             return None  # other event types join these views as the ledger grows
         body = decoded.record

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from projections.views import CaseRow, JurisdictionViews
+from projections.views import CaseRow, ChainHead, JurisdictionViews
 
 _CREATE = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -19,6 +19,10 @@ CREATE TABLE IF NOT EXISTS cases (
     route TEXT,
     restricted INTEGER NOT NULL, given_names TEXT, first_surname TEXT, second_surname TEXT,
     last_seen_date TEXT, last_seen_place TEXT)
+"""
+_CREATE_HEADS = """
+CREATE TABLE IF NOT EXISTS chain_heads (
+    aggregate_id TEXT PRIMARY KEY, version INTEGER NOT NULL, hash BLOB NOT NULL) WITHOUT ROWID
 """
 _COLUMNS = (
     "case_id",
@@ -57,10 +61,31 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         self.create_table()
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), _CREATE]
+        return [*super().construct_create_table_statements(), _CREATE, _CREATE_HEADS]
 
-    def apply(self, rows: Sequence[CaseRow], trackings: Sequence[Tracking]) -> None:
+    def chain_heads(self, aggregate_ids: Sequence[str]) -> dict[str, ChainHead]:
+        found: dict[str, ChainHead] = {}
+        with self.datastore.transaction(commit=False) as cursor:
+            for aggregate_id in aggregate_ids:
+                cursor.execute(
+                    "SELECT version, hash FROM chain_heads WHERE aggregate_id = ?", (aggregate_id,)
+                )
+                row = cursor.fetchone()
+                if row is not None:
+                    found[aggregate_id] = (int(row[0]), bytes(row[1]))
+        return found
+
+    def apply(
+        self,
+        rows: Sequence[CaseRow],
+        trackings: Sequence[Tracking],
+        heads: Mapping[str, ChainHead] | None = None,
+    ) -> None:
         with self.datastore.transaction(commit=True) as cursor:
+            for aggregate_id, (version, digest) in (heads or {}).items():
+                cursor.execute(
+                    "INSERT OR REPLACE INTO chain_heads VALUES (?, ?, ?)", (aggregate_id, version, digest)
+                )
             for row in rows:
                 cursor.execute(
                     _UPSERT,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -41,6 +41,9 @@ class CaseRow:
         return " ".join(p for p in (self.given_names, self.first_surname, self.second_surname) if p)
 
 
+ChainHead = tuple[int, bytes]
+
+
 def tracking_name(tp: TopicPartition) -> str:
     """The tracking row for one topic partition."""
     return f"{tp.topic}:{tp.partition}"
@@ -57,8 +60,17 @@ class JurisdictionViews(TrackingRecorder, ABC):
     jurisdiction: str
 
     @abstractmethod
-    def apply(self, rows: Sequence[CaseRow], trackings: Sequence[Tracking]) -> None:
-        """Upsert rows and advance positions in one transaction (all or nothing)."""
+    def apply(
+        self,
+        rows: Sequence[CaseRow],
+        trackings: Sequence[Tracking],
+        heads: Mapping[str, ChainHead] | None = None,
+    ) -> None:
+        """Upsert rows, chain heads and positions in one transaction (all or nothing)."""
+
+    @abstractmethod
+    def chain_heads(self, aggregate_ids: Sequence[str]) -> dict[str, ChainHead]:
+        """The last verified (version, hash) of each aggregate seen so far."""
 
     @abstractmethod
     def cases(self) -> list[CaseRow]:

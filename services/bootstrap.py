@@ -17,10 +17,12 @@ from projections.views import JurisdictionViews
 from services.settings import Settings
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
+from topics.chain import ChainStore, PostgresChainStore, SQLiteChainStore
 from topics.embedded import SQLiteEventLog
 from topics.kafka_log import KafkaEventLog
 from topics.log import EventLog
 from topics.relay import Relay
+from topics.signing import KeyRegistry, NodeKey
 
 
 def ledger_schema(node: str) -> str:
@@ -54,6 +56,25 @@ def ledger_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def node_key(settings: Settings) -> NodeKey:
+    return NodeKey.load_or_create(
+        settings.node_key or settings.data_dir / f"node-{settings.node.lower()}.key"
+    )
+
+
+def key_registry(settings: Settings, own: NodeKey) -> KeyRegistry:
+    """The other nodes' public keys (from the registry file) and this node's own."""
+    registry = KeyRegistry.from_file(settings.key_registry) if settings.key_registry else KeyRegistry()
+    registry.add(settings.node, own.public_b64)
+    return registry
+
+
+def chain_store(settings: Settings) -> ChainStore:
+    if settings.database_url:
+        return PostgresChainStore(settings.postgres_conninfo(), ledger_schema(settings.node))
+    return SQLiteChainStore(settings.data_dir / f"ledger-{settings.node.lower()}.sqlite")
+
+
 def build_log(settings: Settings) -> EventLog:
     if settings.kafka_bootstrap:
         return KafkaEventLog(settings.kafka_bootstrap, client_id=f"caseledger-{settings.node.lower()}")
@@ -70,6 +91,7 @@ class Node:
     relay: Relay
     registry: SchemaRegistry
     catalogue: Catalogue
+    keys: KeyRegistry
     _views: dict[str, JurisdictionViews] = field(default_factory=dict)
     _projectors: dict[str, Projector] = field(default_factory=dict)
 
@@ -93,6 +115,7 @@ class Node:
                 self.settings.node,
                 self.registry,
                 catalogue=self.catalogue,
+                keys=self.keys,
             )
         return self._projectors[jurisdiction]
 
@@ -121,5 +144,15 @@ def build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     catalogue = Catalogue(settings.topic_prefix, settings.partitions)
     event_log.create_topics(catalogue.node_topics(settings.node))
     registry = SchemaRegistry()
-    relay = Relay(ledger.recorder, ledger.mapper, event_log, settings.node, registry, catalogue)
-    return Node(settings, ledger, event_log, relay, registry, catalogue)
+    signer = node_key(settings)
+    relay = Relay(
+        ledger.recorder,
+        ledger.mapper,
+        event_log,
+        settings.node,
+        registry,
+        catalogue,
+        signer=signer,
+        chain=chain_store(settings),
+    )
+    return Node(settings, ledger, event_log, relay, registry, catalogue, key_registry(settings, signer))

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     """A snapshot every N events of an aggregate (0: never), so long cases stay fast."""
     aggregate_cache: int = 1000
     """Aggregates kept in memory between commands (0: none)."""
+    node_key: Path | None = None
+    """The node's Ed25519 signing key (PEM), created at first start; default <data_dir>/node-<node>.key."""
+    key_registry: Path | None = None
+    """JSON {origin: base64 public key} of the other nodes whose events this node accepts."""
     topic_prefix: str = ""
     """Goes before every topic name: one cluster can carry several networks (or test runs)."""
 

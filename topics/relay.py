@@ -9,14 +9,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
-from topics.log import EventLog, LogUnavailable, Publisher, TopicPartition
+from topics.chain import ChainStore, MemoryChainStore
+from topics.log import EventLog, LogRecord, LogUnavailable, OutgoingRecord, Publisher, TopicPartition
 from topics.mapping import to_outgoing
+from topics.signing import GENESIS, NodeKey, chain_hash, signed_bytes
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,9 @@ class Relay:
         registry: SchemaRegistry | None = None,
         catalogue: Catalogue | None = None,
         batch_size: int = 500,
+        *,
+        signer: NodeKey,
+        chain: ChainStore | None = None,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -40,6 +48,8 @@ class Relay:
         self.origin = origin
         self.registry = registry or SchemaRegistry()
         self.batch_size = batch_size
+        self.signer = signer
+        self.chain: ChainStore = chain or MemoryChainStore()
         self.catalogue = catalogue or Catalogue()
         self.topic = self.catalogue.events(origin).name
         self._publisher: Publisher | None = None
@@ -59,8 +69,21 @@ class Relay:
             reader.close()
         return highest
 
-    @staticmethod
-    def _last_in_partition(reader: Any, tp: TopicPartition, begin: int, end: int) -> int:
+    def _published_by_me(self, record: LogRecord) -> int | None:
+        """The notification id of a record this relay signed; None for anything else on the topic."""
+        notification, version = record.header("notification_id"), record.header("aggregate_version")
+        previous, signature = record.header("previous_hash"), record.header("signature")
+        if None in (notification, version, previous, signature) or record.key is None:
+            return None
+        try:
+            signed = signed_bytes(
+                self.origin, record.key.decode(), int(version or b""), previous or b"", record.value or b""
+            )
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return int(notification or b"") if self.signer.signed_this(signed, signature or b"") else None
+
+    def _last_in_partition(self, reader: Any, tp: TopicPartition, begin: int, end: int) -> int:
         # Read a window at the tail; widen it when the tail holds only transaction markers.
         window = 64
         while True:
@@ -70,9 +93,10 @@ class Relay:
             deadline = time.monotonic() + 60
             while reader.position(tp) < end:
                 for record in reader.poll(0.5, max_records=1000):
-                    header = record.header("notification_id")
-                    if header is not None:
-                        highest = max(highest, int(header))
+                    # Only what this relay signed counts: anything else on the topic is not its work.
+                    mine = self._published_by_me(record)
+                    if mine is not None:
+                        highest = max(highest, mine)
                 if time.monotonic() > deadline:
                     raise LogUnavailable(f"{tp.topic}[{tp.partition}]: could not read the tail")
             if highest or start == begin:
@@ -94,12 +118,7 @@ class Relay:
             )
             if not notifications:
                 return published
-            outgoing = [
-                to_outgoing(
-                    self.registry, self.catalogue, self.mapper.to_domain_event(n), n.topic, self.origin, n.id
-                ).record
-                for n in notifications
-            ]
+            outgoing = self._signed_and_chained(notifications)
             try:
                 self._publisher.publish(outgoing)
             except LogUnavailable:
@@ -109,6 +128,56 @@ class Relay:
                 raise
             self._position = notifications[-1].id
             published += len(notifications)
+
+    def _encode(self, notification: Any) -> OutgoingRecord:
+        event = self.mapper.to_domain_event(notification)
+        return to_outgoing(
+            self.registry, self.catalogue, event, notification.topic, self.origin, notification.id
+        ).record
+
+    def _previous_hash(self, aggregate_id: UUID, version: int, batch: dict[tuple[str, int], bytes]) -> bytes:
+        if version == 1:
+            return GENESIS
+        key = (str(aggregate_id), version - 1)
+        found = batch.get(key) or self.chain.get(*key)
+        if found is not None:
+            return found
+        # No link kept (an older data directory): rebuild this aggregate's chain from the store.
+        log.warning("relay %s: rebuilding the hash chain of one aggregate from the event store", self.origin)
+        previous = GENESIS
+        links = []
+        for stored in self.recorder.select_events(aggregate_id, lte=version - 1):
+            event = self.mapper.to_domain_event(stored)
+            value = to_outgoing(
+                self.registry, self.catalogue, event, stored.topic, self.origin, 0
+            ).record.value
+            previous = chain_hash(previous, value)
+            links.append((str(aggregate_id), stored.originator_version, previous))
+        self.chain.put(links)
+        return previous
+
+    def _signed_and_chained(self, notifications: Sequence[Any]) -> list[OutgoingRecord]:
+        """Each message carries the hash of its aggregate's previous message and the origin's
+        signature; the links are kept before publishing (they are the same if published again)."""
+        batch: dict[tuple[str, int], bytes] = {}
+        signed = []
+        for notification in notifications:
+            record = self._encode(notification)
+            aggregate_id, version = notification.originator_id, notification.originator_version
+            previous = self._previous_hash(aggregate_id, version, batch)
+            batch[(str(aggregate_id), version)] = chain_hash(previous, record.value)
+            signature = self.signer.sign(
+                signed_bytes(self.origin, str(aggregate_id), version, previous, record.value)
+            )
+            headers = (
+                *record.headers,
+                ("aggregate_version", str(version).encode()),
+                ("previous_hash", previous),
+                ("signature", signature),
+            )
+            signed.append(replace(record, headers=headers))
+        self.chain.put([(a, v, h) for (a, v), h in batch.items()])
+        return signed
 
     def run(self, stop: threading.Event, idle_s: float = 0.2, retry_s: float = 2.0) -> None:
         """Publish until stop is set; wait out an unreachable broker without losing anything."""

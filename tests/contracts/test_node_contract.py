@@ -3,8 +3,10 @@ and on real Kafka and PostgreSQL, with the same cases."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
@@ -16,6 +18,7 @@ from tests.factories import report
 from tests.story import whole_story
 from topics.log import OutgoingRecord
 from topics.relay import Relay
+from topics.signing import NodeKey, signed_bytes
 
 NodeFactory = Callable[[str], Node]
 
@@ -26,11 +29,17 @@ class NodeContract:
         raise NotImplementedError
 
     @pytest.fixture
-    def make_node(self, settings_for: Callable[[str], Settings]) -> Iterator[NodeFactory]:
+    def make_node(self, settings_for: Callable[[str], Settings], tmp_path: Path) -> Iterator[NodeFactory]:
         nodes: list[Node] = []
+        keys = {country: tmp_path / f"{country}.key" for country in ("MX", "GT", "HN")}
+        registry = tmp_path / "nodes.json"
+        registry.write_text(json.dumps({c: NodeKey.load_or_create(p).public_b64 for c, p in keys.items()}))
 
         def make(country: str) -> Node:
-            nodes.append(build_node(settings_for(country)))
+            settings = settings_for(country).model_copy(
+                update={"node_key": keys[country], "key_registry": registry}
+            )
+            nodes.append(build_node(settings))
             return nodes[-1]
 
         yield make
@@ -69,7 +78,16 @@ class NodeContract:
         for n in range(3):
             mx.ledger.report_missing_person(report(command_id=f"cmd-{n}"))
         assert mx.relay.run_once() == 3
-        fresh = Relay(mx.ledger.recorder, mx.ledger.mapper, mx.event_log, "MX", mx.registry, mx.catalogue)
+        fresh = Relay(
+            mx.ledger.recorder,
+            mx.ledger.mapper,
+            mx.event_log,
+            "MX",
+            mx.registry,
+            mx.catalogue,
+            signer=mx.relay.signer,
+            chain=mx.relay.chain,
+        )
         assert fresh.published_up_to() == 3
         assert fresh.run_once() == 0
         mx.ledger.report_missing_person(report(command_id="cmd-3"))
@@ -123,6 +141,76 @@ class NodeContract:
             assert str(message.record["meta"]["aggregate_id"]).encode() == record.key
         mx.projector("MX").run_once()
         assert len(mx.views("MX").cases()) == 2
+
+    @pytest.mark.parametrize(
+        ("tamper", "reason"),
+        [
+            ("signature", b"signature does not verify with the key of MX"),
+            ("unsigned", b"unsigned: no signature or previous_hash header"),
+            ("chain", b"broken hash chain: previous hash of version 1 does not match"),
+            ("gap", b"broken hash chain: version 2 arrives without version 1"),
+            ("rewrite", b"broken hash chain: version 1 arrives after version 1"),
+            ("truncated", b"body does not decode with CaseReported v2: EOFError"),
+            ("fingerprint", b"unknown schema fingerprint"),
+            ("origin", b"envelope origin 'MX' does not match topic"),
+            ("duplicate", None),
+        ],
+    )
+    def test_a_message_that_fails_verification_is_dead_lettered_and_never_applied(
+        self, make_node: NodeFactory, tamper: str, reason: bytes | None
+    ) -> None:
+        mx, gt = make_node("MX"), make_node("GT")
+        mx.ledger.report_missing_person(report(given_names="Original"))
+        mx.relay.run_once()
+        [good] = read_all(mx.event_log, mx.catalogue.events("MX").name)
+        headers, value, topic = dict(good.headers), good.value or b"", good.topic
+
+        def forge(aggregate_id: UUID, version: int, previous: bytes, given_names: str) -> None:
+            """A message MX's own key signs, but that breaks the chain (a faulty or hostile origin)."""
+            nonlocal value
+            record = mx.registry.decode(value).record
+            record["meta"].update(aggregate_id=str(aggregate_id), aggregate_version=version)
+            record["person"]["given_names"] = given_names
+            value = mx.registry.encode("CaseReported", record)
+            headers["previous_hash"] = previous
+            headers["signature"] = mx.relay.signer.sign(
+                signed_bytes("MX", str(aggregate_id), version, previous, value)
+            )
+
+        if tamper == "signature":
+            headers["signature"] = bytes(64)
+        elif tamper == "unsigned":
+            del headers["signature"]
+        elif tamper == "chain":
+            forge(UUID(int=8), 1, b"\x01" * 32, "Forged")
+        elif tamper == "gap":
+            forge(UUID(int=7), 2, b"\x01" * 32, "Forged")
+        elif tamper == "rewrite":
+            forge(UUID(good.key.decode()), 1, bytes(32), "Rewritten")  # type: ignore[union-attr]
+        elif tamper == "truncated":
+            value = value[: len(value) // 2]
+        elif tamper == "fingerprint":
+            value = value[:2] + b"\xff" * 8 + value[10:]
+        elif tamper == "origin":
+            topic = gt.catalogue.events("GT").name
+        intruder = mx.event_log.publisher(f"{topic}-intruder")
+        intruder.publish(
+            [OutgoingRecord(topic, good.key or b"", value, tuple(headers.items()), good.timestamp_ms)]
+        )
+        intruder.close()
+        gt.ledger.report_missing_person(report(given_names="Después"))
+        gt.relay.run_once()
+        gt.projector("GT").run_once()
+
+        letters = read_all(gt.event_log, gt.catalogue.deadletter("GT").name)
+        names = sorted(r.given_names or "(restricted)" for r in gt.views("GT").cases())
+        assert "Después" in names, "the stream goes on after a bad message"
+        assert not {"Forged", "Rewritten"} & set(names), "a message that fails verification is never applied"
+        if reason is None:
+            assert letters == [] and len(names) == 2  # a repeat is applied once, silently
+        else:
+            assert len(letters) == 1 and (letters[0].header("reason") or b"").startswith(reason)
+            assert letters[0].value == value and letters[0].header("source_topic") == topic.encode()
 
 
 class TestEmbeddedNode(NodeContract):
