@@ -173,6 +173,26 @@ def serve(jurisdictions: tuple[str, ...]) -> None:
             worker.join(timeout=10)
 
 
+@main.group()
+def topics() -> None:
+    """The Kafka layout: ledger.events.<origin>, ledger.keys, ledger.deadletter.<node>."""
+
+
+@topics.command("init")
+@click.option("--origin", "origins", multiple=True, help="Also create the events topic of these origins.")
+def topics_init(origins: tuple[str, ...]) -> None:
+    """Create this node's topics (and other origins' events topics); existing ones are left alone."""
+    from ledger.validation import country
+
+    with node_from_env() as node:
+        definitions = node.catalogue.node_topics(node.settings.node)
+        definitions += [node.catalogue.events(country("--origin", o)) for o in origins]
+        node.event_log.create_topics(definitions)
+        for definition in definitions:
+            config = ", ".join(f"{k}={v}" for k, v in sorted(definition.config.items()))
+            click.echo(f"{definition.name}: {definition.partitions} partitions; {config}")
+
+
 @main.command()
 @click.option("--as", "jurisdiction", required=True)
 def lag(jurisdiction: str) -> None:

@@ -107,3 +107,15 @@ def postgres_container() -> Iterator[str]:
         POSTGRES_IMAGE, username="caseledger", password="caseledger", dbname="caseledger", driver=None
     ) as container:
         yield container.get_connection_url()
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def cli_env(**variables: str) -> dict[str, str]:
+    """The environment for running the CLI of this checkout in a subprocess: no stray
+    CASELEDGER_* settings, and this checkout's code first on the path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASELEDGER_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env.update(variables)
+    return env

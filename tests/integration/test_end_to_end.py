@@ -4,7 +4,6 @@ outside: raw bytes on the topic, raw rows in the database, and the CLI a casewor
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from services.bootstrap import build_node
 from services.settings import Settings
 from tests.factories import report
+from tests.infrastructure import cli_env
 from topics.avro import SchemaRegistry
 
 pytestmark = pytest.mark.integration
@@ -123,13 +123,13 @@ def test_an_aborted_transaction_is_never_seen_by_the_views(
 def test_the_cli_lists_the_case_for_a_jurisdiction(
     kafka_bootstrap: str, database_url: str, unique: str, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "CASELEDGER_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "CASELEDGER_DATABASE_URL": database_url,
-        "CASELEDGER_TOPIC_PREFIX": f"cli{unique}.",
-        "CASELEDGER_NODE": "MX",
-    }
+    env = cli_env(
+        CASELEDGER_KAFKA_BOOTSTRAP=kafka_bootstrap,
+        CASELEDGER_DATABASE_URL=database_url,
+        CASELEDGER_TOPIC_PREFIX=f"cli{unique}.",
+        CASELEDGER_NODE="MX",
+        CASELEDGER_DATA_DIR=str(tmp_path),
+    )
     cli = [sys.executable, "-c", "from services.cli import run; run()"]
     reported = subprocess.run(
         [

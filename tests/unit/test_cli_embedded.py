@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.infrastructure import cli_env
+
 
 def caseledger(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CASELEDGER_")}
+    env = cli_env()
     env["CASELEDGER_DATA_DIR"] = str(tmp_path / "data")
     return subprocess.run(
         [sys.executable, "-c", "from services.cli import run; run()", *args],
@@ -140,7 +141,7 @@ def test_bad_input_is_one_sentence_naming_the_field(tmp_path: Path, args: list[s
 
 
 def test_a_bad_node_setting_is_named(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CASELEDGER_")}
+    env = cli_env()
     env.update(CASELEDGER_DATA_DIR=str(tmp_path / "d"), CASELEDGER_NODE="Mexico")
     bad = subprocess.run(
         [sys.executable, "-c", "from services.cli import run; run()", "cases", "--as", "MX"],
@@ -152,3 +153,14 @@ def test_a_bad_node_setting_is_named(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "CASELEDGER_NODE" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_topics_init_is_idempotent(tmp_path: Path) -> None:
+    first = caseledger(tmp_path, "topics", "init", "--origin", "gt")
+    again = caseledger(tmp_path, "topics", "init", "--origin", "GT")
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    assert first.stdout == again.stdout
+    assert "ledger.events.MX: 3 partitions; cleanup.policy=delete" in first.stdout
+    assert "retention.ms=-1" in first.stdout and "ledger.events.GT" in first.stdout
+    assert "ledger.keys: 3 partitions; cleanup.policy=compact" in first.stdout
+    assert "ledger.deadletter.MX: 1 partitions" in first.stdout

@@ -3,18 +3,19 @@ process shows up in the view without anyone syncing."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from tests.infrastructure import cli_env
+
 CLI = [sys.executable, "-c", "from services.cli import run; run()"]
 
 
 def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CASELEDGER_")}
+    env = cli_env()
     env["CASELEDGER_DATA_DIR"] = str(tmp_path)
     server = subprocess.Popen(
         [*CLI, "serve"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
