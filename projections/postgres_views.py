@@ -10,27 +10,9 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from projections.views import CaseRow, ChainHead, JurisdictionViews
+from projections.views import CASE_COLUMNS, CaseRow, ChainHead, JurisdictionViews
 
-_COLUMNS = (
-    "case_id",
-    "origin",
-    "version",
-    "status",
-    "reported_at",
-    "sex",
-    "age_band",
-    "nationalities",
-    "last_seen_country",
-    "last_seen_month",
-    "route",
-    "restricted",
-    "given_names",
-    "first_surname",
-    "second_surname",
-    "last_seen_date",
-    "last_seen_place",
-)
+_COLUMNS = CASE_COLUMNS
 
 
 def views_schema(jurisdiction: str) -> str:

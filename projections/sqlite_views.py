@@ -9,7 +9,7 @@ from pathlib import Path
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from projections.views import CaseRow, ChainHead, JurisdictionViews
+from projections.views import CASE_COLUMNS, CaseRow, ChainHead, JurisdictionViews
 
 _CREATE = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -24,25 +24,7 @@ _CREATE_HEADS = """
 CREATE TABLE IF NOT EXISTS chain_heads (
     aggregate_id TEXT PRIMARY KEY, version INTEGER NOT NULL, hash BLOB NOT NULL) WITHOUT ROWID
 """
-_COLUMNS = (
-    "case_id",
-    "origin",
-    "version",
-    "status",
-    "reported_at",
-    "sex",
-    "age_band",
-    "nationalities",
-    "last_seen_country",
-    "last_seen_month",
-    "route",
-    "restricted",
-    "given_names",
-    "first_surname",
-    "second_surname",
-    "last_seen_date",
-    "last_seen_place",
-)
+_COLUMNS = CASE_COLUMNS
 _UPSERT = (
     f"INSERT INTO cases ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
     "ON CONFLICT (case_id) DO UPDATE SET "

@@ -43,6 +43,27 @@ class CaseRow:
 
 ChainHead = tuple[int, bytes]
 
+# The cases view's columns, in CaseRow's order, for every adapter.
+CASE__COLUMNS = (
+    "case_id",
+    "origin",
+    "version",
+    "status",
+    "reported_at",
+    "sex",
+    "age_band",
+    "nationalities",
+    "last_seen_country",
+    "last_seen_month",
+    "route",
+    "restricted",
+    "given_names",
+    "first_surname",
+    "second_surname",
+    "last_seen_date",
+    "last_seen_place",
+)
+
 
 def tracking_name(tp: TopicPartition) -> str:
     """The tracking row for one topic partition."""
