@@ -44,7 +44,7 @@ class CaseRow:
 ChainHead = tuple[int, bytes]
 
 # The cases view's columns, in CaseRow's order, for every adapter.
-CASE__COLUMNS = (
+CASE_COLUMNS = (
     "case_id",
     "origin",
     "version",
