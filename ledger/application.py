@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from ledger.base import LedgerApplication  # noqa: F401 - re-exported for callers
 from ledger.case import MissingPersonCase
 from ledger.commands import (
     AddComprehensiveData,

@@ -13,7 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded
-from ledger.tiers import is_minor
+from ledger.tiers import age_between, is_minor
 from ledger.vocabulary import CaseStatus
 
 
@@ -21,13 +21,6 @@ def case_id_for(origin: str, command_id: str) -> UUID:
     """The case id derives from the client's command id, so a retried report names the
     same aggregate and the store refuses a second CaseReported."""
     return uuid5(NAMESPACE_URL, f"caseledger:case:{origin}:{command_id}")
-
-
-def age_between(born: date | None, on: date | None) -> int | None:
-    """Whole years from born to on, when both are known."""
-    if born is None or on is None:
-        return None
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 class MissingPersonCase(LedgerAggregate):

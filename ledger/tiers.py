@@ -153,12 +153,18 @@ def fields_by_tier(event_type: str, *, minor: bool = False) -> dict[str, list[st
     return grouped
 
 
+def age_between(born: date | None, on: date | None) -> int | None:
+    """Whole years from born to on, when both are known."""
+    if not isinstance(born, date) or not isinstance(on, date):
+        return None
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
 def is_minor(person: Mapping[str, Any], last_seen: Mapping[str, Any]) -> bool:
     """Under 18 when last seen; with no date of birth, by the top of the age estimate; with
     neither, treated as a possible minor (the stricter default)."""
-    born, seen = person.get("date_of_birth"), last_seen.get("date")
-    if isinstance(born, date) and isinstance(seen, date):
-        age = seen.year - born.year - ((seen.month, seen.day) < (born.month, born.day))
+    age = age_between(person.get("date_of_birth"), last_seen.get("date"))
+    if age is not None:
         return age < ADULT_AGE
     estimate = person.get("age_range")
     if estimate:

@@ -7,7 +7,6 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from ledger import validation as v
@@ -160,8 +159,3 @@ def texts(field: str, items: Sequence[str] | None, *, at_most: int = 50, max_len
     if len(values) > at_most:
         raise InvalidField(field, f"holds {len(values)} items; at most {at_most}")
     return [v.required_text(f"{field}[{i}]", t, max_length=max_length) for i, t in enumerate(values)]
-
-
-def on_or_before(field: str, value: date | str | None, *, today: date, required: bool = True) -> date | None:
-    """A past calendar date (alias of validation.past_date, read where commands use it)."""
-    return v.past_date(field, value, today=today, required=required)

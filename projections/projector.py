@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from ledger.tiers import is_minor, tier_of
+from ledger.tiers import age_between, is_minor, tier_of
 from projections.access import AccessPolicy, OwnCasesOnly
 from projections.views import CaseRow, ChainHead, JurisdictionViews, tracking_at
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 def age_band(born: date | None, seen: date | None) -> str | None:
     """A coarse age band (public tier) from the date of birth and the date last seen."""
-    if born is None or seen is None:
+    age = age_between(born, seen)
+    if age is None:
         return None
-    age = seen.year - born.year - ((seen.month, seen.day) < (born.month, born.day))
     for upper, band in ((11, "0-11"), (17, "12-17"), (29, "18-29"), (44, "30-44"), (59, "45-59")):
         if age <= upper:
             return band

@@ -5,52 +5,61 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
 from tests import infrastructure as infra
 
 
+def _server(
+    variable: str,
+    what: str,
+    answers: Callable[[str], bool],
+    script_address: str,
+    container: Callable[[], contextlib.AbstractContextManager[str]],
+) -> Iterator[str]:
+    """The documented order: the named variable; a container when Docker answers and the
+    script's service does not; the script's service. Otherwise fail, saying how to start it."""
+    named = os.environ.get(variable)
+    if named:
+        if not answers(named):
+            pytest.fail(f"{variable} names a {what} that does not answer; {infra.HOW_TO_START}")
+        yield named
+    elif answers(script_address):
+        yield script_address
+    elif infra.docker_answers():
+        with container() as address:
+            yield address
+    else:
+        pytest.fail(f"no {what} answers at {script_address}; {infra.HOW_TO_START}")
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """A real Kafka broker's bootstrap address (never a look-alike)."""
-    named = os.environ.get("CASELEDGER_KAFKA_BOOTSTRAP")
-    if named:
-        if not infra.kafka_answers(named):
-            pytest.fail(f"CASELEDGER_KAFKA_BOOTSTRAP={named} does not answer; {infra.HOW_TO_START}")
-        yield named
-        return
-    if not infra.kafka_answers(infra.SCRIPT_KAFKA) and infra.docker_answers():
-        with infra.kafka_container() as bootstrap:
-            yield bootstrap
-        return
-    if infra.kafka_answers(infra.SCRIPT_KAFKA):
-        yield infra.SCRIPT_KAFKA
-        return
-    pytest.fail(f"no Kafka broker answers at {infra.SCRIPT_KAFKA}; {infra.HOW_TO_START}")
+    yield from _server(
+        "CASELEDGER_KAFKA_BOOTSTRAP",
+        "Kafka broker",
+        infra.kafka_answers,
+        infra.SCRIPT_KAFKA,
+        infra.kafka_container,
+    )
 
 
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """A real PostgreSQL server's URL (the maintenance database)."""
-    named = os.environ.get("CASELEDGER_DATABASE_URL")
-    if named:
-        if not infra.postgres_answers(named):
-            pytest.fail(f"CASELEDGER_DATABASE_URL does not answer; {infra.HOW_TO_START}")
-        yield named
-        return
-    if not infra.postgres_answers(infra.SCRIPT_DATABASE) and infra.docker_answers():
-        with infra.postgres_container() as url:
-            yield url
-        return
-    if infra.postgres_answers(infra.SCRIPT_DATABASE):
-        yield infra.SCRIPT_DATABASE
-        return
-    pytest.fail(f"no PostgreSQL answers at {infra.SCRIPT_DATABASE}; {infra.HOW_TO_START}")
+    yield from _server(
+        "CASELEDGER_DATABASE_URL",
+        "PostgreSQL server",
+        infra.postgres_answers,
+        infra.SCRIPT_DATABASE,
+        infra.postgres_container,
+    )
 
 
 @pytest.fixture
@@ -77,6 +86,3 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
 def unique() -> str:
     """A short unique suffix for topic names, transactional ids and the like."""
     return uuid.uuid4().hex[:8]
-
-
-__all__ = ["make_conninfo"]

@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
+from ledger.events import ENVELOPE_KEYS
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.log import OutgoingRecord
 
 # Attributes every ledger event carries that the envelope, not the body, holds.
-_ENVELOPE_ATTRIBUTES = {"occurred_at", "recorded_by", "purpose", "command_id", "origin"}
+_ENVELOPE_ATTRIBUTES = {*ENVELOPE_KEYS, "origin"}
 
 
 def event_id_for(aggregate_id: UUID, version: int) -> UUID:
