@@ -152,6 +152,7 @@ def build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         settings.node,
         registry,
         catalogue,
+        batch_size=settings.relay_batch_size,
         signer=signer,
         chain=chain_store(settings),
     )

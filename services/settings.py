@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     """The node's Ed25519 signing key (PEM), created at first start; default <data_dir>/node-<node>.key."""
     key_registry: Path | None = None
     """JSON {origin: base64 public key} of the other nodes whose events this node accepts."""
+    relay_batch_size: int = 500
+    """Events per relay transaction."""
     topic_prefix: str = ""
     """Goes before every topic name: one cluster can carry several networks (or test runs)."""
 

@@ -151,6 +151,9 @@ class _KafkaPublisher(Publisher):
                 linger_ms=5,
                 batch_size=256 * 1024,
                 max_request_size=4 * 1024 * 1024,
+                # Fail a batch in seconds when the broker is away: the relay retries it whole.
+                max_block_ms=10000,
+                delivery_timeout_ms=40000,  # at least linger + request timeout
                 **_CLIENT,
             )
             self._producer.init_transactions()
@@ -172,7 +175,7 @@ class _KafkaPublisher(Publisher):
                 )
                 for r in records
             ]
-            producer.flush()
+            producer.flush(timeout=45)
             for future in futures:
                 future.get(timeout=0)  # surfaces a failed send before committing
             producer.commit_transaction()
