@@ -141,6 +141,8 @@ class _KafkaPublisher(Publisher):
     """A transactional producer: a batch commits whole or aborts whole."""
 
     def __init__(self, bootstrap: str, transactional_id: str, client_id: str) -> None:
+        self._bootstrap, self._client_id = bootstrap, client_id
+        self._visibility: Any = None
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=bootstrap,
@@ -176,9 +178,13 @@ class _KafkaPublisher(Publisher):
                 for r in records
             ]
             producer.flush(timeout=45)
+            written: dict[KafkaTP, int] = {}
             for future in futures:
-                future.get(timeout=0)  # surfaces a failed send before committing
+                sent = future.get(timeout=0)  # surfaces a failed send before committing
+                where = KafkaTP(sent.topic, sent.partition)
+                written[where] = max(written.get(where, -1), sent.offset)
             producer.commit_transaction()
+            self._await_visible(written)
         except MessageSizeTooLargeError as error:
             self._abort()
             raise RecordRejected(f"the broker refused a record as too large: {error}") from error
@@ -188,6 +194,27 @@ class _KafkaPublisher(Publisher):
                 f"publishing {len(records)} records failed: {type(error).__name__}"
             ) from error
 
+    def _await_visible(self, written: Mapping[KafkaTP, int]) -> None:
+        """Return only once read_committed readers can see the batch: commit markers reach the
+        partitions a moment after commit_transaction() returns, and a caller that reads right
+        after publishing (a sync, a test, a caseworker's next command) must find what it wrote."""
+        if self._visibility is None:
+            self._visibility = KafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                client_id=f"{self._client_id}-visibility",
+                isolation_level="read_committed",
+                enable_auto_commit=False,
+                **_CLIENT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            ends = self._visibility.end_offsets(list(written))
+            if all(ends[tp] > offset for tp, offset in written.items()):
+                return
+            if time.monotonic() > deadline:
+                raise LogUnavailable("the committed batch did not become visible within 30 s")
+            time.sleep(0.005)
+
     def _abort(self) -> None:
         # If this fails, the coordinator aborts the transaction on timeout or on the next init.
         with contextlib.suppress(KafkaError):
@@ -195,6 +222,8 @@ class _KafkaPublisher(Publisher):
 
     def close(self) -> None:
         self._producer.close(timeout=5)
+        if self._visibility is not None:
+            self._visibility.close()
 
 
 class _KafkaReader(Reader):
