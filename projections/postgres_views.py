@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,17 @@ from projections.views import CASE_COLUMNS, CaseRow, ChainHead, JurisdictionView
 _COLUMNS = CASE_COLUMNS
 
 
+def ensure_schema(conninfo: dict[str, Any], schema: str) -> None:
+    """CREATE SCHEMA IF NOT EXISTS, safe when two processes of a node start at once."""
+    # The other process may create it between the check and the insert.
+    duplicate = (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema)
+    with (
+        psycopg.connect(**_psycopg_args(conninfo), autocommit=True) as connection,
+        contextlib.suppress(*duplicate),
+    ):
+        connection.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+
+
 def views_schema(jurisdiction: str) -> str:
     """The PostgreSQL schema holding one jurisdiction's views."""
     return f"views_{jurisdiction.lower()}"
@@ -26,8 +38,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
     def __init__(self, conninfo: dict[str, Any], jurisdiction: str) -> None:
         self.jurisdiction = jurisdiction
         schema = views_schema(jurisdiction)
-        with psycopg.connect(**_psycopg_args(conninfo), autocommit=True) as connection:
-            connection.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        ensure_schema(conninfo, schema)
         datastore = PostgresDatastore(
             dbname=conninfo["dbname"],
             host=conninfo["host"],

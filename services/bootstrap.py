@@ -6,11 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-from psycopg.sql import SQL, Identifier
-
 from ledger.application import CaseLedger
-from projections.postgres_views import PostgresJurisdictionViews
+from projections.postgres_views import PostgresJurisdictionViews, ensure_schema
 from projections.projector import Projector
 from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.views import JurisdictionViews
@@ -42,8 +39,7 @@ def ledger_env(settings: Settings) -> dict[str, str]:
         }
     info = settings.postgres_conninfo()
     schema = ledger_schema(settings.node)
-    with psycopg.connect(**{k: v for k, v in info.items() if v}, autocommit=True) as connection:
-        connection.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+    ensure_schema(info, schema)
     return {
         **cache,
         "PERSISTENCE_MODULE": "eventsourcing.postgres",

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -44,21 +45,35 @@ class NodeKey:
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
+    def load(cls, path: Path) -> NodeKey:
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(loaded, Ed25519PrivateKey):
+            raise ValueError(f"{path} does not hold an Ed25519 private key")
+        return cls(loaded)
+
+    @classmethod
     def load_or_create(cls, path: Path) -> NodeKey:
-        """The key in path, or a new one written there with owner-only permissions."""
+        """The key in path, or a new one written there with owner-only permissions. Safe when
+        several processes of one node start at once: the first complete key to land wins."""
         if path.exists():
-            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            if not isinstance(loaded, Ed25519PrivateKey):
-                raise ValueError(f"{path} does not hold an Ed25519 private key")
-            return cls(loaded)
+            return cls.load(path)
         key = cls.generate()
         path.parent.mkdir(parents=True, exist_ok=True)
         pem = key._private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(draft, path)  # atomic, and never replaces a key another process wrote
+        except FileExistsError:
+            return cls.load(path)
+        finally:
+            draft.unlink()
         return key
 
     def sign(self, data: bytes) -> bytes:
