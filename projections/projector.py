@@ -190,9 +190,14 @@ class Projector:
             return None  # other event types join these views as the ledger grows
         body = decoded.record
         person, seen = body["person"], body["last_seen"]
-        # Names are `common`, raised to `reserved` for a minor (ledger/tiers.py).
-        name_tier = tier_of("CaseReported", "person.given_names", minor=is_minor(person, seen))
-        common = self.policy.may_read(self.jurisdiction, origin, name_tier)
+        # Names are `common`; the policy raises them to `reserved` for a minor (ledger/tiers.py).
+        common = self.policy.may_read(
+            self.jurisdiction,
+            origin,
+            tier_of("CaseReported", "person.given_names"),
+            nationalities=person["nationalities"],
+            minor=is_minor(person, seen),
+        )
         return CaseRow(
             case_id=str(meta["aggregate_id"]),
             origin=origin,

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.access_rules import load as load_rules
 from ledger.application import CaseLedger
+from projections.access import RulesPolicy
 from projections.postgres_views import PostgresJurisdictionViews, ensure_schema
 from projections.projector import Projector
 from projections.sqlite_views import SQLiteJurisdictionViews
@@ -110,10 +112,15 @@ class Node:
                 self.views(jurisdiction),
                 self.settings.node,
                 self.registry,
+                policy=self.policy(),
                 catalogue=self.catalogue,
                 keys=self.keys,
             )
         return self._projectors[jurisdiction]
+
+    def policy(self) -> RulesPolicy | None:
+        """The network's access rules when configured (the loader refuses a bad file)."""
+        return RulesPolicy(load_rules(self.settings.access_rules)) if self.settings.access_rules else None
 
     def sync(self, jurisdiction: str) -> dict[str, int]:
         """Publish what is pending, then bring one jurisdiction's views up to date."""

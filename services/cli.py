@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -171,6 +172,24 @@ def serve(jurisdictions: tuple[str, ...]) -> None:
             stop.set()
         for worker in workers:
             worker.join(timeout=10)
+
+
+@main.group()
+def rules() -> None:
+    """The network's access rules (sharing agreements as data)."""
+
+
+@rules.command("check")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), required=False)
+def rules_check(path: Path | None) -> None:
+    """Validate a rules file (default: the sample Central America–Mexico policy)."""
+    from ledger.access_rules import SAMPLE_POLICY, load
+
+    loaded = load(path or SAMPLE_POLICY)
+    click.echo(
+        f"{path or SAMPLE_POLICY}: valid; {len(loaded.jurisdictions)} jurisdictions, "
+        f"{len(loaded.organisations)} organisations, {len(loaded.agreements)} agreements"
+    )
 
 
 @main.group()

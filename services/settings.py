@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     """JSON {origin: base64 public key} of the other nodes whose events this node accepts."""
     relay_batch_size: int = 500
     """Events per relay transaction."""
+    access_rules: Path | None = None
+    """The network's access rules (TOML, ledger/access_rules.py); unset: each jurisdiction sees
+    the public tier of others' cases and all of its own."""
     topic_prefix: str = ""
     """Goes before every topic name: one cluster can carry several networks (or test runs)."""
 

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import pytest
 
+from ledger.access_rules import SAMPLE_POLICY
 from ledger.errors import InvalidField
 from services.bootstrap import Node, build_node
 from services.settings import Settings
@@ -141,6 +142,20 @@ class NodeContract:
             assert str(message.record["meta"]["aggregate_id"]).encode() == record.key
         mx.projector("MX").run_once()
         assert len(mx.views("MX").cases()) == 2
+
+    def test_the_network_rules_decide_what_another_jurisdiction_sees(
+        self, make_node: NodeFactory, settings_for: Callable[[str], Settings]
+    ) -> None:
+        mx = make_node("MX")
+        mx.ledger.report_missing_person(report(given_names="Adulta", nationalities=("GT",)))
+        mx.ledger.report_missing_person(report(given_names="Menor", date_of_birth="2012-05-05"))
+        mx.relay.run_once()
+        gt = make_node("GT")
+        gt.settings = gt.settings.model_copy(update={"access_rules": SAMPLE_POLICY})
+        gt.projector("GT").run_once()
+        seen = {r.given_names for r in gt.views("GT").cases()}
+        # network-search-mx-gt grants GT's node the common tier; a minor's name stays reserved.
+        assert seen == {"Adulta", None}
 
     @pytest.mark.parametrize(
         ("tamper", "reason"),

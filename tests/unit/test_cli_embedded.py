@@ -164,3 +164,17 @@ def test_topics_init_is_idempotent(tmp_path: Path) -> None:
     assert "retention.ms=-1" in first.stdout and "ledger.events.GT" in first.stdout
     assert "ledger.keys: 3 partitions; cleanup.policy=compact" in first.stdout
     assert "ledger.deadletter.MX: 1 partitions" in first.stdout
+
+
+def test_rules_check_validates_and_names_the_broken_rule(tmp_path: Path) -> None:
+    sample = caseledger(tmp_path, "rules", "check")
+    assert sample.returncode == 0 and "4 jurisdictions, 12 organisations, 10 agreements" in sample.stdout
+    broken = tmp_path / "rules.toml"
+    broken.write_text(
+        'version = 1\n[[jurisdictions]]\ncode = "MX"\nname = "México"\n'
+        '[[agreements]]\nid = "to-nobody"\nfrom = "MX"\nto = "ghost"\n'
+        'tiers = ["public"]\npurposes = ["search"]\n'
+    )
+    refused = caseledger(tmp_path, "rules", "check", str(broken))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "rule agreements[to-nobody]: to = 'ghost' is neither a declared organisation" in refused.stderr

@@ -1,0 +1,311 @@
+"""Access rules as data: who may read which tier of whose cases, for which purpose.
+
+A rules file (TOML) has these tables; every name below is checked when it is loaded:
+
+    version = 1
+    [[jurisdictions]]   code (ISO 3166-1 alpha-2), name
+    [[organisations]]   id, name, kind, jurisdiction, represents (consulates only: the
+                        country whose nationals they serve)
+    [[agreements]]      id, from (origin jurisdiction), to (an organisation id, or a
+                        jurisdiction code for that country's node), tiers, purposes,
+                        conditions (optional), includes_minors (default false),
+                        expires (optional date; the agreement holds through that day)
+
+Organisation kinds: family_association, ngo, shelter, forensic_institute,
+genetic_laboratory, consulate, commission, prosecutor, search_commission. Purposes:
+search, forensic_identification, family_support, accountability, statistics. Tiers:
+public, common, reserved, forensic, genetic. Conditions: nationality_is_represented_country
+(the case's person holds the nationality the consulate represents).
+
+Besides agreements, the origin's own organisations read their jurisdiction's cases:
+public, common and reserved for any purpose but statistics; forensic if they are forensic
+institutes, commissions or genetic laboratories; genetic if they are genetic laboratories.
+The origin's node reads public, common and reserved. Statistics read the public tier only.
+
+The loader refuses a file that contradicts itself (genetic data to anyone but a genetic
+laboratory, forensic data to anyone but forensic institutes, commissions and laboratories,
+more than the public tier for statistics, a nationality condition on a recipient that
+represents no country) or that names what it does not declare, naming the rule.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ledger import validation as v
+from ledger.errors import InvalidField, LedgerError
+from ledger.tiers import TIERS
+from ledger.vocabulary import PURPOSES
+
+ORGANISATION_KINDS = (
+    "family_association",
+    "ngo",
+    "shelter",
+    "forensic_institute",
+    "genetic_laboratory",
+    "consulate",
+    "commission",
+    "prosecutor",
+    "search_commission",
+)
+CONDITIONS = ("nationality_is_represented_country",)
+FORENSIC_READERS = ("forensic_institute", "genetic_laboratory", "commission", "search_commission")
+GENETIC_READERS = ("genetic_laboratory",)
+SAMPLE_POLICY = Path(__file__).resolve().parent / "policies" / "central-america-mexico.toml"
+
+
+class RulesError(LedgerError):
+    """A rules file the loader refuses; the message names the rule and the problem."""
+
+    def __init__(self, rule: str, problem: str) -> None:
+        super().__init__(f"rule {rule}: {problem}")
+        self.rule = rule
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Organisation:
+    id: str
+    name: str
+    kind: str
+    jurisdiction: str
+    represents: str | None = None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    id: str
+    origin: str
+    recipient: str
+    tiers: frozenset[str]
+    purposes: frozenset[str]
+    conditions: frozenset[str]
+    includes_minors: bool
+    expires: date | None
+
+    def in_force(self, on: date) -> bool:
+        return self.expires is None or on <= self.expires
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a read is allowed, why, and under which agreement (for the audit trail)."""
+
+    allowed: bool
+    reason: str
+    agreement: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+@dataclass(frozen=True)
+class AccessRules:
+    """A validated set of rules. Build it with load() or parse()."""
+
+    jurisdictions: Mapping[str, str]
+    organisations: Mapping[str, Organisation]
+    agreements: Sequence[Agreement]
+
+    def decide(
+        self,
+        reader: str,
+        origin: str,
+        tier: str,
+        purpose: str,
+        *,
+        nationalities: Iterable[str] = (),
+        minor: bool = False,
+        on: date,
+    ) -> Decision:
+        """May `reader` (an organisation id or a jurisdiction's node) read `tier` of a case
+        from `origin` for `purpose` on that day? A minor's common fields count as reserved
+        unless an agreement names minors."""
+        if tier not in TIERS:
+            raise InvalidField("tier", f"{tier!r} is not one of: {', '.join(TIERS)}")
+        if purpose not in PURPOSES:
+            return Decision(False, f"purpose {purpose!r} is not in the rules")
+        if reader not in self.organisations and reader not in self.jurisdictions:
+            return Decision(False, f"{reader!r} is neither an organisation nor a jurisdiction of these rules")
+        if purpose == "statistics" and tier != "public":
+            return Decision(False, "statistics read the public tier only")
+        needed = "reserved" if minor and tier == "common" else tier
+        home = self._home(reader, origin, needed, purpose)
+        if home:
+            return home
+        expired = None
+        for agreement in self.agreements:
+            if (
+                agreement.origin != origin
+                or agreement.recipient != reader
+                or purpose not in agreement.purposes
+            ):
+                continue
+            if not agreement.in_force(on):
+                expired = agreement.id
+                continue
+            covers = needed in agreement.tiers or (
+                minor and tier == "common" and agreement.includes_minors and "common" in agreement.tiers
+            )
+            if covers and self._conditions_hold(agreement, nationalities):
+                return Decision(True, f"agreement {agreement.id}", agreement.id)
+        if expired:
+            return Decision(False, f"agreement {expired} expired", expired)
+        return Decision(
+            False, f"no agreement lets {reader} read the {needed} tier of {origin} cases for {purpose}"
+        )
+
+    def _home(self, reader: str, origin: str, tier: str, purpose: str) -> Decision | None:
+        organisation = self.organisations.get(reader)
+        jurisdiction = organisation.jurisdiction if organisation else reader
+        if jurisdiction != origin or (organisation and organisation.kind == "consulate"):
+            return None  # a consulate speaks for another country, wherever it sits
+        if tier in ("public", "common", "reserved"):
+            return Decision(True, f"{reader} belongs to the origin jurisdiction {origin}")
+        if organisation and tier == "forensic" and organisation.kind in FORENSIC_READERS:
+            return Decision(True, f"{reader} is a {organisation.kind} of the origin jurisdiction")
+        if organisation and tier == "genetic" and organisation.kind in GENETIC_READERS:
+            return Decision(True, f"{reader} is a genetic laboratory of the origin jurisdiction")
+        return None
+
+    def _conditions_hold(self, agreement: Agreement, nationalities: Iterable[str]) -> bool:
+        if "nationality_is_represented_country" in agreement.conditions:
+            represented = self.organisations[agreement.recipient].represents
+            return represented in set(nationalities)
+        return True
+
+
+def load(path: Path = SAMPLE_POLICY) -> AccessRules:
+    """Read and validate a rules file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise RulesError(str(path), f"cannot be read as TOML: {error}") from None
+    return parse(raw)
+
+
+def parse(raw: Mapping[str, Any]) -> AccessRules:
+    """Validate rules already read into dicts; the first problem raises RulesError."""
+    if raw.get("version") != 1:
+        raise RulesError("version", "must be 1")
+    jurisdictions: dict[str, str] = {}
+    for index, item in enumerate(raw.get("jurisdictions", [])):
+        rule = f"jurisdictions[{index}]"
+        code = _checked(rule, v.country, "code", item.get("code"))
+        if code in jurisdictions:
+            raise RulesError(rule, f"jurisdiction {code} is declared twice")
+        jurisdictions[code] = _checked(rule, v.required_text, "name", item.get("name"))
+    organisations: dict[str, Organisation] = {}
+    for index, item in enumerate(raw.get("organisations", [])):
+        organisation = _organisation(f"organisations[{index}]", item, jurisdictions)
+        if organisation.id in organisations or organisation.id in jurisdictions:
+            raise RulesError(f"organisations[{organisation.id}]", "the id is used twice")
+        organisations[organisation.id] = organisation
+    agreements: list[Agreement] = []
+    for index, item in enumerate(raw.get("agreements", [])):
+        agreement = _agreement(f"agreements[{index}]", item, jurisdictions, organisations)
+        if any(a.id == agreement.id for a in agreements):
+            raise RulesError(f"agreements[{agreement.id}]", "the id is used twice")
+        agreements.append(agreement)
+    unknown = set(raw) - {"version", "jurisdictions", "organisations", "agreements"}
+    if unknown:
+        raise RulesError(sorted(unknown)[0], "is not a table of the rules schema")
+    return AccessRules(jurisdictions, organisations, tuple(agreements))
+
+
+def _checked(rule: str, check: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run one of ledger.validation's checks; its InvalidField becomes a RulesError naming the rule."""
+    try:
+        return check(*args, **kwargs)
+    except InvalidField as error:
+        raise RulesError(rule, str(error)) from None
+
+
+def _organisation(rule: str, item: Mapping[str, Any], jurisdictions: Mapping[str, str]) -> Organisation:
+    identifier = _checked(rule, v.required_text, "id", item.get("id"), max_length=100)
+    rule = f"organisations[{identifier}]"
+    kind = _checked(rule, v.choice, "kind", item.get("kind"), ORGANISATION_KINDS)
+    jurisdiction = _checked(rule, v.country, "jurisdiction", item.get("jurisdiction"))
+    if jurisdiction not in jurisdictions:
+        raise RulesError(rule, f"jurisdiction {jurisdiction} is not declared in [[jurisdictions]]")
+    represents = item.get("represents")
+    if represents is not None:
+        represents = _checked(rule, v.country, "represents", represents)
+        if kind != "consulate":
+            raise RulesError(rule, "only a consulate represents a country")
+    elif kind == "consulate":
+        raise RulesError(rule, "a consulate must say which country it represents")
+    name = _checked(rule, v.required_text, "name", item.get("name"))
+    return Organisation(identifier, name, kind, jurisdiction, represents)
+
+
+def _agreement(
+    rule: str,
+    item: Mapping[str, Any],
+    jurisdictions: Mapping[str, str],
+    organisations: Mapping[str, Organisation],
+) -> Agreement:
+    identifier = _checked(rule, v.required_text, "id", item.get("id"), max_length=100)
+    rule = f"agreements[{identifier}]"
+    origin = item.get("from")
+    if origin not in jurisdictions:
+        raise RulesError(rule, f"from = {origin!r} is not a declared jurisdiction")
+    recipient = item.get("to")
+    if recipient not in organisations and recipient not in jurisdictions:
+        raise RulesError(rule, f"to = {recipient!r} is neither a declared organisation nor a jurisdiction")
+    tiers = _values(rule, "tiers", item.get("tiers"), TIERS)
+    purposes = _values(rule, "purposes", item.get("purposes"), PURPOSES)
+    conditions = _values(rule, "conditions", item.get("conditions", []), CONDITIONS, required=False)
+    expires = item.get("expires")
+    if expires is not None and not isinstance(expires, date):
+        raise RulesError(rule, "expires must be a date (YYYY-MM-DD)")
+    includes_minors = item.get("includes_minors", False)
+    if not isinstance(includes_minors, bool):
+        raise RulesError(rule, "includes_minors must be true or false")
+    unknown = set(item) - {
+        "id",
+        "from",
+        "to",
+        "tiers",
+        "purposes",
+        "conditions",
+        "includes_minors",
+        "expires",
+    }
+    if unknown:
+        raise RulesError(rule, f"{sorted(unknown)[0]} is not a field of an agreement")
+    organisation = organisations.get(str(recipient))
+    kind = organisation.kind if organisation else "node"
+    if "genetic" in tiers and kind not in GENETIC_READERS:
+        raise RulesError(rule, f"genetic data goes to genetic laboratories only, not to a {kind}")
+    if "forensic" in tiers and kind not in FORENSIC_READERS:
+        raise RulesError(
+            rule, f"forensic data goes to forensic institutes, laboratories and commissions, not to a {kind}"
+        )
+    if "statistics" in purposes and tiers != {"public"}:
+        raise RulesError(rule, "statistics may use the public tier only")
+    if "nationality_is_represented_country" in conditions and (
+        organisation is None or not organisation.represents
+    ):
+        raise RulesError(
+            rule, "nationality_is_represented_country needs a recipient that represents a country"
+        )
+    return Agreement(
+        identifier, str(origin), str(recipient), tiers, purposes, conditions, includes_minors, expires
+    )
+
+
+def _values(
+    rule: str, field: str, values: Any, allowed: Sequence[str], *, required: bool = True
+) -> frozenset[str]:
+    if not isinstance(values, list) or (required and not values):
+        raise RulesError(rule, f"{field} must be a non-empty list" if required else f"{field} must be a list")
+    for value in values:
+        if value not in allowed:
+            raise RulesError(rule, f"{field}: {value!r} is not one of {', '.join(allowed)}")
+    return frozenset(values)

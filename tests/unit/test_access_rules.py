@@ -1,0 +1,213 @@
+"""Access rules as data: the sample network policy loads, decides as its agreements say,
+and the loader refuses contradictory or dangling rules, naming the rule."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.access_rules import SAMPLE_POLICY, AccessRules, RulesError, load, parse
+
+ON = date(2026, 6, 1)
+RULES = load()
+RAW = tomllib.loads(SAMPLE_POLICY.read_text(encoding="utf-8"))
+
+
+def decide(reader: str, origin: str, tier: str, purpose: str = "search", **facts: Any) -> Any:
+    return RULES.decide(reader, origin, tier, purpose, on=facts.pop("on", ON), **facts)
+
+
+def test_the_sample_network_policy_loads() -> None:
+    assert isinstance(RULES, AccessRules)
+    assert set(RULES.jurisdictions) == {"MX", "GT", "HN", "SV"}
+    assert RULES.organisations["hn-consulado-tapachula"].represents == "HN"
+
+
+def test_a_consulate_reads_the_common_tier_of_its_own_nationals_only() -> None:
+    allowed = decide("hn-consulado-tapachula", "MX", "common", nationalities=["HN"])
+    assert allowed and allowed.agreement == "mx-cases-to-hn-consulate"
+    assert not decide("hn-consulado-tapachula", "MX", "common", nationalities=["GT"])
+    assert not decide("hn-consulado-tapachula", "MX", "reserved", nationalities=["HN"])
+    assert not decide("hn-consulado-tapachula", "MX", "common", "accountability", nationalities=["HN"])
+
+
+def test_a_consulate_sees_a_minors_name_only_under_an_agreement_that_names_minors() -> None:
+    refused = decide("hn-consulado-tapachula", "MX", "common", nationalities=["HN"], minor=True)
+    assert not refused and "reserved tier" in refused.reason
+    allowed = decide("gt-consulado-tapachula", "MX", "common", nationalities=["GT"], minor=True)
+    assert allowed and allowed.agreement == "mx-cases-to-gt-consulate"
+
+
+def test_an_expired_agreement_is_refused_and_named() -> None:
+    refused = decide("mx-mecanismo-externo", "HN", "reserved", "accountability", on=date(2028, 1, 1))
+    assert not refused and refused.reason == "agreement hn-cases-to-mx-mechanism expired"
+    assert decide("mx-mecanismo-externo", "HN", "reserved", "accountability", on=date(2027, 12, 31))
+
+
+def test_forensic_and_genetic_data_reach_only_who_the_rules_name() -> None:
+    assert decide("mx-semefo-chiapas", "HN", "forensic", "forensic_identification")
+    assert not decide("mx-semefo-chiapas", "HN", "forensic", "search")
+    assert not decide("mx-semefo-chiapas", "HN", "genetic", "forensic_identification")
+    assert decide("mx-lab-genetica", "HN", "genetic", "forensic_identification")
+    assert not decide("mx-fiscalia-migrantes", "HN", "forensic", "forensic_identification")
+
+
+def test_the_origins_own_organisations_and_node_read_its_cases() -> None:
+    assert decide("mx-casa-migrante-tapachula", "MX", "reserved")
+    assert not decide("mx-casa-migrante-tapachula", "MX", "forensic", "forensic_identification")
+    assert decide("mx-semefo-chiapas", "MX", "forensic", "forensic_identification")
+    assert decide("mx-lab-genetica", "MX", "genetic", "forensic_identification")
+    assert decide("MX", "MX", "reserved") and not decide("MX", "MX", "forensic")
+    # A consulate sitting in Mexico speaks for its own country, not for Mexico.
+    assert not decide("hn-consulado-tapachula", "MX", "reserved", nationalities=["HN"])
+
+
+def test_nodes_and_statistics() -> None:
+    assert decide("GT", "MX", "common") and not decide("GT", "MX", "reserved")
+    assert not decide("GT", "HN", "common")
+    assert decide("regional-observatory", "MX", "public", "statistics")
+    assert not decide("regional-observatory", "MX", "common", "statistics")
+    assert not decide("GT", "MX", "common", "marketing")
+    assert not decide("someone-unknown", "MX", "public")
+
+
+def mutated(path: str, value: Any) -> dict[str, Any]:
+    """The sample rules with one value replaced; path like 'agreements.0.tiers'."""
+    raw = copy.deepcopy(RAW)
+    *parents, last = path.split(".")
+    target: Any = raw
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    if value is KeyError:
+        del target[int(last) if last.isdigit() else last]
+    else:
+        target[int(last) if last.isdigit() else last] = value
+    return raw
+
+
+def index_of(table: str, identifier: str) -> int:
+    return next(i for i, item in enumerate(RAW[table]) if item.get("id") == identifier)
+
+
+AGREEMENT = index_of("agreements", "mx-cases-to-hn-consulate")
+CONSULATE = index_of("organisations", "hn-consulado-tapachula")
+SHELTER = index_of("organisations", "mx-casa-migrante-tapachula")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "rule", "problem"),
+    [
+        ("version", 2, "version", "must be 1"),
+        (
+            f"agreements.{AGREEMENT}.to",
+            "nobody",
+            "agreements[mx-cases-to-hn-consulate]",
+            "neither a declared",
+        ),
+        (
+            f"agreements.{AGREEMENT}.from",
+            "BR",
+            "agreements[mx-cases-to-hn-consulate]",
+            "not a declared jurisdiction",
+        ),
+        (
+            f"agreements.{AGREEMENT}.tiers",
+            ["public", "genetic"],
+            "agreements[mx-cases-to-hn-consulate]",
+            "genetic laboratories only",
+        ),
+        (
+            f"agreements.{AGREEMENT}.tiers",
+            ["secret"],
+            "agreements[mx-cases-to-hn-consulate]",
+            "'secret' is not one",
+        ),
+        (f"agreements.{AGREEMENT}.tiers", [], "agreements[mx-cases-to-hn-consulate]", "non-empty list"),
+        (
+            f"agreements.{AGREEMENT}.purposes",
+            ["marketing"],
+            "agreements[mx-cases-to-hn-consulate]",
+            "'marketing'",
+        ),
+        (
+            f"agreements.{AGREEMENT}.purposes",
+            ["statistics"],
+            "agreements[mx-cases-to-hn-consulate]",
+            "public tier only",
+        ),
+        (f"agreements.{AGREEMENT}.expires", "soon", "agreements[mx-cases-to-hn-consulate]", "must be a date"),
+        (
+            f"agreements.{AGREEMENT}.scope",
+            "all",
+            "agreements[mx-cases-to-hn-consulate]",
+            "scope is not a field",
+        ),
+        (
+            f"agreements.{AGREEMENT}.id",
+            "hn-cases-to-mx-semefo",
+            "agreements[hn-cases-to-mx-semefo]",
+            "used twice",
+        ),
+        (
+            f"organisations.{CONSULATE}.represents",
+            KeyError,
+            "organisations[hn-consulado-tapachula]",
+            "must say which country",
+        ),
+        (
+            f"organisations.{SHELTER}.represents",
+            "HN",
+            "organisations[mx-casa-migrante-tapachula]",
+            "only a consulate",
+        ),
+        (
+            f"organisations.{SHELTER}.kind",
+            "church",
+            "organisations[mx-casa-migrante-tapachula]",
+            "kind: 'church'",
+        ),
+        (
+            f"organisations.{SHELTER}.jurisdiction",
+            "BR",
+            "organisations[mx-casa-migrante-tapachula]",
+            "not declared",
+        ),
+        (
+            f"organisations.{SHELTER}.jurisdiction",
+            "XX",
+            "organisations[mx-casa-migrante-tapachula]",
+            "not a known ISO 3166-1",
+        ),
+        ("jurisdictions.1.code", "MX", "jurisdictions[1]", "declared twice"),
+        ("sharing", [], "sharing", "not a table"),
+    ],
+)
+def test_contradictory_or_dangling_rules_are_refused_naming_the_rule(
+    path: str, value: Any, rule: str, problem: str
+) -> None:
+    with pytest.raises(RulesError) as refused:
+        parse(mutated(path, value))
+    assert refused.value.rule == rule
+    assert problem in refused.value.problem
+
+
+def test_forensic_data_to_a_shelter_and_conditions_without_a_consulate_are_contradictions() -> None:
+    forensic = mutated(f"agreements.{AGREEMENT}.to", "mx-casa-migrante-tapachula")
+    forensic["agreements"][AGREEMENT]["tiers"] = ["forensic"]
+    forensic["agreements"][AGREEMENT]["conditions"] = []
+    with pytest.raises(RulesError, match="forensic data goes to forensic institutes"):
+        parse(forensic)
+    with pytest.raises(RulesError, match="needs a recipient that represents a country"):
+        parse(mutated(f"agreements.{AGREEMENT}.to", "GT"))
+
+
+def test_a_file_that_is_not_toml_is_refused(tmp_path: Path) -> None:
+    broken = tmp_path / "rules.toml"
+    broken.write_text("version = = 1")
+    with pytest.raises(RulesError, match="cannot be read as TOML"):
+        load(broken)
