@@ -160,6 +160,23 @@ class AccessRules:
             False, f"no agreement lets {reader} read the {needed} tier of {origin} cases for {purpose}"
         )
 
+    def entitled(
+        self, origin: str, tier: str, *, nationalities: Iterable[str] = (), minor: bool = False, on: date
+    ) -> dict[str, Decision]:
+        """Every organisation and node that may read this tier of a case for some purpose: the
+        recipients its data key is wrapped for. Purposes stay checked at each read."""
+        found: dict[str, Decision] = {}
+        readers = [*self.organisations, *self.jurisdictions]
+        for reader in readers:
+            for purpose in PURPOSES:
+                decision = self.decide(
+                    reader, origin, tier, purpose, nationalities=nationalities, minor=minor, on=on
+                )
+                if decision:
+                    found[reader] = decision
+                    break
+        return found
+
     def _home(self, reader: str, origin: str, tier: str, purpose: str) -> Decision | None:
         organisation = self.organisations.get(reader)
         jurisdiction = organisation.jurisdiction if organisation else reader

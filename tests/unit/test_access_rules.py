@@ -211,3 +211,15 @@ def test_a_file_that_is_not_toml_is_refused(tmp_path: Path) -> None:
     broken.write_text("version = = 1")
     with pytest.raises(RulesError, match="cannot be read as TOML"):
         load(broken)
+
+
+def test_a_tiers_data_key_is_granted_to_exactly_the_entitled_readers() -> None:
+    common = RULES.entitled("MX", "common", nationalities=["HN"], on=ON)
+    assert "hn-consulado-tapachula" in common and "gt-consulado-tapachula" not in common
+    assert {"MX", "GT", "mx-casa-migrante-tapachula", "gt-inacif"} <= set(common)
+    assert "regional-observatory" not in common  # statistics: public tier only
+    minor = RULES.entitled("MX", "common", nationalities=["HN", "GT"], minor=True, on=ON)
+    assert "gt-consulado-tapachula" in minor and "hn-consulado-tapachula" not in minor
+    genetic = RULES.entitled("HN", "genetic", on=ON)
+    assert set(genetic) == {"mx-lab-genetica"}
+    assert RULES.entitled("HN", "genetic", on=date(2030, 1, 1)) == {}  # the agreement expired
