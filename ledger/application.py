@@ -118,4 +118,8 @@ class CaseLedger(ForensicLedger):
         return self._case_act(command, lambda c, e, d: c.reopen(e, **d))
 
     def erase_data(self, command: EraseData) -> int:
-        return self._case_act(command, lambda c, e, d: c.erase(e, **d))
+        """Record DataErased, then shred the case's keys here; the relay publishes tombstones
+        for them and every node that held copies destroys its own."""
+        version = self._case_act(command, lambda c, e, d: c.erase(e, **d))
+        self.shred(command.case_id)
+        return version

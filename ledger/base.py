@@ -3,13 +3,14 @@ touches, lets the aggregate decide, and saves. Publishing happens elsewhere."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
 
 from ledger import validation as v
 from ledger.case import MissingPersonCase
@@ -23,9 +24,12 @@ from ledger.commands import (
     ReopenCase,
     WithdrawConsent,
 )
+from ledger.crypto import MasterKey, new_data_key
 from ledger.errors import CaseNotFound, ConsentRequired, NotFound, VersionConflict
 from ledger.events import LedgerAggregate
+from ledger.keystore import KeyStore, MemoryKeyStore
 from ledger.match import Match
+from ledger.sealed_store import SealingMapper
 
 A = TypeVar("A", bound=LedgerAggregate)
 
@@ -70,11 +74,47 @@ class LedgerApplication(Application[UUID]):
         env: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         foreign_matches: Callable[[UUID], Mapping[str, str | None] | None] | None = None,
+        keys: KeyStore | None = None,
     ) -> None:
+        """keys: where the data keys sealing the event store live; by default in memory under
+        a master key made for this process (tests and throwaway ledgers)."""
         self.origin = v.country("origin", origin)
         self.clock = clock
         self.foreign_matches = foreign_matches
+        self.keys: KeyStore = keys or MemoryKeyStore(MasterKey(new_data_key()))
         super().__init__(env=env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Every tier above public is sealed before it reaches the database (ledger/sealed_store.py)."""
+        return SealingMapper(self.construct_transcoder(), self.keys)
+
+    def shred(self, aggregate_id: UUID) -> list[str]:
+        """Crypto-shredding: delete the aggregate's snapshots, then destroy its data keys, so
+        what its events held above the public tier can no longer be read here; the events
+        themselves (and their hash chain) stay as they are."""
+        self._delete_snapshots(aggregate_id)
+        destroyed = self.keys.destroy_aggregate(str(aggregate_id))
+        if self.repository.cache is not None:
+            with contextlib.suppress(KeyError):
+                self.repository.cache.get(aggregate_id, evict=True)  # it holds the plaintext
+        return destroyed
+
+    def _delete_snapshots(self, aggregate_id: UUID) -> None:
+        if self.snapshots is None:
+            return
+        recorder: Any = self.snapshots.recorder
+        datastore: Any = getattr(recorder, "datastore", None)
+        table = getattr(recorder, "events_table_name", "")
+        if hasattr(datastore, "schema"):  # PostgreSQL
+            statement = f'DELETE FROM "{datastore.schema}"."{table}" WHERE originator_id = %s'
+            with datastore.transaction(commit=True) as cursor:
+                cursor.execute(statement, (aggregate_id,))
+        elif hasattr(datastore, "transaction"):  # SQLite
+            with datastore.transaction(commit=True) as cursor:
+                cursor.execute(f"DELETE FROM {table} WHERE originator_id = ?", (str(aggregate_id),))
+        else:  # in memory (POPO): unindexed events are never selected again
+            with recorder._database_lock:
+                recorder._stored_events_index.pop(str(aggregate_id), None)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -71,7 +71,7 @@ class MissingPersonCase(LedgerAggregate):
             aggregate.status_before_closure = None
             aggregate.person = dict(self.person)
             aggregate.last_seen = dict(self.last_seen)
-            aggregate.family_contacts = list(self.family_contacts)
+            aggregate.family_contacts = list(self.family_contacts or [])  # None once erased
             aggregate.circumstances = self.circumstances
             aggregate.consents = {p: True for p in self.consented_purposes}
             # Counts, not copies: the views hold the details; decisions need only these.
@@ -169,7 +169,8 @@ class MissingPersonCase(LedgerAggregate):
         basis: str
 
         def evolve(self, case: Any) -> None:
-            case.linked_cases.add(self.other_case_id)
+            if self.other_case_id:  # None once erased
+                case.linked_cases.add(self.other_case_id)
 
     class PersonLocatedAlive(Recorded):
         """The person was found alive; an adult decides whether their whereabouts are shared."""

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ledger.errors import LedgerError
@@ -49,6 +50,24 @@ def open_sealed(key: bytes, sealed: bytes, context: bytes) -> bytes:
         raise Refused("ciphertext is too short to be sealed data")
     try:
         return AESGCM(key).decrypt(sealed[:NONCE], sealed[NONCE:], context)
+    except InvalidTag:
+        raise Refused("ciphertext does not open with this key and context (tampered or misplaced)") from None
+
+
+def seal_fixed(key: bytes, plaintext: bytes, context: bytes) -> bytes:
+    """AES-256-GCM-SIV (RFC 8452) with the nonce derived from the context: the same event
+    sealed twice gives the same bytes, so a re-published message keeps its place in the
+    hash chain. GCM-SIV is built for a repeated nonce: it then reveals only that two
+    plaintexts under one context are equal, and each context names one event and tier."""
+    nonce = hashlib.sha256(b"caseledger nonce\x00" + context).digest()[:NONCE]
+    return nonce + AESGCMSIV(key).encrypt(nonce, plaintext, context)
+
+
+def open_fixed(key: bytes, sealed: bytes, context: bytes) -> bytes:
+    if len(sealed) < NONCE + 16:
+        raise Refused("ciphertext is too short to be sealed data")
+    try:
+        return AESGCMSIV(key).decrypt(sealed[:NONCE], sealed[NONCE:], context)
     except InvalidTag:
         raise Refused("ciphertext does not open with this key and context (tampered or misplaced)") from None
 

@@ -11,7 +11,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from projections.views import CASE_COLUMNS, CaseRow, ChainHead, JurisdictionViews
+from projections.views import CASE_COLUMNS, PURGED_COLUMNS, CaseRow, ChainHead, JurisdictionViews
 
 _COLUMNS = CASE_COLUMNS
 
@@ -54,7 +54,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 "case_id uuid PRIMARY KEY, origin text NOT NULL, version bigint NOT NULL, "
                 "status text NOT NULL, reported_at timestamptz NOT NULL, sex text NOT NULL, "
                 "age_band text, nationalities text[] NOT NULL, last_seen_country text NOT NULL, "
-                "last_seen_month text NOT NULL, route text, restricted boolean NOT NULL, "
+                "last_seen_month text, route text, restricted boolean NOT NULL, "
                 "given_names text, first_surname text, "
                 "second_surname text, last_seen_date date, last_seen_place text)"
             ).format(Identifier(schema))
@@ -88,6 +88,14 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 .format(Identifier(schema))
                 .as_string(connection)
             )
+            self._purge_sql = (
+                SQL("UPDATE {0}.cases SET status = 'erased', restricted = true, {1} WHERE case_id = %s")
+                .format(
+                    Identifier(schema),
+                    SQL(", ").join(SQL("{} = NULL").format(Identifier(c)) for c in PURGED_COLUMNS),
+                )
+                .as_string(connection)
+            )
             self._heads_select = (
                 SQL("SELECT aggregate_id, version, hash FROM {0}.chain_heads WHERE aggregate_id = ANY(%s)")
                 .format(Identifier(schema))
@@ -108,6 +116,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         rows: Sequence[CaseRow],
         trackings: Sequence[Tracking],
         heads: Mapping[str, ChainHead] | None = None,
+        purged: Sequence[str] = (),
     ) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             if heads:
@@ -137,6 +146,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                     for row in rows
                 ],
             )
+            if purged:
+                cursor.executemany(self._purge_sql, [(c,) for c in purged])
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
 

@@ -15,12 +15,16 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
+from ledger.keystore import KeyStore, MemoryKeyStore, parse_key_id
 from ledger.tiers import age_between, is_minor, tier_of
 from projections.access import AccessPolicy, OwnCasesOnly
 from projections.views import CaseRow, ChainHead, JurisdictionViews, tracking_at
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
+from topics.grants import grant_context, verify_grant
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
+from topics.mapping import open_record
 from topics.signing import GENESIS, KeyRegistry, chain_hash, signed_bytes
 
 log = logging.getLogger(__name__)
@@ -64,7 +68,12 @@ class Projector:
         batch_size: int = 1000,
         *,
         keys: KeyRegistry,
+        data_keys: KeyStore | None = None,
+        recipient: RecipientKey | None = None,
     ) -> None:
+        """keys: the nodes' public keys (signatures); data_keys: where this node keeps the data
+        keys granted to it; recipient: its X25519 key the grants are wrapped for. Without
+        them the views open no sealed tier."""
         self.jurisdiction = jurisdiction
         self.event_log = event_log
         self.views = views
@@ -74,11 +83,17 @@ class Projector:
         self.catalogue = catalogue or Catalogue()
         self.batch_size = batch_size
         self.keys = keys
+        self.data_keys: KeyStore = data_keys or MemoryKeyStore(MasterKey(new_data_key()))
+        self.recipient = recipient
         self._deadletters: Publisher | None = None
 
     def partitions(self) -> list[TopicPartition]:
         topics = self.catalogue.events_topics(self.event_log.list_topics())
         return [tp for topic in topics for tp in self.event_log.partitions(topic)]
+
+    def key_partitions(self) -> list[TopicPartition]:
+        topic = self.catalogue.keys().name
+        return self.event_log.partitions(topic) if topic in self.event_log.list_topics() else []
 
     def lag(self) -> dict[TopicPartition, int]:
         """How many records each partition holds that the views have not applied yet."""
@@ -88,11 +103,28 @@ class Projector:
         return {tp: max(0, ends[tp] - positions[tp]) for tp in tps}
 
     def run_once(self, timeout_s: float = 30.0) -> int:
-        """Apply everything committed up to now; return the number of records consumed."""
+        """Apply everything committed up to now; return the number of events consumed.
+        Key grants are read first, up to a point after the events' ends were taken: the relay
+        commits a grant with the first event sealed under it, so every event read has its
+        grant (or its tombstone) read before it."""
         tps = self.partitions()
         if not tps:
             return 0
         ends = self.event_log.end_offsets(tps)
+        if self.recipient is not None:
+            self._consume(self.key_partitions(), timeout_s, self.apply_keys)
+        return self._consume(tps, timeout_s, self.apply, ends)
+
+    def _consume(
+        self,
+        tps: list[TopicPartition],
+        timeout_s: float,
+        apply: Any,
+        ends: dict[TopicPartition, int] | None = None,
+    ) -> int:
+        if not tps:
+            return 0
+        ends = ends or self.event_log.end_offsets(tps)
         positions = self.views.positions(tps)
         pending = {tp for tp in tps if positions[tp] < ends[tp]}
         if not pending:
@@ -103,12 +135,18 @@ class Projector:
             reader.assign({tp: positions[tp] for tp in pending})
             deadline = time.monotonic() + timeout_s
             while any(positions[tp] < ends[tp] for tp in pending):
-                records = reader.poll(0.5, max_records=self.batch_size)
+                # Nothing past the ends taken at the start: a record beyond them may be sealed
+                # under a key whose grant was committed after the grants were read.
+                records = [
+                    r
+                    for r in reader.poll(0.5, max_records=self.batch_size)
+                    if r.offset < ends[TopicPartition(r.topic, r.partition)]
+                ]
                 # The reader's position also passes transaction markers, which carry no record.
-                advanced = {tp: reader.position(tp) for tp in pending}
+                advanced = {tp: min(reader.position(tp), ends[tp]) for tp in pending}
                 advanced = {tp: p for tp, p in advanced.items() if p > positions[tp]}
                 if records or advanced:
-                    self.apply(records, advanced)
+                    apply(records, advanced)
                     positions.update(advanced)
                     consumed += len(records)
                 elif time.monotonic() > deadline:
@@ -130,6 +168,7 @@ class Projector:
     def apply(self, records: Sequence[LogRecord], positions: dict[TopicPartition, int] | None = None) -> None:
         """Turn records into rows; write rows and the positions reached in one transaction."""
         rows: dict[str, CaseRow] = {}
+        purged: list[str] = []
         reached: dict[TopicPartition, int] = dict(positions or {})
         ids = sorted({r.key.decode(errors="replace") for r in records if r.key})
         heads: dict[str, ChainHead] = self.views.chain_heads([i for i in ids if _is_uuid(i)])
@@ -142,14 +181,51 @@ class Projector:
                 link = self.verify(record, decoded.record["meta"], heads)
                 if link is None:
                     continue  # delivered again: it was applied the first time
-                row = self.to_row(record, decoded)
+                plain, _closed = open_record(self.registry, self.data_keys, decoded)
+                row = self.to_row(record, Decoded(decoded.name, decoded.writer_version, plain))
             except (UndecodableMessage, Unapplicable) as error:
                 self.dead_letter(record, str(error))
                 continue
             heads[link[0]] = advanced[link[0]] = link[1]
             if row is not None:
                 rows[row.case_id] = row
-        self.views.apply(list(rows.values()), [tracking_at(tp, nxt) for tp, nxt in reached.items()], advanced)
+            if decoded.name == "DataErased":
+                purged.append(link[0])  # after the batch's rows: a row made above is purged too
+        self.views.apply(
+            list(rows.values()), [tracking_at(tp, nxt) for tp, nxt in reached.items()], advanced, purged
+        )
+
+    def apply_keys(
+        self, records: Sequence[LogRecord], positions: dict[TopicPartition, int] | None = None
+    ) -> None:
+        """Keep the data keys granted to this node; on a tombstone destroy the copy and purge
+        the case from the views. A grant that is unsigned, forged or does not unwrap goes to
+        dead-letter with its reason; nothing of it is kept."""
+        reached: dict[TopicPartition, int] = dict(positions or {})
+        purged: list[str] = []
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            reached[tp] = max(reached.get(tp, 0), record.offset + 1)
+            try:
+                self.apply_key(record, purged)
+            except (ValueError, UndecodableMessage, Refused) as error:
+                self.dead_letter(record, str(error))
+        self.views.apply([], [tracking_at(tp, nxt) for tp, nxt in reached.items()], {}, purged)
+
+    def apply_key(self, record: LogRecord, purged: list[str]) -> None:
+        origin, key_id = verify_grant(record, self.keys)
+        aggregate_id = parse_key_id(key_id)[0]
+        if record.value is None:
+            self.data_keys.destroy([key_id])
+            purged.append(aggregate_id)
+            return
+        grant = self.registry.decode(record.value)
+        if grant.name != "KeyGrant" or grant.record["key_id"] != key_id or grant.record["origin"] != origin:
+            raise ValueError("key grant: its body does not match its key and origin")
+        wrapped = grant.record["grants"].get(self.node)
+        if wrapped is None or self.recipient is None:
+            return  # not granted to this node
+        self.data_keys.put(key_id, unwrap(self.recipient, wrapped, grant_context(key_id)))
 
     def verify(
         self, record: LogRecord, meta: dict[str, Any], heads: dict[str, ChainHead]
@@ -191,7 +267,8 @@ class Projector:
         body = decoded.record
         person, seen = body["person"], body["last_seen"]
         # Names are `common`; the policy raises them to `reserved` for a minor (ledger/tiers.py).
-        common = self.policy.may_read(
+        # A tier this node holds no key for reads as None: restricted whatever the rules say.
+        common = person["given_names"] is not None and self.policy.may_read(
             self.jurisdiction,
             origin,
             tier_of("CaseReported", "person.given_names"),
@@ -205,10 +282,10 @@ class Projector:
             status="missing",
             reported_at=meta["occurred_at"],
             sex=person["sex"],
-            age_band=age_band(person["date_of_birth"], seen["date"]),
+            age_band=age_band(person["date_of_birth"], seen["date"]) if common else None,
             nationalities=tuple(person["nationalities"]),
             last_seen_country=seen["country"],
-            last_seen_month=seen["date"].strftime("%Y-%m"),
+            last_seen_month=seen["date"].strftime("%Y-%m") if common and seen["date"] else None,
             route=seen["route"],
             restricted=not common,
             given_names=person["given_names"] if common else None,

@@ -9,13 +9,13 @@ from pathlib import Path
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from projections.views import CASE_COLUMNS, CaseRow, ChainHead, JurisdictionViews
+from projections.views import CASE_COLUMNS, PURGED_COLUMNS, CaseRow, ChainHead, JurisdictionViews
 
 _CREATE = """
 CREATE TABLE IF NOT EXISTS cases (
     case_id TEXT PRIMARY KEY, origin TEXT NOT NULL, version INTEGER NOT NULL,
     status TEXT NOT NULL, reported_at TEXT NOT NULL, sex TEXT NOT NULL, age_band TEXT,
-    nationalities TEXT NOT NULL, last_seen_country TEXT NOT NULL, last_seen_month TEXT NOT NULL,
+    nationalities TEXT NOT NULL, last_seen_country TEXT NOT NULL, last_seen_month TEXT,
     route TEXT,
     restricted INTEGER NOT NULL, given_names TEXT, first_surname TEXT, second_surname TEXT,
     last_seen_date TEXT, last_seen_place TEXT)
@@ -30,6 +30,12 @@ _UPSERT = (
     "ON CONFLICT (case_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
     + " WHERE excluded.version > cases.version"
+)
+
+_PURGE = (
+    "UPDATE cases SET status = 'erased', restricted = 1, "
+    + ", ".join(f"{c} = NULL" for c in PURGED_COLUMNS)
+    + " WHERE case_id = ?"
 )
 
 
@@ -62,8 +68,10 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         rows: Sequence[CaseRow],
         trackings: Sequence[Tracking],
         heads: Mapping[str, ChainHead] | None = None,
+        purged: Sequence[str] = (),
     ) -> None:
         with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute("PRAGMA secure_delete = ON")  # erased names are overwritten on disk
             for aggregate_id, (version, digest) in (heads or {}).items():
                 cursor.execute(
                     "INSERT OR REPLACE INTO chain_heads VALUES (?, ?, ?)", (aggregate_id, version, digest)
@@ -91,6 +99,8 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                         row.last_seen_place,
                     ),
                 )
+            for case_id in purged:
+                cursor.execute(_PURGE, (case_id,))
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
 

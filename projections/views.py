@@ -25,7 +25,7 @@ class CaseRow:
     age_band: str | None
     nationalities: tuple[str, ...]
     last_seen_country: str
-    last_seen_month: str
+    last_seen_month: str | None  # from the common tier: None where it cannot be opened
     route: str | None
     restricted: bool
     given_names: str | None = None
@@ -42,6 +42,17 @@ class CaseRow:
 
 
 ChainHead = tuple[int, bytes]
+
+# What an erasure empties in a case row: everything above the public tier.
+PURGED_COLUMNS = (
+    "age_band",
+    "last_seen_month",
+    "given_names",
+    "first_surname",
+    "second_surname",
+    "last_seen_date",
+    "last_seen_place",
+)
 
 # The cases view's columns, in CaseRow's order, for every adapter.
 CASE_COLUMNS = (
@@ -86,8 +97,10 @@ class JurisdictionViews(TrackingRecorder, ABC):
         rows: Sequence[CaseRow],
         trackings: Sequence[Tracking],
         heads: Mapping[str, ChainHead] | None = None,
+        purged: Sequence[str] = (),
     ) -> None:
-        """Upsert rows, chain heads and positions in one transaction (all or nothing)."""
+        """Upsert rows, chain heads and positions in one transaction (all or nothing); then
+        purge the personal data of the purged cases (erased by their family)."""
 
     @abstractmethod
     def chain_heads(self, aggregate_ids: Sequence[str]) -> dict[str, ChainHead]:

@@ -3,11 +3,19 @@ is wired at import time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
+from ledger.access_rules import AccessRules
 from ledger.access_rules import load as load_rules
 from ledger.application import CaseLedger
+from ledger.crypto import MasterKey, RecipientKey
+from ledger.errors import CaseNotFound
+from ledger.keystore import KeyStore, SQLiteKeyStore
+from ledger.tiers import is_minor
 from projections.access import RulesPolicy
 from projections.postgres_views import PostgresJurisdictionViews, ensure_schema
 from projections.projector import Projector
@@ -18,10 +26,12 @@ from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.chain import ChainStore, PostgresChainStore, SQLiteChainStore
 from topics.embedded import SQLiteEventLog
+from topics.grants import CaseContext, Granting, Readers, own_cases_only
 from topics.kafka_log import KafkaEventLog
+from topics.keystore import PostgresKeyStore
 from topics.log import EventLog
 from topics.relay import Relay
-from topics.signing import KeyRegistry, NodeKey
+from topics.signing import KeyRegistry, NodeKey, load_or_create_recipient, write_private_file
 
 
 def ledger_schema(node: str) -> str:
@@ -60,11 +70,63 @@ def node_key(settings: Settings) -> NodeKey:
     )
 
 
-def key_registry(settings: Settings, own: NodeKey) -> KeyRegistry:
+def recipient_key(settings: Settings) -> RecipientKey:
+    return load_or_create_recipient(
+        settings.recipient_key or settings.data_dir / f"node-{settings.node.lower()}.x25519"
+    )
+
+
+def public_keys(settings: Settings) -> dict[str, str]:
+    """This node's entry for the network's key registry file."""
+    return {"signing": node_key(settings).public_b64, "encryption": recipient_key(settings).public_b64}
+
+
+def master_key(settings: Settings) -> MasterKey:
+    if settings.master_key is not None:
+        return MasterKey.from_config(settings.master_key.get_secret_value())
+    path = settings.data_dir / f"master-{settings.node.lower()}.key"
+    if not path.exists():
+        write_private_file(path, MasterKey.generate_config_value().encode())
+    return MasterKey.from_config(path.read_text().strip(), setting=str(path))
+
+
+def key_store(settings: Settings, master: MasterKey) -> KeyStore:
+    if settings.database_url:
+        return PostgresKeyStore(master, settings.postgres_conninfo(), ledger_schema(settings.node))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteKeyStore(master, settings.data_dir / f"keys-{settings.node.lower()}.sqlite")
+
+
+def key_registry(settings: Settings, own: NodeKey, recipient: RecipientKey) -> KeyRegistry:
     """The other nodes' public keys (from the registry file) and this node's own."""
     registry = KeyRegistry.from_file(settings.key_registry) if settings.key_registry else KeyRegistry()
     registry.add(settings.node, own.public_b64)
+    registry.add_recipient(settings.node, recipient.public_b64)
     return registry
+
+
+def readers_by_rules(rules: AccessRules) -> Readers:
+    def readers(origin: str, tier: str, nationalities: Sequence[str], minor: bool) -> list[str]:
+        return list(
+            rules.entitled(
+                origin, tier, nationalities=nationalities, minor=minor, on=datetime.now(UTC).date()
+            )
+        )
+
+    return readers
+
+
+def case_context(ledger: CaseLedger) -> CaseContext:
+    """The nationalities and minor status a case's key grants are decided on."""
+
+    def context(aggregate_id: str) -> tuple[Sequence[str], bool]:
+        try:
+            case = ledger.get_case(UUID(aggregate_id))
+        except (CaseNotFound, ValueError):
+            return (), False
+        return tuple(case.person.get("nationalities") or ()), is_minor(case.person, case.last_seen)
+
+    return context
 
 
 def chain_store(settings: Settings) -> ChainStore:
@@ -90,6 +152,8 @@ class Node:
     registry: SchemaRegistry
     catalogue: Catalogue
     keys: KeyRegistry
+    data_keys: KeyStore
+    recipient: RecipientKey
     _views: dict[str, JurisdictionViews] = field(default_factory=dict)
     _projectors: dict[str, Projector] = field(default_factory=dict)
 
@@ -115,6 +179,8 @@ class Node:
                 policy=self.policy(),
                 catalogue=self.catalogue,
                 keys=self.keys,
+                data_keys=self.data_keys,
+                recipient=self.recipient,
             )
         return self._projectors[jurisdiction]
 
@@ -136,18 +202,38 @@ class Node:
         self.relay.close()
         self.event_log.close()
         self.ledger.close()
+        self.data_keys.close()
 
 
 def build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     """Wire a node from settings: the event store, the log and its topics, the relay."""
+    keys = key_store(settings, master_key(settings))
     ledger = CaseLedger(
-        settings.node, env=ledger_env(settings), snapshot_interval=settings.snapshot_interval, **ledger_kwargs
+        settings.node,
+        env=ledger_env(settings),
+        snapshot_interval=settings.snapshot_interval,
+        keys=keys,
+        **ledger_kwargs,
     )
     event_log = build_log(settings)
     catalogue = Catalogue(settings.topic_prefix, settings.partitions)
     event_log.create_topics(catalogue.node_topics(settings.node))
     registry = SchemaRegistry()
     signer = node_key(settings)
+    recipient = recipient_key(settings)
+    known = key_registry(settings, signer, recipient)
+    granting = Granting(
+        settings.node,
+        keys,
+        registry,
+        catalogue,
+        signer,
+        known.recipients(),
+        readers=readers_by_rules(load_rules(settings.access_rules))
+        if settings.access_rules
+        else own_cases_only,
+        context=case_context(ledger),
+    )
     relay = Relay(
         ledger.recorder,
         ledger.mapper,
@@ -158,5 +244,7 @@ def build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         batch_size=settings.relay_batch_size,
         signer=signer,
         chain=chain_store(settings),
+        keys=keys,
+        granting=granting,
     )
-    return Node(settings, ledger, event_log, relay, registry, catalogue, key_registry(settings, signer))
+    return Node(settings, ledger, event_log, relay, registry, catalogue, known, keys, recipient)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger import validation
@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     """Aggregates kept in memory between commands (0: none)."""
     node_key: Path | None = None
     """The node's Ed25519 signing key (PEM), created at first start; default <data_dir>/node-<node>.key."""
+    recipient_key: Path | None = None
+    """The node's X25519 key that data keys are wrapped for, created at first start; default
+    <data_dir>/node-<node>.x25519."""
+    master_key: SecretStr | None = None
+    """Base64 of 32 random bytes: wraps every data key this node keeps. Set it from a secret
+    store in production; unset, the node makes one in <data_dir>/master-<node>.key (0600),
+    apart from the database, so a database dump alone opens nothing."""
     key_registry: Path | None = None
     """JSON {origin: base64 public key} of the other nodes whose events this node accepts."""
     relay_batch_size: int = 500

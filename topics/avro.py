@@ -39,6 +39,11 @@ class SchemaVersion:
     fingerprint: bytes
 
     @property
+    def sealed(self) -> bool:
+        """Whether the tiers above public travel as ciphertext (topics/sealed_schemas.py)."""
+        return any(field["name"] == "sealed" for field in self.schema.get("fields", []))
+
+    @property
     def frame_prefix(self) -> bytes:
         return MAGIC + self.fingerprint
 
@@ -94,6 +99,7 @@ class SchemaRegistry:
         self._versions: dict[tuple[str, int], SchemaVersion] = {}
         self._by_fingerprint: dict[bytes, SchemaVersion] = {}
         self._latest: dict[str, int] = {}
+        self._readers: dict[bytes, SchemaVersion] = {}
         for (name, version), path in files.items():
             raw = json.loads(path.read_text())
             # A file pins the versions of the shared types it uses ("uses", default 1), so a
@@ -119,6 +125,19 @@ class SchemaRegistry:
             return self._versions[(name, self._latest[name])]
         except KeyError:
             raise KeyError(f"no schema named {name!r} in schemas/") from None
+
+    def latest_plain(self, name: str) -> SchemaVersion:
+        """The newest version that carries every field in the clear."""
+        return self.reader_for(self.versions(name)[0])
+
+    def reader_for(self, writer: SchemaVersion) -> SchemaVersion:
+        """The newest version of the writer's record of the same form: a plain message is
+        read with the newest plain schema, a sealed one with the newest sealed schema."""
+        found = self._readers.get(writer.fingerprint)
+        if found is None:
+            same_form = [v for v in self.versions(writer.name) if v.sealed == writer.sealed]
+            found = self._readers[writer.fingerprint] = same_form[-1]
+        return found
 
     def get(self, name: str, version: int) -> SchemaVersion:
         return self._versions[(name, version)]
@@ -151,7 +170,7 @@ class SchemaRegistry:
         writer = self._by_fingerprint.get(frame[2:10])
         if writer is None:
             raise UndecodableMessage(f"unknown schema fingerprint {frame[2:10].hex()}")
-        reader = self.latest(writer.name)
+        reader = self.reader_for(writer)
         buffer = io.BytesIO(frame[10:])
         try:
             record = schemaless_reader(buffer, writer.schema, reader.schema)

@@ -132,8 +132,10 @@ class _SQLitePublisher(Publisher):
                     if row is None:
                         raise RecordRejected(f"topic {record.topic!r} does not exist")
                     partitions[record.topic] = int(row[0])
-                if len(record.value) + len(record.key) > MAX_RECORD_BYTES:
-                    raise RecordRejected(f"a record of {len(record.value)} bytes is over the 1 MB limit")
+                if len(record.value or b"") + len(record.key) > MAX_RECORD_BYTES:
+                    raise RecordRejected(
+                        f"a record of {len(record.value or b'')} bytes is over the 1 MB limit"
+                    )
                 partition = partition_for(record.key, partitions[record.topic])
                 slot = (record.topic, partition)
                 if slot not in next_offsets:

@@ -166,8 +166,8 @@ class _KafkaPublisher(Publisher):
         if not records:
             return
         for record in records:
-            if len(record.value) + len(record.key) > MAX_RECORD_BYTES:
-                raise RecordRejected(f"a record of {len(record.value)} bytes is over the 1 MB limit")
+            if len(record.value or b"") + len(record.key) > MAX_RECORD_BYTES:
+                raise RecordRejected(f"a record of {len(record.value or b'')} bytes is over the 1 MB limit")
         producer = self._producer
         producer.begin_transaction()
         try:

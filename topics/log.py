@@ -28,7 +28,7 @@ class OutgoingRecord:
 
     topic: str
     key: bytes
-    value: bytes
+    value: bytes | None  # None: a tombstone on a compacted topic
     headers: Headers
     timestamp_ms: int
 

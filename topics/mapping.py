@@ -11,8 +11,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
+from ledger.crypto import open_fixed, seal_fixed
 from ledger.events import ENVELOPE_KEYS
-from topics.avro import SchemaRegistry
+from ledger.keystore import KeyStore
+from ledger.sealing import merge, split
+from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.log import OutgoingRecord
 
@@ -32,6 +35,7 @@ class Outgoing:
     record: OutgoingRecord
     event_id: UUID
     notification_id: int
+    key_ids: tuple[str, ...] = ()
 
 
 def _split_topic(topic: str) -> tuple[str, str]:
@@ -41,12 +45,82 @@ def _split_topic(topic: str) -> tuple[str, str]:
     return aggregate_type.rpartition(".")[-1], event_type
 
 
+def message_context(aggregate_id: str, version: int, tier: str) -> bytes:
+    """What a sealed tier of a message is bound to: it opens nowhere else."""
+    return f"message:{aggregate_id}:{version}:{tier}".encode()
+
+
+def _holds_nothing(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_holds_nothing(v) for v in value.values())
+    return value is None or value == []
+
+
+def seal_record(
+    registry: SchemaRegistry, keys: KeyStore, event_type: str, record: dict[str, Any]
+) -> dict[str, Any]:
+    """The sealed form of a plain record: public fields in the clear, each higher tier as
+    ciphertext under the aggregate's data key. A tier with nothing in it (erased data reads
+    as None) is left out rather than sealed."""
+    meta = record["meta"]
+    aggregate_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
+    body = {k: v for k, v in record.items() if k != "meta"}
+    public, groups = split(event_type, body)
+    sealed = []
+    for tier, group in groups.items():
+        if _holds_nothing(group):
+            continue
+        inner = registry.encode(f"{event_type}_{tier}", group)
+        key_id, key = keys.current(aggregate_id, tier)
+        ciphertext = seal_fixed(key, inner, message_context(aggregate_id, version, tier))
+        sealed.append({"tier": tier, "key_id": key_id, "ciphertext": ciphertext})
+    return {"meta": meta, **public, "sealed": sealed}
+
+
+class SealedTierRefused(UndecodableMessage):
+    """A sealed tier that does not open with the key granted for it: tampered or misplaced."""
+
+
+def open_record(
+    registry: SchemaRegistry, keys: KeyStore, decoded: Decoded
+) -> tuple[dict[str, Any], list[str]]:
+    """The plain form of a decoded message, from the tiers this node holds keys for, and the
+    tiers it could not open (their fields read as None). A plain message is returned as it is."""
+    record = decoded.record
+    if "sealed" not in record:
+        return record, []
+    meta = record["meta"]
+    aggregate_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
+    opened: dict[str, dict[str, Any]] = {}
+    closed: list[str] = []
+    for entry in record["sealed"]:
+        tier = str(entry["tier"])
+        key = keys.get(str(entry["key_id"]))
+        if key is None:
+            closed.append(tier)
+            continue
+        try:
+            inner = open_fixed(key, bytes(entry["ciphertext"]), message_context(aggregate_id, version, tier))
+        except Exception as error:
+            raise SealedTierRefused(
+                f"sealed {tier} tier does not open with its granted key: {error}"
+            ) from None
+        found = registry.decode(inner)
+        if found.name != f"{decoded.name}_{tier}":
+            raise SealedTierRefused(f"sealed {tier} tier holds a {found.name} record")
+        opened[tier] = found.record
+    body = {k: v for k, v in record.items() if k not in ("meta", "sealed")}
+    return {"meta": meta, **merge(decoded.name, body, opened)}, closed
+
+
 def to_record(
-    registry: SchemaRegistry, event: Any, origin: str, event_topic: str
+    registry: SchemaRegistry, event: Any, origin: str, event_topic: str, keys: KeyStore | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """The Avro record of one domain event, and its schema name."""
+    """The Avro record of one domain event (sealed when its schema is), and its schema name."""
     aggregate_type, event_type = _split_topic(event_topic)
-    schema = registry.latest(event_type).schema
+    latest = registry.latest(event_type)
+    plain = registry.latest_plain(event_type)
+    schema = plain.schema
     aggregate_id: UUID = event.originator_id
     version: int = event.originator_version
     occurred_at: datetime = getattr(event, "occurred_at", None) or event.timestamp
@@ -69,6 +143,10 @@ def to_record(
         name = field["name"]
         if name != "meta" and name not in _ENVELOPE_ATTRIBUTES:
             record[name] = getattr(event, name)
+    if latest.sealed:
+        if keys is None:
+            raise ValueError(f"{event_type} is published sealed: the relay needs the node's key store")
+        record = seal_record(registry, keys, event_type, record)
     return event_type, record
 
 
@@ -79,9 +157,10 @@ def to_outgoing(
     event_topic: str,
     origin: str,
     notification_id: int,
+    keys: KeyStore | None = None,
 ) -> Outgoing:
     """The framed, keyed, timestamped message the relay publishes for one stored event."""
-    name, record = to_record(registry, event, origin, event_topic)
+    name, record = to_record(registry, event, origin, event_topic, keys)
     value = registry.encode(name, record)
     meta = record["meta"]
     entry = registry.latest(name)
@@ -100,4 +179,5 @@ def to_outgoing(
         headers=headers,
         timestamp_ms=int(occurred.timestamp() * 1000),
     )
-    return Outgoing(outgoing, UUID(meta["event_id"]), notification_id)
+    key_ids = tuple(str(s["key_id"]) for s in record.get("sealed", []))
+    return Outgoing(outgoing, UUID(meta["event_id"]), notification_id, key_ids)

@@ -16,11 +16,13 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
+from ledger.keystore import KeyStore
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.chain import ChainStore, MemoryChainStore
+from topics.grants import Granting
 from topics.log import EventLog, LogRecord, LogUnavailable, OutgoingRecord, Publisher, TopicPartition
-from topics.mapping import to_outgoing
+from topics.mapping import Outgoing, to_outgoing
 from topics.signing import GENESIS, NodeKey, chain_hash, signed_bytes
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ class Relay:
         *,
         signer: NodeKey,
         chain: ChainStore | None = None,
+        keys: KeyStore | None = None,
+        granting: Granting | None = None,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -50,6 +54,8 @@ class Relay:
         self.batch_size = batch_size
         self.signer = signer
         self.chain: ChainStore = chain or MemoryChainStore()
+        self.keys = keys
+        self.granting = granting
         self.catalogue = catalogue or Catalogue()
         self.topic = self.catalogue.events(origin).name
         self._publisher: Publisher | None = None
@@ -118,7 +124,7 @@ class Relay:
             )
             if not notifications:
                 return published
-            outgoing = self._signed_and_chained(notifications)
+            outgoing, key_ids = self._signed_and_chained(notifications)
             try:
                 self._publisher.publish(outgoing)
             except LogUnavailable:
@@ -126,14 +132,16 @@ class Relay:
                 self._position = None
                 self._close_publisher()
                 raise
+            if self.granting is not None:
+                self.granting.granted(key_ids)
             self._position = notifications[-1].id
             published += len(notifications)
 
-    def _encode(self, notification: Any) -> OutgoingRecord:
+    def _encode(self, notification: Any) -> Outgoing:
         event = self.mapper.to_domain_event(notification)
         return to_outgoing(
-            self.registry, self.catalogue, event, notification.topic, self.origin, notification.id
-        ).record
+            self.registry, self.catalogue, event, notification.topic, self.origin, notification.id, self.keys
+        )
 
     def _previous_hash(self, aggregate_id: UUID, version: int, batch: dict[tuple[str, int], bytes]) -> bytes:
         if version == 1:
@@ -148,26 +156,37 @@ class Relay:
         links = []
         for stored in self.recorder.select_events(aggregate_id, lte=version - 1):
             event = self.mapper.to_domain_event(stored)
-            value = to_outgoing(
-                self.registry, self.catalogue, event, stored.topic, self.origin, 0
-            ).record.value
+            value = (
+                to_outgoing(
+                    self.registry, self.catalogue, event, stored.topic, self.origin, 0, self.keys
+                ).record.value
+                or b""
+            )
             previous = chain_hash(previous, value)
             links.append((str(aggregate_id), stored.originator_version, previous))
         self.chain.put(links)
         return previous
 
-    def _signed_and_chained(self, notifications: Sequence[Any]) -> list[OutgoingRecord]:
+    def _signed_and_chained(self, notifications: Sequence[Any]) -> tuple[list[OutgoingRecord], list[str]]:
         """Each message carries the hash of its aggregate's previous message and the origin's
-        signature; the links are kept before publishing (they are the same if published again)."""
+        signature; the links are kept before publishing (they are the same if published again).
+        Grants for the keys the batch seals with go first, and a case's erasure is followed by
+        tombstones for its keys, all in the batch's transaction."""
         batch: dict[tuple[str, int], bytes] = {}
-        signed = []
+        signed: list[OutgoingRecord] = []
+        key_ids: list[str] = []
         for notification in notifications:
-            record = self._encode(notification)
+            encoded = self._encode(notification)
+            record = encoded.record
+            value = record.value or b""
+            if self.granting is not None:
+                signed.extend(self.granting.grants_for(k for k in encoded.key_ids if k not in key_ids))
+                key_ids.extend(encoded.key_ids)
             aggregate_id, version = notification.originator_id, notification.originator_version
             previous = self._previous_hash(aggregate_id, version, batch)
-            batch[(str(aggregate_id), version)] = chain_hash(previous, record.value)
+            batch[(str(aggregate_id), version)] = chain_hash(previous, value)
             signature = self.signer.sign(
-                signed_bytes(self.origin, str(aggregate_id), version, previous, record.value)
+                signed_bytes(self.origin, str(aggregate_id), version, previous, value)
             )
             headers = (
                 *record.headers,
@@ -176,8 +195,10 @@ class Relay:
                 ("signature", signature),
             )
             signed.append(replace(record, headers=headers))
+            if self.granting is not None and notification.topic.endswith(".DataErased"):
+                signed.extend(self.granting.tombstones_for(str(aggregate_id)))
         self.chain.put([(a, v, h) for (a, v), h in batch.items()])
-        return signed
+        return signed, key_ids
 
     def run(self, stop: threading.Event, idle_s: float = 0.2, retry_s: float = 2.0) -> None:
         """Publish until stop is set; wait out an unreachable broker without losing anything."""

@@ -14,10 +14,14 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from ledger.crypto import RecipientKey, Refused, public_key_from_b64
 
 GENESIS = bytes(32)
 """The previous hash of an aggregate's first event."""
@@ -32,6 +36,39 @@ def signed_bytes(origin: str, aggregate_id: str, version: int, previous: bytes, 
     """What the origin signs: where and which event, its place in the chain, and the message."""
     head = f"caseledger/1\n{origin}\n{aggregate_id}\n{version}\n".encode()
     return head + previous + value
+
+
+def write_private_file(path: Path, content: bytes) -> None:
+    """Write a private key owner-only, atomically, never replacing a key another process of
+    the node wrote first (then theirs is the key)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(draft, path)  # atomic, and never replaces a key another process wrote
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+
+
+def load_or_create_recipient(path: Path) -> RecipientKey:
+    """The node's X25519 key for receiving data keys, created like the signing key."""
+    if not path.exists():
+        write_private_file(
+            path,
+            RecipientKey.generate().private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+        )
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, X25519PrivateKey):
+        raise ValueError(f"{path} does not hold an X25519 private key")
+    return RecipientKey(loaded)
 
 
 class NodeKey:
@@ -55,26 +92,12 @@ class NodeKey:
     def load_or_create(cls, path: Path) -> NodeKey:
         """The key in path, or a new one written there with owner-only permissions. Safe when
         several processes of one node start at once: the first complete key to land wins."""
-        if path.exists():
-            return cls.load(path)
-        key = cls.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = key._private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(draft, path)  # atomic, and never replaces a key another process wrote
-        except FileExistsError:
-            return cls.load(path)
-        finally:
-            draft.unlink()
-        return key
+        if not path.exists():
+            pem = cls.generate()._private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            write_private_file(path, pem)
+        return cls.load(path)
 
     def sign(self, data: bytes) -> bytes:
         return self._private.sign(data)
@@ -98,14 +121,37 @@ class NodeKey:
 class KeyRegistry:
     """Which public key speaks for which origin node."""
 
-    def __init__(self, keys: Mapping[str, str] | None = None) -> None:
+    def __init__(self, keys: Mapping[str, Any] | None = None) -> None:
         self._keys: dict[str, Ed25519PublicKey] = {}
-        for origin, encoded in (keys or {}).items():
-            self.add(origin, encoded)
+        self._recipients: dict[str, X25519PublicKey] = {}
+        for origin, entry in (keys or {}).items():
+            if isinstance(entry, str):
+                self.add(origin, entry)
+                continue
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"key registry: {origin} must map to a key or to signing/encryption keys")
+            if entry.get("signing"):
+                self.add(origin, str(entry["signing"]))
+            if entry.get("encryption"):
+                self.add_recipient(origin, str(entry["encryption"]))
+
+    def add_recipient(self, reader: str, encoded: str) -> None:
+        """The X25519 key data keys are wrapped for, for a node or an organisation."""
+        try:
+            self._recipients[reader] = public_key_from_b64(encoded)
+        except Refused:
+            raise ValueError(
+                f"key registry: the encryption key of {reader} is not a base64 X25519 key"
+            ) from None
+
+    def recipients(self) -> dict[str, X25519PublicKey]:
+        return dict(self._recipients)
 
     @classmethod
     def from_file(cls, path: Path) -> KeyRegistry:
-        """A JSON object {"MX": "<base64 Ed25519 public key>", ...}."""
+        """A JSON object: {"MX": "<base64 Ed25519 public key>"} or, with the key data keys are
+        wrapped for, {"MX": {"signing": "<Ed25519>", "encryption": "<X25519>"},
+        "consulado-hn-tapachula": {"encryption": "<X25519>"}} (all base64)."""
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as error:

@@ -6,20 +6,24 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
+from pydantic import SecretStr
 
 from ledger.access_rules import SAMPLE_POLICY
+from ledger.crypto import MasterKey
 from ledger.errors import InvalidField
-from services.bootstrap import Node, build_node
+from ledger.sealing import sealed_tiers
+from services.bootstrap import Node, build_node, public_keys
 from services.settings import Settings
 from tests.contracts.test_event_log_contract import read_all
 from tests.factories import report
 from tests.story import whole_story
 from topics.log import OutgoingRecord
 from topics.relay import Relay
-from topics.signing import NodeKey, signed_bytes
+from topics.signing import signed_bytes
 
 NodeFactory = Callable[[str], Node]
 
@@ -32,13 +36,22 @@ class NodeContract:
     @pytest.fixture
     def make_node(self, settings_for: Callable[[str], Settings], tmp_path: Path) -> Iterator[NodeFactory]:
         nodes: list[Node] = []
-        keys = {country: tmp_path / f"{country}.key" for country in ("MX", "GT", "HN")}
+        keys = {
+            country: {
+                "node_key": tmp_path / f"{country}.key",
+                "recipient_key": tmp_path / f"{country}.x25519",
+                "master_key": SecretStr(MasterKey.generate_config_value()),
+            }
+            for country in ("MX", "GT", "HN")
+        }
         registry = tmp_path / "nodes.json"
-        registry.write_text(json.dumps({c: NodeKey.load_or_create(p).public_b64 for c, p in keys.items()}))
+        registry.write_text(
+            json.dumps({c: public_keys(settings_for(c).model_copy(update=k)) for c, k in keys.items()})
+        )
 
-        def make(country: str) -> Node:
+        def make(country: str, **updates: Any) -> Node:
             settings = settings_for(country).model_copy(
-                update={"node_key": keys[country], "key_registry": registry}
+                update={**keys[country], "key_registry": registry, **updates}
             )
             nodes.append(build_node(settings))
             return nodes[-1]
@@ -62,7 +75,10 @@ class NodeContract:
         [row] = mx.views("GT").cases()
         assert row.restricted and row.display_name == "(restricted)"
         assert (row.given_names, row.first_surname, row.last_seen_place, row.last_seen_date) == (None,) * 4
-        assert (row.sex, row.age_band, row.last_seen_month) == ("female", "18-29", "2026-02")
+        # The age band and the month come from the date of birth and the date last seen, which
+        # are common-tier: a jurisdiction that may not read them does not get them derived.
+        assert (row.sex, row.nationalities, row.last_seen_country) == ("female", ("GT",), "MX")
+        assert (row.age_band, row.last_seen_month) == (None, None)
 
     def test_nodes_of_two_countries_share_one_log(self, make_node: NodeFactory) -> None:
         mx, gt = make_node("MX"), make_node("GT")
@@ -88,6 +104,7 @@ class NodeContract:
             mx.catalogue,
             signer=mx.relay.signer,
             chain=mx.relay.chain,
+            keys=mx.data_keys,
         )
         assert fresh.published_up_to() == 3
         assert fresh.run_once() == 0
@@ -135,27 +152,40 @@ class NodeContract:
         on_topic = read_all(mx.event_log, mx.catalogue.events("MX").name)
         assert len(on_topic) == published == mx.ledger.recorder.max_notification_id()
         decoded = [mx.registry.decode(r.value) for r in on_topic]
-        expected = set(mx.registry.names()) - {"Actor", "Envelope"}
+        expected = {n for n in mx.registry.names() if "_" not in n} - {"Actor", "Envelope", "KeyGrant"}
         assert {d.name for d in decoded} == expected
+        # Every event type with fields above public travels sealed; no name is readable on the log.
+        assert {d.name for d in decoded if "sealed" in d.record} == {n for n in expected if sealed_tiers(n)}
+        names = ("María José".encode(), "López".encode(), b"Ma. Jos")
+        assert not any(name in (r.value or b"") for name in names for r in on_topic)
         for record, message in zip(on_topic, decoded, strict=True):
             assert record.header("event_type") == message.name.encode()
             assert str(message.record["meta"]["aggregate_id"]).encode() == record.key
         mx.projector("MX").run_once()
-        assert len(mx.views("MX").cases()) == 2
+        cases = mx.views("MX").cases()
+        assert len(cases) == 2
+        [erased] = [c for c in cases if c.status == "erased"]  # the story's twin asked for erasure
+        assert erased.restricted and erased.given_names is None and erased.last_seen_place is None
 
     def test_the_network_rules_decide_what_another_jurisdiction_sees(
         self, make_node: NodeFactory, settings_for: Callable[[str], Settings]
     ) -> None:
-        mx = make_node("MX")
-        mx.ledger.report_missing_person(report(given_names="Adulta", nationalities=("GT",)))
-        mx.ledger.report_missing_person(report(given_names="Menor", date_of_birth="2012-05-05"))
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        adult = mx.ledger.report_missing_person(report(given_names="Adulta", nationalities=("GT",)))
+        minor = mx.ledger.report_missing_person(report(given_names="Menor", date_of_birth="2012-05-05"))
         mx.relay.run_once()
-        gt = make_node("GT")
-        gt.settings = gt.settings.model_copy(update={"access_rules": SAMPLE_POLICY})
+        gt, hn = make_node("GT", access_rules=SAMPLE_POLICY), make_node("HN", access_rules=SAMPLE_POLICY)
         gt.projector("GT").run_once()
         seen = {r.given_names for r in gt.views("GT").cases()}
-        # network-search-mx-gt grants GT's node the common tier; a minor's name stays reserved.
+        # network-search-mx-gt grants GT's node the common tier, so MX wraps that data key for
+        # GT; a minor's common tier is reserved, so its key is not granted to GT at all.
         assert seen == {"Adulta", None}
+        assert gt.data_keys.get(f"{adult}/common/1") is not None
+        assert gt.data_keys.get(f"{minor}/common/1") is None
+        assert gt.data_keys.get(f"{adult}/reserved/1") is None  # the agreement names common only
+        # HN holds no agreement with MX for search: its node got no key and sees no name.
+        hn.projector("HN").run_once()
+        assert {r.given_names for r in hn.views("HN").cases()} == {None}
 
     @pytest.mark.parametrize(
         ("tamper", "reason"),
@@ -165,7 +195,7 @@ class NodeContract:
             ("chain", b"broken hash chain: previous hash of version 1 does not match"),
             ("gap", b"broken hash chain: version 2 arrives without version 1"),
             ("rewrite", b"broken hash chain: version 1 arrives after version 1"),
-            ("truncated", b"body does not decode with CaseReported v2: EOFError"),
+            ("truncated", b"body does not decode with CaseReported v3: EOFError"),
             ("fingerprint", b"unknown schema fingerprint"),
             ("origin", b"envelope origin 'MX' does not match topic"),
             ("duplicate", None),
@@ -185,7 +215,7 @@ class NodeContract:
             nonlocal value
             record = mx.registry.decode(value).record
             record["meta"].update(aggregate_id=str(aggregate_id), aggregate_version=version)
-            record["person"]["given_names"] = given_names
+            record["source"] = given_names  # a public field: names travel sealed
             value = mx.registry.encode("CaseReported", record)
             headers["previous_hash"] = previous
             headers["signature"] = mx.relay.signer.sign(
@@ -218,9 +248,12 @@ class NodeContract:
         gt.projector("GT").run_once()
 
         letters = read_all(gt.event_log, gt.catalogue.deadletter("GT").name)
-        names = sorted(r.given_names or "(restricted)" for r in gt.views("GT").cases())
+        cases = gt.views("GT").cases()
+        names = sorted(r.given_names or "(restricted)" for r in cases)
         assert "Después" in names, "the stream goes on after a bad message"
-        assert not {"Forged", "Rewritten"} & set(names), "a message that fails verification is never applied"
+        forged = {str(UUID(int=7)), str(UUID(int=8))}
+        assert not forged & {r.case_id for r in cases}, "a message that fails verification is never applied"
+        assert all(r.version == 1 for r in cases), "a rewritten event is never applied"
         if reason is None:
             assert letters == [] and len(names) == 2  # a repeat is applied once, silently
         else:

@@ -14,11 +14,13 @@ import pytest
 from fastavro import schemaless_reader
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from ledger.crypto import open_fixed
 from services.bootstrap import build_node
 from services.settings import Settings
 from tests.factories import report
 from tests.infrastructure import cli_env
 from topics.avro import SchemaRegistry
+from topics.mapping import message_context
 
 pytestmark = pytest.mark.integration
 
@@ -48,10 +50,14 @@ def raw_records(bootstrap: str, topic: str, expected: int) -> list[object]:
 
 
 def test_case_reported_is_on_the_topic_as_avro_and_in_the_view(
-    kafka_bootstrap: str, database_url: str, unique: str
+    kafka_bootstrap: str, database_url: str, unique: str, tmp_path: Path
 ) -> None:
     settings = Settings(
-        node="MX", kafka_bootstrap=kafka_bootstrap, database_url=database_url, topic_prefix=f"e2e{unique}."
+        node="MX",
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        topic_prefix=f"e2e{unique}.",
+        data_dir=tmp_path,
     )
     node = build_node(settings)
     try:
@@ -60,6 +66,7 @@ def test_case_reported_is_on_the_topic_as_avro_and_in_the_view(
         )
         node.sync("MX")
         topic = node.catalogue.events("MX").name
+        common_key = node.data_keys.get(f"{case_id}/common/1")
     finally:
         node.close()
 
@@ -79,9 +86,22 @@ def test_case_reported_is_on_the_topic_as_avro_and_in_the_view(
     assert body.tell() == len(value) - 10
     assert str(record["meta"]["aggregate_id"]) == str(case_id)  # type: ignore[index]
     assert str(record["meta"]["event_id"]) == headers["event_id"].decode()  # type: ignore[index]
-    assert record["person"]["given_names"] == "Óscar Iván"  # type: ignore[index]
+    # The name is not on the log in the clear: it is in the sealed common tier, which opens
+    # with the case's common data key (granted to MX's own node) to the name.
+    assert "Óscar".encode() not in value and "Ramírez".encode() not in value
+    assert "given_names" not in record["person"]  # type: ignore[index]
+    [common] = [s for s in record["sealed"] if s["tier"] == "common"]  # type: ignore[index]
+    assert common["key_id"] == f"{case_id}/common/1" and common_key is not None
+    inner = registry.decode(
+        open_fixed(common_key, common["ciphertext"], message_context(str(case_id), 1, "common"))
+    )
+    assert inner.name == "CaseReported_common" and inner.record["person"]["given_names"] == "Óscar Iván"
 
     with psycopg.connect(database_url) as connection:
+        [(state,)] = connection.execute("SELECT state FROM ledger_mx.caseledger_events").fetchall()
+        [(wrapped,)] = connection.execute(
+            "SELECT wrapped FROM ledger_mx.data_keys WHERE key_id = %s", (f"{case_id}/common/1",)
+        ).fetchall()
         stored = connection.execute("SELECT count(*) FROM ledger_mx.caseledger_events").fetchone()
         view = connection.execute(
             "SELECT given_names, first_surname, nationalities, status FROM views_mx.cases WHERE case_id = %s",
@@ -92,6 +112,9 @@ def test_case_reported_is_on_the_topic_as_avro_and_in_the_view(
             (f"{topic}:{message.partition}",),
         ).fetchone()  # type: ignore[attr-defined]
     assert stored == (1,)
+    # The event store holds ciphertext for the tiers above public; the key store, wrapped keys.
+    assert "Óscar".encode() not in bytes(state) and b"__sealed__" in bytes(state)
+    assert common_key not in bytes(wrapped)
     assert view == ("Óscar Iván", "Ramírez", ["SV"], "missing")
     assert tracking is not None and tracking[0] > message.offset  # type: ignore[attr-defined]
 

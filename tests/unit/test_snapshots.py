@@ -7,13 +7,16 @@ from pathlib import Path
 
 from ledger.application import CaseLedger
 from ledger.commands import CloseCase, LinkCases, RecordSighting, ReopenCase
+from ledger.crypto import MasterKey, new_data_key
+from ledger.keystore import MemoryKeyStore
 from ledger.values import Place
 from tests.factories import ctx, report
 
 
 def test_a_snapshot_loads_the_same_case_as_a_full_replay(tmp_path: Path) -> None:
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "ledger.sqlite")}
-    with_snapshots = CaseLedger("MX", env=env, snapshot_interval=10)
+    keys = MemoryKeyStore(MasterKey(new_data_key()))  # one node's keys, shared by its processes
+    with_snapshots = CaseLedger("MX", env=env, snapshot_interval=10, keys=keys)
     case_id = with_snapshots.report_missing_person(report())
     other = with_snapshots.report_missing_person(report(given_names="Ana"))
     with_snapshots.link_cases(LinkCases(**ctx(), case_id=case_id, other_case_id=other, basis="same mother"))
@@ -28,8 +31,8 @@ def test_a_snapshot_loads_the_same_case_as_a_full_replay(tmp_path: Path) -> None
     assert with_snapshots.snapshots is not None
     assert [s.originator_version for s in with_snapshots.snapshots.get(case_id)] == [10, 20]
 
-    replay_only = CaseLedger("MX", env=env, snapshot_interval=0)
-    from_snapshot = vars(CaseLedger("MX", env=env, snapshot_interval=10).get_case(case_id))
+    replay_only = CaseLedger("MX", env=env, snapshot_interval=0, keys=keys)
+    from_snapshot = vars(CaseLedger("MX", env=env, snapshot_interval=10, keys=keys).get_case(case_id))
     replayed = vars(replay_only.get_case(case_id))
     assert from_snapshot == replayed
     assert replayed["_version"] == 29 and replayed["linked_cases"] == {str(other)}

@@ -1,0 +1,203 @@
+"""Where a node keeps data keys: one per aggregate, tier and generation, each wrapped by the
+node's master key (ledger/crypto.py), so the database alone opens nothing.
+
+Destroying a key is how data is erased (crypto-shredding): the row keeps the key's id and
+when it was destroyed, and the wrapped bytes are gone. A tier needed again after that
+(a reopened case) gets a new generation, never the old key back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.crypto import MasterKey, new_data_key
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    key_id: str
+    aggregate_id: str
+    tier: str
+    generation: int
+    wrapped: bytes | None  # None once destroyed
+
+
+def key_id_for(aggregate_id: str, tier: str, generation: int) -> str:
+    return f"{aggregate_id}/{tier}/{generation}"
+
+
+def parse_key_id(key_id: str) -> tuple[str, str, int]:
+    aggregate_id, tier, generation = key_id.rsplit("/", 2)
+    return aggregate_id, tier, int(generation)
+
+
+class KeyStore(ABC):
+    """Data keys at rest, wrapped by the master key; plaintext keys are cached in memory."""
+
+    def __init__(self, master: MasterKey) -> None:
+        self.master = master
+        self._lock = threading.RLock()
+        self._open: dict[str, bytes] = {}
+        self._current: dict[tuple[str, str], str] = {}
+
+    # ------------------------------------------------------------ storage (per backend)
+
+    @abstractmethod
+    def _rows(self, aggregate_id: str) -> list[KeyRow]: ...
+
+    @abstractmethod
+    def _row(self, key_id: str) -> KeyRow | None: ...
+
+    @abstractmethod
+    def _insert(self, row: KeyRow) -> bool:
+        """Insert unless the key id exists; True if this call inserted it."""
+
+    @abstractmethod
+    def _destroy(self, key_ids: Iterable[str]) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for backends
+        """Release the connection."""
+
+    # ------------------------------------------------------------ use
+
+    def current(self, aggregate_id: str, tier: str) -> tuple[str, bytes]:
+        """The key that seals new data of this aggregate and tier (made on first use)."""
+        with self._lock:
+            cached = self._current.get((aggregate_id, tier))
+            if cached is not None and cached in self._open:
+                return cached, self._open[cached]
+            rows = [r for r in self._rows(aggregate_id) if r.tier == tier]
+            latest = max(rows, key=lambda r: r.generation, default=None)
+            if latest is not None and latest.wrapped is not None:
+                key = self.master.unwrap(latest.key_id, latest.wrapped)
+            else:
+                generation = 1 if latest is None else latest.generation + 1
+                key_id = key_id_for(aggregate_id, tier, generation)
+                key = new_data_key()
+                if not self._insert(
+                    KeyRow(key_id, aggregate_id, tier, generation, self.master.wrap(key_id, key))
+                ):
+                    # Another process made it first: use theirs.
+                    return self.current(aggregate_id, tier)
+                latest = KeyRow(key_id, aggregate_id, tier, generation, None)
+            self._open[latest.key_id] = key
+            self._current[(aggregate_id, tier)] = latest.key_id
+            return latest.key_id, key
+
+    def get(self, key_id: str) -> bytes | None:
+        """The key, or None if it was never here or has been destroyed."""
+        with self._lock:
+            if key_id in self._open:
+                return self._open[key_id]
+            row = self._row(key_id)
+            if row is None or row.wrapped is None:
+                return None
+            key = self.master.unwrap(key_id, row.wrapped)
+            self._open[key_id] = key
+            return key
+
+    def put(self, key_id: str, key: bytes) -> None:
+        """Keep a key received from another node (a grant), wrapped by this node's master key."""
+        aggregate_id, tier, generation = parse_key_id(key_id)
+        with self._lock:
+            existing = self._row(key_id)
+            if existing is not None:
+                return  # kept already, or destroyed: a destroyed key never comes back
+            self._insert(KeyRow(key_id, aggregate_id, tier, generation, self.master.wrap(key_id, key)))
+            self._open[key_id] = key
+
+    def live(self, aggregate_id: str) -> list[str]:
+        """The ids of the aggregate's keys that still exist."""
+        with self._lock:
+            return [r.key_id for r in self._rows(aggregate_id) if r.wrapped is not None]
+
+    def known(self, aggregate_id: str) -> list[str]:
+        """The ids of every key the aggregate ever had, destroyed or not."""
+        with self._lock:
+            return [r.key_id for r in self._rows(aggregate_id)]
+
+    def destroy(self, key_ids: Iterable[str]) -> list[str]:
+        """Destroy keys for good; returns the ids destroyed."""
+        ids = list(key_ids)
+        with self._lock:
+            self._destroy(ids)
+            for key_id in ids:
+                self._open.pop(key_id, None)
+            self._current = {k: v for k, v in self._current.items() if v not in ids}
+        return ids
+
+    def destroy_aggregate(self, aggregate_id: str) -> list[str]:
+        return self.destroy(self.live(aggregate_id))
+
+
+class MemoryKeyStore(KeyStore):
+    def __init__(self, master: MasterKey) -> None:
+        super().__init__(master)
+        self._table: dict[str, KeyRow] = {}
+
+    def _rows(self, aggregate_id: str) -> list[KeyRow]:
+        return [r for r in self._table.values() if r.aggregate_id == aggregate_id]
+
+    def _row(self, key_id: str) -> KeyRow | None:
+        return self._table.get(key_id)
+
+    def _insert(self, row: KeyRow) -> bool:
+        if row.key_id in self._table:
+            return False
+        self._table[row.key_id] = row
+        return True
+
+    def _destroy(self, key_ids: Iterable[str]) -> None:
+        for key_id in key_ids:
+            row = self._table.get(key_id)
+            if row is not None:
+                self._table[key_id] = KeyRow(row.key_id, row.aggregate_id, row.tier, row.generation, None)
+
+
+class SQLiteKeyStore(KeyStore):
+    """Keys in a SQLite file; secure_delete overwrites a destroyed key's bytes on disk."""
+
+    def __init__(self, master: MasterKey, path: Path) -> None:
+        super().__init__(master)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA secure_delete = ON")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS data_keys (key_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL, "
+            "tier TEXT NOT NULL, generation INTEGER NOT NULL, wrapped BLOB, destroyed_at TEXT)"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS data_keys_aggregate ON data_keys (aggregate_id)")
+
+    _COLUMNS = "key_id, aggregate_id, tier, generation, wrapped"
+
+    def _rows(self, aggregate_id: str) -> list[KeyRow]:
+        cursor = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM data_keys WHERE aggregate_id = ?", (aggregate_id,)
+        )
+        return [KeyRow(*row) for row in cursor.fetchall()]
+
+    def _row(self, key_id: str) -> KeyRow | None:
+        row = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM data_keys WHERE key_id = ?", (key_id,)
+        ).fetchone()
+        return None if row is None else KeyRow(*row)
+
+    def _insert(self, row: KeyRow) -> bool:
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?, ?, ?, NULL)",
+            (row.key_id, row.aggregate_id, row.tier, row.generation, row.wrapped),
+        )
+        return cursor.rowcount == 1
+
+    def _destroy(self, key_ids: Iterable[str]) -> None:
+        self._db.executemany(
+            "UPDATE data_keys SET wrapped = NULL, destroyed_at = datetime('now') WHERE key_id = ?",
+            [(k,) for k in key_ids],
+        )
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,102 @@
+"""The node's own event store holds ciphertext for every tier above public (#5).
+
+SealingMapper stands in for eventsourcing's Mapper: before an event reaches SQLite or
+PostgreSQL, each higher tier of its fields (ledger/sealing.py) is sealed under that
+aggregate's data key for the tier, bound to the aggregate, version and tier. Snapshots
+are sealed whole under the aggregate's snapshot key. Reading opens what the key store
+still holds; a tier whose key was destroyed (erasure) reads as None, while ciphertext
+that does not open with a key that exists is tampering and is refused loudly.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, cast
+
+from eventsourcing.domain import DomainEventProtocol, Snapshot
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, find_id_convertor
+from eventsourcing.utils import get_topic, resolve_topic
+
+from ledger.crypto import Refused, open_sealed, seal
+from ledger.keystore import KeyStore
+from ledger.sealing import merge, split
+
+SEALED = "__sealed__"
+SNAPSHOT_TIER = "snapshot"
+
+
+def _context(aggregate_id: Any, version: int, tier: str) -> bytes:
+    return f"store:{aggregate_id}:{version}:{tier}".encode()
+
+
+class UnreadableSnapshot(Refused):
+    """A snapshot whose key was destroyed; erasure deletes such snapshots first."""
+
+
+class SealingMapper(Mapper[Any]):
+    def __init__(self, transcoder: Transcoder, keys: KeyStore) -> None:
+        super().__init__(transcoder)
+        self.keys = keys
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        version = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        aggregate = str(originator_id)
+        if isinstance(domain_event, Snapshot):
+            inner = state.pop("state")
+            key_id, key = self.keys.current(aggregate, SNAPSHOT_TIER)
+            sealed = seal(key, self.transcoder.encode(inner), _context(aggregate, version, SNAPSHOT_TIER))
+            state[SEALED] = {SNAPSHOT_TIER: [key_id, base64.b64encode(sealed).decode()]}
+        else:
+            public, groups = split(type(domain_event).__name__, state)
+            state = public
+            seals: dict[str, list[str]] = {}
+            for tier, group in groups.items():
+                key_id, key = self.keys.current(aggregate, tier)
+                sealed = seal(key, self.transcoder.encode(group), _context(aggregate, version, tier))
+                seals[tier] = [key_id, base64.b64encode(sealed).decode()]
+            state[SEALED] = seals
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=version,
+            topic=get_topic(type(domain_event)),
+            state=self.transcoder.encode(state),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
+        cls = resolve_topic(stored_event.topic)
+        state: dict[str, Any] = self.transcoder.decode(stored_event.state)
+        seals = state.pop(SEALED, None)
+        aggregate, version = str(stored_event.originator_id), stored_event.originator_version
+        if seals is not None:  # events stored before sealing are read as they are
+            opened: dict[str, Any] = {}
+            for tier, (key_id, text) in seals.items():
+                key = self.keys.get(key_id)
+                if key is None:
+                    if tier == SNAPSHOT_TIER:
+                        raise UnreadableSnapshot(f"snapshot of {aggregate} v{version}: its key was destroyed")
+                    continue  # erased: the tier reads as None
+                plain = open_sealed(key, base64.b64decode(text), _context(aggregate, version, tier))
+                opened[tier] = self.transcoder.decode(plain)
+            if issubclass(cls, Snapshot):
+                state["state"] = opened[SNAPSHOT_TIER]
+            else:
+                state = merge(cls.__name__, state, opened)
+        # The rest is eventsourcing's own Mapper.to_domain_event, unchanged.
+
+        state["originator_id"] = find_id_convertor(cls, cast(Any, type(stored_event.originator_id)))(
+            stored_event.originator_id
+        )
+        state["originator_version"] = version
+        class_version = getattr(cls, "class_version", 1)
+        from_version = state.pop("class_version", 1)
+        while from_version < class_version:
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+            from_version += 1
+        domain_event = object.__new__(cls)
+        object.__setattr__(domain_event, "__dict__", state)
+        return cast(DomainEventProtocol[Any], domain_event)

@@ -1,0 +1,100 @@
+"""Splitting an event's fields by tier, and putting them back together.
+
+Both the node's own event store and the messages on Kafka keep the public tier in the
+clear and each higher tier sealed under its own data key (ledger/crypto.py). This module
+is the one place that knows how an event's fields (dotted paths in ledger/tiers.py) fall
+into tiers; it touches no keys. A tier that cannot be opened (no grant, or erased) comes
+back as None in every field it holds, so readers see "restricted", never a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ledger.tiers import BY_FIELD, FIELD_TIERS, TIERS, tier_of
+
+PUBLIC = "public"
+
+
+def _amendment_tier(change: Mapping[str, Any]) -> str:
+    try:
+        return tier_of("CaseReported", str(change.get("field")))
+    except KeyError:
+        return "reserved"  # an unknown field is kept closed rather than guessed open
+
+
+def split(event_type: str, attributes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The public fields (and everything untagged: ids, envelope), and each higher tier's
+    fields, nested as they are in the event. The input is not modified."""
+    public: dict[str, Any] = dict(attributes)
+    groups: dict[str, dict[str, Any]] = {}
+    copied: set[str] = set()
+    for path, tier in FIELD_TIERS.get(event_type, {}).items():
+        head, _, leaf = path.partition(".")
+        if head not in public:
+            continue
+        if tier == BY_FIELD:
+            kept = []
+            for change in public[head] or []:
+                change_tier = _amendment_tier(change)
+                if change_tier == PUBLIC:
+                    kept.append(change)
+                else:
+                    groups.setdefault(change_tier, {}).setdefault(head, []).append(change)
+            public[head] = kept
+            continue
+        if tier == PUBLIC:
+            continue
+        if not leaf:
+            groups.setdefault(tier, {})[head] = public.pop(head)
+            continue
+        parent = public[head]
+        if not isinstance(parent, Mapping) or leaf not in parent:
+            continue  # an absent section (None) says nothing about its fields
+        if head not in copied:
+            public[head] = parent = dict(parent)
+            copied.add(head)
+        groups.setdefault(tier, {}).setdefault(head, {})[leaf] = parent.pop(leaf)
+    return public, groups
+
+
+def merge(
+    event_type: str, public: Mapping[str, Any], opened: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The event's fields from its public part and the tiers that could be opened; every
+    field of a tier that could not be opened is None (an amendment list only loses the
+    changes it cannot open)."""
+    tags = FIELD_TIERS.get(event_type, {})
+    merged: dict[str, Any] = {
+        key: (dict(value) if isinstance(value, Mapping) else value) for key, value in public.items()
+    }
+    for group in opened.values():
+        for key, value in group.items():
+            if tags.get(key) == BY_FIELD:
+                merged[key] = [*(merged.get(key) or []), *value]
+            elif isinstance(value, Mapping):
+                section = merged.get(key)
+                merged[key] = {**(section if isinstance(section, Mapping) else {}), **value}
+            else:
+                merged[key] = value
+    for path, tier in tags.items():
+        head, _, leaf = path.partition(".")
+        if tier == BY_FIELD:
+            merged.setdefault(head, [])
+        elif not leaf:
+            merged.setdefault(head, None)
+        elif head not in merged:
+            merged[head] = {leaf: None}
+        elif isinstance(merged[head], dict):
+            merged[head].setdefault(leaf, None)
+    return merged
+
+
+def sealed_tiers(event_type: str) -> list[str]:
+    """The tiers above public that an event type can carry, from open to closed."""
+    found = {tier for tier in FIELD_TIERS.get(event_type, {}).values() if tier not in (PUBLIC, BY_FIELD)}
+    if BY_FIELD in FIELD_TIERS.get(event_type, {}).values():
+        # Amendments touch the reported data set, whose fields are common or reserved.
+        found.update(("common", "reserved"))
+    return [t for t in TIERS if t in found]

@@ -1,0 +1,140 @@
+"""Data keys on `ledger.keys`: grants for the readers the rules entitle, and tombstones.
+
+The relay publishes a key's grant in the same transaction as the first message it seals
+with that key (in each run of the relay), so a reader never sees ciphertext whose grant is
+still to come. Each grant wraps the key separately for every entitled reader that has a
+registered X25519 key; the message is signed by the origin node. When a family's data is
+erased, the relay publishes a signed tombstone for each of the case's keys: compaction
+drops the grants, and every node destroys its copy when it reads the tombstone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from ledger.crypto import wrap_for
+from ledger.keystore import KeyStore, parse_key_id
+from topics.avro import SchemaRegistry
+from topics.catalogue import Catalogue
+from topics.log import LogRecord, OutgoingRecord
+from topics.signing import KeyRegistry, NodeKey
+
+log = logging.getLogger(__name__)
+
+# (origin, tier, nationalities, minor) -> the readers (organisation ids, jurisdictions)
+Readers = Callable[[str, str, Sequence[str], bool], Iterable[str]]
+# aggregate id -> (nationalities, minor) of the case it concerns
+CaseContext = Callable[[str], tuple[Sequence[str], bool]]
+
+
+def grant_context(key_id: str) -> bytes:
+    return f"grant:{key_id}".encode()
+
+
+def signed_grant(key_id: str, value: bytes | None) -> bytes:
+    """What the origin signs for a grant or (value None) a tombstone."""
+    return (
+        b"caseledger key grant\x00"
+        + key_id.encode()
+        + b"\x00"
+        + (value if value is not None else b"tombstone")
+    )
+
+
+def own_cases_only(origin: str, tier: str, nationalities: Sequence[str], minor: bool) -> list[str]:
+    """Without access rules: the origin's own node reads its own cases."""
+    return [origin]
+
+
+class Granting:
+    def __init__(
+        self,
+        origin: str,
+        keys: KeyStore,
+        registry: SchemaRegistry,
+        catalogue: Catalogue,
+        signer: NodeKey,
+        recipients: Mapping[str, X25519PublicKey],
+        readers: Readers = own_cases_only,
+        context: CaseContext = lambda aggregate_id: ((), False),
+    ) -> None:
+        self.origin, self.keys, self.registry, self.catalogue = origin, keys, registry, catalogue
+        self.signer, self.recipients, self.readers, self.context = signer, dict(recipients), readers, context
+        self._granted: set[str] = set()
+
+    def grants_for(self, key_ids: Iterable[str]) -> list[OutgoingRecord]:
+        """Grant messages for keys not granted yet by this relay run."""
+        out = []
+        for key_id in dict.fromkeys(key_ids):
+            if key_id in self._granted:
+                continue
+            key = self.keys.get(key_id)
+            if key is None:
+                continue  # destroyed meanwhile: nothing to grant
+            aggregate_id, tier, _ = parse_key_id(key_id)
+            nationalities, minor = self.context(aggregate_id)
+            wrapped = {}
+            missing = []
+            for reader in self.readers(self.origin, tier, nationalities, minor):
+                public = self.recipients.get(reader)
+                if public is None:
+                    missing.append(reader)
+                    continue
+                wrapped[reader] = wrap_for(public, key, grant_context(key_id))
+            if missing:
+                log.warning("keys %s: %d entitled readers have no registered key", self.origin, len(missing))
+            value = self.registry.encode(
+                "KeyGrant",
+                {
+                    "origin": self.origin,
+                    "key_id": key_id,
+                    "aggregate_id": aggregate_id,
+                    "tier": tier,
+                    "granted_at": datetime.now(UTC),
+                    "grants": wrapped,
+                },
+            )
+            out.append(self._message(key_id, value))
+        return out
+
+    def granted(self, key_ids: Iterable[str]) -> None:
+        """Called once the messages are committed."""
+        self._granted.update(key_ids)
+
+    def tombstones_for(self, aggregate_id: str) -> list[OutgoingRecord]:
+        """A tombstone for every key the aggregate ever had."""
+        return [self._message(key_id, None) for key_id in self.keys.known(aggregate_id)]
+
+    def _message(self, key_id: str, value: bytes | None) -> OutgoingRecord:
+        headers = (
+            ("origin", self.origin.encode()),
+            ("signature", self.signer.sign(signed_grant(key_id, value))),
+        )
+        return OutgoingRecord(
+            self.catalogue.keys().name,
+            key_id.encode(),
+            value,
+            headers,
+            int(datetime.now(UTC).timestamp() * 1000),
+        )
+
+
+def verify_grant(record: LogRecord, nodes: KeyRegistry) -> tuple[str, str]:
+    """(origin, key id) of a grant or tombstone the origin signed, or ValueError with the reason."""
+    origin = (record.header("origin") or b"").decode(errors="replace")
+    signature = record.header("signature")
+    if not record.key or signature is None:
+        raise ValueError("key grant without key or signature")
+    key_id = record.key.decode(errors="replace")
+    problem = nodes.verify(origin, signed_grant(key_id, record.value), signature)
+    if problem:
+        raise ValueError(f"key grant: {problem}")
+    try:
+        parse_key_id(key_id)
+    except ValueError:
+        raise ValueError(f"key grant: {key_id!r} is not <aggregate>/<tier>/<generation>") from None
+    return origin, key_id

@@ -1,0 +1,66 @@
+"""The node's data keys in PostgreSQL (ledger/keystore.py has the contract and SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+from ledger.crypto import MasterKey
+from ledger.keystore import KeyRow, KeyStore
+
+_COLUMNS = "key_id, aggregate_id, tier, generation, wrapped"
+
+
+class PostgresKeyStore(KeyStore):
+    def __init__(self, master: MasterKey, conninfo: dict[str, Any], schema: str) -> None:
+        super().__init__(master)
+        self._connection = psycopg.connect(**{k: v for k, v in conninfo.items() if v}, autocommit=True)
+        self._table = SQL("{}.data_keys").format(Identifier(schema))
+        self._connection.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        self._connection.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (key_id text PRIMARY KEY, aggregate_id text NOT NULL, "
+                "tier text NOT NULL, generation integer NOT NULL, wrapped bytea, destroyed_at timestamptz)"
+            ).format(self._table)
+        )
+        self._connection.execute(
+            SQL("CREATE INDEX IF NOT EXISTS data_keys_aggregate ON {} (aggregate_id)").format(self._table)
+        )
+
+    def _query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        return self._connection.execute(SQL(sql).format(self._table), args).fetchall()
+
+    def _rows(self, aggregate_id: str) -> list[KeyRow]:
+        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE aggregate_id = %s", aggregate_id)
+        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+
+    def _row(self, key_id: str) -> KeyRow | None:
+        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = %s", key_id)
+        if not rows:
+            return None
+        r = rows[0]
+        return KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4]))
+
+    def _insert(self, row: KeyRow) -> bool:
+        cursor = self._connection.execute(
+            SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, NULL) ON CONFLICT DO NOTHING").format(
+                self._table
+            ),
+            (row.key_id, row.aggregate_id, row.tier, row.generation, row.wrapped),
+        )
+        return cursor.rowcount == 1
+
+    def _destroy(self, key_ids: Iterable[str]) -> None:
+        with self._connection.cursor() as cursor:
+            cursor.executemany(
+                SQL("UPDATE {} SET wrapped = NULL, destroyed_at = now() WHERE key_id = %s").format(
+                    self._table
+                ),
+                [(k,) for k in key_ids],
+            )
+
+    def close(self) -> None:
+        self._connection.close()
