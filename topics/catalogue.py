@@ -22,7 +22,17 @@ _EVENTS_CONFIG = MappingProxyType(
         "message.timestamp.type": "CreateTime",
     }
 )
-_KEYS_CONFIG = MappingProxyType({"cleanup.policy": "compact", "min.compaction.lag.ms": "0"})
+# Grants are compacted away soon after their tombstone: a segment rolls every 10 minutes and
+# a superseded record is cleaned within 15, so an erased key's wrapped copies leave the disk.
+_KEYS_CONFIG = MappingProxyType(
+    {
+        "cleanup.policy": "compact",
+        "min.compaction.lag.ms": "0",
+        "max.compaction.lag.ms": "900000",
+        "segment.ms": "600000",
+        "min.cleanable.dirty.ratio": "0.01",
+    }
+)
 _DEADLETTER_CONFIG = MappingProxyType({"cleanup.policy": "delete", "retention.ms": "-1"})
 
 

@@ -3,23 +3,21 @@ and on real Kafka and PostgreSQL, with the same cases."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
-from pydantic import SecretStr
 
 from ledger.access_rules import SAMPLE_POLICY
-from ledger.crypto import MasterKey
 from ledger.errors import InvalidField
 from ledger.sealing import sealed_tiers
-from services.bootstrap import Node, build_node, public_keys
+from services.bootstrap import Node, build_node
 from services.settings import Settings
 from tests.contracts.test_event_log_contract import read_all
 from tests.factories import report
+from tests.network import keyed
 from tests.story import whole_story
 from topics.log import OutgoingRecord
 from topics.relay import Relay
@@ -36,23 +34,10 @@ class NodeContract:
     @pytest.fixture
     def make_node(self, settings_for: Callable[[str], Settings], tmp_path: Path) -> Iterator[NodeFactory]:
         nodes: list[Node] = []
-        keys = {
-            country: {
-                "node_key": tmp_path / f"{country}.key",
-                "recipient_key": tmp_path / f"{country}.x25519",
-                "master_key": SecretStr(MasterKey.generate_config_value()),
-            }
-            for country in ("MX", "GT", "HN")
-        }
-        registry = tmp_path / "nodes.json"
-        registry.write_text(
-            json.dumps({c: public_keys(settings_for(c).model_copy(update=k)) for c, k in keys.items()})
-        )
+        network = keyed({c: settings_for(c) for c in ("MX", "GT", "HN")}, tmp_path / "keys")
 
         def make(country: str, **updates: Any) -> Node:
-            settings = settings_for(country).model_copy(
-                update={**keys[country], "key_registry": registry, **updates}
-            )
+            settings = network[country].model_copy(update=updates)
             nodes.append(build_node(settings))
             return nodes[-1]
 
