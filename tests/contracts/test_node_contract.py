@@ -19,10 +19,12 @@ from tests.contracts.test_event_log_contract import read_all
 from tests.factories import report
 from tests.network import keyed
 from tests.story import whole_story
+from topics.grants import signed_grant
 from topics.log import OutgoingRecord
 from topics.relay import Relay
 from topics.signing import signed_bytes
 
+UNWRAP_REFUSED = b"wrapped key does not open: tampered, or granted to another organisation"
 NodeFactory = Callable[[str], Node]
 
 
@@ -265,3 +267,56 @@ class TestKafkaPostgresNode(NodeContract):
             database_url=database_url,
             topic_prefix=f"t{unique}.",
         )
+
+    @pytest.mark.parametrize(
+        ("tamper", "reader", "reason"),
+        [
+            ("wrapped", "GT", b"wrapped key does not open: tampered, or granted to another organisation"),
+            (
+                "other-organisation",
+                "HN",
+                b"wrapped key does not open: tampered, or granted to another organisation",
+            ),
+            ("signature", "GT", b"key grant: signature does not verify with the key of MX"),
+            ("body", "GT", b"key grant: its body does not match its key and origin"),
+        ],
+    )
+    def test_a_bad_key_grant_is_refused_recorded_and_opens_nothing(
+        self, make_node: NodeFactory, tamper: str, reader: str, reason: bytes
+    ) -> None:
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        case_id = mx.ledger.report_missing_person(report(given_names="Adulta", nationalities=("GT",)))
+        mx.relay.run_once()
+        key_id = f"{case_id}/common/1"
+        [grant] = [r for r in read_all(mx.event_log, mx.catalogue.keys().name) if r.key == key_id.encode()]
+        body = mx.registry.decode(grant.value).record
+        assert set(body["grants"]) == {"MX", "GT"}  # the rules entitle MX's and GT's nodes only
+        forged_id = f"{case_id}/common/9"  # a key id no real grant uses
+        body["key_id"] = forged_id
+        if tamper == "wrapped":
+            wrapped = bytearray(body["grants"]["GT"])
+            wrapped[-1] ^= 1
+            body["grants"]["GT"] = bytes(wrapped)
+        elif tamper == "other-organisation":
+            body["grants"]["HN"] = body["grants"]["GT"]  # GT's grant, offered to HN
+        elif tamper == "body":
+            body["key_id"] = key_id  # a grant for one key, sent as another's
+        value = mx.registry.encode("KeyGrant", body)
+        # A faulty or hostile origin signs what it sends; only the forged signature is not MX's.
+        signature = (
+            bytes(64) if tamper == "signature" else mx.relay.signer.sign(signed_grant(forged_id, value))
+        )
+        intruder = mx.event_log.publisher(f"grant-intruder-{tamper}")
+        headers = (("origin", b"MX"), ("signature", signature))
+        intruder.publish(
+            [OutgoingRecord(mx.catalogue.keys().name, forged_id.encode(), value, headers, grant.timestamp_ms)]
+        )
+        intruder.close()
+        node = make_node(reader, access_rules=SAMPLE_POLICY)
+        node.projector(reader).run_once()
+        letters = read_all(node.event_log, node.catalogue.deadletter(reader).name)
+        assert [(r.header("reason") or b"")[: len(reason)] for r in letters] == [reason]
+        assert letters[0].value == value, "the refused grant is recorded as it came"
+        assert node.data_keys.get(forged_id) is None, "nothing of a refused grant is kept"
+        if reader == "HN":
+            assert node.data_keys.get(key_id) is None and node.views("HN").cases()[0].given_names is None
