@@ -56,7 +56,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 "age_band text, nationalities text[] NOT NULL, last_seen_country text NOT NULL, "
                 "last_seen_month text, route text, restricted boolean NOT NULL, "
                 "given_names text, first_surname text, "
-                "second_surname text, last_seen_date date, last_seen_place text)"
+                "second_surname text, last_seen_date date, last_seen_place text, "
+                "consents text[] NOT NULL DEFAULT '{{}}')"
             ).format(Identifier(schema))
         )
         self.sql_create_statements.append(
@@ -142,6 +143,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                         row.second_surname,
                         row.last_seen_date,
                         row.last_seen_place,
+                        list(row.consents),
                     )
                     for row in rows
                 ],
@@ -156,7 +158,14 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             cursor.execute(self._select)
             found = cursor.fetchall()
         return [
-            CaseRow(**{**r, "case_id": str(r["case_id"]), "nationalities": tuple(r["nationalities"])})
+            CaseRow(
+                **{
+                    **r,
+                    "case_id": str(r["case_id"]),
+                    "nationalities": tuple(r["nationalities"]),
+                    "consents": tuple(r["consents"]),
+                }
+            )
             for r in found
         ]
 

@@ -7,10 +7,12 @@ or applied is sent to `ledger.deadletter.<node>` with its reason, then passed ov
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -19,7 +21,7 @@ from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
 from ledger.keystore import KeyStore, MemoryKeyStore, parse_key_id
 from ledger.tiers import age_between, is_minor, tier_of
 from projections.access import AccessPolicy, OwnCasesOnly
-from projections.views import CaseRow, ChainHead, JurisdictionViews, tracking_at
+from projections.views import PURGED_COLUMNS, CaseRow, ChainHead, JurisdictionViews, tracking_at
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.grants import grant_context, verify_grant
@@ -39,6 +41,20 @@ def age_band(born: date | None, seen: date | None) -> str | None:
         if age <= upper:
             return band
     return "60+"
+
+
+# Which amended field changes which column of the cases view.
+_AMENDABLE_COLUMNS = {
+    "person.given_names": "given_names",
+    "person.first_surname": "first_surname",
+    "person.second_surname": "second_surname",
+    "last_seen.place": "last_seen_place",
+}
+
+
+def _restricted(row: CaseRow) -> CaseRow:
+    """The row without anything above the public tier."""
+    return replace(row, restricted=True, **dict.fromkeys(PURGED_COLUMNS))
 
 
 def _is_uuid(text: str) -> bool:
@@ -80,6 +96,7 @@ class Projector:
         self.node = node
         self.registry = registry or SchemaRegistry()
         self.policy: AccessPolicy = policy or OwnCasesOnly()
+        self.purpose: str = getattr(self.policy, "purpose", "search")  # what these views are for
         self.catalogue = catalogue or Catalogue()
         self.batch_size = batch_size
         self.keys = keys
@@ -182,7 +199,10 @@ class Projector:
                 if link is None:
                     continue  # delivered again: it was applied the first time
                 plain, _closed = open_record(self.registry, self.data_keys, decoded)
-                row = self.to_row(record, Decoded(decoded.name, decoded.writer_version, plain))
+                current = rows.get(link[0]) or (
+                    None if decoded.name == "CaseReported" else self.views.rows([link[0]]).get(link[0])
+                )
+                row = self.to_row(record, Decoded(decoded.name, decoded.writer_version, plain), current)
             except (UndecodableMessage, Unapplicable) as error:
                 self.dead_letter(record, str(error))
                 continue
@@ -259,41 +279,80 @@ class Projector:
             raise Unapplicable(f"broken hash chain: previous hash of version {version} does not match")
         return aggregate_id, (version, digest)
 
-    def to_row(self, record: LogRecord, decoded: Decoded) -> CaseRow | None:
+    def to_row(self, record: LogRecord, decoded: Decoded, current: CaseRow | None = None) -> CaseRow | None:
+        """The case row after this event, or None when the event changes no row."""
         meta: dict[str, Any] = decoded.record["meta"]
+        if decoded.name == "CaseReported":
+            return self.reported(decoded.record)
+        if current is None or meta["aggregate_type"] != "MissingPersonCase":
+            return None  # other event types join these views as the ledger grows (#6)
+        version = int(meta["aggregate_version"])
+        if decoded.name == "DataAmended":
+            return self.amended(current, version, decoded.record["changes"])
+        if decoded.name in ("ConsentGranted", "ConsentWithdrawn"):
+            consents = set(current.consents)
+            purpose = str(decoded.record["consent_purpose"])
+            if decoded.name == "ConsentGranted":
+                consents.add(purpose)
+            else:
+                consents.discard(purpose)
+            row = replace(current, version=version, consents=tuple(sorted(consents)))
+            # A share for a purpose the family withdrew is refused: the row keeps no personal data.
+            return row if self.purpose in consents else _restricted(row)
+        return None
+
+    def reported(self, body: dict[str, Any]) -> CaseRow:
+        meta: dict[str, Any] = body["meta"]
         origin = str(meta["origin"])
-        if decoded.name != "CaseReported":
-            return None  # other event types join these views as the ledger grows
-        body = decoded.record
         person, seen = body["person"], body["last_seen"]
+        consents = tuple(sorted(body["consented_purposes"]))
         # Names are `common`; the policy raises them to `reserved` for a minor (ledger/tiers.py).
-        # A tier this node holds no key for reads as None: restricted whatever the rules say.
-        common = person["given_names"] is not None and self.policy.may_read(
-            self.jurisdiction,
-            origin,
-            tier_of("CaseReported", "person.given_names"),
-            nationalities=person["nationalities"],
-            minor=is_minor(person, seen),
+        # A tier this node holds no key for reads as None: restricted whatever the rules say;
+        # and a case is shared for a purpose only with the family's consent for it.
+        common = (
+            person["given_names"] is not None
+            and self.purpose in consents
+            and self.policy.may_read(
+                self.jurisdiction,
+                origin,
+                tier_of("CaseReported", "person.given_names"),
+                nationalities=person["nationalities"],
+                minor=is_minor(person, seen),
+            )
         )
-        return CaseRow(
+        row = CaseRow(
             case_id=str(meta["aggregate_id"]),
             origin=origin,
             version=meta["aggregate_version"],
             status="missing",
             reported_at=meta["occurred_at"],
             sex=person["sex"],
-            age_band=age_band(person["date_of_birth"], seen["date"]) if common else None,
+            age_band=age_band(person["date_of_birth"], seen["date"]),
             nationalities=tuple(person["nationalities"]),
             last_seen_country=seen["country"],
-            last_seen_month=seen["date"].strftime("%Y-%m") if common and seen["date"] else None,
+            last_seen_month=seen["date"].strftime("%Y-%m") if seen["date"] else None,
             route=seen["route"],
-            restricted=not common,
-            given_names=person["given_names"] if common else None,
-            first_surname=person["first_surname"] if common else None,
-            second_surname=person["second_surname"] if common else None,
-            last_seen_date=seen["date"] if common else None,
-            last_seen_place=seen["place"] if common else None,
+            restricted=False,
+            given_names=person["given_names"],
+            first_surname=person["first_surname"],
+            second_surname=person["second_surname"],
+            last_seen_date=seen["date"],
+            last_seen_place=seen["place"],
+            consents=consents,
         )
+        return row if common else _restricted(row)
+
+    def amended(self, current: CaseRow, version: int, changes: Sequence[dict[str, Any]]) -> CaseRow:
+        """The family's amendments, as far as this view shows the fields they change (the
+        changes it cannot open read as absent; the original stays in the history)."""
+        if current.restricted:
+            return replace(current, version=version)
+        updates: dict[str, Any] = {}
+        for change in changes:
+            column = _AMENDABLE_COLUMNS.get(str(change["field"]))
+            if column is not None:
+                updates[column] = json.loads(change["value"])
+        return replace(current, version=version, **updates)
 
     def dead_letter(self, record: LogRecord, reason: str) -> None:
         """Publish the record, untouched, with the reason and where it came from."""

@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS cases (
     nationalities TEXT NOT NULL, last_seen_country TEXT NOT NULL, last_seen_month TEXT,
     route TEXT,
     restricted INTEGER NOT NULL, given_names TEXT, first_surname TEXT, second_surname TEXT,
-    last_seen_date TEXT, last_seen_place TEXT)
+    last_seen_date TEXT, last_seen_place TEXT, consents TEXT NOT NULL DEFAULT '')
 """
 _CREATE_HEADS = """
 CREATE TABLE IF NOT EXISTS chain_heads (
@@ -97,6 +97,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                         row.second_surname,
                         row.last_seen_date.isoformat() if row.last_seen_date else None,
                         row.last_seen_place,
+                        ",".join(row.consents),
                     ),
                 )
             for case_id in purged:
@@ -127,6 +128,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                 second_surname=r[14],
                 last_seen_date=date.fromisoformat(r[15]) if r[15] else None,
                 last_seen_place=r[16],
+                consents=tuple(c for c in r[17].split(",") if c),
             )
             for r in found
         ]

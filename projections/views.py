@@ -33,6 +33,7 @@ class CaseRow:
     second_surname: str | None = None
     last_seen_date: date | None = None
     last_seen_place: str | None = None
+    consents: tuple[str, ...] = ()  # the purposes the case is consented for (public tier)
 
     @property
     def display_name(self) -> str:
@@ -73,6 +74,7 @@ CASE_COLUMNS = (
     "second_surname",
     "last_seen_date",
     "last_seen_place",
+    "consents",
 )
 
 
@@ -109,6 +111,11 @@ class JurisdictionViews(TrackingRecorder, ABC):
     @abstractmethod
     def cases(self) -> list[CaseRow]:
         """Every case in the view, newest report first."""
+
+    def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
+        """The rows of these cases that the view holds."""
+        wanted = set(case_ids)
+        return {r.case_id: r for r in self.cases() if r.case_id in wanted} if wanted else {}
 
     def positions(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """The next offset to read in each partition."""

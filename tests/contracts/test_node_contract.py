@@ -11,12 +11,14 @@ from uuid import UUID
 import pytest
 
 from ledger.access_rules import SAMPLE_POLICY
-from ledger.errors import InvalidField
+from ledger.commands import AmendData, RecordSighting, WithdrawConsent
+from ledger.errors import ConsentRequired, InvalidField
 from ledger.sealing import sealed_tiers
+from ledger.values import Place
 from services.bootstrap import Node, build_node
 from services.settings import Settings
 from tests.contracts.test_event_log_contract import read_all
-from tests.factories import report
+from tests.factories import FAMILY, ctx, report
 from tests.network import keyed
 from tests.story import whole_story
 from topics.grants import signed_grant
@@ -320,3 +322,61 @@ class TestKafkaPostgresNode(NodeContract):
         assert node.data_keys.get(forged_id) is None, "nothing of a refused grant is kept"
         if reader == "HN":
             assert node.data_keys.get(key_id) is None and node.views("HN").cases()[0].given_names is None
+
+    def test_the_views_show_the_familys_amendment_and_the_original_stays(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        gt = make_node("GT", access_rules=SAMPLE_POLICY)
+        case_id = mx.ledger.report_missing_person(report(given_names="Maria Jose", nationalities=("GT",)))
+        mx.ledger.amend_data(
+            AmendData(
+                **ctx(FAMILY),
+                case_id=case_id,
+                changes={"person.given_names": "María José", "last_seen.place": "Ixtepec, Oaxaca"},
+                reason="the family's spelling; she was last seen in Ixtepec",
+            )
+        )
+        mx.sync("MX")
+        gt.projector("GT").run_once()
+        for node, jurisdiction in ((mx, "MX"), (gt, "GT")):
+            [row] = node.views(jurisdiction).cases()
+            assert (row.given_names, row.last_seen_place, row.version) == ("María José", "Ixtepec, Oaxaca", 2)
+        history = [type(e).__name__ for e in mx.ledger.events.get(case_id)]
+        assert history == ["CaseReported", "DataAmended"]
+        assert next(iter(mx.ledger.events.get(case_id))).person["given_names"] == "Maria Jose"
+
+    def test_a_share_whose_purpose_lacks_consent_is_refused(self, make_node: NodeFactory) -> None:
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        gt = make_node("GT", access_rules=SAMPLE_POLICY)
+        no_search = mx.ledger.report_missing_person(
+            report(
+                given_names="Sin Consentimiento",
+                nationalities=("GT",),
+                consented_purposes=("family_support",),
+            )
+        )
+        withdrawn = mx.ledger.report_missing_person(report(given_names="Retirado", nationalities=("GT",)))
+        mx.sync("MX")
+        gt.projector("GT").run_once()
+        assert gt.views("GT").rows([str(withdrawn)])[str(withdrawn)].given_names == "Retirado"
+        mx.ledger.withdraw_consent(
+            WithdrawConsent(
+                **ctx(FAMILY), case_id=withdrawn, consent_purpose="search", withdrawn_by="the father"
+            )
+        )
+        mx.sync("MX")
+        gt.projector("GT").run_once()
+        for node, jurisdiction in ((mx, "MX"), (gt, "GT")):
+            rows = node.views(jurisdiction).rows([str(no_search), str(withdrawn)])
+            for case in (no_search, withdrawn):
+                row = rows[str(case)]
+                assert row.restricted and row.given_names is None and "search" not in row.consents
+        # A command whose purpose lacks consent is refused with the reason, and records nothing.
+        with pytest.raises(ConsentRequired, match="search"):
+            mx.ledger.record_sighting(
+                RecordSighting(
+                    **ctx(), case_id=withdrawn, seen_on="2026-03-01", place=Place("MX"), source="witness"
+                )
+            )
+        assert mx.ledger.get_case(withdrawn).version == 2
