@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
+from ledger.audit import ReadLog, read_log_id_for
 from ledger.case import MissingPersonCase
 from ledger.commands import (
     AddComprehensiveData,
@@ -16,12 +19,13 @@ from ledger.commands import (
     LinkCases,
     NotifyFamily,
     RecordPersonLocatedAlive,
+    RecordRead,
     RecordSighting,
     ReopenCase,
     ReportMissingPerson,
     WithdrawConsent,
 )
-from ledger.errors import CaseNotFound, RuleBroken
+from ledger.errors import CaseNotFound, NotFound, RuleBroken, VersionConflict
 from ledger.events import LedgerAggregate
 from ledger.forensic import ForensicLedger
 from ledger.match import Match
@@ -37,7 +41,7 @@ class CaseLedger(ForensicLedger):
         if snapshot_interval > 0:
             # Per instance, so a node chooses its interval; the library reads it from self.
             self.snapshotting_intervals = dict.fromkeys(  # type: ignore[misc]
-                (MissingPersonCase, UnidentifiedRemains, Sample, Match), snapshot_interval
+                (MissingPersonCase, UnidentifiedRemains, Sample, Match, ReadLog), snapshot_interval
             )
             kwargs["env"] = {**(kwargs.get("env") or {}), "IS_SNAPSHOTTING_ENABLED": "y"}
         super().__init__(origin, **kwargs)
@@ -116,6 +120,35 @@ class CaseLedger(ForensicLedger):
 
     def reopen_case(self, command: ReopenCase) -> int:
         return self._case_act(command, lambda c, e, d: c.reopen(e, **d))
+
+    def record_read(self, command: RecordRead) -> int:
+        """Add a read (or a refused attempt) to the case's read log here; returns the log's
+        version. Concurrent reads of one case retry on the log's next version."""
+        envelope, data = self._checked(command)
+        log_id = read_log_id_for(self.origin, str(command.case_id))
+        for _ in range(10):
+            try:
+                log = self._load(ReadLog, "read log", log_id)
+            except NotFound:
+                log = ReadLog.open(self.origin, str(command.case_id), envelope)
+            if log.already_applied(envelope["command_id"]):
+                return int(log.version)
+            log.record(envelope, **data)
+            try:
+                self.save(log)
+            except IntegrityError:
+                continue  # another read landed first: record this one after it
+            return int(log.version)
+        raise VersionConflict(str(log_id), int(log.version), int(log.version))
+
+    def reads_of(self, case_id: UUID) -> list[ReadLog.ReadRecorded]:
+        """Every read of the case recorded at this node, oldest first."""
+        try:
+            self._load(ReadLog, "read log", read_log_id_for(self.origin, str(case_id)))
+        except NotFound:
+            return []
+        events = self.events.get(read_log_id_for(self.origin, str(case_id)))
+        return [e for e in events if isinstance(e, ReadLog.ReadRecorded)]
 
     def erase_data(self, command: EraseData) -> int:
         """Record DataErased, then shred the case's keys here; the relay publishes tombstones

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from ledger import validation as v
 from ledger.errors import InvalidField
+from ledger.tiers import TIERS
 from ledger.values import (
     AgeRange,
     Coordinates,
@@ -343,3 +344,31 @@ class EraseData(CaseCommand):
 
     def checked(self, today: date) -> dict[str, Any]:
         return {"requested_by": v.required_text("requested_by", self.requested_by)}
+
+
+READ_OUTCOMES = ("granted", "refused")
+INTERFACES = ("cli", "http", "consult", "feed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordRead(Command):
+    """A read of a case above the common tier (or an attempt), for the audit. The envelope's
+    purpose is accountability; the purpose the reader gave is read_purpose, kept as given
+    even when the rules do not know it (that is why it was refused)."""
+
+    case_id: UUID
+    purpose: str = "accountability"
+    read_purpose: str
+    tiers: tuple[str, ...]
+    outcome: str
+    reason: str
+    interface: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {
+            "read_purpose": v.required_text("read_purpose", self.read_purpose, max_length=100),
+            "tiers": [v.choice("tiers", t, TIERS) for t in self.tiers],
+            "outcome": v.choice("outcome", self.outcome, READ_OUTCOMES),
+            "reason": v.required_text("reason", self.reason, max_length=500),
+            "interface": v.choice("interface", self.interface, INTERFACES),
+        }

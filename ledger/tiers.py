@@ -118,6 +118,16 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "by_matcher": "forensic",
     },
     "MatchReviewed": {"outcome": "forensic", "notes": "forensic"},
+    # The audit of reads names the case, the reader (on the envelope) and what the rules said,
+    # never what was read: it is public to the network, so that it can be checked.
+    "ReadLogOpened": {"case_id": "public"},
+    "ReadRecorded": {
+        "read_purpose": "public",
+        "tiers": "public",
+        "outcome": "public",
+        "reason": "public",
+        "interface": "public",
+    },
 }
 
 

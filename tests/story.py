@@ -16,6 +16,7 @@ from ledger.commands import (
     LinkCases,
     NotifyFamily,
     RecordPersonLocatedAlive,
+    RecordRead,
     RecordSighting,
     ReopenCase,
     WithdrawConsent,
@@ -140,6 +141,17 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
     ledger.record_person_located_alive(
         RecordPersonLocatedAlive(
             **ctx(), case_id=twin, located_on="2026-05-01", place=Place("US"), whereabouts_may_be_shared=False
+        )
+    )
+    ledger.record_read(
+        RecordRead(
+            **ctx(FORENSIC),
+            case_id=case,
+            read_purpose="forensic_identification",
+            tiers=("forensic",),
+            outcome="granted",
+            reason="agreement mx-cases-to-gt-inacif",
+            interface="cli",
         )
     )
     ledger.erase_data(EraseData(**ctx(FAMILY), case_id=twin, requested_by="the person herself"))

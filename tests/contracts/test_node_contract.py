@@ -3,7 +3,9 @@ and on real Kafka and PostgreSQL, with the same cases."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -11,11 +13,13 @@ from uuid import UUID
 import pytest
 
 from ledger.access_rules import SAMPLE_POLICY
-from ledger.commands import AmendData, RecordSighting, WithdrawConsent
+from ledger.access_rules import load as load_rules
+from ledger.commands import Actor, AmendData, RecordSighting, WithdrawConsent
 from ledger.errors import ConsentRequired, InvalidField
 from ledger.sealing import sealed_tiers
 from ledger.values import Place
 from services.bootstrap import Node, build_node
+from services.reading import CaseReading, ReadRefused
 from services.settings import Settings
 from tests.contracts.test_event_log_contract import read_all
 from tests.factories import FAMILY, ctx, report
@@ -27,6 +31,8 @@ from topics.relay import Relay
 from topics.signing import signed_bytes
 
 UNWRAP_REFUSED = b"wrapped key does not open: tampered, or granted to another organisation"
+HN_CONSUL = "hn-consulado-tapachula"
+NOW = date(2026, 11, 1)
 NodeFactory = Callable[[str], Node]
 
 
@@ -249,27 +255,6 @@ class NodeContract:
             assert len(letters) == 1 and (letters[0].header("reason") or b"").startswith(reason)
             assert letters[0].value == value and letters[0].header("source_topic") == topic.encode()
 
-
-class TestEmbeddedNode(NodeContract):
-    @pytest.fixture
-    def settings_for(self, tmp_path: Path) -> Callable[[str], Settings]:
-        # Nodes on one machine share the embedded log file, as nodes share one Kafka cluster.
-        return lambda country: Settings(
-            node=country, data_dir=tmp_path, kafka_bootstrap=None, database_url=None
-        )
-
-
-@pytest.mark.integration
-class TestKafkaPostgresNode(NodeContract):
-    @pytest.fixture
-    def settings_for(self, kafka_bootstrap: str, database_url: str, unique: str) -> Callable[[str], Settings]:
-        return lambda country: Settings(
-            node=country,
-            kafka_bootstrap=kafka_bootstrap,
-            database_url=database_url,
-            topic_prefix=f"t{unique}.",
-        )
-
     @pytest.mark.parametrize(
         ("tamper", "reader", "reason"),
         [
@@ -380,3 +365,132 @@ class TestKafkaPostgresNode(NodeContract):
                 )
             )
         assert mx.ledger.get_case(withdrawn).version == 2
+
+    def test_a_consulate_sees_a_minors_name_only_under_an_agreement_that_names_minors(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        reading = CaseReading(mx, load_rules(SAMPLE_POLICY), today=lambda: date(2026, 11, 1))
+        hn_minor = mx.ledger.report_missing_person(
+            report(given_names="Kevin", nationalities=("HN",), date_of_birth="2011-01-09")
+        )
+        gt_minor = mx.ledger.report_missing_person(
+            report(given_names="Heidy", nationalities=("GT",), date_of_birth="2011-01-09")
+        )
+        hn_adult = mx.ledger.report_missing_person(report(given_names="Wilmer", nationalities=("HN",)))
+        # mx-cases-to-gt-consulate names minors: the GT consulate reads the minor's name, and
+        # that read of reserved-level data is recorded.
+        seen = reading.read(gt_minor, Actor("gt-consulado-tapachula", "consular_officer"), "search")
+        assert seen.entries[0].fields["person"]["given_names"] == "Heidy"
+        assert "reserved" in seen.entries[0].withheld  # the agreement gives common, not reserved
+        [granted] = mx.ledger.reads_of(gt_minor)
+        assert (granted.outcome, granted.tiers, granted.recorded_by["organisation"]) == (
+            "granted",
+            ["common"],
+            "gt-consulado-tapachula",
+        )
+        # mx-cases-to-hn-consulate does not: the minor's name is refused, and the refusal recorded.
+        with pytest.raises(ReadRefused, match="reserved tier"):
+            reading.read(hn_minor, Actor("hn-consulado-tapachula", "consular_officer"), "search")
+        [refused] = mx.ledger.reads_of(hn_minor)
+        assert (refused.outcome, refused.tiers) == ("refused", [])
+        # An adult national's name is common: shown under the same agreement, nothing to audit.
+        adult = reading.read(hn_adult, Actor("hn-consulado-tapachula", "consular_officer"), "search")
+        assert adult.entries[0].fields["person"]["given_names"] == "Wilmer" and not mx.ledger.reads_of(
+            hn_adult
+        )
+
+    @pytest.mark.parametrize(
+        ("reader", "purpose", "today", "reason"),
+        [
+            (
+                "hn-consulado-tapachula",
+                "curiosity",
+                date(2026, 11, 1),
+                "purpose 'curiosity' is not in the rules",
+            ),
+            (
+                "hn-consulado-tapachula",
+                "search",
+                date(2029, 1, 1),
+                "agreement mx-cases-to-hn-consulate expired",
+            ),
+            (
+                "gt-consulado-tapachula",
+                "search",
+                date(2026, 11, 1),
+                "no agreement lets gt-consulado-tapachula",
+            ),
+            ("xx-nobody", "search", date(2026, 11, 1), "'xx-nobody' is neither an organisation"),
+            (
+                "hn-consulado-tapachula",
+                "statistics",
+                date(2026, 11, 1),
+                "statistics read the public tier only",
+            ),
+        ],
+    )
+    def test_a_read_the_rules_refuse_is_recorded_and_shows_nothing(
+        self, make_node: NodeFactory, reader: str, purpose: str, today: date, reason: str
+    ) -> None:
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        case_id = mx.ledger.report_missing_person(report(given_names="Wilmer", nationalities=("HN",)))
+        reading = CaseReading(mx, load_rules(SAMPLE_POLICY), today=lambda: today)
+        with pytest.raises(ReadRefused, match=re.escape(reason)) as refused:
+            reading.read(case_id, Actor(reader, "consular_officer"), purpose)
+        assert "Wilmer" not in str(refused.value)
+        [recorded] = mx.ledger.reads_of(case_id)
+        assert (recorded.outcome, recorded.read_purpose, recorded.recorded_by["organisation"]) == (
+            "refused",
+            purpose,
+            reader,
+        )
+        assert reason in recorded.reason and recorded.purpose == "accountability"
+
+    def test_a_family_consults_everything_and_who_read_it_and_the_audit_is_on_the_log(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        case_id = mx.ledger.report_missing_person(report(given_names="Wilmer", nationalities=("HN",)))
+        reading = CaseReading(mx, load_rules(SAMPLE_POLICY), today=lambda: date(2026, 11, 1))
+        with pytest.raises(ReadRefused):
+            reading.read(case_id, Actor("hn-consulado-tapachula", "consular_officer"), "accountability")
+        dossier = reading.consult(case_id, Actor("Rosa Chávez", "family_member"))
+        [reported] = dossier.entries
+        assert reported.withheld == () and reported.fields["family_contacts"][0]["name"] == "Rosa Chávez"
+        assert reported.recorded_by == {
+            "organisation": "Comité de Familiares de Migrantes",
+            "role": "caseworker",
+        }
+        assert [(r.organisation, r.outcome) for r in dossier.reads] == [
+            ("hn-consulado-tapachula", "refused"),
+            ("Rosa Chávez", "granted"),
+        ]
+        # The audit travels like every event: signed, chained, and verified by another node.
+        mx.relay.run_once()
+        on_topic = read_all(mx.event_log, mx.catalogue.events("MX").name)
+        assert sorted(r.header("event_type") for r in on_topic).count(b"ReadRecorded") == 2
+        gt = make_node("GT")
+        gt.projector("GT").run_once()
+        assert read_all(gt.event_log, gt.catalogue.deadletter("GT").name) == []
+
+
+class TestEmbeddedNode(NodeContract):
+    @pytest.fixture
+    def settings_for(self, tmp_path: Path) -> Callable[[str], Settings]:
+        # Nodes on one machine share the embedded log file, as nodes share one Kafka cluster.
+        return lambda country: Settings(
+            node=country, data_dir=tmp_path, kafka_bootstrap=None, database_url=None
+        )
+
+
+@pytest.mark.integration
+class TestKafkaPostgresNode(NodeContract):
+    @pytest.fixture
+    def settings_for(self, kafka_bootstrap: str, database_url: str, unique: str) -> Callable[[str], Settings]:
+        return lambda country: Settings(
+            node=country,
+            kafka_bootstrap=kafka_bootstrap,
+            database_url=database_url,
+            topic_prefix=f"t{unique}.",
+        )

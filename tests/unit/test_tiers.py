@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ledger.audit import ReadLog
 from ledger.case import MissingPersonCase
 from ledger.events import ENVELOPE_KEYS
 from ledger.match import Match
@@ -38,7 +39,7 @@ def leaf_paths(schema: dict[str, Any], prefix: str = "") -> set[str]:
 
 def domain_event_classes() -> dict[str, type]:
     found = {}
-    for aggregate in (MissingPersonCase, UnidentifiedRemains, Sample, Match):
+    for aggregate in (MissingPersonCase, UnidentifiedRemains, Sample, Match, ReadLog):
         for name, member in vars(aggregate).items():
             if inspect.isclass(member) and name in FIELD_TIERS:
                 found[name] = member

@@ -1,0 +1,209 @@
+"""Audited reads of a case (#5, deliverables 5 and 6).
+
+An organisation reads a case for a purpose: the access rules decide tier by tier (a minor's
+common fields count as reserved), the family's consent for that purpose is required, and
+whatever reaches above the common tier, or is refused, is recorded on the ledger as a
+ReadRecorded event before anything is shown. A family consults everything held about its
+own case, including who read it, and that read is recorded too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from ledger.access_rules import AccessRules, Decision
+from ledger.case import MissingPersonCase
+from ledger.commands import Actor, RecordRead
+from ledger.errors import LedgerError
+from ledger.events import ENVELOPE_KEYS
+from ledger.sealing import merge, split
+from ledger.tiers import TIERS, is_minor
+from services.bootstrap import Node
+
+ABOVE_PUBLIC = TIERS[1:]
+AUDITED = ("reserved", "forensic", "genetic")
+_NOT_FIELDS = {
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "originator_topic",
+    "origin",
+    *ENVELOPE_KEYS,
+}
+
+
+class ReadRefused(LedgerError):
+    """A read the rules or the family's consent do not allow; it has been recorded."""
+
+    def __init__(self, case_id: str, reason: str) -> None:
+        super().__init__(f"read of case {case_id} refused and recorded: {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event of a case as the reader may see it."""
+
+    event_type: str
+    version: int
+    occurred_at: datetime
+    recorded_at: datetime
+    recorded_by: dict[str, str]
+    purpose: str
+    fields: dict[str, Any]
+    withheld: tuple[str, ...]  # tiers this reader may not see in this event
+
+
+@dataclass(frozen=True)
+class ReadEntry:
+    at: datetime
+    organisation: str
+    role: str
+    purpose: str
+    tiers: tuple[str, ...]
+    outcome: str
+    reason: str
+    interface: str
+
+
+@dataclass(frozen=True)
+class Dossier:
+    case_id: str
+    origin: str
+    status: str
+    tiers: tuple[str, ...]  # the tiers shown
+    entries: list[Entry]
+    reads: list[ReadEntry] = field(default_factory=list)
+
+
+class CaseReading:
+    def __init__(
+        self,
+        node: Node,
+        rules: AccessRules | None,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        self.node, self.rules, self.today = node, rules, today
+
+    # ------------------------------------------------------------------ reads
+
+    def read(self, case_id: UUID, reader: Actor, purpose: str, interface: str = "cli") -> Dossier:
+        """The case as this organisation may see it for this purpose; refused reads raise
+        ReadRefused after they are recorded."""
+        case = self.node.ledger.get_case(case_id)
+        decisions = self.decide(case, reader.organisation, purpose)
+        granted = tuple(t for t, d in decisions.items() if d)
+        if not granted:
+            refusal = next(iter(decisions.values())).reason if decisions else "no access rules are configured"
+        elif not case.has_consent(purpose):
+            refusal, granted = f"the family has not consented to {purpose}", ()
+        else:
+            refusal = ""
+        if refusal:
+            self._record(case_id, reader, purpose, (), "refused", refusal, interface)
+            raise ReadRefused(str(case_id), refusal)
+        # A minor's common fields are reserved: reading them is audited like reserved data.
+        minor = is_minor(case.person, case.last_seen)
+        audited = tuple(t for t in granted if t in AUDITED or (minor and t == "common"))
+        if audited:
+            reason = "; ".join(sorted({decisions[t].reason for t in audited}))
+            self._record(case_id, reader, purpose, audited, "granted", reason, interface)
+        return self._dossier(case, granted)
+
+    def consult(self, case_id: UUID, family_member: Actor) -> Dossier:
+        """Everything held about the case, for its family: every tier, who recorded each
+        event and who read the case. Recorded as a read like any other."""
+        case = self.node.ledger.get_case(case_id)
+        self._record(
+            case_id,
+            family_member,
+            "family_support",
+            AUDITED,
+            "granted",
+            "the family's right to consult",
+            "consult",
+        )
+        dossier = self._dossier(case, ABOVE_PUBLIC)
+        reads = [
+            ReadEntry(
+                at=e.occurred_at,
+                organisation=e.recorded_by["organisation"],
+                role=e.recorded_by["role"],
+                purpose=e.read_purpose,
+                tiers=tuple(e.tiers),
+                outcome=e.outcome,
+                reason=e.reason,
+                interface=e.interface,
+            )
+            for e in self.node.ledger.reads_of(case_id)
+        ]
+        return Dossier(dossier.case_id, dossier.origin, dossier.status, dossier.tiers, dossier.entries, reads)
+
+    # ------------------------------------------------------------------ helpers
+
+    def decide(self, case: MissingPersonCase, organisation: str, purpose: str) -> dict[str, Decision]:
+        if self.rules is None:
+            return {}
+        return {
+            tier: self.rules.decide(
+                organisation,
+                case.origin,
+                tier,
+                purpose,
+                nationalities=tuple(case.person.get("nationalities") or ()),
+                minor=is_minor(case.person, case.last_seen),
+                on=self.today(),
+            )
+            for tier in ABOVE_PUBLIC
+        }
+
+    def _record(
+        self,
+        case_id: UUID,
+        reader: Actor,
+        purpose: str,
+        tiers: Sequence[str],
+        outcome: str,
+        reason: str,
+        interface: str,
+    ) -> None:
+        self.node.ledger.record_read(
+            RecordRead(
+                command_id=str(uuid.uuid4()),
+                recorded_by=reader,
+                case_id=case_id,
+                read_purpose=purpose[:100] or "(none)",
+                tiers=tuple(tiers),
+                outcome=outcome,
+                reason=reason[:500],
+                interface=interface,
+            )
+        )
+
+    def _dossier(self, case: MissingPersonCase, tiers: Sequence[str]) -> Dossier:
+        entries = []
+        for event in self.node.ledger.events.get(case.id):
+            name = type(event).__name__
+            attributes = {k: v for k, v in vars(event).items() if k not in _NOT_FIELDS}
+            public, groups = split(name, attributes)
+            # The rules already counted a minor's common fields as reserved when deciding tiers.
+            shown = {t: g for t, g in groups.items() if t in tiers}
+            withheld = tuple(sorted(set(groups) - set(shown), key=TIERS.index))
+            entries.append(
+                Entry(
+                    event_type=name,
+                    version=int(event.originator_version),
+                    occurred_at=event.occurred_at,
+                    recorded_at=event.timestamp,
+                    recorded_by=dict(event.recorded_by),
+                    purpose=event.purpose,
+                    fields=merge(name, public, shown),
+                    withheld=withheld,
+                )
+            )
+        return Dossier(str(case.id), case.origin, str(case.status.value), tuple(tiers), entries)
