@@ -241,6 +241,8 @@ def print_dossier(dossier: Dossier) -> None:
             f"recorded {entry.recorded_at:%Y-%m-%d %H:%M}Z by {who} for {entry.purpose}"
         )
         for name, value in entry.fields.items():
+            if isinstance(value, dict):
+                value = {k: v for k, v in value.items() if v not in (None, [], {})}
             if value not in (None, [], {}):
                 click.echo(f"      {name}: {value}")
         if entry.withheld:
@@ -336,7 +338,8 @@ def consent(case_id: str, action: str, purpose: str, name: str) -> None:
             version = node.ledger.grant_consent(GrantConsent(**common, given_by=name))
         else:
             version = node.ledger.withdraw_consent(WithdrawConsent(**common, withdrawn_by=name))
-        click.echo(f"Consent for {purpose} {action}ed on case {case_id} (version {version}).")
+        done = "granted" if action == "grant" else "withdrawn"
+        click.echo(f"Consent for {purpose} {done} on case {case_id} (version {version}).")
 
 
 @main.command()

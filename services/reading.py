@@ -206,4 +206,5 @@ class CaseReading:
                     withheld=withheld,
                 )
             )
-        return Dossier(str(case.id), case.origin, str(case.status.value), tuple(tiers), entries)
+        status = f"{case.status.value}, erased at the family's request" if case.erased else case.status.value
+        return Dossier(str(case.id), case.origin, status, tuple(tiers), entries)

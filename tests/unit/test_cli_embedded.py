@@ -178,3 +178,91 @@ def test_rules_check_validates_and_names_the_broken_rule(tmp_path: Path) -> None
     refused = caseledger(tmp_path, "rules", "check", str(broken))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "rule agreements[to-nobody]: to = 'ghost' is neither a declared organisation" in refused.stderr
+
+
+def test_a_family_consults_amends_withdraws_and_erases_from_the_command_line(tmp_path: Path) -> None:
+    rules = str(Path(__file__).resolve().parents[2] / "ledger" / "policies" / "central-america-mexico.toml")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        env = cli_env(CASELEDGER_ACCESS_RULES=rules)
+        env["CASELEDGER_DATA_DIR"] = str(tmp_path / "data")
+        return subprocess.run(
+            [sys.executable, "-c", "from services.cli import run; run()", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    started = cli("quickstart")
+    assert started.returncode == 0, started.stderr
+    case_id = started.stdout.split("Reported case ", 1)[1].split()[0]
+
+    shown = cli(
+        "case",
+        "show",
+        case_id,
+        "--as",
+        "hn-consulado-tapachula",
+        "--role",
+        "consular_officer",
+        "--purpose",
+        "search",
+    )
+    assert (
+        shown.returncode == 0
+        and "José Ángel" in shown.stdout
+        and "withheld from you: the reserved tier" in shown.stdout
+    )
+    refused = cli(
+        "case",
+        "show",
+        case_id,
+        "--as",
+        "hn-consulado-tapachula",
+        "--role",
+        "consular_officer",
+        "--purpose",
+        "accountability",
+    )
+    assert refused.returncode == 2 and "refused and recorded" in refused.stderr
+    assert "José" not in refused.stdout + refused.stderr and "Traceback" not in refused.stderr
+
+    amended = cli(
+        "amend",
+        case_id,
+        "--set",
+        "person.given_names=José Ángel Eduardo",
+        "--reason",
+        "full name",
+        "--by",
+        "Marta Núñez",
+    )
+    assert amended.returncode == 0, amended.stderr
+    bad = cli("amend", case_id, "--set", "person.sex=female", "--reason", "x", "--by", "Marta Núñez")
+    assert bad.returncode == 2 and "changes.person.sex: cannot be amended" in bad.stderr
+
+    consulted = cli("consult", case_id, "--by", "Marta Núñez")
+    assert consulted.returncode == 0, consulted.stderr
+    out = consulted.stdout
+    assert "v1 CaseReported" in out and "v2 DataAmended" in out and "José Ángel Eduardo" in out
+    assert (
+        "Who read this case:" in out and "hn-consulado-tapachula (consular_officer) for accountability" in out
+    )
+    assert "refused" in out and "Marta Núñez (family_member) for family_support via consult: granted" in out
+
+    withdrawn = cli("consent", case_id, "withdraw", "search", "--by", "Marta Núñez")
+    assert withdrawn.returncode == 0 and "withdrawn" in withdrawn.stdout
+    listed = cli("cases", "--as", "MX")
+    assert "José Ángel" not in listed.stdout and "(restricted)" in listed.stdout
+
+    erased = cli("erase", case_id, "--by", "Marta Núñez", "--yes")
+    assert erased.returncode == 0, erased.stderr
+    after = cli("consult", case_id, "--by", "Marta Núñez")
+    assert (
+        after.returncode == 0
+        and "José" not in after.stdout
+        and "v4 DataErased" in after.stdout
+        and "erased" in after.stdout.splitlines()[0]
+    )
