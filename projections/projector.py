@@ -306,11 +306,13 @@ class Projector:
         origin = str(meta["origin"])
         person, seen = body["person"], body["last_seen"]
         consents = tuple(sorted(body["consented_purposes"]))
-        # Names are `common`; the policy raises them to `reserved` for a minor (ledger/tiers.py).
-        # A tier this node holds no key for reads as None: restricted whatever the rules say;
-        # and a case is shared for a purpose only with the family's consent for it.
+        # Names are `common`, but a minor's are `reserved` (ledger/tiers.py): the views hold at
+        # most the common tier, so a minor's identity is read only through an audited read
+        # (services/reading.py). A tier this node holds no key for reads as None: restricted
+        # whatever the rules say; and a case is shared only with the family's consent for it.
         common = (
             person["given_names"] is not None
+            and not is_minor(person, seen)
             and self.purpose in consents
             and self.policy.may_read(
                 self.jurisdiction,

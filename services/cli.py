@@ -54,7 +54,7 @@ def print_cases(jurisdiction: str, rows: list[CaseRow]) -> None:
     if not rows:
         click.echo("  (none)")
     for row in rows:
-        seen = f"{row.last_seen_date or row.last_seen_month} in {row.last_seen_country}"
+        seen = f"{row.last_seen_date or row.last_seen_month or '?'} in {row.last_seen_country}"
         if row.last_seen_place:
             seen += f" ({row.last_seen_place})"
         click.echo(

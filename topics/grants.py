@@ -65,6 +65,7 @@ class Granting:
         self.origin, self.keys, self.registry, self.catalogue = origin, keys, registry, catalogue
         self.signer, self.recipients, self.readers, self.context = signer, dict(recipients), readers, context
         self._granted: set[str] = set()
+        self._warned: set[str] = set()
 
     def grants_for(self, key_ids: Iterable[str]) -> list[OutgoingRecord]:
         """Grant messages for keys not granted yet by this relay run."""
@@ -85,8 +86,14 @@ class Granting:
                     missing.append(reader)
                     continue
                 wrapped[reader] = wrap_for(public, key, grant_context(key_id))
-            if missing:
-                log.warning("keys %s: %d entitled readers have no registered key", self.origin, len(missing))
+            unwarned = set(missing) - self._warned
+            if unwarned:
+                self._warned |= unwarned
+                log.warning(
+                    "keys %s: entitled readers without a registered encryption key get no grants: %s",
+                    self.origin,
+                    ", ".join(sorted(unwarned)),
+                )
             value = self.registry.encode(
                 "KeyGrant",
                 {

@@ -175,6 +175,9 @@ class NodeContract:
         # network-search-mx-gt grants GT's node the common tier, so MX wraps that data key for
         # GT; a minor's common tier is reserved, so its key is not granted to GT at all.
         assert seen == {"Adulta", None}
+        # Even at the origin, views list no minor's name: it is read through an audited read.
+        mx.projector("MX").run_once()
+        assert {r.given_names for r in mx.views("MX").cases()} == {"Adulta", None}
         assert gt.data_keys.get(f"{adult}/common/1") is not None
         assert gt.data_keys.get(f"{minor}/common/1") is None
         assert gt.data_keys.get(f"{adult}/reserved/1") is None  # the agreement names common only

@@ -52,10 +52,36 @@ def test_report_then_cases(tmp_path: Path) -> None:
         "GT",
         "--last-seen-place",
         "Tecún Umán",
+        "--date-of-birth",
+        "1996-05-02",
     )
     assert reported.returncode == 0, reported.stderr
     listed = caseledger(tmp_path, "cases", "--as", "MX")
     assert "Kevin Josué Díaz" in listed.stdout and "nationality SV" in listed.stdout
+    # With no date of birth the person may be a minor: listed restricted (the stricter default).
+    unknown_age = caseledger(
+        tmp_path,
+        "report",
+        "--given-names",
+        "Edgar",
+        "--first-surname",
+        "Ruiz",
+        "--sex",
+        "male",
+        "--nationality",
+        "sv",
+        "--last-seen-date",
+        "2026-01-21",
+        "--last-seen-country",
+        "GT",
+    )
+    assert unknown_age.returncode == 0, unknown_age.stderr
+    listed = caseledger(tmp_path, "cases", "--as", "MX")
+    assert (
+        "Edgar" not in listed.stdout
+        and "(restricted)" in listed.stdout
+        and "last seen ? in GT" in listed.stdout
+    )
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,8 @@ def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
                 "2026-05-05",
                 "--last-seen-country",
                 "MX",
+                "--date-of-birth",
+                "1994-10-10",
             ],
             env=env,
             cwd=tmp_path,
