@@ -71,6 +71,8 @@ def main(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    # kafka-python's own timing warnings are about its event loop, not about the ledger.
+    logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 @main.command()

@@ -170,6 +170,8 @@ def test_the_cli_lists_the_case_for_a_jurisdiction(
             "2026-04-02",
             "--last-seen-country",
             "MX",
+            "--date-of-birth",
+            "2001-08-19",
         ],
         env=env,
         cwd=tmp_path,
