@@ -25,10 +25,23 @@ from services.bootstrap import build_node
 from services.settings import Settings
 from tests.factories import report as a_report
 
+DATA = Path("/tmp/caseledger-bench-projection")  # the node's keys, kept apart from the database
+
+
+class MayReadCommon:
+    """A jurisdiction the rules let read the common tier of every case (the work to measure)."""
+
+    purpose = "search"
+
+    def may_read(self, *args: object, **kwargs: object) -> bool:
+        return True
+
 
 def fill_topic(url: str, prefix: str, events: int) -> str:
     """Record and relay `events` reports at an MX node; return the topic name."""
-    node = build_node(Settings(node="MX", kafka_bootstrap=KAFKA, database_url=url, topic_prefix=prefix))
+    node = build_node(
+        Settings(node="MX", kafka_bootstrap=KAFKA, database_url=url, topic_prefix=prefix, data_dir=DATA)
+    )
     ledger = node.ledger
     pending = []
     for i in range(events):
@@ -48,13 +61,28 @@ def fill_topic(url: str, prefix: str, events: int) -> str:
 
 
 def project_once(url: str, prefix: str, jurisdiction: str) -> float:
-    node = build_node(Settings(node="MX", kafka_bootstrap=KAFKA, database_url=url, topic_prefix=prefix))
+    node = build_node(
+        Settings(node="MX", kafka_bootstrap=KAFKA, database_url=url, topic_prefix=prefix, data_dir=DATA)
+    )
     views = PostgresJurisdictionViews(node.settings.postgres_conninfo(), jurisdiction)
-    projector = Projector(jurisdiction, node.event_log, views, "MX", catalogue=node.catalogue)
+    # As a node runs it: grants read first, sealed tiers opened with the node's keys.
+    projector = Projector(
+        jurisdiction,
+        node.event_log,
+        views,
+        "MX",
+        catalogue=node.catalogue,
+        keys=node.keys,
+        data_keys=node.data_keys,
+        recipient=node.recipient,
+        policy=MayReadCommon(),
+    )
     started = time.perf_counter()
     consumed = projector.run_once(timeout_s=300)
     elapsed = time.perf_counter() - started
-    assert len(views.cases()) == consumed, "every event became a row"
+    rows = views.cases()
+    assert len(rows) == consumed, "every event became a row"
+    assert all(r.given_names for r in rows), "the sealed common tier was opened for every row"
     views.close()
     node.close()
     return consumed / elapsed
