@@ -84,11 +84,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     ours, base = [], []
-    with fresh_database() as url:
-        for run in range(args.runs):
-            rate, messages = relay_run(url, args.events, Path(f"/tmp/caseledger-bench-relay-{run}"))
-            ours.append(rate)
-            base.append(raw_produce(messages))
+    for _ in range(args.runs):
+        data_dir = Path(f"/tmp/caseledger-bench-relay-{uuid.uuid4().hex[:6]}")
+        with fresh_database() as url:  # a node of its own each run: its store, keys and topic
+            rate, messages = relay_run(url, args.events, data_dir)
+        ours.append(rate)
+        base.append(raw_produce(messages))
     report(
         f"relay: {args.events} events to Kafka, transactions of 500 (baseline: raw transactional produce "
         "of the same bytes)",

@@ -60,6 +60,14 @@ class KeyStore(ABC):
     @abstractmethod
     def _destroy(self, key_ids: Iterable[str]) -> None: ...
 
+    def _rows_by_ids(self, key_ids: list[str]) -> list[KeyRow]:
+        """Backends override this with one query."""
+        return [row for key_id in key_ids if (row := self._row(key_id)) is not None]
+
+    def _insert_many(self, rows: list[KeyRow]) -> set[str]:
+        """Insert those whose id is new; the ids inserted. Backends override with one query."""
+        return {row.key_id for row in rows if self._insert(row)}
+
     def close(self) -> None:  # noqa: B027 - optional for backends
         """Release the connection."""
 
@@ -89,6 +97,49 @@ class KeyStore(ABC):
             self._current[(aggregate_id, tier)] = latest.key_id
             return latest.key_id, key
 
+    def current_many(
+        self, aggregate_id: str, tiers: Iterable[str], *, new: bool = False
+    ) -> dict[str, tuple[str, bytes]]:
+        """current() for several tiers in one round trip; new: the aggregate is being created,
+        so its keys are made without looking for existing ones first (a conflict falls back)."""
+        wanted = list(dict.fromkeys(tiers))
+        with self._lock:
+            found: dict[str, tuple[str, bytes]] = {}
+            for tier in wanted:
+                cached = self._current.get((aggregate_id, tier))
+                if cached is not None and cached in self._open:
+                    found[tier] = (cached, self._open[cached])
+            missing = [t for t in wanted if t not in found]
+            if not missing:
+                return found
+            if not new:
+                return {**found, **{t: self.current(aggregate_id, t) for t in missing}}
+            made = {t: (key_id_for(aggregate_id, t, 1), new_data_key()) for t in missing}
+            inserted = self._insert_many(
+                [
+                    KeyRow(key_id, aggregate_id, t, 1, self.master.wrap(key_id, key))
+                    for t, (key_id, key) in made.items()
+                ]
+            )
+            for tier, (key_id, key) in made.items():
+                if key_id in inserted:
+                    self._open[key_id] = key
+                    self._current[(aggregate_id, tier)] = key_id
+                    found[tier] = (key_id, key)
+                else:
+                    found[tier] = self.current(aggregate_id, tier)  # someone made it first
+            return found
+
+    def load(self, key_ids: Iterable[str]) -> None:
+        """Bring these keys into memory with one query (unknown or destroyed ones are skipped)."""
+        with self._lock:
+            wanted = [k for k in dict.fromkeys(key_ids) if k not in self._open]
+            if not wanted:
+                return
+            for row in self._rows_by_ids(wanted):
+                if row.wrapped is not None:
+                    self._open[row.key_id] = self.master.unwrap(row.key_id, row.wrapped)
+
     def get(self, key_id: str) -> bytes | None:
         """The key, or None if it was never here or has been destroyed."""
         with self._lock:
@@ -103,13 +154,20 @@ class KeyStore(ABC):
 
     def put(self, key_id: str, key: bytes) -> None:
         """Keep a key received from another node (a grant), wrapped by this node's master key."""
-        aggregate_id, tier, generation = parse_key_id(key_id)
+        self.put_many([(key_id, key)])
+
+    def put_many(self, keys: Iterable[tuple[str, bytes]]) -> None:
+        """put() for many keys in one round trip. A key kept already stays; a destroyed key
+        never comes back (its row remains, without the key)."""
+        rows = []
+        for key_id, key in dict(keys).items():
+            aggregate_id, tier, generation = parse_key_id(key_id)
+            rows.append((KeyRow(key_id, aggregate_id, tier, generation, self.master.wrap(key_id, key)), key))
         with self._lock:
-            existing = self._row(key_id)
-            if existing is not None:
-                return  # kept already, or destroyed: a destroyed key never comes back
-            self._insert(KeyRow(key_id, aggregate_id, tier, generation, self.master.wrap(key_id, key)))
-            self._open[key_id] = key
+            inserted = self._insert_many([row for row, _ in rows])
+            for row, key in rows:
+                if row.key_id in inserted:
+                    self._open[row.key_id] = key
 
     def live(self, aggregate_id: str) -> list[str]:
         """The ids of the aggregate's keys that still exist."""
@@ -192,6 +250,16 @@ class SQLiteKeyStore(KeyStore):
             (row.key_id, row.aggregate_id, row.tier, row.generation, row.wrapped),
         )
         return cursor.rowcount == 1
+
+    def _insert_many(self, rows: list[KeyRow]) -> set[str]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            inserted = {row.key_id for row in rows if self._insert(row)}
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return inserted
 
     def _destroy(self, key_ids: Iterable[str]) -> None:
         self._db.executemany(

@@ -55,8 +55,9 @@ class SealingMapper(Mapper[Any]):
             public, groups = split(type(domain_event).__name__, state)
             state = public
             seals: dict[str, list[str]] = {}
+            keys = self.keys.current_many(aggregate, groups, new=version == 1)
             for tier, group in groups.items():
-                key_id, key = self.keys.current(aggregate, tier)
+                key_id, key = keys[tier]
                 sealed = seal(key, self.transcoder.encode(group), _context(aggregate, version, tier))
                 seals[tier] = [key_id, base64.b64encode(sealed).decode()]
             state[SEALED] = seals
@@ -73,6 +74,7 @@ class SealingMapper(Mapper[Any]):
         seals = state.pop(SEALED, None)
         aggregate, version = str(stored_event.originator_id), stored_event.originator_version
         if seals is not None:  # events stored before sealing are read as they are
+            self.keys.load(key_id for key_id, _ in seals.values())
             opened: dict[str, Any] = {}
             for tier, (key_id, text) in seals.items():
                 key = self.keys.get(key_id)

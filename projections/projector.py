@@ -189,6 +189,8 @@ class Projector:
         reached: dict[TopicPartition, int] = dict(positions or {})
         ids = sorted({r.key.decode(errors="replace") for r in records if r.key})
         heads: dict[str, ChainHead] = self.views.chain_heads([i for i in ids if _is_uuid(i)])
+        # The batch's keys in one query: each sealed tier names its key id after the case id.
+        self.data_keys.load(f"{i}/{t}/1" for i in ids if _is_uuid(i) for t in ("common", "reserved"))
         advanced: dict[str, ChainHead] = {}
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
@@ -223,19 +225,22 @@ class Projector:
         dead-letter with its reason; nothing of it is kept."""
         reached: dict[TopicPartition, int] = dict(positions or {})
         purged: list[str] = []
+        received: dict[str, bytes] = {}
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             reached[tp] = max(reached.get(tp, 0), record.offset + 1)
             try:
-                self.apply_key(record, purged)
+                self.apply_key(record, purged, received)
             except (ValueError, UndecodableMessage, Refused) as error:
                 self.dead_letter(record, str(error))
+        self.data_keys.put_many(received.items())  # one round trip for the batch
         self.views.apply([], [tracking_at(tp, nxt) for tp, nxt in reached.items()], {}, purged)
 
-    def apply_key(self, record: LogRecord, purged: list[str]) -> None:
+    def apply_key(self, record: LogRecord, purged: list[str], received: dict[str, bytes]) -> None:
         origin, key_id = verify_grant(record, self.keys)
         aggregate_id = parse_key_id(key_id)[0]
         if record.value is None:
+            received.pop(key_id, None)
             self.data_keys.destroy([key_id])
             purged.append(aggregate_id)
             return
@@ -245,7 +250,7 @@ class Projector:
         wrapped = grant.record["grants"].get(self.node)
         if wrapped is None or self.recipient is None:
             return  # not granted to this node
-        self.data_keys.put(key_id, unwrap(self.recipient, wrapped, grant_context(key_id)))
+        received[key_id] = unwrap(self.recipient, wrapped, grant_context(key_id))
 
     def verify(
         self, record: LogRecord, meta: dict[str, Any], heads: dict[str, ChainHead]

@@ -53,6 +53,20 @@ class PostgresKeyStore(KeyStore):
         )
         return cursor.rowcount == 1
 
+    def _rows_by_ids(self, key_ids: list[str]) -> list[KeyRow]:
+        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = ANY(%s)", key_ids)
+        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+
+    def _insert_many(self, rows: list[KeyRow]) -> set[str]:
+        if not rows:
+            return set()
+        values = SQL(", ").join(SQL("(%s, %s, %s, %s, %s, NULL)") for _ in rows)
+        statement = SQL("INSERT INTO {} VALUES {} ON CONFLICT DO NOTHING RETURNING key_id").format(
+            self._table, values
+        )
+        args = [v for r in rows for v in (r.key_id, r.aggregate_id, r.tier, r.generation, r.wrapped)]
+        return {r[0] for r in self._connection.execute(statement, args).fetchall()}
+
     def _destroy(self, key_ids: Iterable[str]) -> None:
         with self._connection.cursor() as cursor:
             cursor.executemany(
