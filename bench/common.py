@@ -12,6 +12,11 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
+from ledger.crypto import MasterKey, new_data_key
+from ledger.keystore import KeyStore
+from services.settings import Settings
+from topics.keystore import PostgresKeyStore
+
 KAFKA = os.environ.get("CASELEDGER_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 SERVER_URL = os.environ.get("CASELEDGER_DATABASE_URL", "postgresql://caseledger@127.0.0.1:15432/caseledger")
 
@@ -40,3 +45,13 @@ def report(title: str, ours: list[float], baseline: list[float], unit: str) -> N
     print(f"  caseledger: median {mine:,.0f} {unit}  (runs: {', '.join(f'{x:,.0f}' for x in ours)})")
     print(f"  baseline:   median {base:,.0f} {unit}  (runs: {', '.join(f'{x:,.0f}' for x in baseline)})")
     print(f"  ratio caseledger/baseline: {mine / base:.2f}")
+
+
+_MASTER = MasterKey(new_data_key())  # this benchmark run's master key; nothing is kept
+
+
+def node_keys(url: str, node: str = "MX") -> KeyStore:
+    """The node's PostgreSQL key store, as a node has it: sealing pays its round trips."""
+    return PostgresKeyStore(
+        _MASTER, Settings(node=node, database_url=url).postgres_conninfo(), f"ledger_{node.lower()}"
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_database, report
+from bench.common import fresh_database, node_keys, report
 from ledger.application import CaseLedger
 from ledger.commands import RecordSighting
 from ledger.values import Place
@@ -27,7 +27,10 @@ from tests.factories import report as a_report
 def grow_case(url: str, events: int) -> object:
     """A case with `events` events, written in large transactions to set up quickly."""
     ledger = CaseLedger(
-        "MX", env=ledger_env(Settings(node="MX", database_url=url, aggregate_cache=0)), snapshot_interval=100
+        "MX",
+        env=ledger_env(Settings(node="MX", database_url=url, aggregate_cache=0)),
+        snapshot_interval=100,
+        keys=node_keys(url),
     )
     case_id = ledger.report_missing_person(a_report())
     case = ledger.get_case(case_id)
@@ -56,7 +59,9 @@ def grow_case(url: str, events: int) -> object:
 
 def commands_per_second(url: str, case_id: object, commands: int, fast: bool) -> float:
     settings = Settings(node="MX", database_url=url, aggregate_cache=1000 if fast else 0)
-    ledger = CaseLedger("MX", env=ledger_env(settings), snapshot_interval=100 if fast else 0)
+    ledger = CaseLedger(
+        "MX", env=ledger_env(settings), snapshot_interval=100 if fast else 0, keys=node_keys(url)
+    )
     started = time.perf_counter()
     for _ in range(commands):
         ledger.record_sighting(

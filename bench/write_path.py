@@ -16,7 +16,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_database, report
+from bench.common import fresh_database, node_keys, report
 from ledger.application import CaseLedger
 from services.bootstrap import ledger_env
 from services.settings import Settings
@@ -24,7 +24,7 @@ from tests.factories import report as a_report
 
 
 def caseledger_run(url: str, commands: int) -> tuple[float, list[bytes]]:
-    ledger = CaseLedger("MX", env=ledger_env(Settings(node="MX", database_url=url)))
+    ledger = CaseLedger("MX", env=ledger_env(Settings(node="MX", database_url=url)), keys=node_keys(url))
     batch = [a_report(command_id=f"bench-{i}-{time.time_ns()}") for i in range(commands)]
     started = time.perf_counter()
     for command in batch:

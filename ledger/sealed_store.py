@@ -80,7 +80,9 @@ class SealingMapper(Mapper[Any]):
                 key = self.keys.get(key_id)
                 if key is None:
                     if tier == SNAPSHOT_TIER:
-                        raise UnreadableSnapshot(f"snapshot of {aggregate} v{version}: its key was destroyed")
+                        raise UnreadableSnapshot(
+                            f"snapshot of {aggregate} v{version}: its key is not in this node's key store"
+                        )
                     continue  # erased: the tier reads as None
                 plain = open_sealed(key, base64.b64decode(text), _context(aggregate, version, tier))
                 opened[tier] = self.transcoder.decode(plain)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from ledger.crypto import wrap_for
 from ledger.keystore import KeyStore, parse_key_id
+from ledger.tiers import is_minor
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.log import LogRecord, OutgoingRecord
@@ -67,8 +69,17 @@ class Granting:
         self._granted: set[str] = set()
         self._warned: set[str] = set()
 
-    def grants_for(self, key_ids: Iterable[str]) -> list[OutgoingRecord]:
-        """Grant messages for keys not granted yet by this relay run."""
+    def context_for(self, aggregate_id: str, event: Any = None) -> tuple[Sequence[str], bool]:
+        """The case's nationalities and minor status: from the report being published when it
+        is one (no lookup), else from the node's own record of the case."""
+        person, seen = getattr(event, "person", None), getattr(event, "last_seen", None)
+        if isinstance(person, Mapping) and isinstance(seen, Mapping):
+            return tuple(person.get("nationalities") or ()), is_minor(person, seen)
+        return self.context(aggregate_id)
+
+    def grants_for(self, key_ids: Iterable[str], event: Any = None) -> list[OutgoingRecord]:
+        """Grant messages for keys not granted yet by this relay run; event: the domain event
+        being published with them, if any."""
         out = []
         for key_id in dict.fromkeys(key_ids):
             if key_id in self._granted:
@@ -77,7 +88,7 @@ class Granting:
             if key is None:
                 continue  # destroyed meanwhile: nothing to grant
             aggregate_id, tier, _ = parse_key_id(key_id)
-            nationalities, minor = self.context(aggregate_id)
+            nationalities, minor = self.context_for(aggregate_id, event)
             wrapped = {}
             missing = []
             for reader in self.readers(self.origin, tier, nationalities, minor):

@@ -137,11 +137,12 @@ class Relay:
             self._position = notifications[-1].id
             published += len(notifications)
 
-    def _encode(self, notification: Any) -> Outgoing:
+    def _encode(self, notification: Any) -> tuple[Outgoing, Any]:
         event = self.mapper.to_domain_event(notification)
-        return to_outgoing(
+        outgoing = to_outgoing(
             self.registry, self.catalogue, event, notification.topic, self.origin, notification.id, self.keys
         )
+        return outgoing, event
 
     def _previous_hash(self, aggregate_id: UUID, version: int, batch: dict[tuple[str, int], bytes]) -> bytes:
         if version == 1:
@@ -176,11 +177,12 @@ class Relay:
         signed: list[OutgoingRecord] = []
         key_ids: list[str] = []
         for notification in notifications:
-            encoded = self._encode(notification)
+            encoded, event = self._encode(notification)
             record = encoded.record
             value = record.value or b""
             if self.granting is not None:
-                signed.extend(self.granting.grants_for(k for k in encoded.key_ids if k not in key_ids))
+                fresh = [k for k in encoded.key_ids if k not in key_ids]
+                signed.extend(self.granting.grants_for(fresh, event))
                 key_ids.extend(encoded.key_ids)
             aggregate_id, version = notification.originator_id, notification.originator_version
             previous = self._previous_hash(aggregate_id, version, batch)
