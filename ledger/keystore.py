@@ -44,6 +44,7 @@ class KeyStore(ABC):
         self._lock = threading.RLock()
         self._open: dict[str, bytes] = {}
         self._current: dict[tuple[str, str], str] = {}
+        self._granted: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------ storage (per backend)
 
@@ -67,6 +68,13 @@ class KeyStore(ABC):
     def _insert_many(self, rows: list[KeyRow]) -> set[str]:
         """Insert those whose id is new; the ids inserted. Backends override with one query."""
         return {row.key_id for row in rows if self._insert(row)}
+
+    @abstractmethod
+    def _grants(self, key_ids: list[str]) -> dict[str, frozenset[str]]:
+        """The readers each key was last granted to (keys never granted are absent)."""
+
+    @abstractmethod
+    def _set_grants(self, grants: dict[str, frozenset[str]]) -> None: ...
 
     def close(self) -> None:  # noqa: B027 - optional for backends
         """Release the connection."""
@@ -129,6 +137,39 @@ class KeyStore(ABC):
                 else:
                     found[tier] = self.current(aggregate_id, tier)  # someone made it first
             return found
+
+    def rotate(self, aggregate_id: str, tier: str) -> tuple[str, bytes]:
+        """A new generation for new data of this aggregate and tier (the old key still opens
+        the old data here): used when a reader loses its entitlement."""
+        with self._lock:
+            rows = [r for r in self._rows(aggregate_id) if r.tier == tier]
+            generation = max((r.generation for r in rows), default=0) + 1
+            key_id, key = key_id_for(aggregate_id, tier, generation), new_data_key()
+            if not self._insert(
+                KeyRow(key_id, aggregate_id, tier, generation, self.master.wrap(key_id, key))
+            ):
+                self._current.pop((aggregate_id, tier), None)
+                return self.current(aggregate_id, tier)  # another process rotated it first
+            self._open[key_id] = key
+            self._current[(aggregate_id, tier)] = key_id
+            return key_id, key
+
+    def granted_to(self, key_id: str) -> frozenset[str] | None:
+        """The readers the key was last granted to, or None if it was never granted."""
+        with self._lock:
+            if key_id not in self._granted:
+                found = self._grants([key_id])
+                if key_id not in found:
+                    return None
+                self._granted[key_id] = found[key_id]
+            return self._granted[key_id]
+
+    def record_grants(self, grants: dict[str, frozenset[str]]) -> None:
+        """Remember whom each key was granted to (after the grants are on the log)."""
+        if grants:
+            with self._lock:
+                self._set_grants(grants)
+                self._granted.update(grants)
 
     def load(self, key_ids: Iterable[str]) -> None:
         """Bring these keys into memory with one query (unknown or destroyed ones are skipped)."""
@@ -197,9 +238,16 @@ class MemoryKeyStore(KeyStore):
     def __init__(self, master: MasterKey) -> None:
         super().__init__(master)
         self._table: dict[str, KeyRow] = {}
+        self._grant_table: dict[str, frozenset[str]] = {}
 
     def _rows(self, aggregate_id: str) -> list[KeyRow]:
         return [r for r in self._table.values() if r.aggregate_id == aggregate_id]
+
+    def _grants(self, key_ids: list[str]) -> dict[str, frozenset[str]]:
+        return {k: self._grant_table[k] for k in key_ids if k in self._grant_table}
+
+    def _set_grants(self, grants: dict[str, frozenset[str]]) -> None:
+        self._grant_table.update(grants)
 
     def _row(self, key_id: str) -> KeyRow | None:
         return self._table.get(key_id)
@@ -229,6 +277,9 @@ class SQLiteKeyStore(KeyStore):
             "tier TEXT NOT NULL, generation INTEGER NOT NULL, wrapped BLOB, destroyed_at TEXT)"
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS data_keys_aggregate ON data_keys (aggregate_id)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS key_grants (key_id TEXT PRIMARY KEY, readers TEXT NOT NULL)"
+        )
 
     _COLUMNS = "key_id, aggregate_id, tier, generation, wrapped"
 
@@ -265,6 +316,20 @@ class SQLiteKeyStore(KeyStore):
         self._db.executemany(
             "UPDATE data_keys SET wrapped = NULL, destroyed_at = datetime('now') WHERE key_id = ?",
             [(k,) for k in key_ids],
+        )
+
+    def _grants(self, key_ids: list[str]) -> dict[str, frozenset[str]]:
+        found = {}
+        for key_id in key_ids:
+            row = self._db.execute("SELECT readers FROM key_grants WHERE key_id = ?", (key_id,)).fetchone()
+            if row is not None:
+                found[key_id] = frozenset(r for r in row[0].split(",") if r)
+        return found
+
+    def _set_grants(self, grants: dict[str, frozenset[str]]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO key_grants VALUES (?, ?)",
+            [(k, ",".join(sorted(v))) for k, v in grants.items()],
         )
 
     def close(self) -> None:

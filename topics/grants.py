@@ -66,8 +66,8 @@ class Granting:
     ) -> None:
         self.origin, self.keys, self.registry, self.catalogue = origin, keys, registry, catalogue
         self.signer, self.recipients, self.readers, self.context = signer, dict(recipients), readers, context
-        self._granted: set[str] = set()
         self._warned: set[str] = set()
+        self._pending: dict[str, frozenset[str]] = {}
 
     def context_for(self, aggregate_id: str, event: Any = None) -> tuple[Sequence[str], bool]:
         """The case's nationalities and minor status: from the report being published when it
@@ -77,34 +77,43 @@ class Granting:
             return tuple(person.get("nationalities") or ()), is_minor(person, seen)
         return self.context(aggregate_id)
 
+    def readers_for(self, aggregate_id: str, tier: str, event: Any = None) -> frozenset[str]:
+        """Who the rules entitle today to this tier of this aggregate (and can receive a key)."""
+        nationalities, minor = self.context_for(aggregate_id, event)
+        entitled = set(self.readers(self.origin, tier, nationalities, minor))
+        unwarned = entitled - set(self.recipients) - self._warned
+        if unwarned:
+            self._warned |= unwarned
+            log.warning(
+                "keys %s: entitled readers without a registered encryption key get no grants: %s",
+                self.origin,
+                ", ".join(sorted(unwarned)),
+            )
+        return frozenset(entitled & set(self.recipients))
+
+    def key_for(self, aggregate_id: str, tier: str, event: Any = None) -> tuple[str, bytes]:
+        """The key to seal a new message with. When a reader the current key was granted to is
+        no longer entitled (an agreement expired or was withdrawn), the key is rotated: what it
+        already holds stays readable to it, nothing new is."""
+        key_id, key = self.keys.current(aggregate_id, tier)
+        previous = self._pending.get(key_id) or self.keys.granted_to(key_id)
+        if previous is not None and previous - self.readers_for(aggregate_id, tier, event):
+            key_id, key = self.keys.rotate(aggregate_id, tier)
+        return key_id, key
+
     def grants_for(self, key_ids: Iterable[str], event: Any = None) -> list[OutgoingRecord]:
-        """Grant messages for keys not granted yet by this relay run; event: the domain event
-        being published with them, if any."""
+        """Grant messages for keys whose entitled readers differ from those last granted (a new
+        key, or a new reader); event: the domain event being published with them, if any."""
         out = []
         for key_id in dict.fromkeys(key_ids):
-            if key_id in self._granted:
-                continue
             key = self.keys.get(key_id)
             if key is None:
                 continue  # destroyed meanwhile: nothing to grant
             aggregate_id, tier, _ = parse_key_id(key_id)
-            nationalities, minor = self.context_for(aggregate_id, event)
-            wrapped = {}
-            missing = []
-            for reader in self.readers(self.origin, tier, nationalities, minor):
-                public = self.recipients.get(reader)
-                if public is None:
-                    missing.append(reader)
-                    continue
-                wrapped[reader] = wrap_for(public, key, grant_context(key_id))
-            unwarned = set(missing) - self._warned
-            if unwarned:
-                self._warned |= unwarned
-                log.warning(
-                    "keys %s: entitled readers without a registered encryption key get no grants: %s",
-                    self.origin,
-                    ", ".join(sorted(unwarned)),
-                )
+            readers = self.readers_for(aggregate_id, tier, event)
+            if (self._pending.get(key_id) or self.keys.granted_to(key_id)) == readers:
+                continue  # granted already to exactly these readers
+            wrapped = {r: wrap_for(self.recipients[r], key, grant_context(key_id)) for r in sorted(readers)}
             value = self.registry.encode(
                 "KeyGrant",
                 {
@@ -116,12 +125,18 @@ class Granting:
                     "grants": wrapped,
                 },
             )
+            self._pending[key_id] = readers
             out.append(self._message(key_id, value))
         return out
 
-    def granted(self, key_ids: Iterable[str]) -> None:
-        """Called once the messages are committed."""
-        self._granted.update(key_ids)
+    def granted(self) -> None:
+        """Called once the batch's messages are committed: remember whom each key went to."""
+        self.keys.record_grants(self._pending)
+        self._pending = {}
+
+    def abandoned(self) -> None:
+        """The batch was not committed: its grants will be made again."""
+        self._pending = {}
 
     def tombstones_for(self, aggregate_id: str) -> list[OutgoingRecord]:
         """A tombstone for every key the aggregate ever had."""

@@ -29,6 +29,12 @@ class PostgresKeyStore(KeyStore):
         self._connection.execute(
             SQL("CREATE INDEX IF NOT EXISTS data_keys_aggregate ON {} (aggregate_id)").format(self._table)
         )
+        self._grants_table = SQL("{}.key_grants").format(Identifier(schema))
+        self._connection.execute(
+            SQL("CREATE TABLE IF NOT EXISTS {} (key_id text PRIMARY KEY, readers text[] NOT NULL)").format(
+                self._grants_table
+            )
+        )
 
     def _query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return self._connection.execute(SQL(sql).format(self._table), args).fetchall()
@@ -74,6 +80,23 @@ class PostgresKeyStore(KeyStore):
                     self._table
                 ),
                 [(k,) for k in key_ids],
+            )
+
+    def _grants(self, key_ids: list[str]) -> dict[str, frozenset[str]]:
+        rows = self._connection.execute(
+            SQL("SELECT key_id, readers FROM {} WHERE key_id = ANY(%s)").format(self._grants_table),
+            (key_ids,),
+        ).fetchall()
+        return {r[0]: frozenset(r[1]) for r in rows}
+
+    def _set_grants(self, grants: dict[str, frozenset[str]]) -> None:
+        with self._connection.cursor() as cursor:
+            cursor.executemany(
+                SQL(
+                    "INSERT INTO {} VALUES (%s, %s) "
+                    "ON CONFLICT (key_id) DO UPDATE SET readers = excluded.readers"
+                ).format(self._grants_table),
+                [(k, sorted(v)) for k, v in grants.items()],
             )
 
     def close(self) -> None:

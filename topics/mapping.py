@@ -6,6 +6,7 @@ schema gives them, so a new event type needs a schema file, not new mapping code
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,8 +57,15 @@ def _holds_nothing(value: Any) -> bool:
     return value is None or value == []
 
 
+KeyFor = Callable[[str, str], tuple[str, bytes]]  # (aggregate id, tier) -> (key id, key)
+
+
 def seal_record(
-    registry: SchemaRegistry, keys: KeyStore, event_type: str, record: dict[str, Any]
+    registry: SchemaRegistry,
+    keys: KeyStore,
+    event_type: str,
+    record: dict[str, Any],
+    key_for: KeyFor | None = None,
 ) -> dict[str, Any]:
     """The sealed form of a plain record: public fields in the clear, each higher tier as
     ciphertext under the aggregate's data key. A tier with nothing in it (erased data reads
@@ -71,7 +79,7 @@ def seal_record(
         if _holds_nothing(group):
             continue
         inner = registry.encode(f"{event_type}_{tier}", group)
-        key_id, key = keys.current(aggregate_id, tier)
+        key_id, key = (key_for or keys.current)(aggregate_id, tier)
         ciphertext = seal_fixed(key, inner, message_context(aggregate_id, version, tier))
         sealed.append({"tier": tier, "key_id": key_id, "ciphertext": ciphertext})
     return {"meta": meta, **public, "sealed": sealed}
@@ -114,7 +122,12 @@ def open_record(
 
 
 def to_record(
-    registry: SchemaRegistry, event: Any, origin: str, event_topic: str, keys: KeyStore | None = None
+    registry: SchemaRegistry,
+    event: Any,
+    origin: str,
+    event_topic: str,
+    keys: KeyStore | None = None,
+    key_for: KeyFor | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The Avro record of one domain event (sealed when its schema is), and its schema name."""
     aggregate_type, event_type = _split_topic(event_topic)
@@ -146,7 +159,7 @@ def to_record(
     if latest.sealed:
         if keys is None:
             raise ValueError(f"{event_type} is published sealed: the relay needs the node's key store")
-        record = seal_record(registry, keys, event_type, record)
+        record = seal_record(registry, keys, event_type, record, key_for)
     return event_type, record
 
 
@@ -158,9 +171,10 @@ def to_outgoing(
     origin: str,
     notification_id: int,
     keys: KeyStore | None = None,
+    key_for: KeyFor | None = None,
 ) -> Outgoing:
     """The framed, keyed, timestamped message the relay publishes for one stored event."""
-    name, record = to_record(registry, event, origin, event_topic, keys)
+    name, record = to_record(registry, event, origin, event_topic, keys, key_for)
     value = registry.encode(name, record)
     meta = record["meta"]
     entry = registry.latest(name)

@@ -124,23 +124,36 @@ class Relay:
             )
             if not notifications:
                 return published
-            outgoing, key_ids = self._signed_and_chained(notifications)
+            outgoing = self._signed_and_chained(notifications)
             try:
                 self._publisher.publish(outgoing)
             except LogUnavailable:
                 # The commit may or may not have happened: find out from the topic next time.
+                if self.granting is not None:
+                    self.granting.abandoned()
                 self._position = None
                 self._close_publisher()
                 raise
             if self.granting is not None:
-                self.granting.granted(key_ids)
+                self.granting.granted()
             self._position = notifications[-1].id
             published += len(notifications)
 
     def _encode(self, notification: Any) -> tuple[Outgoing, Any]:
         event = self.mapper.to_domain_event(notification)
+        key_for = None
+        if self.granting is not None:
+            granting = self.granting
+            key_for = lambda aggregate_id, tier: granting.key_for(aggregate_id, tier, event)  # noqa: E731
         outgoing = to_outgoing(
-            self.registry, self.catalogue, event, notification.topic, self.origin, notification.id, self.keys
+            self.registry,
+            self.catalogue,
+            event,
+            notification.topic,
+            self.origin,
+            notification.id,
+            self.keys,
+            key_for,
         )
         return outgoing, event
 
@@ -168,22 +181,19 @@ class Relay:
         self.chain.put(links)
         return previous
 
-    def _signed_and_chained(self, notifications: Sequence[Any]) -> tuple[list[OutgoingRecord], list[str]]:
+    def _signed_and_chained(self, notifications: Sequence[Any]) -> list[OutgoingRecord]:
         """Each message carries the hash of its aggregate's previous message and the origin's
         signature; the links are kept before publishing (they are the same if published again).
         Grants for the keys the batch seals with go first, and a case's erasure is followed by
         tombstones for its keys, all in the batch's transaction."""
         batch: dict[tuple[str, int], bytes] = {}
         signed: list[OutgoingRecord] = []
-        key_ids: list[str] = []
         for notification in notifications:
             encoded, event = self._encode(notification)
             record = encoded.record
             value = record.value or b""
             if self.granting is not None:
-                fresh = [k for k in encoded.key_ids if k not in key_ids]
-                signed.extend(self.granting.grants_for(fresh, event))
-                key_ids.extend(encoded.key_ids)
+                signed.extend(self.granting.grants_for(encoded.key_ids, event))
             aggregate_id, version = notification.originator_id, notification.originator_version
             previous = self._previous_hash(aggregate_id, version, batch)
             batch[(str(aggregate_id), version)] = chain_hash(previous, value)
@@ -200,7 +210,7 @@ class Relay:
             if self.granting is not None and notification.topic.endswith(".DataErased"):
                 signed.extend(self.granting.tombstones_for(str(aggregate_id)))
         self.chain.put([(a, v, h) for (a, v), h in batch.items()])
-        return signed, key_ids
+        return signed
 
     def run(self, stop: threading.Event, idle_s: float = 0.2, retry_s: float = 2.0) -> None:
         """Publish until stop is set; wait out an unreachable broker without losing anything."""
@@ -213,6 +223,8 @@ class Relay:
                 stop.wait(retry_s)
             except Exception as error:  # the relay must outlive any one failure; nothing is lost
                 log.exception("relay %s: %s; retrying in %.0f s", self.origin, type(error).__name__, retry_s)
+                if self.granting is not None:
+                    self.granting.abandoned()
                 self._position = None
                 self._close_publisher()
                 stop.wait(retry_s)
