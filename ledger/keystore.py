@@ -44,7 +44,7 @@ class KeyStore(ABC):
         self._lock = threading.RLock()
         self._open: dict[str, bytes] = {}
         self._current: dict[tuple[str, str], str] = {}
-        self._granted: dict[str, frozenset[str]] = {}
+        self._granted: dict[str, frozenset[str] | None] = {}  # None: known never granted
 
     # ------------------------------------------------------------ storage (per backend)
 
@@ -133,6 +133,7 @@ class KeyStore(ABC):
                 if key_id in inserted:
                     self._open[key_id] = key
                     self._current[(aggregate_id, tier)] = key_id
+                    self._granted[key_id] = None
                     found[tier] = (key_id, key)
                 else:
                     found[tier] = self.current(aggregate_id, tier)  # someone made it first
@@ -152,16 +153,14 @@ class KeyStore(ABC):
                 return self.current(aggregate_id, tier)  # another process rotated it first
             self._open[key_id] = key
             self._current[(aggregate_id, tier)] = key_id
+            self._granted[key_id] = None
             return key_id, key
 
     def granted_to(self, key_id: str) -> frozenset[str] | None:
         """The readers the key was last granted to, or None if it was never granted."""
         with self._lock:
             if key_id not in self._granted:
-                found = self._grants([key_id])
-                if key_id not in found:
-                    return None
-                self._granted[key_id] = found[key_id]
+                self._granted[key_id] = self._grants([key_id]).get(key_id)
             return self._granted[key_id]
 
     def record_grants(self, grants: dict[str, frozenset[str]]) -> None:
