@@ -9,6 +9,7 @@ searched for the name: nothing readable is left, and the history still verifies.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -26,7 +27,9 @@ from tests.factories import FAMILY, ctx, report
 from tests.network import keyed
 
 pytestmark = pytest.mark.integration
-KAFKA_DATA = Path("/var/tmp/caseledger-services/kafka/data")  # compose/services keeps the broker here
+# compose/services keeps the broker's log directories here
+SERVICES = Path(os.environ.get("CASELEDGER_SERVICES_DIR", "/var/tmp/caseledger-services"))
+KAFKA_DATA = SERVICES / "kafka" / "data"
 
 
 def pg_dumpall(database_url: str) -> bytes:
