@@ -22,6 +22,7 @@ from projections.views import CaseRow
 from services.bootstrap import Node, build_node
 from services.reading import CaseReading, Dossier
 from services.settings import Settings
+from topics.audit import LogVerifier
 from topics.log import LogUnavailable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -362,6 +363,31 @@ def erase(case_id: str, name: str) -> None:
         )
         node.relay.run_once()
         click.echo(f"Erased case {case_id}: its keys are destroyed and tombstones published.")
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """Check the shared history."""
+
+
+@audit_group.command("verify")
+@click.argument("case_id", required=False)
+def audit_verify(case_id: str | None) -> None:
+    """Check signatures and hash chains over the whole log (or one case's); report the first
+    break. Exit status 1 when anything does not verify."""
+    aggregate = str(parse_case_id(case_id)) if case_id else None
+    with node_from_env() as node:
+        verifier = LogVerifier(node.event_log, node.keys, node.registry, node.catalogue)
+        with click.progressbar(length=verifier.size(), label="verifying", file=sys.stderr) as bar:
+            report = verifier.verify(aggregate, progress=bar.update)
+    scope = f"case {case_id}" if case_id else "the whole log"
+    summary = f"{report.messages} messages, {report.aggregates} aggregates, {report.repeats} repeats"
+    if report.first_break is None:
+        click.echo(f"verified {scope}: {summary}; every signature and hash link holds")
+        return
+    click.echo(f"BROKEN {scope}: {summary}; {len(report.breaks)} aggregates break", err=True)
+    click.echo(f"first break: {report.first_break}", err=True)
+    sys.exit(1)
 
 
 @main.command()

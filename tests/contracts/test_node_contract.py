@@ -25,6 +25,7 @@ from tests.contracts.test_event_log_contract import read_all
 from tests.factories import FAMILY, ctx, report
 from tests.network import keyed
 from tests.story import whole_story
+from topics.audit import LogVerifier
 from topics.grants import signed_grant
 from topics.log import OutgoingRecord
 from topics.relay import Relay
@@ -476,6 +477,48 @@ class NodeContract:
         gt = make_node("GT")
         gt.projector("GT").run_once()
         assert read_all(gt.event_log, gt.catalogue.deadletter("GT").name) == []
+
+    def test_audit_verify_holds_for_a_whole_story_and_names_the_first_break(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx, gt = make_node("MX"), make_node("GT")
+        ids = whole_story(mx.ledger)
+        gt.ledger.report_missing_person(report(given_names="Berta"))
+        mx.relay.run_once()
+        gt.relay.run_once()
+        verifier = LogVerifier(gt.event_log, gt.keys, gt.registry, gt.catalogue)
+        clean = verifier.verify()
+        total = mx.ledger.recorder.max_notification_id() + gt.ledger.recorder.max_notification_id()
+        assert (clean.messages, clean.first_break) == (total, None)
+        one = verifier.verify(str(ids["case"]))
+        assert (
+            one.first_break is None
+            and one.aggregates == 1
+            and one.messages == mx.ledger.get_case(ids["case"]).version
+        )
+
+        # A message MX's key signed but that rewrites version 2 of the case (a faulty origin).
+        [second] = [
+            r
+            for r in read_all(mx.event_log, mx.catalogue.events("MX").name)
+            if r.key == str(ids["case"]).encode() and r.header("aggregate_version") == b"2"
+        ]
+        rewritten = mx.registry.decode(second.value)
+        rewritten.record["source"] = "press"  # what the sighting's source was, rewritten
+        value = mx.registry.encode(rewritten.name, rewritten.record)
+        previous = second.header("previous_hash") or b""
+        signature = mx.relay.signer.sign(signed_bytes("MX", str(ids["case"]), 2, previous, value))
+        headers = tuple((k, signature if k == "signature" else v) for k, v in second.headers)
+        intruder = mx.event_log.publisher("audit-intruder")
+        intruder.publish(
+            [OutgoingRecord(second.topic, second.key or b"", value, headers, second.timestamp_ms)]
+        )
+        intruder.close()
+        broken = verifier.verify()
+        assert broken.first_break is not None and len(broken.breaks) == 1
+        assert broken.first_break.aggregate_id == str(ids["case"]) and broken.first_break.version == 2
+        assert "version 2 again, with other bytes" in broken.first_break.reason
+        assert verifier.verify(str(ids["remains"])).first_break is None, "other aggregates still verify"
 
 
 class TestEmbeddedNode(NodeContract):

@@ -292,3 +292,25 @@ def test_a_family_consults_amends_withdraws_and_erases_from_the_command_line(tmp
         and "v4 DataErased" in after.stdout
         and "erased" in after.stdout.splitlines()[0]
     )
+
+
+def test_audit_verify_reports_a_clean_log_and_exits_1_on_a_break(tmp_path: Path) -> None:
+    assert caseledger(tmp_path, "quickstart").returncode == 0
+    clean = caseledger(tmp_path, "audit", "verify")
+    assert clean.returncode == 0, clean.stderr
+    assert "verified the whole log: 1 messages, 1 aggregates" in clean.stdout
+    # Someone without MX's key appends a message to MX's topic.
+    from tests.contracts.test_event_log_contract import read_all
+    from topics.embedded import SQLiteEventLog
+    from topics.log import OutgoingRecord
+
+    log = SQLiteEventLog(tmp_path / "data" / "log.sqlite")
+    [original] = read_all(log, "ledger.events.MX")
+    headers = tuple((k, bytes(64) if k == "signature" else v) for k, v in original.headers)
+    publisher = log.publisher("intruder")
+    publisher.publish([OutgoingRecord(original.topic, original.key or b"", original.value, headers, 0)])
+    publisher.close()
+    log.close()
+    broken = caseledger(tmp_path, "audit", "verify")
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    assert "first break: ledger.events.MX" in broken.stderr and "signature does not verify" in broken.stderr
