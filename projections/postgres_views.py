@@ -38,6 +38,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
     def __init__(self, conninfo: dict[str, Any], jurisdiction: str) -> None:
         self.jurisdiction = jurisdiction
         schema = views_schema(jurisdiction)
+        self._schema = Identifier(schema)
         ensure_schema(conninfo, schema)
         datastore = PostgresDatastore(
             dbname=conninfo["dbname"],
@@ -152,6 +153,15 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 cursor.executemany(self._purge_sql, [(c,) for c in purged])
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
+
+    def all_chain_heads(self) -> dict[str, ChainHead]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(SQL("SELECT aggregate_id, version, hash FROM {}.chain_heads").format(self._schema))
+            return {str(r["aggregate_id"]): (int(r["version"]), bytes(r["hash"])) for r in cursor.fetchall()}
+
+    def reset(self) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(SQL("TRUNCATE {0}.cases, {0}.chain_heads, {0}.tracking").format(self._schema))
 
     def cases(self) -> list[CaseRow]:
         with self.datastore.transaction(commit=False) as cursor:

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -119,7 +119,7 @@ class Projector:
         positions = self.views.positions(tps)
         return {tp: max(0, ends[tp] - positions[tp]) for tp in tps}
 
-    def run_once(self, timeout_s: float = 30.0) -> int:
+    def run_once(self, timeout_s: float = 30.0, progress: Callable[[int], None] | None = None) -> int:
         """Apply everything committed up to now; return the number of events consumed.
         Key grants are read first, up to a point after the events' ends were taken: the relay
         commits a grant with the first event sealed under it, so every event read has its
@@ -130,7 +130,12 @@ class Projector:
         ends = self.event_log.end_offsets(tps)
         if self.recipient is not None:
             self._consume(self.key_partitions(), timeout_s, self.apply_keys)
-        return self._consume(tps, timeout_s, self.apply, ends)
+        return self._consume(tps, timeout_s, self.apply, ends, progress)
+
+    def rebuild(self, progress: Callable[[int], None] | None = None, timeout_s: float = 300.0) -> int:
+        """Drop the jurisdiction's views and build them again from offset 0 of every topic."""
+        self.views.reset()
+        return self.run_once(timeout_s, progress)
 
     def _consume(
         self,
@@ -138,6 +143,7 @@ class Projector:
         timeout_s: float,
         apply: Any,
         ends: dict[TopicPartition, int] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> int:
         if not tps:
             return 0
@@ -164,6 +170,8 @@ class Projector:
                 advanced = {tp: p for tp, p in advanced.items() if p > positions[tp]}
                 if records or advanced:
                     apply(records, advanced)
+                    if progress is not None:  # in offsets, which count transaction markers too
+                        progress(sum(p - positions[tp] for tp, p in advanced.items()))
                     positions.update(advanced)
                     consumed += len(records)
                 elif time.monotonic() > deadline:

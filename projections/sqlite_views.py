@@ -105,6 +105,17 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
 
+    def all_chain_heads(self) -> dict[str, ChainHead]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT aggregate_id, version, hash FROM chain_heads")
+            return {r[0]: (int(r[1]), bytes(r[2])) for r in cursor.fetchall()}
+
+    def reset(self) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute("PRAGMA secure_delete = ON")
+            for table in ("cases", "chain_heads", "tracking"):
+                cursor.execute(f"DELETE FROM {table}")
+
     def cases(self) -> list[CaseRow]:
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(f"SELECT {', '.join(_COLUMNS)} FROM cases ORDER BY reported_at DESC, case_id")

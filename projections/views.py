@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -111,6 +112,24 @@ class JurisdictionViews(TrackingRecorder, ABC):
     @abstractmethod
     def cases(self) -> list[CaseRow]:
         """Every case in the view, newest report first."""
+
+    @abstractmethod
+    def all_chain_heads(self) -> dict[str, ChainHead]:
+        """Every aggregate's last verified (version, hash)."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Empty every view table and forget every position (one transaction): a rebuild."""
+
+    def digest(self) -> str:
+        """SHA-256 over every row of every view table, in a canonical order: two views hold the
+        same data exactly when their digests are equal."""
+        hasher = hashlib.sha256()
+        for row in sorted(self.cases(), key=lambda r: r.case_id):
+            hasher.update(repr(tuple(getattr(row, c) for c in CASE_COLUMNS)).encode())
+        for aggregate_id, (version, digest) in sorted(self.all_chain_heads().items()):
+            hasher.update(f"{aggregate_id}:{version}:{digest.hex()}".encode())
+        return hasher.hexdigest()
 
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
         """The rows of these cases that the view holds."""

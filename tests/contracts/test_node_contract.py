@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -519,6 +520,31 @@ class NodeContract:
         assert broken.first_break.aggregate_id == str(ids["case"]) and broken.first_break.version == 2
         assert "version 2 again, with other bytes" in broken.first_break.reason
         assert verifier.verify(str(ids["remains"])).first_break is None, "other aggregates still verify"
+
+    def test_a_rebuild_from_zero_gives_the_views_the_live_projection_built(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        gt = make_node("GT", access_rules=SAMPLE_POLICY)
+        for n in range(3):  # the live views follow the log in several steps
+            mx.ledger.report_missing_person(report(given_names=f"Persona {n}", nationalities=("GT",)))
+            mx.sync("MX")
+            gt.projector("GT").run_once()
+        whole_story(mx.ledger)
+        mx.sync("MX")
+        gt.projector("GT").run_once()
+        for node, jurisdiction in ((mx, "MX"), (gt, "GT")):
+            projector = node.projector(jurisdiction)
+            live, rows = projector.views.digest(), projector.views.cases()
+            seen: list[int] = []
+            consumed = projector.rebuild(progress=seen.append)
+            assert consumed == len(read_all(node.event_log, node.catalogue.events("MX").name))
+            assert sum(seen) == sum(node.event_log.end_offsets(projector.partitions()).values())
+            assert projector.views.digest() == live and projector.views.cases() == rows
+            assert {r.status for r in rows} >= {"missing", "erased"}
+        # Control: the digest sees a change in any row.
+        gt.views("GT").apply([replace(gt.views("GT").cases()[0], route="otra ruta", version=99)], [])
+        assert gt.views("GT").digest() != live
 
 
 class TestEmbeddedNode(NodeContract):

@@ -314,3 +314,15 @@ def test_audit_verify_reports_a_clean_log_and_exits_1_on_a_break(tmp_path: Path)
     broken = caseledger(tmp_path, "audit", "verify")
     assert broken.returncode == 1 and "Traceback" not in broken.stderr
     assert "first break: ledger.events.MX" in broken.stderr and "signature does not verify" in broken.stderr
+
+
+def test_rebuild_gives_the_live_digest(tmp_path: Path) -> None:
+    assert caseledger(tmp_path, "quickstart").returncode == 0
+    rebuilt = caseledger(tmp_path, "rebuild", "--as", "MX")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert (
+        "rebuilt the views of MX from 1 events" in rebuilt.stdout
+        and "identical to the live views" in rebuilt.stdout
+    )
+    listed = caseledger(tmp_path, "cases", "--as", "MX")
+    assert "José Ángel Hernández Núñez" in listed.stdout
