@@ -178,6 +178,7 @@ class Node:
                 self.registry,
                 policy=self.policy(),
                 catalogue=self.catalogue,
+                batch_size=self.settings.projection_batch_size,
                 keys=self.keys,
                 data_keys=self.data_keys,
                 recipient=self.recipient,

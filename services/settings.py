@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     """JSON {origin: base64 public key} of the other nodes whose events this node accepts."""
     relay_batch_size: int = 500
     """Events per relay transaction."""
+    projection_batch_size: int = 1000
+    """Records per views transaction (rows and offsets commit together)."""
     access_rules: Path | None = None
     """The network's access rules (TOML, ledger/access_rules.py); unset: each jurisdiction sees
     the public tier of others' cases and all of its own."""
