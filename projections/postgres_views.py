@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -11,7 +13,15 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from projections.views import CASE_COLUMNS, PURGED_COLUMNS, CaseRow, ChainHead, JurisdictionViews
+from projections.views import (
+    CASE_COLUMNS,
+    PURGED_COLUMNS,
+    TIMELINE_COLUMNS,
+    CaseRow,
+    ChainHead,
+    JurisdictionViews,
+    TimelineRow,
+)
 
 _COLUMNS = CASE_COLUMNS
 
@@ -67,6 +77,17 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 "aggregate_id uuid PRIMARY KEY, version bigint NOT NULL, hash bytea NOT NULL)"
             ).format(Identifier(schema))
         )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.timeline ("
+                "aggregate_id uuid NOT NULL, version bigint NOT NULL, aggregate_type text NOT NULL, "
+                "event_type text NOT NULL, origin text NOT NULL, occurred_at timestamptz NOT NULL, "
+                "recorded_at timestamptz NOT NULL, organisation text NOT NULL, role text NOT NULL, "
+                "purpose text NOT NULL, public jsonb NOT NULL, shown jsonb NOT NULL, "
+                "withheld text[] NOT NULL, "
+                "PRIMARY KEY (aggregate_id, version))"
+            ).format(Identifier(schema))
+        )
         self._upsert = SQL(
             "INSERT INTO {0}.cases ({1}) VALUES ({2}) ON CONFLICT (case_id) DO UPDATE SET {3} "
             "WHERE excluded.version > {0}.cases.version"
@@ -98,6 +119,24 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 )
                 .as_string(connection)
             )
+            self._timeline_insert = (
+                SQL("INSERT INTO {0}.timeline VALUES ({1}) ON CONFLICT DO NOTHING")
+                .format(Identifier(schema), SQL(", ").join(SQL("%s") for _ in TIMELINE_COLUMNS))
+                .as_string(connection)
+            )
+            self._timeline_purge = (
+                SQL("UPDATE {0}.timeline SET shown = '{{}}' WHERE aggregate_id = %s")
+                .format(Identifier(schema))
+                .as_string(connection)
+            )
+            self._timeline_select = (
+                SQL(
+                    "SELECT {1} FROM {0}.timeline "
+                    "WHERE aggregate_id = %s AND recorded_at <= %s ORDER BY version"
+                )
+                .format(Identifier(schema), SQL(", ").join(Identifier(c) for c in TIMELINE_COLUMNS))
+                .as_string(connection)
+            )
             self._heads_select = (
                 SQL("SELECT aggregate_id, version, hash FROM {0}.chain_heads WHERE aggregate_id = ANY(%s)")
                 .format(Identifier(schema))
@@ -119,8 +158,15 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         trackings: Sequence[Tracking],
         heads: Mapping[str, ChainHead] | None = None,
         purged: Sequence[str] = (),
+        timeline: Sequence[TimelineRow] = (),
+        restricted: Sequence[str] = (),
     ) -> None:
         with self.datastore.transaction(commit=True) as cursor:
+            if timeline:
+                cursor.executemany(
+                    self._timeline_insert,
+                    [(*(getattr(e, c) for c in TIMELINE_COLUMNS[:-1]), list(e.withheld)) for e in timeline],
+                )
             if heads:
                 cursor.executemany(self._heads_upsert, [(a, v, h) for a, (v, h) in heads.items()])
             cursor.executemany(
@@ -151,6 +197,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             )
             if purged:
                 cursor.executemany(self._purge_sql, [(c,) for c in purged])
+            if purged or restricted:
+                cursor.executemany(self._timeline_purge, [(c,) for c in (*purged, *restricted)])
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
 
@@ -159,9 +207,28 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             cursor.execute(SQL("SELECT aggregate_id, version, hash FROM {}.chain_heads").format(self._schema))
             return {str(r["aggregate_id"]): (int(r["version"]), bytes(r["hash"])) for r in cursor.fetchall()}
 
+    def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]:
+        until = until or datetime.max.replace(tzinfo=UTC)
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._timeline_select, (aggregate_id, until))
+            found = cursor.fetchall()
+        return [
+            TimelineRow(
+                **{
+                    **r,
+                    "aggregate_id": str(r["aggregate_id"]),
+                    "public": json.dumps(r["public"], sort_keys=True),
+                    "shown": json.dumps(r["shown"], sort_keys=True),
+                    "withheld": tuple(r["withheld"]),
+                }
+            )
+            for r in found
+        ]
+
     def reset(self) -> None:
+        tables = SQL("{0}.cases, {0}.chain_heads, {0}.tracking, {0}.timeline").format(self._schema)
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(SQL("TRUNCATE {0}.cases, {0}.chain_heads, {0}.tracking").format(self._schema))
+            cursor.execute(SQL("TRUNCATE {}").format(tables))
 
     def cases(self) -> list[CaseRow]:
         with self.datastore.transaction(commit=False) as cursor:

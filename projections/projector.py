@@ -19,9 +19,10 @@ from uuid import UUID
 
 from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
 from ledger.keystore import KeyStore, MemoryKeyStore, parse_key_id
-from ledger.tiers import age_between, is_minor, tier_of
+from ledger.sealing import split
+from ledger.tiers import TIERS, age_between, is_minor, tier_of
 from projections.access import AccessPolicy, OwnCasesOnly
-from projections.views import PURGED_COLUMNS, CaseRow, ChainHead, JurisdictionViews, tracking_at
+from projections.views import PURGED_COLUMNS, CaseRow, ChainHead, JurisdictionViews, TimelineRow, tracking_at
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.grants import grant_context, verify_grant
@@ -50,6 +51,19 @@ _AMENDABLE_COLUMNS = {
     "person.second_surname": "second_surname",
     "last_seen.place": "last_seen_place",
 }
+
+
+def _json(value: Any) -> str:
+    """Canonical JSON of a record's fields (dates as ISO 8601 text)."""
+    return json.dumps(value, sort_keys=True, default=_json_default, ensure_ascii=False)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
 
 
 def _restricted(row: CaseRow) -> CaseRow:
@@ -194,6 +208,8 @@ class Projector:
         """Turn records into rows; write rows and the positions reached in one transaction."""
         rows: dict[str, CaseRow] = {}
         purged: list[str] = []
+        restricted: list[str] = []
+        timeline: list[TimelineRow] = []
         reached: dict[TopicPartition, int] = dict(positions or {})
         ids = sorted({r.key.decode(errors="replace") for r in records if r.key})
         heads: dict[str, ChainHead] = self.views.chain_heads([i for i in ids if _is_uuid(i)])
@@ -208,21 +224,67 @@ class Projector:
                 link = self.verify(record, decoded.record["meta"], heads)
                 if link is None:
                     continue  # delivered again: it was applied the first time
-                plain, _closed = open_record(self.registry, self.data_keys, decoded)
+                plain, closed = open_record(self.registry, self.data_keys, decoded)
+                is_case = decoded.record["meta"]["aggregate_type"] == "MissingPersonCase"
                 current = rows.get(link[0]) or (
-                    None if decoded.name == "CaseReported" else self.views.rows([link[0]]).get(link[0])
+                    None
+                    if decoded.name == "CaseReported" or not is_case
+                    else self.views.rows([link[0]]).get(link[0])
                 )
                 row = self.to_row(record, Decoded(decoded.name, decoded.writer_version, plain), current)
+                entry = self.timeline_entry(decoded.name, plain, closed, row or current)
             except (UndecodableMessage, Unapplicable) as error:
                 self.dead_letter(record, str(error))
                 continue
             heads[link[0]] = advanced[link[0]] = link[1]
+            timeline.append(entry)
             if row is not None:
                 rows[row.case_id] = row
+                if row.restricted and current is not None and not current.restricted:
+                    restricted.append(row.case_id)  # consent withdrawn: the timeline forgets too
             if decoded.name == "DataErased":
                 purged.append(link[0])  # after the batch's rows: a row made above is purged too
         self.views.apply(
-            list(rows.values()), [tracking_at(tp, nxt) for tp, nxt in reached.items()], advanced, purged
+            list(rows.values()),
+            [tracking_at(tp, nxt) for tp, nxt in reached.items()],
+            advanced,
+            purged,
+            timeline,
+            restricted,
+        )
+
+    def timeline_entry(
+        self, name: str, plain: dict[str, Any], closed: Sequence[str], case_row: CaseRow | None
+    ) -> TimelineRow:
+        """The event as this view shows it: public fields, and the common ones where the case
+        row shows them (an adult's case, shared with consent) or, for remains, samples and
+        matches, where the rules let this jurisdiction read the common tier."""
+        meta = plain["meta"]
+        public, groups = split(name, {k: v for k, v in plain.items() if k != "meta"})
+        if meta["aggregate_type"] == "MissingPersonCase":
+            common = case_row is not None and not case_row.restricted
+        else:
+            common = self.policy.may_read(
+                self.jurisdiction, str(meta["origin"]), "common", nationalities=(), minor=False
+            )
+        shown = groups.get("common") if common and "common" not in closed else None
+        held = set(groups) | set(closed)
+        withheld = tuple(t for t in TIERS if t in held and not (t == "common" and shown is not None))
+        recorded_by = meta["recorded_by"]
+        return TimelineRow(
+            aggregate_id=str(meta["aggregate_id"]),
+            version=int(meta["aggregate_version"]),
+            aggregate_type=str(meta["aggregate_type"]),
+            event_type=name,
+            origin=str(meta["origin"]),
+            occurred_at=meta["occurred_at"],
+            recorded_at=meta["recorded_at"],
+            organisation=str(recorded_by["organisation"]),
+            role=str(recorded_by["role"]),
+            purpose=str(meta["purpose"]),
+            public=_json(public),
+            shown=_json(shown or {}),
+            withheld=withheld,
         )
 
     def apply_keys(

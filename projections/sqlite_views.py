@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from projections.views import CASE_COLUMNS, PURGED_COLUMNS, CaseRow, ChainHead, JurisdictionViews
+from projections.views import (
+    CASE_COLUMNS,
+    PURGED_COLUMNS,
+    TIMELINE_COLUMNS,
+    CaseRow,
+    ChainHead,
+    JurisdictionViews,
+    TimelineRow,
+)
 
 _CREATE = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -23,6 +31,13 @@ CREATE TABLE IF NOT EXISTS cases (
 _CREATE_HEADS = """
 CREATE TABLE IF NOT EXISTS chain_heads (
     aggregate_id TEXT PRIMARY KEY, version INTEGER NOT NULL, hash BLOB NOT NULL) WITHOUT ROWID
+"""
+_CREATE_TIMELINE = """
+CREATE TABLE IF NOT EXISTS timeline (
+    aggregate_id TEXT NOT NULL, version INTEGER NOT NULL, aggregate_type TEXT NOT NULL,
+    event_type TEXT NOT NULL, origin TEXT NOT NULL, occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL,
+    organisation TEXT NOT NULL, role TEXT NOT NULL, purpose TEXT NOT NULL, public TEXT NOT NULL,
+    shown TEXT NOT NULL, withheld TEXT NOT NULL, PRIMARY KEY (aggregate_id, version)) WITHOUT ROWID
 """
 _COLUMNS = CASE_COLUMNS
 _UPSERT = (
@@ -49,7 +64,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         self.create_table()
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), _CREATE, _CREATE_HEADS]
+        return [*super().construct_create_table_statements(), _CREATE, _CREATE_HEADS, _CREATE_TIMELINE]
 
     def chain_heads(self, aggregate_ids: Sequence[str]) -> dict[str, ChainHead]:
         found: dict[str, ChainHead] = {}
@@ -69,9 +84,28 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         trackings: Sequence[Tracking],
         heads: Mapping[str, ChainHead] | None = None,
         purged: Sequence[str] = (),
+        timeline: Sequence[TimelineRow] = (),
+        restricted: Sequence[str] = (),
     ) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute("PRAGMA secure_delete = ON")  # erased names are overwritten on disk
+            cursor.executemany(
+                f"INSERT OR IGNORE INTO timeline VALUES ({', '.join('?' * len(TIMELINE_COLUMNS))})",
+                [
+                    (
+                        *(getattr(e, c) for c in TIMELINE_COLUMNS[:5]),
+                        e.occurred_at.astimezone(UTC).isoformat(),
+                        e.recorded_at.astimezone(UTC).isoformat(),
+                        e.organisation,
+                        e.role,
+                        e.purpose,
+                        e.public,
+                        e.shown,
+                        ",".join(e.withheld),
+                    )
+                    for e in timeline
+                ],
+            )
             for aggregate_id, (version, digest) in (heads or {}).items():
                 cursor.execute(
                     "INSERT OR REPLACE INTO chain_heads VALUES (?, ?, ?)", (aggregate_id, version, digest)
@@ -102,6 +136,8 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                 )
             for case_id in purged:
                 cursor.execute(_PURGE, (case_id,))
+            for case_id in (*purged, *restricted):
+                cursor.execute("UPDATE timeline SET shown = '{}' WHERE aggregate_id = ?", (case_id,))
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
 
@@ -110,10 +146,30 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             cursor.execute("SELECT aggregate_id, version, hash FROM chain_heads")
             return {r[0]: (int(r[1]), bytes(r[2])) for r in cursor.fetchall()}
 
+    def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]:
+        query = f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM timeline WHERE aggregate_id = ?"
+        args: tuple[str, ...] = (aggregate_id,)
+        if until is not None:
+            query += " AND recorded_at <= ?"
+            args = (aggregate_id, until.astimezone(UTC).isoformat())
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(query + " ORDER BY version", args)
+            found = cursor.fetchall()
+        return [
+            TimelineRow(
+                *r[:5],
+                datetime.fromisoformat(r[5]),
+                datetime.fromisoformat(r[6]),
+                *r[7:12],
+                tuple(t for t in r[12].split(",") if t),
+            )
+            for r in found
+        ]
+
     def reset(self) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute("PRAGMA secure_delete = ON")
-            for table in ("cases", "chain_heads", "tracking"):
+            for table in ("cases", "chain_heads", "tracking", "timeline"):
                 cursor.execute(f"DELETE FROM {table}")
 
     def cases(self) -> list[CaseRow]:

@@ -43,6 +43,42 @@ class CaseRow:
         return " ".join(p for p in (self.given_names, self.first_surname, self.second_surname) if p)
 
 
+@dataclass(frozen=True)
+class TimelineRow:
+    """One event of an aggregate as a jurisdiction may see it: who recorded it, when, why,
+    and its fields up to the tiers this view shows (the rest named in `withheld`)."""
+
+    aggregate_id: str
+    version: int
+    aggregate_type: str
+    event_type: str
+    origin: str
+    occurred_at: datetime
+    recorded_at: datetime
+    organisation: str
+    role: str
+    purpose: str
+    public: str  # JSON: the public fields
+    shown: str  # JSON: the common fields, where this view shows them ("{}" otherwise)
+    withheld: tuple[str, ...]  # the tiers the event holds that this view does not show
+
+
+TIMELINE_COLUMNS = (
+    "aggregate_id",
+    "version",
+    "aggregate_type",
+    "event_type",
+    "origin",
+    "occurred_at",
+    "recorded_at",
+    "organisation",
+    "role",
+    "purpose",
+    "public",
+    "shown",
+    "withheld",
+)
+
 ChainHead = tuple[int, bytes]
 
 # What an erasure empties in a case row: everything above the public tier.
@@ -101,9 +137,16 @@ class JurisdictionViews(TrackingRecorder, ABC):
         trackings: Sequence[Tracking],
         heads: Mapping[str, ChainHead] | None = None,
         purged: Sequence[str] = (),
+        timeline: Sequence[TimelineRow] = (),
+        restricted: Sequence[str] = (),
     ) -> None:
-        """Upsert rows, chain heads and positions in one transaction (all or nothing); then
-        purge the personal data of the purged cases (erased by their family)."""
+        """Upsert rows, timeline entries, chain heads and positions in one transaction (all or
+        nothing); then purge the personal data of the purged cases (erased by their family)
+        and keep only the public fields in the timeline of the purged and restricted ones."""
+
+    @abstractmethod
+    def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]:
+        """The aggregate's events in version order, those recorded by `until` if given."""
 
     @abstractmethod
     def chain_heads(self, aggregate_ids: Sequence[str]) -> dict[str, ChainHead]:
@@ -129,6 +172,8 @@ class JurisdictionViews(TrackingRecorder, ABC):
             hasher.update(repr(tuple(getattr(row, c) for c in CASE_COLUMNS)).encode())
         for aggregate_id, (version, digest) in sorted(self.all_chain_heads().items()):
             hasher.update(f"{aggregate_id}:{version}:{digest.hex()}".encode())
+            for entry in self.timeline(aggregate_id):
+                hasher.update(repr(tuple(getattr(entry, c) for c in TIMELINE_COLUMNS)).encode())
         return hasher.hexdigest()
 
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:

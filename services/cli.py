@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +22,7 @@ from ledger.errors import LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
 from services.bootstrap import Node, build_node
+from services.history import case_as_of, diff
 from services.reading import CaseReading, Dossier
 from services.settings import Settings
 from topics.audit import LogVerifier
@@ -383,6 +386,40 @@ def rebuild(jurisdiction: str) -> None:
         click.echo("identical to the live views")
     else:  # events may have arrived meanwhile; a second rebuild settles it
         click.echo(f"the live views had digest {live}: events arrived during the rebuild, or they differed")
+
+
+def instant(text: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"{option}: {text!r} is not an ISO 8601 instant, e.g. 2026-03-01T00:00Z") from None
+    if moment.tzinfo is None:
+        raise UserError(f"{option}: {text!r} needs a time zone, e.g. 2026-03-01T00:00Z")
+    return moment
+
+
+@main.command()
+@click.argument("case_id")
+@click.option("--as", "jurisdiction", required=True, help="The jurisdiction whose view of the past to show.")
+@click.option("--as-of", "as_of", help="The instant (ISO 8601 with zone); default now.")
+@click.option("--diff", "between", nargs=2, help="Two instants: what changed from the first to the second.")
+def history(case_id: str, jurisdiction: str, as_of: str | None, between: tuple[str, str] | None) -> None:
+    """A case exactly as a jurisdiction could see it at an instant, or what changed between two."""
+    case = str(parse_case_id(case_id))
+    with node_from_env() as node:
+        projector = node.projector(jurisdiction.upper())
+        projector.run_once()
+        if between:
+            result = diff(projector.views, case, instant(between[0], "--diff"), instant(between[1], "--diff"))
+        else:
+            moment = instant(as_of, "--as-of") if as_of else None
+            found = case_as_of(projector.views, case, moment)
+            if not found.events:
+                raise UserError(
+                    f"case {case_id}: nothing recorded by then that {jurisdiction.upper()} can see"
+                )
+            result = found.as_dict()
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
 
 
 @main.group("audit")

@@ -4,9 +4,10 @@ and on real Kafka and PostgreSQL, with the same cases."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -15,11 +16,12 @@ import pytest
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.access_rules import load as load_rules
-from ledger.commands import Actor, AmendData, RecordSighting, WithdrawConsent
+from ledger.commands import Actor, AmendData, EraseData, RecordSighting, WithdrawConsent
 from ledger.errors import ConsentRequired, InvalidField
 from ledger.sealing import sealed_tiers
 from ledger.values import Place
 from services.bootstrap import Node, build_node
+from services.history import case_as_of, diff
 from services.reading import CaseReading, ReadRefused
 from services.settings import Settings
 from tests.contracts.test_event_log_contract import read_all
@@ -545,6 +547,75 @@ class NodeContract:
         # Control: the digest sees a change in any row.
         gt.views("GT").apply([replace(gt.views("GT").cases()[0], route="otra ruta", version=99)], [])
         assert gt.views("GT").digest() != live
+
+    def test_history_shows_a_case_as_a_jurisdiction_could_see_it_at_an_instant(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        gt = make_node("GT", access_rules=SAMPLE_POLICY)
+        hn = make_node("HN", access_rules=SAMPLE_POLICY)
+        before = datetime.now(UTC)
+        time.sleep(0.01)
+        case_id = mx.ledger.report_missing_person(report(given_names="Maria", nationalities=("GT",)))
+        time.sleep(0.01)
+        reported = datetime.now(UTC)
+        time.sleep(0.01)
+        mx.ledger.amend_data(
+            AmendData(
+                **ctx(FAMILY), case_id=case_id, changes={"person.given_names": "María"}, reason="accent"
+            )
+        )
+        mx.ledger.record_sighting(
+            RecordSighting(
+                **ctx(), case_id=case_id, seen_on="2026-03-02", place=Place("MX", "Ixtepec"), source="shelter"
+            )
+        )
+        time.sleep(0.01)
+        amended = datetime.now(UTC)
+        time.sleep(0.01)
+        mx.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="the mother"))
+        mx.sync("MX")
+        for node, jurisdiction in ((gt, "GT"), (hn, "HN")):
+            node.projector(jurisdiction).run_once()
+        gt_views = gt.views("GT")
+
+        assert case_as_of(gt_views, str(case_id), before).events == []
+        at_report = case_as_of(gt_views, str(case_id), reported)
+        assert (at_report.version, at_report.status, at_report.sightings) == (1, "missing", 0)
+        at_amend = case_as_of(gt_views, str(case_id), amended)
+        assert (at_amend.version, at_amend.amendments, at_amend.sightings) == (3, 1, 1)
+        # The family erased the case since: its past names stay erased for everyone.
+        assert at_report.person.get("given_names") is None and at_amend.person.get("given_names") is None
+        assert at_amend.person["nationalities"] == ["GT"] and at_amend.last_sighting == {"country": "MX"}
+        now = case_as_of(gt_views, str(case_id))
+        assert (now.status, now.version) == ("erased", 4)
+        change = diff(gt_views, str(case_id), reported, amended)
+        assert [e["event"] for e in change["events"]] == ["DataAmended", "SightingRecorded"]
+        assert change["changed"]["sightings"] == {"from": 0, "to": 1}
+        # HN has no agreement: the same events at the same instants, public fields only.
+        hn_view = case_as_of(hn.views("HN"), str(case_id), amended)
+        assert hn_view.version == 3 and set(hn_view.person) == {"sex", "nationalities"}
+
+    def test_history_before_an_erasure_shows_the_names_a_jurisdiction_held(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        gt = make_node("GT", access_rules=SAMPLE_POLICY)
+        case_id = mx.ledger.report_missing_person(report(given_names="Maria", nationalities=("GT",)))
+        time.sleep(0.01)
+        reported = datetime.now(UTC)
+        time.sleep(0.01)
+        mx.ledger.amend_data(
+            AmendData(
+                **ctx(FAMILY), case_id=case_id, changes={"person.given_names": "María"}, reason="accent"
+            )
+        )
+        mx.sync("MX")
+        gt.projector("GT").run_once()
+        assert case_as_of(gt.views("GT"), str(case_id), reported).person["given_names"] == "Maria"
+        assert case_as_of(gt.views("GT"), str(case_id)).person["given_names"] == "María"
+        change = diff(gt.views("GT"), str(case_id), reported, datetime.now(UTC))
+        assert change["changed"]["person"] == {"given_names": {"from": "Maria", "to": "María"}}
 
 
 class TestEmbeddedNode(NodeContract):

@@ -326,3 +326,21 @@ def test_rebuild_gives_the_live_digest(tmp_path: Path) -> None:
     )
     listed = caseledger(tmp_path, "cases", "--as", "MX")
     assert "José Ángel Hernández Núñez" in listed.stdout
+
+
+def test_history_as_of_and_diff_from_the_command_line(tmp_path: Path) -> None:
+    started = caseledger(tmp_path, "quickstart")
+    case_id = started.stdout.split("Reported case ", 1)[1].split()[0]
+    now = caseledger(tmp_path, "history", case_id, "--as", "MX")
+    assert now.returncode == 0, now.stderr
+    assert '"status": "missing"' in now.stdout and '"given_names": "José Ángel"' in now.stdout
+    early = caseledger(tmp_path, "history", case_id, "--as", "MX", "--as-of", "2020-01-01T00:00Z")
+    assert early.returncode == 2 and "nothing recorded by then" in early.stderr
+    changes = caseledger(
+        tmp_path, "history", case_id, "--as", "MX", "--diff", "2020-01-01T00:00Z", "2100-01-01T00:00Z"
+    )
+    assert changes.returncode == 0 and '"event": "CaseReported"' in changes.stdout
+    bad = caseledger(tmp_path, "history", case_id, "--as", "MX", "--as-of", "yesterday")
+    assert bad.returncode == 2 and "--as-of: 'yesterday' is not an ISO 8601 instant" in bad.stderr
+    naive = caseledger(tmp_path, "history", case_id, "--as", "MX", "--as-of", "2026-03-01T00:00")
+    assert naive.returncode == 2 and "needs a time zone" in naive.stderr

@@ -1,0 +1,149 @@
+"""A case as a jurisdiction could see it at an instant (#6, deliverable 4), from its views'
+timeline: every event recorded by then, folded in version order, with the fields that
+jurisdiction may see. What a family has since erased stays erased: the right to withdraw
+prevails over the past.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from projections.views import JurisdictionViews, TimelineRow
+
+_PUBLIC_PERSON = ("sex", "nationalities")
+_PUBLIC_LAST_SEEN = ("country", "route")
+
+
+@dataclass
+class CaseAsOf:
+    case_id: str
+    as_of: datetime | None
+    version: int = 0
+    origin: str | None = None
+    status: str | None = None
+    person: dict[str, Any] = field(default_factory=dict)
+    last_seen: dict[str, Any] = field(default_factory=dict)
+    consents: list[str] = field(default_factory=list)
+    sightings: int = 0
+    last_sighting: dict[str, Any] | None = None
+    ante_mortem_records: int = 0
+    amendments: int = 0
+    notifications: int = 0
+    linked_cases: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in vars(self).items() if k != "as_of"}
+        out["as_of"] = self.as_of.isoformat() if self.as_of else None
+        return out
+
+
+def _fields(entry: TimelineRow) -> dict[str, Any]:
+    fields: dict[str, Any] = json.loads(entry.public)
+    for key, value in json.loads(entry.shown).items():
+        if isinstance(value, dict) and isinstance(fields.get(key), dict):
+            fields[key] = {**fields[key], **value}
+        elif isinstance(value, list) and isinstance(fields.get(key), list):
+            fields[key] = [*fields[key], *value]
+        else:
+            fields[key] = value
+    return fields
+
+
+def _visible(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def fold(case_id: str, entries: list[TimelineRow], as_of: datetime | None) -> CaseAsOf:
+    case = CaseAsOf(case_id, as_of)
+    before_closure: str | None = None
+    for entry in entries:
+        f = _fields(entry)
+        name = entry.event_type
+        case.version, case.origin = entry.version, entry.origin
+        case.events.append(
+            {
+                "version": entry.version,
+                "event": name,
+                "occurred_at": entry.occurred_at.isoformat(),
+                "recorded_at": entry.recorded_at.isoformat(),
+                "recorded_by": f"{entry.organisation} ({entry.role})",
+                "purpose": entry.purpose,
+                **({"withheld": list(entry.withheld)} if entry.withheld else {}),
+            }
+        )
+        if name == "CaseReported":
+            case.status = "missing"
+            case.person = _visible(f.get("person") or {})
+            case.last_seen = _visible(f.get("last_seen") or {})
+            case.consents = sorted(f.get("consented_purposes") or [])
+        elif name == "DataAmended":
+            case.amendments += 1
+            for change in f.get("changes") or []:
+                section, _, key = str(change["field"]).rpartition(".")
+                target = (
+                    case.person if section == "person" else case.last_seen if section == "last_seen" else None
+                )
+                if target is not None:
+                    target[key] = json.loads(change["value"])
+        elif name in ("ConsentGranted", "ConsentWithdrawn"):
+            purposes = set(case.consents)
+            (purposes.add if name == "ConsentGranted" else purposes.discard)(f["consent_purpose"])
+            case.consents = sorted(purposes)
+        elif name == "SightingRecorded":
+            case.sightings += 1
+            case.last_sighting = _visible({"seen_on": f.get("seen_on"), **(f.get("place") or {})}) or None
+        elif name == "ComprehensiveDataAdded":
+            case.ante_mortem_records += 1
+        elif name == "CasesLinked" and f.get("other_case_id"):
+            case.linked_cases.append(f["other_case_id"])
+        elif name == "PersonLocatedAlive":
+            case.status = "located_alive"
+        elif name == "IdentificationConfirmed":
+            case.status = "identified_deceased"
+        elif name == "FamilyNotified":
+            case.notifications += 1
+        elif name == "CaseClosed":
+            before_closure, case.status = case.status, "closed"
+        elif name == "CaseReopened":
+            case.status, before_closure = before_closure or "missing", None
+        elif name == "DataErased":
+            case.status = "erased"
+            case.person = {k: v for k, v in case.person.items() if k in _PUBLIC_PERSON}
+            case.last_seen = {k: v for k, v in case.last_seen.items() if k in _PUBLIC_LAST_SEEN}
+            case.last_sighting, case.linked_cases = None, []
+    return case
+
+
+def case_as_of(views: JurisdictionViews, case_id: str, as_of: datetime | None = None) -> CaseAsOf:
+    """The case as the jurisdiction could see it at `as_of` (now, if None)."""
+    return fold(case_id, views.timeline(case_id, as_of), as_of)
+
+
+def diff(views: JurisdictionViews, case_id: str, first: datetime, second: datetime) -> dict[str, Any]:
+    """What changed in what the jurisdiction could see between two instants."""
+    before, after = case_as_of(views, case_id, first).as_dict(), case_as_of(views, case_id, second).as_dict()
+    changed: dict[str, Any] = {}
+    for key in before:
+        if key in ("events", "as_of") or before[key] == after[key]:
+            continue
+        if isinstance(before[key], dict) and isinstance(after[key], dict):
+            keys = set(before[key]) | set(after[key])
+            changed[key] = {
+                k: {"from": before[key].get(k), "to": after[key].get(k)}
+                for k in sorted(keys)
+                if before[key].get(k) != after[key].get(k)
+            }
+        else:
+            changed[key] = {"from": before[key], "to": after[key]}
+    new_events = [e for e in after["events"] if e["version"] > before["version"]]
+    return {
+        "case_id": case_id,
+        "from": first.isoformat(),
+        "to": second.isoformat(),
+        "changed": changed,
+        "events": new_events,
+    }
