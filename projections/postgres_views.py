@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -83,7 +82,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 "aggregate_id uuid NOT NULL, version bigint NOT NULL, aggregate_type text NOT NULL, "
                 "event_type text NOT NULL, origin text NOT NULL, occurred_at timestamptz NOT NULL, "
                 "recorded_at timestamptz NOT NULL, organisation text NOT NULL, role text NOT NULL, "
-                "purpose text NOT NULL, public jsonb NOT NULL, shown jsonb NOT NULL, "
+                "purpose text NOT NULL, public text NOT NULL, shown text NOT NULL, "
                 "withheld text[] NOT NULL, "
                 "PRIMARY KEY (aggregate_id, version))"
             ).format(Identifier(schema))
@@ -213,15 +212,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             cursor.execute(self._timeline_select, (aggregate_id, until))
             found = cursor.fetchall()
         return [
-            TimelineRow(
-                **{
-                    **r,
-                    "aggregate_id": str(r["aggregate_id"]),
-                    "public": json.dumps(r["public"], sort_keys=True),
-                    "shown": json.dumps(r["shown"], sort_keys=True),
-                    "withheld": tuple(r["withheld"]),
-                }
-            )
+            TimelineRow(str(r["aggregate_id"]), *(r[c] for c in TIMELINE_COLUMNS[1:-1]), tuple(r["withheld"]))
             for r in found
         ]
 

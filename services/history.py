@@ -36,8 +36,13 @@ class CaseAsOf:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in vars(self).items() if k != "as_of"}
+        """JSON-ready: instants as ISO 8601 text."""
+        out = {k: v for k, v in vars(self).items() if k not in ("as_of", "events")}
         out["as_of"] = self.as_of.isoformat() if self.as_of else None
+        out["events"] = [
+            {**e, "occurred_at": e["occurred_at"].isoformat(), "recorded_at": e["recorded_at"].isoformat()}
+            for e in self.events
+        ]
         return out
 
 
@@ -68,8 +73,8 @@ def fold(case_id: str, entries: list[TimelineRow], as_of: datetime | None) -> Ca
             {
                 "version": entry.version,
                 "event": name,
-                "occurred_at": entry.occurred_at.isoformat(),
-                "recorded_at": entry.recorded_at.isoformat(),
+                "occurred_at": entry.occurred_at,
+                "recorded_at": entry.recorded_at,
                 "recorded_by": f"{entry.organisation} ({entry.role})",
                 "purpose": entry.purpose,
                 **({"withheld": list(entry.withheld)} if entry.withheld else {}),
