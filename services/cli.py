@@ -20,6 +20,7 @@ from ledger.access_rules import load as load_rules
 from ledger.commands import Actor, AmendData, EraseData, GrantConsent, ReportMissingPerson, WithdrawConsent
 from ledger.errors import LedgerError
 from ledger.values import FamilyContact
+from projections.statistics import monthly
 from projections.views import CaseRow
 from services.bootstrap import Node, build_node
 from services.history import case_as_of, diff
@@ -420,6 +421,20 @@ def history(case_id: str, jurisdiction: str, as_of: str | None, between: tuple[s
                 )
             result = found.as_dict()
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.option("--as", "jurisdiction", required=True)
+def stats(jurisdiction: str) -> None:
+    """Monthly counts of reported cases from the public tier; cells under 5 suppressed."""
+    with node_from_env() as node:
+        node.sync(jurisdiction.upper())
+        cells = monthly(node.views(jurisdiction.upper()))
+    click.echo(f"Reported cases visible to {jurisdiction.upper()}, by month, country last seen and sex:")
+    for cell in cells:
+        click.echo(f"  {cell.month}  {cell.last_seen_country}  {cell.sex:<8} {cell.shown:>5}")
+    if not cells:
+        click.echo("  (none)")
 
 
 @main.group("audit")

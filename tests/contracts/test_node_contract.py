@@ -20,6 +20,7 @@ from ledger.commands import Actor, AmendData, EraseData, RecordSighting, Withdra
 from ledger.errors import ConsentRequired, InvalidField
 from ledger.sealing import sealed_tiers
 from ledger.values import Place
+from projections.statistics import monthly
 from services.bootstrap import Node, build_node
 from services.history import case_as_of, diff
 from services.reading import CaseReading, ReadRefused
@@ -616,6 +617,26 @@ class NodeContract:
         assert case_as_of(gt.views("GT"), str(case_id)).person["given_names"] == "María"
         change = diff(gt.views("GT"), str(case_id), reported, datetime.now(UTC))
         assert change["changed"]["person"] == {"given_names": {"from": "Maria", "to": "María"}}
+
+    def test_monthly_statistics_come_from_the_public_tier_with_small_cells_suppressed(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX")
+        for n in range(7):
+            mx.ledger.report_missing_person(
+                report(given_names=f"Mujer {n}", sex="female", last_seen_country="MX")
+            )
+        for n in range(2):
+            mx.ledger.report_missing_person(
+                report(given_names=f"Hombre {n}", sex="male", last_seen_country="MX")
+            )
+        mx.sync("MX")
+        mx.projector("GT").run_once()  # GT sees only the public tier of MX's cases
+        month = datetime.now(UTC).strftime("%Y-%m")
+        for jurisdiction in ("MX", "GT"):
+            cells = {(c.sex, c.last_seen_country): c.shown for c in monthly(mx.views(jurisdiction))}
+            assert cells == {("female", "MX"): "7", ("male", "MX"): "<5"}
+            assert {c.month for c in monthly(mx.views(jurisdiction))} == {month}
 
 
 class TestEmbeddedNode(NodeContract):
