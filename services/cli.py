@@ -23,7 +23,7 @@ from ledger.values import FamilyContact
 from projections.statistics import monthly
 from projections.views import CaseRow
 from services.bootstrap import Node, build_node
-from services.history import case_as_of, diff
+from services.history import case_as_of, diff, visible_fields
 from services.reading import CaseReading, Dossier
 from services.settings import Settings
 from topics.audit import LogVerifier
@@ -421,6 +421,32 @@ def history(case_id: str, jurisdiction: str, as_of: str | None, between: tuple[s
                 )
             result = found.as_dict()
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("aggregate_id")
+@click.option("--as", "jurisdiction", required=True)
+def timeline(aggregate_id: str, jurisdiction: str) -> None:
+    """Every event of a case, remains, sample (its custody chain) or match, as a jurisdiction
+    may see it: what, when, who recorded it and why; the tiers it may not see are named."""
+    name = jurisdiction.upper()
+    with node_from_env() as node:
+        node.sync(name)
+        entries = node.views(name).timeline(str(parse_case_id(aggregate_id)))
+    if not entries:
+        raise UserError(f"{aggregate_id}: nothing that {name} can see")
+    click.echo(f"{entries[0].aggregate_type} {aggregate_id} [{entries[0].origin}], as {name} sees it:")
+    for entry in entries:
+        click.echo(
+            f"  v{entry.version} {entry.event_type}: happened {entry.occurred_at:%Y-%m-%d %H:%M}Z, "
+            f"recorded {entry.recorded_at:%Y-%m-%d %H:%M}Z by {entry.organisation} ({entry.role}) "
+            f"for {entry.purpose}"
+        )
+        for key, value in visible_fields(entry).items():
+            if value not in (None, [], {}):
+                click.echo(f"      {key}: {value}")
+        if entry.withheld:
+            click.echo(f"      (withheld: the {', '.join(entry.withheld)} tier)")
 
 
 @main.command()

@@ -46,7 +46,7 @@ class CaseAsOf:
         return out
 
 
-def _fields(entry: TimelineRow) -> dict[str, Any]:
+def visible_fields(entry: TimelineRow) -> dict[str, Any]:
     fields: dict[str, Any] = json.loads(entry.public)
     for key, value in json.loads(entry.shown).items():
         if isinstance(value, dict) and isinstance(fields.get(key), dict):
@@ -66,7 +66,7 @@ def fold(case_id: str, entries: list[TimelineRow], as_of: datetime | None) -> Ca
     case = CaseAsOf(case_id, as_of)
     before_closure: str | None = None
     for entry in entries:
-        f = _fields(entry)
+        f = visible_fields(entry)
         name = entry.event_type
         case.version, case.origin = entry.version, entry.origin
         case.events.append(

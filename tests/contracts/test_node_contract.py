@@ -3,6 +3,7 @@ and on real Kafka and PostgreSQL, with the same cases."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -637,6 +638,27 @@ class NodeContract:
             cells = {(c.sex, c.last_seen_country): c.shown for c in monthly(mx.views(jurisdiction))}
             assert cells == {("female", "MX"): "7", ("male", "MX"): "<5"}
             assert {c.month for c in monthly(mx.views(jurisdiction))} == {month}
+
+    def test_the_timeline_shows_a_samples_custody_chain_without_its_forensic_data(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX")
+        ids = whole_story(mx.ledger)
+        mx.sync("MX")
+        custody = mx.views("MX").timeline(str(ids["sample"]))
+        assert [e.event_type for e in custody] == [
+            "SampleTaken",
+            "SampleTransferred",
+            "ProfileRecorded",
+            "SampleDestroyed",
+        ]
+        assert [e.role for e in custody] == ["forensic_expert", "forensic_expert", "geneticist", "geneticist"]
+        assert all(e.recorded_at and e.purpose == "forensic_identification" for e in custody)
+        assert "forensic" in custody[0].withheld and "genetic" in custody[0].withheld
+        shown = "".join(e.public + e.shown for e in custody)
+        assert "Laboratorio" not in shown and "D3S1358" not in shown and "mother" not in shown
+        remains = mx.views("MX").timeline(str(ids["remains"]))
+        assert remains[0].event_type == "RemainsRecovered" and "context" in json.loads(remains[0].public)
 
 
 class TestEmbeddedNode(NodeContract):

@@ -344,3 +344,20 @@ def test_history_as_of_and_diff_from_the_command_line(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--as-of: 'yesterday' is not an ISO 8601 instant" in bad.stderr
     naive = caseledger(tmp_path, "history", case_id, "--as", "MX", "--as-of", "2026-03-01T00:00")
     assert naive.returncode == 2 and "needs a time zone" in naive.stderr
+
+
+def test_timeline_and_stats_from_the_command_line(tmp_path: Path) -> None:
+    started = caseledger(tmp_path, "quickstart")
+    case_id = started.stdout.split("Reported case ", 1)[1].split()[0]
+    shown = caseledger(tmp_path, "timeline", case_id, "--as", "GT")
+    assert shown.returncode == 0, shown.stderr
+    assert "MissingPersonCase" in shown.stdout and "v1 CaseReported" in shown.stdout
+    assert (
+        "Comité de Familiares (caseworker)" in shown.stdout
+        and "(withheld: the common, reserved tier)" in shown.stdout
+    )
+    assert "José" not in shown.stdout
+    unknown = caseledger(tmp_path, "timeline", "00000000-0000-4000-8000-000000000000", "--as", "GT")
+    assert unknown.returncode == 2 and "nothing that GT can see" in unknown.stderr
+    counted = caseledger(tmp_path, "stats", "--as", "GT")
+    assert counted.returncode == 0 and "male" in counted.stdout and "<5" in counted.stdout
