@@ -27,7 +27,7 @@ from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.grants import grant_context, verify_grant
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
-from topics.mapping import open_record
+from topics.mapping import CREATION_EVENTS, open_record
 from topics.signing import GENESIS, KeyRegistry, chain_hash, signed_bytes
 
 log = logging.getLogger(__name__)
@@ -352,6 +352,11 @@ class Projector:
             raise Unapplicable(f"broken hash chain: version {version} arrives without version {version - 1}")
         if previous != expected:
             raise Unapplicable(f"broken hash chain: previous hash of version {version} does not match")
+        if (version == 1) != (meta["event_type"] in CREATION_EVENTS):
+            raise Unapplicable(
+                f"{meta['event_type']} as version {version} of {meta['aggregate_type']}: an aggregate "
+                "begins with its creation event, and only there"
+            )
         return aggregate_id, (version, digest)
 
     def to_row(self, record: LogRecord, decoded: Decoded, current: CaseRow | None = None) -> CaseRow | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from topics.avro import SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.log import EventLog, LogRecord, LogUnavailable, TopicPartition
+from topics.mapping import CREATION_EVENTS
 from topics.signing import GENESIS, KeyRegistry, chain_hash, signed_bytes
 
 
@@ -132,6 +133,10 @@ class LogVerifier:
             return broke(f"envelope origin {meta['origin']!r} on the topic of {origin}", version)
         if str(meta["aggregate_id"]) != key:
             return broke("the message key is not the envelope's aggregate id", version)
+        if (version == 1) != (meta["event_type"] in CREATION_EVENTS):
+            return broke(
+                f"{meta['event_type']} as version {version}: an aggregate begins with its creation", version
+            )
         previous, signature = record.header("previous_hash"), record.header("signature")
         if previous is None or signature is None:
             return broke("unsigned: no signature or previous_hash header", version)

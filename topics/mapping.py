@@ -24,6 +24,12 @@ from topics.log import OutgoingRecord
 _ENVELOPE_ATTRIBUTES = {*ENVELOPE_KEYS, "origin"}
 
 
+# The events that create an aggregate: each aggregate's version 1, and nothing else.
+CREATION_EVENTS = frozenset(
+    {"CaseReported", "RemainsRecovered", "SampleTaken", "MatchProposed", "ReadLogOpened"}
+)
+
+
 def event_id_for(aggregate_id: UUID, version: int) -> UUID:
     """A stable id for the event at this version of this aggregate (same on every re-publish)."""
     return uuid5(aggregate_id, str(version))

@@ -34,7 +34,7 @@ from topics.audit import LogVerifier
 from topics.grants import signed_grant
 from topics.log import OutgoingRecord
 from topics.relay import Relay
-from topics.signing import signed_bytes
+from topics.signing import GENESIS, signed_bytes
 
 UNWRAP_REFUSED = b"wrapped key does not open: tampered, or granted to another organisation"
 HN_CONSUL = "hn-consulado-tapachula"
@@ -659,6 +659,33 @@ class NodeContract:
         assert "Laboratorio" not in shown and "D3S1358" not in shown and "mother" not in shown
         remains = mx.views("MX").timeline(str(ids["remains"]))
         assert remains[0].event_type == "RemainsRecovered" and "context" in json.loads(remains[0].public)
+
+    def test_an_event_for_an_aggregate_never_created_is_dead_lettered(self, make_node: NodeFactory) -> None:
+        mx, gt = make_node("MX"), make_node("GT")
+        case_id = mx.ledger.report_missing_person(report())
+        mx.ledger.amend_data(
+            AmendData(**ctx(FAMILY), case_id=case_id, changes={"last_seen.place": "Ixtepec"}, reason="typo")
+        )
+        mx.relay.run_once()
+        [amendment] = [
+            r
+            for r in read_all(mx.event_log, mx.catalogue.events("MX").name)
+            if r.header("aggregate_version") == b"2"
+        ]
+        # The origin's own key signs an amendment of an aggregate that was never reported.
+        stray = UUID(int=11)
+        decoded = mx.registry.decode(amendment.value)
+        decoded.record["meta"].update(aggregate_id=str(stray), aggregate_version=1)
+        value = mx.registry.encode(decoded.name, decoded.record)
+        signature = mx.relay.signer.sign(signed_bytes("MX", str(stray), 1, GENESIS, value))
+        headers = (("previous_hash", GENESIS), ("signature", signature), ("aggregate_version", b"1"))
+        intruder = mx.event_log.publisher("stray-intruder")
+        intruder.publish([OutgoingRecord(amendment.topic, str(stray).encode(), value, headers, 0)])
+        intruder.close()
+        gt.projector("GT").run_once()
+        [letter] = read_all(gt.event_log, gt.catalogue.deadletter("GT").name)
+        assert (letter.header("reason") or b"").startswith(b"DataAmended as version 1 of MissingPersonCase")
+        assert gt.views("GT").timeline(str(stray)) == [] and len(gt.views("GT").timeline(str(case_id))) == 2
 
 
 class TestEmbeddedNode(NodeContract):

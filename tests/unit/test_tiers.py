@@ -115,3 +115,17 @@ def test_an_amendment_takes_the_highest_tier_of_the_fields_it_changes() -> None:
 )
 def test_who_counts_as_a_minor(person: dict[str, Any], last_seen: dict[str, Any], minor: bool) -> None:
     assert is_minor(person, last_seen) is minor
+
+
+def test_the_projections_know_every_creation_event() -> None:
+    from eventsourcing.domain import Aggregate
+
+    from topics.mapping import CREATION_EVENTS
+
+    created = {
+        name
+        for aggregate in (MissingPersonCase, UnidentifiedRemains, Sample, Match, ReadLog)
+        for name, member in vars(aggregate).items()
+        if inspect.isclass(member) and issubclass(member, Aggregate.Created) and name != "Created"
+    }
+    assert created == CREATION_EVENTS
