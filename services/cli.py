@@ -2,56 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
 
-from ledger.access_rules import load as load_rules
-from ledger.commands import Actor, AmendData, EraseData, GrantConsent, ReportMissingPerson, WithdrawConsent
+from ledger.commands import Actor, ReportMissingPerson
 from ledger.errors import LedgerError
 from ledger.values import FamilyContact
-from projections.statistics import monthly
 from projections.views import CaseRow
-from services.bootstrap import Node, build_node
-from services.history import case_as_of, diff, visible_fields
-from services.reading import CaseReading, Dossier
-from services.settings import Settings
-from topics.audit import LogVerifier
+from services import cli_family, cli_history
+from services.cli_common import node_from_env
 from topics.log import LogUnavailable
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class UserError(click.ClickException):
-    exit_code = 2
-
-
-@contextmanager
-def node_from_env(**overrides: Any) -> Iterator[Node]:
-    """A node for one command, closed afterwards; configuration problems become sentences."""
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise UserError(f"configuration: {first['msg']}") from None
-    try:
-        node = build_node(settings)
-    except LogUnavailable as error:
-        raise UserError(f"the log is unreachable ({error}); is Kafka running? compose/services up") from None
-    try:
-        yield node
-    finally:
-        node.close()
 
 
 def print_cases(jurisdiction: str, rows: list[CaseRow]) -> None:
@@ -230,264 +199,6 @@ def lag(jurisdiction: str) -> None:
             click.echo(f"{tp.topic}[{tp.partition}]: {behind} behind")
 
 
-def parse_case_id(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise UserError(f"case: {text!r} is not a case id (a UUID)") from None
-
-
-def print_dossier(dossier: Dossier) -> None:
-    click.echo(
-        f"Case {dossier.case_id} [{dossier.origin}] {dossier.status}; tiers shown: {', '.join(dossier.tiers)}"
-    )
-    for entry in dossier.entries:
-        who = f"{entry.recorded_by['organisation']} ({entry.recorded_by['role']})"
-        click.echo(
-            f"  v{entry.version} {entry.event_type}: happened {entry.occurred_at:%Y-%m-%d %H:%M}Z, "
-            f"recorded {entry.recorded_at:%Y-%m-%d %H:%M}Z by {who} for {entry.purpose}"
-        )
-        for name, value in entry.fields.items():
-            if isinstance(value, dict):
-                value = {k: v for k, v in value.items() if v not in (None, [], {})}
-            if value not in (None, [], {}):
-                click.echo(f"      {name}: {value}")
-        if entry.withheld:
-            click.echo(f"      (withheld from you: the {', '.join(entry.withheld)} tier)")
-    if dossier.reads:
-        click.echo("Who read this case:")
-        for read in dossier.reads:
-            tiers = ", ".join(read.tiers) or "nothing"
-            click.echo(
-                f"  {read.at:%Y-%m-%d %H:%M}Z {read.organisation} ({read.role}) for {read.purpose} "
-                f"via {read.interface}: {read.outcome} ({tiers}) - {read.reason}"
-            )
-
-
-def reading(node: Node) -> CaseReading:
-    return CaseReading(node, load_rules(node.settings.access_rules) if node.settings.access_rules else None)
-
-
-@main.group("case")
-def case_group() -> None:
-    """Read one case, as the access rules allow; every read above the common tier is recorded."""
-
-
-@case_group.command("show")
-@click.argument("case_id")
-@click.option("--as", "organisation", required=True, help="The organisation reading (an id from the rules).")
-@click.option("--role", default="caseworker", show_default=True)
-@click.option("--purpose", required=True, help="search, forensic_identification, family_support, ...")
-def case_show(case_id: str, organisation: str, role: str, purpose: str) -> None:
-    """Show a case to an organisation for a purpose (refusals are recorded too)."""
-    with node_from_env() as node:
-        print_dossier(reading(node).read(parse_case_id(case_id), Actor(organisation, role), purpose))
-
-
-def family_member(name: str) -> Actor:
-    return Actor(name, "family_member")
-
-
-@main.command()
-@click.argument("case_id")
-@click.option("--by", "name", required=True, help="The family member consulting (recorded as the reader).")
-def consult(case_id: str, name: str) -> None:
-    """Everything held about a case, who recorded it and who read it: the family's right."""
-    with node_from_env() as node:
-        print_dossier(reading(node).consult(parse_case_id(case_id), family_member(name)))
-
-
-@main.command()
-@click.argument("case_id")
-@click.option(
-    "--set", "changes", multiple=True, required=True, help="field=value, e.g. person.given_names=Ana"
-)
-@click.option("--reason", required=True)
-@click.option("--by", "name", required=True, help="The family member amending.")
-def amend(case_id: str, changes: tuple[str, ...], reason: str, name: str) -> None:
-    """Amend what was recorded; the original stays in the history."""
-    parsed = {}
-    for change in changes:
-        field, sep, value = change.partition("=")
-        if not sep:
-            raise UserError(f"--set: {change!r} is not field=value")
-        parsed[field.strip()] = value
-    with node_from_env() as node:
-        version = node.ledger.amend_data(
-            AmendData(
-                command_id=str(uuid.uuid4()),
-                recorded_by=family_member(name),
-                purpose="family_support",
-                case_id=parse_case_id(case_id),
-                changes=parsed,
-                reason=reason,
-            )
-        )
-        click.echo(f"Amended case {case_id} (version {version}); the original stays in its history.")
-
-
-@main.command()
-@click.argument("case_id")
-@click.argument("action", type=click.Choice(["grant", "withdraw"]))
-@click.argument("purpose")
-@click.option("--by", "name", required=True, help="The person or family member deciding.")
-def consent(case_id: str, action: str, purpose: str, name: str) -> None:
-    """Grant or withdraw consent for one purpose; shares for a withdrawn purpose stop."""
-    common = {
-        "command_id": str(uuid.uuid4()),
-        "recorded_by": family_member(name),
-        "purpose": "family_support",
-        "case_id": parse_case_id(case_id),
-        "consent_purpose": purpose,
-    }
-    with node_from_env() as node:
-        if action == "grant":
-            version = node.ledger.grant_consent(GrantConsent(**common, given_by=name))
-        else:
-            version = node.ledger.withdraw_consent(WithdrawConsent(**common, withdrawn_by=name))
-        done = "granted" if action == "grant" else "withdrawn"
-        click.echo(f"Consent for {purpose} {done} on case {case_id} (version {version}).")
-
-
-@main.command()
-@click.argument("case_id")
-@click.option("--by", "name", required=True, help="Who asks for the erasure.")
-@click.confirmation_option(prompt="Erase this case's personal data everywhere? This cannot be undone.")
-def erase(case_id: str, name: str) -> None:
-    """The family withdraws: the case's keys are destroyed here and, via tombstones, everywhere."""
-    with node_from_env() as node:
-        node.ledger.erase_data(
-            EraseData(
-                command_id=str(uuid.uuid4()),
-                recorded_by=family_member(name),
-                purpose="family_support",
-                case_id=parse_case_id(case_id),
-                requested_by=name,
-            )
-        )
-        node.relay.run_once()
-        click.echo(f"Erased case {case_id}: its keys are destroyed and tombstones published.")
-
-
-@main.command()
-@click.option("--as", "jurisdiction", required=True, help="The jurisdiction whose views to rebuild.")
-def rebuild(jurisdiction: str) -> None:
-    """Drop a jurisdiction's views and rebuild them from offset 0; print their digest."""
-    name = jurisdiction.upper()
-    with node_from_env() as node:
-        projector = node.projector(name)
-        projector.run_once()  # the live views, caught up
-        live = projector.views.digest()
-        total = sum(projector.event_log.end_offsets(projector.partitions()).values())
-        with click.progressbar(length=total, label=f"rebuilding {name}", file=sys.stderr) as bar:
-            consumed = projector.rebuild(progress=bar.update)
-        rebuilt = projector.views.digest()
-    click.echo(f"rebuilt the views of {name} from {consumed} events; digest {rebuilt}")
-    if rebuilt == live:
-        click.echo("identical to the live views")
-    else:  # events may have arrived meanwhile; a second rebuild settles it
-        click.echo(f"the live views had digest {live}: events arrived during the rebuild, or they differed")
-
-
-def instant(text: str, option: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UserError(f"{option}: {text!r} is not an ISO 8601 instant, e.g. 2026-03-01T00:00Z") from None
-    if moment.tzinfo is None:
-        raise UserError(f"{option}: {text!r} needs a time zone, e.g. 2026-03-01T00:00Z")
-    return moment
-
-
-@main.command()
-@click.argument("case_id")
-@click.option("--as", "jurisdiction", required=True, help="The jurisdiction whose view of the past to show.")
-@click.option("--as-of", "as_of", help="The instant (ISO 8601 with zone); default now.")
-@click.option("--diff", "between", nargs=2, help="Two instants: what changed from the first to the second.")
-def history(case_id: str, jurisdiction: str, as_of: str | None, between: tuple[str, str] | None) -> None:
-    """A case exactly as a jurisdiction could see it at an instant, or what changed between two."""
-    case = str(parse_case_id(case_id))
-    with node_from_env() as node:
-        projector = node.projector(jurisdiction.upper())
-        projector.run_once()
-        if between:
-            result = diff(projector.views, case, instant(between[0], "--diff"), instant(between[1], "--diff"))
-        else:
-            moment = instant(as_of, "--as-of") if as_of else None
-            found = case_as_of(projector.views, case, moment)
-            if not found.events:
-                raise UserError(
-                    f"case {case_id}: nothing recorded by then that {jurisdiction.upper()} can see"
-                )
-            result = found.as_dict()
-    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
-
-
-@main.command()
-@click.argument("aggregate_id")
-@click.option("--as", "jurisdiction", required=True)
-def timeline(aggregate_id: str, jurisdiction: str) -> None:
-    """Every event of a case, remains, sample (its custody chain) or match, as a jurisdiction
-    may see it: what, when, who recorded it and why; the tiers it may not see are named."""
-    name = jurisdiction.upper()
-    with node_from_env() as node:
-        node.sync(name)
-        entries = node.views(name).timeline(str(parse_case_id(aggregate_id)))
-    if not entries:
-        raise UserError(f"{aggregate_id}: nothing that {name} can see")
-    click.echo(f"{entries[0].aggregate_type} {aggregate_id} [{entries[0].origin}], as {name} sees it:")
-    for entry in entries:
-        click.echo(
-            f"  v{entry.version} {entry.event_type}: happened {entry.occurred_at:%Y-%m-%d %H:%M}Z, "
-            f"recorded {entry.recorded_at:%Y-%m-%d %H:%M}Z by {entry.organisation} ({entry.role}) "
-            f"for {entry.purpose}"
-        )
-        for key, value in visible_fields(entry).items():
-            if value not in (None, [], {}):
-                click.echo(f"      {key}: {value}")
-        if entry.withheld:
-            click.echo(f"      (withheld: the {', '.join(entry.withheld)} tier)")
-
-
-@main.command()
-@click.option("--as", "jurisdiction", required=True)
-def stats(jurisdiction: str) -> None:
-    """Monthly counts of reported cases from the public tier; cells under 5 suppressed."""
-    with node_from_env() as node:
-        node.sync(jurisdiction.upper())
-        cells = monthly(node.views(jurisdiction.upper()))
-    click.echo(f"Reported cases visible to {jurisdiction.upper()}, by month, country last seen and sex:")
-    for cell in cells:
-        click.echo(f"  {cell.month}  {cell.last_seen_country}  {cell.sex:<8} {cell.shown:>5}")
-    if not cells:
-        click.echo("  (none)")
-
-
-@main.group("audit")
-def audit_group() -> None:
-    """Check the shared history."""
-
-
-@audit_group.command("verify")
-@click.argument("case_id", required=False)
-def audit_verify(case_id: str | None) -> None:
-    """Check signatures and hash chains over the whole log (or one case's); report the first
-    break. Exit status 1 when anything does not verify."""
-    aggregate = str(parse_case_id(case_id)) if case_id else None
-    with node_from_env() as node:
-        verifier = LogVerifier(node.event_log, node.keys, node.registry, node.catalogue)
-        with click.progressbar(length=verifier.size(), label="verifying", file=sys.stderr) as bar:
-            report = verifier.verify(aggregate, progress=bar.update)
-    scope = f"case {case_id}" if case_id else "the whole log"
-    summary = f"{report.messages} messages, {report.aggregates} aggregates, {report.repeats} repeats"
-    if report.first_break is None:
-        click.echo(f"verified {scope}: {summary}; every signature and hash link holds")
-        return
-    click.echo(f"BROKEN {scope}: {summary}; {len(report.breaks)} aggregates break", err=True)
-    click.echo(f"first break: {report.first_break}", err=True)
-    sys.exit(1)
-
-
 @main.command()
 def quickstart() -> None:
     """Report a sample case at this node and show it in two countries' views."""
@@ -515,6 +226,10 @@ def quickstart() -> None:
             node.sync(jurisdiction)
             print_cases(jurisdiction, node.views(jurisdiction).cases())
             click.echo("")
+
+
+for command in (*cli_family.COMMANDS, *cli_history.COMMANDS):
+    main.add_command(command)
 
 
 def run() -> None:

@@ -1,0 +1,174 @@
+"""What a jurisdiction's views make of one decoded event: the case row after it and its
+timeline entry, as far as the access rules, the family's consent and the keys held allow."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from ledger.sealing import split
+from ledger.tiers import TIERS, age_between, is_minor, tier_of
+from projections.access import AccessPolicy
+from projections.views import PURGED_COLUMNS, CaseRow, TimelineRow
+from topics.avro import Decoded
+
+
+def age_band(born: date | None, seen: date | None) -> str | None:
+    """A coarse age band (public tier) from the date of birth and the date last seen."""
+    age = age_between(born, seen)
+    if age is None:
+        return None
+    for upper, band in ((11, "0-11"), (17, "12-17"), (29, "18-29"), (44, "30-44"), (59, "45-59")):
+        if age <= upper:
+            return band
+    return "60+"
+
+
+# Which amended field changes which column of the cases view.
+_AMENDABLE_COLUMNS = {
+    "person.given_names": "given_names",
+    "person.first_surname": "first_surname",
+    "person.second_surname": "second_surname",
+    "last_seen.place": "last_seen_place",
+}
+
+
+def _json(value: Any) -> str:
+    """Canonical JSON of a record's fields (dates as ISO 8601 text)."""
+    return json.dumps(value, sort_keys=True, default=_json_default, ensure_ascii=False)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _restricted(row: CaseRow) -> CaseRow:
+    """The row without anything above the public tier."""
+    return replace(row, restricted=True, **dict.fromkeys(PURGED_COLUMNS))
+
+
+class RowMaker:
+    """Rows for one jurisdiction's views, read for one purpose."""
+
+    def __init__(self, jurisdiction: str, policy: AccessPolicy) -> None:
+        self.jurisdiction = jurisdiction
+        self.policy = policy
+        self.purpose: str = getattr(policy, "purpose", "search")  # what these views are for
+
+    def to_row(self, decoded: Decoded, current: CaseRow | None = None) -> CaseRow | None:
+        """The case row after this event, or None when the event changes no row."""
+        meta: dict[str, Any] = decoded.record["meta"]
+        if decoded.name == "CaseReported":
+            return self.reported(decoded.record)
+        if current is None or meta["aggregate_type"] != "MissingPersonCase":
+            return None  # other event types join these views as the ledger grows (#6)
+        version = int(meta["aggregate_version"])
+        if decoded.name == "DataAmended":
+            return self.amended(current, version, decoded.record["changes"])
+        if decoded.name in ("ConsentGranted", "ConsentWithdrawn"):
+            consents = set(current.consents)
+            purpose = str(decoded.record["consent_purpose"])
+            if decoded.name == "ConsentGranted":
+                consents.add(purpose)
+            else:
+                consents.discard(purpose)
+            row = replace(current, version=version, consents=tuple(sorted(consents)))
+            # A share for a purpose the family withdrew is refused: the row keeps no personal data.
+            return row if self.purpose in consents else _restricted(row)
+        return None
+
+    def reported(self, body: dict[str, Any]) -> CaseRow:
+        meta: dict[str, Any] = body["meta"]
+        origin = str(meta["origin"])
+        person, seen = body["person"], body["last_seen"]
+        consents = tuple(sorted(body["consented_purposes"]))
+        # Names are `common`, but a minor's are `reserved` (ledger/tiers.py): the views hold at
+        # most the common tier, so a minor's identity is read only through an audited read
+        # (services/reading.py). A tier this node holds no key for reads as None: restricted
+        # whatever the rules say; and a case is shared only with the family's consent for it.
+        common = (
+            person["given_names"] is not None
+            and not is_minor(person, seen)
+            and self.purpose in consents
+            and self.policy.may_read(
+                self.jurisdiction,
+                origin,
+                tier_of("CaseReported", "person.given_names"),
+                nationalities=person["nationalities"],
+                minor=is_minor(person, seen),
+            )
+        )
+        row = CaseRow(
+            case_id=str(meta["aggregate_id"]),
+            origin=origin,
+            version=meta["aggregate_version"],
+            status="missing",
+            reported_at=meta["occurred_at"],
+            sex=person["sex"],
+            age_band=age_band(person["date_of_birth"], seen["date"]),
+            nationalities=tuple(person["nationalities"]),
+            last_seen_country=seen["country"],
+            last_seen_month=seen["date"].strftime("%Y-%m") if seen["date"] else None,
+            route=seen["route"],
+            restricted=False,
+            given_names=person["given_names"],
+            first_surname=person["first_surname"],
+            second_surname=person["second_surname"],
+            last_seen_date=seen["date"],
+            last_seen_place=seen["place"],
+            consents=consents,
+        )
+        return row if common else _restricted(row)
+
+    def amended(self, current: CaseRow, version: int, changes: Sequence[dict[str, Any]]) -> CaseRow:
+        """The family's amendments, as far as this view shows the fields they change (the
+        changes it cannot open read as absent; the original stays in the history)."""
+        if current.restricted:
+            return replace(current, version=version)
+        updates: dict[str, Any] = {}
+        for change in changes:
+            column = _AMENDABLE_COLUMNS.get(str(change["field"]))
+            if column is not None:
+                updates[column] = json.loads(change["value"])
+        return replace(current, version=version, **updates)
+
+    def timeline_entry(
+        self, name: str, plain: dict[str, Any], closed: Sequence[str], case_row: CaseRow | None
+    ) -> TimelineRow:
+        """The event as this view shows it: public fields, and the common ones where the case
+        row shows them (an adult's case, shared with consent) or, for remains, samples and
+        matches, where the rules let this jurisdiction read the common tier."""
+        meta = plain["meta"]
+        public, groups = split(name, {k: v for k, v in plain.items() if k != "meta"})
+        if meta["aggregate_type"] == "MissingPersonCase":
+            common = case_row is not None and not case_row.restricted
+        else:
+            common = self.policy.may_read(
+                self.jurisdiction, str(meta["origin"]), "common", nationalities=(), minor=False
+            )
+        shown = groups.get("common") if common and "common" not in closed else None
+        held = set(groups) | set(closed)
+        withheld = tuple(t for t in TIERS if t in held and not (t == "common" and shown is not None))
+        recorded_by = meta["recorded_by"]
+        return TimelineRow(
+            aggregate_id=str(meta["aggregate_id"]),
+            version=int(meta["aggregate_version"]),
+            aggregate_type=str(meta["aggregate_type"]),
+            event_type=name,
+            origin=str(meta["origin"]),
+            occurred_at=meta["occurred_at"],
+            recorded_at=meta["recorded_at"],
+            organisation=str(recorded_by["organisation"]),
+            role=str(recorded_by["role"]),
+            purpose=str(meta["purpose"]),
+            public=_json(public),
+            shown=_json(shown or {}),
+            withheld=withheld,
+        )

@@ -1,0 +1,149 @@
+"""`caseledger` commands for reading a case and for the family's rights: case show, consult,
+amend, consent, erase. Every read above the common tier is recorded (services/reading.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+import click
+
+from ledger.access_rules import load as load_rules
+from ledger.commands import Actor, AmendData, EraseData, GrantConsent, WithdrawConsent
+from services.bootstrap import Node
+from services.cli_common import UserError, node_from_env, parse_case_id
+from services.reading import CaseReading, Dossier
+
+
+def print_dossier(dossier: Dossier) -> None:
+    click.echo(
+        f"Case {dossier.case_id} [{dossier.origin}] {dossier.status}; tiers shown: {', '.join(dossier.tiers)}"
+    )
+    for entry in dossier.entries:
+        who = f"{entry.recorded_by['organisation']} ({entry.recorded_by['role']})"
+        click.echo(
+            f"  v{entry.version} {entry.event_type}: happened {entry.occurred_at:%Y-%m-%d %H:%M}Z, "
+            f"recorded {entry.recorded_at:%Y-%m-%d %H:%M}Z by {who} for {entry.purpose}"
+        )
+        for name, value in entry.fields.items():
+            if isinstance(value, dict):
+                value = {k: v for k, v in value.items() if v not in (None, [], {})}
+            if value not in (None, [], {}):
+                click.echo(f"      {name}: {value}")
+        if entry.withheld:
+            click.echo(f"      (withheld from you: the {', '.join(entry.withheld)} tier)")
+    if dossier.reads:
+        click.echo("Who read this case:")
+        for read in dossier.reads:
+            tiers = ", ".join(read.tiers) or "nothing"
+            click.echo(
+                f"  {read.at:%Y-%m-%d %H:%M}Z {read.organisation} ({read.role}) for {read.purpose} "
+                f"via {read.interface}: {read.outcome} ({tiers}) - {read.reason}"
+            )
+
+
+def reading(node: Node) -> CaseReading:
+    return CaseReading(node, load_rules(node.settings.access_rules) if node.settings.access_rules else None)
+
+
+@click.group("case")
+def case_group() -> None:
+    """Read one case, as the access rules allow; every read above the common tier is recorded."""
+
+
+@case_group.command("show")
+@click.argument("case_id")
+@click.option("--as", "organisation", required=True, help="The organisation reading (an id from the rules).")
+@click.option("--role", default="caseworker", show_default=True)
+@click.option("--purpose", required=True, help="search, forensic_identification, family_support, ...")
+def case_show(case_id: str, organisation: str, role: str, purpose: str) -> None:
+    """Show a case to an organisation for a purpose (refusals are recorded too)."""
+    with node_from_env() as node:
+        print_dossier(reading(node).read(parse_case_id(case_id), Actor(organisation, role), purpose))
+
+
+def family_member(name: str) -> Actor:
+    return Actor(name, "family_member")
+
+
+@click.command()
+@click.argument("case_id")
+@click.option("--by", "name", required=True, help="The family member consulting (recorded as the reader).")
+def consult(case_id: str, name: str) -> None:
+    """Everything held about a case, who recorded it and who read it: the family's right."""
+    with node_from_env() as node:
+        print_dossier(reading(node).consult(parse_case_id(case_id), family_member(name)))
+
+
+@click.command()
+@click.argument("case_id")
+@click.option(
+    "--set", "changes", multiple=True, required=True, help="field=value, e.g. person.given_names=Ana"
+)
+@click.option("--reason", required=True)
+@click.option("--by", "name", required=True, help="The family member amending.")
+def amend(case_id: str, changes: tuple[str, ...], reason: str, name: str) -> None:
+    """Amend what was recorded; the original stays in the history."""
+    parsed = {}
+    for change in changes:
+        field, sep, value = change.partition("=")
+        if not sep:
+            raise UserError(f"--set: {change!r} is not field=value")
+        parsed[field.strip()] = value
+    with node_from_env() as node:
+        version = node.ledger.amend_data(
+            AmendData(
+                command_id=str(uuid.uuid4()),
+                recorded_by=family_member(name),
+                purpose="family_support",
+                case_id=parse_case_id(case_id),
+                changes=parsed,
+                reason=reason,
+            )
+        )
+        click.echo(f"Amended case {case_id} (version {version}); the original stays in its history.")
+
+
+@click.command()
+@click.argument("case_id")
+@click.argument("action", type=click.Choice(["grant", "withdraw"]))
+@click.argument("purpose")
+@click.option("--by", "name", required=True, help="The person or family member deciding.")
+def consent(case_id: str, action: str, purpose: str, name: str) -> None:
+    """Grant or withdraw consent for one purpose; shares for a withdrawn purpose stop."""
+    common = {
+        "command_id": str(uuid.uuid4()),
+        "recorded_by": family_member(name),
+        "purpose": "family_support",
+        "case_id": parse_case_id(case_id),
+        "consent_purpose": purpose,
+    }
+    with node_from_env() as node:
+        if action == "grant":
+            version = node.ledger.grant_consent(GrantConsent(**common, given_by=name))
+        else:
+            version = node.ledger.withdraw_consent(WithdrawConsent(**common, withdrawn_by=name))
+        done = "granted" if action == "grant" else "withdrawn"
+        click.echo(f"Consent for {purpose} {done} on case {case_id} (version {version}).")
+
+
+@click.command()
+@click.argument("case_id")
+@click.option("--by", "name", required=True, help="Who asks for the erasure.")
+@click.confirmation_option(prompt="Erase this case's personal data everywhere? This cannot be undone.")
+def erase(case_id: str, name: str) -> None:
+    """The family withdraws: the case's keys are destroyed here and, via tombstones, everywhere."""
+    with node_from_env() as node:
+        node.ledger.erase_data(
+            EraseData(
+                command_id=str(uuid.uuid4()),
+                recorded_by=family_member(name),
+                purpose="family_support",
+                case_id=parse_case_id(case_id),
+                requested_by=name,
+            )
+        )
+        node.relay.run_once()
+        click.echo(f"Erased case {case_id}: its keys are destroyed and tombstones published.")
+
+
+COMMANDS = (case_group, consult, amend, consent, erase)
