@@ -7,6 +7,8 @@ import os
 import statistics
 import uuid
 from collections.abc import Iterator
+from datetime import date
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -55,3 +57,26 @@ def node_keys(url: str, node: str = "MX") -> KeyStore:
     return PostgresKeyStore(
         _MASTER, Settings(node=node, database_url=url).postgres_conninfo(), f"ledger_{node.lower()}"
     )
+
+
+def add_sightings(ledger: Any, case_id: Any, count: int, place: str | None = None) -> None:
+    """Grow a case by `count` sightings, saved 200 at a time (fast set-up for long cases)."""
+    case = ledger.get_case(case_id)
+    envelope = {
+        "occurred_at": ledger.clock(),
+        "recorded_by": {"organisation": "bench", "role": "caseworker"},
+        "purpose": "search",
+    }
+    for n in range(count):
+        case.record_sighting(
+            {**envelope, "command_id": f"grow-{case_id}-{n}"},
+            seen_on=date(2026, 1, 1),
+            place={"country": "MX", "place": place, "coordinates": None},
+            source="witness",
+            source_reliability="low",
+            description=None,
+            witness=None,
+        )
+        if n % 200 == 199:
+            ledger.save(case)
+    ledger.save(case)

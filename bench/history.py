@@ -12,14 +12,14 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KAFKA, fresh_database
+from bench.common import KAFKA, add_sightings, fresh_database
 from services.bootstrap import build_node
 from services.history import case_as_of
 from services.settings import Settings
@@ -43,26 +43,7 @@ def main() -> None:
         node = build_node(settings)
         ledger = node.ledger
         case_id = ledger.report_missing_person(a_report())
-        case = ledger.get_case(case_id)
-        envelope = {
-            "occurred_at": ledger.clock(),
-            "recorded_by": {"organisation": "bench", "role": "caseworker"},
-            "purpose": "search",
-        }
-        place = {"country": "MX", "place": "Ixtepec", "coordinates": None}
-        for n in range(args.events - 1):
-            case.record_sighting(
-                {**envelope, "command_id": f"hist-{n}"},
-                seen_on=date(2026, 1, 1),
-                place=place,
-                source="witness",
-                source_reliability="low",
-                description=None,
-                witness=None,
-            )
-            if n % 200 == 199:
-                ledger.save(case)
-        ledger.save(case)
+        add_sightings(ledger, case_id, args.events - 1, place="Ixtepec")
         while node.relay.run_once():
             pass
         node.projector("MX").run_once(timeout_s=300)

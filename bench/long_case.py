@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_database, node_keys, report
+from bench.common import add_sightings, fresh_database, node_keys, report
 from ledger.application import CaseLedger
 from ledger.commands import RecordSighting
 from ledger.values import Place
@@ -33,26 +32,7 @@ def grow_case(url: str, events: int) -> object:
         keys=node_keys(url),
     )
     case_id = ledger.report_missing_person(a_report())
-    case = ledger.get_case(case_id)
-    envelope = {
-        "occurred_at": ledger.clock(),
-        "recorded_by": {"organisation": "bench", "role": "caseworker"},
-        "purpose": "search",
-    }
-    place = {"country": "MX", "place": None, "coordinates": None}
-    for n in range(events - 1):
-        case.record_sighting(
-            {**envelope, "command_id": f"grow-{n}"},
-            seen_on=date(2026, 1, 1),
-            place=place,
-            source="witness",
-            source_reliability="low",
-            description=None,
-            witness=None,
-        )
-        if n % 200 == 199:
-            ledger.save(case)
-    ledger.save(case)
+    add_sightings(ledger, case_id, events - 1)
     ledger.close()
     return case_id
 

@@ -171,14 +171,22 @@ class Projector:
         reached: dict[TopicPartition, int] = dict(positions or {})
         ids = sorted({r.key.decode(errors="replace") for r in records if r.key})
         heads: dict[str, ChainHead] = self.views.chain_heads([i for i in ids if _is_uuid(i)])
-        # The batch's keys in one query: each sealed tier names its key id after the case id.
-        self.data_keys.load(f"{i}/{t}/1" for i in ids if _is_uuid(i) for t in ("common", "reserved"))
+        decodings = [self._decode(record) for record in records]
+        # The keys the batch's sealed tiers name, in one query.
+        self.data_keys.load(
+            str(tier["key_id"])
+            for d in decodings
+            if isinstance(d, Decoded)
+            for tier in d.record.get("sealed", ())
+        )
         advanced: dict[str, ChainHead] = {}
-        for record in records:
+        for record, decoding in zip(records, decodings, strict=True):
             tp = TopicPartition(record.topic, record.partition)
             reached[tp] = max(reached.get(tp, 0), record.offset + 1)
             try:
-                decoded = self.registry.decode(record.value)
+                if isinstance(decoding, UndecodableMessage):
+                    raise decoding
+                decoded = decoding
                 link = self.verify(record, decoded.record["meta"], heads)
                 if link is None:
                     continue  # delivered again: it was applied the first time
@@ -210,6 +218,12 @@ class Projector:
             timeline,
             restricted,
         )
+
+    def _decode(self, record: LogRecord) -> Decoded | UndecodableMessage:
+        try:
+            return self.registry.decode(record.value)
+        except UndecodableMessage as error:
+            return error
 
     def apply_keys(
         self, records: Sequence[LogRecord], positions: dict[TopicPartition, int] | None = None

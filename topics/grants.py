@@ -68,6 +68,8 @@ class Granting:
         self.signer, self.recipients, self.readers, self.context = signer, dict(recipients), readers, context
         self._warned: set[str] = set()
         self._pending: dict[str, frozenset[str]] = {}
+        self._readers: dict[tuple[str, tuple[str, ...], bool], frozenset[str]] = {}
+        self._readers_of: Any = None  # the event the kept answers are for
 
     def context_for(self, aggregate_id: str, event: Any = None) -> tuple[Sequence[str], bool]:
         """The case's nationalities and minor status: from the report being published when it
@@ -78,8 +80,20 @@ class Granting:
         return self.context(aggregate_id)
 
     def readers_for(self, aggregate_id: str, tier: str, event: Any = None) -> frozenset[str]:
-        """Who the rules entitle today to this tier of this aggregate (and can receive a key)."""
+        """Who the rules entitle today to this tier of this aggregate (and can receive a key).
+        Sealing and granting both ask while one event is published: the answer is kept for
+        that event."""
         nationalities, minor = self.context_for(aggregate_id, event)
+        if event is None:
+            return self._entitled(tier, nationalities, minor)
+        if event is not self._readers_of:
+            self._readers_of, self._readers = event, {}
+        asked = (tier, tuple(sorted(nationalities)), minor)
+        if asked not in self._readers:
+            self._readers[asked] = self._entitled(tier, nationalities, minor)
+        return self._readers[asked]
+
+    def _entitled(self, tier: str, nationalities: Sequence[str], minor: bool) -> frozenset[str]:
         entitled = set(self.readers(self.origin, tier, nationalities, minor))
         unwarned = entitled - set(self.recipients) - self._warned
         if unwarned:

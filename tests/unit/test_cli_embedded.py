@@ -11,8 +11,8 @@ import pytest
 from tests.infrastructure import cli_env
 
 
-def caseledger(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = cli_env()
+def caseledger(tmp_path: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    env = cli_env(**variables)
     env["CASELEDGER_DATA_DIR"] = str(tmp_path / "data")
     return subprocess.run(
         [sys.executable, "-c", "from services.cli import run; run()", *args],
@@ -210,16 +210,7 @@ def test_a_family_consults_amends_withdraws_and_erases_from_the_command_line(tmp
     rules = str(Path(__file__).resolve().parents[2] / "ledger" / "policies" / "central-america-mexico.toml")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        env = cli_env(CASELEDGER_ACCESS_RULES=rules)
-        env["CASELEDGER_DATA_DIR"] = str(tmp_path / "data")
-        return subprocess.run(
-            [sys.executable, "-c", "from services.cli import run; run()", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return caseledger(tmp_path, *args, CASELEDGER_ACCESS_RULES=rules)
 
     started = cli("quickstart")
     assert started.returncode == 0, started.stderr
