@@ -24,7 +24,8 @@ from topics.catalogue import Catalogue
 from topics.grants import grant_context, verify_grant
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
 from topics.mapping import CREATION_EVENTS, open_record
-from topics.signing import GENESIS, KeyRegistry, chain_hash, signed_bytes
+from topics.seals import Checked, RunChecker
+from topics.signing import GENESIS, KeyRegistry, chain_hash
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ class Projector:
         ends = self.event_log.end_offsets(tps)
         if self.recipient is not None:
             self._consume(self.key_partitions(), timeout_s, self.apply_keys)
-        return self._consume(tps, timeout_s, self.apply, ends, progress)
+        checker = RunChecker(self.keys.verify, self.catalogue.origin_of)
+        return self._consume(tps, timeout_s, self.apply, ends, progress, checker)
 
     def rebuild(self, progress: Callable[[int], None] | None = None, timeout_s: float = 300.0) -> int:
         """Drop the jurisdiction's views and build them again from offset 0 of every topic."""
@@ -116,7 +118,11 @@ class Projector:
         apply: Any,
         ends: dict[TopicPartition, int] | None = None,
         progress: Callable[[int], None] | None = None,
+        checker: RunChecker | None = None,
     ) -> int:
+        """Read each partition from the position the views hold to its end. With a checker,
+        a run of messages is applied once its signature is verified; the position stored
+        never passes the first message of a run still held, so a restart reads it again."""
         if not tps:
             return 0
         ends = ends or self.event_log.end_offsets(tps)
@@ -124,12 +130,13 @@ class Projector:
         pending = {tp for tp in tps if positions[tp] < ends[tp]}
         if not pending:
             return 0
+        read = dict(positions)
         reader = self.event_log.reader()
         consumed = 0
         try:
             reader.assign({tp: positions[tp] for tp in pending})
             deadline = time.monotonic() + timeout_s
-            while any(positions[tp] < ends[tp] for tp in pending):
+            while any(read[tp] < ends[tp] for tp in pending):
                 # Nothing past the ends taken at the start: a record beyond them may be sealed
                 # under a key whose grant was committed after the grants were read.
                 records = [
@@ -138,14 +145,26 @@ class Projector:
                     if r.offset < ends[TopicPartition(r.topic, r.partition)]
                 ]
                 # The reader's position also passes transaction markers, which carry no record.
-                advanced = {tp: min(reader.position(tp), ends[tp]) for tp in pending}
-                advanced = {tp: p for tp, p in advanced.items() if p > positions[tp]}
-                if records or advanced:
-                    apply(records, advanced)
+                read.update({tp: min(reader.position(tp), ends[tp]) for tp in pending})
+                checked: list[Any]
+                if checker is None:
+                    checked = records
+                else:
+                    checked = checker.feed(records)
+                    if all(read[tp] >= ends[tp] for tp in pending):
+                        checked += checker.flush()  # a run that never closed: dead-lettered, passed
+                advanced = {}
+                for tp in pending:
+                    held = checker.held_from(tp) if checker is not None else None
+                    reached = read[tp] if held is None else held
+                    if reached > positions[tp]:
+                        advanced[tp] = reached
+                if checked or advanced:
+                    apply(checked, advanced)
                     if progress is not None:  # in offsets, which count transaction markers too
                         progress(sum(p - positions[tp] for tp, p in advanced.items()))
                     positions.update(advanced)
-                    consumed += len(records)
+                    consumed += len(checked)
                 elif time.monotonic() > deadline:
                     raise TimeoutError(f"views for {self.jurisdiction}: log did not deliver in {timeout_s} s")
         finally:
@@ -162,16 +181,21 @@ class Projector:
                 log.warning("projector %s: %s", self.jurisdiction, type(error).__name__)
                 stop.wait(2.0)
 
-    def apply(self, records: Sequence[LogRecord], positions: dict[TopicPartition, int] | None = None) -> None:
-        """Turn records into rows; write rows and the positions reached in one transaction."""
+    def apply(
+        self, checked: Sequence[Checked | LogRecord], positions: dict[TopicPartition, int] | None = None
+    ) -> None:
+        """Turn records into rows; write rows and the positions reached in one transaction.
+        A record whose signature was checked comes as Checked; a bare record is checked alone."""
+        alone = RunChecker(self.keys.verify, self.catalogue.origin_of)
+        items = [c if isinstance(c, Checked) else alone.feed([c])[0] for c in checked]
         rows: dict[str, CaseRow] = {}
         purged: list[str] = []
         restricted: list[str] = []
         timeline: list[TimelineRow] = []
         reached: dict[TopicPartition, int] = dict(positions or {})
-        ids = sorted({r.key.decode(errors="replace") for r in records if r.key})
+        ids = sorted({c.record.key.decode(errors="replace") for c in items if c.record.key})
         heads: dict[str, ChainHead] = self.views.chain_heads([i for i in ids if _is_uuid(i)])
-        decodings = [self._decode(record) for record in records]
+        decodings = [self._decode(c.record) for c in items]
         # The keys the batch's sealed tiers name, in one query.
         self.data_keys.load(
             str(tier["key_id"])
@@ -180,14 +204,15 @@ class Projector:
             for tier in d.record.get("sealed", ())
         )
         advanced: dict[str, ChainHead] = {}
-        for record, decoding in zip(records, decodings, strict=True):
+        for item, decoding in zip(items, decodings, strict=True):
+            record = item.record
             tp = TopicPartition(record.topic, record.partition)
             reached[tp] = max(reached.get(tp, 0), record.offset + 1)
             try:
                 if isinstance(decoding, UndecodableMessage):
                     raise decoding
                 decoded = decoding
-                link = self.verify(record, decoded.record["meta"], heads)
+                link = self.verify(record, decoded.record["meta"], heads, item.problem)
                 if link is None:
                     continue  # delivered again: it was applied the first time
                 plain, closed = open_record(self.registry, self.data_keys, decoded)
@@ -261,22 +286,21 @@ class Projector:
         received[key_id] = unwrap(self.recipient, wrapped, grant_context(key_id))
 
     def verify(
-        self, record: LogRecord, meta: dict[str, Any], heads: dict[str, ChainHead]
+        self, record: LogRecord, meta: dict[str, Any], heads: dict[str, ChainHead], signed: str | None
     ) -> tuple[str, ChainHead] | None:
-        """Check origin, signature and hash chain; the new chain head, or None for a repeat."""
+        """Check the envelope against its topic, what the signature check found (signed: None
+        when the origin vouches for the message), and the hash chain; the new chain head, or
+        None for a repeat."""
         origin = self.catalogue.origin_of(record.topic)
         if origin is None or meta["origin"] != origin:
             raise Unapplicable(f"envelope origin {meta['origin']!r} does not match topic {record.topic}")
+        if signed is not None:
+            raise Unapplicable(signed)
         aggregate_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
-        previous, signature = record.header("previous_hash"), record.header("signature")
-        if previous is None or signature is None:
-            raise Unapplicable("unsigned: no signature or previous_hash header")
+        if record.key != aggregate_id.encode() or record.header("aggregate_version") != str(version).encode():
+            raise Unapplicable("the message key or version header differs from the envelope's")
+        previous = record.header("previous_hash") or b""
         value = record.value or b""
-        problem = self.keys.verify(
-            origin, signed_bytes(origin, aggregate_id, version, previous, value), signature
-        )
-        if problem:
-            raise Unapplicable(problem)
         digest = chain_hash(previous, value)
         head = heads.get(aggregate_id)
         if head is not None and head[0] >= version:

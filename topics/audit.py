@@ -3,10 +3,10 @@ what makes the history trustworthy, and report the first break.
 
 For each message, in offset order per partition (an aggregate's messages share one
 partition): it decodes; its envelope names the origin of its topic; the origin's Ed25519
-key signed it; and it carries the hash of its aggregate's previous message, versions
-following 1, 2, 3... A repeat of a message already seen (same version, same bytes) is not
-a break. The hash chain is over the bytes as published, so erased (crypto-shredded) cases
-verify like any other.
+key signed it (with the rest of its run, topics/seals.py); and it carries the hash of its
+aggregate's previous message, versions following 1, 2, 3... A repeat of a message already
+seen (same version, same bytes) is not a break. The hash chain is over the bytes as
+published, so erased (crypto-shredded) cases verify like any other.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from topics.avro import SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.log import EventLog, LogRecord, LogUnavailable, TopicPartition
 from topics.mapping import CREATION_EVENTS
-from topics.signing import GENESIS, KeyRegistry, chain_hash, signed_bytes
+from topics.seals import RunChecker
+from topics.signing import GENESIS, KeyRegistry, chain_hash
 
 
 @dataclass(frozen=True)
@@ -93,21 +94,25 @@ class LogVerifier:
         reader = self.event_log.reader()
         try:
             reader.assign({tp: begins[tp] for tp in pending})
+            checker = RunChecker(self.keys.verify, self.catalogue.origin_of)
             deadline = time.monotonic() + timeout_s
             while any(reader.position(tp) < ends[tp] for tp in pending):
                 records = reader.poll(0.5, max_records=2000)
                 if not records and time.monotonic() > deadline:
                     raise LogUnavailable(f"the log did not deliver everything in {timeout_s:.0f} s")
-                for record in records:
-                    if record.offset >= ends[TopicPartition(record.topic, record.partition)]:
-                        continue
+                records = [r for r in records if r.offset < ends[TopicPartition(r.topic, r.partition)]]
+                checked = checker.feed(records)
+                if all(reader.position(tp) >= ends[tp] for tp in pending):
+                    checked += checker.flush()
+                for item in checked:
+                    record = item.record
                     key = (record.key or b"").decode(errors="replace")
                     if aggregate_id is not None and key != aggregate_id:
                         continue
                     report.messages += 1
                     if key in broken:
                         continue
-                    found = self._check(record, key, heads)
+                    found = self._check(record, key, heads, item.problem)
                     if isinstance(found, Break):
                         report.breaks.append(found)
                         broken.add(key)
@@ -119,7 +124,11 @@ class LogVerifier:
         report.aggregates = len(heads)
         return report
 
-    def _check(self, record: LogRecord, key: str, heads: dict[str, tuple[int, bytes]]) -> Break | bool | None:
+    def _check(
+        self, record: LogRecord, key: str, heads: dict[str, tuple[int, bytes]], signed: str | None
+    ) -> Break | bool | None:
+        """signed: what the signature check found (None: the origin vouches for the message)."""
+
         def broke(reason: str, version: int | None = None) -> Break:
             return Break(record.topic, record.partition, record.offset, key, version, reason)
 
@@ -137,13 +146,11 @@ class LogVerifier:
             return broke(
                 f"{meta['event_type']} as version {version}: an aggregate begins with its creation", version
             )
-        previous, signature = record.header("previous_hash"), record.header("signature")
-        if previous is None or signature is None:
-            return broke("unsigned: no signature or previous_hash header", version)
-        value = record.value or b""
-        problem = self.keys.verify(origin, signed_bytes(origin, key, version, previous, value), signature)
-        if problem:
-            return broke(problem, version)
+        if signed is not None:
+            return broke(signed, version)
+        if record.header("aggregate_version") != str(version).encode():
+            return broke("the version header is not the envelope's version", version)
+        previous, value = record.header("previous_hash") or b"", record.value or b""
         digest = chain_hash(previous, value)
         head = heads.get(key)
         if head is not None and head[0] >= version:

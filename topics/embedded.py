@@ -10,8 +10,6 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kafka.partitioner.default import murmur2
-
 from topics.catalogue import TopicDefinition
 from topics.log import (
     MAX_RECORD_BYTES,
@@ -22,6 +20,7 @@ from topics.log import (
     Reader,
     RecordRejected,
     TopicPartition,
+    partition_for,
 )
 
 _SCHEMA = """
@@ -33,11 +32,6 @@ CREATE TABLE IF NOT EXISTS log_records (
     PRIMARY KEY (topic, partition, "offset")) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS log_records_time ON log_records (topic, partition, timestamp_ms);
 """
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for this key (murmur2)."""
-    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -136,7 +130,13 @@ class _SQLitePublisher(Publisher):
                     raise RecordRejected(
                         f"a record of {len(record.value or b'')} bytes is over the 1 MB limit"
                     )
-                partition = partition_for(record.key, partitions[record.topic])
+                partition = (
+                    partition_for(record.key, partitions[record.topic])
+                    if record.partition is None
+                    else record.partition
+                )
+                if not 0 <= partition < partitions[record.topic]:
+                    raise RecordRejected(f"topic {record.topic!r} has no partition {partition}")
                 slot = (record.topic, partition)
                 if slot not in next_offsets:
                     row = connection.execute(

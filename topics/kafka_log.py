@@ -173,7 +173,12 @@ class _KafkaPublisher(Publisher):
         try:
             futures = [
                 producer.send(
-                    r.topic, key=r.key, value=r.value, headers=list(r.headers), timestamp_ms=r.timestamp_ms
+                    r.topic,
+                    key=r.key,
+                    value=r.value,
+                    headers=list(r.headers),
+                    timestamp_ms=r.timestamp_ms,
+                    partition=r.partition,
                 )
                 for r in records
             ]

@@ -9,6 +9,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from kafka.partitioner.default import murmur2
+
 from topics.catalogue import TopicDefinition
 
 Headers = tuple[tuple[str, bytes], ...]
@@ -31,6 +33,12 @@ class OutgoingRecord:
     value: bytes | None  # None: a tombstone on a compacted topic
     headers: Headers
     timestamp_ms: int
+    partition: int | None = None  # None: the log picks it from the key, as Kafka's default partitioner does
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for this key (murmur2)."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,17 @@ from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.chain import ChainStore, MemoryChainStore
 from topics.grants import Granting
-from topics.log import EventLog, LogRecord, LogUnavailable, OutgoingRecord, Publisher, TopicPartition
+from topics.log import (
+    EventLog,
+    LogUnavailable,
+    OutgoingRecord,
+    Publisher,
+    TopicPartition,
+    partition_for,
+)
 from topics.mapping import Outgoing, to_outgoing
-from topics.signing import GENESIS, NodeKey, chain_hash, signed_bytes
+from topics.seals import Checked, RunChecker, message_digest, seal_runs
+from topics.signing import GENESIS, NodeKey, chain_hash
 
 log = logging.getLogger(__name__)
 
@@ -75,32 +83,34 @@ class Relay:
             reader.close()
         return highest
 
-    def _published_by_me(self, record: LogRecord) -> int | None:
-        """The notification id of a record this relay signed; None for anything else on the topic."""
-        notification, version = record.header("notification_id"), record.header("aggregate_version")
-        previous, signature = record.header("previous_hash"), record.header("signature")
-        if None in (notification, version, previous, signature) or record.key is None:
+    def _published_by_me(self, checked: Checked) -> int | None:
+        """The notification id of a message this relay signed; None for anything else on the topic."""
+        if checked.problem is not None:
             return None
         try:
-            signed = signed_bytes(
-                self.origin, record.key.decode(), int(version or b""), previous or b"", record.value or b""
-            )
-        except (UnicodeDecodeError, ValueError):
+            return int(checked.record.header("notification_id") or b"")
+        except ValueError:
             return None
-        return int(notification or b"") if self.signer.signed_this(signed, signature or b"") else None
+
+    def _mine(self, origin: str, data: bytes, signature: bytes) -> str | None:
+        return (
+            None if origin == self.origin and self.signer.signed_this(data, signature) else "not signed here"
+        )
 
     def _last_in_partition(self, reader: Any, tp: TopicPartition, begin: int, end: int) -> int:
-        # Read a window at the tail; widen it when the tail holds only transaction markers.
+        # Read a window at the tail; widen it when the tail holds only transaction markers, or
+        # when the window starts inside a run too long to verify from its part.
         window = 64
         while True:
             start = max(begin, end - window)
             reader.assign({tp: start})
+            checker = RunChecker(self._mine, lambda topic: self.origin if topic == self.topic else None)
             highest = 0
             deadline = time.monotonic() + 60
             while reader.position(tp) < end:
-                for record in reader.poll(0.5, max_records=1000):
+                for checked in checker.feed(reader.poll(0.5, max_records=1000)):
                     # Only what this relay signed counts: anything else on the topic is not its work.
-                    mine = self._published_by_me(record)
+                    mine = self._published_by_me(checked)
                     if mine is not None:
                         highest = max(highest, mine)
                 if time.monotonic() > deadline:
@@ -182,35 +192,34 @@ class Relay:
         return previous
 
     def _signed_and_chained(self, notifications: Sequence[Any]) -> list[OutgoingRecord]:
-        """Each message carries the hash of its aggregate's previous message and the origin's
-        signature; the links are kept before publishing (they are the same if published again).
-        Grants for the keys the batch seals with go first, and a case's erasure is followed by
-        tombstones for its keys, all in the batch's transaction."""
+        """Each message carries the hash of its aggregate's previous message; the origin signs
+        each partition's run of the batch once (topics/seals.py). The links are kept before
+        publishing (they are the same if published again). Grants for the keys the batch seals
+        with go first, and a case's erasure is followed by tombstones for its keys, all in the
+        batch's transaction."""
         batch: dict[tuple[str, int], bytes] = {}
-        signed: list[OutgoingRecord] = []
+        messages: list[tuple[OutgoingRecord, bytes | None]] = []
+        partitions = len(self.event_log.partitions(self.topic))
         for notification in notifications:
             encoded, event = self._encode(notification)
             record = encoded.record
             value = record.value or b""
             if self.granting is not None:
-                signed.extend(self.granting.grants_for(encoded.key_ids, event))
-            aggregate_id, version = notification.originator_id, notification.originator_version
-            previous = self._previous_hash(aggregate_id, version, batch)
-            batch[(str(aggregate_id), version)] = chain_hash(previous, value)
-            signature = self.signer.sign(
-                signed_bytes(self.origin, str(aggregate_id), version, previous, value)
-            )
+                messages.extend((grant, None) for grant in self.granting.grants_for(encoded.key_ids, event))
+            aggregate_id, version = str(notification.originator_id), notification.originator_version
+            previous = self._previous_hash(notification.originator_id, version, batch)
+            batch[(aggregate_id, version)] = chain_hash(previous, value)
             headers = (
                 *record.headers,
                 ("aggregate_version", str(version).encode()),
                 ("previous_hash", previous),
-                ("signature", signature),
             )
-            signed.append(replace(record, headers=headers))
+            placed = replace(record, headers=headers, partition=partition_for(record.key, partitions))
+            messages.append((placed, message_digest(self.origin, aggregate_id, version, previous, value)))
             if self.granting is not None and notification.topic.endswith(".DataErased"):
-                signed.extend(self.granting.tombstones_for(str(aggregate_id)))
+                messages.extend((tombstone, None) for tombstone in self.granting.tombstones_for(aggregate_id))
         self.chain.put([(a, v, h) for (a, v), h in batch.items()])
-        return signed
+        return seal_runs(self.origin, self.signer.sign, messages)
 
     def run(self, stop: threading.Event, idle_s: float = 0.2, retry_s: float = 2.0) -> None:
         """Publish until stop is set; wait out an unreachable broker without losing anything."""

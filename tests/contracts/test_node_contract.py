@@ -34,6 +34,7 @@ from topics.audit import LogVerifier
 from topics.grants import signed_grant
 from topics.log import OutgoingRecord
 from topics.relay import Relay
+from topics.seals import message_digest, run_bytes
 from topics.signing import GENESIS, signed_bytes
 
 UNWRAP_REFUSED = b"wrapped key does not open: tampered, or granted to another organisation"
@@ -194,8 +195,12 @@ class NodeContract:
     @pytest.mark.parametrize(
         ("tamper", "reason"),
         [
-            ("signature", b"signature does not verify with the key of MX"),
-            ("unsigned", b"unsigned: no signature or previous_hash header"),
+            ("signature", b"batch signature: signature does not verify with the key of MX"),
+            ("unsigned", b"batch signature: the run's last message carries no signature"),
+            ("cut", b"batch signature: its run was cut short"),
+            ("alone", None),  # signed on its own, as before batch signatures: a valid repeat
+            ("alone-forged", b"signature does not verify with the key of MX"),
+            ("alone-unsigned", b"unsigned: no signature, seal or previous_hash header"),
             ("chain", b"broken hash chain: previous hash of version 1 does not match"),
             ("gap", b"broken hash chain: version 2 arrives without version 1"),
             ("rewrite", b"broken hash chain: version 1 arrives after version 1"),
@@ -212,24 +217,36 @@ class NodeContract:
         mx.ledger.report_missing_person(report(given_names="Original"))
         mx.relay.run_once()
         [good] = read_all(mx.event_log, mx.catalogue.events("MX").name)
-        headers, value, topic = dict(good.headers), good.value or b"", good.topic
+        headers, value, topic, key = dict(good.headers), good.value or b"", good.topic, good.key or b""
 
         def forge(aggregate_id: UUID, version: int, previous: bytes, given_names: str) -> None:
             """A message MX's own key signs, but that breaks the chain (a faulty or hostile origin)."""
-            nonlocal value
+            nonlocal value, key
+            key = str(aggregate_id).encode()
             record = mx.registry.decode(value).record
             record["meta"].update(aggregate_id=str(aggregate_id), aggregate_version=version)
             record["source"] = given_names  # a public field: names travel sealed
             value = mx.registry.encode("CaseReported", record)
             headers["previous_hash"] = previous
-            headers["signature"] = mx.relay.signer.sign(
-                signed_bytes("MX", str(aggregate_id), version, previous, value)
-            )
+            headers["aggregate_version"] = str(version).encode()
+            digest = message_digest("MX", str(aggregate_id), version, previous, value)
+            headers["signature"] = mx.relay.signer.sign(run_bytes("MX", topic, good.partition, [digest]))
 
         if tamper == "signature":
             headers["signature"] = bytes(64)
         elif tamper == "unsigned":
             del headers["signature"]
+        elif tamper == "cut":
+            headers["seal"] = b"1/2"
+        elif tamper.startswith("alone"):
+            del headers["seal"]
+            headers["signature"] = mx.relay.signer.sign(
+                signed_bytes("MX", good.key.decode(), 1, bytes(32), value)  # type: ignore[union-attr]
+            )
+            if tamper == "alone-forged":
+                headers["signature"] = bytes(64)
+            elif tamper == "alone-unsigned":
+                del headers["signature"]
         elif tamper == "chain":
             forge(UUID(int=8), 1, b"\x01" * 32, "Forged")
         elif tamper == "gap":
@@ -244,7 +261,7 @@ class NodeContract:
             topic = gt.catalogue.events("GT").name
         intruder = mx.event_log.publisher(f"{topic}-intruder")
         intruder.publish(
-            [OutgoingRecord(topic, good.key or b"", value, tuple(headers.items()), good.timestamp_ms)]
+            [OutgoingRecord(topic, key, value, tuple(headers.items()), good.timestamp_ms, good.partition)]
         )
         intruder.close()
         gt.ledger.report_missing_person(report(given_names="Después"))
@@ -513,7 +530,11 @@ class NodeContract:
         value = mx.registry.encode(rewritten.name, rewritten.record)
         previous = second.header("previous_hash") or b""
         signature = mx.relay.signer.sign(signed_bytes("MX", str(ids["case"]), 2, previous, value))
-        headers = tuple((k, signature if k == "signature" else v) for k, v in second.headers)
+        # Signed on its own, as a message was before batch signatures.
+        headers = (
+            *((k, v) for k, v in second.headers if k not in ("seal", "signature")),
+            ("signature", signature),
+        )
         intruder = mx.event_log.publisher("audit-intruder")
         intruder.publish(
             [OutgoingRecord(second.topic, second.key or b"", value, headers, second.timestamp_ms)]
