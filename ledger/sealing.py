@@ -17,6 +17,11 @@ from ledger.tiers import BY_FIELD, FIELD_TIERS, TIERS, tier_of
 PUBLIC = "public"
 
 
+def tiers_of(event_type: str) -> frozenset[str]:
+    """The tiers above public that an event type's fields fall into (amendments: by field)."""
+    return frozenset(t for t in FIELD_TIERS.get(event_type, {}).values() if t not in (PUBLIC, BY_FIELD))
+
+
 def _amendment_tier(change: Mapping[str, Any]) -> str:
     try:
         return tier_of("CaseReported", str(change.get("field")))

@@ -20,7 +20,9 @@ from projections.views import (
     ChainHead,
     JurisdictionViews,
     TimelineRow,
+    tracking_name,
 )
+from topics.log import TopicPartition
 
 _COLUMNS = CASE_COLUMNS
 
@@ -87,40 +89,17 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 "PRIMARY KEY (aggregate_id, version))"
             ).format(Identifier(schema))
         )
-        self._upsert = SQL(
-            "INSERT INTO {0}.cases ({1}) VALUES ({2}) ON CONFLICT (case_id) DO UPDATE SET {3} "
-            "WHERE excluded.version > {0}.cases.version"
-        ).format(
-            Identifier(schema),
-            SQL(", ").join(Identifier(c) for c in _COLUMNS),
-            SQL(", ").join(SQL("%s") for _ in _COLUMNS),
-            SQL(", ").join(SQL("{0} = excluded.{0}").format(Identifier(c)) for c in _COLUMNS[1:]),
-        )
         self._select = SQL("SELECT {1} FROM {0}.cases ORDER BY reported_at DESC, case_id").format(
             Identifier(schema), SQL(", ").join(Identifier(c) for c in _COLUMNS)
         )
         # Composed SQL is rendered once: composing it again for every row costs more than the insert.
         with psycopg.connect(**_psycopg_args(conninfo)) as connection:
-            self._upsert_sql = self._upsert.as_string(connection)
-            self._heads_upsert = (
-                SQL(
-                    "INSERT INTO {0}.chain_heads VALUES (%s, %s, %s) ON CONFLICT (aggregate_id) DO UPDATE "
-                    "SET version = excluded.version, hash = excluded.hash"
-                )
-                .format(Identifier(schema))
-                .as_string(connection)
-            )
             self._purge_sql = (
                 SQL("UPDATE {0}.cases SET status = 'erased', restricted = true, {1} WHERE case_id = %s")
                 .format(
                     Identifier(schema),
                     SQL(", ").join(SQL("{} = NULL").format(Identifier(c)) for c in PURGED_COLUMNS),
                 )
-                .as_string(connection)
-            )
-            self._timeline_insert = (
-                SQL("INSERT INTO {0}.timeline VALUES ({1}) ON CONFLICT DO NOTHING")
-                .format(Identifier(schema), SQL(", ").join(SQL("%s") for _ in TIMELINE_COLUMNS))
                 .as_string(connection)
             )
             self._timeline_purge = (
@@ -134,6 +113,58 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                     "WHERE aggregate_id = %s AND recorded_at <= %s ORDER BY version"
                 )
                 .format(Identifier(schema), SQL(", ").join(Identifier(c) for c in TIMELINE_COLUMNS))
+                .as_string(connection)
+            )
+            columns = SQL(", ").join(Identifier(c) for c in _COLUMNS)
+            self._staging_sql = (
+                SQL(
+                    "CREATE TEMP TABLE IF NOT EXISTS {1} (LIKE {0}.timeline) ON COMMIT DELETE ROWS; "
+                    "CREATE TEMP TABLE IF NOT EXISTS {2} (LIKE {0}.chain_heads) ON COMMIT DELETE ROWS; "
+                    "CREATE TEMP TABLE IF NOT EXISTS {3} (LIKE {0}.cases) ON COMMIT DELETE ROWS"
+                )
+                .format(
+                    Identifier(schema),
+                    Identifier(f"stage_{schema}_timeline"),
+                    Identifier(f"stage_{schema}_heads"),
+                    Identifier(f"stage_{schema}_cases"),
+                )
+                .as_string(connection)
+            )
+            self._timeline_copy = (
+                SQL("COPY {} FROM STDIN").format(Identifier(f"stage_{schema}_timeline")).as_string(connection)
+            )
+            self._timeline_merge = (
+                SQL("INSERT INTO {0}.timeline SELECT * FROM {1} ON CONFLICT DO NOTHING")
+                .format(Identifier(schema), Identifier(f"stage_{schema}_timeline"))
+                .as_string(connection)
+            )
+            self._heads_copy = (
+                SQL("COPY {} FROM STDIN").format(Identifier(f"stage_{schema}_heads")).as_string(connection)
+            )
+            self._heads_merge = (
+                SQL(
+                    "INSERT INTO {0}.chain_heads SELECT * FROM {1} ON CONFLICT (aggregate_id) DO UPDATE "
+                    "SET version = excluded.version, hash = excluded.hash"
+                )
+                .format(Identifier(schema), Identifier(f"stage_{schema}_heads"))
+                .as_string(connection)
+            )
+            self._cases_copy = (
+                SQL("COPY {0} ({1}) FROM STDIN")
+                .format(Identifier(f"stage_{schema}_cases"), columns)
+                .as_string(connection)
+            )
+            self._cases_merge = (
+                SQL(
+                    "INSERT INTO {0}.cases ({1}) SELECT {1} FROM {2} ON CONFLICT (case_id) DO UPDATE SET {3} "
+                    "WHERE excluded.version > {0}.cases.version"
+                )
+                .format(
+                    Identifier(schema),
+                    columns,
+                    Identifier(f"stage_{schema}_cases"),
+                    SQL(", ").join(SQL("{0} = excluded.{0}").format(Identifier(c)) for c in _COLUMNS[1:]),
+                )
                 .as_string(connection)
             )
             self._heads_select = (
@@ -161,39 +192,46 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         restricted: Sequence[str] = (),
     ) -> None:
         with self.datastore.transaction(commit=True) as cursor:
+            # A batch's rows go through COPY into per-transaction staging tables and are merged
+            # with one statement per table: a row costs a few µs this way, ten times less than
+            # one INSERT each.
+            cursor.execute(self._staging_sql)
             if timeline:
-                cursor.executemany(
-                    self._timeline_insert,
-                    [(*(getattr(e, c) for c in TIMELINE_COLUMNS[:-1]), list(e.withheld)) for e in timeline],
-                )
+                with cursor.copy(self._timeline_copy) as copy:
+                    for e in timeline:
+                        copy.write_row((*(getattr(e, c) for c in TIMELINE_COLUMNS[:-1]), list(e.withheld)))
+                cursor.execute(self._timeline_merge)
             if heads:
-                cursor.executemany(self._heads_upsert, [(a, v, h) for a, (v, h) in heads.items()])
-            cursor.executemany(
-                self._upsert_sql,
-                [
-                    (
-                        row.case_id,
-                        row.origin,
-                        row.version,
-                        row.status,
-                        row.reported_at,
-                        row.sex,
-                        row.age_band,
-                        list(row.nationalities),
-                        row.last_seen_country,
-                        row.last_seen_month,
-                        row.route,
-                        row.restricted,
-                        row.given_names,
-                        row.first_surname,
-                        row.second_surname,
-                        row.last_seen_date,
-                        row.last_seen_place,
-                        list(row.consents),
-                    )
-                    for row in rows
-                ],
-            )
+                with cursor.copy(self._heads_copy) as copy:
+                    for aggregate_id, (version, digest) in heads.items():
+                        copy.write_row((aggregate_id, version, digest))
+                cursor.execute(self._heads_merge)
+            if rows:
+                with cursor.copy(self._cases_copy) as copy:
+                    for row in rows:
+                        copy.write_row(
+                            (
+                                row.case_id,
+                                row.origin,
+                                row.version,
+                                row.status,
+                                row.reported_at,
+                                row.sex,
+                                row.age_band,
+                                list(row.nationalities),
+                                row.last_seen_country,
+                                row.last_seen_month,
+                                row.route,
+                                row.restricted,
+                                row.given_names,
+                                row.first_surname,
+                                row.second_surname,
+                                row.last_seen_date,
+                                row.last_seen_place,
+                                list(row.consents),
+                            )
+                        )
+                cursor.execute(self._cases_merge)
             if purged:
                 cursor.executemany(self._purge_sql, [(c,) for c in purged])
             if purged or restricted:
@@ -216,10 +254,14 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             for r in found
         ]
 
-    def reset(self) -> None:
-        tables = SQL("{0}.cases, {0}.chain_heads, {0}.tracking, {0}.timeline").format(self._schema)
+    def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
+        tables = SQL("{0}.cases, {0}.chain_heads, {0}.timeline").format(self._schema)
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(SQL("TRUNCATE {}").format(tables))
+            cursor.execute(
+                SQL("DELETE FROM {}.tracking WHERE NOT (application_name = ANY(%s))").format(self._schema),
+                ([tracking_name(tp) for tp in keep],),
+            )
 
     def cases(self) -> list[CaseRow]:
         with self.datastore.transaction(commit=False) as cursor:

@@ -77,13 +77,15 @@ class Projector:
         self.recipient = recipient
         self._deadletters: Publisher | None = None
 
-    def partitions(self) -> list[TopicPartition]:
-        topics = self.catalogue.events_topics(self.event_log.list_topics())
+    def partitions(self, existing: set[str] | None = None) -> list[TopicPartition]:
+        """The events topics' partitions; existing: the log's topics, when already listed."""
+        topics = self.catalogue.events_topics(self.event_log.list_topics() if existing is None else existing)
         return [tp for topic in topics for tp in self.event_log.partitions(topic)]
 
-    def key_partitions(self) -> list[TopicPartition]:
+    def key_partitions(self, existing: set[str] | None = None) -> list[TopicPartition]:
         topic = self.catalogue.keys().name
-        return self.event_log.partitions(topic) if topic in self.event_log.list_topics() else []
+        listed = self.event_log.list_topics() if existing is None else existing
+        return self.event_log.partitions(topic) if topic in listed else []
 
     def lag(self) -> dict[TopicPartition, int]:
         """How many records each partition holds that the views have not applied yet."""
@@ -97,18 +99,19 @@ class Projector:
         Key grants are read first, up to a point after the events' ends were taken: the relay
         commits a grant with the first event sealed under it, so every event read has its
         grant (or its tombstone) read before it."""
-        tps = self.partitions()
+        existing = self.event_log.list_topics()  # a metadata round trip: once per pass
+        tps = self.partitions(existing)
         if not tps:
             return 0
         ends = self.event_log.end_offsets(tps)
         if self.recipient is not None:
-            self._consume(self.key_partitions(), timeout_s, self.apply_keys)
+            self._consume(self.key_partitions(existing), timeout_s, self.apply_keys)
         checker = RunChecker(self.keys.verify, self.catalogue.origin_of)
         return self._consume(tps, timeout_s, self.apply, ends, progress, checker)
 
     def rebuild(self, progress: Callable[[int], None] | None = None, timeout_s: float = 300.0) -> int:
         """Drop the jurisdiction's views and build them again from offset 0 of every topic."""
-        self.views.reset()
+        self.views.reset(keep=self.key_partitions())
         return self.run_once(timeout_s, progress)
 
     def _consume(
@@ -215,15 +218,17 @@ class Projector:
                 link = self.verify(record, decoded.record["meta"], heads, item.problem)
                 if link is None:
                     continue  # delivered again: it was applied the first time
-                plain, closed = open_record(self.registry, self.data_keys, decoded)
+                opened = open_record(self.registry, self.data_keys, decoded)
                 is_case = decoded.record["meta"]["aggregate_type"] == "MissingPersonCase"
                 current = rows.get(link[0]) or (
                     None
                     if decoded.name == "CaseReported" or not is_case
                     else self.views.rows([link[0]]).get(link[0])
                 )
-                row = self.row_maker.to_row(Decoded(decoded.name, decoded.writer_version, plain), current)
-                entry = self.row_maker.timeline_entry(decoded.name, plain, closed, row or current)
+                row = self.row_maker.to_row(
+                    Decoded(decoded.name, decoded.writer_version, opened.plain), current
+                )
+                entry = self.row_maker.timeline_entry(decoded.name, opened, row or current)
             except (UndecodableMessage, Unapplicable) as error:
                 self.dead_letter(record, str(error))
                 continue

@@ -9,11 +9,12 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from ledger.sealing import split
+from ledger.sealing import tiers_of
 from ledger.tiers import TIERS, age_between, is_minor, tier_of
 from projections.access import AccessPolicy
 from projections.views import PURGED_COLUMNS, CaseRow, TimelineRow
 from topics.avro import Decoded
+from topics.mapping import Opened
 
 
 def age_band(born: date | None, seen: date | None) -> str | None:
@@ -139,14 +140,11 @@ class RowMaker:
                 updates[column] = json.loads(change["value"])
         return replace(current, version=version, **updates)
 
-    def timeline_entry(
-        self, name: str, plain: dict[str, Any], closed: Sequence[str], case_row: CaseRow | None
-    ) -> TimelineRow:
+    def timeline_entry(self, name: str, opened: Opened, case_row: CaseRow | None) -> TimelineRow:
         """The event as this view shows it: public fields, and the common ones where the case
         row shows them (an adult's case, shared with consent) or, for remains, samples and
         matches, where the rules let this jurisdiction read the common tier."""
-        meta = plain["meta"]
-        public, groups = split(name, {k: v for k, v in plain.items() if k != "meta"})
+        meta, public, groups, closed = opened.plain["meta"], opened.public, opened.tiers, opened.closed
         if meta["aggregate_type"] == "MissingPersonCase":
             common = case_row is not None and not case_row.restricted
         else:
@@ -154,7 +152,8 @@ class RowMaker:
                 self.jurisdiction, str(meta["origin"]), "common", nationalities=(), minor=False
             )
         shown = groups.get("common") if common and "common" not in closed else None
-        held = set(groups) | set(closed)
+        # Every tier the event type has counts as withheld, sealed or not: an empty tier says nothing.
+        held = set(groups) | set(closed) | tiers_of(name)
         withheld = tuple(t for t in TIERS if t in held and not (t == "common" and shown is not None))
         recorded_by = meta["recorded_by"]
         return TimelineRow(

@@ -17,7 +17,9 @@ from projections.views import (
     ChainHead,
     JurisdictionViews,
     TimelineRow,
+    tracking_name,
 )
+from topics.log import TopicPartition
 
 _CREATE = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -166,11 +168,14 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             for r in found
         ]
 
-    def reset(self) -> None:
+    def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
+        kept = [tracking_name(tp) for tp in keep]
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute("PRAGMA secure_delete = ON")
-            for table in ("cases", "chain_heads", "tracking", "timeline"):
+            for table in ("cases", "chain_heads", "timeline"):
                 cursor.execute(f"DELETE FROM {table}")
+            marks = ", ".join("?" for _ in kept)
+            cursor.execute(f"DELETE FROM tracking WHERE application_name NOT IN ({marks})", kept)
 
     def cases(self) -> list[CaseRow]:
         with self.datastore.transaction(commit=False) as cursor:

@@ -161,8 +161,10 @@ class JurisdictionViews(TrackingRecorder, ABC):
         """Every aggregate's last verified (version, hash)."""
 
     @abstractmethod
-    def reset(self) -> None:
-        """Empty every view table and forget every position (one transaction): a rebuild."""
+    def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
+        """Empty every view table and forget every position but those of keep (one
+        transaction): a rebuild. The node's data keys outlive its views, so a rebuild keeps
+        its place on the keys topic rather than unwrapping every grant again."""
 
     def digest(self) -> str:
         """SHA-256 over every row of every view table, in a canonical order: two views hold the

@@ -95,14 +95,24 @@ class SealedTierRefused(UndecodableMessage):
     """A sealed tier that does not open with the key granted for it: tampered or misplaced."""
 
 
-def open_record(
-    registry: SchemaRegistry, keys: KeyStore, decoded: Decoded
-) -> tuple[dict[str, Any], list[str]]:
+@dataclass(frozen=True)
+class Opened:
+    """A message as this node can read it: every field (those of unopened tiers None), and the
+    same split by tier: the public fields and each opened tier's fields."""
+
+    plain: dict[str, Any]
+    public: dict[str, Any]
+    tiers: dict[str, dict[str, Any]]
+    closed: list[str]
+
+
+def open_record(registry: SchemaRegistry, keys: KeyStore, decoded: Decoded) -> Opened:
     """The plain form of a decoded message, from the tiers this node holds keys for, and the
-    tiers it could not open (their fields read as None). A plain message is returned as it is."""
+    tiers it could not open (their fields read as None). A plain message is read as it is."""
     record = decoded.record
     if "sealed" not in record:
-        return record, []
+        public, tiers = split(decoded.name, {k: v for k, v in record.items() if k != "meta"})
+        return Opened(record, public, tiers, [])
     meta = record["meta"]
     aggregate_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
     opened: dict[str, dict[str, Any]] = {}
@@ -124,7 +134,7 @@ def open_record(
             raise SealedTierRefused(f"sealed {tier} tier holds a {found.name} record")
         opened[tier] = found.record
     body = {k: v for k, v in record.items() if k not in ("meta", "sealed")}
-    return {"meta": meta, **merge(decoded.name, body, opened)}, closed
+    return Opened({"meta": meta, **merge(decoded.name, body, opened)}, body, opened, closed)
 
 
 def to_record(
