@@ -6,18 +6,21 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from projections.views import (
     CASE_COLUMNS,
+    FORENSIC_COLUMNS,
     PURGED_COLUMNS,
     TIMELINE_COLUMNS,
     CaseRow,
     ChainHead,
+    ForensicRow,
     JurisdictionViews,
     TimelineRow,
     tracking_name,
@@ -89,6 +92,34 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 "PRIMARY KEY (aggregate_id, version))"
             ).format(Identifier(schema))
         )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.forensic ("
+                "aggregate_id uuid PRIMARY KEY, aggregate_type text NOT NULL, origin text NOT NULL, "
+                "version bigint NOT NULL, status text NOT NULL, recorded_at timestamptz NOT NULL, "
+                "state text NOT NULL, withheld text[] NOT NULL)"
+            ).format(Identifier(schema))
+        )
+        # Remains, samples and matches each as a view of their own; a sample's custody chain is
+        # its timeline: who held it, who recorded each step, when and why.
+        for name, key, kind in (
+            ("remains", "remains_id", "UnidentifiedRemains"),
+            ("samples", "sample_id", "Sample"),
+            ("matches", "match_id", "Match"),
+        ):
+            self.sql_create_statements.append(
+                SQL(
+                    "CREATE OR REPLACE VIEW {0}.{1} AS SELECT aggregate_id AS {2}, origin, version, status, "
+                    "recorded_at, state, withheld FROM {0}.forensic WHERE aggregate_type = {3}"
+                ).format(Identifier(schema), Identifier(name), Identifier(key), Literal(kind))
+            )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE VIEW {0}.custody AS SELECT aggregate_id AS sample_id, version, "
+                "event_type, occurred_at, recorded_at, organisation, role, purpose, public, shown, withheld "
+                "FROM {0}.timeline WHERE aggregate_type = 'Sample'"
+            ).format(Identifier(schema))
+        )
         self._select = SQL("SELECT {1} FROM {0}.cases ORDER BY reported_at DESC, case_id").format(
             Identifier(schema), SQL(", ").join(Identifier(c) for c in _COLUMNS)
         )
@@ -120,13 +151,15 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 SQL(
                     "CREATE TEMP TABLE IF NOT EXISTS {1} (LIKE {0}.timeline) ON COMMIT DELETE ROWS; "
                     "CREATE TEMP TABLE IF NOT EXISTS {2} (LIKE {0}.chain_heads) ON COMMIT DELETE ROWS; "
-                    "CREATE TEMP TABLE IF NOT EXISTS {3} (LIKE {0}.cases) ON COMMIT DELETE ROWS"
+                    "CREATE TEMP TABLE IF NOT EXISTS {3} (LIKE {0}.cases) ON COMMIT DELETE ROWS; "
+                    "CREATE TEMP TABLE IF NOT EXISTS {4} (LIKE {0}.forensic) ON COMMIT DELETE ROWS"
                 )
                 .format(
                     Identifier(schema),
                     Identifier(f"stage_{schema}_timeline"),
                     Identifier(f"stage_{schema}_heads"),
                     Identifier(f"stage_{schema}_cases"),
+                    Identifier(f"stage_{schema}_forensic"),
                 )
                 .as_string(connection)
             )
@@ -167,6 +200,33 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 )
                 .as_string(connection)
             )
+            self._forensic_copy = (
+                SQL("COPY {} FROM STDIN").format(Identifier(f"stage_{schema}_forensic")).as_string(connection)
+            )
+            self._forensic_merge = (
+                SQL(
+                    "INSERT INTO {0}.forensic SELECT * FROM {1} ON CONFLICT (aggregate_id) DO UPDATE SET {2} "
+                    "WHERE excluded.version > {0}.forensic.version"
+                )
+                .format(
+                    Identifier(schema),
+                    Identifier(f"stage_{schema}_forensic"),
+                    SQL(", ").join(
+                        SQL("{0} = excluded.{0}").format(Identifier(c)) for c in FORENSIC_COLUMNS[3:]
+                    ),
+                )
+                .as_string(connection)
+            )
+            self._forensic_select = (
+                SQL("SELECT {1} FROM {0}.forensic")
+                .format(Identifier(schema), SQL(", ").join(Identifier(c) for c in FORENSIC_COLUMNS))
+                .as_string(connection)
+            )
+            self._rows_select = (
+                SQL("SELECT {1} FROM {0}.cases WHERE case_id = ANY(%s)")
+                .format(Identifier(schema), SQL(", ").join(Identifier(c) for c in _COLUMNS))
+                .as_string(connection)
+            )
             self._heads_select = (
                 SQL("SELECT aggregate_id, version, hash FROM {0}.chain_heads WHERE aggregate_id = ANY(%s)")
                 .format(Identifier(schema))
@@ -190,6 +250,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         purged: Sequence[str] = (),
         timeline: Sequence[TimelineRow] = (),
         restricted: Sequence[str] = (),
+        forensic: Sequence[ForensicRow] = (),
     ) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             # A batch's rows go through COPY into per-transaction staging tables and are merged
@@ -232,6 +293,22 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                             )
                         )
                 cursor.execute(self._cases_merge)
+            if forensic:
+                with cursor.copy(self._forensic_copy) as copy:
+                    for f in forensic:
+                        copy.write_row(
+                            (
+                                f.aggregate_id,
+                                f.aggregate_type,
+                                f.origin,
+                                f.version,
+                                f.status,
+                                f.recorded_at,
+                                f.state,
+                                list(f.withheld),
+                            )
+                        )
+                cursor.execute(self._forensic_merge)
             if purged:
                 cursor.executemany(self._purge_sql, [(c,) for c in purged])
             if purged or restricted:
@@ -255,7 +332,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         ]
 
     def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
-        tables = SQL("{0}.cases, {0}.chain_heads, {0}.timeline").format(self._schema)
+        tables = SQL("{0}.cases, {0}.chain_heads, {0}.timeline, {0}.forensic").format(self._schema)
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(SQL("TRUNCATE {}").format(tables))
             cursor.execute(
@@ -266,18 +343,35 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
     def cases(self) -> list[CaseRow]:
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._select)
-            found = cursor.fetchall()
-        return [
-            CaseRow(
-                **{
-                    **r,
-                    "case_id": str(r["case_id"]),
-                    "nationalities": tuple(r["nationalities"]),
-                    "consents": tuple(r["consents"]),
-                }
-            )
-            for r in found
-        ]
+            return [_case_row(r) for r in cursor.fetchall()]
+
+    def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
+        wanted = [c for c in dict.fromkeys(case_ids) if _is_uuid(c)]
+        if not wanted:
+            return {}
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._rows_select, (wanted,))
+            return {str(r["case_id"]): _case_row(r) for r in cursor.fetchall()}
+
+    def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:
+        with self.datastore.transaction(commit=False) as cursor:
+            if aggregate_type is None:
+                cursor.execute(self._forensic_select + " ORDER BY recorded_at DESC, aggregate_id")
+            else:
+                cursor.execute(
+                    self._forensic_select
+                    + " WHERE aggregate_type = %s ORDER BY recorded_at DESC, aggregate_id",
+                    (aggregate_type,),
+                )
+            return [_forensic_row(r) for r in cursor.fetchall()]
+
+    def forensic_rows(self, aggregate_ids: Sequence[str]) -> dict[str, ForensicRow]:
+        wanted = [c for c in dict.fromkeys(aggregate_ids) if _is_uuid(c)]
+        if not wanted:
+            return {}
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._forensic_select + " WHERE aggregate_id = ANY(%s)", (wanted,))
+            return {str(r["aggregate_id"]): _forensic_row(r) for r in cursor.fetchall()}
 
     def close(self) -> None:
         self.datastore.close()
@@ -285,3 +379,33 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
 
 def _psycopg_args(conninfo: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in conninfo.items() if k in ("dbname", "host", "port", "user", "password") and v}
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _case_row(r: Mapping[str, Any]) -> CaseRow:
+    return CaseRow(
+        **{
+            **r,
+            "case_id": str(r["case_id"]),
+            "nationalities": tuple(r["nationalities"]),
+            "consents": tuple(r["consents"]),
+        }
+    )
+
+
+def _forensic_row(r: Mapping[str, Any]) -> ForensicRow:
+    return ForensicRow(
+        **{
+            **r,
+            "aggregate_id": str(r["aggregate_id"]),
+            "version": int(r["version"]),
+            "withheld": tuple(r["withheld"]),
+        }
+    )

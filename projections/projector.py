@@ -11,14 +11,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
 from ledger.keystore import KeyStore, MemoryKeyStore, parse_key_id
 from projections.access import AccessPolicy, OwnCasesOnly
-from projections.rows import RowMaker
-from projections.views import CaseRow, ChainHead, JurisdictionViews, TimelineRow, tracking_at
+from projections.rows import RowMaker, status_before_closure
+from projections.views import (
+    FORENSIC_TYPES,
+    CaseRow,
+    ChainHead,
+    ForensicRow,
+    JurisdictionViews,
+    TimelineRow,
+    tracking_at,
+)
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.grants import grant_context, verify_grant
@@ -206,6 +215,19 @@ class Projector:
             if isinstance(d, Decoded)
             for tier in d.record.get("sealed", ())
         )
+        # The rows the batch's later events change, in one query each.
+        later = [
+            (d.name, d.record["meta"])
+            for d in decodings
+            if isinstance(d, Decoded) and d.name not in CREATION_EVENTS and "meta" in d.record
+        ]
+        stored = self.views.rows(
+            [str(m["aggregate_id"]) for _, m in later if m["aggregate_type"] == "MissingPersonCase"]
+        )
+        stored_forensic = self.views.forensic_rows(
+            [str(m["aggregate_id"]) for _, m in later if m["aggregate_type"] in FORENSIC_TYPES]
+        )
+        forensic: dict[str, ForensicRow] = {}
         advanced: dict[str, ChainHead] = {}
         for item, decoding in zip(items, decodings, strict=True):
             record = item.record
@@ -221,12 +243,15 @@ class Projector:
                 opened = open_record(self.registry, self.data_keys, decoded)
                 is_case = decoded.record["meta"]["aggregate_type"] == "MissingPersonCase"
                 current = rows.get(link[0]) or (
-                    None
-                    if decoded.name == "CaseReported" or not is_case
-                    else self.views.rows([link[0]]).get(link[0])
+                    None if decoded.name == "CaseReported" or not is_case else stored.get(link[0])
                 )
-                row = self.row_maker.to_row(
-                    Decoded(decoded.name, decoded.writer_version, opened.plain), current
+                readable = Decoded(decoded.name, decoded.writer_version, opened.plain)
+                row = self.row_maker.to_row(readable, current)
+                if row is not None and decoded.name == "CaseReopened":
+                    before = [e.event_type for e in (*self.views.timeline(link[0]), *timeline)]
+                    row = replace(row, status=status_before_closure(before))
+                found = self.row_maker.forensic_row(
+                    decoded.name, opened, forensic.get(link[0]) or stored_forensic.get(link[0])
                 )
                 entry = self.row_maker.timeline_entry(decoded.name, opened, row or current)
             except (UndecodableMessage, Unapplicable) as error:
@@ -234,6 +259,8 @@ class Projector:
                 continue
             heads[link[0]] = advanced[link[0]] = link[1]
             timeline.append(entry)
+            if found is not None:
+                forensic[found.aggregate_id] = found
             if row is not None:
                 rows[row.case_id] = row
                 if row.restricted and current is not None and not current.restricted:
@@ -247,6 +274,7 @@ class Projector:
             purged,
             timeline,
             restricted,
+            list(forensic.values()),
         )
 
     def _decode(self, record: LogRecord) -> Decoded | UndecodableMessage:

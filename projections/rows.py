@@ -12,7 +12,7 @@ from typing import Any
 from ledger.sealing import tiers_of
 from ledger.tiers import TIERS, age_between, is_minor, tier_of
 from projections.access import AccessPolicy
-from projections.views import PURGED_COLUMNS, CaseRow, TimelineRow
+from projections.views import FORENSIC_TYPES, PURGED_COLUMNS, CaseRow, ForensicRow, TimelineRow
 from topics.avro import Decoded
 from topics.mapping import Opened
 
@@ -35,6 +35,40 @@ _AMENDABLE_COLUMNS = {
     "person.second_surname": "second_surname",
     "last_seen.place": "last_seen_place",
 }
+
+
+# What a case's status becomes after an event (CaseReopened: see Projector, which looks back).
+_CASE_STATUS = {
+    "PersonLocatedAlive": "located_alive",
+    "IdentificationConfirmed": "identified_deceased",
+    "CaseClosed": "closed",
+}
+
+# What the status of remains, a sample or a match becomes after an event.
+_FORENSIC_STATUS = {
+    "RemainsRecovered": "recovered",
+    "PostMortemRecorded": "examined",
+    "RemainsIdentified": "identified",
+    "SampleTaken": "held",
+    "ProfileRecorded": "profiled",
+    "SampleDestroyed": "destroyed",
+    "MatchProposed": "proposed",
+}
+
+
+def _overlay(target: dict[str, Any], key: str, value: Any) -> None:
+    """Set a field; a section (a dict) is merged field by field with what is there."""
+    section = target.get(key)
+    target[key] = {**section, **value} if isinstance(section, dict) and isinstance(value, dict) else value
+
+
+def status_before_closure(event_types: Sequence[str]) -> str:
+    """A reopened case's status: what it was before it was last closed."""
+    status = "missing"
+    for name in event_types:
+        if name in _CASE_STATUS and name != "CaseClosed":
+            status = _CASE_STATUS[name]
+    return status
 
 
 def _json(value: Any) -> str:
@@ -63,13 +97,61 @@ class RowMaker:
         self.policy = policy
         self.purpose: str = getattr(policy, "purpose", "search")  # what these views are for
 
+    def forensic_row(self, name: str, opened: Opened, current: ForensicRow | None) -> ForensicRow | None:
+        """Remains, a sample or a match after this event: its status, and the fields of the
+        tiers this jurisdiction may read and holds the key for, folded over its events. Genetic
+        data never enters a view; a sample's profile stays with the laboratory's reads."""
+        meta = opened.plain["meta"]
+        aggregate_type = str(meta["aggregate_type"])
+        if aggregate_type not in FORENSIC_TYPES or (current is None and name not in _FORENSIC_STATUS):
+            return None
+        origin = str(meta["origin"])
+        visible = {
+            tier
+            for tier in opened.tiers
+            if tier != "genetic"
+            and self.policy.may_read(self.jurisdiction, origin, tier, nationalities=(), minor=False)
+        }
+        state: dict[str, Any] = json.loads(current.state) if current is not None else {}
+        fields = {k: v for k, v in opened.public.items() if k != "sealed"}
+        for tier in sorted(visible):
+            for key, value in opened.tiers[tier].items():
+                section = fields.get(key)
+                fields[key] = (
+                    {**section, **value} if isinstance(section, dict) and isinstance(value, dict) else value
+                )
+        if name == "SampleTransferred" and "to_holder" in fields:
+            fields["holder"] = fields["to_holder"]
+        for key, value in fields.items():
+            section = state.get(key)
+            state[key] = (
+                {**section, **value} if isinstance(section, dict) and isinstance(value, dict) else value
+            )
+        held = set(opened.tiers) | set(opened.closed) | tiers_of(name)
+        withheld = set(current.withheld if current is not None else ()) | (held - visible)
+        status = _FORENSIC_STATUS.get(name, current.status if current is not None else "recorded")
+        if name == "MatchReviewed":  # the outcome is forensic: "reviewed" to those who may not read it
+            status = str(fields.get("outcome") or "reviewed")
+        if name == "SampleTransferred" and current is not None:
+            status = current.status
+        return ForensicRow(
+            aggregate_id=str(meta["aggregate_id"]),
+            aggregate_type=aggregate_type,
+            origin=origin,
+            version=int(meta["aggregate_version"]),
+            status=status,
+            recorded_at=meta["recorded_at"],
+            state=_json(state),
+            withheld=tuple(t for t in TIERS if t in withheld),
+        )
+
     def to_row(self, decoded: Decoded, current: CaseRow | None = None) -> CaseRow | None:
         """The case row after this event, or None when the event changes no row."""
         meta: dict[str, Any] = decoded.record["meta"]
         if decoded.name == "CaseReported":
             return self.reported(decoded.record)
         if current is None or meta["aggregate_type"] != "MissingPersonCase":
-            return None  # other event types join these views as the ledger grows (#6)
+            return None
         version = int(meta["aggregate_version"])
         if decoded.name == "DataAmended":
             return self.amended(current, version, decoded.record["changes"])
@@ -83,7 +165,8 @@ class RowMaker:
             row = replace(current, version=version, consents=tuple(sorted(consents)))
             # A share for a purpose the family withdrew is refused: the row keeps no personal data.
             return row if self.purpose in consents else _restricted(row)
-        return None
+        status = _CASE_STATUS.get(decoded.name)
+        return replace(current, version=version, status=status or current.status)
 
     def reported(self, body: dict[str, Any]) -> CaseRow:
         meta: dict[str, Any] = body["meta"]

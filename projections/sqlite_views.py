@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from projections.views import (
     CASE_COLUMNS,
+    FORENSIC_COLUMNS,
     PURGED_COLUMNS,
     TIMELINE_COLUMNS,
     CaseRow,
     ChainHead,
+    ForensicRow,
     JurisdictionViews,
     TimelineRow,
     tracking_name,
@@ -41,7 +44,33 @@ CREATE TABLE IF NOT EXISTS timeline (
     organisation TEXT NOT NULL, role TEXT NOT NULL, purpose TEXT NOT NULL, public TEXT NOT NULL,
     shown TEXT NOT NULL, withheld TEXT NOT NULL, PRIMARY KEY (aggregate_id, version)) WITHOUT ROWID
 """
+_CREATE_FORENSIC = """
+CREATE TABLE IF NOT EXISTS forensic (
+    aggregate_id TEXT PRIMARY KEY, aggregate_type TEXT NOT NULL, origin TEXT NOT NULL,
+    version INTEGER NOT NULL, status TEXT NOT NULL, recorded_at TEXT NOT NULL, state TEXT NOT NULL,
+    withheld TEXT NOT NULL) WITHOUT ROWID
+"""
+# Remains, samples and matches each as a view of their own; a sample's custody chain is its
+# timeline: who held it, who recorded each step, when and why.
+_CREATE_NAMED = [
+    f"CREATE VIEW IF NOT EXISTS {name} AS SELECT aggregate_id AS {key}, origin, version, status, "
+    f"recorded_at, state, withheld FROM forensic WHERE aggregate_type = '{kind}'"
+    for name, key, kind in (
+        ("remains", "remains_id", "UnidentifiedRemains"),
+        ("samples", "sample_id", "Sample"),
+        ("matches", "match_id", "Match"),
+    )
+] + [
+    "CREATE VIEW IF NOT EXISTS custody AS SELECT aggregate_id AS sample_id, version, event_type, "
+    "occurred_at, recorded_at, organisation, role, purpose, public, shown, withheld FROM timeline "
+    "WHERE aggregate_type = 'Sample'"
+]
 _COLUMNS = CASE_COLUMNS
+_FORENSIC_UPSERT = (
+    "INSERT INTO forensic VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in FORENSIC_COLUMNS[3:])
+    + " WHERE excluded.version > forensic.version"
+)
 _UPSERT = (
     f"INSERT INTO cases ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
     "ON CONFLICT (case_id) DO UPDATE SET "
@@ -66,7 +95,14 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         self.create_table()
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), _CREATE, _CREATE_HEADS, _CREATE_TIMELINE]
+        return [
+            *super().construct_create_table_statements(),
+            _CREATE,
+            _CREATE_HEADS,
+            _CREATE_TIMELINE,
+            _CREATE_FORENSIC,
+            *_CREATE_NAMED,
+        ]
 
     def chain_heads(self, aggregate_ids: Sequence[str]) -> dict[str, ChainHead]:
         found: dict[str, ChainHead] = {}
@@ -88,9 +124,26 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         purged: Sequence[str] = (),
         timeline: Sequence[TimelineRow] = (),
         restricted: Sequence[str] = (),
+        forensic: Sequence[ForensicRow] = (),
     ) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute("PRAGMA secure_delete = ON")  # erased names are overwritten on disk
+            cursor.executemany(
+                _FORENSIC_UPSERT,
+                [
+                    (
+                        f.aggregate_id,
+                        f.aggregate_type,
+                        f.origin,
+                        f.version,
+                        f.status,
+                        f.recorded_at.astimezone(UTC).isoformat(),
+                        f.state,
+                        ",".join(f.withheld),
+                    )
+                    for f in forensic
+                ],
+            )
             cursor.executemany(
                 f"INSERT OR IGNORE INTO timeline VALUES ({', '.join('?' * len(TIMELINE_COLUMNS))})",
                 [
@@ -172,7 +225,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         kept = [tracking_name(tp) for tp in keep]
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute("PRAGMA secure_delete = ON")
-            for table in ("cases", "chain_heads", "timeline"):
+            for table in ("cases", "chain_heads", "timeline", "forensic"):
                 cursor.execute(f"DELETE FROM {table}")
             marks = ", ".join("?" for _ in kept)
             cursor.execute(f"DELETE FROM tracking WHERE application_name NOT IN ({marks})", kept)
@@ -180,30 +233,75 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
     def cases(self) -> list[CaseRow]:
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(f"SELECT {', '.join(_COLUMNS)} FROM cases ORDER BY reported_at DESC, case_id")
-            found = cursor.fetchall()
-        return [
-            CaseRow(
-                case_id=r[0],
-                origin=r[1],
-                version=r[2],
-                status=r[3],
-                reported_at=datetime.fromisoformat(r[4]),
-                sex=r[5],
-                age_band=r[6],
-                nationalities=tuple(n for n in r[7].split(",") if n),
-                last_seen_country=r[8],
-                last_seen_month=r[9],
-                route=r[10],
-                restricted=bool(r[11]),
-                given_names=r[12],
-                first_surname=r[13],
-                second_surname=r[14],
-                last_seen_date=date.fromisoformat(r[15]) if r[15] else None,
-                last_seen_place=r[16],
-                consents=tuple(c for c in r[17].split(",") if c),
+            return [_case_row(r) for r in cursor.fetchall()]
+
+    def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
+        wanted = list(dict.fromkeys(case_ids))
+        if not wanted:
+            return {}
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM cases WHERE case_id IN ({', '.join('?' * len(wanted))})",
+                wanted,
             )
-            for r in found
-        ]
+            return {r[0]: _case_row(r) for r in cursor.fetchall()}
+
+    def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:
+        query = f"SELECT {', '.join(FORENSIC_COLUMNS)} FROM forensic"
+        args: tuple[str, ...] = ()
+        if aggregate_type is not None:
+            query, args = query + " WHERE aggregate_type = ?", (aggregate_type,)
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(query + " ORDER BY recorded_at DESC, aggregate_id", args)
+            return [_forensic_row(r) for r in cursor.fetchall()]
+
+    def forensic_rows(self, aggregate_ids: Sequence[str]) -> dict[str, ForensicRow]:
+        wanted = list(dict.fromkeys(aggregate_ids))
+        if not wanted:
+            return {}
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(FORENSIC_COLUMNS)} FROM forensic "
+                f"WHERE aggregate_id IN ({', '.join('?' * len(wanted))})",
+                wanted,
+            )
+            return {r[0]: _forensic_row(r) for r in cursor.fetchall()}
 
     def close(self) -> None:
         self.datastore.close()
+
+
+def _case_row(r: Sequence[Any]) -> CaseRow:
+    return CaseRow(
+        case_id=r[0],
+        origin=r[1],
+        version=r[2],
+        status=r[3],
+        reported_at=datetime.fromisoformat(r[4]),
+        sex=r[5],
+        age_band=r[6],
+        nationalities=tuple(n for n in r[7].split(",") if n),
+        last_seen_country=r[8],
+        last_seen_month=r[9],
+        route=r[10],
+        restricted=bool(r[11]),
+        given_names=r[12],
+        first_surname=r[13],
+        second_surname=r[14],
+        last_seen_date=date.fromisoformat(r[15]) if r[15] else None,
+        last_seen_place=r[16],
+        consents=tuple(c for c in r[17].split(",") if c),
+    )
+
+
+def _forensic_row(r: Sequence[Any]) -> ForensicRow:
+    return ForensicRow(
+        r[0],
+        r[1],
+        r[2],
+        int(r[3]),
+        r[4],
+        datetime.fromisoformat(r[5]),
+        r[6],
+        tuple(t for t in r[7].split(",") if t),
+    )

@@ -81,6 +81,36 @@ TIMELINE_COLUMNS = (
 
 ChainHead = tuple[int, bytes]
 
+# The aggregates besides cases that the views keep a current row for.
+FORENSIC_TYPES = ("UnidentifiedRemains", "Sample", "Match")
+
+
+@dataclass(frozen=True)
+class ForensicRow:
+    """Remains, a sample or a match as a jurisdiction may see it now: its status, and the
+    fields of the tiers it may read (JSON; genetic data never, a closed tier never)."""
+
+    aggregate_id: str
+    aggregate_type: str
+    origin: str
+    version: int
+    status: str
+    recorded_at: datetime  # of its last event
+    state: str  # JSON: the fields this view shows, as of its last event
+    withheld: tuple[str, ...]  # the tiers its events hold that this view does not show
+
+
+FORENSIC_COLUMNS = (
+    "aggregate_id",
+    "aggregate_type",
+    "origin",
+    "version",
+    "status",
+    "recorded_at",
+    "state",
+    "withheld",
+)
+
 # What an erasure empties in a case row: everything above the public tier.
 PURGED_COLUMNS = (
     "age_band",
@@ -139,10 +169,20 @@ class JurisdictionViews(TrackingRecorder, ABC):
         purged: Sequence[str] = (),
         timeline: Sequence[TimelineRow] = (),
         restricted: Sequence[str] = (),
+        forensic: Sequence[ForensicRow] = (),
     ) -> None:
-        """Upsert rows, timeline entries, chain heads and positions in one transaction (all or
-        nothing); then purge the personal data of the purged cases (erased by their family)
-        and keep only the public fields in the timeline of the purged and restricted ones."""
+        """Upsert rows, forensic rows, timeline entries, chain heads and positions in one
+        transaction (all or nothing); then purge the personal data of the purged cases (erased
+        by their family) and keep only the public fields in the timeline of the purged and
+        restricted ones."""
+
+    @abstractmethod
+    def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:
+        """The remains, samples and matches in the view (of one type if given), newest first."""
+
+    @abstractmethod
+    def forensic_rows(self, aggregate_ids: Sequence[str]) -> dict[str, ForensicRow]:
+        """The forensic rows of these aggregates that the view holds (one query)."""
 
     @abstractmethod
     def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]:
@@ -176,12 +216,13 @@ class JurisdictionViews(TrackingRecorder, ABC):
             hasher.update(f"{aggregate_id}:{version}:{digest.hex()}".encode())
             for entry in self.timeline(aggregate_id):
                 hasher.update(repr(tuple(getattr(entry, c) for c in TIMELINE_COLUMNS)).encode())
+        for forensic in sorted(self.forensic(), key=lambda r: r.aggregate_id):
+            hasher.update(repr(tuple(getattr(forensic, c) for c in FORENSIC_COLUMNS)).encode())
         return hasher.hexdigest()
 
+    @abstractmethod
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
-        """The rows of these cases that the view holds."""
-        wanted = set(case_ids)
-        return {r.case_id: r for r in self.cases() if r.case_id in wanted} if wanted else {}
+        """The rows of these cases that the view holds (one query)."""
 
     def positions(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """The next offset to read in each partition."""

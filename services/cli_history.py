@@ -1,5 +1,5 @@
-"""`caseledger` commands about the past and its integrity: rebuild, history, timeline, stats,
-audit verify."""
+"""`caseledger` commands about the past and its integrity: rebuild, history, timeline,
+forensic (remains, samples, matches), stats, audit verify."""
 
 from __future__ import annotations
 
@@ -84,6 +84,29 @@ def timeline(aggregate_id: str, jurisdiction: str) -> None:
             click.echo(f"      (withheld: the {', '.join(entry.withheld)} tier)")
 
 
+_KINDS = {"remains": "UnidentifiedRemains", "samples": "Sample", "matches": "Match"}
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(sorted(_KINDS)))
+@click.option("--as", "jurisdiction", required=True)
+def forensic(kind: str, jurisdiction: str) -> None:
+    """Remains, samples or matches as a jurisdiction may see them now: status and visible fields
+    (genetic data never); `caseledger timeline ID` gives one's history, a sample's custody chain."""
+    name = jurisdiction.upper()
+    with node_from_env() as node:
+        node.sync(name)
+        rows = node.views(name).forensic(_KINDS[kind])
+    click.echo(f"{kind.capitalize()} visible to {name}:")
+    for row in rows:
+        shown = {k: v for k, v in json.loads(row.state).items() if v not in (None, [], {})}
+        click.echo(f"  {row.aggregate_id} [{row.origin}] v{row.version} {row.status}: {json.dumps(shown)}")
+        if row.withheld:
+            click.echo(f"      (withheld: the {', '.join(row.withheld)} tier)")
+    if not rows:
+        click.echo("  (none)")
+
+
 @click.command()
 @click.option("--as", "jurisdiction", required=True)
 def stats(jurisdiction: str) -> None:
@@ -123,4 +146,4 @@ def audit_verify(case_id: str | None) -> None:
     sys.exit(1)
 
 
-COMMANDS = (rebuild, history, timeline, stats, audit_group)
+COMMANDS = (rebuild, history, timeline, forensic, stats, audit_group)

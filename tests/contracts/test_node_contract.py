@@ -681,6 +681,44 @@ class NodeContract:
         remains = mx.views("MX").timeline(str(ids["remains"]))
         assert remains[0].event_type == "RemainsRecovered" and "context" in json.loads(remains[0].public)
 
+    def test_remains_samples_and_matches_have_views_of_their_own_as_far_as_each_may_see(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX")
+        ids = whole_story(mx.ledger)
+        mx.sync("MX")
+        mx.projector("GT").run_once()  # GT: the public tier of MX's records only
+        own, other = mx.views("MX"), mx.views("GT")
+        for views in (own, other):
+            assert {(f.aggregate_type, f.status) for f in views.forensic()} == {
+                ("UnidentifiedRemains", "identified"),
+                ("Sample", "destroyed"),
+                ("Match", "confirmed" if views is own else "reviewed"),  # the outcome is forensic
+            }
+            assert [f.aggregate_id for f in views.forensic("Sample")] == [str(ids["sample"])]
+            assert all("D3S1358" not in f.state and "mother" not in f.state for f in views.forensic())
+            assert all("genetic" in f.withheld for f in views.forensic("Sample"))
+        remains = {v: json.loads(v.forensic("UnidentifiedRemains")[0].state) for v in (own, other)}
+        assert remains[own]["place"] == {"country": "MX", "place": "Altar, Sonora"}
+        assert remains[own]["context"] == "desert" and remains[own]["sex"] == "female"
+        assert remains[other]["place"] == {"country": "MX"} and remains[other]["context"] == "desert"
+        assert "common" in other.forensic("UnidentifiedRemains")[0].withheld
+        sample = json.loads(own.forensic("Sample")[0].state)
+        assert sample["holder"] == "Laboratorio de Genética Forense"  # its custody, transfer by transfer
+        assert "holder" not in json.loads(other.forensic("Sample")[0].state)
+        match = json.loads(own.forensic("Match")[0].state)
+        assert match["case_id"] == str(ids["case"]) and match["remains_id"] == str(ids["remains"])
+        assert own.forensic_rows([str(ids["match"]), str(UUID(int=5))]).keys() == {str(ids["match"])}
+        # A case's status follows its events: closed, then reopened to what it was before.
+        statuses = {r.case_id: r.status for r in own.cases()}
+        assert statuses[str(ids["case"])] == "identified_deceased"
+        assert statuses[str(ids["twin"])] == "erased"
+        assert own.rows([str(ids["case"]), "not-a-case"]).keys() == {str(ids["case"])}
+        assert own.digest() != other.digest()
+        live = own.digest()
+        mx.projector("MX").rebuild()
+        assert own.digest() == live, "the forensic views rebuild to the same rows"
+
     def test_an_event_for_an_aggregate_never_created_is_dead_lettered(self, make_node: NodeFactory) -> None:
         mx, gt = make_node("MX"), make_node("GT")
         case_id = mx.ledger.report_missing_person(report())

@@ -352,3 +352,7 @@ def test_timeline_and_stats_from_the_command_line(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "nothing that GT can see" in unknown.stderr
     counted = caseledger(tmp_path, "stats", "--as", "GT")
     assert counted.returncode == 0 and "male" in counted.stdout and "<5" in counted.stdout
+    listed = caseledger(tmp_path, "forensic", "remains", "--as", "GT")
+    assert listed.returncode == 0 and "Remains visible to GT:\n  (none)" in listed.stdout, listed.stderr
+    wrong = caseledger(tmp_path, "forensic", "bones", "--as", "GT")
+    assert wrong.returncode == 2 and "'bones' is not one of" in wrong.stderr
