@@ -5,7 +5,7 @@ kafka-python read_committed consume of the same topic. Two figures: the replay (
 from offset 0, the node's keys held) and the first pass (two key grants per case verified
 and unwrapped as well).
 
-    python3 bench/projection_path.py [--events 20000] [--runs 3]
+    python3 bench/projection_path.py [--events 20000] [--runs 3] [--workers 2]
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -23,22 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import KAFKA, fresh_database, report
 from ledger.case import MissingPersonCase
-from projections.postgres_views import PostgresJurisdictionViews
-from projections.projector import Projector
 from services.bootstrap import build_node
+from services.parallel import project
 from services.settings import Settings
 from tests.factories import report as a_report
 
 DATA = Path("/tmp/caseledger-bench-projection")  # the node's keys, kept apart from the database
-
-
-class MayReadCommon:
-    """A jurisdiction the rules let read the common tier of every case (the work to measure)."""
-
-    purpose = "search"
-
-    def may_read(self, *args: object, **kwargs: object) -> bool:
-        return True
 
 
 def fill_topic(url: str, prefix: str, events: int) -> str:
@@ -64,39 +53,22 @@ def fill_topic(url: str, prefix: str, events: int) -> str:
     return topic
 
 
-def projector_for(
-    url: str, prefix: str, jurisdiction: str
-) -> tuple[Projector, PostgresJurisdictionViews, Any]:
+def project_once(url: str, prefix: str, workers: int, rebuild: bool = True) -> float:
+    """Events/s into MX's views of MX's cases (the common tier opened for each): a rebuild from
+    offset 0 with the node's keys held, or (rebuild False) a first pass that reads, verifies
+    and unwraps every key grant too."""
     node = build_node(
         Settings(node="MX", kafka_bootstrap=KAFKA, database_url=url, topic_prefix=prefix, data_dir=DATA)
     )
-    views = PostgresJurisdictionViews(node.settings.postgres_conninfo(), jurisdiction)
-    # As a node runs it: grants read first, sealed tiers opened with the node's keys.
-    projector = Projector(
-        jurisdiction,
-        node.event_log,
-        views,
-        "MX",
-        catalogue=node.catalogue,
-        keys=node.keys,
-        data_keys=node.data_keys,
-        recipient=node.recipient,
-        policy=MayReadCommon(),
-    )
-    return projector, views, node
-
-
-def project_once(url: str, prefix: str, jurisdiction: str, rebuild: bool = False) -> float:
-    """Events/s into the jurisdiction's views: its first pass (every key grant read and
-    unwrapped too), or a rebuild from offset 0 (the node's keys already held)."""
-    projector, views, node = projector_for(url, prefix, jurisdiction)
+    views = node.views("MX")
+    if not rebuild:
+        views.reset()  # every position forgotten, the keys topic's too
     started = time.perf_counter()
-    consumed = projector.rebuild(timeout_s=600) if rebuild else projector.run_once(timeout_s=600)
+    consumed = project(node, "MX", workers, rebuild=rebuild)
     elapsed = time.perf_counter() - started
     rows = views.cases()
     assert len(rows) == consumed, "every event became a row"
     assert all(r.given_names for r in rows), "the sealed common tier was opened for every row"
-    views.close()
     node.close()
     return consumed / elapsed
 
@@ -126,26 +98,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     prefix = f"bench{uuid.uuid4().hex[:6]}."
-    replay, first, base = [], [], []
+    replay, parallel, first, base = [], [], [], []
     with fresh_database() as url:
         topic = fill_topic(url, prefix, args.events)
-        for run in range(args.runs):
+        for _ in range(args.runs):
             base.append(raw_consume(topic, args.events))
-            first.append(project_once(url, prefix, f"Z{chr(ord('A') + run)}"))  # a fresh view each run
+            first.append(project_once(url, prefix, 1, rebuild=False))
             base.append(raw_consume(topic, args.events))
-            replay.append(project_once(url, prefix, f"Z{chr(ord('A') + run)}", rebuild=True))
-    report(
-        f"projection replay: caseledger rebuild of one jurisdiction's PostgreSQL views from offset 0, "
-        f"{args.events} CaseReported events",
-        replay,
-        base,
-        "events/s",
-    )
-    report(
-        "projection first pass: the same, every key grant verified and unwrapped too", first, base, "events/s"
-    )
+            replay.append(project_once(url, prefix, 1))
+            base.append(raw_consume(topic, args.events))
+            parallel.append(project_once(url, prefix, args.workers))
+    title = f"rebuild of one jurisdiction's PostgreSQL views from offset 0, {args.events} CaseReported events"
+    report(f"projection replay, one process: {title}", replay, base, "events/s")
+    report(f"projection replay, {args.workers} worker processes: {title}", parallel, base, "events/s")
+    report("projection first pass: every key grant verified and unwrapped too", first, base, "events/s")
 
 
 if __name__ == "__main__":

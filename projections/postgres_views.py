@@ -337,7 +337,9 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             cursor.execute(SQL("TRUNCATE {}").format(tables))
             cursor.execute(
                 SQL("DELETE FROM {}.tracking WHERE NOT (application_name = ANY(%s))").format(self._schema),
-                ([tracking_name(tp) for tp in keep],),
+                # eventsourcing's row that marks the tracking table's format stays too: without
+                # it, the next process to open these views would "migrate" the table.
+                ([tracking_name(tp) for tp in keep] + [self.table_migration_identifier],),
             )
 
     def cases(self) -> list[CaseRow]:

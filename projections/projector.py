@@ -85,6 +85,7 @@ class Projector:
         self.data_keys: KeyStore = data_keys or MemoryKeyStore(MasterKey(new_data_key()))
         self.recipient = recipient
         self._deadletters: Publisher | None = None
+        self.worker = ""  # set in a worker process that projects a share of the partitions
 
     def partitions(self, existing: set[str] | None = None) -> list[TopicPartition]:
         """The events topics' partitions; existing: the log's topics, when already listed."""
@@ -104,17 +105,31 @@ class Projector:
         return {tp: max(0, ends[tp] - positions[tp]) for tp in tps}
 
     def run_once(self, timeout_s: float = 30.0, progress: Callable[[int], None] | None = None) -> int:
-        """Apply everything committed up to now; return the number of events consumed.
-        Key grants are read first, up to a point after the events' ends were taken: the relay
-        commits a grant with the first event sealed under it, so every event read has its
-        grant (or its tombstone) read before it."""
+        """Apply everything committed up to now; return the number of events consumed."""
+        tps, ends = self.prepare(timeout_s)
+        return self.consume_events(tps, ends, timeout_s, progress) if tps else 0
+
+    def prepare(self, timeout_s: float = 30.0) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
+        """The events partitions and their ends now, with the key grants read up to a point
+        after those ends were taken: the relay commits a grant with the first event sealed
+        under it, so every event up to the ends has its grant (or its tombstone) read first."""
         existing = self.event_log.list_topics()  # a metadata round trip: once per pass
         tps = self.partitions(existing)
         if not tps:
-            return 0
+            return [], {}
         ends = self.event_log.end_offsets(tps)
         if self.recipient is not None:
             self._consume(self.key_partitions(existing), timeout_s, self.apply_keys)
+        return tps, ends
+
+    def consume_events(
+        self,
+        tps: list[TopicPartition],
+        ends: dict[TopicPartition, int],
+        timeout_s: float = 30.0,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Apply the events of these partitions up to their ends (taken by prepare())."""
         checker = RunChecker(self.keys.verify, self.catalogue.origin_of)
         return self._consume(tps, timeout_s, self.apply, ends, progress, checker)
 
@@ -368,7 +383,7 @@ class Projector:
         if self._deadletters is None:
             self.event_log.create_topics([topic])
             self._deadletters = self.event_log.publisher(
-                f"{self.catalogue.prefix}caseledger-deadletter-{self.node}-{self.jurisdiction}"
+                f"{self.catalogue.prefix}caseledger-deadletter-{self.node}-{self.jurisdiction}{self.worker}"
             )
         headers = (
             ("reason", reason.encode()),
