@@ -4,6 +4,7 @@ forensic (remains, samples, matches), stats, audit verify."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -11,12 +12,20 @@ import click
 from projections.statistics import monthly
 from services.cli_common import UserError, instant, node_from_env, parse_case_id
 from services.history import case_as_of, diff, visible_fields
+from services.parallel import project
 from topics.audit import LogVerifier
 
 
 @click.command()
 @click.option("--as", "jurisdiction", required=True, help="The jurisdiction whose views to rebuild.")
-def rebuild(jurisdiction: str) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=min(4, os.cpu_count() or 1),
+    show_default=True,
+    help="Processes sharing the partitions (on PostgreSQL and Kafka; the embedded default uses one).",
+)
+def rebuild(jurisdiction: str, workers: int) -> None:
     """Drop a jurisdiction's views and rebuild them from offset 0; print their digest."""
     name = jurisdiction.upper()
     with node_from_env() as node:
@@ -25,7 +34,7 @@ def rebuild(jurisdiction: str) -> None:
         live = projector.views.digest()
         total = sum(projector.event_log.end_offsets(projector.partitions()).values())
         with click.progressbar(length=total, label=f"rebuilding {name}", file=sys.stderr) as bar:
-            consumed = projector.rebuild(progress=bar.update)
+            consumed = project(node, name, workers, rebuild=True, progress=bar.update)
         rebuilt = projector.views.digest()
     click.echo(f"rebuilt the views of {name} from {consumed} events; digest {rebuilt}")
     if rebuilt == live:
