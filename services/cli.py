@@ -16,7 +16,7 @@ from ledger.commands import Actor, ReportMissingPerson
 from ledger.errors import LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
-from services import cli_family, cli_history
+from services import cli_api, cli_family, cli_history
 from services.cli_common import node_from_env
 from topics.log import LogUnavailable
 
@@ -126,32 +126,6 @@ def relay(follow: bool) -> None:
             click.echo(f"published {node.relay.run_once()} events")
 
 
-@main.command()
-@click.option(
-    "--as", "jurisdictions", multiple=True, help="Jurisdictions whose views to keep (default: the node's)."
-)
-def serve(jurisdictions: tuple[str, ...]) -> None:
-    """Run the node: publish its events and keep its views current until interrupted."""
-    with node_from_env() as node:
-        wanted = [j.upper() for j in jurisdictions] or [node.settings.node]
-        stop = threading.Event()
-        workers = [threading.Thread(target=node.relay.run, args=(stop,), name="relay", daemon=True)]
-        workers += [
-            threading.Thread(target=node.projector(j).run, args=(stop,), name=f"views-{j}", daemon=True)
-            for j in wanted
-        ]
-        for worker in workers:
-            worker.start()
-        click.echo(f"serving {node.settings.describe()}; views for {', '.join(wanted)}. Ctrl-C stops.")
-        try:
-            while not stop.wait(1.0):
-                pass
-        except KeyboardInterrupt:
-            stop.set()
-        for worker in workers:
-            worker.join(timeout=10)
-
-
 @main.group()
 def rules() -> None:
     """The network's access rules (sharing agreements as data)."""
@@ -228,7 +202,7 @@ def quickstart() -> None:
             click.echo("")
 
 
-for command in (*cli_family.COMMANDS, *cli_history.COMMANDS):
+for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS):
     main.add_command(command)
 
 

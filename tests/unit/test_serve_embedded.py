@@ -1,12 +1,15 @@
 """`caseledger serve` publishes and projects beside the command path: a report made by another
-process shows up in the view without anyone syncing."""
+process shows up in the view without anyone syncing, and the node's API answers for it."""
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from tests.infrastructure import cli_env
@@ -14,11 +17,33 @@ from tests.infrastructure import cli_env
 CLI = [sys.executable, "-c", "from services.cli import run; run()"]
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
     env = cli_env()
     env["CASELEDGER_DATA_DIR"] = str(tmp_path)
+    issued = subprocess.run(
+        [*CLI, "token", "issue", "mx-fiscalia-migrantes", "--role", "caseworker"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.split()[-1]
+    port = free_port()
     server = subprocess.Popen(
-        [*CLI, "serve"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*CLI, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         reported = subprocess.run(
@@ -60,6 +85,14 @@ def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
             ).stdout
             time.sleep(0.3)
         assert "Yesenia Cruz" in listed
+        # The same node answers over HTTP, with the token issued above.
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/cases",
+            headers={"Authorization": f"Bearer {token}", "X-Purpose": "search"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            cases = json.loads(response.read())
+        assert [c["given_names"] for c in cases] == ["Yesenia"]
     finally:
         server.send_signal(signal.SIGINT)
         _out, err = server.communicate(timeout=30)

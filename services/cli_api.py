@@ -1,0 +1,100 @@
+"""`caseledger` commands for the HTTP API: serve (the whole node) and token (credentials)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+
+from services.cli_common import UserError, node_from_env, parse_case_id
+from services.tokens import TokenStore
+
+
+def token_store(data_dir: Path) -> TokenStore:
+    """The node's API credentials, beside its signing keys in the data directory."""
+    return TokenStore(data_dir / "api-tokens.json")
+
+
+@click.group("token")
+def token_group() -> None:
+    """API credentials: one per organisation, or per family member for their case."""
+
+
+@token_group.command("issue")
+@click.argument("organisation")
+@click.option("--role", required=True, help="caseworker, forensic_expert, geneticist, consular_officer, ...")
+@click.option("--case", "case_id", help="For a family member: the case their credential opens.")
+def token_issue(organisation: str, role: str, case_id: str | None) -> None:
+    """Issue a token; it is printed once and only its hash is kept."""
+    with node_from_env() as node:
+        case = str(parse_case_id(case_id)) if case_id else None
+        token, credential = token_store(node.settings.data_dir).issue(organisation, role, case)
+    click.echo(f"token {credential.token_id} for {organisation} ({role}); keep it secret, it is shown once:")
+    click.echo(token)
+
+
+@token_group.command("list")
+def token_list() -> None:
+    """The tokens issued here (ids, never secrets)."""
+    with node_from_env() as node:
+        credentials = token_store(node.settings.data_dir).list()
+    for c in credentials:
+        case = f" case {c.case_id}" if c.case_id else ""
+        click.echo(f"{c.token_id}  {c.organisation} ({c.role}){case}  issued {c.issued_at}")
+    if not credentials:
+        click.echo("(none)")
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by its id (from `token list`)."""
+    with node_from_env() as node:
+        if not token_store(node.settings.data_dir).revoke(token_id):
+            raise UserError(f"token {token_id}: no such token")
+    click.echo(f"token {token_id} revoked")
+
+
+@click.command()
+@click.option(
+    "--as", "jurisdictions", multiple=True, help="Jurisdictions whose views to keep (default: the node's)."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where the API listens.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--no-api", is_flag=True, help="Run the relay and the views only.")
+def serve(jurisdictions: tuple[str, ...], host: str, port: int, no_api: bool) -> None:
+    """Run the node: its API, the relay that publishes its events, and its views, until
+    interrupted (Ctrl-C)."""
+    with node_from_env() as node:
+        wanted = [j.upper() for j in jurisdictions] or [node.settings.node]
+        stop = threading.Event()
+        workers = [threading.Thread(target=node.relay.run, args=(stop,), name="relay", daemon=True)]
+        workers += [
+            threading.Thread(target=node.projector(j).run, args=(stop,), name=f"views-{j}", daemon=True)
+            for j in wanted
+        ]
+        for worker in workers:
+            worker.start()
+        where = "" if no_api else f"; API on http://{host}:{port} (OpenAPI at /openapi.json)"
+        click.echo(f"serving {node.settings.describe()}; views for {', '.join(wanted)}{where}. Ctrl-C stops.")
+        try:
+            if no_api:
+                while not stop.wait(1.0):
+                    pass
+            else:
+                import uvicorn
+
+                from services.api import create_app
+
+                app = create_app(node, token_store(node.settings.data_dir))
+                uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=10)
+
+
+COMMANDS = (token_group, serve)

@@ -1,0 +1,109 @@
+"""API credentials: one bearer token per organisation (or per family member, bound to their
+case), stored as its SHA-256 only.
+
+A token is 32 random bytes (base64url, prefixed `clt_`), shown once when issued and never
+again; the node keeps its hash, the organisation, the role and, for a family member, the
+case. A hash of a random 256-bit secret needs no slow KDF: nothing can be guessed from it.
+The file sits in the node's data directory, owner-only, beside its signing keys; it is
+rewritten atomically. Tokens never reach a log: log lines name the token's id (the first
+12 hex digits of its hash) at most.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import threading
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ledger.commands import Actor
+from ledger.errors import InvalidField
+from ledger.vocabulary import ROLES
+
+PREFIX = "clt_"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Who a token speaks for."""
+
+    token_id: str
+    organisation: str
+    role: str
+    case_id: str | None  # a family member's token opens their case only
+    issued_at: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.organisation, self.role)
+
+    @property
+    def family(self) -> bool:
+        return self.case_id is not None
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def issue(self, organisation: str, role: str, case_id: str | None = None) -> tuple[str, Credential]:
+        """A new token (returned once, never stored) and its credential."""
+        if not organisation.strip():
+            raise InvalidField("organisation", "is required")
+        if role not in ROLES:
+            raise InvalidField("role", f"{role!r} is not one of {', '.join(sorted(ROLES))}")
+        if (role == "family_member") != (case_id is not None):
+            raise InvalidField("case", "a family member's token names their case, and only theirs does")
+        token = PREFIX + secrets.token_urlsafe(32)
+        digest = _hash(token)
+        credential = Credential(digest[:12], organisation, role, case_id, datetime.now(UTC).isoformat())
+        with self._lock:
+            entries = self._read()
+            entries[digest] = asdict(credential)
+            self._write(entries)
+        return token, credential
+
+    def verify(self, token: str) -> Credential | None:
+        """The credential of a valid token; None for anything else."""
+        if not token.startswith(PREFIX) or len(token) > 100:
+            return None
+        entry = self._read().get(_hash(token))
+        return Credential(**entry) if entry is not None else None
+
+    def revoke(self, token_id: str) -> bool:
+        with self._lock:
+            entries = self._read()
+            kept = {h: e for h, e in entries.items() if e["token_id"] != token_id}
+            if len(kept) == len(entries):
+                return False
+            self._write(kept)
+            return True
+
+    def list(self) -> list[Credential]:
+        return sorted((Credential(**e) for e in self._read().values()), key=lambda c: c.issued_at)
+
+    def _read(self) -> dict[str, dict[str, str | None]]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write(self, entries: dict[str, dict[str, str | None]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        draft = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(entries, handle, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(draft, self.path)

@@ -1,0 +1,218 @@
+"""The HTTP API on an embedded node (SQLite, no servers): authentication, purpose, idempotency,
+optimistic concurrency, authorisation, errors that name the field, 413, family access."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ledger.access_rules import SAMPLE_POLICY
+from services.api import create_app
+from services.api_commands import ENVELOPE, ROUTES
+from services.bootstrap import Node, build_node
+from services.settings import Settings
+from services.tokens import TokenStore
+
+PROSECUTOR = "mx-fiscalia-migrantes"  # MX organisations in the sample policy
+FORENSIC_INSTITUTE = "mx-semefo-chiapas"
+
+REPORT = {
+    "given_names": "Yesenia",
+    "first_surname": "Cruz",
+    "sex": "female",
+    "nationalities": ["HN"],
+    "date_of_birth": "1994-10-10",
+    "last_seen_date": "2026-05-05",
+    "last_seen_country": "MX",
+    "last_seen_place": "Tapachula",
+    "consented_purposes": ["search", "forensic_identification", "family_support"],
+}
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    built = build_node(Settings(node="MX", data_dir=tmp_path, access_rules=SAMPLE_POLICY))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def tokens(tmp_path: Path) -> TokenStore:
+    return TokenStore(tmp_path / "api-tokens.json")
+
+
+@pytest.fixture
+def api(node: Node, tokens: TokenStore) -> TestClient:
+    return TestClient(create_app(node, tokens, max_body_bytes=20_000, catch_up=True))
+
+
+def bearer(tokens: TokenStore, organisation: str, role: str, case_id: str | None = None) -> dict[str, str]:
+    token, _ = tokens.issue(organisation, role, case_id)
+    return {"Authorization": f"Bearer {token}", "X-Purpose": "search"}
+
+
+def loc(response: Any) -> list[list[str]]:
+    return [e["loc"] for e in response.json()["detail"]]
+
+
+def test_openapi_lists_every_command_with_bodies_free_of_the_envelope(api: TestClient) -> None:
+    spec = api.get("/openapi.json").json()
+    for route in ROUTES:
+        operation = spec["paths"][route.path]["post"]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+        fields = set(spec["components"]["schemas"][body]["properties"])
+        assert not fields & ENVELOPE and route.target not in fields
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        assert {"X-Purpose", "Idempotency-Key", "If-Match"} <= headers
+    for read in ("/cases", "/cases/{case_id}", "/cases/{case_id}/history", "/timeline/{aggregate_id}"):
+        assert "get" in spec["paths"][read]
+    assert {"/remains", "/samples", "/matches", "/statistics"} <= set(spec["paths"])
+
+
+def test_every_request_needs_a_valid_token_and_a_purpose(api: TestClient, tokens: TokenStore) -> None:
+    assert api.get("/cases", headers={"X-Purpose": "search"}).status_code == 401
+    forged = {"Authorization": "Bearer clt_not-a-token", "X-Purpose": "search"}
+    unknown = api.get("/cases", headers=forged)
+    assert unknown.status_code == 401 and unknown.headers["WWW-Authenticate"] == "Bearer"
+    headers = bearer(tokens, PROSECUTOR, "caseworker")
+    missing = api.get("/cases", headers={"Authorization": headers["Authorization"]})
+    assert missing.status_code == 422 and loc(missing) == [["header", "X-Purpose"]]
+    wrong = api.get("/cases", headers={**headers, "X-Purpose": "curiosity"})
+    assert wrong.status_code == 422 and loc(wrong) == [["header", "X-Purpose"]]
+    stranger = bearer(tokens, "an-organisation-nobody-agreed-with", "caseworker")
+    assert api.get("/cases", headers=stranger).status_code == 403
+    assert "clt_" not in tokens.path.read_text(), "only hashes are kept"
+
+
+def test_a_report_retried_with_its_idempotency_key_is_recorded_once(
+    api: TestClient, tokens: TokenStore
+) -> None:
+    headers = {**bearer(tokens, PROSECUTOR, "caseworker"), "Idempotency-Key": "report-0001"}
+    first = api.post("/cases", json=REPORT, headers=headers)
+    assert first.status_code == 201, first.text
+    case_id = first.json()["id"]
+    assert first.headers["ETag"] == '"1"' and first.headers["Location"] == f"/cases/{case_id}"
+    again = api.post("/cases", json=REPORT, headers=headers)
+    assert again.status_code == 201 and again.json()["id"] == case_id
+    listed = api.get("/cases", headers=headers).json()
+    assert [c["case_id"] for c in listed] == [case_id] and listed[0]["given_names"] == "Yesenia"
+    other = {**bearer(tokens, FORENSIC_INSTITUTE, "caseworker"), "Idempotency-Key": "report-0001"}
+    assert api.post("/cases", json=REPORT, headers=other).json()["id"] != case_id  # keys are per organisation
+    too_long = api.post("/cases", json=REPORT, headers={**headers, "Idempotency-Key": "k" * 65})
+    assert too_long.status_code == 422 and loc(too_long) == [["header", "Idempotency-Key"]]
+
+
+def test_every_bad_field_is_named(api: TestClient, tokens: TokenStore) -> None:
+    headers = bearer(tokens, PROSECUTOR, "caseworker")
+    missing = api.post(
+        "/cases", json={k: v for k, v in REPORT.items() if k != "given_names"}, headers=headers
+    )
+    assert missing.status_code == 422 and ["body", "given_names"] in loc(missing)
+    unknown = api.post("/cases", json={**REPORT, "favourite_colour": "red"}, headers=headers)
+    assert unknown.status_code == 422 and ["body", "favourite_colour"] in loc(unknown)
+    future = api.post("/cases", json={**REPORT, "last_seen_date": "2099-01-01"}, headers=headers)
+    assert future.status_code == 422 and loc(future) == [["body", "last_seen_date"]]
+    assert "future" in future.json()["detail"][0]["msg"]
+    assert api.get("/cases", headers=headers).json() == [], "nothing was recorded"
+    unknown_case = api.post(
+        "/cases/00000000-0000-4000-8000-000000000001/sightings",
+        json={"seen_on": "2026-05-06", "place": {"country": "MX"}, "source": "survivor"},
+        headers=headers,
+    )
+    assert unknown_case.status_code == 404 and loc(unknown_case) == [["path", "case_id"]]
+
+
+def test_a_stale_if_match_gets_409_and_the_current_version(api: TestClient, tokens: TokenStore) -> None:
+    headers = bearer(tokens, PROSECUTOR, "caseworker")
+    case_id = api.post("/cases", json=REPORT, headers=headers).json()["id"]
+    sighting = {"seen_on": "2026-05-06", "place": {"country": "MX", "place": "Huixtla"}, "source": "survivor"}
+    first = api.post(f"/cases/{case_id}/sightings", json=sighting, headers={**headers, "If-Match": '"1"'})
+    assert first.status_code == 200 and first.headers["ETag"] == '"2"'
+    stale = api.post(f"/cases/{case_id}/sightings", json=sighting, headers={**headers, "If-Match": '"1"'})
+    assert (
+        stale.status_code == 409 and stale.json()["current_version"] == 2 and stale.headers["ETag"] == '"2"'
+    )
+    garbled = api.post(f"/cases/{case_id}/sightings", json=sighting, headers={**headers, "If-Match": "soon"})
+    assert garbled.status_code == 422 and loc(garbled) == [["header", "If-Match"]]
+    read = api.get(f"/cases/{case_id}", headers=headers)
+    assert read.status_code == 200 and read.headers["ETag"] == '"2"'
+
+
+def test_oversized_bodies_get_413(api: TestClient, tokens: TokenStore) -> None:
+    headers = bearer(tokens, PROSECUTOR, "caseworker")
+    huge = api.post("/cases", json={**REPORT, "physical_description": "x" * 50_000}, headers=headers)
+    assert huge.status_code == 413 and loc(huge) == [["body"]]
+
+
+def test_roles_decide_who_records_what(api: TestClient, tokens: TokenStore) -> None:
+    caseworker = bearer(tokens, PROSECUTOR, "caseworker")
+    remains = {"recovered_on": "2026-06-01", "place": {"country": "MX"}, "context": "desert"}
+    assert api.post("/remains", json=remains, headers=caseworker).status_code == 403
+    expert = {**bearer(tokens, FORENSIC_INSTITUTE, "forensic_expert"), "X-Purpose": "forensic_identification"}
+    recorded = api.post("/remains", json=remains, headers=expert)
+    assert recorded.status_code == 201, recorded.text
+    listed = api.get("/remains", headers=expert).json()
+    assert [r["status"] for r in listed] == ["recovered"] and listed[0]["state"]["context"] == "desert"
+
+
+def test_a_family_member_consults_amends_and_withdraws_on_their_own_case_only(
+    api: TestClient, tokens: TokenStore
+) -> None:
+    staff = bearer(tokens, PROSECUTOR, "caseworker")
+    case_id = api.post("/cases", json=REPORT, headers=staff).json()["id"]
+    other_id = api.post("/cases", json={**REPORT, "given_names": "Otra"}, headers=staff).json()["id"]
+    family = {**bearer(tokens, "Rosa Cruz, madre", "family_member", case_id), "X-Purpose": "family_support"}
+    dossier = api.get(f"/cases/{case_id}", headers=family)
+    assert dossier.status_code == 200 and dossier.json()["case_id"] == case_id
+    assert any(r["organisation"] == "Rosa Cruz, madre" for r in dossier.json()["reads"]), (
+        "her read is recorded"
+    )
+    assert api.get(f"/cases/{other_id}", headers=family).status_code == 403
+    assert api.get("/cases", headers=family).status_code == 403
+    amended = api.post(
+        f"/cases/{case_id}/amendments",
+        json={"changes": {"last_seen.place": "Tapachula, Chiapas"}, "reason": "more precise"},
+        headers=family,
+    )
+    assert amended.status_code == 200, amended.text
+    withdrawn = api.post(
+        f"/cases/{case_id}/consent-withdrawals",
+        json={"consent_purpose": "forensic_identification", "withdrawn_by": "Rosa Cruz, madre"},
+        headers=family,
+    )
+    assert withdrawn.status_code == 200 and withdrawn.json()["version"] == 3
+    sighting = {"seen_on": "2026-05-06", "place": {"country": "MX"}, "source": "family"}
+    assert api.post(f"/cases/{case_id}/sightings", json=sighting, headers=family).status_code == 403
+
+
+def test_views_history_and_statistics_answer_for_the_callers_jurisdiction(
+    api: TestClient, tokens: TokenStore
+) -> None:
+    headers = bearer(tokens, PROSECUTOR, "caseworker")
+    case_id = api.post("/cases", json=REPORT, headers=headers).json()["id"]
+    timeline = api.get(f"/timeline/{case_id}", headers=headers).json()
+    assert [e["event_type"] for e in timeline] == ["CaseReported"]
+    now = api.get(f"/cases/{case_id}/history", headers=headers).json()
+    assert now["status"] == "missing" and now["version"] == 1
+    early = api.get(f"/cases/{case_id}/history", params={"as_of": "2020-01-01T00:00:00Z"}, headers=headers)
+    assert early.status_code == 404
+    naive = api.get(f"/cases/{case_id}/history", params={"as_of": "2026-01-01T00:00:00"}, headers=headers)
+    assert naive.status_code == 422 and loc(naive) == [["query", "as_of"]]
+    changes = api.get(f"/cases/{case_id}/history", params={"since": "2020-01-01T00:00:00Z"}, headers=headers)
+    assert changes.status_code == 200 and changes.json()["case_id"] == case_id
+    cells = api.get("/statistics", headers=headers).json()
+    assert cells and all(c["cases"] == "<5" for c in cells)
+
+
+def test_an_unexpected_failure_is_a_500_without_details(node: Node, tokens: TokenStore) -> None:
+    def broken(command: object) -> None:
+        raise RuntimeError("Yesenia Cruz, Tapachula")  # personal data in an exception message
+
+    node.ledger.report_missing_person = broken  # type: ignore[method-assign]
+    api = TestClient(create_app(node, tokens, catch_up=True), raise_server_exceptions=False)
+    failed = api.post("/cases", json=REPORT, headers=bearer(tokens, PROSECUTOR, "caseworker"))
+    assert failed.status_code == 500 and "Yesenia" not in failed.text and "Traceback" not in failed.text
