@@ -56,7 +56,7 @@ _FORENSIC_STATUS = {
 }
 
 
-def _overlay(target: dict[str, Any], key: str, value: Any) -> None:
+def overlay(target: dict[str, Any], key: str, value: Any) -> None:
     """Set a field; a section (a dict) is merged field by field with what is there."""
     section = target.get(key)
     target[key] = {**section, **value} if isinstance(section, dict) and isinstance(value, dict) else value
@@ -116,17 +116,11 @@ class RowMaker:
         fields = {k: v for k, v in opened.public.items() if k != "sealed"}
         for tier in sorted(visible):
             for key, value in opened.tiers[tier].items():
-                section = fields.get(key)
-                fields[key] = (
-                    {**section, **value} if isinstance(section, dict) and isinstance(value, dict) else value
-                )
+                overlay(fields, key, value)
         if name == "SampleTransferred" and "to_holder" in fields:
             fields["holder"] = fields["to_holder"]
         for key, value in fields.items():
-            section = state.get(key)
-            state[key] = (
-                {**section, **value} if isinstance(section, dict) and isinstance(value, dict) else value
-            )
+            overlay(state, key, value)
         held = set(opened.tiers) | set(opened.closed) | tiers_of(name)
         withheld = set(current.withheld if current is not None else ()) | (held - visible)
         status = _FORENSIC_STATUS.get(name, current.status if current is not None else "recorded")

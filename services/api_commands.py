@@ -6,10 +6,16 @@ credential and headers, never from the body."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import threading
 import typing
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, create_model
 
 from ledger.commands import (
@@ -37,6 +43,8 @@ from ledger.forensic_commands import (
     TakeSample,
     TransferSample,
 )
+from services.api_common import Caller, HeaderProblem, etag, own_case, parse_if_match
+from services.bootstrap import Node
 
 ENVELOPE = frozenset({"command_id", "recorded_by", "purpose", "expected_version", "extra"})
 
@@ -211,3 +219,77 @@ def body_model(route: Route) -> type[BaseModel]:
         f"{route.command.__name__}Body", __config__=_BODY_CONFIG, **fields
     )
     return model
+
+
+def add_command(app: FastAPI, route: Route, node: Node, lock: threading.RLock, caller: Any) -> None:
+    body_type = body_model(route)
+
+    def handle(
+        body: Any, who: Caller, if_match: str | None, idempotency_key: str | None, target: uuid.UUID | None
+    ) -> JSONResponse:
+        if who.credential.family:
+            if not route.family or target is None:
+                raise HTTPException(
+                    403, "a family member may consult, amend, consent or ask for erasure only"
+                )
+            own_case(who, target)
+        elif who.credential.role not in route.roles:
+            raise HTTPException(403, f"the role {who.credential.role} may not {route.summary.lower()}")
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= 64:
+            raise HeaderProblem("Idempotency-Key", "must be 1 to 64 characters")
+        scope = who.credential.organisation
+        command_id = f"{scope}:{idempotency_key}" if idempotency_key else f"api:{uuid.uuid4()}"
+        fields = {name: getattr(body, name) for name in type(body).model_fields}
+        if route.target is not None:
+            fields[route.target] = target
+        command = route.command(
+            **fields,
+            command_id=command_id,
+            recorded_by=who.credential.actor,
+            purpose=who.purpose,
+            expected_version=parse_if_match(if_match) if route.target is not None else None,
+        )
+        with lock:
+            result = getattr(node.ledger, route.method)(command)
+        if route.creates:
+            record_id = str(result)
+            return JSONResponse(
+                {"id": record_id, "version": 1},
+                status_code=201,
+                headers={"ETag": etag(1), "Location": f"{route.path}/{record_id}"},
+            )
+        return JSONResponse({"id": str(target), "version": int(result)}, headers={"ETag": etag(int(result))})
+
+    parameters = [
+        inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body_type),
+        inspect.Parameter("who", inspect.Parameter.KEYWORD_ONLY, annotation=Caller, default=Depends(caller)),
+        inspect.Parameter(
+            "if_match",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=str | None,
+            default=Header(None, alias="If-Match", description="The version last seen (ETag)"),
+        ),
+        inspect.Parameter(
+            "idempotency_key",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=str | None,
+            default=Header(
+                None, alias="Idempotency-Key", description="Retries with the same key record once"
+            ),
+        ),
+    ]
+    if route.target is not None:
+        parameters.append(
+            inspect.Parameter(
+                route.target, inspect.Parameter.KEYWORD_ONLY, annotation=uuid.UUID, default=PathParam(...)
+            )
+        )
+
+    def endpoint(**kwargs: Any) -> JSONResponse:
+        target = kwargs.pop(route.target) if route.target is not None else None
+        return handle(kwargs["body"], kwargs["who"], kwargs["if_match"], kwargs["idempotency_key"], target)
+
+    endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    endpoint.__name__ = route.method
+    status = 201 if route.creates else 200
+    app.post(route.path, summary=route.summary, status_code=status, response_model=None)(endpoint)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from ledger.access_rules import load as load_rules
 from services.cli_common import UserError, node_from_env, parse_case_id
+from services.feed import ConsularFeed, FeedPublisher
 from services.tokens import TokenStore
 
 
@@ -63,9 +65,15 @@ def token_revoke(token_id: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the API listens.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--no-api", is_flag=True, help="Run the relay and the views only.")
-def serve(jurisdictions: tuple[str, ...], host: str, port: int, no_api: bool) -> None:
-    """Run the node: its API, the relay that publishes its events, and its views, until
-    interrupted (Ctrl-C)."""
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    help="A consulate whose feed to keep on its Kafka topic ledger.feed.<organisation> (repeatable).",
+)
+def serve(jurisdictions: tuple[str, ...], host: str, port: int, no_api: bool, feeds: tuple[str, ...]) -> None:
+    """Run the node: its API, the relay that publishes its events, its views and the consular
+    feeds asked for, until interrupted (Ctrl-C)."""
     with node_from_env() as node:
         wanted = [j.upper() for j in jurisdictions] or [node.settings.node]
         stop = threading.Event()
@@ -74,6 +82,21 @@ def serve(jurisdictions: tuple[str, ...], host: str, port: int, no_api: bool) ->
             threading.Thread(target=node.projector(j).run, args=(stop,), name=f"views-{j}", daemon=True)
             for j in wanted
         ]
+        if feeds:
+            if not node.settings.access_rules:
+                raise UserError(
+                    "--feed: a consular feed needs the network's access rules (CASELEDGER_ACCESS_RULES)"
+                )
+            rules = load_rules(node.settings.access_rules)
+            workers += [
+                threading.Thread(
+                    target=FeedPublisher(ConsularFeed(node, rules, organisation)).run,
+                    args=(stop,),
+                    name=f"feed-{organisation}",
+                    daemon=True,
+                )
+                for organisation in feeds
+            ]
         for worker in workers:
             worker.start()
         where = "" if no_api else f"; API on http://{host}:{port} (OpenAPI at /openapi.json)"

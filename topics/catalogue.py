@@ -13,6 +13,7 @@ from types import MappingProxyType
 EVENTS = "ledger.events."
 KEYS = "ledger.keys"
 DEADLETTER = "ledger.deadletter."
+FEED = "ledger.feed."
 
 _EVENTS_CONFIG = MappingProxyType(
     {
@@ -63,6 +64,11 @@ class Catalogue:
     def deadletter(self, node: str) -> TopicDefinition:
         """What a node could not decode, verify or apply, with the reason."""
         return TopicDefinition(f"{self.prefix}{DEADLETTER}{node}", 1, _DEADLETTER_CONFIG)
+
+    def feed(self, organisation: str) -> TopicDefinition:
+        """One consulate's feed: the events about its nationals its agreements allow, in the
+        order they were read, as JSON (one partition: one order for its consumers)."""
+        return TopicDefinition(f"{self.prefix}{FEED}{organisation}", 1, _DEADLETTER_CONFIG)
 
     def node_topics(self, node: str) -> list[TopicDefinition]:
         """Every topic one node writes to."""

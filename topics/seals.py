@@ -73,7 +73,8 @@ class Checked:
     problem: str | None
 
 
-def _place(record: LogRecord) -> tuple[int, int] | None:
+def place_in_run(record: LogRecord) -> tuple[int, int] | None:
+    """(i, n) from a message's seal header; None for a message signed on its own, (0, 0) if garbled."""
     raw = record.header(SEAL)
     if raw is None:
         return None
@@ -103,7 +104,7 @@ class RunChecker:
         out: list[Checked] = []
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
-            place = _place(record)
+            place = place_in_run(record)
             held = self._held.setdefault(tp, [])
             if place is None:
                 out.extend(self._interrupted(tp))

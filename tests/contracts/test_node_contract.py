@@ -23,6 +23,7 @@ from ledger.sealing import sealed_tiers
 from ledger.values import Place
 from projections.statistics import monthly
 from services.bootstrap import Node, build_node
+from services.feed import ConsularFeed, FeedPublisher
 from services.history import case_as_of, diff
 from services.parallel import project
 from services.reading import CaseReading, ReadRefused
@@ -729,6 +730,41 @@ class NodeContract:
         live = own.digest()
         mx.projector("MX").rebuild()
         assert own.digest() == live, "the forensic views rebuild to the same rows"
+
+    def test_a_consulates_feed_topic_holds_each_event_once_across_restarts(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        rules = load_rules(SAMPLE_POLICY)
+        for n in range(3):
+            mx.ledger.report_missing_person(report(given_names=f"Persona {n}", nationalities=("HN",)))
+        mx.ledger.report_missing_person(report(given_names="Guatemalteca", nationalities=("GT",)))
+        mx.sync("MX")
+        first = FeedPublisher(ConsularFeed(mx, rules, "hn-consulado-tapachula"))
+        assert first.run_once() == 3
+        first.close()
+        case_id = mx.ledger.report_missing_person(report(given_names="Después", nationalities=("HN",)))
+        mx.ledger.record_sighting(
+            RecordSighting(
+                **ctx(), case_id=case_id, seen_on="2026-03-02", place=Place("MX"), source="survivor"
+            )
+        )
+        mx.sync("MX")
+        restarted = FeedPublisher(ConsularFeed(mx, rules, "hn-consulado-tapachula"))  # another process
+        assert restarted.run_once() == 2 and restarted.run_once() == 0
+        restarted.close()
+        messages = read_all(mx.event_log, mx.catalogue.feed("hn-consulado-tapachula").name)
+        delivered = [json.loads(m.value or b"") for m in messages]
+        assert len({(d["case_id"], d["version"]) for d in delivered}) == len(delivered) == 5
+        assert {
+            d["fields"]["person"]["given_names"] for d in delivered if d["event_type"] == "CaseReported"
+        } == {
+            "Persona 0",
+            "Persona 1",
+            "Persona 2",
+            "Después",
+        }
+        assert "Guatemalteca" not in b"".join(m.value or b"" for m in messages).decode()
 
     def test_an_event_for_an_aggregate_never_created_is_dead_lettered(self, make_node: NodeFactory) -> None:
         mx, gt = make_node("MX"), make_node("GT")

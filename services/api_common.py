@@ -1,0 +1,127 @@
+"""What the API's modules share: the caller, error bodies that name the field, the body limit,
+versions as ETags."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.tokens import Credential
+
+
+def problem(status: int, loc: list[str], message: str, kind: str, **extra: Any) -> JSONResponse:
+    """An error body in FastAPI's own shape: detail[].loc names the field or header."""
+    return JSONResponse({"detail": [{"loc": loc, "msg": message, "type": kind}], **extra}, status_code=status)
+
+
+class Caller(BaseModel):
+    """Who is asking, for what, on behalf of which jurisdiction's view."""
+
+    credential: Credential
+    purpose: str
+    jurisdiction: str
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+class BodyLimit:
+    """Refuses a request body over the limit with 413, before the application reads it."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send, int(declared))
+            return
+        seen = 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise TooLarge(seen)
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except TooLarge as error:
+            await self._refuse(scope, send, error.size)
+
+    async def _refuse(self, scope: dict[str, Any], send: Any, size: int) -> None:
+        response = problem(
+            413,
+            ["body"],
+            f"the body ({size} bytes or more) is over the limit of {self.limit} bytes",
+            "too_large",
+        )
+        await response(scope, lambda: empty(), send)
+
+
+class TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+async def empty() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise HeaderProblem("If-Match", f'{value!r} is not a version this API gave (an ETag like "3")')
+    return int(text)
+
+
+class HeaderProblem(Exception):
+    def __init__(self, header: str, message: str) -> None:
+        super().__init__(message)
+        self.header, self.message = header, message
+
+
+class QueryProblem(Exception):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name, self.message = name, message
+
+
+def not_family(who: Caller) -> None:
+    if who.credential.family:
+        raise HTTPException(403, "a family member's credential opens their own case only")
+
+
+def own_case(who: Caller, case_id: uuid.UUID) -> None:
+    if who.credential.case_id != str(case_id):
+        raise HTTPException(403, "a family member's credential opens their own case only")
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

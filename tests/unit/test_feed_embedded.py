@@ -1,0 +1,192 @@
+"""Consular subscriptions on an embedded node: the Server-Sent Events feed and the filtered
+topic give a consulate the events about its nationals that its agreements allow, resume
+where they stopped, and record deliveries above the common tier as reads."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ledger.access_rules import SAMPLE_POLICY
+from ledger.access_rules import load as load_rules
+from ledger.commands import GrantConsent, RecordSighting
+from ledger.values import Place
+from services.api import create_app
+from services.bootstrap import Node, build_node
+from services.feed import ConsularFeed, FeedPublisher
+from services.settings import Settings
+from services.tokens import TokenStore
+from tests.factories import ctx, report
+
+BOTH = ("search", "family_support")
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    built = build_node(Settings(node="MX", data_dir=tmp_path, access_rules=SAMPLE_POLICY))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def cases(node: Node) -> dict[str, str]:
+    ledger = node.ledger
+    made = {
+        "hn_adult": ledger.report_missing_person(
+            report(given_names="Hondureño", nationalities=("HN",), consented_purposes=BOTH)
+        ),
+        "hn_minor": ledger.report_missing_person(
+            report(
+                given_names="Niño",
+                nationalities=("HN",),
+                date_of_birth="2015-01-01",
+                consented_purposes=BOTH,
+            )
+        ),
+        "gt_minor": ledger.report_missing_person(
+            report(
+                given_names="Niña",
+                nationalities=("GT",),
+                date_of_birth="2014-01-01",
+                consented_purposes=BOTH,
+            )
+        ),
+        "hn_no_consent": ledger.report_missing_person(
+            report(given_names="Sin Consentimiento", nationalities=("HN",))
+        ),
+    }
+    ledger.record_sighting(
+        RecordSighting(
+            **ctx(), case_id=made["hn_adult"], seen_on="2026-03-01", place=Place("MX"), source="survivor"
+        )
+    )
+    return {k: str(v) for k, v in made.items()}
+
+
+def events(text: str) -> list[dict[str, Any]]:
+    """The events of a Server-Sent Events body: id, event and parsed data of each."""
+    out: list[dict[str, Any]] = []
+    for block in filter(None, text.strip().split("\n\n")):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        out.append({"id": fields["id"], "event": fields["event"], "data": json.loads(fields["data"])})
+    return out
+
+
+def headers(tokens: TokenStore, organisation: str, role: str = "consular_officer") -> dict[str, str]:
+    token, _ = tokens.issue(organisation, role)
+    return {"Authorization": f"Bearer {token}", "X-Purpose": "search"}
+
+
+def test_a_consulate_follows_its_nationals_as_its_agreement_allows(
+    node: Node, cases: dict[str, str], tmp_path: Path
+) -> None:
+    tokens = TokenStore(tmp_path / "tokens.json")
+    api = TestClient(create_app(node, tokens, catch_up=True))
+    # For family support: the family of one case consented to the search only (a report's default).
+    honduras = {**headers(tokens, "hn-consulado-tapachula"), "X-Purpose": "family_support"}
+    response = api.get("/feed", params={"follow": "false"}, headers=honduras)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    feed = events(response.text)
+    assert sorted((e["data"]["case_id"], e["event"]) for e in feed) == sorted(
+        [
+            (cases["hn_adult"], "CaseReported"),
+            (cases["hn_adult"], "SightingRecorded"),
+            (cases["hn_minor"], "CaseReported"),
+            (cases["hn_no_consent"], "CaseReported"),
+        ]
+    ), "its nationals only"
+    of_adult = [e["event"] for e in feed if e["data"]["case_id"] == cases["hn_adult"]]
+    assert of_adult == ["CaseReported", "SightingRecorded"], "a case's events in their order"
+    reported = {e["data"]["case_id"]: e["data"] for e in feed if e["event"] == "CaseReported"}
+    adult, minor, no_consent = (reported[cases[k]] for k in ("hn_adult", "hn_minor", "hn_no_consent"))
+    assert adult["fields"]["person"]["given_names"] == "Hondureño" and adult["tiers"] == ["public", "common"]
+    # No agreement of Honduras's consulate names minors, and one family gave no consent: public only.
+    for data in (minor, no_consent):
+        assert data["tiers"] == ["public"] and "given_names" not in data["fields"]["person"]
+        assert "common" in data["withheld"]
+    assert "Niña" not in response.text and "genetic" not in adult["tiers"]
+
+    # Resuming from any event's id gives what came after it, nothing before, even from the middle
+    # of a run the origin signed as a whole.
+    which = [(e["data"]["case_id"], e["data"]["version"]) for e in feed]
+    for k, event in enumerate(feed):
+        resume = {**honduras, "Last-Event-ID": event["id"]}
+        resumed = events(api.get("/feed", params={"follow": "false"}, headers=resume).text)
+        assert [(e["data"]["case_id"], e["data"]["version"]) for e in resumed] == which[k + 1 :]
+    node.ledger.grant_consent(
+        GrantConsent(
+            **ctx(),
+            case_id=uuid.UUID(cases["hn_no_consent"]),
+            consent_purpose="family_support",
+            given_by="su madre",
+        )
+    )
+    later = events(
+        api.get(
+            "/feed", params={"follow": "false"}, headers={**honduras, "Last-Event-ID": feed[-1]["id"]}
+        ).text
+    )
+    assert [e["event"] for e in later] == ["ConsentGranted"]
+
+    garbled = api.get("/feed", params={"follow": "false"}, headers={**honduras, "Last-Event-ID": "yesterday"})
+    assert garbled.status_code == 422 and garbled.json()["detail"][0]["loc"] == ["header", "Last-Event-ID"]
+    caseworker = headers(tokens, "mx-fiscalia-migrantes", "caseworker")
+    assert api.get("/feed", params={"follow": "false"}, headers=caseworker).status_code == 403
+    not_a_consulate = headers(tokens, "mx-fiscalia-migrantes")
+    assert api.get("/feed", params={"follow": "false"}, headers=not_a_consulate).status_code == 403
+
+
+def test_a_minors_data_reaching_a_consulate_is_recorded_as_a_read(node: Node, cases: dict[str, str]) -> None:
+    feed = ConsularFeed(node, load_rules(SAMPLE_POLICY), "gt-consulado-tapachula")
+    node.relay.run_once()
+    items, _ = feed.read()
+    [minor] = items
+    assert minor.aggregate_id == cases["gt_minor"] and minor.fields["person"]["given_names"] == "Niña"
+    reads = node.ledger.reads_of(uuid.UUID(cases["gt_minor"]))
+    assert [(r.recorded_by["organisation"], r.interface, tuple(r.tiers)) for r in reads] == [
+        ("gt-consulado-tapachula", "feed", ("common",))
+    ]
+
+
+def test_the_feed_topic_resumes_from_its_own_last_message(node: Node, cases: dict[str, str]) -> None:
+    rules = load_rules(SAMPLE_POLICY)
+    node.relay.run_once()
+    publisher = FeedPublisher(ConsularFeed(node, rules, "hn-consulado-tapachula"))
+    assert publisher.run_once() == 4
+    publisher.close()
+    restarted = FeedPublisher(ConsularFeed(node, rules, "hn-consulado-tapachula"))  # a new process
+    assert restarted.run_once() == 0, "nothing published twice"
+    node.ledger.record_sighting(
+        RecordSighting(
+            **ctx(),
+            case_id=uuid.UUID(cases["hn_adult"]),
+            seen_on="2026-03-02",
+            place=Place("MX"),
+            source="survivor",
+        )
+    )
+    node.relay.run_once()
+    assert restarted.run_once() == 1
+    restarted.close()
+    topic = node.catalogue.feed("hn-consulado-tapachula").name
+    [tp] = node.event_log.partitions(topic)
+    reader = node.event_log.reader()
+    reader.assign({tp: 0})
+    messages = reader.poll(1.0, max_records=100)
+    reader.close()
+    assert sorted(json.loads(m.value or b"")["event_type"] for m in messages) == [
+        "CaseReported",
+        "CaseReported",
+        "CaseReported",
+        "SightingRecorded",
+        "SightingRecorded",
+    ]
+    assert all(m.header("cursor") for m in messages) and b"Ni\xc3\xb1a" not in b"".join(
+        m.value or b"" for m in messages
+    )
