@@ -46,6 +46,8 @@ from services.api_common import (
 )
 from services.api_reads import add_reads
 from services.bootstrap import Node
+from services.family_pages import add_family_pages
+from services.pages import add_pages
 from services.reading import CaseReading, ReadRefused
 from services.tokens import Credential, TokenStore
 
@@ -179,5 +181,7 @@ def create_app(
         return JSONResponse(jsonable(asdict(dossier)), headers={"ETag": etag(version)})
 
     add_reads(app, node, rules, lock, caller, sync, catch_up)
+    add_pages(app, node, rules, tokens, lock, sync)
+    add_family_pages(app, node, reading, tokens, lock)
 
     return app

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
+
 from ledger.access_rules import AccessRules, Decision
 from ledger.case import MissingPersonCase
 from ledger.commands import Actor, RecordRead
@@ -144,6 +146,31 @@ class CaseReading:
         ]
         return Dossier(dossier.case_id, dossier.origin, dossier.status, dossier.tiers, dossier.entries, reads)
 
+    def related(
+        self, case_id: UUID, reader: Actor, purpose: str, candidates: Sequence[str]
+    ) -> tuple[list[tuple[str, list[Entry]]], list[tuple[str, list[Entry]]]]:
+        """The samples (each with its custody chain) and matches of a case held at this node, as
+        this organisation may see them: which records concern the case is forensic, so nothing
+        comes back unless the rules let the reader read the forensic tier; genetic fields only to
+        genetic readers. candidates: the samples and matches to look among (their ids are public).
+        The read of the case itself records the tiers."""
+        case = self.node.ledger.get_case(case_id)
+        decisions = self.decide(case, reader.organisation, purpose)
+        if not decisions.get("forensic") or not case.has_consent(purpose):
+            return [], []
+        tiers = tuple(t for t, d in decisions.items() if d)
+        samples, matches = [], []
+        for candidate in candidates:
+            try:
+                aggregate = self.node.ledger.repository.get(UUID(candidate))
+            except (AggregateNotFoundError, ValueError):
+                continue  # another node's record: that node answers for it
+            if getattr(aggregate, "case_id", None) != str(case_id):
+                continue
+            entries = self._entries(aggregate.id, tiers)
+            (samples if type(aggregate).__name__ == "Sample" else matches).append((candidate, entries))
+        return samples, matches
+
     # ------------------------------------------------------------------ helpers
 
     def decide(self, case: MissingPersonCase, organisation: str, purpose: str) -> dict[str, Decision]:
@@ -186,8 +213,13 @@ class CaseReading:
         )
 
     def _dossier(self, case: MissingPersonCase, tiers: Sequence[str]) -> Dossier:
+        entries = self._entries(case.id, tiers)
+        status = f"{case.status.value}, erased at the family's request" if case.erased else case.status.value
+        return Dossier(str(case.id), case.origin, status, tuple(tiers), entries)
+
+    def _entries(self, aggregate_id: UUID, tiers: Sequence[str]) -> list[Entry]:
         entries = []
-        for event in self.node.ledger.events.get(case.id):
+        for event in self.node.ledger.events.get(aggregate_id):
             name = type(event).__name__
             attributes = {k: v for k, v in vars(event).items() if k not in _NOT_FIELDS}
             public, groups = split(name, attributes)
@@ -206,5 +238,4 @@ class CaseReading:
                     withheld=withheld,
                 )
             )
-        status = f"{case.status.value}, erased at the family's request" if case.erased else case.status.value
-        return Dossier(str(case.id), case.origin, status, tuple(tiers), entries)
+        return entries

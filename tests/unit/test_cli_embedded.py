@@ -356,3 +356,36 @@ def test_timeline_and_stats_from_the_command_line(tmp_path: Path) -> None:
     assert listed.returncode == 0 and "Remains visible to GT:\n  (none)" in listed.stdout, listed.stderr
     wrong = caseledger(tmp_path, "forensic", "bones", "--as", "GT")
     assert wrong.returncode == 2 and "'bones' is not one of" in wrong.stderr
+
+
+def test_lag_counts_what_each_partition_holds_that_the_views_have_not_applied(tmp_path: Path) -> None:
+    assert caseledger(tmp_path, "quickstart").returncode == 0  # MX's and GT's views are current
+    for name in ("Ana", "Berta", "Carla"):
+        reported = caseledger(
+            tmp_path,
+            "report",
+            "--given-names",
+            name,
+            "--first-surname",
+            "Cruz",
+            "--sex",
+            "female",
+            "--nationality",
+            "HN",
+            "--last-seen-date",
+            "2026-05-05",
+            "--last-seen-country",
+            "MX",
+            "--date-of-birth",
+            "1994-10-10",
+        )
+        assert reported.returncode == 0, reported.stderr
+    assert caseledger(tmp_path, "relay").returncode == 0  # published, not yet projected for GT
+    behind = caseledger(tmp_path, "lag", "--as", "GT")
+    assert behind.returncode == 0, behind.stderr
+    counts = {line.split(":")[0]: int(line.split()[-2]) for line in behind.stdout.splitlines()}
+    assert set(counts) == {f"ledger.events.MX[{p}]" for p in range(3)}
+    assert sum(counts.values()) >= 3, "at least the three reports, per partition"
+    assert caseledger(tmp_path, "cases", "--as", "GT").returncode == 0  # catches up
+    caught_up = caseledger(tmp_path, "lag", "--as", "GT").stdout
+    assert caught_up.count(": 0 behind") == 3

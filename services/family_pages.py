@@ -1,0 +1,334 @@
+"""Pages for families, in Spanish and English: with their own credential a family member
+consults everything held about their case and who read it, corrects it, gives or withdraws
+consent purpose by purpose, and asks for erasure. Every consultation is recorded as a read,
+every change is an event on the ledger; the original of a correction stays in the history.
+
+The credential is a token issued for the family member and their case only (`caseledger
+token issue NAME --role family_member --case CASE`). Forms carry a token derived from the
+credential against cross-site requests, besides the SameSite=Strict cookie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ledger.commands import AMENDABLE, AmendData, EraseData, GrantConsent, WithdrawConsent
+from ledger.errors import InvalidField, LedgerError
+from ledger.vocabulary import PURPOSES
+from services.pages import templates
+from services.reading import CaseReading
+from services.tokens import Credential, TokenStore
+
+COOKIE = "caseledger_family"
+NOTICES = ("amended", "granted_notice", "withdrawn_notice", "erased_notice")
+
+TEXT: dict[str, dict[str, Any]] = {
+    "es": {
+        "title": "Su caso",
+        "login_title": "Acceso para familias",
+        "login_intro": "Entre con la clave que le dieron para su caso. Cada consulta queda registrada.",
+        "token": "Clave",
+        "sign_in": "Entrar",
+        "sign_out": "Salir",
+        "other_language": "English",
+        "intro": "Aquí está todo lo que se guarda sobre su caso, quién lo anotó y quién lo consultó.",
+        "status": "Estado del caso",
+        "held": "Lo que se guarda",
+        "what": "Qué",
+        "when": "Cuándo",
+        "by_whom": "Quién lo anotó",
+        "details": "Datos",
+        "who_read": "Quién consultó su caso",
+        "who": "Quién",
+        "why": "Para qué",
+        "result": "Resultado",
+        "granted": "se le mostró",
+        "refused": "se le negó",
+        "correct": "Corregir un dato",
+        "field": "Dato",
+        "new_value": "Valor correcto",
+        "reason": "Por qué lo corrige",
+        "send_correction": "Enviar la corrección",
+        "consents": "Sus permisos",
+        "consents_intro": "Usted decide para qué se puede usar la información de su caso.",
+        "given": "permitido",
+        "not_given": "no permitido",
+        "grant": "Permitir",
+        "withdraw": "Retirar el permiso",
+        "erase_title": "Borrar sus datos",
+        "erase_intro": "Si pide el borrado, las claves que protegen sus datos se destruyen en todos los "
+        "países; lo que se compartió no se podrá leer más. No se puede deshacer.",
+        "erase_confirm": "Entiendo que no se puede deshacer",
+        "erase_button": "Pedir el borrado",
+        "confirm_first": "Marque la casilla para confirmar el borrado.",
+        "amended": "Su corrección quedó registrada. El dato anterior se conserva en el historial.",
+        "granted_notice": "Permiso registrado.",
+        "withdrawn_notice": "Permiso retirado. Dejará de compartirse para ese fin.",
+        "erased_notice": "Sus datos fueron borrados.",
+        "bad_token": "Esa clave no abre ningún caso.",
+        "purposes": {
+            "search": "la búsqueda",
+            "forensic_identification": "la identificación forense",
+            "family_support": "el apoyo a la familia",
+            "accountability": "la rendición de cuentas",
+            "statistics": "las estadísticas",
+        },
+        "amendable": {
+            "person.given_names": "Nombres",
+            "person.first_surname": "Primer apellido",
+            "person.second_surname": "Segundo apellido",
+            "person.father_name": "Nombre del padre",
+            "person.mother_name": "Nombre de la madre",
+            "person.physical_description": "Descripción física",
+            "last_seen.place": "Lugar donde se le vio por última vez",
+            "last_seen.route": "Ruta",
+            "circumstances": "Circunstancias",
+        },
+        "events": {
+            "CaseReported": "Denuncia",
+            "SightingRecorded": "Avistamiento",
+            "DataAmended": "Corrección",
+            "ConsentGranted": "Permiso dado",
+            "ConsentWithdrawn": "Permiso retirado",
+            "FamilyNotified": "Aviso a la familia",
+        },
+    },
+    "en": {
+        "title": "Your case",
+        "login_title": "Access for families",
+        "login_intro": "Sign in with the key you were given for your case. Every visit is recorded.",
+        "token": "Key",
+        "sign_in": "Sign in",
+        "sign_out": "Sign out",
+        "other_language": "Español",
+        "intro": "Here is everything kept about your case, who recorded it and who looked at it.",
+        "status": "Case status",
+        "held": "What is kept",
+        "what": "What",
+        "when": "When",
+        "by_whom": "Recorded by",
+        "details": "Details",
+        "who_read": "Who looked at your case",
+        "who": "Who",
+        "why": "What for",
+        "result": "Result",
+        "granted": "shown",
+        "refused": "refused",
+        "correct": "Correct something",
+        "field": "What to correct",
+        "new_value": "Correct value",
+        "reason": "Why",
+        "send_correction": "Send the correction",
+        "consents": "Your permissions",
+        "consents_intro": "You decide what the information about your case may be used for.",
+        "given": "allowed",
+        "not_given": "not allowed",
+        "grant": "Allow",
+        "withdraw": "Withdraw permission",
+        "erase_title": "Erase your data",
+        "erase_intro": "If you ask for erasure, the keys that protect your data are destroyed in every "
+        "country; what was shared can no longer be read. This cannot be undone.",
+        "erase_confirm": "I understand this cannot be undone",
+        "erase_button": "Ask for erasure",
+        "confirm_first": "Tick the box to confirm the erasure.",
+        "amended": "Your correction is recorded. The earlier value stays in the history.",
+        "granted_notice": "Permission recorded.",
+        "withdrawn_notice": "Permission withdrawn. It will no longer be shared for that.",
+        "erased_notice": "Your data has been erased.",
+        "bad_token": "That key does not open a case.",
+        "purposes": {
+            "search": "the search",
+            "forensic_identification": "forensic identification",
+            "family_support": "support to the family",
+            "accountability": "accountability",
+            "statistics": "statistics",
+        },
+        "amendable": {
+            "person.given_names": "Given names",
+            "person.first_surname": "First surname",
+            "person.second_surname": "Second surname",
+            "person.father_name": "Father's name",
+            "person.mother_name": "Mother's name",
+            "person.physical_description": "Physical description",
+            "last_seen.place": "Where last seen",
+            "last_seen.route": "Route",
+            "circumstances": "Circumstances",
+        },
+        "events": {
+            "CaseReported": "Report",
+            "SightingRecorded": "Sighting",
+            "DataAmended": "Correction",
+            "ConsentGranted": "Permission given",
+            "ConsentWithdrawn": "Permission withdrawn",
+            "FamilyNotified": "Family informed",
+        },
+    },
+}
+assert set(TEXT["es"]["amendable"]) <= set(AMENDABLE), "the pages offer only what the ledger amends"
+
+
+def _lang(value: str | None) -> str:
+    return value if value in TEXT else "es"
+
+
+def _csrf(credential: Credential, secret: bytes) -> str:
+    return hmac.new(secret, f"family:{credential.token_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def add_family_pages(app: FastAPI, node: Any, reading: CaseReading, tokens: TokenStore, lock: Any) -> None:
+    secret = hashlib.sha256(b"caseledger family forms" + str(tokens.path.resolve()).encode()).digest()
+
+    def render(name: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
+        t = TEXT[lang]
+        page = templates.get_template(name).render(
+            lang=lang,
+            other_lang="en" if lang == "es" else "es",
+            t=t,
+            footer="caseledger",
+            **context,
+        )
+        return HTMLResponse(page, status_code=status)
+
+    def family(request: Request) -> Credential | None:
+        credential = tokens.verify(request.cookies.get(COOKIE, ""))
+        return credential if credential is not None and credential.family else None
+
+    def login_page(lang: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+        return render(
+            "login.html",
+            lang,
+            status,
+            title=TEXT[lang]["login_title"],
+            action=f"/family/login?lang={lang}",
+            error=error,
+        )
+
+    def case_page(
+        credential: Credential, lang: str, notice: str | None = None, error: str | None = None
+    ) -> Response:
+        case_id = uuid.UUID(str(credential.case_id))
+        with lock:
+            dossier = reading.consult(case_id, credential.actor)
+            case = node.ledger.get_case(case_id)
+        consents = {p for p in PURPOSES if case.has_consent(p)}
+        return render(
+            "family.html",
+            lang,
+            422 if error else 200,
+            title=TEXT[lang]["title"],
+            dossier=dossier,
+            consents=consents,
+            purposes=[p for p in PURPOSES if p != "statistics"],
+            csrf=_csrf(credential, secret),
+            notice=notice,
+            error=error,
+        )
+
+    @app.get("/family/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(lang: str | None = None) -> HTMLResponse:
+        return login_page(_lang(lang))
+
+    @app.post("/family/login", include_in_schema=False)
+    def login(lang: str | None = None, token: str = Form("")) -> Response:
+        language = _lang(lang)
+        credential = tokens.verify(token.strip())
+        if credential is None or not credential.family:
+            return login_page(language, TEXT[language]["bad_token"], 401)
+        response = RedirectResponse(f"/family?lang={language}", status_code=303)
+        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/family")
+        return response
+
+    @app.get("/family/logout", include_in_schema=False)
+    def logout(lang: str | None = None) -> Response:
+        response = RedirectResponse(f"/family/login?lang={_lang(lang)}", status_code=303)
+        response.delete_cookie(COOKIE, path="/family")
+        return response
+
+    @app.get("/family", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request, lang: str | None = None, done: str | None = None) -> Response:
+        credential = family(request)
+        language = _lang(lang)
+        if credential is None:
+            return RedirectResponse(f"/family/login?lang={language}", status_code=303)
+        notice = TEXT[language][done] if done in NOTICES else None
+        return case_page(credential, language, notice=notice)
+
+    def act(request: Request, lang: str | None, csrf: str, do: Any, notice: str) -> Response:
+        language = _lang(lang)
+        credential = family(request)
+        if credential is None:
+            return RedirectResponse(f"/family/login?lang={language}", status_code=303)
+        if not hmac.compare_digest(csrf, _csrf(credential, secret)):
+            return render("base.html", language, 403, title=TEXT[language]["title"], error="form expired")
+        envelope = {
+            "command_id": f"family:{uuid.uuid4()}",
+            "recorded_by": credential.actor,
+            "purpose": "family_support",
+            "case_id": uuid.UUID(str(credential.case_id)),
+        }
+        try:
+            with lock:
+                do(envelope)
+        except InvalidField as error:
+            return case_page(credential, language, error=f"{error.field}: {error.problem}")
+        except LedgerError as error:
+            return case_page(credential, language, error=str(error))
+        # Post, then redirect: reloading the page does not send the form again.
+        return RedirectResponse(f"/family?lang={language}&done={notice}", status_code=303)
+
+    @app.post("/family/amend", response_class=HTMLResponse, include_in_schema=False)
+    def amend(
+        request: Request,
+        lang: str | None = None,
+        csrf: str = Form(""),
+        field: str = Form(""),
+        value: str = Form(""),
+        reason: str = Form(""),
+    ) -> Response:
+        def do(envelope: dict[str, Any]) -> None:
+            node.ledger.amend_data(AmendData(**envelope, changes={field: value}, reason=reason))
+
+        return act(request, lang, csrf, do, "amended")
+
+    @app.post("/family/consent", response_class=HTMLResponse, include_in_schema=False)
+    def consent(
+        request: Request,
+        lang: str | None = None,
+        csrf: str = Form(""),
+        purpose: str = Form(""),
+        action: str = Form(""),
+    ) -> Response:
+        credential = family(request)
+        who = credential.organisation if credential else ""
+
+        def do(envelope: dict[str, Any]) -> None:
+            if action == "grant":
+                node.ledger.grant_consent(GrantConsent(**envelope, consent_purpose=purpose, given_by=who))
+            else:
+                node.ledger.withdraw_consent(
+                    WithdrawConsent(**envelope, consent_purpose=purpose, withdrawn_by=who)
+                )
+
+        return act(request, lang, csrf, do, "granted_notice" if action == "grant" else "withdrawn_notice")
+
+    @app.post("/family/erase", response_class=HTMLResponse, include_in_schema=False)
+    def erase(
+        request: Request, lang: str | None = None, csrf: str = Form(""), confirm: str = Form("")
+    ) -> Response:
+        credential = family(request)
+        language = _lang(lang)
+
+        def do(envelope: dict[str, Any]) -> None:
+            if confirm != "yes":
+                raise InvalidField("confirm", TEXT[language]["confirm_first"])
+            node.ledger.erase_data(
+                EraseData(**envelope, requested_by=credential.organisation if credential else "")
+            )
+
+        return act(request, lang, csrf, do, "erased_notice")
