@@ -15,7 +15,7 @@ import logging
 import threading
 import uuid
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal, get_args
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,8 +34,10 @@ from ledger.errors import (
 from ledger.vocabulary import PURPOSES
 from services.api_commands import ROUTES, add_command
 from services.api_common import (
+    PROBLEMS,
     BodyLimit,
     Caller,
+    Contained,
     HeaderProblem,
     QueryProblem,
     etag,
@@ -53,6 +55,9 @@ from services.tokens import Credential, TokenStore
 
 log = logging.getLogger(__name__)
 
+Purpose = Literal["search", "forensic_identification", "family_support", "accountability", "statistics"]
+assert set(get_args(Purpose)) == set(PURPOSES), "the API's purposes are the vocabulary's"
+
 MAX_BODY_BYTES = 1_000_000
 
 
@@ -69,9 +74,11 @@ def create_app(
         title="caseledger",
         version="1",
         description="A node of the transnational case ledger for missing migrants.",
+        responses=PROBLEMS,
     )
     app.state.node = node
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(Contained)
 
     def sync(jurisdiction: str) -> None:
         if catch_up:
@@ -84,7 +91,7 @@ def create_app(
 
     def caller(
         authorization: str | None = Header(None, description="Bearer <token>"),
-        purpose: str = Header(..., alias="X-Purpose", description=f"One of: {', '.join(PURPOSES)}"),
+        purpose: Purpose = Header(..., alias="X-Purpose", description="Why the caller asks"),
     ) -> Caller:
         token = (authorization or "").removeprefix("Bearer ").strip()
         credential = tokens.verify(token) if token else None
@@ -139,11 +146,6 @@ def create_app(
     @app.exception_handler(LedgerError)
     def ledger_error(request: Request, error: LedgerError) -> JSONResponse:
         return problem(400, ["body"], str(error), "refused")
-
-    @app.exception_handler(Exception)
-    def unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.error("api: unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
-        return JSONResponse({"detail": "internal error; the node's log names it"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     def unreadable(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -11,13 +11,14 @@ import threading
 import typing
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from ledger import vocabulary
 from ledger.commands import (
     AddComprehensiveData,
     AmendData,
@@ -200,6 +201,44 @@ ROUTES = (
 
 _BODY_CONFIG = ConfigDict(extra="forbid")
 
+# Fields whose values come from the ledger's vocabulary: the OpenAPI document lists them, so a
+# client (and a property-based test) knows the accepted words. The domain checks them again.
+_WORDS: dict[str, tuple[str, ...]] = {
+    "sex": vocabulary.SEXES,
+    "source": vocabulary.SOURCES,
+    "source_reliability": vocabulary.RELIABILITY,
+    "consent_purpose": vocabulary.PURPOSES,
+    "context": vocabulary.RECOVERY_CONTEXTS,
+    "condition": vocabulary.REMAINS_CONDITIONS,
+    "sample_type": vocabulary.SAMPLE_TYPES,
+    "donor_relationship": vocabulary.DONOR_RELATIONSHIPS,
+    "kind": vocabulary.PROFILE_KINDS,
+    "basis": vocabulary.MATCH_BASES,
+    "outcome": vocabulary.MATCH_OUTCOMES,
+    "means": vocabulary.NOTIFICATION_MEANS,
+}
+_BY_COMMAND: dict[tuple[str, str], tuple[str, ...]] = {
+    ("CloseCase", "reason"): vocabulary.CLOSURE_REASONS,
+    ("ReportMissingPerson", "consented_purposes"): vocabulary.PURPOSES,
+}
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]
+
+
+def _field_type(command: str, name: str, hint: Any) -> Any:
+    """The command's own type, narrowed to the vocabulary's words or a country code's shape."""
+    words = _BY_COMMAND.get((command, name)) or _WORDS.get(name)
+    optional = type(None) in typing.get_args(hint)
+    if words is not None:
+        word = Literal[words]  # type: ignore[valid-type]
+        if typing.get_origin(hint) is tuple:
+            return tuple[word, ...]  # type: ignore[valid-type]
+        return word | None if optional else word
+    if name in ("last_seen_country",):
+        return Country
+    if name == "nationalities":
+        return tuple[Country, ...]
+    return hint
+
 
 def body_model(route: Route) -> type[BaseModel]:
     """The request body: the command's own fields, less the envelope and the path's record."""
@@ -214,7 +253,7 @@ def body_model(route: Route) -> type[BaseModel]:
             default = field.default_factory()
         else:
             default = ...
-        fields[field.name] = (hints[field.name], default)
+        fields[field.name] = (_field_type(route.command.__name__, field.name, hints[field.name]), default)
     model: type[BaseModel] = create_model(  # type: ignore[call-overload]
         f"{route.command.__name__}Body", __config__=_BODY_CONFIG, **fields
     )

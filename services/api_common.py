@@ -3,6 +3,7 @@ versions as ETags."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -13,6 +14,37 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.tokens import Credential
+
+log = logging.getLogger(__name__)
+
+
+class ProblemItem(BaseModel):
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every error body: detail names the field or header at fault (a list, as FastAPI's own
+    validation errors), or says why in a sentence."""
+
+    detail: list[ProblemItem] | str
+    current_version: int | None = None
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": description}
+    for status, description in (
+        (400, "Refused by the ledger's rules"),
+        (401, "No valid bearer token"),
+        (403, "Not allowed by the access rules, the family's consent or the caller's role"),
+        (404, "No such record at this node"),
+        (409, "A stale If-Match version, or the record's state forbids the command"),
+        (413, "The body is over the limit"),
+        (422, "A field, header or query parameter is invalid (named in detail[].loc)"),
+        (500, "An unexpected failure; the node's log names it"),
+    )
+}
 
 
 def problem(status: int, loc: list[str], message: str, kind: str, **extra: Any) -> JSONResponse:
@@ -67,6 +99,35 @@ class BodyLimit:
             "too_large",
         )
         await response(scope, lambda: empty(), send)
+
+
+class Contained:
+    """Turns an unexpected exception into a 500 whose body says nothing, and logs only its type:
+    an exception's message can hold personal data, and neither the caller nor the server's log
+    (uvicorn prints tracebacks of what reaches it) may see it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
+        started = False
+
+        async def watched(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message.get("type") == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as error:
+            log.error(
+                "api: unexpected %s on %s %s", type(error).__name__, scope.get("method"), scope.get("path")
+            )
+            if scope["type"] == "http" and not started:
+                body = JSONResponse(
+                    {"detail": "internal error; the node's log names its kind"}, status_code=500
+                )
+                await body(scope, receive, send)
 
 
 class TooLarge(Exception):

@@ -96,6 +96,7 @@ def add_reads(
         summary="A consulate's live feed (Server-Sent Events) of the events about its nationals its "
         "agreements allow; resumes from Last-Event-ID",
         response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
     )
     def consular_feed(
         who: Caller = Depends(caller),

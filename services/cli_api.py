@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -120,4 +121,65 @@ def serve(jurisdictions: tuple[str, ...], host: str, port: int, no_api: bool, fe
                 worker.join(timeout=10)
 
 
-COMMANDS = (token_group, serve)
+@click.group("network")
+def network_group() -> None:
+    """A network of nodes: their keys and the registry that names them."""
+
+
+@network_group.command("init")
+@click.argument("countries", nargs=-1, required=True)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where keys go.",
+)
+def network_init(countries: tuple[str, ...], directory: Path) -> None:
+    """Create each node's signing and X25519 keys (owner-only files) and the registry file of
+    their public keys: what every node of the network points CASELEDGER_KEY_REGISTRY at. Keys
+    that exist are kept."""
+    from ledger.validation import country
+    from services.bootstrap import public_keys
+    from services.settings import Settings
+
+    entries = {}
+    for code in countries:
+        node = country("countries", code)
+        settings = Settings(
+            node=node,
+            data_dir=directory,
+            node_key=directory / f"{node}.key",
+            recipient_key=directory / f"{node}.x25519",
+        )
+        entries[node] = public_keys(settings)
+    registry = directory / "nodes.json"
+    registry.write_text(json.dumps(entries, indent=2, sort_keys=True))
+    click.echo(f"keys for {', '.join(entries)} in {directory}; registry {registry}")
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".caseledger") / "demo",
+    show_default=True,
+    help="Where the demo network lives; it holds demo data only and starts afresh each time.",
+)
+def demo(directory: Path) -> None:
+    """A three-country story (Honduras, Mexico, Guatemala) on the embedded default, step by step,
+    with each country's view side by side."""
+    import shutil
+
+    from services.demo import play
+
+    if directory.exists():
+        if not (directory / "keys" / "nodes.json").exists():
+            raise UserError(f"{directory} exists and is not a demo network; give another --dir")
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    play(directory, click.echo)
+
+
+COMMANDS = (token_group, serve, network_group, demo)

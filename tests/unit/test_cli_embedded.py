@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -389,3 +390,19 @@ def test_lag_counts_what_each_partition_holds_that_the_views_have_not_applied(tm
     assert caseledger(tmp_path, "cases", "--as", "GT").returncode == 0  # catches up
     caught_up = caseledger(tmp_path, "lag", "--as", "GT").stdout
     assert caught_up.count(": 0 behind") == 3
+
+
+def test_network_init_makes_each_nodes_keys_once_and_a_registry_of_their_public_keys(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    made = caseledger(tmp_path, "network", "init", "MX", "GT", "HN", "--dir", str(keys))
+    assert made.returncode == 0, made.stderr
+    registry = json.loads((keys / "nodes.json").read_text())
+    assert sorted(registry) == ["GT", "HN", "MX"]
+    assert all(set(entry) == {"signing", "encryption"} for entry in registry.values())
+    assert all((keys / f"{c}.key").stat().st_mode & 0o777 == 0o600 for c in registry)
+    again = caseledger(tmp_path, "network", "init", "MX", "GT", "HN", "--dir", str(keys))
+    assert again.returncode == 0 and json.loads((keys / "nodes.json").read_text()) == registry, (
+        "keys are kept"
+    )
+    wrong = caseledger(tmp_path, "network", "init", "XX", "--dir", str(keys))
+    assert wrong.returncode == 2 and "countries" in wrong.stderr
