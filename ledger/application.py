@@ -31,6 +31,7 @@ from ledger.forensic import ForensicLedger
 from ledger.match import Match
 from ledger.remains import UnidentifiedRemains
 from ledger.sample import Sample
+from ledger.values import PHOTO_LOCATION
 
 
 class CaseLedger(ForensicLedger):
@@ -153,6 +154,10 @@ class CaseLedger(ForensicLedger):
     def erase_data(self, command: EraseData) -> int:
         """Record DataErased, then shred the case's keys here; the relay publishes tombstones
         for them and every node that held copies destroys its own."""
+        photo = (self.get_case(command.case_id).person.get("photo") or {}).get("location", "")
         version = self._case_act(command, lambda c, e, d: c.erase(e, **d))
         self.shred(command.case_id)
+        kept_here = PHOTO_LOCATION.match(photo)
+        if kept_here and kept_here["node"] == self.origin:
+            self.keys.destroy_aggregate(kept_here["id"])  # the photo goes with the case
         return version

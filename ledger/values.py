@@ -57,6 +57,10 @@ def checked_range(
     return {"minimum": minimum, "maximum": maximum}
 
 
+PHOTO_LOCATION = re.compile(r"^caseledger:(?P<node>[A-Z]{2})/photos/(?P<id>[0-9a-f-]{36})$")
+"""Where a node keeps a photo it received (services/photos.py): sealed under a key of its own."""
+
+
 @dataclass(frozen=True)
 class PhotoReference:
     """Where a photo is kept and the hash of its bytes; the bytes never travel in an event."""

@@ -23,6 +23,7 @@ from projections.views import (
     ForensicRow,
     JurisdictionViews,
     TimelineRow,
+    create_tables,
     tracking_name,
 )
 from topics.log import TopicPartition
@@ -63,6 +64,12 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             schema=schema,
         )
         super().__init__(datastore, tracking_table_name="tracking")
+        # Several processes may open the same views at once (rebuild workers, a node's serve and
+        # its CLI): their DDL (CREATE OR REPLACE VIEW above all) would collide in the catalogue.
+        # One transaction-scoped advisory lock per schema makes them take turns.
+        self.sql_create_statements.insert(
+            0, SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(Literal(f"caseledger-views:{schema}"))
+        )
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {0}.cases ("
@@ -232,7 +239,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 .format(Identifier(schema))
                 .as_string(connection)
             )
-        self.create_table()
+        create_tables(self)
 
     def chain_heads(self, aggregate_ids: Sequence[str]) -> dict[str, ChainHead]:
         if not aggregate_ids:

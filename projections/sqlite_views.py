@@ -20,6 +20,7 @@ from projections.views import (
     ForensicRow,
     JurisdictionViews,
     TimelineRow,
+    create_tables,
     tracking_name,
 )
 from topics.log import TopicPartition
@@ -92,7 +93,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.jurisdiction = jurisdiction
         super().__init__(SQLiteDatastore(str(path)))
-        self.create_table()
+        create_tables(self)
 
     def construct_create_table_statements(self) -> list[str]:
         return [

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 
 from topics.log import TopicPartition
 
@@ -143,6 +144,21 @@ CASE_COLUMNS = (
     "last_seen_place",
     "consents",
 )
+
+
+def create_tables(recorder: TrackingRecorder) -> None:
+    """Create the views' tables, safe when several processes open them at once: eventsourcing
+    decides before its transaction whether it is creating the tracking table, so every opener
+    that looked too early tries to insert the table's format row; the row is there by then,
+    and looking again settles it."""
+    for attempt in range(10):
+        try:
+            recorder.create_table()  # type: ignore[attr-defined]
+            return
+        except IntegrityError:
+            if attempt == 9:
+                raise
+            time.sleep(0.02 * (attempt + 1))
 
 
 def tracking_name(tp: TopicPartition) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ledger.access_rules import AccessRules
 from ledger.access_rules import load as load_rules
@@ -32,7 +32,7 @@ from ledger.errors import (
     VersionConflict,
 )
 from ledger.vocabulary import PURPOSES
-from services.api_commands import ROUTES, add_command
+from services.api_commands import CASEWORK, ROUTES, add_command
 from services.api_common import (
     PROBLEMS,
     BodyLimit,
@@ -50,10 +50,12 @@ from services.api_reads import add_reads
 from services.bootstrap import Node
 from services.family_pages import add_family_pages
 from services.pages import add_pages
+from services.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, PhotoStore
 from services.reading import CaseReading, ReadRefused
 from services.tokens import Credential, TokenStore
 
 log = logging.getLogger(__name__)
+BINARY = {"type": "string", "format": "binary"}
 
 Purpose = Literal["search", "forensic_identification", "family_support", "accountability", "statistics"]
 assert set(get_args(Purpose)) == set(PURPOSES), "the API's purposes are the vocabulary's"
@@ -77,7 +79,7 @@ def create_app(
         responses=PROBLEMS,
     )
     app.state.node = node
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimit, limit=max_body_bytes, larger={"/photos": MAX_PHOTO_BYTES})
     app.add_middleware(Contained)
 
     def sync(jurisdiction: str) -> None:
@@ -181,6 +183,53 @@ def create_app(
                 dossier = reading.read(case_id, who.credential.actor, who.purpose, interface="http")
             version = node.ledger.get_case(case_id).version
         return JSONResponse(jsonable(asdict(dossier)), headers={"ETag": etag(version)})
+
+    photos = PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node)
+
+    @app.post(
+        "/photos",
+        status_code=201,
+        summary="Keep a photo of a missing person here, sealed; returns the reference a report carries",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {t: {"schema": BINARY} for t in MEDIA_TYPES},
+            }
+        },
+    )
+    async def upload_photo(request: Request, who: Caller = Depends(caller)) -> JSONResponse:
+        if who.credential.role not in CASEWORK and not who.credential.family:
+            raise HTTPException(403, f"the role {who.credential.role} may not upload photos")
+        media_type = request.headers.get("content-type", "").split(";")[0].strip()
+        content = await request.body()  # BodyLimit has refused anything over the photo limit
+        try:
+            with lock:
+                stored = photos.put(content, media_type)
+        except InvalidField as error:
+            if error.field == "Content-Type":
+                return problem(415, ["header", "Content-Type"], error.problem, "unsupported_media_type")
+            return problem(422, ["body"], error.problem, "invalid_body")
+        reference = {"sha256": stored.sha256, "location": stored.location}
+        return JSONResponse(
+            {"photo_id": stored.photo_id, "media_type": stored.media_type, "reference": reference},
+            status_code=201,
+            headers={"Location": f"/photos/{stored.photo_id}"},
+        )
+
+    @app.get(
+        "/photos/{photo_id}",
+        summary="A photo kept at this node, to the organisations of its jurisdiction",
+        response_class=Response,
+        responses={
+            200: {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES}}
+        },
+    )
+    def read_photo(photo_id: uuid.UUID, who: Caller = Depends(caller)) -> Response:
+        if who.credential.family or who.jurisdiction != node.settings.node:
+            raise HTTPException(403, "photos are shown to the organisations of the node's jurisdiction")
+        with lock:
+            content, media_type = photos.get(str(photo_id))
+        return Response(content, media_type=media_type, headers={"Cache-Control": "no-store"})
 
     add_reads(app, node, rules, lock, caller, sync, catch_up)
     add_pages(app, node, rules, tokens, lock, sync)

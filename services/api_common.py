@@ -41,6 +41,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         (404, "No such record at this node"),
         (409, "A stale If-Match version, or the record's state forbids the command"),
         (413, "The body is over the limit"),
+        (415, "A photo of a kind this node does not keep"),
         (422, "A field, header or query parameter is invalid (named in detail[].loc)"),
         (500, "An unexpected failure; the node's log names it"),
     )
@@ -63,18 +64,20 @@ class Caller(BaseModel):
 
 
 class BodyLimit:
-    """Refuses a request body over the limit with 413, before the application reads it."""
+    """Refuses a request body over the limit with 413, before the application reads it; paths
+    in `larger` (a photo upload) have limits of their own."""
 
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: Any, limit: int, larger: dict[str, int] | None = None) -> None:
+        self.app, self.default, self.larger = app, limit, larger or {}
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope.get("path", ""), self.default)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, send, int(declared))
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, int(declared), limit)
             return
         seen = 0
 
@@ -82,20 +85,20 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
+            if seen > limit:
                 raise TooLarge(seen)
             return message
 
         try:
             await self.app(scope, counted, send)
         except TooLarge as error:
-            await self._refuse(scope, send, error.size)
+            await self._refuse(scope, send, error.size, limit)
 
-    async def _refuse(self, scope: dict[str, Any], send: Any, size: int) -> None:
+    async def _refuse(self, scope: dict[str, Any], send: Any, size: int, limit: int) -> None:
         response = problem(
             413,
             ["body"],
-            f"the body ({size} bytes or more) is over the limit of {self.limit} bytes",
+            f"the body ({size} bytes or more) is over the limit of {limit} bytes",
             "too_large",
         )
         await response(scope, lambda: empty(), send)

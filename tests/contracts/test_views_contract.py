@@ -4,6 +4,7 @@ commit together or not at all."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -100,6 +101,32 @@ class ViewsContract:
             assert again.positions([TP]) == {TP: 1}
         finally:
             again.close()
+
+    def test_views_opened_by_several_processes_at_once_are_one_set_of_tables(
+        self, open_views: Callable[[], JurisdictionViews]
+    ) -> None:
+        """Rebuild workers, a serving node and its CLI open the same views at the same moment."""
+        start = threading.Barrier(6)
+        opened: list[JurisdictionViews] = []
+        failures: list[BaseException] = []
+
+        def open_once() -> None:
+            start.wait()
+            try:
+                opened.append(open_views())
+            except BaseException as error:  # collected and asserted below
+                failures.append(error)
+
+        threads = [threading.Thread(target=open_once) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert failures == [] and len(opened) == 6
+        opened[0].apply([row(1)], [tracking_at(TP, 1)])
+        assert [r.case_id for r in opened[-1].cases()] == [row(1).case_id]
+        for views in opened:
+            views.close()
 
 
 class TestSQLiteViews(ViewsContract):

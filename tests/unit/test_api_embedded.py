@@ -3,6 +3,7 @@ optimistic concurrency, authorisation, errors that name the field, 413, family a
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,40 @@ def test_an_unexpected_failure_is_a_500_without_details(
     failed = api.post("/cases", json=REPORT, headers=bearer(tokens, PROSECUTOR, "caseworker"))
     assert failed.status_code == 500 and "Yesenia" not in failed.text and "Traceback" not in failed.text
     assert "RuntimeError" in caplog.text and "Yesenia" not in caplog.text, "the log names the kind only"
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # the signature and some bytes: enough for a store
+
+
+def test_a_photo_is_kept_sealed_referenced_by_its_case_and_erased_with_it(
+    api: TestClient, tokens: TokenStore, node: Node
+) -> None:
+    staff = bearer(tokens, PROSECUTOR, "caseworker")
+    uploaded = api.post("/photos", content=PNG, headers={**staff, "Content-Type": "image/png"})
+    assert uploaded.status_code == 201, uploaded.text
+    photo = uploaded.json()
+    assert photo["reference"]["sha256"] == hashlib.sha256(PNG).hexdigest()
+    stored = next((node.settings.data_dir / "photos").iterdir())
+    assert PNG[16:200] not in stored.read_bytes() and stored.stat().st_mode & 0o777 == 0o600, (
+        "sealed, owner-only"
+    )
+    case_id = api.post("/cases", json={**REPORT, "photo": photo["reference"]}, headers=staff).json()["id"]
+    shown = api.get(f"/photos/{photo['photo_id']}", headers=staff)
+    assert shown.status_code == 200 and shown.content == PNG and shown.headers["content-type"] == "image/png"
+    elsewhere = bearer(tokens, "hn-cofamipro", "caseworker")  # an organisation of Honduras
+    assert api.get(f"/photos/{photo['photo_id']}", headers=elsewhere).status_code == 403
+
+    erased = api.post(f"/cases/{case_id}/erasure", json={"requested_by": "the family"}, headers=staff)
+    assert erased.status_code == 200, erased.text
+    gone = api.get(f"/photos/{photo['photo_id']}", headers=staff)
+    assert gone.status_code == 404, "the photo's key was destroyed with the case's"
+
+
+def test_oversized_or_foreign_photos_are_refused_and_named(api: TestClient, tokens: TokenStore) -> None:
+    staff = bearer(tokens, PROSECUTOR, "caseworker")
+    huge = api.post("/photos", content=PNG + bytes(5_000_000), headers={**staff, "Content-Type": "image/png"})
+    assert huge.status_code == 413 and loc(huge) == [["body"]]
+    gif = api.post("/photos", content=b"GIF89a" + bytes(10), headers={**staff, "Content-Type": "image/gif"})
+    assert gif.status_code == 415 and loc(gif) == [["header", "Content-Type"]]
+    fake = api.post("/photos", content=b"not an image at all", headers={**staff, "Content-Type": "image/png"})
+    assert fake.status_code == 422 and loc(fake) == [["body"]]
