@@ -3,11 +3,14 @@ is wired at import time."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+
+import psycopg
 
 from ledger.access_rules import AccessRules
 from ledger.access_rules import load as load_rules
@@ -206,8 +209,31 @@ class Node:
         self.data_keys.close()
 
 
+@contextlib.contextmanager
+def _one_at_a_time(settings: Settings) -> Iterator[None]:
+    """Processes of one node that start together (rebuild workers, serve and a CLI command)
+    take turns creating its tables and functions: PostgreSQL refuses concurrent CREATE OR
+    REPLACE on one catalogue row ("tuple concurrently updated")."""
+    if not settings.database_url:
+        yield
+        return
+    conninfo = {k: v for k, v in settings.postgres_conninfo().items() if v}
+    with psycopg.connect(**conninfo, autocommit=True) as connection:
+        name = f"caseledger-build:{settings.node}"
+        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
+
+
 def build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     """Wire a node from settings: the event store, the log and its topics, the relay."""
+    with _one_at_a_time(settings):
+        return _build_node(settings, **ledger_kwargs)
+
+
+def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     keys = key_store(settings, master_key(settings))
     ledger = CaseLedger(
         settings.node,
