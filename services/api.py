@@ -50,7 +50,7 @@ from services.api_reads import add_reads
 from services.bootstrap import Node
 from services.family_pages import add_family_pages
 from services.pages import add_pages
-from services.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, PhotoStore
+from services.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, PhotoStore, photo_of
 from services.reading import CaseReading, ReadRefused
 from services.tokens import Credential, TokenStore
 
@@ -217,18 +217,27 @@ def create_app(
         )
 
     @app.get(
-        "/photos/{photo_id}",
-        summary="A photo kept at this node, to the organisations of its jurisdiction",
+        "/cases/{case_id}/photo",
+        summary="The case's photo, as a read of the case: the rules, the family's consent and the "
+        "purpose decide, and the read is recorded",
         response_class=Response,
-        responses={
-            200: {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES}}
-        },
+        responses={200: {"content": {t: {"schema": BINARY} for t in MEDIA_TYPES}}},
     )
-    def read_photo(photo_id: uuid.UUID, who: Caller = Depends(caller)) -> Response:
-        if who.credential.family or who.jurisdiction != node.settings.node:
-            raise HTTPException(403, "photos are shown to the organisations of the node's jurisdiction")
+    def read_photo(case_id: uuid.UUID, who: Caller = Depends(caller)) -> Response:
         with lock:
-            content, media_type = photos.get(str(photo_id))
+            if who.credential.family:
+                own_case(who, case_id)
+                dossier = reading.consult(case_id, who.credential.actor)
+            else:
+                dossier = reading.read(case_id, who.credential.actor, who.purpose, interface="http")
+            case = node.ledger.get_case(case_id)
+            reference = case.person.get("photo") or {}
+            photo_id = photo_of(str(reference.get("location", "")))
+            if photo_id is None:
+                raise HTTPException(404, f"case {case_id}: no photo kept at this node")
+            if "common" not in dossier.tiers and not who.credential.family:
+                raise HTTPException(403, "the photo is in the common tier, which this read does not open")
+            content, media_type = photos.get(photo_id)
         return Response(content, media_type=media_type, headers={"Cache-Control": "no-store"})
 
     add_reads(app, node, rules, lock, caller, sync, catch_up)

@@ -6,6 +6,7 @@ credential and headers, never from the body."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import inspect
 import threading
 import typing
@@ -50,6 +51,8 @@ from services.bootstrap import Node
 ENVELOPE = frozenset({"command_id", "recorded_by", "purpose", "expected_version", "extra"})
 
 FORENSIC = frozenset({"forensic_expert", "geneticist"})
+# Consent and erasure are the family's; a caseworker may record them on the family's behalf.
+FAMILY_BEHALF = frozenset({"caseworker", "node_operator"})
 CASEWORK = frozenset({"caseworker", "consular_officer", "investigator", "forensic_expert", "node_operator"})
 
 
@@ -100,7 +103,7 @@ ROUTES = (
         GrantConsent,
         "grant_consent",
         "Grant consent for a purpose",
-        CASEWORK,
+        FAMILY_BEHALF,
         "case_id",
         family=True,
     ),
@@ -109,7 +112,7 @@ ROUTES = (
         WithdrawConsent,
         "withdraw_consent",
         "Withdraw consent for a purpose",
-        CASEWORK,
+        FAMILY_BEHALF,
         "case_id",
         family=True,
     ),
@@ -147,7 +150,7 @@ ROUTES = (
         EraseData,
         "erase_data",
         "Erase the family's data (crypto-shredding, at every node)",
-        CASEWORK,
+        FAMILY_BEHALF,
         "case_id",
         family=True,
     ),
@@ -268,17 +271,25 @@ def add_command(app: FastAPI, route: Route, node: Node, lock: threading.RLock, c
     ) -> JSONResponse:
         if who.credential.family:
             if not route.family or target is None:
-                raise HTTPException(
-                    403, "a family member may consult, amend, consent or ask for erasure only"
-                )
+                raise HTTPException(403, "a family member's credential acts on their own case, as the family")
             own_case(who, target)
         elif who.credential.role not in route.roles:
             raise HTTPException(403, f"the role {who.credential.role} may not {route.summary.lower()}")
+        elif who.jurisdiction != node.settings.node:
+            # A node records what its own jurisdiction's organisations say; others go through theirs.
+            raise HTTPException(
+                403, f"{who.credential.organisation} does not belong to node {node.settings.node}"
+            )
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 64:
             raise HeaderProblem("Idempotency-Key", "must be 1 to 64 characters")
-        scope = who.credential.organisation
+        # Retries are scoped by credential holder; hashed so no organisation name can forge another's scope.
+        scope = hashlib.sha256(who.credential.actor.organisation.encode()).hexdigest()[:16]
         command_id = f"{scope}:{idempotency_key}" if idempotency_key else f"api:{uuid.uuid4()}"
         fields = {name: getattr(body, name) for name in type(body).model_fields}
+        if who.credential.family:  # what the family says of itself is theirs to say, not the body's
+            for name in ("given_by", "withdrawn_by", "requested_by"):
+                if name in fields:
+                    fields[name] = who.credential.organisation
         if route.target is not None:
             fields[route.target] = target
         command = route.command(

@@ -168,8 +168,12 @@ class QueryProblem(Exception):
 
 
 def not_family(who: Caller) -> None:
+    """For the reads of a jurisdiction's views: not a family credential, and not for statistics
+    (which read the public tier, through /statistics only)."""
     if who.credential.family:
         raise HTTPException(403, "a family member's credential opens their own case only")
+    if who.purpose == "statistics":
+        raise HTTPException(403, "for statistics, /statistics gives the public tier; views hold more")
 
 
 def own_case(who: Caller, case_id: uuid.UUID) -> None:

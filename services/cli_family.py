@@ -12,6 +12,7 @@ from ledger.commands import Actor, AmendData, EraseData, GrantConsent, WithdrawC
 from services.bootstrap import Node
 from services.cli_common import UserError, node_from_env, parse_case_id
 from services.reading import CaseReading, Dossier
+from services.tokens import family_pseudonym, node_secret
 
 
 def print_dossier(dossier: Dossier) -> None:
@@ -61,8 +62,11 @@ def case_show(case_id: str, organisation: str, role: str, purpose: str) -> None:
         print_dossier(reading(node).read(parse_case_id(case_id), Actor(organisation, role), purpose))
 
 
-def family_member(name: str) -> Actor:
-    return Actor(name, "family_member")
+def family_member(node: Node, name: str) -> Actor:
+    """The family member as the ledger records them: a pseudonym, never the name (envelopes
+    are read by every node); the name goes only where it travels sealed."""
+    secret = node_secret(node.settings.data_dir / "forms.secret")
+    return Actor(family_pseudonym(secret, name), "family_member")
 
 
 @click.command()
@@ -71,7 +75,7 @@ def family_member(name: str) -> Actor:
 def consult(case_id: str, name: str) -> None:
     """Everything held about a case, who recorded it and who read it: the family's right."""
     with node_from_env() as node:
-        print_dossier(reading(node).consult(parse_case_id(case_id), family_member(name)))
+        print_dossier(reading(node).consult(parse_case_id(case_id), family_member(node, name)))
 
 
 @click.command()
@@ -93,7 +97,7 @@ def amend(case_id: str, changes: tuple[str, ...], reason: str, name: str) -> Non
         version = node.ledger.amend_data(
             AmendData(
                 command_id=str(uuid.uuid4()),
-                recorded_by=family_member(name),
+                recorded_by=family_member(node, name),
                 purpose="family_support",
                 case_id=parse_case_id(case_id),
                 changes=parsed,
@@ -110,14 +114,14 @@ def amend(case_id: str, changes: tuple[str, ...], reason: str, name: str) -> Non
 @click.option("--by", "name", required=True, help="The person or family member deciding.")
 def consent(case_id: str, action: str, purpose: str, name: str) -> None:
     """Grant or withdraw consent for one purpose; shares for a withdrawn purpose stop."""
-    common = {
-        "command_id": str(uuid.uuid4()),
-        "recorded_by": family_member(name),
-        "purpose": "family_support",
-        "case_id": parse_case_id(case_id),
-        "consent_purpose": purpose,
-    }
     with node_from_env() as node:
+        common = {
+            "command_id": str(uuid.uuid4()),
+            "recorded_by": family_member(node, name),
+            "purpose": "family_support",
+            "case_id": parse_case_id(case_id),
+            "consent_purpose": purpose,
+        }
         if action == "grant":
             version = node.ledger.grant_consent(GrantConsent(**common, given_by=name))
         else:
@@ -136,7 +140,7 @@ def erase(case_id: str, name: str) -> None:
         node.ledger.erase_data(
             EraseData(
                 command_id=str(uuid.uuid4()),
-                recorded_by=family_member(name),
+                recorded_by=family_member(node, name),
                 purpose="family_support",
                 case_id=parse_case_id(case_id),
                 requested_by=name,

@@ -23,7 +23,7 @@ from ledger.errors import InvalidField, LedgerError
 from ledger.vocabulary import PURPOSES
 from services.pages import templates
 from services.reading import CaseReading
-from services.tokens import Credential, TokenStore
+from services.tokens import Credential, TokenStore, node_secret
 
 COOKIE = "caseledger_family"
 NOTICES = ("amended", "granted_notice", "withdrawn_notice", "erased_notice")
@@ -182,7 +182,7 @@ def _csrf(credential: Credential, secret: bytes) -> str:
 
 
 def add_family_pages(app: FastAPI, node: Any, reading: CaseReading, tokens: TokenStore, lock: Any) -> None:
-    secret = hashlib.sha256(b"caseledger family forms" + str(tokens.path.resolve()).encode()).digest()
+    secret = node_secret(tokens.path.parent / "forms.secret")
 
     def render(name: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
         t = TEXT[lang]
@@ -235,13 +235,16 @@ def add_family_pages(app: FastAPI, node: Any, reading: CaseReading, tokens: Toke
         return login_page(_lang(lang))
 
     @app.post("/family/login", include_in_schema=False)
-    def login(lang: str | None = None, token: str = Form("")) -> Response:
+    def login(request: Request, lang: str | None = None, token: str = Form("")) -> Response:
         language = _lang(lang)
         credential = tokens.verify(token.strip())
         if credential is None or not credential.family:
             return login_page(language, TEXT[language]["bad_token"], 401)
         response = RedirectResponse(f"/family?lang={language}", status_code=303)
-        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/family")
+        secure = request.url.scheme == "https"
+        response.set_cookie(
+            COOKIE, token.strip(), httponly=True, samesite="strict", path="/family", secure=secure
+        )
         return response
 
     @app.get("/family/logout", include_in_schema=False)

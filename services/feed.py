@@ -305,7 +305,9 @@ class ConsularFeed:
             row = self.node.views(self.node.settings.node).rows([case_id]).get(case_id)
             if row is None:
                 return None
-            context = CaseContext(tuple(row.nationalities), row.age_band in _MINOR_BANDS, set(row.consents))
+            # No age band means no date of birth: possibly a minor, the stricter reading (as is_minor).
+            minor = row.age_band is None or row.age_band in _MINOR_BANDS
+            context = CaseContext(tuple(row.nationalities), minor, set(row.consents))
         else:
             context = CaseContext(
                 tuple(case.person.get("nationalities") or ()),

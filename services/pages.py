@@ -86,7 +86,11 @@ def add_pages(
     def signed_in(request: Request) -> tuple[Credential, str] | None:
         credential = tokens.verify(request.cookies.get(COOKIE, ""))
         purpose = request.cookies.get(PURPOSE_COOKIE, "accountability")
-        if credential is None or credential.family or purpose not in PURPOSES:
+        if credential is None or credential.family or credential.role not in READERS:
+            return None  # checked on every page, not only at sign-in: a cookie can be set by hand
+        if rules is not None and credential.organisation not in rules.organisations:
+            return None
+        if purpose not in PURPOSES or purpose == "statistics":
             return None
         return credential, purpose
 
@@ -111,15 +115,22 @@ def add_pages(
         return login_page()
 
     @app.post("/pages/login", include_in_schema=False)
-    def login(token: str = Form(""), purpose: str = Form("accountability")) -> Response:
+    def login(request: Request, token: str = Form(""), purpose: str = Form("accountability")) -> Response:
         credential = tokens.verify(token.strip())
         if credential is None or credential.family or credential.role not in READERS:
             return login_page("That token does not open the case review pages.", 401)
-        if purpose not in PURPOSES:
+        if rules is not None and credential.organisation not in rules.organisations:
+            return login_page("That token does not open the case review pages.", 401)
+        if purpose not in PURPOSES or purpose == "statistics":
             return login_page(f"{purpose!r} is not a purpose of the network.", 422)
         response = RedirectResponse("/pages/cases", status_code=303)
-        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/pages")
-        response.set_cookie(PURPOSE_COOKIE, purpose, httponly=True, samesite="strict", path="/pages")
+        secure = request.url.scheme == "https"
+        response.set_cookie(
+            COOKIE, token.strip(), httponly=True, samesite="strict", path="/pages", secure=secure
+        )
+        response.set_cookie(
+            PURPOSE_COOKIE, purpose, httponly=True, samesite="strict", path="/pages", secure=secure
+        )
         return response
 
     @app.get("/pages/logout", include_in_schema=False)

@@ -12,6 +12,7 @@ rewritten atomically. Tokens never reach a log: log lines name the token's id (t
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -23,6 +24,7 @@ from pathlib import Path
 from ledger.commands import Actor
 from ledger.errors import InvalidField
 from ledger.vocabulary import ROLES
+from topics.signing import write_private_file
 
 PREFIX = "clt_"
 
@@ -39,11 +41,30 @@ class Credential:
 
     @property
     def actor(self) -> Actor:
+        """Who the ledger records. A family member's name is personal data and the envelope is
+        public to the network: their events and reads name a pseudonym, `family:<token id>`
+        (the node keeps the name with the token; what the family says in a consent or an
+        erasure request travels sealed)."""
+        if self.family:
+            return Actor(f"family:{self.token_id}", self.role)  # the token id: random, not the name
         return Actor(self.organisation, self.role)
 
     @property
     def family(self) -> bool:
         return self.case_id is not None
+
+
+def node_secret(path: Path) -> bytes:
+    """A node's random secret (form tokens, family pseudonyms): owner-only, made once."""
+    if not path.exists():
+        write_private_file(path, secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def family_pseudonym(secret: bytes, name: str) -> str:
+    """The name a family member's events and reads carry on the ledger, whose envelopes every
+    node reads: stable for one person at one node, and not a hash anyone could reverse."""
+    return "family:" + hmac.new(secret, name.strip().casefold().encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def _hash(token: str) -> str:

@@ -12,9 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
+from ledger.errors import NotFound
 from services.api import create_app
 from services.api_commands import ENVELOPE, ROUTES
 from services.bootstrap import Node, build_node
+from services.photos import PhotoStore
 from services.settings import Settings
 from services.tokens import TokenStore
 
@@ -169,9 +171,11 @@ def test_a_family_member_consults_amends_and_withdraws_on_their_own_case_only(
     family = {**bearer(tokens, "Rosa Cruz, madre", "family_member", case_id), "X-Purpose": "family_support"}
     dossier = api.get(f"/cases/{case_id}", headers=family)
     assert dossier.status_code == 200 and dossier.json()["case_id"] == case_id
-    assert any(r["organisation"] == "Rosa Cruz, madre" for r in dossier.json()["reads"]), (
-        "her read is recorded"
+    readers = [r["organisation"] for r in dossier.json()["reads"]]
+    assert readers and all(r.startswith("family:") for r in readers), (
+        "her read is recorded, under a pseudonym"
     )
+    assert "Rosa" not in str(readers)
     assert api.get(f"/cases/{other_id}", headers=family).status_code == 403
     assert api.get("/cases", headers=family).status_code == 403
     amended = api.post(
@@ -238,15 +242,19 @@ def test_a_photo_is_kept_sealed_referenced_by_its_case_and_erased_with_it(
         "sealed, owner-only"
     )
     case_id = api.post("/cases", json={**REPORT, "photo": photo["reference"]}, headers=staff).json()["id"]
-    shown = api.get(f"/photos/{photo['photo_id']}", headers=staff)
+    shown = api.get(f"/cases/{case_id}/photo", headers=staff)
     assert shown.status_code == 200 and shown.content == PNG and shown.headers["content-type"] == "image/png"
-    elsewhere = bearer(tokens, "hn-cofamipro", "caseworker")  # an organisation of Honduras
-    assert api.get(f"/photos/{photo['photo_id']}", headers=elsewhere).status_code == 403
+    elsewhere = bearer(tokens, "hn-cofamipro", "caseworker")  # an organisation of Honduras: no agreement
+    refused = api.get(f"/cases/{case_id}/photo", headers=elsewhere)
+    assert refused.status_code == 403 and "refused and recorded" in refused.text
+    statistics = api.get(f"/cases/{case_id}/photo", headers={**staff, "X-Purpose": "statistics"})
+    assert statistics.status_code == 403
 
     erased = api.post(f"/cases/{case_id}/erasure", json={"requested_by": "the family"}, headers=staff)
     assert erased.status_code == 200, erased.text
-    gone = api.get(f"/photos/{photo['photo_id']}", headers=staff)
-    assert gone.status_code == 404, "the photo's key was destroyed with the case's"
+    assert api.get(f"/cases/{case_id}/photo", headers=staff).status_code in (403, 404)
+    with pytest.raises(NotFound):  # the photo's key went with the case's
+        PhotoStore(node.settings.data_dir / "photos", node.data_keys, "MX").get(photo["photo_id"])
 
 
 def test_oversized_or_foreign_photos_are_refused_and_named(api: TestClient, tokens: TokenStore) -> None:
@@ -257,3 +265,29 @@ def test_oversized_or_foreign_photos_are_refused_and_named(api: TestClient, toke
     assert gif.status_code == 415 and loc(gif) == [["header", "Content-Type"]]
     fake = api.post("/photos", content=b"not an image at all", headers={**staff, "Content-Type": "image/png"})
     assert fake.status_code == 422 and loc(fake) == [["body"]]
+
+
+def test_only_the_nodes_own_organisations_act_and_consent_is_the_familys(
+    api: TestClient, tokens: TokenStore
+) -> None:
+    staff = bearer(tokens, PROSECUTOR, "caseworker")
+    case_id = api.post("/cases", json=REPORT, headers=staff).json()["id"]
+    consulate = bearer(tokens, "hn-consulado-tapachula", "consular_officer")
+    grant = {"consent_purpose": "accountability", "given_by": "the family"}
+    assert api.post(f"/cases/{case_id}/consents", json=grant, headers=consulate).status_code == 403
+    honduran = bearer(tokens, "hn-cofamipro", "caseworker")  # an organisation of another jurisdiction
+    closure = api.post(f"/cases/{case_id}/closure", json={"reason": "reported_in_error"}, headers=honduran)
+    assert closure.status_code == 403 and "does not belong to node MX" in closure.text
+    assert api.get("/cases", headers={**staff, "X-Purpose": "statistics"}).status_code == 403
+    assert api.get("/statistics", headers={**staff, "X-Purpose": "statistics"}).status_code == 200
+
+    family = {**bearer(tokens, "Rosa Cruz, madre", "family_member", case_id), "X-Purpose": "family_support"}
+    withdrawn = {"consent_purpose": "forensic_identification", "withdrawn_by": "somebody else"}
+    assert (
+        api.post(f"/cases/{case_id}/consent-withdrawals", json=withdrawn, headers=family).status_code == 200
+    )
+    timeline = api.get(f"/timeline/{case_id}", headers=staff).json()
+    recorded = [e["organisation"] for e in timeline]
+    assert recorded[-1].startswith("family:") and "Rosa" not in str(timeline), (
+        "no family name in the envelope"
+    )

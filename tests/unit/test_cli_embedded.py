@@ -268,7 +268,8 @@ def test_a_family_consults_amends_withdraws_and_erases_from_the_command_line(tmp
     assert (
         "Who read this case:" in out and "hn-consulado-tapachula (consular_officer) for accountability" in out
     )
-    assert "refused" in out and "Marta Núñez (family_member) for family_support via consult: granted" in out
+    assert "refused" in out and "(family_member) for family_support via consult: granted" in out
+    assert "Marta" not in out, "the ledger names the family member by a pseudonym, never by name"
 
     withdrawn = cli("consent", case_id, "withdraw", "search", "--by", "Marta Núñez")
     assert withdrawn.returncode == 0 and "withdrawn" in withdrawn.stdout

@@ -170,7 +170,8 @@ def test_a_mother_consults_corrects_and_withdraws_consent_in_spanish_then_englis
     assert browser.find_element(By.TAG_NAME, "h1").text == "Su caso"
     held = browser.find_element(By.ID, "held").text
     assert "Denuncia" in held and "Avistamiento" in held, "everything held, in plain Spanish"
-    assert "Rosa Chávez, madre" in browser.find_element(By.ID, "reads").text, "her own visit is recorded"
+    visits = browser.find_element(By.ID, "reads").text
+    assert "family:" in visits and "Rosa" not in visits, "her own visit is recorded, under a pseudonym"
 
     Select(browser.find_element(By.ID, "field")).select_by_value("last_seen.place")
     browser.find_element(By.ID, "value").send_keys("Arriaga, Chiapas, en el albergue")
@@ -201,3 +202,15 @@ def test_family_forms_refuse_a_forged_post(served: tuple[str, Node, TokenStore, 
         assert not node.ledger.get_case(ids["case"]).erased, "nothing recorded"
         page = client.get("/family?lang=en")
         assert page.status_code == 200 and "Your case" in page.text
+
+
+def test_the_review_pages_refuse_a_cookie_the_sign_in_would_not_have_given(
+    served: tuple[str, Node, TokenStore, dict[str, Any]],
+) -> None:
+    base, _node, tokens, _ids = served
+    stranger, _ = tokens.issue("an-organisation-nobody-agreed-with", "commissioner")
+    geneticist, _ = tokens.issue("mx-lab-genetica", "geneticist")
+    for token in (stranger, geneticist):
+        with httpx.Client(base_url=base, cookies={"caseledger_token": token}) as client:
+            page = client.get("/pages/cases", follow_redirects=False)
+            assert page.status_code == 303 and page.headers["location"] == "/pages/login"
