@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
-from uuid import UUID
 
 from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
 from ledger.keystore import KeyStore, MemoryKeyStore, parse_key_id
@@ -26,6 +25,7 @@ from projections.views import (
     ForensicRow,
     JurisdictionViews,
     TimelineRow,
+    is_uuid,
     tracking_at,
 )
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
@@ -37,14 +37,6 @@ from topics.seals import Checked, RunChecker
 from topics.signing import GENESIS, KeyRegistry, chain_hash
 
 log = logging.getLogger(__name__)
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 class Unapplicable(Exception):
@@ -221,7 +213,7 @@ class Projector:
         timeline: list[TimelineRow] = []
         reached: dict[TopicPartition, int] = dict(positions or {})
         ids = sorted({c.record.key.decode(errors="replace") for c in items if c.record.key})
-        heads: dict[str, ChainHead] = self.views.chain_heads([i for i in ids if _is_uuid(i)])
+        heads: dict[str, ChainHead] = self.views.chain_heads([i for i in ids if is_uuid(i)])
         decodings = [self._decode(c.record) for c in items]
         # The keys the batch's sealed tiers name, in one query.
         self.data_keys.load(

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 
@@ -159,6 +160,15 @@ def create_tables(recorder: TrackingRecorder) -> None:
             if attempt == 9:
                 raise
             time.sleep(0.02 * (attempt + 1))
+
+
+def is_uuid(text: str) -> bool:
+    """Whether text names an aggregate (a UUID); anything else cannot be a key of the views."""
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def tracking_name(tp: TopicPartition) -> str:

@@ -42,6 +42,7 @@ from services.api_common import (
     QueryProblem,
     etag,
     jsonable,
+    jurisdiction_of,
     not_family,
     own_case,
     problem,
@@ -52,7 +53,7 @@ from services.family_pages import add_family_pages
 from services.pages import add_pages
 from services.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, PhotoStore, photo_of
 from services.reading import CaseReading, ReadRefused
-from services.tokens import Credential, TokenStore
+from services.tokens import TokenStore
 
 log = logging.getLogger(__name__)
 BINARY = {"type": "string", "format": "binary"}
@@ -86,11 +87,6 @@ def create_app(
         if catch_up:
             node.sync(jurisdiction)
 
-    def jurisdiction_of(credential: Credential) -> str:
-        if rules is not None and credential.organisation in rules.organisations:
-            return rules.organisations[credential.organisation].jurisdiction
-        return node.settings.node
-
     def caller(
         authorization: str | None = Header(None, description="Bearer <token>"),
         purpose: Purpose = Header(..., alias="X-Purpose", description="Why the caller asks"),
@@ -105,7 +101,11 @@ def create_app(
             raise HTTPException(
                 403, f"{credential.organisation} is not an organisation of the network's rules"
             )
-        return Caller(credential=credential, purpose=purpose, jurisdiction=jurisdiction_of(credential))
+        return Caller(
+            credential=credential,
+            purpose=purpose,
+            jurisdiction=jurisdiction_of(rules, credential, node.settings.node),
+        )
 
     # ------------------------------------------------------------------ errors
 

@@ -13,6 +13,7 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from ledger.access_rules import AccessRules
 from services.tokens import Credential
 
 log = logging.getLogger(__name__)
@@ -193,3 +194,10 @@ def jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def jurisdiction_of(rules: AccessRules | None, credential: Credential, node: str) -> str:
+    """Whose views a caller reads: its organisation's jurisdiction in the rules, else the node's."""
+    if rules is not None and credential.organisation in rules.organisations:
+        return rules.organisations[credential.organisation].jurisdiction
+    return node

@@ -22,6 +22,7 @@ from ledger.access_rules import AccessRules
 from ledger.errors import CaseNotFound, LedgerError
 from ledger.vocabulary import PURPOSES
 from projections.views import ForensicRow
+from services.api_common import jurisdiction_of
 from services.bootstrap import Node
 from services.reading import CaseReading, Entry, ReadRefused
 from services.tokens import Credential, TokenStore
@@ -94,11 +95,6 @@ def add_pages(
             return None
         return credential, purpose
 
-    def jurisdiction_of(credential: Credential) -> str:
-        if rules is not None and credential.organisation in rules.organisations:
-            return rules.organisations[credential.organisation].jurisdiction
-        return node.settings.node
-
     def login_page(error: str | None = None, status: int = 200) -> HTMLResponse:
         return _page(
             "login.html",
@@ -146,7 +142,7 @@ def add_pages(
         if who is None:
             return RedirectResponse("/pages/login", status_code=303)
         credential, purpose = who
-        jurisdiction = jurisdiction_of(credential)
+        jurisdiction = jurisdiction_of(rules, credential, node.settings.node)
         with lock:
             sync(jurisdiction)
             cases = node.views(jurisdiction).cases()
@@ -171,7 +167,7 @@ def add_pages(
         if who is None:
             return RedirectResponse("/pages/login", status_code=303)
         credential, purpose = who
-        jurisdiction = jurisdiction_of(credential)
+        jurisdiction = jurisdiction_of(rules, credential, node.settings.node)
         try:
             case_uuid = uuid.UUID(case_id)
         except ValueError:
