@@ -23,6 +23,7 @@ from projections.views import (
     create_tables,
     tracking_name,
 )
+from topics.embedded import use_wal
 from topics.log import TopicPartition
 
 _CREATE = """
@@ -92,6 +93,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
     def __init__(self, path: Path | str, jurisdiction: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.jurisdiction = jurisdiction
+        use_wal(path)
         super().__init__(SQLiteDatastore(str(path)))
         create_tables(self)
 

@@ -28,7 +28,7 @@ from services.settings import Settings
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.chain import ChainStore, PostgresChainStore, SQLiteChainStore
-from topics.embedded import SQLiteEventLog
+from topics.embedded import SQLiteEventLog, use_wal
 from topics.grants import CaseContext, Granting, Readers, own_cases_only
 from topics.kafka_log import KafkaEventLog
 from topics.keystore import PostgresKeyStore
@@ -47,11 +47,9 @@ def ledger_env(settings: Settings) -> dict[str, str]:
     cache = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache)} if settings.aggregate_cache else {}
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return {
-            **cache,
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(settings.data_dir / f"ledger-{settings.node.lower()}.sqlite"),
-        }
+        database = settings.data_dir / f"ledger-{settings.node.lower()}.sqlite"
+        use_wal(database)
+        return {**cache, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(database)}
     info = settings.postgres_conninfo()
     schema = ledger_schema(settings.node)
     ensure_schema(info, schema)

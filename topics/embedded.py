@@ -34,9 +34,28 @@ CREATE INDEX IF NOT EXISTS log_records_time ON log_records (topic, partition, ti
 """
 
 
+def use_wal(path: Path | str, attempts: int = 50) -> None:
+    """Put a SQLite file in write-ahead-log mode before anything else opens it. The mode is kept
+    in the file; switching to it needs the file to itself and SQLite answers 'database is locked'
+    at once, without waiting, when another process opens the new file at the same moment (a
+    node's rebuild workers, its server and its CLI), so the switch is tried again."""
+    for attempt in range(attempts):
+        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:
+            if str(connection.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+        finally:
+            connection.close()
+
+
 def _connect(path: Path) -> sqlite3.Connection:
+    use_wal(path)
     connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     return connection
 
