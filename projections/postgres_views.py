@@ -141,7 +141,18 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 .as_string(connection)
             )
             self._timeline_purge = (
-                SQL("UPDATE {0}.timeline SET shown = '{{}}' WHERE aggregate_id = %s")
+                SQL(
+                    "UPDATE {0}.timeline SET shown = '{{}}', withheld = CASE WHEN shown = '{{}}' "
+                    "THEN withheld ELSE array_prepend('common', withheld) END WHERE aggregate_id = %s"
+                )
+                .format(Identifier(schema))
+                .as_string(connection)
+            )
+            self._timeline_restore = (
+                SQL(
+                    "UPDATE {0}.timeline SET shown = %s, withheld = %s "
+                    "WHERE aggregate_id = %s AND version = %s"
+                )
                 .format(Identifier(schema))
                 .as_string(connection)
             )
@@ -205,6 +216,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         timeline: Sequence[TimelineRow] = (),
         restricted: Sequence[str] = (),
         forensic: Sequence[ForensicRow] = (),
+        restored: Sequence[TimelineRow] = (),
     ) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             # A batch's rows go through COPY into per-transaction staging tables and are merged
@@ -224,6 +236,11 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                         for value in values:
                             copy.write_row(value)
                     cursor.execute(merge_sql)
+            if restored:
+                cursor.executemany(
+                    self._timeline_restore,
+                    [(e.shown, list(e.withheld), e.aggregate_id, e.version) for e in restored],
+                )
             if purged:
                 cursor.executemany(self._purge_sql, [(c,) for c in purged])
             if purged or restricted:

@@ -17,7 +17,7 @@ from typing import Any
 from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
 from ledger.keystore import KeyStore, MemoryKeyStore, parse_key_id
 from projections.access import AccessPolicy, OwnCasesOnly
-from projections.rows import RowMaker, status_before_closure
+from projections.rows import RowMaker, public_only, status_before_closure
 from projections.views import (
     FORENSIC_TYPES,
     CaseRow,
@@ -210,6 +210,7 @@ class Projector:
         rows: dict[str, CaseRow] = {}
         purged: list[str] = []
         restricted: list[str] = []
+        restored: dict[str, list[TimelineRow]] = {}
         timeline: list[TimelineRow] = []
         reached: dict[TopicPartition, int] = dict(positions or {})
         ids = sorted({c.record.key.decode(errors="replace") for c in items if c.record.key})
@@ -254,6 +255,18 @@ class Projector:
                 )
                 readable = Decoded(decoded.name, decoded.writer_version, opened.plain)
                 row = self.row_maker.to_row(readable, current)
+                if (
+                    decoded.name == "ConsentGranted"
+                    and row is not None
+                    and row.restricted
+                    and row.status != "erased"
+                    and self.row_maker.purpose in row.consents
+                ):
+                    # Consent given again: what withdrawing it emptied is only in the log now.
+                    refolded, entries = self.refold(link[0], record)
+                    if refolded is not None and not refolded.restricted:
+                        row, restored[link[0]] = replace(refolded, version=row.version), entries
+                        restricted = [c for c in restricted if c != link[0]]
                 if row is not None and decoded.name == "CaseReopened":
                     before = [e.event_type for e in (*self.views.timeline(link[0]), *timeline)]
                     row = replace(row, status=status_before_closure(before))
@@ -272,8 +285,10 @@ class Projector:
                 rows[row.case_id] = row
                 if row.restricted and current is not None and not current.restricted:
                     restricted.append(row.case_id)  # consent withdrawn: the timeline forgets too
+                    restored.pop(row.case_id, None)
             if decoded.name == "DataErased":
                 purged.append(link[0])  # after the batch's rows: a row made above is purged too
+                restored.pop(link[0], None)
         self.views.apply(
             list(rows.values()),
             [tracking_at(tp, nxt) for tp, nxt in reached.items()],
@@ -282,7 +297,61 @@ class Projector:
             timeline,
             restricted,
             list(forensic.values()),
+            [entry for entries in restored.values() for entry in entries],
         )
+
+    def refold(self, case_id: str, upto: LogRecord) -> tuple[CaseRow | None, list[TimelineRow]]:
+        """A case folded again from its events in the log, up to and including `upto`, blind to
+        consent on the way: the row and the timeline entries these views would hold had the
+        family never withdrawn it. Its messages are checked as on their first pass (run
+        signatures, envelope, hash chain); those refused then are passed over again."""
+        tp = TopicPartition(upto.topic, upto.partition)
+        checker = RunChecker(self.keys.verify, self.catalogue.origin_of)
+        checked: list[Checked] = []
+        mine = upto.key
+
+        def held_in_run() -> bool:  # a run's signature covers the whole run: read on until it closes
+            held = checker.held_from(tp)
+            return held is not None and held <= upto.offset
+
+        reader = self.event_log.reader()
+        try:
+            end = self.event_log.end_offsets([tp])[tp]
+            reader.assign({tp: self.event_log.beginning_offsets([tp])[tp]})
+            deadline = time.monotonic() + 60.0
+            while reader.position(tp) < end and (reader.position(tp) <= upto.offset or held_in_run()):
+                records = reader.poll(0.5, max_records=self.batch_size)
+                checked += [c for c in checker.feed(records) if c.record.key == mine]
+                if not records and time.monotonic() > deadline:
+                    raise TimeoutError(f"views for {self.jurisdiction}: {tp.topic} did not deliver in 60 s")
+        finally:
+            reader.close()
+        checked += [c for c in checker.flush() if c.record.key == mine]  # runs that never closed
+        maker = self.row_maker.refolded()
+        heads: dict[str, ChainHead] = {}
+        row: CaseRow | None = None
+        names: list[str] = []
+        entries: list[TimelineRow] = []
+        for item in checked:
+            decoded = self._decode(item.record)
+            if item.record.offset > upto.offset or isinstance(decoded, UndecodableMessage):
+                continue
+            try:
+                link = self.verify(item.record, decoded.record["meta"], heads, item.problem)
+            except Unapplicable:
+                continue
+            if link is None:
+                continue
+            heads[case_id] = link[1]
+            opened = open_record(self.registry, self.data_keys, decoded)
+            names.append(decoded.name)
+            row = maker.to_row(Decoded(decoded.name, decoded.writer_version, opened.plain), row) or row
+            if decoded.name == "CaseReopened" and row is not None:
+                row = replace(row, status=status_before_closure(names[:-1]))
+            entries.append(maker.timeline_entry(decoded.name, opened, row))
+        if row is not None and self.row_maker.purpose not in row.consents:
+            return public_only(row), []
+        return row, entries
 
     def _decode(self, record: LogRecord) -> Decoded | UndecodableMessage:
         try:

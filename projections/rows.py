@@ -84,7 +84,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _restricted(row: CaseRow) -> CaseRow:
+def public_only(row: CaseRow) -> CaseRow:
     """The row without anything above the public tier."""
     return replace(row, restricted=True, **dict.fromkeys(PURGED_COLUMNS))
 
@@ -96,6 +96,18 @@ class RowMaker:
         self.jurisdiction = jurisdiction
         self.policy = policy
         self.purpose: str = getattr(policy, "purpose", "search")  # what these views are for
+        self.consent_blind = False  # folding a case again: only the consent given last counts
+
+    def consents(self, purposes: Sequence[str] | set[str]) -> bool:
+        """Whether the family's consent lets these views show a case's personal data."""
+        return self.consent_blind or self.purpose in purposes
+
+    def refolded(self) -> RowMaker:
+        """A row maker for folding a case again from its first event, blind to consent on the
+        way (Projector.refold applies the consent given last)."""
+        blind = RowMaker(self.jurisdiction, self.policy)
+        blind.purpose, blind.consent_blind = self.purpose, True
+        return blind
 
     def forensic_row(self, name: str, opened: Opened, current: ForensicRow | None) -> ForensicRow | None:
         """Remains, a sample or a match after this event: its status, and the fields of the
@@ -158,7 +170,7 @@ class RowMaker:
                 consents.discard(purpose)
             row = replace(current, version=version, consents=tuple(sorted(consents)))
             # A share for a purpose the family withdrew is refused: the row keeps no personal data.
-            return row if self.purpose in consents else _restricted(row)
+            return row if self.consents(consents) else public_only(row)
         status = _CASE_STATUS.get(decoded.name)
         return replace(current, version=version, status=status or current.status)
 
@@ -174,7 +186,7 @@ class RowMaker:
         common = (
             person["given_names"] is not None
             and not is_minor(person, seen)
-            and self.purpose in consents
+            and self.consents(consents)
             and self.policy.may_read(
                 self.jurisdiction,
                 origin,
@@ -203,7 +215,7 @@ class RowMaker:
             last_seen_place=seen["place"],
             consents=consents,
         )
-        return row if common else _restricted(row)
+        return row if common else public_only(row)
 
     def amended(self, current: CaseRow, version: int, changes: Sequence[dict[str, Any]]) -> CaseRow:
         """The family's amendments, as far as this view shows the fields they change (the

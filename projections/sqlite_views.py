@@ -80,6 +80,12 @@ _UPSERT = (
     + " WHERE excluded.version > cases.version"
 )
 
+# The timeline keeps only an entry's public fields, and says the common ones are withheld.
+_TIMELINE_FORGET = (
+    "UPDATE timeline SET shown = '{}', withheld = CASE WHEN shown = '{}' THEN withheld "
+    "WHEN withheld = '' THEN 'common' ELSE 'common,' || withheld END WHERE aggregate_id = ?"
+)
+
 _PURGE = (
     "UPDATE cases SET status = 'erased', restricted = 1, "
     + ", ".join(f"{c} = NULL" for c in PURGED_COLUMNS)
@@ -128,6 +134,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         timeline: Sequence[TimelineRow] = (),
         restricted: Sequence[str] = (),
         forensic: Sequence[ForensicRow] = (),
+        restored: Sequence[TimelineRow] = (),
     ) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute("PRAGMA secure_delete = ON")  # erased names are overwritten on disk
@@ -192,10 +199,14 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                         ",".join(row.consents),
                     ),
                 )
+            cursor.executemany(
+                "UPDATE timeline SET shown = ?, withheld = ? WHERE aggregate_id = ? AND version = ?",
+                [(e.shown, ",".join(e.withheld), e.aggregate_id, e.version) for e in restored],
+            )
             for case_id in purged:
                 cursor.execute(_PURGE, (case_id,))
             for case_id in (*purged, *restricted):
-                cursor.execute("UPDATE timeline SET shown = '{}' WHERE aggregate_id = ?", (case_id,))
+                cursor.execute(_TIMELINE_FORGET, (case_id,))
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
 

@@ -196,10 +196,12 @@ class JurisdictionViews(TrackingRecorder, ABC):
         timeline: Sequence[TimelineRow] = (),
         restricted: Sequence[str] = (),
         forensic: Sequence[ForensicRow] = (),
+        restored: Sequence[TimelineRow] = (),
     ) -> None:
         """Upsert rows, forensic rows, timeline entries, chain heads and positions in one
-        transaction (all or nothing); then purge the personal data of the purged cases (erased
-        by their family) and keep only the public fields in the timeline of the purged and
+        transaction (all or nothing); show again what `restored` entries show (a case whose
+        family consents again); then purge the personal data of the purged cases (erased by
+        their family) and keep only the public fields in the timeline of the purged and
         restricted ones."""
 
     @abstractmethod

@@ -17,7 +17,7 @@ import pytest
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.access_rules import load as load_rules
-from ledger.commands import Actor, AmendData, EraseData, RecordSighting, WithdrawConsent
+from ledger.commands import Actor, AmendData, EraseData, GrantConsent, RecordSighting, WithdrawConsent
 from ledger.errors import ConsentRequired, InvalidField
 from ledger.sealing import sealed_tiers
 from ledger.values import Place
@@ -393,6 +393,76 @@ class NodeContract:
                 )
             )
         assert mx.ledger.get_case(withdrawn).version == 2
+
+    def test_consent_given_again_shares_the_case_again_with_what_the_family_amended(
+        self, make_node: NodeFactory
+    ) -> None:
+        """Withdrawing consent empties a view's row and timeline of all but public fields; when
+        the family consents again, each view takes what it may show back from the log."""
+        mx = make_node("MX", access_rules=SAMPLE_POLICY)
+        gt = make_node("GT", access_rules=SAMPLE_POLICY)
+        case_id = mx.ledger.report_missing_person(report(given_names="Maria Jose", nationalities=("GT",)))
+        other = mx.ledger.report_missing_person(report(given_names="Otra", nationalities=("GT",)))
+
+        def consent(case: UUID, give: bool, purpose: str = "search") -> None:
+            if give:
+                mx.ledger.grant_consent(
+                    GrantConsent(**ctx(FAMILY), case_id=case, consent_purpose=purpose, given_by="the mother")
+                )
+            else:
+                mx.ledger.withdraw_consent(
+                    WithdrawConsent(
+                        **ctx(FAMILY), case_id=case, consent_purpose=purpose, withdrawn_by="the mother"
+                    )
+                )
+
+        def seen() -> dict[str, tuple[str | None, str | None, bool, list[str]]]:
+            mx.sync("MX")
+            gt.projector("GT").run_once()
+            out = {}
+            for node, jurisdiction in ((mx, "MX"), (gt, "GT")):
+                views = node.views(jurisdiction)
+                row = views.rows([str(case_id)])[str(case_id)]
+                entries = views.timeline(str(case_id))
+                shown = [json.loads(e.shown).get("person", {}).get("given_names") for e in entries]
+                # The report's common fields are shown, or said to be withheld.
+                assert ("common" in entries[0].withheld) == (entries[0].shown == "{}"), entries[0]
+                out[jurisdiction] = (row.given_names, row.last_seen_place, row.restricted, shown)
+            return out
+
+        consent(case_id, give=False)
+        mx.ledger.amend_data(
+            AmendData(
+                **ctx(FAMILY),
+                case_id=case_id,
+                changes={"person.given_names": "María José", "last_seen.place": "Ixtepec, Oaxaca"},
+                reason="the family's spelling",
+            )
+        )
+        assert seen()["GT"][:3] == (None, None, True)
+        consent(case_id, give=True, purpose="family_support")  # not what the views are for
+        assert seen()["GT"][:3] == (None, None, True)
+        consent(case_id, give=True)
+        for jurisdiction, (name, place, restricted, shown) in seen().items():
+            assert (name, place, restricted) == ("María José", "Ixtepec, Oaxaca", False), jurisdiction
+            assert shown[0] == "Maria Jose", "the report's timeline entry shows what it recorded"
+        # Withdrawn and given again between two passes; given and withdrawn again: the last wins.
+        consent(case_id, give=False)
+        consent(case_id, give=True)
+        consent(other, give=True, purpose="family_support")
+        consent(other, give=False, purpose="family_support")
+        assert seen()["GT"][:3] == ("María José", "Ixtepec, Oaxaca", False)
+        consent(case_id, give=False)
+        consent(case_id, give=True)
+        consent(case_id, give=False)
+        after = seen()
+        assert all(v[:3] == (None, None, True) and set(v[3]) == {None} for v in after.values()), after
+        # A rebuild from zero folds the same way.
+        consent(case_id, give=True)
+        live = seen()
+        gt.projector("GT").rebuild()
+        assert seen() == live and live["GT"][0] == "María José"
+        assert gt.views("GT").rows([str(other)])[str(other)].given_names == "Otra"
 
     def test_a_consulate_sees_a_minors_name_only_under_an_agreement_that_names_minors(
         self, make_node: NodeFactory
