@@ -91,11 +91,10 @@ def main() -> None:
             raw.append(raw_partition(tp, node.event_log.end_offsets([tp])[tp]))
         size = node.event_log.end_offsets([tp])[tp]
         node.close()
+    runs = ", ".join(f"{x:.0f}" for x in refold)
+    print(f"consent given again: a case folded anew from its partition ({size} offsets), PostgreSQL views")
     print(
-        f"consent given again: one case folded anew from its partition ({size} offsets) into PostgreSQL views"
-    )
-    print(
-        f"  caseledger pass with the fold:    median {statistics.median(refold):.0f} ms  (runs: {refold!r})"
+        f"  caseledger pass with the fold:        median {statistics.median(refold):.0f} ms  (runs: {runs})"
     )
     print(f"  same pass, a consent folding nothing: median {statistics.median(plain):.0f} ms")
     print(f"  baseline, raw kafka-python read of the partition: median {statistics.median(raw):.0f} ms")
