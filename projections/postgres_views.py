@@ -17,6 +17,7 @@ from projections.views import (
     FORENSIC_COLUMNS,
     PURGED_COLUMNS,
     TIMELINE_COLUMNS,
+    VIEWS_FORMAT,
     CaseRow,
     ChainHead,
     ForensicRow,
@@ -24,6 +25,7 @@ from projections.views import (
     TimelineRow,
     create_tables,
     is_uuid,
+    stale_format,
     tracking_name,
 )
 from topics.log import TopicPartition
@@ -67,8 +69,14 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         # Several processes may open the same views at once (rebuild workers, a node's serve and
         # its CLI): their DDL (CREATE OR REPLACE VIEW above all) would collide in the catalogue.
         # One transaction-scoped advisory lock per schema makes them take turns.
-        self.sql_create_statements.insert(
-            0, SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(Literal(f"caseledger-views:{schema}"))
+        self._lock_sql = SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
+            Literal(f"caseledger-views:{schema}")
+        )
+        self.sql_create_statements.insert(0, self._lock_sql)
+        self.sql_create_statements.append(
+            SQL("CREATE TABLE IF NOT EXISTS {0}.views_format (format integer NOT NULL)").format(
+                Identifier(schema)
+            )
         )
         self.sql_create_statements.append(
             SQL(
@@ -264,15 +272,41 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         ]
 
     def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
-        tables = SQL("{0}.cases, {0}.chain_heads, {0}.timeline, {0}.forensic").format(self._schema)
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(SQL("TRUNCATE {}").format(tables))
+            self._reset(cursor, keep)
+
+    def upgrade(self, keep: Sequence[TopicPartition] = ()) -> int | None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(self._lock_sql)  # processes opening the views together take turns
+            cursor.execute(SQL("SELECT format FROM {}.views_format").format(self._schema))
+            found = cursor.fetchone()
             cursor.execute(
-                SQL("DELETE FROM {}.tracking WHERE NOT (application_name = ANY(%s))").format(self._schema),
-                # eventsourcing's row that marks the tracking table's format stays too: without
-                # it, the next process to open these views would "migrate" the table.
-                ([tracking_name(tp) for tp in keep] + [self.table_migration_identifier],),
+                SQL("SELECT 1 FROM {}.tracking WHERE application_name LIKE '%%:%%' LIMIT 1").format(
+                    self._schema
+                )
             )
+            built = cursor.fetchone() is not None
+            earlier = stale_format(int(found["format"]) if found else None, built, self.jurisdiction)
+            if earlier is not None:
+                self._reset(cursor, keep)
+            elif found is None:
+                self._stamp(cursor)
+            return earlier
+
+    def _reset(self, cursor: Any, keep: Sequence[TopicPartition]) -> None:
+        tables = SQL("{0}.cases, {0}.chain_heads, {0}.timeline, {0}.forensic").format(self._schema)
+        cursor.execute(SQL("TRUNCATE {}").format(tables))
+        cursor.execute(
+            SQL("DELETE FROM {}.tracking WHERE NOT (application_name = ANY(%s))").format(self._schema),
+            # eventsourcing's row that marks the tracking table's format stays too: without
+            # it, the next process to open these views would "migrate" the table.
+            ([tracking_name(tp) for tp in keep] + [self.table_migration_identifier],),
+        )
+        self._stamp(cursor)
+
+    def _stamp(self, cursor: Any) -> None:
+        cursor.execute(SQL("DELETE FROM {}.views_format").format(self._schema))
+        cursor.execute(SQL("INSERT INTO {}.views_format VALUES (%s)").format(self._schema), (VIEWS_FORMAT,))
 
     def cases(self) -> list[CaseRow]:
         with self.datastore.transaction(commit=False) as cursor:

@@ -25,6 +25,7 @@ from projections.views import (
     ForensicRow,
     JurisdictionViews,
     TimelineRow,
+    ViewsFromLaterRelease,
     is_uuid,
     tracking_at,
 )
@@ -78,6 +79,7 @@ class Projector:
         self.recipient = recipient
         self._deadletters: Publisher | None = None
         self.worker = ""  # set in a worker process that projects a share of the partitions
+        self._upgraded = False
 
     def partitions(self, existing: set[str] | None = None) -> list[TopicPartition]:
         """The events topics' partitions; existing: the log's topics, when already listed."""
@@ -106,6 +108,15 @@ class Projector:
         after those ends were taken: the relay commits a grant with the first event sealed
         under it, so every event up to the ends has its grant (or its tombstone) read first."""
         existing = self.event_log.list_topics()  # a metadata round trip: once per pass
+        if not self._upgraded:
+            earlier = self.views.upgrade(keep=self.key_partitions(existing))
+            if earlier is not None:
+                log.warning(
+                    "views %s were built by an earlier release (views format %d): rebuilt from offset 0",
+                    self.jurisdiction,
+                    earlier,
+                )
+            self._upgraded = True
         tps = self.partitions(existing)
         if not tps:
             return [], {}
@@ -196,6 +207,9 @@ class Projector:
             try:
                 if self.run_once() == 0:
                     stop.wait(idle_s)
+            except ViewsFromLaterRelease as error:  # waiting will not mend it; the API still reads
+                log.error("projector stopped: %s", error)
+                return
             except Exception as error:  # the loop must outlive a broker restart
                 log.warning("projector %s: %s", self.jurisdiction, type(error).__name__)
                 stop.wait(2.0)

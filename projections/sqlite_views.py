@@ -15,12 +15,14 @@ from projections.views import (
     FORENSIC_COLUMNS,
     PURGED_COLUMNS,
     TIMELINE_COLUMNS,
+    VIEWS_FORMAT,
     CaseRow,
     ChainHead,
     ForensicRow,
     JurisdictionViews,
     TimelineRow,
     create_tables,
+    stale_format,
     tracking_name,
 )
 from topics.embedded import use_wal
@@ -110,6 +112,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             _CREATE_HEADS,
             _CREATE_TIMELINE,
             _CREATE_FORENSIC,
+            "CREATE TABLE IF NOT EXISTS views_format (format INTEGER NOT NULL)",
             *_CREATE_NAMED,
         ]
 
@@ -236,13 +239,37 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         ]
 
     def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
-        kept = [tracking_name(tp) for tp in keep]
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute("PRAGMA secure_delete = ON")
-            for table in ("cases", "chain_heads", "timeline", "forensic"):
-                cursor.execute(f"DELETE FROM {table}")
-            marks = ", ".join("?" for _ in kept)
-            cursor.execute(f"DELETE FROM tracking WHERE application_name NOT IN ({marks})", kept)
+            self._reset(cursor, keep)
+
+    def upgrade(self, keep: Sequence[TopicPartition] = ()) -> int | None:
+        with self.datastore.transaction(commit=True) as cursor:
+            # A write first: the transaction takes the file's write lock before it reads, so
+            # processes opening the views together take turns instead of failing.
+            cursor.execute("UPDATE views_format SET format = format")
+            cursor.execute("SELECT format FROM views_format")
+            found = cursor.fetchone()
+            cursor.execute("SELECT 1 FROM tracking WHERE application_name LIKE '%:%' LIMIT 1")
+            built = cursor.fetchone() is not None
+            earlier = stale_format(int(found[0]) if found else None, built, self.jurisdiction)
+            if earlier is not None:
+                self._reset(cursor, keep)
+            elif found is None:
+                self._stamp(cursor)
+            return earlier
+
+    def _reset(self, cursor: Any, keep: Sequence[TopicPartition]) -> None:
+        kept = [tracking_name(tp) for tp in keep]
+        cursor.execute("PRAGMA secure_delete = ON")
+        for table in ("cases", "chain_heads", "timeline", "forensic"):
+            cursor.execute(f"DELETE FROM {table}")
+        marks = ", ".join("?" for _ in kept)
+        cursor.execute(f"DELETE FROM tracking WHERE application_name NOT IN ({marks})", kept)
+        self._stamp(cursor)
+
+    def _stamp(self, cursor: Any) -> None:
+        cursor.execute("DELETE FROM views_format")
+        cursor.execute("INSERT INTO views_format VALUES (?)", (VIEWS_FORMAT,))
 
     def cases(self) -> list[CaseRow]:
         with self.datastore.transaction(commit=False) as cursor:

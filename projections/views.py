@@ -181,10 +181,49 @@ def tracking_at(tp: TopicPartition, next_offset: int) -> Tracking:
     return Tracking(tracking_name(tp), next_offset)
 
 
+# How rows are derived from events. Raise it whenever a release would derive any row
+# differently or changes a view table: views are derived data, and a node rebuilds views of an
+# earlier format from offset 0 before it projects into them (Projector.prepare).
+#   1  (not recorded) up to 5b21567
+#   2  consent given again shows a case again; a timeline entry whose common fields were
+#      emptied says they are withheld
+VIEWS_FORMAT = 2
+
+
+class ViewsFromLaterRelease(Exception):
+    """The views were built by a later release; this one would misread them."""
+
+    def __init__(self, jurisdiction: str, found: int) -> None:
+        self.what = f"views of {jurisdiction}: built by a later caseledger (views format {found})"
+        super().__init__(
+            f"{self.what}; this release reads format {VIEWS_FORMAT}. Run that release, or "
+            f"`caseledger rebuild --as {jurisdiction}` with this one."
+        )
+
+
+def stale_format(found: int | None, built: bool, jurisdiction: str) -> int | None:
+    """What an upgrade does with views of format `found` (None: not recorded; `built`: they
+    hold positions all the same): the format to rebuild from, or None to leave them. Views of
+    a later format are refused."""
+    if found is not None and found > VIEWS_FORMAT:
+        raise ViewsFromLaterRelease(jurisdiction, found)
+    if found == VIEWS_FORMAT or (found is None and not built):
+        return None
+    return found or 1
+
+
 class JurisdictionViews(TrackingRecorder, ABC):
     """A jurisdiction's views; apply() writes rows and positions atomically."""
 
     jurisdiction: str
+
+    @abstractmethod
+    def upgrade(self, keep: Sequence[TopicPartition] = ()) -> int | None:
+        """Bring the views to this release's format (VIEWS_FORMAT), in one transaction that
+        concurrent openers take in turn: views of an earlier format are emptied for a rebuild
+        from offset 0 (keep's positions kept, as reset() does) and the earlier format returned;
+        current or new views are left as they are (None). Views of a later format raise
+        ViewsFromLaterRelease."""
 
     @abstractmethod
     def apply(
@@ -232,7 +271,8 @@ class JurisdictionViews(TrackingRecorder, ABC):
     def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
         """Empty every view table and forget every position but those of keep (one
         transaction): a rebuild. The node's data keys outlive its views, so a rebuild keeps
-        its place on the keys topic rather than unwrapping every grant again."""
+        its place on the keys topic rather than unwrapping every grant again. Emptied views
+        are of this release's format."""
 
     def digest(self) -> str:
         """SHA-256 over every row of every view table, in a canonical order: two views hold the

@@ -11,6 +11,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from projections.views import ViewsFromLaterRelease
 from services.bootstrap import Node, build_node
 from services.settings import Settings
 from topics.log import LogUnavailable
@@ -34,6 +35,8 @@ def node_from_env(**overrides: Any) -> Iterator[Node]:
         raise UserError(f"the log is unreachable ({error}); is Kafka running? compose/services up") from None
     try:
         yield node
+    except ViewsFromLaterRelease as error:
+        raise UserError(str(error)) from None
     finally:
         node.close()
 

@@ -10,6 +10,7 @@ import sys
 import click
 
 from projections.statistics import monthly
+from projections.views import ViewsFromLaterRelease
 from services.cli_common import UserError, instant, node_from_env, parse_case_id
 from services.history import case_as_of, diff, visible_fields
 from services.parallel import project
@@ -30,13 +31,19 @@ def rebuild(jurisdiction: str, workers: int) -> None:
     name = jurisdiction.upper()
     with node_from_env() as node:
         projector = node.projector(name)
-        projector.run_once()  # the live views, caught up
-        live = projector.views.digest()
+        live: str | None = None
+        try:
+            projector.run_once()  # the live views, caught up
+            live = projector.views.digest()
+        except ViewsFromLaterRelease as error:  # what the error advises: this release's format
+            click.echo(f"{error.what}; rebuilding them in this release's format", err=True)
         total = sum(projector.event_log.end_offsets(projector.partitions()).values())
         with click.progressbar(length=total, label=f"rebuilding {name}", file=sys.stderr) as bar:
             consumed = project(node, name, workers, rebuild=True, progress=bar.update)
         rebuilt = projector.views.digest()
     click.echo(f"rebuilt the views of {name} from {consumed} events; digest {rebuilt}")
+    if live is None:
+        return
     if rebuilt == live:
         click.echo("identical to the live views")
     else:  # events may have arrived meanwhile; a second rebuild settles it

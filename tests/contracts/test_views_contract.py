@@ -11,15 +11,24 @@ from pathlib import Path
 
 import pytest
 from eventsourcing.persistence import IntegrityError
+from psycopg.sql import SQL
 
 from projections.postgres_views import PostgresJurisdictionViews
 from projections.sqlite_views import SQLiteJurisdictionViews
-from projections.views import CaseRow, JurisdictionViews, tracking_at
+from projections.views import (
+    VIEWS_FORMAT,
+    CaseRow,
+    JurisdictionViews,
+    ViewsFromLaterRelease,
+    tracking_at,
+)
 from services.settings import Settings
 from topics.log import TopicPartition
 
 TP = TopicPartition("ledger.events.GT", 0)
 OTHER = TopicPartition("ledger.events.GT", 1)
+KEYS = TopicPartition("ledger.keys", 0)
+SetFormat = Callable[[JurisdictionViews, "int | None"], None]
 
 
 def row(n: int = 1, version: int = 1, **changes: object) -> CaseRow:
@@ -55,6 +64,50 @@ class ViewsContract:
         opened = open_views()
         yield opened
         opened.close()
+
+    @pytest.fixture
+    def set_format(self) -> SetFormat:
+        raise NotImplementedError
+
+    def test_views_of_an_earlier_format_are_emptied_for_a_rebuild_and_of_a_later_one_refused(
+        self, views: JurisdictionViews, set_format: SetFormat
+    ) -> None:
+        assert views.upgrade() is None, "new views are of this release's format"
+        views.apply([row(1)], [tracking_at(TP, 4), tracking_at(KEYS, 9)])
+        assert views.upgrade(keep=[KEYS]) is None and views.cases() == [row(1)]
+        for n, earlier in enumerate((None, VIEWS_FORMAT - 1), start=2):  # None: built before formats
+            views.apply([row(n)], [tracking_at(TP, 4 + n)])
+            set_format(views, earlier)
+            assert views.upgrade(keep=[KEYS]) == (earlier or 1)
+            assert views.cases() == [] and views.positions([TP, KEYS]) == {TP: 0, KEYS: 9}
+            assert views.upgrade(keep=[KEYS]) is None, "emptied views are of this release's format"
+        views.apply([row(1)], [tracking_at(TP, 1)])
+        set_format(views, VIEWS_FORMAT + 1)
+        with pytest.raises(ViewsFromLaterRelease, match=f"views format {VIEWS_FORMAT + 1}"):
+            views.upgrade(keep=[KEYS])
+        assert views.cases() == [row(1)] and views.positions([TP]) == {TP: 1}, "nothing was altered"
+
+    def test_processes_upgrading_the_same_views_at_once_rebuild_them_once(
+        self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews], set_format: SetFormat
+    ) -> None:
+        views.apply([row(1)], [tracking_at(TP, 4)])
+        set_format(views, VIEWS_FORMAT - 1)
+        start = threading.Barrier(4)
+        results: list[int | None] = []
+
+        def upgrade() -> None:
+            opened = open_views()
+            start.wait()
+            results.append(opened.upgrade())
+            opened.close()
+
+        threads = [threading.Thread(target=upgrade) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(results, key=str) == [VIEWS_FORMAT - 1, None, None, None]
+        assert views.cases() == []
 
     def test_rows_and_positions_are_written_together(self, views: JurisdictionViews) -> None:
         assert views.positions([TP, OTHER]) == {TP: 0, OTHER: 0}
@@ -134,6 +187,16 @@ class TestSQLiteViews(ViewsContract):
     def open_views(self, tmp_path: Path) -> Callable[[], JurisdictionViews]:
         return lambda: SQLiteJurisdictionViews(tmp_path / "views-mx.sqlite", "MX")
 
+    @pytest.fixture
+    def set_format(self) -> SetFormat:
+        def stamp(views: JurisdictionViews, value: int | None) -> None:
+            with views.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+                cursor.execute("DELETE FROM views_format")
+                if value is not None:
+                    cursor.execute("INSERT INTO views_format VALUES (?)", (value,))
+
+        return stamp
+
 
 @pytest.mark.integration
 class TestPostgresViews(ViewsContract):
@@ -141,3 +204,14 @@ class TestPostgresViews(ViewsContract):
     def open_views(self, database_url: str) -> Callable[[], JurisdictionViews]:
         conninfo = Settings(database_url=database_url).postgres_conninfo()
         return lambda: PostgresJurisdictionViews(conninfo, "MX")
+
+    @pytest.fixture
+    def set_format(self) -> SetFormat:
+        def stamp(views: JurisdictionViews, value: int | None) -> None:
+            schema = views._schema  # type: ignore[attr-defined]
+            with views.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+                cursor.execute(SQL("DELETE FROM {}.views_format").format(schema))
+                if value is not None:
+                    cursor.execute(SQL("INSERT INTO {}.views_format VALUES (%s)").format(schema), (value,))
+
+        return stamp

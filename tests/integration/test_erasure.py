@@ -35,7 +35,13 @@ KAFKA_DATA = SERVICES / "kafka" / "data"
 def pg_dumpall(database_url: str) -> bytes:
     """Every database on the server, as pg_dumpall writes it."""
     binary = shutil.which("pg_dumpall") or "/usr/lib/postgresql/15/bin/pg_dumpall"
-    done = subprocess.run([binary, "--dbname", database_url], capture_output=True, timeout=300, check=False)
+    for _ in range(5):
+        done = subprocess.run(
+            [binary, "--dbname", database_url], capture_output=True, timeout=300, check=False
+        )
+        # Another test process on the same server may drop its database while it is dumped.
+        if done.returncode == 0 or b"does not exist" not in done.stderr:
+            break
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     return done.stdout
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from projections.views import VIEWS_FORMAT
 from tests.infrastructure import cli_env
 
 
@@ -407,3 +409,29 @@ def test_network_init_makes_each_nodes_keys_once_and_a_registry_of_their_public_
     )
     wrong = caseledger(tmp_path, "network", "init", "XX", "--dir", str(keys))
     assert wrong.returncode == 2 and "countries" in wrong.stderr
+
+
+def test_views_of_an_earlier_release_are_rebuilt_and_of_a_later_one_refused(tmp_path: Path) -> None:
+    assert caseledger(tmp_path, "quickstart").returncode == 0
+    views = tmp_path / "data" / "views-mx.sqlite"
+
+    def stamp(value: int | None) -> None:
+        with sqlite3.connect(views) as connection:
+            connection.execute("DELETE FROM views_format")
+            if value is not None:
+                connection.execute("INSERT INTO views_format VALUES (?)", (value,))
+
+    stamp(VIEWS_FORMAT + 1)
+    refused = caseledger(tmp_path, "cases", "--as", "MX")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"views format {VIEWS_FORMAT + 1}" in refused.stderr
+    assert "caseledger rebuild --as MX" in refused.stderr, "the error says what to do"
+    rebuilt = caseledger(tmp_path, "rebuild", "--as", "MX")
+    assert rebuilt.returncode == 0 and "rebuilding them in this release's format" in rebuilt.stderr
+    assert "José Ángel" in caseledger(tmp_path, "cases", "--as", "MX").stdout
+    stamp(None)  # views built before releases recorded their format: rebuilt from offset 0
+    listed = caseledger(tmp_path, "cases", "--as", "MX")
+    assert listed.returncode == 0, listed.stderr
+    assert "José Ángel Hernández Núñez" in listed.stdout and "rebuilt from offset 0" in listed.stderr
+    with sqlite3.connect(views) as connection:
+        assert connection.execute("SELECT format FROM views_format").fetchall() == [(VIEWS_FORMAT,)]
