@@ -25,7 +25,6 @@ from projections.views import (
     TimelineRow,
     create_tables,
     is_uuid,
-    stale_format,
     tracking_name,
 )
 from topics.log import TopicPartition
@@ -286,12 +285,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 )
             )
             built = cursor.fetchone() is not None
-            earlier = stale_format(int(found["format"]) if found else None, built, self.jurisdiction)
-            if earlier is not None:
-                self._reset(cursor, keep)
-            elif found is None:
-                self._stamp(cursor)
-            return earlier
+            return self._settle_format(cursor, int(found["format"]) if found else None, built, keep)
 
     def _reset(self, cursor: Any, keep: Sequence[TopicPartition]) -> None:
         tables = SQL("{0}.cases, {0}.chain_heads, {0}.timeline, {0}.forensic").format(self._schema)

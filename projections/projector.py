@@ -34,7 +34,7 @@ from topics.catalogue import Catalogue
 from topics.grants import grant_context, verify_grant
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
 from topics.mapping import CREATION_EVENTS, open_record
-from topics.seals import Checked, RunChecker
+from topics.seals import Checked, RunChecker, place_in_run
 from topics.signing import GENESIS, KeyRegistry, chain_hash
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,26 @@ class Projector:
         """A case folded again from its events in the log, up to and including `upto`, blind to
         consent on the way: the row and the timeline entries these views would hold had the
         family never withdrawn it. Its messages are checked as on their first pass (run
-        signatures, envelope, hash chain); those refused then are passed over again."""
+        signatures, envelope, hash chain); those refused then are passed over again.
+
+        The partition is read from the run holding the first record stamped at or after the
+        earliest instant in the case's timeline (a record's timestamp is its event's
+        occurred_at), or from its beginning if that finds no start of the case."""
+        tp = TopicPartition(upto.topic, upto.partition)
+        beginning = self.event_log.beginning_offsets([tp])[tp]
+        earliest = min((e.occurred_at for e in self.views.timeline(case_id)), default=None)
+        start = beginning
+        if earliest is not None:  # a millisecond earlier: Kafka's time index is inclusive below
+            stamp = int(earliest.timestamp() * 1000) - 1
+            start = max(beginning, self.event_log.offsets_for_time([tp], stamp)[tp])
+        row, entries = self._fold(case_id, upto, start, beginning)
+        if row is None and start > beginning:
+            row, entries = self._fold(case_id, upto, beginning, beginning)
+        return row, entries
+
+    def _fold(
+        self, case_id: str, upto: LogRecord, start: int, beginning: int
+    ) -> tuple[CaseRow | None, list[TimelineRow]]:
         tp = TopicPartition(upto.topic, upto.partition)
         checker = RunChecker(self.keys.verify, self.catalogue.origin_of)
         checked: list[Checked] = []
@@ -331,10 +350,17 @@ class Projector:
         reader = self.event_log.reader()
         try:
             end = self.event_log.end_offsets([tp])[tp]
-            reader.assign({tp: self.event_log.beginning_offsets([tp])[tp]})
+            reader.assign({tp: start})
+            first = start > beginning
             deadline = time.monotonic() + 60.0
             while reader.position(tp) < end and (reader.position(tp) <= upto.offset or held_in_run()):
                 records = reader.poll(0.5, max_records=self.batch_size)
+                place = place_in_run(records[0]) if first and records else None
+                if records:
+                    first = False
+                if place is not None and place[0] > 1 and records[0].offset - (place[0] - 1) >= beginning:
+                    reader.assign({tp: records[0].offset - (place[0] - 1)})  # back to the run's start
+                    continue
                 checked += [c for c in checker.feed(records) if c.record.key == mine]
                 if not records and time.monotonic() > deadline:
                     raise TimeoutError(f"views for {self.jurisdiction}: {tp.topic} did not deliver in 60 s")

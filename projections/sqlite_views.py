@@ -22,7 +22,6 @@ from projections.views import (
     JurisdictionViews,
     TimelineRow,
     create_tables,
-    stale_format,
     tracking_name,
 )
 from topics.embedded import use_wal
@@ -251,12 +250,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             found = cursor.fetchone()
             cursor.execute("SELECT 1 FROM tracking WHERE application_name LIKE '%:%' LIMIT 1")
             built = cursor.fetchone() is not None
-            earlier = stale_format(int(found[0]) if found else None, built, self.jurisdiction)
-            if earlier is not None:
-                self._reset(cursor, keep)
-            elif found is None:
-                self._stamp(cursor)
-            return earlier
+            return self._settle_format(cursor, int(found[0]) if found else None, built, keep)
 
     def _reset(self, cursor: Any, keep: Sequence[TopicPartition]) -> None:
         kept = [tracking_name(tp) for tp in keep]

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
@@ -224,6 +225,26 @@ class JurisdictionViews(TrackingRecorder, ABC):
         from offset 0 (keep's positions kept, as reset() does) and the earlier format returned;
         current or new views are left as they are (None). Views of a later format raise
         ViewsFromLaterRelease."""
+
+    def _settle_format(
+        self, cursor: Any, found: int | None, built: bool, keep: Sequence[TopicPartition]
+    ) -> int | None:
+        """upgrade()'s decision, inside its transaction: found is the recorded format (None
+        when none is), built whether the views hold positions all the same."""
+        earlier = stale_format(found, built, self.jurisdiction)
+        if earlier is not None:
+            self._reset(cursor, keep)
+        elif found is None:
+            self._stamp(cursor)
+        return earlier
+
+    @abstractmethod
+    def _reset(self, cursor: Any, keep: Sequence[TopicPartition]) -> None:
+        """reset() inside a transaction; it stamps the views with this release's format."""
+
+    @abstractmethod
+    def _stamp(self, cursor: Any) -> None:
+        """Record that the views are of this release's format (VIEWS_FORMAT)."""
 
     @abstractmethod
     def apply(
