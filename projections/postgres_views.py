@@ -266,7 +266,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             cursor.execute(self._timeline_select, (aggregate_id, until))
             found = cursor.fetchall()
         return [
-            TimelineRow(str(r["aggregate_id"]), *(r[c] for c in TIMELINE_COLUMNS[1:-1]), tuple(r["withheld"]))
+            TimelineRow(**{**r, "aggregate_id": str(r["aggregate_id"]), "withheld": tuple(r["withheld"])})
             for r in found
         ]
 

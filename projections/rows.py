@@ -86,7 +86,8 @@ def _json_default(value: Any) -> Any:
 
 def public_only(row: CaseRow) -> CaseRow:
     """The row without anything above the public tier."""
-    return replace(row, restricted=True, **dict.fromkeys(PURGED_COLUMNS))
+    emptied: dict[str, Any] = dict.fromkeys(PURGED_COLUMNS)
+    return replace(row, restricted=True, **emptied)
 
 
 class RowMaker:

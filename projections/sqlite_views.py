@@ -226,16 +226,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(query + " ORDER BY version", args)
             found = cursor.fetchall()
-        return [
-            TimelineRow(
-                *r[:5],
-                datetime.fromisoformat(r[5]),
-                datetime.fromisoformat(r[6]),
-                *r[7:12],
-                tuple(t for t in r[12].split(",") if t),
-            )
-            for r in found
-        ]
+        return [_timeline_row(r) for r in found]
 
     def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
         with self.datastore.transaction(commit=True) as cursor:
@@ -340,3 +331,14 @@ def _forensic_row(r: Sequence[Any]) -> ForensicRow:
         r[6],
         tuple(t for t in r[7].split(",") if t),
     )
+
+
+def _timeline_row(r: Sequence[Any]) -> TimelineRow:
+    values = (
+        *r[:5],
+        datetime.fromisoformat(r[5]),
+        datetime.fromisoformat(r[6]),
+        *r[7:12],
+        tuple(t for t in r[12].split(",") if t),
+    )
+    return TimelineRow(**dict(zip(TIMELINE_COLUMNS, values, strict=True)))

@@ -1,4 +1,5 @@
-"""The linters are part of the suite: ruff over everything, mypy --strict on ledger/ and topics/."""
+"""The linters are part of the suite: ruff over everything, mypy --strict on ledger/, topics/
+and projections/."""
 
 from __future__ import annotations
 
@@ -20,6 +21,6 @@ def test_ruff_is_clean() -> None:
     assert layout.returncode == 0, layout.stdout + layout.stderr
 
 
-def test_mypy_strict_on_the_domain_and_the_topics() -> None:
-    checked = run(sys.executable, "-m", "mypy", "ledger", "topics")
+def test_mypy_strict_on_the_domain_the_topics_and_the_projections() -> None:
+    checked = run(sys.executable, "-m", "mypy", "ledger", "topics", "projections")
     assert checked.returncode == 0, checked.stdout + checked.stderr
