@@ -234,7 +234,7 @@ def _field_type(command: str, name: str, hint: Any) -> Any:
     if words is not None:
         word = Literal[words]  # type: ignore[valid-type]
         if typing.get_origin(hint) is tuple:
-            return tuple[word, ...]  # type: ignore[valid-type]
+            return tuple[word, ...]
         return word | None if optional else word
     if name in ("last_seen_country",):
         return Country
@@ -257,9 +257,7 @@ def body_model(route: Route) -> type[BaseModel]:
         else:
             default = ...
         fields[field.name] = (_field_type(route.command.__name__, field.name, hints[field.name]), default)
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
-        f"{route.command.__name__}Body", __config__=_BODY_CONFIG, **fields
-    )
+    model: type[BaseModel] = create_model(f"{route.command.__name__}Body", __config__=_BODY_CONFIG, **fields)
     return model
 
 

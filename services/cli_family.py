@@ -4,6 +4,7 @@ amend, consent, erase. Every read above the common tier is recorded (services/re
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import click
 
@@ -115,7 +116,7 @@ def amend(case_id: str, changes: tuple[str, ...], reason: str, name: str) -> Non
 def consent(case_id: str, action: str, purpose: str, name: str) -> None:
     """Grant or withdraw consent for one purpose; shares for a withdrawn purpose stop."""
     with node_from_env() as node:
-        common = {
+        common: dict[str, Any] = {
             "command_id": str(uuid.uuid4()),
             "recorded_by": family_member(node, name),
             "purpose": "family_support",

@@ -159,10 +159,11 @@ class CaseReading:
         if not decisions.get("forensic") or not case.has_consent(purpose):
             return [], []
         tiers = tuple(t for t, d in decisions.items() if d)
-        samples, matches = [], []
+        samples: list[tuple[str, list[Entry]]] = []
+        matches: list[tuple[str, list[Entry]]] = []
         for candidate in candidates:
             try:
-                aggregate = self.node.ledger.repository.get(UUID(candidate))
+                aggregate: Any = self.node.ledger.repository.get(UUID(candidate))
             except (AggregateNotFoundError, ValueError):
                 continue  # another node's record: that node answers for it
             if getattr(aggregate, "case_id", None) != str(case_id):
@@ -219,7 +220,9 @@ class CaseReading:
 
     def _entries(self, aggregate_id: UUID, tiers: Sequence[str]) -> list[Entry]:
         entries = []
-        for event in self.node.ledger.events.get(aggregate_id):
+        # Creation and later events share the envelope by convention, not by one base class.
+        events: list[Any] = list(self.node.ledger.events.get(aggregate_id))
+        for event in events:
             name = type(event).__name__
             attributes = {k: v for k, v in vars(event).items() if k not in _NOT_FIELDS}
             public, groups = split(name, attributes)

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
         return {
             "dbname": parts.get("dbname", "caseledger"),
             "host": parts.get("host", "127.0.0.1"),
-            "port": int(parts.get("port", 5432)),
+            "port": int(str(parts.get("port") or 5432)),
             "user": parts.get("user", "caseledger"),
             "password": parts.get("password", ""),
         }

@@ -20,6 +20,7 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ledger.commands import Actor
 from ledger.errors import InvalidField
@@ -112,7 +113,7 @@ class TokenStore:
     def list(self) -> list[Credential]:
         return sorted((Credential(**e) for e in self._read().values()), key=lambda c: c.issued_at)
 
-    def _read(self) -> dict[str, dict[str, str | None]]:
+    def _read(self) -> dict[str, dict[str, Any]]:
         try:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:

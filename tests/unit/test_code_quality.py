@@ -1,5 +1,4 @@
-"""The linters are part of the suite: ruff over everything, mypy --strict on ledger/, topics/
-and projections/."""
+"""The linters are part of the suite: ruff over everything, mypy --strict on every package."""
 
 from __future__ import annotations
 
@@ -21,6 +20,6 @@ def test_ruff_is_clean() -> None:
     assert layout.returncode == 0, layout.stdout + layout.stderr
 
 
-def test_mypy_strict_on_the_domain_the_topics_and_the_projections() -> None:
-    checked = run(sys.executable, "-m", "mypy", "ledger", "topics", "projections")
+def test_mypy_strict_on_every_package() -> None:
+    checked = run(sys.executable, "-m", "mypy", "ledger", "topics", "projections", "services")
     assert checked.returncode == 0, checked.stdout + checked.stderr
