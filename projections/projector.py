@@ -195,6 +195,7 @@ class Projector:
                         progress(sum(p - positions[tp] for tp, p in advanced.items()))
                     positions.update(advanced)
                     consumed += len(checked)
+                    deadline = time.monotonic() + timeout_s  # timeout_s without progress, not in all
                 elif time.monotonic() > deadline:
                     raise TimeoutError(f"views for {self.jurisdiction}: log did not deliver in {timeout_s} s")
         finally:
@@ -275,6 +276,8 @@ class Projector:
                     and row.restricted
                     and row.status != "erased"
                     and self.row_maker.purpose in row.consents
+                    and current is not None
+                    and self.row_maker.purpose not in current.consents
                 ):
                     # Consent given again: what withdrawing it emptied is only in the log now.
                     refolded, entries = self.refold(link[0], record)
@@ -282,7 +285,11 @@ class Projector:
                         row, restored[link[0]] = replace(refolded, version=row.version), entries
                         restricted = [c for c in restricted if c != link[0]]
                 if row is not None and decoded.name == "CaseReopened":
-                    before = [e.event_type for e in (*self.views.timeline(link[0]), *timeline)]
+                    before = [
+                        e.event_type
+                        for e in (*self.views.timeline(link[0]), *timeline)
+                        if e.aggregate_id == link[0]
+                    ]
                     row = replace(row, status=status_before_closure(before))
                 found = self.row_maker.forensic_row(
                     decoded.name, opened, forensic.get(link[0]) or stored_forensic.get(link[0])
@@ -327,8 +334,8 @@ class Projector:
         beginning = self.event_log.beginning_offsets([tp])[tp]
         earliest = min((e.occurred_at for e in self.views.timeline(case_id)), default=None)
         start = beginning
-        if earliest is not None:  # a millisecond earlier: Kafka's time index is inclusive below
-            stamp = int(earliest.timestamp() * 1000) - 1
+        stamp = int(earliest.timestamp() * 1000) - 1 if earliest is not None else -1
+        if stamp >= 0:  # a millisecond earlier: Kafka's time index is inclusive below
             start = max(beginning, self.event_log.offsets_for_time([tp], stamp)[tp])
         row, entries = self._fold(case_id, upto, start, beginning)
         if row is None and start > beginning:
@@ -362,8 +369,10 @@ class Projector:
                     reader.assign({tp: records[0].offset - (place[0] - 1)})  # back to the run's start
                     continue
                 checked += [c for c in checker.feed(records) if c.record.key == mine]
-                if not records and time.monotonic() > deadline:
-                    raise TimeoutError(f"views for {self.jurisdiction}: {tp.topic} did not deliver in 60 s")
+                if records:
+                    deadline = time.monotonic() + 60.0  # 60 s without a record, not 60 s in all
+                elif time.monotonic() > deadline:
+                    raise TimeoutError(f"views for {self.jurisdiction}: {tp.topic} delivered nothing in 60 s")
         finally:
             reader.close()
         checked += [c for c in checker.flush() if c.record.key == mine]  # runs that never closed

@@ -244,7 +244,9 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             return self._settle_format(cursor, int(found[0]) if found else None, built, keep)
 
     def _reset(self, cursor: Any, keep: Sequence[TopicPartition]) -> None:
-        kept = [tracking_name(tp) for tp in keep]
+        # eventsourcing's row that marks the tracking table's format stays too: without it, the
+        # next process to open these views "migrates" the table, and a second reset makes that fail.
+        kept = [tracking_name(tp) for tp in keep] + [self.table_migration_identifier]
         cursor.execute("PRAGMA secure_delete = ON")
         for table in ("cases", "chain_heads", "timeline", "forensic"):
             cursor.execute(f"DELETE FROM {table}")

@@ -32,6 +32,7 @@ from ledger.errors import (
     VersionConflict,
 )
 from ledger.vocabulary import PURPOSES
+from projections.views import ViewsFromLaterRelease
 from services.api_commands import CASEWORK, ROUTES, add_command
 from services.api_common import (
     PROBLEMS,
@@ -144,6 +145,10 @@ def create_app(
     @app.exception_handler(RuleBroken)
     def rule_broken(request: Request, error: RuleBroken) -> JSONResponse:
         return problem(409, ["body"], str(error), "rule_broken")
+
+    @app.exception_handler(ViewsFromLaterRelease)
+    def later_views(request: Request, error: ViewsFromLaterRelease) -> JSONResponse:
+        return problem(503, ["server"], str(error), "views_from_later_release")
 
     @app.exception_handler(LedgerError)
     def ledger_error(request: Request, error: LedgerError) -> JSONResponse:

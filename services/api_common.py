@@ -45,6 +45,10 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         (415, "A photo of a kind this node does not keep"),
         (422, "A field, header or query parameter is invalid (named in detail[].loc)"),
         (500, "An unexpected failure; the node's log names it"),
+        (
+            503,
+            "The node's views were built by a later release; its operator must run that release or rebuild",
+        ),
     )
 }
 

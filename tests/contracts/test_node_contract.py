@@ -17,7 +17,17 @@ import pytest
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.access_rules import load as load_rules
-from ledger.commands import Actor, AmendData, EraseData, GrantConsent, RecordSighting, WithdrawConsent
+from ledger.commands import (
+    Actor,
+    AmendData,
+    CloseCase,
+    EraseData,
+    GrantConsent,
+    RecordPersonLocatedAlive,
+    RecordSighting,
+    ReopenCase,
+    WithdrawConsent,
+)
 from ledger.errors import ConsentRequired, InvalidField
 from ledger.sealing import sealed_tiers
 from ledger.values import Place
@@ -800,6 +810,32 @@ class NodeContract:
         live = own.digest()
         mx.projector("MX").rebuild()
         assert own.digest() == live, "the forensic views rebuild to the same rows"
+
+    def test_a_reopened_case_takes_back_its_own_status_whatever_else_the_batch_holds(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX")
+        closed = mx.ledger.report_missing_person(report(given_names="Cerrado"))
+        found = mx.ledger.report_missing_person(report(given_names="Encontrada"))
+        mx.sync("MX")
+        mx.ledger.close_case(CloseCase(**ctx(), case_id=closed, reason="reported_in_error"))
+        mx.ledger.record_person_located_alive(
+            RecordPersonLocatedAlive(
+                **ctx(),
+                case_id=found,
+                located_on="2026-05-20",
+                place=Place("MX"),
+                whereabouts_may_be_shared=True,
+            )
+        )
+        mx.ledger.reopen_case(ReopenCase(**ctx(), case_id=closed, reason="the report was right after all"))
+        mx.sync("MX")  # the three events in one batch
+        views = mx.views("MX")
+        statuses = {r.given_names: r.status for r in views.cases()}
+        assert statuses == {"Cerrado": "missing", "Encontrada": "located_alive"}
+        live = views.digest()
+        mx.projector("MX").rebuild()
+        assert views.digest() == live
 
     def test_a_consulates_feed_topic_holds_each_event_once_across_restarts(
         self, make_node: NodeFactory

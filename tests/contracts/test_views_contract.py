@@ -143,6 +143,16 @@ class ViewsContract:
         assert views.cases() == [hidden]
         assert views.cases()[0].display_name == "(restricted)"
 
+    def test_views_open_after_rebuild_after_rebuild(
+        self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]
+    ) -> None:
+        for n in (1, 2, 3):
+            views.apply([row(n)], [tracking_at(TP, 1), tracking_at(KEYS, n)])
+            views.reset(keep=[KEYS])
+            again = open_views()  # another process of the node
+            assert again.cases() == [] and again.positions([TP, KEYS]) == {TP: 0, KEYS: n}
+            again.close()
+
     def test_views_survive_reopening(
         self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]
     ) -> None:

@@ -4,6 +4,7 @@ optimistic concurrency, authorisation, errors that name the field, 413, family a
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.errors import NotFound
+from projections.views import VIEWS_FORMAT
 from services.api import create_app
 from services.api_commands import ENVELOPE, ROUTES
 from services.bootstrap import Node, build_node
@@ -291,3 +293,20 @@ def test_only_the_nodes_own_organisations_act_and_consent_is_the_familys(
     assert recorded[-1].startswith("family:") and "Rosa" not in str(timeline), (
         "no family name in the envelope"
     )
+
+
+def test_views_of_a_later_release_answer_503_saying_what_to_do(
+    node: Node, tokens: TokenStore, tmp_path: Path
+) -> None:
+    api = TestClient(create_app(node, tokens, catch_up=True))
+    headers = bearer(tokens, PROSECUTOR, "investigator")
+    assert api.get("/cases", headers=headers).status_code == 200
+    with sqlite3.connect(tmp_path / "views-mx.sqlite") as connection:
+        connection.execute("UPDATE views_format SET format = ?", (VIEWS_FORMAT + 1,))
+    fresh = build_node(Settings(node="MX", data_dir=tmp_path, access_rules=SAMPLE_POLICY))  # a new process
+    try:
+        answer = TestClient(create_app(fresh, tokens, catch_up=True)).get("/cases", headers=headers)
+    finally:
+        fresh.close()
+    assert answer.status_code == 503 and loc(answer) == [["server"]]
+    assert "caseledger rebuild --as MX" in answer.json()["detail"][0]["msg"]
