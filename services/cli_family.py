@@ -3,7 +3,9 @@ amend, consent, erase. Every read above the common tier is recorded (services/re
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import date
 from typing import Any
 
 import click
@@ -14,6 +16,17 @@ from services.bootstrap import Node
 from services.cli_common import UserError, node_from_env, parse_case_id
 from services.reading import CaseReading, Dossier
 from services.tokens import family_pseudonym, node_secret
+
+
+def plain(value: Any) -> str:
+    """A field's value as a person reads it: dates in ISO 8601, sections as `key: value`."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {plain(v)}" for k, v in value.items() if v not in (None, [], {})) + "}"
+    if isinstance(value, list | tuple | set):
+        return ", ".join(plain(v) for v in value)
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    return str(value)
 
 
 def print_dossier(dossier: Dossier) -> None:
@@ -27,10 +40,12 @@ def print_dossier(dossier: Dossier) -> None:
             f"recorded {entry.recorded_at:%Y-%m-%d %H:%M}Z by {who} for {entry.purpose}"
         )
         for name, value in entry.fields.items():
+            if name == "changes" and isinstance(value, list):  # amendments carry their values as JSON
+                value = {str(c["field"]): json.loads(c["value"]) for c in value if isinstance(c, dict)}
             if isinstance(value, dict):
                 value = {k: v for k, v in value.items() if v not in (None, [], {})}
             if value not in (None, [], {}):
-                click.echo(f"      {name}: {value}")
+                click.echo(f"      {name}: {plain(value)}")
         if entry.withheld:
             click.echo(f"      (withheld from you: the {', '.join(entry.withheld)} tier)")
     if dossier.reads:

@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     store in production; unset, the node makes one in <data_dir>/master-<node>.key (0600),
     apart from the database, so a database dump alone opens nothing."""
     key_registry: Path | None = None
-    """JSON {origin: base64 public key} of the other nodes whose events this node accepts."""
+    """JSON {origin: {"signing": base64 Ed25519 public key, "encryption": base64 X25519 public
+    key}} of the nodes whose events this node accepts and for which it wraps key grants
+    (`caseledger network init` writes it)."""
     relay_batch_size: int = 500
     """Events per relay transaction."""
     projection_batch_size: int = 1000

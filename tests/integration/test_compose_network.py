@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,8 +32,44 @@ READER = {"node-mx": "mx-busqueda-nacional", "node-gt": "gt-inacif", "node-hn": 
 
 def caseledger_part(command: list[str]) -> list[str]:
     """The `caseledger …` command a service runs after installing the project."""
-    script = command[-1]
-    return shlex.split(script.split("&& ", 1)[1])[1:]
+    return shlex.split(command[-1].split(" && ")[-1])[1:]
+
+
+def install_part(command: list[str]) -> str:
+    """What a service runs before its `caseledger …` command: the project's installation."""
+    return " && ".join(command[-1].split(" && ")[:-1])
+
+
+def test_each_service_installs_the_project_from_its_read_only_mount(tmp_path: Path) -> None:
+    """The services mount the project read-only (`..:/src:ro`), and setuptools builds in the
+    source tree, so a service must install from a copy: run as the file says, into a target
+    folder of its own, the step leaves the mount exactly as it found it."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    steps = {install_part(s["command"]) for s in services.values() if "command" in s}
+    assert len(steps) == 1, steps  # one way to install, in every service
+    mount = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        mount,
+        ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".*cache", ".caseledger"),
+    )
+
+    def tree() -> dict[str, float]:
+        return {str(p.relative_to(mount)): p.stat().st_mtime for p in mount.rglob("*")}
+
+    before = tree()
+    step = steps.pop().replace("/src", str(mount)).replace("/tmp/caseledger", str(tmp_path / "copy"))
+    assert "pip install" in step
+    step = step.replace(
+        "pip install", f"{sys.executable} -m pip install --target {tmp_path / 'installed'} --no-deps"
+    )
+    done = subprocess.run(["sh", "-c", step], env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "installed" / "services" / "cli.py").is_file()
+    after = tree()
+    assert after == before, (
+        f"the install wrote into the read-only mount: {sorted(set(after) - set(before))[:5]}"
+    )
 
 
 def free_port() -> int:

@@ -1,5 +1,5 @@
 """Imports point one way: services -> projections, topics, ledger; projections -> topics,
-ledger; topics -> ledger, schemas; ledger imports none of them (DESIGN.md)."""
+ledger; topics -> ledger, schemas; ledger imports none of them (the design document, DESIGN.md)."""
 
 from __future__ import annotations
 
