@@ -17,7 +17,9 @@ from typing import Any
 from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
 from ledger.keystore import KeyStore, MemoryKeyStore, parse_key_id
 from projections.access import AccessPolicy, OwnCasesOnly
-from projections.rows import RowMaker, public_only, status_before_closure
+from projections.checks import Unapplicable, check_envelope, decode
+from projections.refold import refold
+from projections.rows import RowMaker, status_before_closure
 from projections.views import (
     FORENSIC_TYPES,
     CaseRow,
@@ -34,14 +36,10 @@ from topics.catalogue import Catalogue
 from topics.grants import grant_context, verify_grant
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
 from topics.mapping import CREATION_EVENTS, open_record
-from topics.seals import Checked, RunChecker, place_in_run
-from topics.signing import GENESIS, KeyRegistry, chain_hash
+from topics.seals import Checked, RunChecker
+from topics.signing import KeyRegistry
 
 log = logging.getLogger(__name__)
-
-
-class Unapplicable(Exception):
-    """A decoded event this projection cannot apply; the reason goes to dead-letter."""
 
 
 class Projector:
@@ -230,7 +228,7 @@ class Projector:
         reached: dict[TopicPartition, int] = dict(positions or {})
         ids = sorted({c.record.key.decode(errors="replace") for c in items if c.record.key})
         heads: dict[str, ChainHead] = self.views.chain_heads([i for i in ids if is_uuid(i)])
-        decodings = [self._decode(c.record) for c in items]
+        decodings = [decode(self.registry, c.record) for c in items]
         # The keys the batch's sealed tiers name, in one query.
         self.data_keys.load(
             str(tier["key_id"])
@@ -260,7 +258,7 @@ class Projector:
                 if isinstance(decoding, UndecodableMessage):
                     raise decoding
                 decoded = decoding
-                link = self.verify(record, decoded.record["meta"], heads, item.problem)
+                link = check_envelope(self.catalogue, record, decoded.record["meta"], heads, item.problem)
                 if link is None:
                     continue  # delivered again: it was applied the first time
                 opened = open_record(self.registry, self.data_keys, decoded)
@@ -280,7 +278,7 @@ class Projector:
                     and self.row_maker.purpose not in current.consents
                 ):
                     # Consent given again: what withdrawing it emptied is only in the log now.
-                    refolded, entries = self.refold(link[0], record)
+                    refolded, entries = refold(self, link[0], record)
                     if refolded is not None and not refolded.restricted:
                         row, restored[link[0]] = replace(refolded, version=row.version), entries
                         restricted = [c for c in restricted if c != link[0]]
@@ -321,93 +319,6 @@ class Projector:
             [entry for entries in restored.values() for entry in entries],
         )
 
-    def refold(self, case_id: str, upto: LogRecord) -> tuple[CaseRow | None, list[TimelineRow]]:
-        """A case folded again from its events in the log, up to and including `upto`, blind to
-        consent on the way: the row and the timeline entries these views would hold had the
-        family never withdrawn it. Its messages are checked as on their first pass (run
-        signatures, envelope, hash chain); those refused then are passed over again.
-
-        The partition is read from the run holding the first record stamped at or after the
-        earliest instant in the case's timeline (a record's timestamp is its event's
-        occurred_at), or from its beginning if that finds no start of the case."""
-        tp = TopicPartition(upto.topic, upto.partition)
-        beginning = self.event_log.beginning_offsets([tp])[tp]
-        earliest = min((e.occurred_at for e in self.views.timeline(case_id)), default=None)
-        start = beginning
-        stamp = int(earliest.timestamp() * 1000) - 1 if earliest is not None else -1
-        if stamp >= 0:  # a millisecond earlier: Kafka's time index is inclusive below
-            start = max(beginning, self.event_log.offsets_for_time([tp], stamp)[tp])
-        row, entries = self._fold(case_id, upto, start, beginning)
-        if row is None and start > beginning:
-            row, entries = self._fold(case_id, upto, beginning, beginning)
-        return row, entries
-
-    def _fold(
-        self, case_id: str, upto: LogRecord, start: int, beginning: int
-    ) -> tuple[CaseRow | None, list[TimelineRow]]:
-        tp = TopicPartition(upto.topic, upto.partition)
-        checker = RunChecker(self.keys.verify, self.catalogue.origin_of)
-        checked: list[Checked] = []
-        mine = upto.key
-
-        def held_in_run() -> bool:  # a run's signature covers the whole run: read on until it closes
-            held = checker.held_from(tp)
-            return held is not None and held <= upto.offset
-
-        reader = self.event_log.reader()
-        try:
-            end = self.event_log.end_offsets([tp])[tp]
-            reader.assign({tp: start})
-            first = start > beginning
-            deadline = time.monotonic() + 60.0
-            while reader.position(tp) < end and (reader.position(tp) <= upto.offset or held_in_run()):
-                records = reader.poll(0.5, max_records=self.batch_size)
-                place = place_in_run(records[0]) if first and records else None
-                if records:
-                    first = False
-                if place is not None and place[0] > 1 and records[0].offset - (place[0] - 1) >= beginning:
-                    reader.assign({tp: records[0].offset - (place[0] - 1)})  # back to the run's start
-                    continue
-                checked += [c for c in checker.feed(records) if c.record.key == mine]
-                if records:
-                    deadline = time.monotonic() + 60.0  # 60 s without a record, not 60 s in all
-                elif time.monotonic() > deadline:
-                    raise TimeoutError(f"views for {self.jurisdiction}: {tp.topic} delivered nothing in 60 s")
-        finally:
-            reader.close()
-        checked += [c for c in checker.flush() if c.record.key == mine]  # runs that never closed
-        maker = self.row_maker.refolded()
-        heads: dict[str, ChainHead] = {}
-        row: CaseRow | None = None
-        names: list[str] = []
-        entries: list[TimelineRow] = []
-        for item in checked:
-            decoded = self._decode(item.record)
-            if item.record.offset > upto.offset or isinstance(decoded, UndecodableMessage):
-                continue
-            try:
-                link = self.verify(item.record, decoded.record["meta"], heads, item.problem)
-            except Unapplicable:
-                continue
-            if link is None:
-                continue
-            heads[case_id] = link[1]
-            opened = open_record(self.registry, self.data_keys, decoded)
-            names.append(decoded.name)
-            row = maker.to_row(Decoded(decoded.name, decoded.writer_version, opened.plain), row) or row
-            if decoded.name == "CaseReopened" and row is not None:
-                row = replace(row, status=status_before_closure(names[:-1]))
-            entries.append(maker.timeline_entry(decoded.name, opened, row))
-        if row is not None and self.row_maker.purpose not in row.consents:
-            return public_only(row), []
-        return row, entries
-
-    def _decode(self, record: LogRecord) -> Decoded | UndecodableMessage:
-        try:
-            return self.registry.decode(record.value)
-        except UndecodableMessage as error:
-            return error
-
     def apply_keys(
         self, records: Sequence[LogRecord], positions: dict[TopicPartition, int] | None = None
     ) -> None:
@@ -442,42 +353,6 @@ class Projector:
         if wrapped is None or self.recipient is None:
             return  # not granted to this node
         received[key_id] = unwrap(self.recipient, wrapped, grant_context(key_id))
-
-    def verify(
-        self, record: LogRecord, meta: dict[str, Any], heads: dict[str, ChainHead], signed: str | None
-    ) -> tuple[str, ChainHead] | None:
-        """Check the envelope against its topic, what the signature check found (signed: None
-        when the origin vouches for the message), and the hash chain; the new chain head, or
-        None for a repeat."""
-        origin = self.catalogue.origin_of(record.topic)
-        if origin is None or meta["origin"] != origin:
-            raise Unapplicable(f"envelope origin {meta['origin']!r} does not match topic {record.topic}")
-        if signed is not None:
-            raise Unapplicable(signed)
-        aggregate_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
-        if record.key != aggregate_id.encode() or record.header("aggregate_version") != str(version).encode():
-            raise Unapplicable("the message key or version header differs from the envelope's")
-        previous = record.header("previous_hash") or b""
-        value = record.value or b""
-        digest = chain_hash(previous, value)
-        head = heads.get(aggregate_id)
-        if head is not None and head[0] >= version:
-            if head[0] == version and head[1] == digest:
-                return None
-            raise Unapplicable(f"broken hash chain: version {version} arrives after version {head[0]}")
-        expected = (
-            GENESIS if version == 1 else (head[1] if head is not None and head[0] == version - 1 else None)
-        )
-        if expected is None:
-            raise Unapplicable(f"broken hash chain: version {version} arrives without version {version - 1}")
-        if previous != expected:
-            raise Unapplicable(f"broken hash chain: previous hash of version {version} does not match")
-        if (version == 1) != (meta["event_type"] in CREATION_EVENTS):
-            raise Unapplicable(
-                f"{meta['event_type']} as version {version} of {meta['aggregate_type']}: an aggregate "
-                "begins with its creation event, and only there"
-            )
-        return aggregate_id, (version, digest)
 
     def dead_letter(self, record: LogRecord, reason: str) -> None:
         """Publish the record, untouched, with the reason and where it came from."""
