@@ -122,17 +122,25 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             ("matches", "match_id", "Match"),
         ):
             self.sql_create_statements.append(
-                SQL(
-                    "CREATE OR REPLACE VIEW {0}.{1} AS SELECT aggregate_id AS {2}, origin, version, status, "
-                    "recorded_at, state, withheld FROM {0}.forensic WHERE aggregate_type = {3}"
-                ).format(Identifier(schema), Identifier(name), Identifier(key), Literal(kind))
+                _sql_view(
+                    schema,
+                    name,
+                    SQL(
+                        "SELECT aggregate_id AS {1}, origin, version, status, recorded_at, state, withheld "
+                        "FROM {0}.forensic WHERE aggregate_type = {2}"
+                    ).format(Identifier(schema), Identifier(key), Literal(kind)),
+                )
             )
         self.sql_create_statements.append(
-            SQL(
-                "CREATE OR REPLACE VIEW {0}.custody AS SELECT aggregate_id AS sample_id, version, "
-                "event_type, occurred_at, recorded_at, organisation, role, purpose, public, shown, withheld "
-                "FROM {0}.timeline WHERE aggregate_type = 'Sample'"
-            ).format(Identifier(schema))
+            _sql_view(
+                schema,
+                "custody",
+                SQL(
+                    "SELECT aggregate_id AS sample_id, version, event_type, occurred_at, recorded_at, "
+                    "organisation, role, purpose, public, shown, withheld FROM {0}.timeline "
+                    "WHERE aggregate_type = 'Sample'"
+                ).format(Identifier(schema)),
+            )
         )
         self._select = SQL("SELECT {1} FROM {0}.cases ORDER BY reported_at DESC, case_id").format(
             Identifier(schema), SQL(", ").join(Identifier(c) for c in _COLUMNS)
@@ -337,6 +345,20 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
 
     def close(self) -> None:
         self.datastore.close()
+
+
+def _sql_view(schema: str, name: str, select: Composed) -> Composed:
+    """Create or replace one SQL view, unless the views are of a later release's format:
+    replacing a later release's view with this release's would alter views this release must
+    refuse (upgrade() then raises ViewsFromLaterRelease, nothing altered). A definition whose
+    columns changed cannot be replaced in place, so it is dropped and created (its grants go)."""
+    view = SQL("{}.{}").format(Identifier(schema), Identifier(name))
+    return SQL(
+        "DO $caseledger$ BEGIN IF NOT EXISTS (SELECT FROM {0}.views_format WHERE format > {1}) THEN "
+        "BEGIN CREATE OR REPLACE VIEW {2} AS {3}; "
+        "EXCEPTION WHEN invalid_table_definition THEN DROP VIEW {2}; CREATE VIEW {2} AS {3}; END; "
+        "END IF; END $caseledger$"
+    ).format(Identifier(schema), Literal(VIEWS_FORMAT), view, select)
 
 
 def _psycopg_args(conninfo: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from eventsourcing.persistence import IntegrityError
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Literal
 
-from projections.postgres_views import PostgresJurisdictionViews
+from projections.postgres_views import PostgresJurisdictionViews, views_schema
 from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.views import (
     VIEWS_FORMAT,
@@ -225,3 +225,39 @@ class TestPostgresViews(ViewsContract):
                     cursor.execute(SQL("INSERT INTO {}.views_format VALUES (%s)").format(schema), (value,))
 
         return stamp
+
+    def test_opening_views_of_a_later_release_leaves_their_sql_views_as_they_are(
+        self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews], set_format: SetFormat
+    ) -> None:
+        schema = views._schema  # type: ignore[attr-defined]
+        later = SQL(
+            "CREATE OR REPLACE VIEW {0}.remains AS SELECT aggregate_id AS remains_id, origin, version, "
+            "status, recorded_at, state, withheld, 'later' AS added FROM {0}.forensic "
+            "WHERE aggregate_type = 'UnidentifiedRemains'"
+        ).format(schema)
+
+        def remains_view() -> str:
+            with views.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+                cursor.execute(
+                    SQL("SELECT pg_get_viewdef({}::regclass) AS d").format(
+                        Literal(f"{views_schema('MX')}.remains")
+                    )
+                )
+                return str(cursor.fetchone()["d"])
+
+        mine = remains_view()
+        with views.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+            cursor.execute(later)
+        theirs = remains_view()
+        assert "later" in theirs and theirs != mine
+        set_format(views, VIEWS_FORMAT + 1)
+        opened = open_views()  # this release's DDL runs here, before any format check
+        try:
+            with pytest.raises(ViewsFromLaterRelease):
+                opened.upgrade()
+        finally:
+            opened.close()
+        assert remains_view() == theirs, "this release replaced a later release's view"
+        set_format(views, VIEWS_FORMAT)
+        open_views().close()  # views of this release's format get this release's definitions
+        assert remains_view() == mine
