@@ -47,6 +47,7 @@ from services.api_common import (
     not_family,
     own_case,
     problem,
+    seen_by,
 )
 from services.api_reads import add_reads
 from services.bootstrap import Node
@@ -171,12 +172,16 @@ def create_app(
 
     reading = CaseReading(node, rules)
 
-    @app.get("/cases", summary="The cases this caller's jurisdiction may see (at most the common tier)")
+    @app.get(
+        "/cases",
+        summary="The cases of this caller's jurisdiction's views, with the personal data (at most the "
+        "common tier) that the rules let this organisation read for this purpose and the family consented to",
+    )
     def list_cases(who: Caller = Depends(caller)) -> list[dict[str, Any]]:
         not_family(who)
         with lock:
             sync(who.jurisdiction)
-            return [asdict(row) for row in node.views(who.jurisdiction).cases()]
+            return [asdict(row) for row in seen_by(who, node.views(who.jurisdiction), rules).cases()]
 
     def audited_read(case_id: uuid.UUID, who: Caller) -> Dossier:
         """The family consults its own case; anyone else reads as the rules allow. Recorded."""

@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ledger.access_rules import AccessRules
+from projections.views import JurisdictionViews
+from services.caller_view import CallerView
 from services.tokens import Credential
 
 log = logging.getLogger(__name__)
@@ -179,6 +181,11 @@ def not_family(who: Caller) -> None:
         raise HTTPException(403, "a family member's credential opens their own case only")
     if who.purpose == "statistics":
         raise HTTPException(403, "for statistics, /statistics gives the public tier; views hold more")
+
+
+def seen_by(who: Caller, views: JurisdictionViews, rules: AccessRules | None) -> CallerView:
+    """The jurisdiction's views as this caller may read them (services/caller_view.py)."""
+    return CallerView(views, rules, who.credential.organisation, who.purpose)
 
 
 def own_case(who: Caller, case_id: uuid.UUID) -> None:

@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from ledger.access_rules import AccessRules
 from ledger.errors import InvalidField
 from projections.statistics import monthly
-from services.api_common import Caller, HeaderProblem, QueryProblem, jsonable, not_family
+from services.api_common import Caller, HeaderProblem, QueryProblem, jsonable, not_family, seen_by
 from services.bootstrap import Node
 from services.feed import ConsularFeed, decode_cursor, sse
 from services.history import case_as_of, diff, visible_fields
@@ -49,7 +49,7 @@ def add_reads(
                 raise QueryProblem(name, "needs a time zone (Z or +hh:mm)")
         with lock:
             sync(who.jurisdiction)
-            views = node.views(who.jurisdiction)
+            views = seen_by(who, node.views(who.jurisdiction), rules)
             if since is not None:
                 return diff(views, str(case_id), since, as_of or datetime.now(UTC))
             found = case_as_of(views, str(case_id), as_of)
@@ -64,7 +64,7 @@ def add_reads(
         not_family(who)
         with lock:
             sync(who.jurisdiction)
-            entries = node.views(who.jurisdiction).timeline(str(aggregate_id))
+            entries = seen_by(who, node.views(who.jurisdiction), rules).timeline(str(aggregate_id))
         if not entries:
             raise HTTPException(404, f"{aggregate_id}: nothing {who.jurisdiction} can see")
         return [
@@ -76,7 +76,7 @@ def add_reads(
         ]
 
     for kind, aggregate_type in FORENSIC_LISTS:
-        _add_forensic_list(app, kind, aggregate_type, node, lock, caller, sync)
+        _add_forensic_list(app, kind, aggregate_type, node, rules, lock, caller, sync)
 
     @app.get(
         "/statistics", summary="Monthly counts of reported cases from the public tier; cells under 5 hidden"
@@ -139,14 +139,25 @@ def add_reads(
 
 
 def _add_forensic_list(
-    app: FastAPI, kind: str, aggregate_type: str, node: Node, lock: Any, caller: Any, sync: Any
+    app: FastAPI,
+    kind: str,
+    aggregate_type: str,
+    node: Node,
+    rules: AccessRules | None,
+    lock: Any,
+    caller: Any,
+    sync: Any,
 ) -> None:
     def listing(who: Caller = Depends(caller)) -> list[dict[str, Any]]:
         not_family(who)
         with lock:
             sync(who.jurisdiction)
-            rows = node.views(who.jurisdiction).forensic(aggregate_type)
+            rows = seen_by(who, node.views(who.jurisdiction), rules).forensic(aggregate_type)
         return [{**jsonable(asdict(r)), "state": json.loads(r.state)} for r in rows]
 
     listing.__name__ = f"list_{kind}"
-    app.get(f"/{kind}", summary=f"The {kind} this jurisdiction may see: status and visible fields")(listing)
+    app.get(
+        f"/{kind}",
+        summary=f"The {kind} of this jurisdiction's views: status, and the fields this organisation may "
+        "read for this purpose",
+    )(listing)

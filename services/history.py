@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from projections.views import JurisdictionViews, TimelineRow
+from projections.views import TimelineRow
 
 _PUBLIC_PERSON = ("sex", "nationalities")
 _PUBLIC_LAST_SEEN = ("country", "route")
@@ -123,12 +123,18 @@ def fold(case_id: str, entries: list[TimelineRow], as_of: datetime | None) -> Ca
     return case
 
 
-def case_as_of(views: JurisdictionViews, case_id: str, as_of: datetime | None = None) -> CaseAsOf:
+class Timelines(Protocol):
+    """Where timelines are read: a jurisdiction's views, or what one caller may see of them."""
+
+    def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]: ...
+
+
+def case_as_of(views: Timelines, case_id: str, as_of: datetime | None = None) -> CaseAsOf:
     """The case as the jurisdiction could see it at `as_of` (now, if None)."""
     return fold(case_id, views.timeline(case_id, as_of), as_of)
 
 
-def diff(views: JurisdictionViews, case_id: str, first: datetime, second: datetime) -> dict[str, Any]:
+def diff(views: Timelines, case_id: str, first: datetime, second: datetime) -> dict[str, Any]:
     """What changed in what the jurisdiction could see between two instants."""
     before, after = case_as_of(views, case_id, first).as_dict(), case_as_of(views, case_id, second).as_dict()
     changed: dict[str, Any] = {}

@@ -24,6 +24,7 @@ from ledger.vocabulary import PURPOSES
 from projections.views import ForensicRow
 from services.api_common import jurisdiction_of
 from services.bootstrap import Node
+from services.caller_view import CallerView
 from services.reading import CaseReading, Entry, ReadRefused
 from services.tokens import Credential, TokenStore
 
@@ -145,7 +146,7 @@ def add_pages(
         jurisdiction = jurisdiction_of(rules, credential, node.settings.node)
         with lock:
             sync(jurisdiction)
-            cases = node.views(jurisdiction).cases()
+            cases = CallerView(node.views(jurisdiction), rules, credential.organisation, purpose).cases()
         return _page(
             "cases.html",
             title="Cases",
@@ -184,8 +185,9 @@ def add_pages(
                 linked_samples, linked_matches = reading.related(
                     case_uuid, credential.actor, purpose, list(rows)
                 )
-                samples = [SampleCustody(rows[i], steps) for i, steps in linked_samples]
-                matches = [_match(rows[i], steps) for i, steps in linked_matches]
+                seen = CallerView(node.views(jurisdiction), rules, credential.organisation, purpose)
+                samples = [SampleCustody(seen.forensic_row(rows[i]), steps) for i, steps in linked_samples]
+                matches = [_match(seen.forensic_row(rows[i]), steps) for i, steps in linked_matches]
                 reads = node.ledger.reads_of(case_uuid)
         except (CaseNotFound, ReadRefused) as error:
             status = 404 if isinstance(error, CaseNotFound) else 403

@@ -310,3 +310,54 @@ def test_views_of_a_later_release_answer_503_saying_what_to_do(
         fresh.close()
     assert answer.status_code == 503 and loc(answer) == [["server"]]
     assert "caseledger rebuild --as MX" in answer.json()["detail"][0]["msg"]
+
+
+def test_each_organisation_sees_in_lists_only_what_its_own_rules_and_the_familys_consent_allow(
+    api: TestClient, tokens: TokenStore
+) -> None:
+    """The views are projected for Mexico's node; a consulate sitting in Mexico reads from them
+    only its own nationals' names, as its agreement says, and no caller reads personal data
+    for a purpose the family did not consent to. The audited read of the case agrees."""
+    staff = bearer(tokens, PROSECUTOR, "caseworker")
+    honduran = api.post("/cases", json=REPORT, headers=staff).json()["id"]
+    guatemalan = api.post(
+        "/cases", json={**REPORT, "given_names": "Ixchel", "nationalities": ["GT"]}, headers=staff
+    ).json()["id"]
+    consulate = bearer(tokens, "hn-consulado-tapachula", "consular_officer")
+
+    def names(headers: dict[str, str]) -> dict[str, str | None]:
+        listed = api.get("/cases", headers=headers)
+        assert listed.status_code == 200, listed.text
+        return {c["case_id"]: c["given_names"] for c in listed.json()}
+
+    assert names(staff) == {honduran: "Yesenia", guatemalan: "Ixchel"}
+    assert names(consulate) == {honduran: "Yesenia", guatemalan: None}
+    assert api.get(f"/cases/{guatemalan}", headers=consulate).status_code == 403
+    # Consent was given to search, forensic identification and family support, not accountability.
+    assert names({**staff, "X-Purpose": "accountability"}) == {honduran: None, guatemalan: None}
+
+    def common_fields(case_id: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+        entries = api.get(f"/timeline/{case_id}", headers=headers).json()
+        return [e for e in entries if "common" not in e["withheld"]]
+
+    assert common_fields(guatemalan, staff) and not common_fields(guatemalan, consulate)
+    assert "Ixchel" in api.get(f"/timeline/{guatemalan}", headers=staff).text
+    for read in (f"/timeline/{guatemalan}", f"/cases/{guatemalan}/history"):
+        seen = api.get(read, headers=consulate)
+        assert seen.status_code == 200 and "Ixchel" not in seen.text, read
+    assert "Yesenia" in api.get(f"/cases/{honduran}/history", headers=consulate).text
+
+    expert = {**bearer(tokens, FORENSIC_INSTITUTE, "forensic_expert"), "X-Purpose": "forensic_identification"}
+    remains = {
+        "recovered_on": "2026-06-01",
+        "place": {"country": "MX", "place": "Huixtla"},
+        "context": "river",
+    }
+    assert api.post("/remains", json=remains, headers=expert).status_code == 201
+    (held,) = api.get("/remains", headers=expert).json()
+    assert (
+        held["state"]["place"] == {"country": "MX", "place": "Huixtla"} and "common" not in held["withheld"]
+    )
+    (public,) = api.get("/remains", headers=consulate).json()  # no agreement gives it MX remains
+    assert public["state"] == {"context": "river", "place": {"country": "MX"}}
+    assert "common" in public["withheld"] and public["status"] == held["status"]

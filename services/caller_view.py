@@ -1,0 +1,119 @@
+"""What one caller may see of its jurisdiction's views.
+
+A jurisdiction's views are projected once, for the jurisdiction's node reading to search
+(projections/rows.py). The organisations that read them through the API and the review pages
+each answer to the access rules on their own account, for the purpose they state, as the
+audited case read does (services/reading.py): a consulate sitting in Mexico reads the names
+of its own nationals' cases, not every name Mexico's node may read, and a purpose the family
+did not consent to shows no personal data. What a caller may not read is shown as the public
+tier only, never more than the views hold."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ledger.access_rules import AccessRules
+from ledger.tiers import TIERS
+from projections.rows import overlay, public_only
+from projections.views import CaseRow, ForensicRow, JurisdictionViews, TimelineRow
+
+# The tiers a view may show beside the public one (genetic data never enters a view).
+_SHOWN_TIERS = ("common", "reserved", "forensic")
+# Match statuses that are a review's outcome, which is forensic; a reader without it sees "reviewed".
+_OUTCOME_FREE = frozenset({"proposed", "reviewed", "recorded"})
+
+
+class CallerView:
+    """A jurisdiction's views as `organisation` may read them for `purpose` (rules None: no
+    network rules, the node's own cases only, and the family's consent alone decides)."""
+
+    def __init__(
+        self,
+        views: JurisdictionViews,
+        rules: AccessRules | None,
+        organisation: str,
+        purpose: str,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        self.views, self.rules = views, rules
+        self.organisation, self.purpose, self.today = organisation, purpose, today
+
+    # ------------------------------------------------------------------ decisions
+
+    def may_read(self, origin: str, tier: str, nationalities: Sequence[str] = ()) -> bool:
+        if self.rules is None:
+            return True
+        return bool(
+            self.rules.decide(
+                self.organisation, origin, tier, self.purpose, nationalities=nationalities, on=self.today()
+            )
+        )
+
+    def shows(self, row: CaseRow) -> bool:
+        """Whether this caller may see the personal data the views hold of a case: the family
+        consented to this purpose, and the rules let this organisation read the common tier."""
+        return (
+            not row.restricted
+            and self.purpose in row.consents
+            and self.may_read(row.origin, "common", row.nationalities)
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    def case(self, row: CaseRow) -> CaseRow:
+        return row if self.shows(row) else public_only(row)
+
+    def cases(self) -> list[CaseRow]:
+        return [self.case(row) for row in self.views.cases()]
+
+    def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]:
+        entries = self.views.timeline(aggregate_id, until)
+        if not entries:
+            return entries
+        if entries[0].aggregate_type == "MissingPersonCase":
+            row = self.views.rows([aggregate_id]).get(aggregate_id)
+            common = row is not None and self.shows(row)
+        else:
+            common = self.may_read(entries[0].origin, "common")
+        return entries if common else [_without_common(e) for e in entries]
+
+    def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:
+        return [self.forensic_row(row) for row in self.views.forensic(aggregate_type)]
+
+    def forensic_row(self, row: ForensicRow) -> ForensicRow:
+        """The row as the views hold it when this caller may read every tier it shows;
+        otherwise its public fields, and the common ones if this caller may read them,
+        folded again from its timeline."""
+        shown = [t for t in _SHOWN_TIERS if t not in row.withheld]
+        refused = [t for t in shown if not self.may_read(row.origin, t)]
+        if not refused:
+            return row
+        common = "common" not in refused
+        state: dict[str, Any] = {}
+        for entry in self.views.timeline(row.aggregate_id):
+            layers = [json.loads(entry.public)] + ([json.loads(entry.shown)] if common else [])
+            for fields in layers:
+                for key, value in fields.items():
+                    if key != "sealed":
+                        overlay(state, key, value)
+        status = row.status
+        if row.aggregate_type == "Match" and "forensic" in refused and status not in _OUTCOME_FREE:
+            status = "reviewed"
+        withheld = set(row.withheld) | set(refused)
+        return replace(
+            row,
+            status=status,
+            state=json.dumps(state, sort_keys=True, ensure_ascii=False),
+            withheld=tuple(t for t in TIERS if t in withheld),
+        )
+
+
+def _without_common(entry: TimelineRow) -> TimelineRow:
+    if entry.shown in ("", "{}"):
+        return entry
+    withheld = {"common", *entry.withheld}
+    return replace(entry, shown="{}", withheld=tuple(t for t in TIERS if t in withheld))
