@@ -160,6 +160,40 @@ class AccessRules:
             False, f"no agreement lets {reader} read the {needed} tier of {origin} cases for {purpose}"
         )
 
+    def decide_member(
+        self,
+        organisation: str,
+        origin: str,
+        tier: str,
+        purpose: str,
+        *,
+        nationalities: Iterable[str] = (),
+        minor: bool = False,
+        on: date,
+    ) -> Decision:
+        """What an organisation may read: on its own account, and under the agreements its
+        jurisdiction's node holds (the node reads for its organisations), except a consulate,
+        which speaks for another country, and tiers its kind may not read at home either (the
+        forensic tier to forensic readers, the genetic one to laboratories)."""
+        own = self.decide(
+            organisation, origin, tier, purpose, nationalities=nationalities, minor=minor, on=on
+        )
+        member = self.organisations.get(organisation)
+        if own or member is None or member.kind == "consulate":
+            return own
+        if (tier == "forensic" and member.kind not in FORENSIC_READERS) or (
+            tier == "genetic" and member.kind not in GENETIC_READERS
+        ):
+            return own
+        node = self.decide(
+            member.jurisdiction, origin, tier, purpose, nationalities=nationalities, minor=minor, on=on
+        )
+        if not node:
+            return own
+        return Decision(
+            True, f"{node.reason}, held by {member.jurisdiction}'s node for its organisations", node.agreement
+        )
+
     def entitled(
         self, origin: str, tier: str, *, nationalities: Iterable[str] = (), minor: bool = False, on: date
     ) -> dict[str, Decision]:

@@ -225,9 +225,18 @@ class RowMaker:
             return replace(current, version=version)
         updates: dict[str, Any] = {}
         for change in changes:
-            column = _AMENDABLE_COLUMNS.get(str(change["field"]))
+            field = str(change["field"])
+            column = _AMENDABLE_COLUMNS.get(field)
             if column is not None:
                 updates[column] = json.loads(change["value"])
+            elif field == "person.date_of_birth":
+                # A corrected date of birth may make the person a minor (or of unknown age, a
+                # possible one), whose name the views never hold: the row keeps its public tier.
+                born = json.loads(change["value"])
+                born = date.fromisoformat(born) if born else None
+                if born is None or is_minor({"date_of_birth": born}, {"date": current.last_seen_date}):
+                    return public_only(replace(current, version=version, age_band=None))
+                updates["age_band"] = age_band(born, current.last_seen_date)
         return replace(current, version=version, **updates)
 
     def timeline_entry(self, name: str, opened: Opened, case_row: CaseRow | None) -> TimelineRow:

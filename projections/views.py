@@ -188,7 +188,9 @@ def tracking_at(tp: TopicPartition, next_offset: int) -> Tracking:
 #   1  (not recorded) up to 5b21567
 #   2  consent given again shows a case again; a timeline entry whose common fields were
 #      emptied says they are withheld
-VIEWS_FORMAT = 2
+#   3  a date of birth corrected to a minor's (or taken away) restricts the case's row and
+#      timeline; a corrected adult's age band follows the correction
+VIEWS_FORMAT = 3
 
 
 class ViewsFromLaterRelease(Exception):

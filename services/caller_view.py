@@ -2,11 +2,12 @@
 
 A jurisdiction's views are projected once, for the jurisdiction's node reading to search
 (projections/rows.py). The organisations that read them through the API and the review pages
-each answer to the access rules on their own account, for the purpose they state, as the
-audited case read does (services/reading.py): a consulate sitting in Mexico reads the names
-of its own nationals' cases, not every name Mexico's node may read, and a purpose the family
-did not consent to shows no personal data. What a caller may not read is shown as the public
-tier only, never more than the views hold."""
+each answer to the access rules for the purpose they state, as the audited case read does
+(services/reading.py, AccessRules.decide_member): under their own agreements and their node's,
+except a consulate, which speaks for another country. So a consulate sitting in Mexico reads
+the names of its own nationals' cases, not every name Mexico's node may read, and a purpose
+the family did not consent to shows no personal data. What a caller may not read is shown as
+the public tier only, never more than the views hold."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ _OUTCOME_FREE = frozenset({"proposed", "reviewed", "recorded"})
 
 class CallerView:
     """A jurisdiction's views as `organisation` may read them for `purpose` (rules None: no
-    network rules, the node's own cases only, and the family's consent alone decides)."""
+    network rules; the node's own cases, up to the common tier, by the family's consent)."""
 
     def __init__(
         self,
@@ -45,10 +46,12 @@ class CallerView:
     # ------------------------------------------------------------------ decisions
 
     def may_read(self, origin: str, tier: str, nationalities: Sequence[str] = ()) -> bool:
+        """As the audited read decides (AccessRules.decide_member). A node without network
+        rules lists its own cases by the family's consent alone, never above the common tier."""
         if self.rules is None:
-            return True
+            return tier in ("public", "common")
         return bool(
-            self.rules.decide(
+            self.rules.decide_member(
                 self.organisation, origin, tier, self.purpose, nationalities=nationalities, on=self.today()
             )
         )

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -79,6 +79,15 @@ class CaseContext:
     nationalities: tuple[str, ...]
     minor: bool
     consents: set[str]
+    last_seen: date | None = None  # the date last seen, against which a corrected birth date counts
+
+    def amended(self, changes: Sequence[Mapping[str, Any]]) -> None:
+        """A corrected date of birth may make the person a minor (taken away: possibly one)."""
+        for change in changes:
+            if change.get("field") == "person.date_of_birth":
+                born = json.loads(str(change["value"]))
+                person = {"date_of_birth": date.fromisoformat(born) if born else None}
+                self.minor = person["date_of_birth"] is None or is_minor(person, {"date": self.last_seen})
 
 
 @dataclass(frozen=True)
@@ -243,12 +252,15 @@ class ConsularFeed:
                 tuple(person["nationalities"]),
                 is_minor(person, seen),
                 set(opened.plain["consented_purposes"]),
+                seen["date"],
             )
         context = self._cases.get(case_id) or self._known(case_id)
         if context is None:
             return _HOLD
         if self.country not in context.nationalities:
             return None
+        if decoded.name == "DataAmended":
+            context.amended(opened.plain.get("changes") or ())
         if decoded.name in ("ConsentGranted", "ConsentWithdrawn"):
             purpose = str(opened.plain["consent_purpose"])
             (context.consents.add if decoded.name == "ConsentGranted" else context.consents.discard)(purpose)
@@ -307,12 +319,13 @@ class ConsularFeed:
                 return None
             # No age band means no date of birth: possibly a minor, the stricter reading (as is_minor).
             minor = row.age_band is None or row.age_band in _MINOR_BANDS
-            context = CaseContext(tuple(row.nationalities), minor, set(row.consents))
+            context = CaseContext(tuple(row.nationalities), minor, set(row.consents), row.last_seen_date)
         else:
             context = CaseContext(
                 tuple(case.person.get("nationalities") or ()),
                 is_minor(case.person, case.last_seen),
                 {p for p in PURPOSES if case.has_consent(p)},
+                case.last_seen.get("date"),
             )
         self._cases[case_id] = context
         return context

@@ -178,7 +178,7 @@ class CaseReading:
         if self.rules is None:
             return {}
         return {
-            tier: self.rules.decide(
+            tier: self.rules.decide_member(
                 organisation,
                 case.origin,
                 tier,

@@ -223,3 +223,26 @@ def test_a_tiers_data_key_is_granted_to_exactly_the_entitled_readers() -> None:
     genetic = RULES.entitled("HN", "genetic", on=ON)
     assert set(genetic) == {"mx-lab-genetica"}
     assert RULES.entitled("HN", "genetic", on=date(2030, 1, 1)) == {}  # the agreement expired
+
+
+def test_an_organisation_reads_under_its_own_agreements_and_its_nodes_but_a_consulate_only_its_own() -> None:
+    def member(reader: str, origin: str, tier: str, purpose: str = "search", **facts: Any) -> Any:
+        return RULES.decide_member(reader, origin, tier, purpose, on=ON, **facts)
+
+    # Guatemala's node may read Mexican cases' names to search; so may Guatemala's organisations.
+    assert not decide("gt-inacif", "MX", "common")
+    inherited = member("gt-inacif", "MX", "common")
+    assert inherited and inherited.agreement == "network-search-mx-gt" and "GT's node" in inherited.reason
+    assert not member("gt-inacif", "MX", "reserved"), "no further than the node's agreement"
+    assert not member("gt-inacif", "MX", "common", "accountability"), "nor for another purpose"
+    assert (
+        member("gt-inacif", "MX", "forensic", "forensic_identification").agreement == "mx-cases-to-gt-inacif"
+    )
+    # A consulate sitting in Mexico speaks for its own country: Mexico's agreements are not its own.
+    assert decide("MX", "GT", "common")
+    assert not member("hn-consulado-tapachula", "GT", "common", nationalities=["HN"])
+    assert not member("hn-consulado-tapachula", "MX", "common", nationalities=["GT"])
+    # What Mexico's own organisations read of Guatemalan cases is what Mexico's node may.
+    assert member("mx-casa-migrante-tapachula", "GT", "common")
+    assert not member("mx-casa-migrante-tapachula", "GT", "reserved")
+    assert not member("mx-casa-migrante-tapachula", "SV", "common"), "no agreement from El Salvador"

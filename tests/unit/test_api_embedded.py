@@ -361,3 +361,37 @@ def test_each_organisation_sees_in_lists_only_what_its_own_rules_and_the_familys
     (public,) = api.get("/remains", headers=consulate).json()  # no agreement gives it MX remains
     assert public["state"] == {"context": "river", "place": {"country": "MX"}}
     assert "common" in public["withheld"] and public["status"] == held["status"]
+
+
+def test_a_date_of_birth_corrected_to_a_minors_takes_the_name_out_of_every_list(
+    api: TestClient, tokens: TokenStore, node: Node
+) -> None:
+    """The views hold no minor's name: a family's correction that makes the person a minor (or
+    of unknown age) leaves the public tier in the list, the timeline and the history, for the
+    consulate whose agreement excludes minors and for Mexico's own organisations alike."""
+    staff = bearer(tokens, PROSECUTOR, "caseworker")
+    case_id = api.post("/cases", json=REPORT, headers=staff).json()["id"]
+    older = api.post("/cases", json={**REPORT, "given_names": "Dunia"}, headers=staff).json()["id"]
+    consulate = bearer(tokens, "hn-consulado-tapachula", "consular_officer")
+
+    def listed(headers: dict[str, str]) -> dict[str, dict[str, Any]]:
+        return {c["case_id"]: c for c in api.get("/cases", headers=headers).json()}
+
+    assert listed(consulate)[case_id]["given_names"] == "Yesenia"
+    for target, born in ((case_id, "2012-01-01"), (older, "1960-03-03")):
+        family = {
+            **bearer(tokens, "Rosa Cruz, madre", "family_member", target),
+            "X-Purpose": "family_support",
+        }
+        corrected = {"changes": {"person.date_of_birth": born}, "reason": "the certificate says so"}
+        assert api.post(f"/cases/{target}/amendments", json=corrected, headers=family).status_code == 200
+    assert api.get(f"/cases/{case_id}", headers=consulate).status_code == 403, "the audited read refuses"
+    for headers in (consulate, staff):
+        row = listed(headers)[case_id]
+        assert row["restricted"] and row["given_names"] is None and row["age_band"] is None
+        for read in (f"/timeline/{case_id}", f"/cases/{case_id}/history"):
+            seen = api.get(read, headers=headers)
+            assert seen.status_code == 200 and "Yesenia" not in seen.text and "2012-01-01" not in seen.text
+    assert listed(staff)[older]["age_band"] == "60+" and listed(staff)[older]["given_names"] == "Dunia"
+    node.projector("MX").rebuild()
+    assert listed(staff)[case_id]["given_names"] is None and listed(staff)[older]["age_band"] == "60+"

@@ -15,14 +15,14 @@ from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.access_rules import load as load_rules
-from ledger.commands import GrantConsent, RecordSighting
+from ledger.commands import AmendData, GrantConsent, RecordSighting
 from ledger.values import Place
 from services.api import create_app
 from services.bootstrap import Node, build_node
 from services.feed import ConsularFeed, FeedPublisher
 from services.settings import Settings
 from services.tokens import TokenStore
-from tests.factories import ctx, report
+from tests.factories import FAMILY, ctx, report
 
 BOTH = ("search", "family_support")
 
@@ -189,4 +189,44 @@ def test_the_feed_topic_resumes_from_its_own_last_message(node: Node, cases: dic
     ]
     assert all(m.header("cursor") for m in messages) and b"Ni\xc3\xb1a" not in b"".join(
         m.value or b"" for m in messages
+    )
+
+
+def test_a_birth_date_corrected_to_a_minors_stops_the_common_tier_reaching_a_consulate(
+    node: Node, cases: dict[str, str]
+) -> None:
+    """The Honduran consulate's agreement excludes minors: once the family corrects the date of
+    birth to a child's, a later sighting's place is not delivered, whether the feed read the
+    report itself or learned the case from the ledger (a cursor after the report)."""
+    case_id = uuid.UUID(cases["hn_adult"])
+    rules = load_rules(SAMPLE_POLICY)
+    node.relay.run_once()
+    first, cursor = ConsularFeed(node, rules, "hn-consulado-tapachula").read(None)
+    node.ledger.amend_data(
+        AmendData(
+            **ctx(FAMILY, "family_support"),
+            case_id=case_id,
+            changes={"person.date_of_birth": "2012-01-01"},
+            reason="the birth certificate",
+        )
+    )
+    node.ledger.record_sighting(
+        RecordSighting(
+            **ctx(), case_id=case_id, seen_on="2026-05-07", place=Place("MX", "Huixtla"), source="family"
+        )
+    )
+    node.sync("MX")
+    for feed, start in (
+        (ConsularFeed(node, rules, "hn-consulado-tapachula"), None),
+        (ConsularFeed(node, rules, "hn-consulado-tapachula"), cursor),
+    ):
+        items, _ = feed.read(start)
+        sighting = [
+            i for i in items if i.aggregate_id == str(case_id) and i.event_type == "SightingRecorded"
+        ][-1]
+        assert "Huixtla" not in json.dumps(sighting.fields, default=str) and "common" in sighting.withheld
+    assert any(
+        i.aggregate_id == str(case_id)
+        and "Hondureño" in json.dumps(i.fields, default=str, ensure_ascii=False)
+        for i in first
     )
