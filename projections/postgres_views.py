@@ -179,6 +179,14 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 .format(Identifier(schema), SQL(", ").join(Identifier(c) for c in TIMELINE_COLUMNS))
                 .as_string(connection)
             )
+            self._timelines_select = (
+                SQL(
+                    "SELECT {1} FROM {0}.timeline WHERE aggregate_id = ANY(%s::uuid[]) "
+                    "ORDER BY aggregate_id, version"
+                )
+                .format(Identifier(schema), SQL(", ").join(Identifier(c) for c in TIMELINE_COLUMNS))
+                .as_string(connection)
+            )
             conflicts = {
                 "timeline": SQL("ON CONFLICT DO NOTHING"),
                 "chain_heads": SQL(
@@ -273,10 +281,19 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._timeline_select, (aggregate_id, until))
             found = cursor.fetchall()
-        return [
-            TimelineRow(**{**r, "aggregate_id": str(r["aggregate_id"]), "withheld": tuple(r["withheld"])})
-            for r in found
-        ]
+        return [_timeline_row(r) for r in found]
+
+    def timelines(self, aggregate_ids: Sequence[str]) -> dict[str, list[TimelineRow]]:
+        wanted = [c for c in dict.fromkeys(aggregate_ids) if is_uuid(c)]
+        found: dict[str, list[TimelineRow]] = {}
+        if not wanted:
+            return found
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._timelines_select, (wanted,))
+            for r in cursor.fetchall():
+                entry = _timeline_row(r)
+                found.setdefault(entry.aggregate_id, []).append(entry)
+        return found
 
     def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
         with self.datastore.transaction(commit=True) as cursor:
@@ -411,6 +428,10 @@ def _case_row(r: Mapping[str, Any]) -> CaseRow:
             "consents": tuple(r["consents"]),
         }
     )
+
+
+def _timeline_row(r: Mapping[str, Any]) -> TimelineRow:
+    return TimelineRow(**{**r, "aggregate_id": str(r["aggregate_id"]), "withheld": tuple(r["withheld"])})
 
 
 def _forensic_row(r: Mapping[str, Any]) -> ForensicRow:

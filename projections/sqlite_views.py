@@ -228,6 +228,22 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             found = cursor.fetchall()
         return [_timeline_row(r) for r in found]
 
+    def timelines(self, aggregate_ids: Sequence[str]) -> dict[str, list[TimelineRow]]:
+        wanted = list(dict.fromkeys(aggregate_ids))
+        found: dict[str, list[TimelineRow]] = {}
+        if not wanted:
+            return found
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM timeline "
+                f"WHERE aggregate_id IN ({', '.join('?' * len(wanted))}) ORDER BY aggregate_id, version",
+                wanted,
+            )
+            for row in cursor.fetchall():
+                entry = _timeline_row(row)
+                found.setdefault(entry.aggregate_id, []).append(entry)
+        return found
+
     def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             self._reset(cursor, keep)

@@ -279,6 +279,11 @@ class JurisdictionViews(TrackingRecorder, ABC):
         """The aggregate's events in version order, those recorded by `until` if given."""
 
     @abstractmethod
+    def timelines(self, aggregate_ids: Sequence[str]) -> dict[str, list[TimelineRow]]:
+        """The timelines of these aggregates, each in version order (one query); an aggregate
+        the view holds no event of is left out."""
+
+    @abstractmethod
     def chain_heads(self, aggregate_ids: Sequence[str]) -> dict[str, ChainHead]:
         """The last verified (version, hash) of each aggregate seen so far."""
 

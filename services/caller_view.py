@@ -85,19 +85,33 @@ class CallerView:
         return entries if common else [_without_common(e) for e in entries]
 
     def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:
-        return [self.forensic_row(row) for row in self.views.forensic(aggregate_type)]
+        rows = self.views.forensic(aggregate_type)
+        refused = {row.aggregate_id: self._refused(row) for row in rows}
+        timelines = self.views.timelines([i for i, tiers in refused.items() if tiers])  # one query
+        return [
+            self._narrowed(row, refused[row.aggregate_id], timelines.get(row.aggregate_id, []))
+            for row in rows
+        ]
 
     def forensic_row(self, row: ForensicRow) -> ForensicRow:
+        refused = self._refused(row)
+        return self._narrowed(row, refused, self.views.timeline(row.aggregate_id) if refused else [])
+
+    def _refused(self, row: ForensicRow) -> list[str]:
+        """The tiers the views show of this record that this caller may not read."""
+        return [t for t in _SHOWN_TIERS if t not in row.withheld and not self.may_read(row.origin, t)]
+
+    def _narrowed(
+        self, row: ForensicRow, refused: Sequence[str], timeline: Sequence[TimelineRow]
+    ) -> ForensicRow:
         """The row as the views hold it when this caller may read every tier it shows;
         otherwise its public fields, and the common ones if this caller may read them,
         folded again from its timeline."""
-        shown = [t for t in _SHOWN_TIERS if t not in row.withheld]
-        refused = [t for t in shown if not self.may_read(row.origin, t)]
         if not refused:
             return row
         common = "common" not in refused
         state: dict[str, Any] = {}
-        for entry in self.views.timeline(row.aggregate_id):
+        for entry in timeline:
             layers = [json.loads(entry.public)] + ([json.loads(entry.shown)] if common else [])
             for fields in layers:
                 for key, value in fields.items():

@@ -772,6 +772,17 @@ class NodeContract:
         assert "Laboratorio" not in shown and "D3S1358" not in shown and "mother" not in shown
         remains = mx.views("MX").timeline(str(ids["remains"]))
         assert remains[0].event_type == "RemainsRecovered" and "context" in json.loads(remains[0].public)
+        several = [
+            str(ids["sample"]),
+            "not-an-id",
+            str(ids["remains"]),
+            str(UUID(int=7)),
+            str(ids["sample"]),
+        ]
+        assert mx.views("MX").timelines(several) == {
+            str(ids["sample"]): custody,
+            str(ids["remains"]): remains,
+        }
 
     def test_remains_samples_and_matches_have_views_of_their_own_as_far_as_each_may_see(
         self, make_node: NodeFactory

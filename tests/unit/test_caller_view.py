@@ -41,6 +41,9 @@ class Views:
     def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]:
         return [e for e in self.entries if e.aggregate_id == aggregate_id]
 
+    def timelines(self, ids: list[str]) -> dict[str, list[TimelineRow]]:
+        return {i: found for i in ids if (found := self.timeline(i))}
+
     def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:
         return [self.remains]
 
@@ -149,6 +152,7 @@ def test_a_caller_sees_personal_data_only_where_its_rules_and_the_consent_allow(
     assert allowed or "common" in timeline[0].withheld
 
     (remains,) = seen.forensic()
+    assert seen.forensic_row(held.remains) == remains, "the case page's single read agrees"
     state = json.loads(remains.state)
     for tier, field in (("common", "Huixtla"), ("forensic", "secret")):
         readable = bool(RULES.decide_member(organisation, held.remains.origin, tier, purpose, on=TODAY))
