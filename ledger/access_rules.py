@@ -9,7 +9,9 @@ A rules file (TOML) has these tables; every name below is checked when it is loa
     [[agreements]]      id, from (origin jurisdiction), to (an organisation id, or a
                         jurisdiction code for that country's node), tiers, purposes,
                         conditions (optional), includes_minors (default false),
-                        expires (optional date; the agreement holds through that day)
+                        expires (optional date; the agreement holds through that day),
+                        members (optional, to a node only: the kinds of that country's
+                        organisations that read under it too; by default the node alone)
 
 Organisation kinds: family_association, ngo, shelter, forensic_institute,
 genetic_laboratory, consulate, commission, prosecutor, search_commission. Purposes:
@@ -87,6 +89,7 @@ class Agreement:
     conditions: frozenset[str]
     includes_minors: bool
     expires: date | None
+    members: frozenset[str] = frozenset()  # a node's agreement: the kinds of its organisations it extends to
 
     def in_force(self, on: date) -> bool:
         return self.expires is None or on <= self.expires
@@ -140,20 +143,13 @@ class AccessRules:
             return home
         expired = None
         for agreement in self.agreements:
-            if (
-                agreement.origin != origin
-                or agreement.recipient != reader
-                or purpose not in agreement.purposes
-            ):
+            if agreement.recipient != reader:
                 continue
-            if not agreement.in_force(on):
+            found = self._under(agreement, origin, tier, purpose, nationalities, minor, on)
+            if found:
+                return found
+            if agreement.origin == origin and purpose in agreement.purposes and not agreement.in_force(on):
                 expired = agreement.id
-                continue
-            covers = needed in agreement.tiers or (
-                minor and tier == "common" and agreement.includes_minors and "common" in agreement.tiers
-            )
-            if covers and self._conditions_hold(agreement, nationalities):
-                return Decision(True, f"agreement {agreement.id}", agreement.id)
         if expired:
             return Decision(False, f"agreement {expired} expired", expired)
         return Decision(
@@ -171,28 +167,49 @@ class AccessRules:
         minor: bool = False,
         on: date,
     ) -> Decision:
-        """What an organisation may read: on its own account, and under the agreements its
-        jurisdiction's node holds (the node reads for its organisations), except a consulate,
-        which speaks for another country, and tiers its kind may not read at home either (the
-        forensic tier to forensic readers, the genetic one to laboratories)."""
+        """What an organisation may read: on its own account, and under an agreement held by
+        its jurisdiction's node that names the organisation's kind among its `members` (a
+        consulate speaks for another country and is never a member)."""
         own = self.decide(
             organisation, origin, tier, purpose, nationalities=nationalities, minor=minor, on=on
         )
         member = self.organisations.get(organisation)
         if own or member is None or member.kind == "consulate":
             return own
-        if (tier == "forensic" and member.kind not in FORENSIC_READERS) or (
-            tier == "genetic" and member.kind not in GENETIC_READERS
-        ):
-            return own
-        node = self.decide(
-            member.jurisdiction, origin, tier, purpose, nationalities=nationalities, minor=minor, on=on
+        for agreement in self.agreements:
+            if agreement.recipient != member.jurisdiction or member.kind not in agreement.members:
+                continue
+            node = self._under(agreement, origin, tier, purpose, nationalities, minor, on)
+            if node:
+                return Decision(
+                    True,
+                    f"{node.reason}, held by {member.jurisdiction}'s node for its {member.kind}s",
+                    node.agreement,
+                )
+        return own
+
+    def _under(
+        self,
+        agreement: Agreement,
+        origin: str,
+        tier: str,
+        purpose: str,
+        nationalities: Iterable[str],
+        minor: bool,
+        on: date,
+    ) -> Decision | None:
+        """Whether this one agreement lets its recipient read the tier (decide()'s test)."""
+        needed = "reserved" if minor and tier == "common" else tier
+        if agreement.origin != origin or purpose not in agreement.purposes or not agreement.in_force(on):
+            return None
+        if purpose == "statistics" and tier != "public":
+            return None
+        covers = needed in agreement.tiers or (
+            minor and tier == "common" and agreement.includes_minors and "common" in agreement.tiers
         )
-        if not node:
-            return own
-        return Decision(
-            True, f"{node.reason}, held by {member.jurisdiction}'s node for its organisations", node.agreement
-        )
+        if covers and self._conditions_hold(agreement, nationalities):
+            return Decision(True, f"agreement {agreement.id}", agreement.id)
+        return None
 
     def entitled(
         self, origin: str, tier: str, *, nationalities: Iterable[str] = (), minor: bool = False, on: date
@@ -318,6 +335,15 @@ def _agreement(
     includes_minors = item.get("includes_minors", False)
     if not isinstance(includes_minors, bool):
         raise RulesError(rule, "includes_minors must be true or false")
+    members = _values(
+        rule,
+        "members",
+        item.get("members", []),
+        [k for k in ORGANISATION_KINDS if k != "consulate"],
+        required=False,
+    )
+    if members and recipient not in jurisdictions:
+        raise RulesError(rule, "members names kinds of a node's organisations: to must be a jurisdiction")
     unknown = set(item) - {
         "id",
         "from",
@@ -327,6 +353,7 @@ def _agreement(
         "conditions",
         "includes_minors",
         "expires",
+        "members",
     }
     if unknown:
         raise RulesError(rule, f"{sorted(unknown)[0]} is not a field of an agreement")
@@ -347,7 +374,15 @@ def _agreement(
             rule, "nationality_is_represented_country needs a recipient that represents a country"
         )
     return Agreement(
-        identifier, str(origin), str(recipient), tiers, purposes, conditions, includes_minors, expires
+        identifier,
+        str(origin),
+        str(recipient),
+        tiers,
+        purposes,
+        conditions,
+        includes_minors,
+        expires,
+        members,
     )
 
 

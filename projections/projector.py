@@ -267,7 +267,7 @@ class Projector:
                     None if decoded.name == "CaseReported" or not is_case else stored.get(link[0])
                 )
                 readable = Decoded(decoded.name, decoded.writer_version, opened.plain)
-                row = self.row_maker.to_row(readable, current)
+                row = self.row_maker.to_row(readable, current, opened.closed)
                 if (
                     decoded.name == "ConsentGranted"
                     and row is not None

@@ -98,7 +98,8 @@ def _fold(
         heads[case_id] = link[1]
         opened = open_record(projector.registry, projector.data_keys, decoded)
         names.append(decoded.name)
-        row = maker.to_row(Decoded(decoded.name, decoded.writer_version, opened.plain), row) or row
+        readable = Decoded(decoded.name, decoded.writer_version, opened.plain)
+        row = maker.to_row(readable, row, opened.closed) or row
         if decoded.name == "CaseReopened" and row is not None:
             row = replace(row, status=status_before_closure(names[:-1]))
         entries.append(maker.timeline_entry(decoded.name, opened, row))

@@ -84,6 +84,16 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def amended_date(change: dict[str, Any]) -> date | None:
+    """The date an amendment sets (JSON text of an ISO date); None when it takes the date away
+    or the value is not one, which readers count as the stricter case."""
+    try:
+        value = json.loads(change["value"])
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def public_only(row: CaseRow) -> CaseRow:
     """The row without anything above the public tier."""
     emptied: dict[str, Any] = dict.fromkeys(PURGED_COLUMNS)
@@ -152,8 +162,11 @@ class RowMaker:
             withheld=tuple(t for t in TIERS if t in withheld),
         )
 
-    def to_row(self, decoded: Decoded, current: CaseRow | None = None) -> CaseRow | None:
-        """The case row after this event, or None when the event changes no row."""
+    def to_row(
+        self, decoded: Decoded, current: CaseRow | None = None, closed: Sequence[str] = ()
+    ) -> CaseRow | None:
+        """The case row after this event, or None when the event changes no row; closed: the
+        tiers of the event these views hold no key for."""
         meta: dict[str, Any] = decoded.record["meta"]
         if decoded.name == "CaseReported":
             return self.reported(decoded.record)
@@ -161,6 +174,11 @@ class RowMaker:
             return None
         version = int(meta["aggregate_version"])
         if decoded.name == "DataAmended":
+            if "common" in closed:
+                # A correction these views cannot open may be a date of birth that makes the
+                # person a minor: the origin seals it away from readers whose agreements exclude
+                # minors. The row keeps its public tier only.
+                return public_only(replace(current, version=version))
             return self.amended(current, version, decoded.record["changes"])
         if decoded.name in ("ConsentGranted", "ConsentWithdrawn"):
             consents = set(current.consents)
@@ -232,8 +250,7 @@ class RowMaker:
             elif field == "person.date_of_birth":
                 # A corrected date of birth may make the person a minor (or of unknown age, a
                 # possible one), whose name the views never hold: the row keeps its public tier.
-                born = json.loads(change["value"])
-                born = date.fromisoformat(born) if born else None
+                born = amended_date(change)
                 if born is None or is_minor({"date_of_birth": born}, {"date": current.last_seen_date}):
                     return public_only(replace(current, version=version, age_band=None))
                 updates["age_band"] = age_band(born, current.last_seen_date)

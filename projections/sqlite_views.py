@@ -234,14 +234,16 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         if not wanted:
             return found
         with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(
-                f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM timeline "
-                f"WHERE aggregate_id IN ({', '.join('?' * len(wanted))}) ORDER BY aggregate_id, version",
-                wanted,
-            )
-            for row in cursor.fetchall():
-                entry = _timeline_row(row)
-                found.setdefault(entry.aggregate_id, []).append(entry)
+            for start in range(0, len(wanted), 500):  # within SQLite's limit on bound variables
+                chunk = wanted[start : start + 500]
+                cursor.execute(
+                    f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM timeline "
+                    f"WHERE aggregate_id IN ({', '.join('?' * len(chunk))}) ORDER BY aggregate_id, version",
+                    chunk,
+                )
+                for row in cursor.fetchall():
+                    entry = _timeline_row(row)
+                    found.setdefault(entry.aggregate_id, []).append(entry)
         return found
 
     def reset(self, keep: Sequence[TopicPartition] = ()) -> None:

@@ -31,7 +31,7 @@ from ledger.errors import CaseNotFound, InvalidField
 from ledger.sealing import tiers_of
 from ledger.tiers import TIERS, is_minor
 from ledger.vocabulary import PURPOSES
-from projections.rows import overlay
+from projections.rows import amended_date, overlay
 from services.bootstrap import Node
 from topics.avro import UndecodableMessage
 from topics.log import LogUnavailable, OutgoingRecord, Publisher, TopicPartition
@@ -80,14 +80,15 @@ class CaseContext:
     minor: bool
     consents: set[str]
     last_seen: date | None = None  # the date last seen, against which a corrected birth date counts
+    age_range: Mapping[str, Any] | None = None  # the reported estimate, when a birth date is taken away
 
     def amended(self, changes: Sequence[Mapping[str, Any]]) -> None:
-        """A corrected date of birth may make the person a minor (taken away: possibly one)."""
+        """A corrected date of birth may make the person a minor (as the ledger decides:
+        taken away, the age estimate counts, and with none, possibly a minor)."""
         for change in changes:
             if change.get("field") == "person.date_of_birth":
-                born = json.loads(str(change["value"]))
-                person = {"date_of_birth": date.fromisoformat(born) if born else None}
-                self.minor = person["date_of_birth"] is None or is_minor(person, {"date": self.last_seen})
+                person = {"date_of_birth": amended_date(dict(change)), "age_range": self.age_range}
+                self.minor = is_minor(person, {"date": self.last_seen})
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,7 @@ class ConsularFeed:
                 is_minor(person, seen),
                 set(opened.plain["consented_purposes"]),
                 seen["date"],
+                person.get("age_range"),
             )
         context = self._cases.get(case_id) or self._known(case_id)
         if context is None:
@@ -326,6 +328,7 @@ class ConsularFeed:
                 is_minor(case.person, case.last_seen),
                 {p for p in PURPOSES if case.has_consent(p)},
                 case.last_seen.get("date"),
+                case.person.get("age_range"),
             )
         self._cases[case_id] = context
         return context

@@ -242,7 +242,31 @@ def test_an_organisation_reads_under_its_own_agreements_and_its_nodes_but_a_cons
     assert decide("MX", "GT", "common")
     assert not member("hn-consulado-tapachula", "GT", "common", nationalities=["HN"])
     assert not member("hn-consulado-tapachula", "MX", "common", nationalities=["GT"])
+    # Only the kinds the node's agreement names as members: not the observatory, an NGO that
+    # reads statistics.
+    assert not member("regional-observatory", "MX", "common")
+    assert member("regional-observatory", "MX", "public", "statistics")
     # What Mexico's own organisations read of Guatemalan cases is what Mexico's node may.
     assert member("mx-casa-migrante-tapachula", "GT", "common")
     assert not member("mx-casa-migrante-tapachula", "GT", "reserved")
     assert not member("mx-casa-migrante-tapachula", "SV", "common"), "no agreement from El Salvador"
+
+
+def test_members_of_an_agreement_are_kinds_of_a_nodes_organisations() -> None:
+    raw = copy.deepcopy(RAW)
+    by_id = {a["id"]: a for a in raw["agreements"]}
+    by_id["network-search-mx-gt"]["members"] = ["consulate"]
+    with pytest.raises(RulesError, match=r"agreements\[network-search-mx-gt\].*members"):
+        parse(raw)
+    raw = copy.deepcopy(RAW)
+    {a["id"]: a for a in raw["agreements"]}["mx-cases-to-gt-inacif"]["members"] = ["shelter"]
+    with pytest.raises(RulesError, match="to must be a jurisdiction"):
+        parse(raw)
+    raw = copy.deepcopy(RAW)
+    for agreement in raw["agreements"]:
+        agreement.pop("members", None)
+    node_only = parse(raw)
+    assert not node_only.decide_member("gt-inacif", "MX", "common", "search", on=ON), (
+        "by default the node alone"
+    )
+    assert node_only.decide("GT", "MX", "common", "search", on=ON)
