@@ -251,7 +251,7 @@ class RowMaker:
                 # A corrected date of birth may make the person a minor (or of unknown age, a
                 # possible one), whose name the views never hold: the row keeps its public tier.
                 born = amended_date(change)
-                if born is None or is_minor({"date_of_birth": born}, {"date": current.last_seen_date}):
+                if is_minor({"date_of_birth": born}, {"date": current.last_seen_date}):  # None: possibly
                     return public_only(replace(current, version=version, age_band=None))
                 updates["age_band"] = age_band(born, current.last_seen_date)
         return replace(current, version=version, **updates)
