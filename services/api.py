@@ -33,6 +33,7 @@ from ledger.errors import (
 )
 from ledger.vocabulary import PURPOSES
 from projections.views import ViewsFromLaterRelease
+from services.acting import Acting
 from services.api_commands import CASEWORK, ROUTES, add_command
 from services.api_common import (
     PROBLEMS,
@@ -165,8 +166,9 @@ def create_app(
 
     # ------------------------------------------------------------------ commands
 
+    acting = Acting(node, rules)
     for route in ROUTES:
-        add_command(app, route, node, lock, caller)
+        add_command(app, route, node, lock, caller, acting)
 
     # ------------------------------------------------------------------ reads
 

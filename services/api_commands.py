@@ -45,6 +45,7 @@ from ledger.forensic_commands import (
     TakeSample,
     TransferSample,
 )
+from services.acting import Acting, ActRefused
 from services.api_common import Caller, HeaderProblem, etag, own_case, parse_if_match
 from services.bootstrap import Node
 
@@ -261,7 +262,9 @@ def body_model(route: Route) -> type[BaseModel]:
     return model
 
 
-def add_command(app: FastAPI, route: Route, node: Node, lock: threading.RLock, caller: Any) -> None:
+def add_command(
+    app: FastAPI, route: Route, node: Node, lock: threading.RLock, caller: Any, acting: Acting
+) -> None:
     body_type = body_model(route)
 
     def handle(
@@ -290,6 +293,12 @@ def add_command(app: FastAPI, route: Route, node: Node, lock: threading.RLock, c
                     fields[name] = who.credential.organisation
         if route.target is not None:
             fields[route.target] = target
+        if not who.credential.family:  # the family acts on its own case, checked above
+            try:
+                with lock:  # before the ledger is asked anything, in words that say nothing of the record
+                    acting.require(who.credential.organisation, who.purpose, fields)
+            except ActRefused as refused:
+                raise HTTPException(403, str(refused)) from None
         command = route.command(
             **fields,
             command_id=command_id,

@@ -28,6 +28,9 @@ from ledger.tiers import TIERS, is_minor
 from services.bootstrap import Node
 
 ABOVE_PUBLIC = TIERS[1:]
+READ_REFUSED = (
+    "the access rules and the family's consent do not let this organisation read it for this purpose"
+)
 AUDITED = ("reserved", "forensic", "genetic")
 _NOT_FIELDS = {
     "originator_id",
@@ -40,10 +43,12 @@ _NOT_FIELDS = {
 
 
 class ReadRefused(LedgerError):
-    """A read the rules or the family's consent do not allow; it has been recorded."""
+    """A read the rules or the family's consent do not allow; it has been recorded. The reader
+    is told one sentence whatever the reason (which the read log keeps, for the family): the
+    reason would tell, for one, whether the person is a minor."""
 
     def __init__(self, case_id: str, reason: str) -> None:
-        super().__init__(f"read of case {case_id} refused and recorded: {reason}")
+        super().__init__(f"read of case {case_id} refused and recorded: {READ_REFUSED}")
         self.reason = reason
 
 

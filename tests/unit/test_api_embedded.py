@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.errors import NotFound
 from projections.views import VIEWS_FORMAT
+from services.acting import REFUSED
 from services.api import create_app
 from services.api_commands import ENVELOPE, ROUTES
 from services.bootstrap import Node, build_node
@@ -128,7 +129,8 @@ def test_every_bad_field_is_named(api: TestClient, tokens: TokenStore) -> None:
         json={"seen_on": "2026-05-06", "place": {"country": "MX"}, "source": "survivor"},
         headers=headers,
     )
-    assert unknown_case.status_code == 404 and loc(unknown_case) == [["path", "case_id"]]
+    # A case not kept here is refused as one the caller may not act on: the answer does not tell them apart.
+    assert unknown_case.status_code == 403 and unknown_case.json()["detail"] == REFUSED
 
 
 def test_a_stale_if_match_gets_409_and_the_current_version(api: TestClient, tokens: TokenStore) -> None:
