@@ -202,7 +202,7 @@ _PHONETIC_PAIRS = (
     ("hui", "wi"),
     ("huo", "wo"),
     ("ph", "f"),
-    ("tz", "s"),
+    ("tz", "ts"),
     ("cc", "ks"),
 )
 
