@@ -37,12 +37,21 @@ def _ktp(tp: TopicPartition) -> KafkaTP:
     return KafkaTP(tp.topic, tp.partition)
 
 
+def replication(brokers: int) -> int:
+    """Copies of each partition: three where the cluster has three brokers or more (with
+    min.insync.replicas 2, an acknowledged write survives one broker's loss), else one per
+    broker; a single broker keeps one."""
+    return max(1, min(3, brokers))
+
+
 class KafkaEventLog(EventLog):
     """Topics on a Kafka cluster reached at bootstrap (host:port[,host:port...])."""
 
-    def __init__(self, bootstrap: str, replication_factor: int = 1, client_id: str = "caseledger") -> None:
+    def __init__(
+        self, bootstrap: str, replication_factor: int | None = None, client_id: str = "caseledger"
+    ) -> None:
         self.bootstrap = bootstrap
-        self.replication_factor = replication_factor
+        self.replication_factor = replication_factor  # None: as the cluster allows (replication())
         self.client_id = client_id
         self._consumer: Any = None
         self._lock = threading.RLock()  # a KafkaConsumer is not thread-safe; relay and views share it
@@ -71,11 +80,13 @@ class KafkaEventLog(EventLog):
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-admin")
         try:
             existing = set(admin.list_topics())
+            factor = self.replication_factor or replication(len(admin.describe_cluster()["brokers"]))
+            durable = {"min.insync.replicas": "2"} if factor >= 3 else {}
             wanted = {
                 d.name: {
                     "num_partitions": d.partitions,
-                    "replication_factor": self.replication_factor,
-                    "configs": dict(d.config),
+                    "replication_factor": factor,
+                    "configs": {**durable, **dict(d.config)},
                 }
                 for d in definitions
                 if d.name not in existing
