@@ -53,6 +53,7 @@ from services.api_common import (
 from services.api_reads import add_reads
 from services.bootstrap import Node
 from services.family_pages import add_family_pages
+from services.operations import add_operations
 from services.pages import add_pages
 from services.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, PhotoStore, photo_of
 from services.reading import CaseReading, Dossier, ReadRefused
@@ -85,6 +86,7 @@ def create_app(
     app.state.node = node
     app.add_middleware(BodyLimit, limit=max_body_bytes, larger={"/photos": MAX_PHOTO_BYTES})
     app.add_middleware(Contained)
+    add_operations(app, node, lock)
 
     def sync(jurisdiction: str) -> None:
         if catch_up:

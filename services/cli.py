@@ -39,6 +39,7 @@ def print_cases(jurisdiction: str, rows: list[CaseRow]) -> None:
 
 
 @click.group()
+@click.version_option(package_name="caseledger", prog_name="caseledger", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Log what the node does (never personal data).")
 def main(verbose: bool) -> None:
     """caseledger: a shared, auditable ledger of missing-migrant cases, one node per country."""
