@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger.crypto import MasterKey, new_data_key
+from ledger.private_files import private_file
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,11 @@ class KeyStore(ABC):
                 if row.wrapped is not None:
                     self._open[row.key_id] = self.master.unwrap(row.key_id, row.wrapped)
 
+    def cached(self, key_id: str) -> bytes | None:
+        """The key if it is in memory already (load() brings it), without a query."""
+        with self._lock:
+            return self._open.get(key_id)
+
     def get(self, key_id: str) -> bytes | None:
         """The key, or None if it was never here or has been destroyed."""
         with self._lock:
@@ -269,7 +275,9 @@ class SQLiteKeyStore(KeyStore):
 
     def __init__(self, master: MasterKey, path: Path) -> None:
         super().__init__(master)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(
+            private_file(path), timeout=30, isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA secure_delete = ON")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS data_keys (key_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL, "

@@ -12,8 +12,10 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
+from ledger.keystore import KeyStore
+from projections.sealed_rows import STORED_CASE_COLUMNS, RowSealer
+from projections.view_keys import ViewKeys
 from projections.views import (
-    CASE_COLUMNS,
     FORENSIC_COLUMNS,
     PURGED_COLUMNS,
     TIMELINE_COLUMNS,
@@ -29,7 +31,7 @@ from projections.views import (
 )
 from topics.log import TopicPartition
 
-_COLUMNS = CASE_COLUMNS
+_COLUMNS = STORED_CASE_COLUMNS
 
 
 def ensure_schema(conninfo: dict[str, Any], schema: str) -> None:
@@ -51,8 +53,12 @@ def views_schema(jurisdiction: str) -> str:
 class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
     """Views and tracking rows in one PostgreSQL schema, written in one transaction."""
 
-    def __init__(self, conninfo: dict[str, Any], jurisdiction: str) -> None:
+    def __init__(self, conninfo: dict[str, Any], jurisdiction: str, keys: KeyStore | None = None) -> None:
+        """keys: the node's key store, where the views keys live (without it, what these
+        views seal opens in this process only)."""
         self.jurisdiction = jurisdiction
+        self.view_keys = ViewKeys(keys)
+        self._sealer = RowSealer(self.view_keys)
         schema = views_schema(jurisdiction)
         self._schema = Identifier(schema)
         ensure_schema(conninfo, schema)
@@ -86,8 +92,18 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 "last_seen_month text, route text, restricted boolean NOT NULL, "
                 "given_names text, first_surname text, "
                 "second_surname text, last_seen_date date, last_seen_place text, "
-                "consents text[] NOT NULL DEFAULT '{{}}')"
+                "consents text[] NOT NULL DEFAULT '{{}}', sealed bytea, name_tokens bytea)"
             ).format(Identifier(schema))
+        )
+        # Views of an earlier release lack the sealed columns; their rows go at the rebuild.
+        self.sql_create_statements.append(
+            _unless_later(
+                schema,
+                SQL(
+                    "ALTER TABLE {0}.cases ADD COLUMN IF NOT EXISTS sealed bytea, "
+                    "ADD COLUMN IF NOT EXISTS name_tokens bytea"
+                ).format(Identifier(schema)),
+            )
         )
         self.sql_create_statements.append(
             SQL(
@@ -151,7 +167,10 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 SQL("UPDATE {0}.cases SET status = 'erased', restricted = true, {1} WHERE case_id = %s")
                 .format(
                     Identifier(schema),
-                    SQL(", ").join(SQL("{} = NULL").format(Identifier(c)) for c in PURGED_COLUMNS),
+                    SQL(", ").join(
+                        SQL("{} = NULL").format(Identifier(c))
+                        for c in (*PURGED_COLUMNS, "sealed", "name_tokens")
+                    ),
                 )
                 .as_string(connection)
             )
@@ -241,6 +260,10 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         forensic: Sequence[ForensicRow] = (),
         restored: Sequence[TimelineRow] = (),
     ) -> None:
+        forensic = self._sealer.forensic(forensic)
+        timeline = self._sealer.timeline(timeline)
+        restored = self._sealer.timeline(restored)
+        cases = self._sealer.case_values(rows)
         with self.datastore.transaction(commit=True) as cursor:
             # A batch's rows go through COPY into per-transaction staging tables and are merged
             # with one statement per table: a row costs a few µs this way, ten times less than
@@ -249,7 +272,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             batches = {
                 "timeline": [_row_values(e, TIMELINE_COLUMNS) for e in timeline],
                 "chain_heads": [(a, v, h) for a, (v, h) in (heads or {}).items()],
-                "cases": [_row_values(r, _COLUMNS) for r in rows],
+                "cases": [tuple(list(v) if isinstance(v, tuple) else v for v in c) for c in cases],
                 "forensic": [_row_values(f, FORENSIC_COLUMNS) for f in forensic],
             }
             for table, values in batches.items():
@@ -270,6 +293,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 cursor.executemany(self._timeline_purge, [(c,) for c in (*purged, *restricted)])
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
+        self.view_keys.destroy(purged)
 
     def all_chain_heads(self) -> dict[str, ChainHead]:
         with self.datastore.transaction(commit=False) as cursor:
@@ -281,7 +305,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._timeline_select, (aggregate_id, until))
             found = cursor.fetchall()
-        return [_timeline_row(r) for r in found]
+        return self._sealer.open_timeline(_timeline_row(r) for r in found)
 
     def timelines(self, aggregate_ids: Sequence[str]) -> dict[str, list[TimelineRow]]:
         wanted = [c for c in dict.fromkeys(aggregate_ids) if is_uuid(c)]
@@ -290,9 +314,9 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             return found
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._timelines_select, (wanted,))
-            for r in cursor.fetchall():
-                entry = _timeline_row(r)
-                found.setdefault(entry.aggregate_id, []).append(entry)
+            rows = cursor.fetchall()
+        for entry in self._sealer.open_timeline(_timeline_row(r) for r in rows):
+            found.setdefault(entry.aggregate_id, []).append(entry)
         return found
 
     def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
@@ -330,7 +354,17 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
     def cases(self) -> list[CaseRow]:
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._select)
-            return [_case_row(r) for r in cursor.fetchall()]
+            found = cursor.fetchall()
+        return self._sealer.open_cases([_case_row(r) for r in found])
+
+    def search_tokens(self) -> dict[str, bytes]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                SQL("SELECT case_id, name_tokens FROM {}.cases WHERE name_tokens IS NOT NULL").format(
+                    self._schema
+                )
+            )
+            return {str(r["case_id"]): bytes(r["name_tokens"]) for r in cursor.fetchall()}
 
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
         wanted = [c for c in dict.fromkeys(case_ids) if is_uuid(c)]
@@ -338,7 +372,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             return {}
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._rows_select, (wanted,))
-            return {str(r["case_id"]): _case_row(r) for r in cursor.fetchall()}
+            found = cursor.fetchall()
+        return {r.case_id: r for r in self._sealer.open_cases([_case_row(r) for r in found])}
 
     def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:
         with self.datastore.transaction(commit=False) as cursor:
@@ -350,7 +385,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                     + " WHERE aggregate_type = %s ORDER BY recorded_at DESC, aggregate_id",
                     (aggregate_type,),
                 )
-            return [_forensic_row(r) for r in cursor.fetchall()]
+            found = cursor.fetchall()
+        return self._sealer.open_forensic(_forensic_row(r) for r in found)
 
     def forensic_rows(self, aggregate_ids: Sequence[str]) -> dict[str, ForensicRow]:
         wanted = [c for c in dict.fromkeys(aggregate_ids) if is_uuid(c)]
@@ -358,7 +394,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             return {}
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._forensic_select + " WHERE aggregate_id = ANY(%s)", (wanted,))
-            return {str(r["aggregate_id"]): _forensic_row(r) for r in cursor.fetchall()}
+            found = cursor.fetchall()
+        return {f.aggregate_id: f for f in self._sealer.open_forensic(_forensic_row(r) for r in found)}
 
     def close(self) -> None:
         self.datastore.close()
@@ -376,6 +413,14 @@ def _sql_view(schema: str, name: str, select: Composed) -> Composed:
         "EXCEPTION WHEN invalid_table_definition THEN DROP VIEW {2}; CREATE VIEW {2} AS {3}; END; "
         "END IF; END $caseledger$"
     ).format(Identifier(schema), Literal(VIEWS_FORMAT), view, select)
+
+
+def _unless_later(schema: str, statement: Composed) -> Composed:
+    """A DDL statement run only while the views are not of a later release's format."""
+    return SQL(
+        "DO $caseledger$ BEGIN IF NOT EXISTS (SELECT FROM {0}.views_format WHERE format > {1}) THEN "
+        "{2}; END IF; END $caseledger$"
+    ).format(Identifier(schema), Literal(VIEWS_FORMAT), statement)
 
 
 def _psycopg_args(conninfo: dict[str, Any]) -> dict[str, Any]:
@@ -419,15 +464,18 @@ def _row_values(row: object, columns: Sequence[str]) -> tuple[Any, ...]:
     return tuple(list(v) if isinstance(v, tuple) else v for v in (getattr(row, c) for c in columns))
 
 
-def _case_row(r: Mapping[str, Any]) -> CaseRow:
-    return CaseRow(
+def _case_row(r: Mapping[str, Any]) -> tuple[CaseRow, bytes | None]:
+    """A stored case row and its sealed value."""
+    plain = {k: v for k, v in r.items() if k not in ("sealed", "name_tokens")}
+    row = CaseRow(
         **{
-            **r,
+            **plain,
             "case_id": str(r["case_id"]),
             "nationalities": tuple(r["nationalities"]),
             "consents": tuple(r["consents"]),
         }
     )
+    return row, None if r["sealed"] is None else bytes(r["sealed"])
 
 
 def _timeline_row(r: Mapping[str, Any]) -> TimelineRow:

@@ -10,8 +10,11 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from ledger.keystore import KeyStore
+from ledger.private_files import private_dir
+from projections.sealed_rows import STORED_CASE_COLUMNS, RowSealer
+from projections.view_keys import ViewKeys
 from projections.views import (
-    CASE_COLUMNS,
     FORENSIC_COLUMNS,
     PURGED_COLUMNS,
     TIMELINE_COLUMNS,
@@ -34,7 +37,8 @@ CREATE TABLE IF NOT EXISTS cases (
     nationalities TEXT NOT NULL, last_seen_country TEXT NOT NULL, last_seen_month TEXT,
     route TEXT,
     restricted INTEGER NOT NULL, given_names TEXT, first_surname TEXT, second_surname TEXT,
-    last_seen_date TEXT, last_seen_place TEXT, consents TEXT NOT NULL DEFAULT '')
+    last_seen_date TEXT, last_seen_place TEXT, consents TEXT NOT NULL DEFAULT '',
+    sealed BLOB, name_tokens BLOB)
 """
 _CREATE_HEADS = """
 CREATE TABLE IF NOT EXISTS chain_heads (
@@ -68,7 +72,7 @@ _CREATE_NAMED = [
     "occurred_at, recorded_at, organisation, role, purpose, public, shown, withheld FROM timeline "
     "WHERE aggregate_type = 'Sample'"
 ]
-_COLUMNS = CASE_COLUMNS
+_COLUMNS = STORED_CASE_COLUMNS
 _FORENSIC_UPSERT = (
     "INSERT INTO forensic VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in FORENSIC_COLUMNS[3:])
@@ -89,7 +93,7 @@ _TIMELINE_FORGET = (
 
 _PURGE = (
     "UPDATE cases SET status = 'erased', restricted = 1, "
-    + ", ".join(f"{c} = NULL" for c in PURGED_COLUMNS)
+    + ", ".join(f"{c} = NULL" for c in (*PURGED_COLUMNS, "sealed", "name_tokens"))
     + " WHERE case_id = ?"
 )
 
@@ -97,12 +101,23 @@ _PURGE = (
 class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
     """Views and tracking rows share one SQLite file and one transaction."""
 
-    def __init__(self, path: Path | str, jurisdiction: str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path | str, jurisdiction: str, keys: KeyStore | None = None) -> None:
+        """keys: the node's key store, where the views keys live (without it, what these
+        views seal opens in this process only)."""
+        private_dir(Path(path).parent)
         self.jurisdiction = jurisdiction
+        self.view_keys = ViewKeys(keys)
+        self._sealer = RowSealer(self.view_keys)
         use_wal(path)
         super().__init__(SQLiteDatastore(str(path)))
         create_tables(self)
+        with self.datastore.transaction(commit=True) as cursor:
+            # Views of an earlier release lack the sealed columns; their rows go at the rebuild.
+            cursor.execute("PRAGMA table_info(cases)")
+            held = {r[1] for r in cursor.fetchall()}
+            for column in ("sealed", "name_tokens"):
+                if column not in held:
+                    cursor.execute(f"ALTER TABLE cases ADD COLUMN {column} BLOB")
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -138,6 +153,10 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         forensic: Sequence[ForensicRow] = (),
         restored: Sequence[TimelineRow] = (),
     ) -> None:
+        forensic = self._sealer.forensic(forensic)
+        timeline = self._sealer.timeline(timeline)
+        restored = self._sealer.timeline(restored)
+        cases = self._sealer.case_values(rows)
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute("PRAGMA secure_delete = ON")  # erased names are overwritten on disk
             cursor.executemany(
@@ -177,30 +196,8 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                 cursor.execute(
                     "INSERT OR REPLACE INTO chain_heads VALUES (?, ?, ?)", (aggregate_id, version, digest)
                 )
-            for row in rows:
-                cursor.execute(
-                    _UPSERT,
-                    (
-                        row.case_id,
-                        row.origin,
-                        row.version,
-                        row.status,
-                        row.reported_at.isoformat(),
-                        row.sex,
-                        row.age_band,
-                        ",".join(row.nationalities),
-                        row.last_seen_country,
-                        row.last_seen_month,
-                        row.route,
-                        int(row.restricted),
-                        row.given_names,
-                        row.first_surname,
-                        row.second_surname,
-                        row.last_seen_date.isoformat() if row.last_seen_date else None,
-                        row.last_seen_place,
-                        ",".join(row.consents),
-                    ),
-                )
+            for values in cases:
+                cursor.execute(_UPSERT, _case_values(values))
             cursor.executemany(
                 "UPDATE timeline SET shown = ?, withheld = ? WHERE aggregate_id = ? AND version = ?",
                 [(e.shown, ",".join(e.withheld), e.aggregate_id, e.version) for e in restored],
@@ -211,6 +208,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                 cursor.execute(_TIMELINE_FORGET, (case_id,))
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
+        self.view_keys.destroy(purged)
 
     def all_chain_heads(self) -> dict[str, ChainHead]:
         with self.datastore.transaction(commit=False) as cursor:
@@ -226,7 +224,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(query + " ORDER BY version", args)
             found = cursor.fetchall()
-        return [_timeline_row(r) for r in found]
+        return self._sealer.open_timeline(_timeline_row(r) for r in found)
 
     def timelines(self, aggregate_ids: Sequence[str]) -> dict[str, list[TimelineRow]]:
         wanted = list(dict.fromkeys(aggregate_ids))
@@ -241,8 +239,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                     f"WHERE aggregate_id IN ({', '.join('?' * len(chunk))}) ORDER BY aggregate_id, version",
                     chunk,
                 )
-                for row in cursor.fetchall():
-                    entry = _timeline_row(row)
+                for entry in self._sealer.open_timeline(_timeline_row(r) for r in cursor.fetchall()):
                     found.setdefault(entry.aggregate_id, []).append(entry)
         return found
 
@@ -279,7 +276,13 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
     def cases(self) -> list[CaseRow]:
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(f"SELECT {', '.join(_COLUMNS)} FROM cases ORDER BY reported_at DESC, case_id")
-            return [_case_row(r) for r in cursor.fetchall()]
+            found = cursor.fetchall()
+        return self._sealer.open_cases([_case_row(r) for r in found])
+
+    def search_tokens(self) -> dict[str, bytes]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT case_id, name_tokens FROM cases WHERE name_tokens IS NOT NULL")
+            return {r[0]: bytes(r[1]) for r in cursor.fetchall()}
 
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
         wanted = list(dict.fromkeys(case_ids))
@@ -290,7 +293,8 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                 f"SELECT {', '.join(_COLUMNS)} FROM cases WHERE case_id IN ({', '.join('?' * len(wanted))})",
                 wanted,
             )
-            return {r[0]: _case_row(r) for r in cursor.fetchall()}
+            found = cursor.fetchall()
+        return {r.case_id: r for r in self._sealer.open_cases([_case_row(r) for r in found])}
 
     def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:
         query = f"SELECT {', '.join(FORENSIC_COLUMNS)} FROM forensic"
@@ -299,7 +303,8 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             query, args = query + " WHERE aggregate_type = ?", (aggregate_type,)
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(query + " ORDER BY recorded_at DESC, aggregate_id", args)
-            return [_forensic_row(r) for r in cursor.fetchall()]
+            found = cursor.fetchall()
+        return self._sealer.open_forensic(_forensic_row(r) for r in found)
 
     def forensic_rows(self, aggregate_ids: Sequence[str]) -> dict[str, ForensicRow]:
         wanted = list(dict.fromkeys(aggregate_ids))
@@ -311,13 +316,29 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                 f"WHERE aggregate_id IN ({', '.join('?' * len(wanted))})",
                 wanted,
             )
-            return {r[0]: _forensic_row(r) for r in cursor.fetchall()}
+            found = cursor.fetchall()
+        return {f.aggregate_id: f for f in self._sealer.open_forensic(_forensic_row(r) for r in found)}
 
     def close(self) -> None:
         self.datastore.close()
 
 
-def _case_row(r: Sequence[Any]) -> CaseRow:
+def _case_values(values: Sequence[Any]) -> tuple[Any, ...]:
+    """A stored case row (STORED_CASE_COLUMNS) as SQLite keeps it."""
+    row = list(values)
+    row[4] = row[4].isoformat()
+    row[7] = ",".join(row[7])
+    row[11] = int(row[11])
+    row[15] = row[15].isoformat() if row[15] else None
+    row[17] = ",".join(row[17])
+    return tuple(row)
+
+
+def _case_row(r: Sequence[Any]) -> tuple[CaseRow, bytes | None]:
+    return _plain_case_row(r), None if r[18] is None else bytes(r[18])
+
+
+def _plain_case_row(r: Sequence[Any]) -> CaseRow:
     return CaseRow(
         case_id=r[0],
         origin=r[1],

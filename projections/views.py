@@ -190,7 +190,10 @@ def tracking_at(tp: TopicPartition, next_offset: int) -> Tracking:
 #      emptied says they are withheld
 #   3  a date of birth corrected to a minor's (or taken away) restricts the case's row and
 #      timeline; a corrected adult's age band follows the correction
-VIEWS_FORMAT = 3
+#   4  fields above public are stored sealed under the node's views keys (cases.sealed,
+#      timeline.shown, forensic.state) and names as keyed tokens (cases.name_tokens); a
+#      rebuild seals what views of earlier formats held in clear
+VIEWS_FORMAT = 4
 
 
 class ViewsFromLaterRelease(Exception):
@@ -315,6 +318,10 @@ class JurisdictionViews(TrackingRecorder, ABC):
         for forensic in sorted(self.forensic(), key=lambda r: r.aggregate_id):
             hasher.update(repr(tuple(getattr(forensic, c) for c in FORENSIC_COLUMNS)).encode())
         return hasher.hexdigest()
+
+    @abstractmethod
+    def search_tokens(self) -> dict[str, bytes]:
+        """Each case's names as keyed tokens (projections/view_keys.py), never in clear."""
 
     @abstractmethod
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:

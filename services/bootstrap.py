@@ -18,6 +18,7 @@ from ledger.application import CaseLedger
 from ledger.crypto import MasterKey, RecipientKey
 from ledger.errors import CaseNotFound
 from ledger.keystore import KeyStore, SQLiteKeyStore
+from ledger.private_files import private_dir
 from ledger.tiers import is_minor
 from projections.access import RulesPolicy
 from projections.postgres_views import PostgresJurisdictionViews, ensure_schema
@@ -46,7 +47,7 @@ def ledger_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing library's environment for this node's event store, in one place."""
     cache = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache)} if settings.aggregate_cache else {}
     if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         database = settings.data_dir / f"ledger-{settings.node.lower()}.sqlite"
         use_wal(database)
         return {**cache, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(database)}
@@ -94,7 +95,7 @@ def master_key(settings: Settings) -> MasterKey:
 def key_store(settings: Settings, master: MasterKey) -> KeyStore:
     if settings.database_url:
         return PostgresKeyStore(master, settings.postgres_conninfo(), ledger_schema(settings.node))
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     return SQLiteKeyStore(master, settings.data_dir / f"keys-{settings.node.lower()}.sqlite")
 
 
@@ -162,11 +163,11 @@ class Node:
         if jurisdiction not in self._views:
             if self.settings.database_url:
                 self._views[jurisdiction] = PostgresJurisdictionViews(
-                    self.settings.postgres_conninfo(), jurisdiction
+                    self.settings.postgres_conninfo(), jurisdiction, self.data_keys
                 )
             else:
                 path = self.settings.data_dir / f"views-{jurisdiction.lower()}.sqlite"
-                self._views[jurisdiction] = SQLiteJurisdictionViews(path, jurisdiction)
+                self._views[jurisdiction] = SQLiteJurisdictionViews(path, jurisdiction, self.data_keys)
         return self._views[jurisdiction]
 
     def projector(self, jurisdiction: str) -> Projector:

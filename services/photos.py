@@ -18,6 +18,7 @@ from pathlib import Path
 from ledger.crypto import Refused, open_sealed, seal
 from ledger.errors import InvalidField, NotFound
 from ledger.keystore import KeyStore
+from ledger.private_files import private_dir
 from ledger.values import PHOTO_LOCATION
 
 MAX_PHOTO_BYTES = 5_000_000
@@ -52,7 +53,7 @@ class PhotoStore:
             raise InvalidField("body", f"the bytes are not a {media_type} image")
         photo_id = str(uuid.uuid4())
         key_id, key = self.keys.current(photo_id, TIER)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         path = self.directory / f"{photo_id}.sealed"
         draft = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

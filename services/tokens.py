@@ -24,6 +24,7 @@ from typing import Any
 
 from ledger.commands import Actor
 from ledger.errors import InvalidField
+from ledger.private_files import private_dir
 from ledger.vocabulary import ROLES
 from topics.signing import write_private_file
 
@@ -121,7 +122,7 @@ class TokenStore:
         return data if isinstance(data, dict) else {}
 
     def _write(self, entries: dict[str, dict[str, str | None]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         draft = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ledger.private_files import private_dir, private_file
 from topics.catalogue import TopicDefinition
 from topics.log import (
     MAX_RECORD_BYTES,
@@ -39,6 +40,7 @@ def use_wal(path: Path | str, attempts: int = 50) -> None:
     in the file; switching to it needs the file to itself and SQLite answers 'database is locked'
     at once, without waiting, when another process opens the new file at the same moment (a
     node's rebuild workers, its server and its CLI), so the switch is tried again."""
+    private_file(path)
     for attempt in range(attempts):
         connection = sqlite3.connect(path, timeout=30, isolation_level=None)
         try:
@@ -65,7 +67,7 @@ class SQLiteEventLog(EventLog):
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._connection = _connect(self.path)
         self._lock = threading.Lock()
         self._connection.executescript(_SCHEMA)

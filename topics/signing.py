@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from ledger.crypto import RecipientKey, Refused, public_key_from_b64
+from ledger.private_files import private_dir
 
 GENESIS = bytes(32)
 """The previous hash of an aggregate's first event."""
@@ -41,7 +42,7 @@ def signed_bytes(origin: str, aggregate_id: str, version: int, previous: bytes, 
 def write_private_file(path: Path, content: bytes) -> None:
     """Write a private key owner-only, atomically, never replacing a key another process of
     the node wrote first (then theirs is the key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as handle:

@@ -13,6 +13,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 from psycopg.sql import SQL, Literal
 
+from ledger.crypto import MasterKey, new_data_key
+from ledger.keystore import MemoryKeyStore
 from projections.postgres_views import PostgresJurisdictionViews, views_schema
 from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.views import (
@@ -195,7 +197,8 @@ class ViewsContract:
 class TestSQLiteViews(ViewsContract):
     @pytest.fixture
     def open_views(self, tmp_path: Path) -> Callable[[], JurisdictionViews]:
-        return lambda: SQLiteJurisdictionViews(tmp_path / "views-mx.sqlite", "MX")
+        keys = MemoryKeyStore(MasterKey(new_data_key()))  # the node's: every opening shares it
+        return lambda: SQLiteJurisdictionViews(tmp_path / "views-mx.sqlite", "MX", keys)
 
     @pytest.fixture
     def set_format(self) -> SetFormat:
@@ -213,7 +216,8 @@ class TestPostgresViews(ViewsContract):
     @pytest.fixture
     def open_views(self, database_url: str) -> Callable[[], JurisdictionViews]:
         conninfo = Settings(database_url=database_url).postgres_conninfo()
-        return lambda: PostgresJurisdictionViews(conninfo, "MX")
+        keys = MemoryKeyStore(MasterKey(new_data_key()))  # the node's: every opening shares it
+        return lambda: PostgresJurisdictionViews(conninfo, "MX", keys)
 
     @pytest.fixture
     def set_format(self) -> SetFormat:

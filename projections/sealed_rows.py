@@ -1,0 +1,86 @@
+"""View rows as the adapters store them: what is above the public tier sealed under the
+node's views keys (projections/view_keys.py), opened again when read. Both adapters go
+through here, so neither ever writes a name, a date or a place in clear.
+
+- a case row keeps its public columns; the fields above public (PURGED_COLUMNS) are stored
+  empty and travel sealed in one `sealed` value, the names as keyed tokens in `name_tokens`;
+- a timeline entry's `shown` (its common fields) and a forensic row's `state` are stored as
+  "sealed:<base64>" text ("{}", nothing shown, as it is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from projections.view_keys import ViewKeys
+from projections.views import CASE_COLUMNS, PURGED_COLUMNS, CaseRow, ForensicRow, TimelineRow
+
+SEALED_CASE_FIELDS = PURGED_COLUMNS
+# The cases table's columns: CaseRow's, then the sealed fields and the search tokens.
+STORED_CASE_COLUMNS = (*CASE_COLUMNS, "sealed", "name_tokens")
+_EMPTY: dict[str, Any] = dict.fromkeys(SEALED_CASE_FIELDS)
+
+
+class RowSealer:
+    """Seals rows on their way into the views and opens them on their way out."""
+
+    def __init__(self, keys: ViewKeys) -> None:
+        self.keys = keys
+
+    def cases(self, rows: Sequence[CaseRow]) -> list[tuple[CaseRow, bytes | None, bytes | None]]:
+        """Each row with its sealed fields emptied, the sealed value and the name tokens."""
+        self.keys.prepare(r.case_id for r in rows)
+        stored = []
+        for row in rows:
+            fields = {f: getattr(row, f) for f in SEALED_CASE_FIELDS}
+            stored.append(
+                (
+                    replace(row, **_EMPTY),
+                    self.keys.seal_fields(row.case_id, fields),
+                    self.keys.name_tokens(
+                        row.case_id, (row.given_names, row.first_surname, row.second_surname)
+                    ),
+                )
+            )
+        return stored
+
+    def case_values(self, rows: Sequence[CaseRow]) -> list[tuple[Any, ...]]:
+        """The cases table's values (STORED_CASE_COLUMNS), in CaseRow's types."""
+        return [
+            (*(getattr(row, c) for c in CASE_COLUMNS), sealed, tokens)
+            for row, sealed, tokens in self.cases(rows)
+        ]
+
+    def open_cases(self, found: Sequence[tuple[CaseRow, bytes | None]]) -> list[CaseRow]:
+        """Rows read with their sealed value, opened (left empty where the key is gone)."""
+        self.keys.prepare_blobs((row.case_id, sealed) for row, sealed in found)
+        opened = []
+        for row, sealed in found:
+            fields = self.keys.open_fields(row.case_id, sealed)
+            if fields.get("last_seen_date"):
+                fields["last_seen_date"] = date.fromisoformat(str(fields["last_seen_date"]))
+            opened.append(replace(row, **{**_EMPTY, **fields}) if fields else row)
+        return opened
+
+    def timeline(self, entries: Iterable[TimelineRow]) -> list[TimelineRow]:
+        listed = list(entries)
+        self.keys.prepare(e.aggregate_id for e in listed)
+        return [replace(e, shown=self.keys.seal_text(e.aggregate_id, "shown", e.shown)) for e in listed]
+
+    def open_timeline(self, entries: Iterable[TimelineRow]) -> list[TimelineRow]:
+        listed = list(entries)
+        self.keys.prepare_blobs((e.aggregate_id, self.keys.text_blob(e.shown)) for e in listed)
+        return [replace(e, shown=self.keys.open_text(e.aggregate_id, "shown", e.shown)) for e in listed]
+
+    def forensic(self, rows: Iterable[ForensicRow]) -> list[ForensicRow]:
+        listed = list(rows)
+        self.keys.prepare(f.aggregate_id for f in listed)
+        return [replace(f, state=self.keys.seal_text(f.aggregate_id, "state", f.state)) for f in listed]
+
+    def open_forensic(self, rows: Iterable[ForensicRow]) -> list[ForensicRow]:
+        listed = list(rows)
+        self.keys.prepare_blobs((f.aggregate_id, self.keys.text_blob(f.state)) for f in listed)
+        return [replace(f, state=self.keys.open_text(f.aggregate_id, "state", f.state)) for f in listed]
