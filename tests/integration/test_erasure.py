@@ -15,11 +15,13 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.commands import AmendData, EraseData, RecordSighting
 from ledger.values import Place
+from projections.postgres_views import views_schema
 from services.bootstrap import Node, build_node
 from services.settings import Settings
 from tests.contracts.test_event_log_contract import read_all
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.integration
 # compose/services keeps the broker's log directories here
 SERVICES = Path(os.environ.get("CASELEDGER_SERVICES_DIR", "/var/tmp/caseledger-services"))
 KAFKA_DATA = SERVICES / "kafka" / "data"
+POSTGRES_DATA = SERVICES / "pg" / "data"
 
 
 def pg_dumpall(database_url: str) -> bytes:
@@ -145,3 +148,102 @@ def test_an_erased_case_leaves_no_readable_name_in_postgresql_or_kafka(
     assert read_all(hn.event_log, hn.catalogue.deadletter("HN").name) == []
     assert hn.views("HN").chain_heads([str(case_id)])[str(case_id)][0] == case.version
     assert {r.case_id: r.status for r in hn.views("HN").cases()}[str(case_id)] == "erased"
+
+
+def data_files(directory: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Every file under directory, as raw bytes (a file removed while listed is passed over)."""
+    found = {}
+    for path in directory.rglob("*"):
+        if path.is_file() and not path.name.endswith(skip):
+            try:
+                found[str(path)] = path.read_bytes()
+            except FileNotFoundError:
+                continue
+    return found
+
+
+def holding(files: dict[str, bytes], texts: tuple[str, ...]) -> list[str]:
+    return [f"{t} in {path}" for path, data in files.items() for t in texts if t.encode() in data]
+
+
+def test_an_erased_case_leaves_no_name_in_postgresql_s_files_or_wal_nor_any_topic(
+    network: dict[str, Node], database_url: str, unique: str
+) -> None:
+    """Not only the dump: heap files (dead tuples), indexes and the WAL, read with a CHECKPOINT
+    first, and every record and file of the run's topics. The server's data directory is
+    shared by every test; only this test writes these names."""
+    if not POSTGRES_DATA.is_dir():
+        pytest.fail(f"this test reads PostgreSQL's files in {POSTGRES_DATA}: run `compose/services up`")
+    mx, gt, hn = network["MX"], network["GT"], network["HN"]
+    name, surname, place = f"Xochiquetzal{unique}", f"Tlapaltecatl{unique}", f"Zanatepec{unique}"
+    texts = (name, surname, place, f"Amended{unique}")
+    route = f"Ruta{unique}"  # public: the views keep it in clear
+    case_id = mx.ledger.report_missing_person(
+        report(
+            given_names=name,
+            first_surname=surname,
+            last_seen_place=place,
+            route=route,
+            nationalities=("GT",),
+        )
+    )
+    mx.ledger.record_sighting(
+        RecordSighting(
+            **ctx(),
+            case_id=case_id,
+            seen_on="2026-03-01",
+            place=Place("MX", place),
+            source="witness",
+            description=f"{name} {surname} was seen boarding the train",
+        )
+    )
+    mx.ledger.amend_data(
+        AmendData(**ctx(FAMILY), case_id=case_id, changes={"person.given_names": texts[3]}, reason="spelling")
+    )
+    mx.sync("MX")
+    gt.projector("GT").run_once()
+    hn.projector("HN").run_once()
+    row = gt.views("GT").rows([str(case_id)])[str(case_id)]
+    assert (row.given_names, row.first_surname, row.last_seen_place) == (texts[3], surname, place)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        held = connection.execute(
+            f"SELECT count(*) FROM {views_schema('GT')}.cases WHERE case_id = %s AND sealed IS NOT NULL",
+            (str(case_id),),
+        ).fetchone()
+    assert held == (1,), "control: GT's views hold the case, sealed"
+
+    mx.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="the mother"))
+    mx.sync("MX")
+    gt.projector("GT").run_once()
+    hn.projector("HN").run_once()
+    for node, jurisdiction in ((mx, "MX"), (gt, "GT"), (hn, "HN")):
+        erased = node.views(jurisdiction).rows([str(case_id)])[str(case_id)]
+        assert (erased.status, erased.given_names) == ("erased", None)
+
+    assert holding({"pg_dumpall": pg_dumpall(database_url)}, texts) == []
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("CHECKPOINT")  # what the buffers held is in the files now
+    postgres = data_files(POSTGRES_DATA)
+    assert any("pg_wal" in p for p in postgres), "control: the WAL is read"
+    assert holding(postgres, (route,)), "control: the scan finds a public field kept in clear"
+    assert holding(postgres, texts) == [], "erased text left in PostgreSQL's data directory"
+
+    prefix = f"erase{unique}."
+    topics = sorted(t for t in mx.event_log.list_topics() if t.startswith(prefix))
+    assert mx.catalogue.keys().name in topics and len(topics) >= 2
+    for topic in topics:
+        for record in read_all(mx.event_log, topic):
+            content = (record.key or b"") + (record.value or b"") + b"".join(v for _, v in record.headers)
+            assert holding({topic: content}, texts) == [], f"erased text in a record of {topic}"
+    # Kafka preallocates .index and .timeindex files sparsely; they hold offsets only.
+    kafka = {
+        path: data
+        for folder in KAFKA_DATA.iterdir()
+        if folder.is_dir() and folder.name.startswith(prefix)
+        for path, data in data_files(folder, skip=(".index", ".timeindex")).items()
+    }
+    assert kafka and holding(kafka, (str(case_id),)), "control: the topics' files are read"
+    assert holding(kafka, texts) == [], "erased text in a file of the run's topics"
+    for node in (mx, gt, hn):
+        files = data_files(node.settings.data_dir) if node.settings.data_dir.is_dir() else {}
+        assert holding(files, texts) == [], "erased text in a node's data directory"
