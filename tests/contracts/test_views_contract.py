@@ -21,6 +21,7 @@ from projections.views import (
     VIEWS_FORMAT,
     CaseRow,
     JurisdictionViews,
+    TimelineRow,
     ViewsFromLaterRelease,
     tracking_at,
 )
@@ -145,6 +146,37 @@ class ViewsContract:
         assert views.cases() == [hidden]
         assert views.cases()[0].display_name == "(restricted)"
 
+    def test_fields_above_public_are_stored_sealed_and_a_purge_destroys_their_key(
+        self, views: JurisdictionViews, stored: Callable[[JurisdictionViews], bytes]
+    ) -> None:
+        case = row(1, route="Ruta del Golfo")
+        entry = TimelineRow(
+            aggregate_id=case.case_id,
+            version=1,
+            aggregate_type="MissingPersonCase",
+            event_type="CaseReported",
+            origin="GT",
+            occurred_at=datetime(2026, 2, 3, tzinfo=UTC),
+            recorded_at=datetime(2026, 2, 3, tzinfo=UTC),
+            organisation="Casa del Migrante",
+            role="caseworker",
+            purpose="search",
+            public='{"route": "Ruta del Golfo"}',
+            shown='{"person": {"given_names": "María José"}, "last_seen": {"place": "Arriaga"}}',
+            withheld=(),
+        )
+        views.apply([case], [tracking_at(TP, 1)], {case.case_id: (1, b"h")}, timeline=[entry])
+        assert views.cases() == [case] and views.timeline(case.case_id) == [entry]
+        raw = stored(views)
+        assert b"Ruta del Golfo" in raw, "control: public fields are kept in clear"
+        for text in ("María", "Maria", "López", "Lopez", "Arriaga", "18-29"):
+            assert text.encode() not in raw, f"{text} stored in clear"
+        keys = views.view_keys  # type: ignore[attr-defined]
+        assert keys.store.live(case.case_id)
+        views.apply([], [tracking_at(TP, 2)], purged=[case.case_id])
+        assert keys.store.live(case.case_id) == [], "the purge destroyed the views key"
+        assert views.cases()[0].given_names is None and views.timeline(case.case_id)[0].shown == "{}"
+
     def test_views_open_after_rebuild_after_rebuild(
         self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]
     ) -> None:
@@ -201,6 +233,11 @@ class TestSQLiteViews(ViewsContract):
         return lambda: SQLiteJurisdictionViews(tmp_path / "views-mx.sqlite", "MX", keys)
 
     @pytest.fixture
+    def stored(self, tmp_path: Path) -> Callable[[JurisdictionViews], bytes]:
+        """Every byte of the views' file and its -wal, unchecked-pointed."""
+        return lambda _: b"".join(p.read_bytes() for p in tmp_path.glob("views-mx.sqlite*"))
+
+    @pytest.fixture
     def set_format(self) -> SetFormat:
         def stamp(views: JurisdictionViews, value: int | None) -> None:
             with views.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
@@ -218,6 +255,21 @@ class TestPostgresViews(ViewsContract):
         conninfo = Settings(database_url=database_url).postgres_conninfo()
         keys = MemoryKeyStore(MasterKey(new_data_key()))  # the node's: every opening shares it
         return lambda: PostgresJurisdictionViews(conninfo, "MX", keys)
+
+    @pytest.fixture
+    def stored(self) -> Callable[[JurisdictionViews], bytes]:
+        """Every row of the views' tables as PostgreSQL prints it (bytea in hex)."""
+
+        def rows(views: JurisdictionViews) -> bytes:
+            schema = views._schema  # type: ignore[attr-defined]
+            found = b""
+            with views.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+                for table in ("cases", "timeline", "forensic"):
+                    cursor.execute(SQL("SELECT t::text AS r FROM {}.{} t").format(schema, SQL(table)))
+                    found += "".join(r["r"] for r in cursor.fetchall()).encode()
+            return found
+
+        return rows
 
     @pytest.fixture
     def set_format(self) -> SetFormat:
