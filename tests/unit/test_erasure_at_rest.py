@@ -19,6 +19,7 @@ import pytest
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.commands import AmendData, EraseData, RecordSighting
 from ledger.values import Place
+from projections.view_keys import ViewKeys
 from services.bootstrap import Node, build_node
 from services.settings import Settings
 from tests.factories import FAMILY, ctx, report
@@ -144,3 +145,14 @@ def test_data_directories_and_files_are_owner_only(network: dict[str, Node], tmp
     for path in [data, *data.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
+
+
+def test_name_tokens_fold_case_and_accents_and_go_with_the_key() -> None:
+    keys = ViewKeys()
+    stored = keys.name_tokens("case", ["María José", "López-Chávez"])
+    assert stored is not None and b"maria" not in stored and "María".encode() not in stored
+    assert keys.name_matches("case", stored, "MARIA lopez chavez")
+    assert not keys.name_matches("case", stored, "Mario") and not keys.name_matches("case", stored, "")
+    assert not keys.name_matches("other", stored, "maria"), "tokens are keyed per case"
+    keys.destroy(["case"])
+    assert not keys.name_matches("case", stored, "maria"), "erased with the views key"
