@@ -10,7 +10,8 @@ import click
 
 from ledger.access_rules import load as load_rules
 from services.cli_common import UserError, node_from_env, parse_case_id
-from services.feed import ConsularFeed, FeedPublisher
+from services.feed import ConsularFeed
+from services.feed_topic import FeedPublisher
 from services.tokens import TokenStore
 
 

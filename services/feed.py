@@ -17,11 +17,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -34,8 +33,8 @@ from ledger.vocabulary import PURPOSES
 from projections.rows import amended_date, overlay
 from services.bootstrap import Node
 from topics.avro import UndecodableMessage
-from topics.log import LogUnavailable, OutgoingRecord, Publisher, TopicPartition
-from topics.mapping import open_record
+from topics.log import LogUnavailable, TopicPartition
+from topics.mapping import Opened, open_record
 from topics.seals import RunChecker, place_in_run
 
 # Per partition: where to start reading (the first message of a signed run, which is verified
@@ -47,6 +46,9 @@ log = logging.getLogger(__name__)
 
 _MINOR_BANDS = ("0-11", "12-17")
 AUDITED = ("reserved", "forensic", "genetic")
+# An item that tells a subscriber to drop every field above public it holds of a case, up to a
+# version: the family withdrew the feed's purpose, or had the case's data erased.
+RETRACTED = "ItemsRetracted"
 
 
 def encode_cursor(cursor: Cursor) -> str:
@@ -81,6 +83,8 @@ class CaseContext:
     consents: set[str]
     last_seen: date | None = None  # the date last seen, against which a corrected birth date counts
     age_range: Mapping[str, Any] | None = None  # the reported estimate, when a birth date is taken away
+    version: int = 0  # the case's last event this context reflects
+    erased: bool = False
 
     def amended(self, changes: Sequence[Mapping[str, Any]]) -> None:
         """A corrected date of birth may make the person a minor (as the ledger decides:
@@ -89,6 +93,19 @@ class CaseContext:
             if change.get("field") == "person.date_of_birth":
                 person = {"date_of_birth": amended_date(dict(change)), "age_range": self.age_range}
                 self.minor = is_minor(person, {"date": self.last_seen})
+
+    def fold(self, event_type: str, version: int, opened: Opened) -> None:
+        """The case after one more of its events (the next after `version`)."""
+        self.version = version
+        if event_type == "DataAmended":
+            if "common" in opened.closed:
+                self.minor = True  # a correction this node cannot open may make a minor of the person
+            self.amended(opened.plain.get("changes") or ())
+        elif event_type in ("ConsentGranted", "ConsentWithdrawn"):
+            purpose = str(opened.plain["consent_purpose"])
+            (self.consents.add if event_type == "ConsentGranted" else self.consents.discard)(purpose)
+        elif event_type == "DataErased":
+            self.erased, self.consents = True, set()
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,10 @@ class FeedItem:
     fields: dict[str, Any]
     tiers: tuple[str, ...]  # the tiers the fields come from
     withheld: tuple[str, ...]
+    public: dict[str, Any] = field(default_factory=dict)  # the public fields alone
+    # The shown tiers above public as the origin sealed them (tier, key id, ciphertext): what the
+    # feed's Kafka topic carries instead of their fields (services/feed_topic.py).
+    sealed: tuple[Mapping[str, Any], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +140,31 @@ class FeedItem:
             "withheld": list(self.withheld),
         }
 
+    def as_message(self) -> dict[str, Any]:
+        """The item as the feed's Kafka topic keeps it: the public fields in the clear, each
+        shown tier above public as the origin sealed it (its key id and ciphertext), so the
+        case's erasure, which destroys those keys, leaves nothing readable on the topic. A
+        shown tier that came unsealed (a message of a release before sealing) is withheld."""
+        carried = [str(entry["tier"]) for entry in self.sealed]
+        return {
+            **self.as_json(),
+            "fields": _jsonable(self.public),
+            "sealed": [
+                {
+                    "tier": str(entry["tier"]),
+                    "key_id": str(entry["key_id"]),
+                    "ciphertext": base64.b64encode(bytes(entry["ciphertext"])).decode(),
+                }
+                for entry in self.sealed
+            ],
+            "tiers": [t for t in self.tiers if t == "public" or t in carried],
+            "withheld": [
+                t
+                for t in TIERS
+                if t in self.withheld or (t in self.tiers and t != "public" and t not in carried)
+            ],
+        }
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
@@ -130,6 +176,19 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A message of the feed read and opened, its item still to be decided."""
+
+    event_type: str
+    case_id: str
+    version: int
+    meta: Mapping[str, Any]
+    opened: Opened
+    cursor: str
+    sealed: tuple[Mapping[str, Any], ...]  # the message's sealed tiers, as the origin sealed them
 
 
 class ConsularFeed:
@@ -164,7 +223,8 @@ class ConsularFeed:
             return [], position
         checker = RunChecker(self.node.keys.verify, self.node.catalogue.origin_of)
         reader = self.node.event_log.reader()
-        items: list[FeedItem] = []
+        self._cases = {}  # each pass decides by the cases as they are now, not as they were
+        taken: list[_Taken] = []
         held: set[TopicPartition] = set()
         try:
             reader.assign({tp: position[tp][0] for tp in pending})
@@ -190,18 +250,21 @@ class ConsularFeed:
                     mid_run = item.problem is None and place is not None and 0 < place[0] < place[1]
                     start = record.offset - place[0] + 1 if mid_run and place else record.offset + 1
                     position[tp] = (start, record.offset + 1)
-                    found = self._item(record.value, position) if item.problem is None else None
+                    found = self._take(record.value, position) if item.problem is None else None
                     if found is _HOLD:  # a case this node cannot place yet: try again next pass
                         position[tp] = before
                         held.add(tp)
-                    elif isinstance(found, FeedItem):
-                        items.append(found)
+                    elif isinstance(found, _Taken):
+                        taken.append(found)
             for tp in pending:  # past transaction markers too (every run is whole by the ends)
                 if tp not in held:
                     reached = max(position[tp][1], min(reader.position(tp), ends[tp]))
                     position[tp] = (reached, reached)
         finally:
             reader.close()
+        # Decided once the pass has read to the ends: a consent withdrawn or a case erased later
+        # in the log counts for every item before it, replayed or live.
+        items = [found for one in taken for found in self._decide(one)]
         self._record_reads(items)
         return items, position
 
@@ -232,9 +295,10 @@ class ConsularFeed:
             except CaseNotFound:
                 continue  # another node's case: that node records its own reads (a known limit)
 
-    def _item(self, value: bytes | None, position: Cursor) -> FeedItem | object | None:
-        """The feed item of a message; None when it is not for this feed; _HOLD when the case
-        it concerns is not known here yet (its report not yet in this node's views)."""
+    def _take(self, value: bytes | None, position: Cursor) -> _Taken | object | None:
+        """The message opened, its case's context brought up to it; None when it is not for this
+        feed; _HOLD when the case it concerns is not known here yet (its report not yet in this
+        node's views), or known only as it was before events this pass did not read."""
         try:
             decoded = self.node.registry.decode(value)
         except UndecodableMessage:
@@ -242,32 +306,39 @@ class ConsularFeed:
         meta = decoded.record["meta"]
         if meta["aggregate_type"] != "MissingPersonCase":
             return None
-        case_id = str(meta["aggregate_id"])
+        case_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
         try:
             opened = open_record(self.node.registry, self.node.data_keys, decoded)
         except UndecodableMessage:
             return None
-        if decoded.name == "CaseReported":
+        context = self._cases.get(case_id) or self._known(case_id)
+        if context is None and decoded.name == "CaseReported":
             person, seen = opened.plain["person"], opened.plain["last_seen"]
-            self._cases[case_id] = CaseContext(
+            context = self._cases[case_id] = CaseContext(
                 tuple(person["nationalities"]),
                 is_minor(person, seen),
                 set(opened.plain["consented_purposes"]),
                 seen["date"],
                 person.get("age_range"),
+                version,
             )
-        context = self._cases.get(case_id) or self._known(case_id)
         if context is None:
             return _HOLD
+        if version > context.version + 1:
+            self._cases.pop(case_id, None)  # what this node knows lags the log: ask again next pass
+            return _HOLD
+        if version == context.version + 1:
+            context.fold(decoded.name, version, opened)
         if self.country not in context.nationalities:
             return None
-        if decoded.name == "DataAmended":
-            context.amended(opened.plain.get("changes") or ())
-        if decoded.name in ("ConsentGranted", "ConsentWithdrawn"):
-            purpose = str(opened.plain["consent_purpose"])
-            (context.consents.add if decoded.name == "ConsentGranted" else context.consents.discard)(purpose)
-        nationalities, minor = context.nationalities, context.minor
-        origin = str(meta["origin"])
+        sealed = tuple(decoded.record.get("sealed") or ())
+        return _Taken(decoded.name, case_id, version, meta, opened, encode_cursor(position), sealed)
+
+    def _decide(self, taken: _Taken) -> list[FeedItem]:
+        """The item as the case stands now (its consent, whether it was erased, whether the person
+        is a minor), and, after a withdrawal or an erasure that still holds, a retraction."""
+        context = self._cases[taken.case_id]
+        origin = str(taken.meta["origin"])
         allowed = [
             tier
             for tier in TIERS
@@ -277,38 +348,64 @@ class ConsularFeed:
                 origin,
                 tier,
                 self.purpose,
-                nationalities=nationalities,
-                minor=minor,
+                nationalities=context.nationalities,
+                minor=context.minor,
                 on=self.today(),
             )
         ]
         if "public" not in allowed:
-            return None
-        if self.purpose not in context.consents:
+            return []
+        if context.erased or self.purpose not in context.consents:
             allowed = ["public"]  # without the family's consent for this purpose, the public tier only
+        opened = taken.opened
         fields = dict(opened.public)
+        fields.pop("sealed", None)
+        public = dict(fields)
         shown = ["public"]
         for tier in allowed[1:]:
             if tier in opened.tiers:
                 shown.append(tier)
                 for key, value in opened.tiers[tier].items():
                     overlay(fields, key, value)
-        held = tiers_of(decoded.name) | set(opened.tiers) | set(opened.closed)
+        held = tiers_of(taken.event_type) | set(opened.tiers) | set(opened.closed)
         withheld = tuple(t for t in TIERS if t in held and t not in shown)
-        fields.pop("sealed", None)
-        return FeedItem(
-            cursor=encode_cursor(position),
-            event_type=decoded.name,
-            aggregate_id=case_id,
-            version=int(meta["aggregate_version"]),
+        sealed = [entry for entry in taken.sealed if entry["tier"] in shown[1:]]
+        item = FeedItem(
+            cursor=taken.cursor,
+            event_type=taken.event_type,
+            aggregate_id=taken.case_id,
+            version=taken.version,
             origin=origin,
-            occurred_at=meta["occurred_at"],
-            recorded_at=meta["recorded_at"],
-            recorded_by=dict(meta["recorded_by"]),
+            occurred_at=taken.meta["occurred_at"],
+            recorded_at=taken.meta["recorded_at"],
+            recorded_by=dict(taken.meta["recorded_by"]),
             fields=fields,
             tiers=tuple(shown),
             withheld=withheld,
+            public=public,
+            sealed=tuple(sealed),
         )
+        reason = None
+        if taken.event_type == "DataErased":
+            reason = "data_erased"
+        elif (
+            taken.event_type == "ConsentWithdrawn"
+            and opened.plain.get("consent_purpose") == self.purpose
+            and self.purpose not in context.consents
+        ):
+            reason = "consent_withdrawn"
+        if reason is None:
+            return [item]
+        retraction = replace(
+            item,
+            event_type=RETRACTED,
+            fields={"reason": reason, "up_to_version": taken.version},
+            tiers=("public",),
+            withheld=(),
+            public={"reason": reason, "up_to_version": taken.version},
+            sealed=(),
+        )
+        return [item, retraction]
 
     def _known(self, case_id: str) -> CaseContext | None:
         """A case reported before the cursor: from this node's ledger when it holds the case,
@@ -321,7 +418,11 @@ class ConsularFeed:
                 return None
             # No age band means no date of birth: possibly a minor, the stricter reading (as is_minor).
             minor = row.age_band is None or row.age_band in _MINOR_BANDS
-            context = CaseContext(tuple(row.nationalities), minor, set(row.consents), row.last_seen_date)
+            erased = row.status == "erased"
+            consents = set() if erased else set(row.consents)
+            context = CaseContext(
+                tuple(row.nationalities), minor, consents, row.last_seen_date, None, row.version, erased
+            )
         else:
             context = CaseContext(
                 tuple(case.person.get("nationalities") or ()),
@@ -329,6 +430,8 @@ class ConsularFeed:
                 {p for p in PURPOSES if case.has_consent(p)},
                 case.last_seen.get("date"),
                 case.person.get("age_range"),
+                case.version,
+                case.erased,
             )
         self._cases[case_id] = context
         return context
@@ -339,85 +442,11 @@ def sse(item: FeedItem) -> str:
     return f"id: {item.cursor}\nevent: {item.event_type}\ndata: {json.dumps(item.as_json())}\n\n"
 
 
-class FeedPublisher:
-    """Keeps `ledger.feed.<organisation>` current for networks that run their own consumers.
+def __getattr__(name: str) -> Any:
+    """FeedPublisher lives in services/feed_topic.py; `from services.feed import FeedPublisher`
+    still finds it."""
+    if name == "FeedPublisher":
+        from services.feed_topic import FeedPublisher
 
-    Each pass publishes what the feed read since the last message on the topic, in one
-    transaction; every message carries the cursor after it (header `cursor`), so after a
-    crash the publisher resumes from the topic's own last message: nothing twice, nothing lost.
-    """
-
-    def __init__(self, feed: ConsularFeed) -> None:
-        self.feed = feed
-        self.topic = feed.node.catalogue.feed(feed.organisation)
-        self._cursor: Cursor | None = None
-        self._publisher: Publisher | None = None
-
-    def run_once(self) -> int:
-        log_ = self.feed.node.event_log
-        if self._publisher is None:
-            log_.create_topics([self.topic])
-            prefix = self.feed.node.catalogue.prefix
-            self._publisher = log_.publisher(f"{prefix}caseledger-feed-{self.feed.organisation}")
-            self._cursor = self.last_cursor()
-        items, after = self.feed.read(self._cursor)
-        if items:
-            self._publisher.publish(
-                [
-                    OutgoingRecord(
-                        self.topic.name,
-                        item.aggregate_id.encode(),
-                        json.dumps(item.as_json(), sort_keys=True).encode(),
-                        (("cursor", item.cursor.encode()), ("event_type", item.event_type.encode())),
-                        int(item.recorded_at.timestamp() * 1000),
-                    )
-                    for item in items
-                ]
-            )
-        self._cursor = after
-        return len(items)
-
-    def last_cursor(self) -> Cursor | None:
-        """The cursor of the topic's last message (None when it holds none)."""
-        log_ = self.feed.node.event_log
-        [tp] = log_.partitions(self.topic.name)
-        begin, end = log_.beginning_offsets([tp])[tp], log_.end_offsets([tp])[tp]
-        window = 16
-        while end > begin:
-            start = max(begin, end - window)
-            reader = log_.reader()
-            try:
-                reader.assign({tp: start})
-                found: bytes | None = None
-                deadline = time.monotonic() + 30
-                while reader.position(tp) < end:
-                    for record in reader.poll(0.5, max_records=500):
-                        found = record.header("cursor") or found
-                    if time.monotonic() > deadline:
-                        raise LogUnavailable(f"{self.topic.name}: could not read its last message")
-            finally:
-                reader.close()
-            if found is not None:
-                return decode_cursor(found.decode(), "cursor")
-            if start == begin:
-                return None
-            window *= 4
-        return None
-
-    def run(self, stop: threading.Event, idle_s: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                if self.run_once() == 0:
-                    stop.wait(idle_s)
-            except Exception as error:  # a feed must outlive a broker restart
-                log.warning("feed %s: %s", self.feed.organisation, type(error).__name__)
-                self._close()
-                stop.wait(2.0)
-
-    def _close(self) -> None:
-        if self._publisher is not None:
-            self._publisher.close()
-            self._publisher = None
-
-    def close(self) -> None:
-        self._close()
+        return FeedPublisher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

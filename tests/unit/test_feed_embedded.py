@@ -15,11 +15,12 @@ from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.access_rules import load as load_rules
-from ledger.commands import AmendData, GrantConsent, RecordSighting
+from ledger.commands import AmendData, EraseData, GrantConsent, RecordSighting, WithdrawConsent
 from ledger.values import Place
 from services.api import create_app
 from services.bootstrap import Node, build_node
-from services.feed import ConsularFeed, FeedPublisher
+from services.feed import ConsularFeed
+from services.feed_topic import FeedPublisher, open_feed_message
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.factories import FAMILY, ctx, report
@@ -230,3 +231,131 @@ def test_a_birth_date_corrected_to_a_minors_stops_the_common_tier_reaching_a_con
         and "Hondureño" in json.dumps(i.fields, default=str, ensure_ascii=False)
         for i in first
     )
+
+
+def shown(response: Any) -> str:
+    """Every item's data as readable text (JSON escapes accents)."""
+    return json.dumps([e["data"] for e in events(response.text)], ensure_ascii=False)
+
+
+def withdraw_search(node: Node, case_id: str) -> None:
+    node.ledger.withdraw_consent(
+        WithdrawConsent(
+            **ctx(FAMILY), case_id=uuid.UUID(case_id), consent_purpose="search", withdrawn_by="su madre"
+        )
+    )
+
+
+def test_a_replay_after_the_family_withdrew_the_search_shows_no_name(
+    node: Node, cases: dict[str, str], tmp_path: Path
+) -> None:
+    """Every item, replayed or live, is decided by the case's consent now, not by the consent
+    the replayed event was recorded under."""
+    tokens = TokenStore(tmp_path / "tokens.json")
+    api = TestClient(create_app(node, tokens, catch_up=True))
+    honduras = headers(tokens, "hn-consulado-tapachula")
+    before = api.get("/feed", params={"follow": "false"}, headers=honduras)
+    assert "Hondureño" in shown(before), "the consulate read the name while the family consented"
+    withdraw_search(node, cases["hn_adult"])
+
+    replay = api.get("/feed", params={"follow": "false"}, headers=honduras)  # no Last-Event-ID
+    assert replay.status_code == 200
+    assert "Hondureño" not in shown(replay)
+    of_adult = [e for e in events(replay.text) if e["data"]["case_id"] == cases["hn_adult"]]
+    assert "López" not in json.dumps([e["data"] for e in of_adult], ensure_ascii=False)
+    assert [e["event"] for e in of_adult] == [
+        "CaseReported",
+        "SightingRecorded",
+        "ConsentWithdrawn",
+        "ItemsRetracted",
+    ]
+    assert all(e["data"]["tiers"] == ["public"] for e in of_adult)
+    reported = of_adult[0]["data"]
+    assert "common" in reported["withheld"] and "date_of_birth" not in reported["fields"]["person"]
+    assert "place" not in reported["fields"]["last_seen"]
+    retraction = of_adult[-1]["data"]
+    assert retraction["fields"] == {"reason": "consent_withdrawn", "up_to_version": 3}
+
+    # Live: a subscriber that had the name before is told to drop it.
+    last_before = events(before.text)[-1]["id"]
+    live = events(
+        api.get("/feed", params={"follow": "false"}, headers={**honduras, "Last-Event-ID": last_before}).text
+    )
+    assert [e["event"] for e in live] == ["ConsentWithdrawn", "ItemsRetracted"]
+
+    # The family gives its consent again: the case reads as it stands now, names included.
+    node.ledger.grant_consent(
+        GrantConsent(
+            **ctx(FAMILY), case_id=uuid.UUID(cases["hn_adult"]), consent_purpose="search", given_by="su madre"
+        )
+    )
+    again = api.get("/feed", params={"follow": "false"}, headers=honduras)
+    assert "Hondureño" in shown(again) and "ItemsRetracted" not in again.text
+
+
+def test_an_erased_case_replays_as_its_public_tier_and_a_retraction(
+    node: Node, cases: dict[str, str], tmp_path: Path
+) -> None:
+    tokens = TokenStore(tmp_path / "tokens.json")
+    api = TestClient(create_app(node, tokens, catch_up=True))
+    honduras = headers(tokens, "hn-consulado-tapachula")
+    node.ledger.erase_data(
+        EraseData(**ctx(FAMILY), case_id=uuid.UUID(cases["hn_adult"]), requested_by="su madre")
+    )
+    replay = api.get("/feed", params={"follow": "false"}, headers=honduras)
+    assert "Hondureño" not in shown(replay)
+    of_adult = [e for e in events(replay.text) if e["data"]["case_id"] == cases["hn_adult"]]
+    assert [e["event"] for e in of_adult][-2:] == ["DataErased", "ItemsRetracted"]
+    assert all(e["data"]["tiers"] == ["public"] for e in of_adult)
+    assert of_adult[-1]["data"]["fields"]["reason"] == "data_erased"
+
+
+def test_the_feed_topic_carries_names_sealed_and_retracts_them(node: Node, cases: dict[str, str]) -> None:
+    """On `ledger.feed.<organisation>` the tiers above public travel as the origin sealed them:
+    the consulate's node opens them with the keys it holds; a withdrawal publishes a
+    retraction; an erasure destroys the keys, so nothing of the name can be read any more."""
+    rules = load_rules(SAMPLE_POLICY)
+    node.relay.run_once()
+    publisher = FeedPublisher(ConsularFeed(node, rules, "hn-consulado-tapachula"))
+    publisher.run_once()
+    topic = node.catalogue.feed("hn-consulado-tapachula").name
+
+    def raw() -> list[Any]:
+        [tp] = node.event_log.partitions(topic)
+        reader = node.event_log.reader()
+        reader.assign({tp: 0})
+        found = reader.poll(1.0, max_records=1000)
+        reader.close()
+        return found
+
+    def reported_name() -> Any:
+        [message] = [
+            m
+            for m in raw()
+            if m.key == cases["hn_adult"].encode() and m.header("event_type") == b"CaseReported"
+        ]
+        opened = open_feed_message(node.registry, node.data_keys, message.value or b"")
+        return opened["fields"]["person"].get("given_names")
+
+    assert not any(b"Hondure" in (m.value or b"") for m in raw()), "no name in the clear on the topic"
+    assert reported_name() == "Hondureño", "the consulate's node opens what its agreement allows"
+
+    withdraw_search(node, cases["hn_adult"])
+    node.relay.run_once()
+    assert publisher.run_once() == 2
+    retraction = json.loads(raw()[-1].value or b"")
+    assert (retraction["event_type"], retraction["case_id"], retraction["fields"]["reason"]) == (
+        "ItemsRetracted",
+        cases["hn_adult"],
+        "consent_withdrawn",
+    )
+
+    node.ledger.erase_data(
+        EraseData(**ctx(FAMILY), case_id=uuid.UUID(cases["hn_adult"]), requested_by="su madre")
+    )
+    node.relay.run_once()
+    assert publisher.run_once() == 2
+    publisher.close()
+    assert [json.loads(m.value or b"")["event_type"] for m in raw()][-2:] == ["DataErased", "ItemsRetracted"]
+    assert reported_name() is None, "erased: its key is destroyed, the name opens nowhere"
+    assert not any(b"Hondure" in (m.value or b"") + b"".join(v for _, v in m.headers) for m in raw())

@@ -1,0 +1,158 @@
+"""A consulate's feed on Kafka: `ledger.feed.<organisation>`, for networks that run their own
+consumers.
+
+The topic keeps no personal data in the clear. Each message is a feed item (services/feed.py)
+with its public fields in the clear and every tier above public that the consulate may read
+as the origin sealed it on `ledger.events.<origin>`: the tier, the id of the case's data key
+and the ciphertext. Whoever holds that key through a grant on `ledger.keys` opens it
+(`open_feed_message`): the node that serves the consulate, or the consulate itself where the
+network's key registry names its X25519 key (the origin wraps each key for every reader the
+rules entitle). The case's erasure destroys those keys at the origin and, through their
+tombstones, everywhere: what the topic holds of the case can then be read by no one.
+
+Items are decided by the case as it stands when they are published. When the family
+withdraws the feed's purpose, or has the case erased, an `ItemsRetracted` item follows: its
+subscribers drop every field above public they hold of the case up to its version.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from ledger.crypto import Refused, open_fixed
+from ledger.keystore import KeyStore
+from ledger.tiers import TIERS
+from projections.rows import overlay
+from services.feed import ConsularFeed, Cursor, _jsonable, decode_cursor
+from topics.avro import SchemaRegistry, UndecodableMessage
+from topics.log import LogUnavailable, OutgoingRecord, Publisher
+from topics.mapping import message_context
+
+log = logging.getLogger(__name__)
+
+
+def open_feed_message(registry: SchemaRegistry, keys: KeyStore, value: bytes) -> dict[str, Any]:
+    """A message of a feed topic as its reader may see it: the public fields, and those of each
+    sealed tier it holds the key for (a tier whose key it lacks or that was erased is withheld).
+    ValueError when the message is not a feed item or a sealed tier was tampered with."""
+    try:
+        item = json.loads(value)
+        case_id, version, event_type = str(item["case_id"]), int(item["version"]), str(item["event_type"])
+        fields, sealed = dict(item["fields"]), list(item.get("sealed") or ())
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"not a feed item: {type(error).__name__}") from None
+    opened: list[str] = []
+    for entry in sealed:
+        tier = str(entry["tier"])
+        key = keys.get(str(entry["key_id"]))
+        if key is None:
+            continue  # not granted here, or erased
+        try:
+            ciphertext = base64.b64decode(str(entry["ciphertext"]), validate=True)
+            inner = registry.decode(open_fixed(key, ciphertext, message_context(case_id, version, tier)))
+        except (Refused, UndecodableMessage, binascii.Error) as error:
+            raise ValueError(f"sealed {tier} tier of a feed item: {error}") from None
+        if inner.name != f"{event_type}_{tier}":
+            raise ValueError(f"sealed {tier} tier of a feed item holds a {inner.name} record")
+        for name, found in _jsonable(inner.record).items():
+            overlay(fields, name, found)
+        opened.append(tier)
+    closed = {str(entry["tier"]) for entry in sealed} - set(opened)
+    withheld = set(item.get("withheld") or ()) | closed
+    shown = ["public", *opened] if "public" in (item.get("tiers") or ["public"]) else opened
+    return {
+        **{k: v for k, v in item.items() if k != "sealed"},
+        "fields": fields,
+        "tiers": [t for t in TIERS if t in shown],
+        "withheld": [t for t in TIERS if t in withheld],
+    }
+
+
+class FeedPublisher:
+    """Keeps `ledger.feed.<organisation>` current for networks that run their own consumers.
+
+    Each pass publishes what the feed read since the last message on the topic, in one
+    transaction; every message carries the cursor after it (header `cursor`), so after a
+    crash the publisher resumes from the topic's own last message: nothing twice, nothing lost.
+    """
+
+    def __init__(self, feed: ConsularFeed) -> None:
+        self.feed = feed
+        self.topic = feed.node.catalogue.feed(feed.organisation)
+        self._cursor: Cursor | None = None
+        self._publisher: Publisher | None = None
+
+    def run_once(self) -> int:
+        log_ = self.feed.node.event_log
+        if self._publisher is None:
+            log_.create_topics([self.topic])
+            prefix = self.feed.node.catalogue.prefix
+            self._publisher = log_.publisher(f"{prefix}caseledger-feed-{self.feed.organisation}")
+            self._cursor = self.last_cursor()
+        items, after = self.feed.read(self._cursor)
+        if items:
+            self._publisher.publish(
+                [
+                    OutgoingRecord(
+                        self.topic.name,
+                        item.aggregate_id.encode(),
+                        json.dumps(item.as_message(), sort_keys=True).encode(),
+                        (("cursor", item.cursor.encode()), ("event_type", item.event_type.encode())),
+                        int(item.recorded_at.timestamp() * 1000),
+                    )
+                    for item in items
+                ]
+            )
+        self._cursor = after
+        return len(items)
+
+    def last_cursor(self) -> Cursor | None:
+        """The cursor of the topic's last message (None when it holds none)."""
+        log_ = self.feed.node.event_log
+        [tp] = log_.partitions(self.topic.name)
+        begin, end = log_.beginning_offsets([tp])[tp], log_.end_offsets([tp])[tp]
+        window = 16
+        while end > begin:
+            start = max(begin, end - window)
+            reader = log_.reader()
+            try:
+                reader.assign({tp: start})
+                found: bytes | None = None
+                deadline = time.monotonic() + 30
+                while reader.position(tp) < end:
+                    for record in reader.poll(0.5, max_records=500):
+                        found = record.header("cursor") or found
+                    if time.monotonic() > deadline:
+                        raise LogUnavailable(f"{self.topic.name}: could not read its last message")
+            finally:
+                reader.close()
+            if found is not None:
+                return decode_cursor(found.decode(), "cursor")
+            if start == begin:
+                return None
+            window *= 4
+        return None
+
+    def run(self, stop: threading.Event, idle_s: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                if self.run_once() == 0:
+                    stop.wait(idle_s)
+            except Exception as error:  # a feed must outlive a broker restart
+                log.warning("feed %s: %s", self.feed.organisation, type(error).__name__)
+                self._close()
+                stop.wait(2.0)
+
+    def _close(self) -> None:
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
+
+    def close(self) -> None:
+        self._close()
