@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -41,8 +40,6 @@ from topics.seals import RunChecker, place_in_run
 # whole) and the first message not yet delivered.
 Cursor = dict[TopicPartition, tuple[int, int]]
 _HOLD = object()
-
-log = logging.getLogger(__name__)
 
 _MINOR_BANDS = ("0-11", "12-17")
 AUDITED = ("reserved", "forensic", "genetic")
@@ -138,31 +135,6 @@ class FeedItem:
             "fields": _jsonable(self.fields),
             "tiers": list(self.tiers),
             "withheld": list(self.withheld),
-        }
-
-    def as_message(self) -> dict[str, Any]:
-        """The item as the feed's Kafka topic keeps it: the public fields in the clear, each
-        shown tier above public as the origin sealed it (its key id and ciphertext), so the
-        case's erasure, which destroys those keys, leaves nothing readable on the topic. A
-        shown tier that came unsealed (a message of a release before sealing) is withheld."""
-        carried = [str(entry["tier"]) for entry in self.sealed]
-        return {
-            **self.as_json(),
-            "fields": _jsonable(self.public),
-            "sealed": [
-                {
-                    "tier": str(entry["tier"]),
-                    "key_id": str(entry["key_id"]),
-                    "ciphertext": base64.b64encode(bytes(entry["ciphertext"])).decode(),
-                }
-                for entry in self.sealed
-            ],
-            "tiers": [t for t in self.tiers if t == "public" or t in carried],
-            "withheld": [
-                t
-                for t in TIERS
-                if t in self.withheld or (t in self.tiers and t != "public" and t not in carried)
-            ],
         }
 
 
@@ -325,8 +297,7 @@ class ConsularFeed:
         if context is None:
             return _HOLD
         if version > context.version + 1:
-            self._cases.pop(case_id, None)  # what this node knows lags the log: ask again next pass
-            return _HOLD
+            return _HOLD  # what this node knows of the case lags the log: ask again next pass
         if version == context.version + 1:
             context.fold(decoded.name, version, opened)
         if self.country not in context.nationalities:

@@ -5,10 +5,9 @@ The topic keeps no personal data in the clear. Each message is a feed item (serv
 with its public fields in the clear and every tier above public that the consulate may read
 as the origin sealed it on `ledger.events.<origin>`: the tier, the id of the case's data key
 and the ciphertext. Whoever holds that key through a grant on `ledger.keys` opens it
-(`open_feed_message`): the node that serves the consulate, or the consulate itself where the
-network's key registry names its X25519 key (the origin wraps each key for every reader the
-rules entitle). The case's erasure destroys those keys at the origin and, through their
-tombstones, everywhere: what the topic holds of the case can then be read by no one.
+(`open_feed_message`): the node of the consulate's jurisdiction, which serves its feed. The
+case's erasure destroys those keys at the origin and, through their tombstones, everywhere:
+what the topic holds of the case can then be read by no one.
 
 Items are decided by the case as it stands when they are published. When the family
 withdraws the feed's purpose, or has the case erased, an `ItemsRetracted` item follows: its
@@ -29,12 +28,39 @@ from ledger.crypto import Refused, open_fixed
 from ledger.keystore import KeyStore
 from ledger.tiers import TIERS
 from projections.rows import overlay
-from services.feed import ConsularFeed, Cursor, _jsonable, decode_cursor
+from services.feed import ConsularFeed, Cursor, FeedItem, _jsonable, decode_cursor
 from topics.avro import SchemaRegistry, UndecodableMessage
 from topics.log import LogUnavailable, OutgoingRecord, Publisher
 from topics.mapping import message_context
 
 log = logging.getLogger(__name__)
+# Header of every message this release publishes: items of earlier releases (without it)
+# carried every shown field in the clear.
+FORMAT = ("format", b"sealed-tiers")
+
+
+def feed_message(item: FeedItem) -> dict[str, Any]:
+    """The item as the feed's topic keeps it: the public fields in the clear, and each shown
+    tier above public as the origin sealed it (tier, key id, ciphertext in base64), so the
+    case's erasure, which destroys those keys, leaves nothing readable on the topic. A shown
+    tier that came unsealed (a message of a release before sealing) is withheld."""
+    carried = [str(entry["tier"]) for entry in item.sealed]
+    return {
+        **item.as_json(),
+        "fields": _jsonable(item.public),
+        "sealed": [
+            {
+                "tier": str(entry["tier"]),
+                "key_id": str(entry["key_id"]),
+                "ciphertext": base64.b64encode(bytes(entry["ciphertext"])).decode(),
+            }
+            for entry in item.sealed
+        ],
+        "tiers": [t for t in item.tiers if t == "public" or t in carried],
+        "withheld": [
+            t for t in TIERS if t in item.withheld or (t in item.tiers and t != "public" and t not in carried)
+        ],
+    }
 
 
 def open_feed_message(registry: SchemaRegistry, keys: KeyStore, value: bytes) -> dict[str, Any]:
@@ -102,8 +128,8 @@ class FeedPublisher:
                     OutgoingRecord(
                         self.topic.name,
                         item.aggregate_id.encode(),
-                        json.dumps(item.as_message(), sort_keys=True).encode(),
-                        (("cursor", item.cursor.encode()), ("event_type", item.event_type.encode())),
+                        json.dumps(feed_message(item), sort_keys=True).encode(),
+                        (("cursor", item.cursor.encode()), ("event_type", item.event_type.encode()), FORMAT),
                         int(item.recorded_at.timestamp() * 1000),
                     )
                     for item in items
@@ -124,15 +150,24 @@ class FeedPublisher:
             try:
                 reader.assign({tp: start})
                 found: bytes | None = None
+                sealed = False
                 deadline = time.monotonic() + 30
                 while reader.position(tp) < end:
                     for record in reader.poll(0.5, max_records=500):
-                        found = record.header("cursor") or found
+                        if record.header("cursor"):
+                            found, sealed = record.header("cursor"), record.header(FORMAT[0]) == FORMAT[1]
                     if time.monotonic() > deadline:
                         raise LogUnavailable(f"{self.topic.name}: could not read its last message")
             finally:
                 reader.close()
             if found is not None:
+                if not sealed:
+                    log.warning(
+                        "feed %s: %s holds items of an earlier release with their fields in the clear; "
+                        "delete the topic and this feed publishes it again from the start, sealed",
+                        self.feed.organisation,
+                        self.topic.name,
+                    )
                 return decode_cursor(found.decode(), "cursor")
             if start == begin:
                 return None

@@ -67,7 +67,8 @@ class Catalogue:
 
     def feed(self, organisation: str) -> TopicDefinition:
         """One consulate's feed: the events about its nationals its agreements allow, in the
-        order they were read, as JSON (one partition: one order for its consumers)."""
+        order they were read, as JSON (one partition: one order for its consumers); the tiers
+        above public travel sealed under the case's data keys, which its erasure destroys."""
         return TopicDefinition(f"{self.prefix}{FEED}{organisation}", 1, _DEADLETTER_CONFIG)
 
     def node_topics(self, node: str) -> list[TopicDefinition]:

@@ -890,6 +890,54 @@ class NodeContract:
         }
         assert "Guatemalteca" not in b"".join(m.value or b"" for m in messages).decode()
 
+    def test_a_feed_at_a_node_holding_another_origins_case_decides_by_it_as_it_is_now(
+        self, make_node: NodeFactory
+    ) -> None:
+        """A node that holds an MX case through its grant (GT) knows the case's consent from its
+        views, folded forward with the events its pass reads; when its views lag behind events
+        the pass did not read, it holds the case back rather than deciding on the past."""
+        mx, gt = make_node("MX", access_rules=SAMPLE_POLICY), make_node("GT", access_rules=SAMPLE_POLICY)
+        rules = load_rules(SAMPLE_POLICY)
+        case_id = mx.ledger.report_missing_person(
+            report(
+                given_names="Viajera", nationalities=("HN",), consented_purposes=("search", "family_support")
+            )
+        )
+        mx.relay.run_once()
+        gt.projector("GT").run_once()
+        first, after_report = ConsularFeed(gt, rules, HN_CONSUL).read()
+        assert [i.fields["person"].get("given_names") for i in first] == ["Viajera"]
+
+        mx.ledger.withdraw_consent(
+            WithdrawConsent(**ctx(FAMILY), case_id=case_id, consent_purpose="search", withdrawn_by="su madre")
+        )
+        mx.relay.run_once()  # GT's views have not read the withdrawal yet
+        replay, _ = ConsularFeed(gt, rules, HN_CONSUL).read()
+        assert [(i.event_type, i.tiers) for i in replay] == [
+            ("CaseReported", ("public",)),
+            ("ConsentWithdrawn", ("public",)),
+            ("ItemsRetracted", ("public",)),
+        ]
+        live, after_withdrawal = ConsularFeed(gt, rules, HN_CONSUL).read(after_report)
+        assert [i.event_type for i in live] == ["ConsentWithdrawn", "ItemsRetracted"]
+
+        mx.ledger.record_sighting(
+            RecordSighting(
+                **ctx(purpose="family_support"),
+                case_id=case_id,
+                seen_on="2026-03-02",
+                place=Place("MX"),
+                source="survivor",
+            )
+        )
+        mx.relay.run_once()
+        held, where = ConsularFeed(gt, rules, HN_CONSUL).read(after_withdrawal)
+        assert held == [] and where == after_withdrawal, "views a withdrawal behind: nothing decided"
+        gt.projector("GT").run_once()
+        later, _ = ConsularFeed(gt, rules, HN_CONSUL).read(after_withdrawal)
+        assert "Viajera" not in json.dumps([i.fields for i in later], default=str)
+        assert all(i.tiers == ("public",) for i in later)
+
     def test_an_event_for_an_aggregate_never_created_is_dead_lettered(self, make_node: NodeFactory) -> None:
         mx, gt = make_node("MX"), make_node("GT")
         case_id = mx.ledger.report_missing_person(report())

@@ -19,11 +19,12 @@ from ledger.commands import AmendData, EraseData, GrantConsent, RecordSighting, 
 from ledger.values import Place
 from services.api import create_app
 from services.bootstrap import Node, build_node
-from services.feed import ConsularFeed
+from services.feed import ConsularFeed, encode_cursor
 from services.feed_topic import FeedPublisher, open_feed_message
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.factories import FAMILY, ctx, report
+from topics.log import OutgoingRecord
 
 BOTH = ("search", "family_support")
 
@@ -359,3 +360,24 @@ def test_the_feed_topic_carries_names_sealed_and_retracts_them(node: Node, cases
     assert [json.loads(m.value or b"")["event_type"] for m in raw()][-2:] == ["DataErased", "ItemsRetracted"]
     assert reported_name() is None, "erased: its key is destroyed, the name opens nowhere"
     assert not any(b"Hondure" in (m.value or b"") + b"".join(v for _, v in m.headers) for m in raw())
+
+
+def test_a_feed_topic_left_by_an_earlier_release_is_named_for_deletion(
+    node: Node, cases: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Items of earlier releases carried the fields in the clear: the publisher says so."""
+    rules = load_rules(SAMPLE_POLICY)
+    node.relay.run_once()
+    topic = node.catalogue.feed("hn-consulado-tapachula")
+    node.event_log.create_topics([topic])
+    _, cursor = ConsularFeed(node, rules, "hn-consulado-tapachula").read()
+    earlier = node.event_log.publisher("an-earlier-release")
+    earlier.publish(
+        [OutgoingRecord(topic.name, b"case", b"{}", (("cursor", encode_cursor(cursor).encode()),), 0)]
+    )
+    earlier.close()
+    publisher = FeedPublisher(ConsularFeed(node, rules, "hn-consulado-tapachula"))
+    with caplog.at_level("WARNING", logger="services.feed_topic"):
+        assert publisher.run_once() == 0, "it resumes after the earlier release's last item"
+    publisher.close()
+    assert "holds items of an earlier release with their fields in the clear" in caplog.text
