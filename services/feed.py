@@ -46,6 +46,7 @@ AUDITED = ("reserved", "forensic", "genetic")
 # An item that tells a subscriber to drop every field above public it holds of a case, up to a
 # version: the family withdrew the feed's purpose, or had the case's data erased.
 RETRACTED = "ItemsRetracted"
+LAG_PATIENCE_S = 60.0  # how long a case waits for views that lag behind the log
 
 
 def encode_cursor(cursor: Cursor) -> str:
@@ -181,6 +182,7 @@ class ConsularFeed:
         self.country: str = consulate.represents
         self.today = today
         self._cases: dict[str, CaseContext] = {}
+        self._lagging: dict[str, float] = {}  # cases held back because views lag: since when
 
     def read(self, cursor: Cursor | None = None, timeout_s: float = 30.0) -> tuple[list[FeedItem], Cursor]:
         """Everything committed after the cursor (from the beginning if None), and the cursor
@@ -296,8 +298,13 @@ class ConsularFeed:
             )
         if context is None:
             return _HOLD
-        if version > context.version + 1:
-            return _HOLD  # what this node knows of the case lags the log: ask again next pass
+        if version > context.version + 1:  # what this node knows of the case lags the log
+            since = self._lagging.setdefault(case_id, time.monotonic())
+            if time.monotonic() - since < LAG_PATIENCE_S:
+                return _HOLD  # ask again next pass
+            # Views stuck behind (an event they dead-lettered): the stricter reading, never the past.
+            context.consents, context.minor, context.version = set(), True, version - 1
+        self._lagging.pop(case_id, None)
         if version == context.version + 1:
             context.fold(decoded.name, version, opened)
         if self.country not in context.nationalities:

@@ -31,6 +31,7 @@ from ledger.errors import ConsentRequired, InvalidField
 from ledger.sealing import sealed_tiers
 from ledger.values import Place
 from projections.statistics import monthly
+from services import feed as feed_module
 from services.bootstrap import Node, build_node
 from services.feed import ConsularFeed
 from services.feed_topic import FeedPublisher, open_feed_message
@@ -891,7 +892,7 @@ class NodeContract:
         assert "Guatemalteca" not in b"".join(m.value or b"" for m in messages).decode()
 
     def test_a_feed_at_a_node_holding_another_origins_case_decides_by_it_as_it_is_now(
-        self, make_node: NodeFactory
+        self, make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A node that holds an MX case through its grant (GT) knows the case's consent from its
         views, folded forward with the events its pass reads; when its views lag behind events
@@ -933,6 +934,10 @@ class NodeContract:
         mx.relay.run_once()
         held, where = ConsularFeed(gt, rules, HN_CONSUL).read(after_withdrawal)
         assert held == [] and where == after_withdrawal, "views a withdrawal behind: nothing decided"
+        monkeypatch.setattr(feed_module, "LAG_PATIENCE_S", 0.0)  # views stuck: the stricter reading
+        [stuck], _ = ConsularFeed(gt, rules, HN_CONSUL).read(after_withdrawal)
+        assert (stuck.event_type, stuck.tiers) == ("SightingRecorded", ("public",))
+        monkeypatch.undo()
         gt.projector("GT").run_once()
         later, _ = ConsularFeed(gt, rules, HN_CONSUL).read(after_withdrawal)
         assert "Viajera" not in json.dumps([i.fields for i in later], default=str)
