@@ -151,6 +151,19 @@ def _jsonable(value: Any) -> Any:
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
+# Events after which the feed may show less of a case than before, and why.
+_NARROWING = {
+    "ConsentWithdrawn": "consent_withdrawn",
+    "DataErased": "data_erased",
+    "DataAmended": "data_amended",  # a date of birth corrected to a minor's
+}
+
+
+def _touches_birth(opened: Opened) -> bool:
+    changes = opened.plain.get("changes") or ()
+    return "common" in opened.closed or any(c.get("field") == "person.date_of_birth" for c in changes)
+
+
 @dataclass(frozen=True)
 class _Taken:
     """A message of the feed read and opened, its item still to be decided."""
@@ -363,17 +376,13 @@ class ConsularFeed:
             public=public,
             sealed=tuple(sealed),
         )
-        reason = None
-        if taken.event_type == "DataErased":
-            reason = "data_erased"
-        elif (
-            taken.event_type == "ConsentWithdrawn"
-            and opened.plain.get("consent_purpose") == self.purpose
-            and self.purpose not in context.consents
-        ):
-            reason = "consent_withdrawn"
-        if reason is None:
-            return [item]
+        reason = _NARROWING.get(taken.event_type)
+        if taken.event_type == "ConsentWithdrawn" and opened.plain.get("consent_purpose") != self.purpose:
+            reason = None
+        if taken.event_type == "DataAmended" and not _touches_birth(opened):
+            reason = None
+        if reason is None or allowed != ["public"]:
+            return [item]  # nothing taken away, or given back since
         retraction = replace(
             item,
             event_type=RETRACTED,

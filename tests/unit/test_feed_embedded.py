@@ -381,3 +381,33 @@ def test_a_feed_topic_left_by_an_earlier_release_is_named_for_deletion(
         assert publisher.run_once() == 0, "it resumes after the earlier release's last item"
     publisher.close()
     assert "holds items of an earlier release with their fields in the clear" in caplog.text
+
+
+def test_a_birth_date_corrected_to_a_minors_retracts_the_name_and_replays_without_it(
+    node: Node, cases: dict[str, str]
+) -> None:
+    """The Honduran consulate's agreement excludes minors: once the family corrects the date
+    of birth to a child's, the report replays without the name, and a subscriber that had it
+    is told to drop it."""
+    rules = load_rules(SAMPLE_POLICY)
+    node.relay.run_once()
+    before, cursor = ConsularFeed(node, rules, "hn-consulado-tapachula").read()
+    assert "Hondureño" in json.dumps([i.fields for i in before], ensure_ascii=False, default=str)
+    node.ledger.amend_data(
+        AmendData(
+            **ctx(FAMILY, "family_support"),
+            case_id=uuid.UUID(cases["hn_adult"]),
+            changes={"person.date_of_birth": "2013-05-01"},
+            reason="the birth certificate",
+        )
+    )
+    node.relay.run_once()
+    live, _ = ConsularFeed(node, rules, "hn-consulado-tapachula").read(cursor)
+    assert [(i.event_type, i.fields.get("reason")) for i in live] == [
+        ("DataAmended", None),
+        ("ItemsRetracted", "data_amended"),
+    ]
+    replay, _ = ConsularFeed(node, rules, "hn-consulado-tapachula").read()
+    of_adult = [i for i in replay if i.aggregate_id == cases["hn_adult"]]
+    assert "Hondureño" not in json.dumps([i.fields for i in of_adult], ensure_ascii=False, default=str)
+    assert all(i.tiers == ("public",) for i in of_adult)
