@@ -411,3 +411,27 @@ def test_a_birth_date_corrected_to_a_minors_retracts_the_name_and_replays_withou
     of_adult = [i for i in replay if i.aggregate_id == cases["hn_adult"]]
     assert "Hondureño" not in json.dumps([i.fields for i in of_adult], ensure_ascii=False, default=str)
     assert all(i.tiers == ("public",) for i in of_adult)
+
+
+def test_a_feed_message_moved_to_another_case_does_not_open(node: Node, cases: dict[str, str]) -> None:
+    """A sealed tier is bound to its case, version and tier: a message edited to say it is
+    about another case is refused, not read as that case's."""
+    node.relay.run_once()
+    publisher = FeedPublisher(ConsularFeed(node, load_rules(SAMPLE_POLICY), "hn-consulado-tapachula"))
+    publisher.run_once()
+    publisher.close()
+    topic = node.catalogue.feed("hn-consulado-tapachula").name
+    [tp] = node.event_log.partitions(topic)
+    reader = node.event_log.reader()
+    reader.assign({tp: 0})
+    messages = reader.poll(1.0, max_records=100)
+    reader.close()
+    [reported] = [
+        json.loads(m.value or b"")
+        for m in messages
+        if m.key == cases["hn_adult"].encode() and m.header("event_type") == b"CaseReported"
+    ]
+    assert [s["tier"] for s in reported["sealed"]] == ["common"] and reported["tiers"] == ["public", "common"]
+    moved = json.dumps({**reported, "case_id": cases["hn_no_consent"]}).encode()
+    with pytest.raises(ValueError, match="sealed common tier of a feed item"):
+        open_feed_message(node.registry, node.data_keys, moved)
