@@ -16,6 +16,7 @@ from ledger.commands import (
     ConfirmIdentification,
     EraseData,
     GrantConsent,
+    JudgeCasesDistinct,
     LinkCases,
     NotifyFamily,
     RecordPersonLocatedAlive,
@@ -84,6 +85,26 @@ class CaseLedger(ForensicLedger):
                 {**envelope, "command_id": f"{envelope['command_id']}:other"},
                 other_case_id=str(case.id),
                 basis=data["basis"],
+            )
+            return [other]
+
+        return self._case_act(command, decide)
+
+    def judge_cases_distinct(self, command: JudgeCasesDistinct) -> int:
+        """Record on both cases when both are here (on this side when the other is elsewhere)."""
+
+        def decide(
+            case: MissingPersonCase, envelope: dict[str, Any], data: dict[str, Any]
+        ) -> list[LedgerAggregate]:
+            case.judge_distinct(envelope, **data)
+            try:
+                other = self.get_case(UUID(data["other_case_id"]))
+            except CaseNotFound:
+                return []
+            other.judge_distinct(
+                {**envelope, "command_id": f"{envelope['command_id']}:other"},
+                other_case_id=str(case.id),
+                reason=data["reason"],
             )
             return [other]
 

@@ -172,6 +172,18 @@ class MissingPersonCase(LedgerAggregate):
             if self.other_case_id:  # None once erased
                 case.linked_cases.add(self.other_case_id)
 
+    class CasesJudgedDistinct(Recorded):
+        """A person judged this case and another, proposed as possible duplicates, to be two
+        people: the pair is not proposed again. Nothing is merged or lost."""
+
+        other_case_id: str
+        reason: str
+
+        def evolve(self, case: Any) -> None:
+            if self.other_case_id:  # None once erased
+                # Snapshots taken before this event existed lack the attribute.
+                case.__dict__.setdefault("distinct_cases", set()).add(self.other_case_id)
+
     class PersonLocatedAlive(Recorded):
         """The person was found alive; an adult decides whether their whereabouts are shared."""
 
@@ -321,6 +333,13 @@ class MissingPersonCase(LedgerAggregate):
         if other_case_id in self.linked_cases:
             return  # already linked: nothing new to record
         self.trigger_event(self.CasesLinked, **envelope, other_case_id=other_case_id, basis=basis)
+
+    def judge_distinct(self, envelope: dict[str, Any], other_case_id: str, reason: str) -> None:
+        if other_case_id == str(self.id):
+            raise RuleBroken("other_case_id", "a case cannot be judged distinct from itself")
+        if other_case_id in getattr(self, "distinct_cases", ()):
+            return  # already judged: nothing new to record
+        self.trigger_event(self.CasesJudgedDistinct, **envelope, other_case_id=other_case_id, reason=reason)
 
     def locate_alive(
         self, envelope: dict[str, Any], located_on: date, place: dict[str, Any], shareable: bool

@@ -283,6 +283,17 @@ class LinkCases(CaseCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JudgeCasesDistinct(CaseCommand):
+    """Record that two cases proposed as possible duplicates are two people, and why."""
+
+    other_case_id: UUID
+    reason: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {"other_case_id": str(self.other_case_id), "reason": v.required_text("reason", self.reason)}
+
+
+@dataclass(frozen=True, kw_only=True)
 class RecordPersonLocatedAlive(CaseCommand):
     located_on: date | str
     place: Place

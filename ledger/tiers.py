@@ -66,6 +66,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
     "ConsentGranted": {"consent_purpose": "public", "given_by": "reserved"},
     "ConsentWithdrawn": {"consent_purpose": "public", "withdrawn_by": "reserved"},
     "CasesLinked": {"other_case_id": "common", "basis": "reserved"},
+    "CasesJudgedDistinct": {"other_case_id": "common", "reason": "reserved"},
     # Where a located adult lives is theirs to share: even the country is reserved.
     "PersonLocatedAlive": {
         "located_on": "common",
