@@ -34,6 +34,7 @@ from ledger.errors import (
 from ledger.vocabulary import PURPOSES
 from projections.views import ViewsFromLaterRelease
 from services.acting import Acting
+from services.api_candidates import add_candidates
 from services.api_commands import CASEWORK, ROUTES, add_command
 from services.api_common import (
     PROBLEMS,
@@ -52,6 +53,7 @@ from services.api_common import (
 )
 from services.api_reads import add_reads
 from services.bootstrap import Node
+from services.candidates import Candidates, listed
 from services.family_pages import add_family_pages
 from services.operations import add_operations
 from services.pages import add_pages
@@ -169,8 +171,16 @@ def create_app(
     # ------------------------------------------------------------------ commands
 
     acting = Acting(node, rules)
+    candidates = Candidates(node, rules)
+
+    def reported(who: Caller, case_id: str) -> list[dict[str, Any]]:
+        """A report's possible duplicates, as its recorder may see them."""
+        sync(who.jurisdiction)
+        found = candidates.at_report(who.jurisdiction, case_id, who.credential.actor, who.purpose, "http")
+        return [listed(c) for c in found]
+
     for route in ROUTES:
-        add_command(app, route, node, lock, caller, acting)
+        add_command(app, route, node, lock, caller, acting, reported)
 
     # ------------------------------------------------------------------ reads
 
@@ -254,6 +264,7 @@ def create_app(
         return Response(content, media_type=media_type, headers={"Cache-Control": "no-store"})
 
     add_reads(app, node, rules, lock, caller, sync, catch_up)
+    add_candidates(app, candidates, lock, caller, sync)
     add_pages(app, node, rules, tokens, lock, sync)
     add_family_pages(app, node, reading, tokens, lock)
 

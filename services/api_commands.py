@@ -27,6 +27,7 @@ from ledger.commands import (
     ConfirmIdentification,
     EraseData,
     GrantConsent,
+    JudgeCasesDistinct,
     LinkCases,
     NotifyFamily,
     RecordPersonLocatedAlive,
@@ -118,6 +119,14 @@ ROUTES = (
         family=True,
     ),
     Route("/cases/{case_id}/links", LinkCases, "link_cases", "Link two cases", CASEWORK, "case_id"),
+    Route(
+        "/cases/{case_id}/distinct",
+        JudgeCasesDistinct,
+        "judge_cases_distinct",
+        "Judge two cases proposed as possible duplicates to be two people (not proposed again)",
+        CASEWORK,
+        "case_id",
+    ),
     Route(
         "/cases/{case_id}/located-alive",
         RecordPersonLocatedAlive,
@@ -263,8 +272,15 @@ def body_model(route: Route) -> type[BaseModel]:
 
 
 def add_command(
-    app: FastAPI, route: Route, node: Node, lock: threading.RLock, caller: Any, acting: Acting
+    app: FastAPI,
+    route: Route,
+    node: Node,
+    lock: threading.RLock,
+    caller: Any,
+    acting: Acting,
+    reported: Any = None,
 ) -> None:
+    """reported(who, case_id): what a report's response adds (its possible duplicates)."""
     body_type = body_model(route)
 
     def handle(
@@ -310,8 +326,12 @@ def add_command(
             result = getattr(node.ledger, route.method)(command)
         if route.creates:
             record_id = str(result)
+            answer: dict[str, Any] = {"id": record_id, "version": 1}
+            if reported is not None and route.method == "report_missing_person":
+                with lock:
+                    answer["possible_duplicates"] = reported(who, record_id)
             return JSONResponse(
-                {"id": record_id, "version": 1},
+                answer,
                 status_code=201,
                 headers={"ETag": etag(1), "Location": f"{route.path}/{record_id}"},
             )

@@ -16,7 +16,7 @@ from ledger.commands import Actor, ReportMissingPerson
 from ledger.errors import LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
-from services import cli_api, cli_family, cli_history
+from services import cli_api, cli_candidates, cli_family, cli_history
 from services.cli_common import node_from_env
 from topics.log import LogUnavailable
 
@@ -96,6 +96,15 @@ def report(**fields: Any) -> None:
     with node_from_env() as node:
         case_id = node.ledger.report_missing_person(command)
         click.echo(f"case {case_id} recorded at node {node.settings.node}")
+        duplicates = cli_candidates.at_report(
+            node, str(case_id), command.recorded_by.organisation, command.recorded_by.role, command.purpose
+        )
+        if duplicates:
+            click.echo(f"possible duplicates you may see ({len(duplicates)}):")
+            for item in duplicates:
+                other = item["right"] if item["left"] == str(case_id) else item["left"]
+                why = "; ".join(f"{e['field']}: {e['comparison']}" for e in item["explanation"])
+                click.echo(f"  {other}  score {item['score']:.3f}  {why}")
 
 
 @main.command()
@@ -203,7 +212,7 @@ def quickstart() -> None:
             click.echo("")
 
 
-for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS):
+for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS, *cli_candidates.COMMANDS):
     main.add_command(command)
 
 

@@ -1,0 +1,114 @@
+"""`caseledger candidates`: possible duplicates (and, once its engine lands, remains and the
+cases they may be), as the JSON objects the API gives (README, #14 item 8)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from ledger.access_rules import AccessRules
+from ledger.access_rules import load as load_rules
+from ledger.commands import Actor
+from ledger.validation import country
+from projections.duplicates import Candidate
+from services.bootstrap import Node
+from services.candidates import DEFAULT_MIN_SCORE, KINDS, Candidates, NoEngine, listed
+from services.cli_common import UserError, node_from_env, parse_case_id
+
+
+def rules_of(node: Node) -> AccessRules | None:
+    return load_rules(node.settings.access_rules) if node.settings.access_rules else None
+
+
+def reader_of(rules: AccessRules | None, name: str, node: str) -> tuple[str, str]:
+    """(organisation, jurisdiction) for --as: an organisation of the rules reads its
+    jurisdiction's views; a jurisdiction's code reads its own, as its node."""
+    if rules is not None and name in rules.organisations:
+        return name, rules.organisations[name].jurisdiction
+    if rules is None and not (len(name) == 2 and name.isalpha()):
+        return name, node  # no network rules: any organisation of this node
+    code = country("--as", name)
+    return code, code
+
+
+def print_candidates(found: Sequence[Candidate], kind: str, as_json: bool) -> None:
+    shown = [listed(c, kind) for c in found]
+    if as_json:
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{len(shown)} possible {'duplicates' if kind == 'duplicate' else 'matches'}:")
+    for item in shown:
+        why = "; ".join(f"{e['field']}: {e['comparison']} ({e['weight']:+.1f})" for e in item["explanation"])
+        click.echo(f"  {item['left']} ~ {item['right']}  score {item['score']:.3f}  {why}")
+
+
+@click.command("candidates")
+@click.option(
+    "--as", "name", required=True, help="The organisation asking (an id from the rules), or a jurisdiction."
+)
+@click.option("--kind", type=click.Choice(KINDS), default="duplicate", show_default=True)
+@click.option("--case", "case_id", help="Candidates of one case (default: every pair, the batch run).")
+@click.option("--remains", "remains_id", help="Candidates of some remains (kind am_pm).")
+@click.option("--min-score", type=float, default=DEFAULT_MIN_SCORE, show_default=True, help="0 to 1")
+@click.option("--role", default="caseworker", show_default=True)
+@click.option("--purpose", default="search", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (the API's objects).")
+@click.option("--no-sync", is_flag=True, help="Read the views as they are, without catching up first.")
+def candidates(
+    name: str,
+    kind: str,
+    case_id: str | None,
+    remains_id: str | None,
+    min_score: float,
+    role: str,
+    purpose: str,
+    as_json: bool,
+    no_sync: bool,
+) -> None:
+    """Possible duplicates scored 0 to 1 and explained, among the cases the organisation may read."""
+    if not 0.0 <= min_score <= 1.0:
+        raise UserError(f"--min-score: {min_score} is not between 0 and 1")
+    if case_id and remains_id:
+        raise UserError("--case, --remains: give one of them, not both")
+    if remains_id is not None or kind == "am_pm":
+        if kind == "duplicate":
+            raise UserError("--remains: remains have candidates of kind am_pm (--kind am_pm)")
+        raise UserError("--kind: am_pm: no ante-mortem / post-mortem engine at this node yet")
+    with node_from_env() as node:
+        rules = rules_of(node)
+        organisation, jurisdiction = reader_of(rules, name, node.settings.node)
+        finder = Candidates(node, rules)
+        reader = Actor(organisation, role)
+        if not no_sync:
+            node.sync(jurisdiction)
+        try:
+            if case_id is not None:
+                found = finder.for_case(
+                    jurisdiction, str(parse_case_id(case_id)), reader, purpose, min_score, "cli"
+                )
+            else:
+                found = finder.batch(jurisdiction, reader, purpose, min_score, "cli")
+        except NoEngine as missing:
+            raise UserError(f"--kind: {missing}") from None
+        print_candidates(found, kind, as_json)
+
+
+def at_report(node: Node, case_id: str, organisation: str, role: str, purpose: str) -> list[dict[str, Any]]:
+    """The possible duplicates of a case just reported through the command line."""
+    rules = rules_of(node)
+    jurisdiction = (
+        rules.organisations[organisation].jurisdiction
+        if rules is not None and organisation in rules.organisations
+        else node.settings.node
+    )
+    node.sync(jurisdiction)
+    found = Candidates(node, rules).at_report(
+        jurisdiction, case_id, Actor(organisation, role), purpose, "cli"
+    )
+    return [listed(c) for c in found]
+
+
+COMMANDS = (candidates,)
