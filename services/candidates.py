@@ -110,7 +110,7 @@ class Candidates:
             )
             raise CandidatesRefused(f"read of case {case_id} refused and recorded: {READ_REFUSED}")
         subject = row_features(row)
-        found = self._check(jurisdiction, views, view, subject, min_score) if subject else []
+        found = self.check(jurisdiction, views, view, subject, min_score) if subject else []
         self._record_listed(case_id, found, reader, purpose, interface)
         return found
 
@@ -126,7 +126,7 @@ class Candidates:
         if reader.role not in DUPLICATE_ROLES:
             held.put(case_id, int(case.version), subject)
             return []
-        found = self._check(
+        found = self.check(
             jurisdiction, views, self._view(views, reader, purpose), subject, DEFAULT_MIN_SCORE
         )
         held.put(case_id, int(case.version), subject)
@@ -158,7 +158,7 @@ class Candidates:
 
     # ------------------------------------------------------------------ the check
 
-    def _check(
+    def check(
         self,
         jurisdiction: str,
         views: JurisdictionViews,

@@ -4,6 +4,7 @@ cases they may be), as the JSON objects the API gives (README, #14 item 8)."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import click
 
 from ledger.access_rules import AccessRules
 from ledger.access_rules import load as load_rules
-from ledger.commands import Actor
+from ledger.commands import Actor, JudgeCasesDistinct
 from ledger.validation import country
 from projections.duplicates import Candidate
 from services.bootstrap import Node
@@ -111,4 +112,28 @@ def at_report(node: Node, case_id: str, organisation: str, role: str, purpose: s
     return [listed(c) for c in found]
 
 
-COMMANDS = (candidates,)
+@click.command("distinct")
+@click.argument("case_id")
+@click.argument("other_case_id")
+@click.option("--reason", required=True, help="Why they are two people (kept in the reserved tier).")
+@click.option("--as", "organisation", required=True, help="The organisation recording the judgement.")
+@click.option("--role", default="caseworker", show_default=True)
+@click.option("--purpose", default="search", show_default=True)
+def distinct(
+    case_id: str, other_case_id: str, reason: str, organisation: str, role: str, purpose: str
+) -> None:
+    """Record that two cases proposed as possible duplicates are two people: not proposed again."""
+    command = JudgeCasesDistinct(
+        command_id=str(uuid.uuid4()),
+        recorded_by=Actor(organisation, role),
+        purpose=purpose,
+        case_id=parse_case_id(case_id),
+        other_case_id=parse_case_id(other_case_id),
+        reason=reason,
+    )
+    with node_from_env() as node:
+        version = node.ledger.judge_cases_distinct(command)
+        click.echo(f"case {case_id} (version {version}): judged distinct from {other_case_id}")
+
+
+COMMANDS = (candidates, distinct)

@@ -1,0 +1,160 @@
+"""The duplicate check at report time (services/candidates.py, projections/duplicate_check.py)
+with many cases in a jurisdiction's views, beside two baselines in the same run: the naive
+check (open the whole views and compare folded given names and first surname, as
+bench/linkage.py's baseline) and Splink itself on the same blocked candidates.
+
+    python3 bench/duplicate_check.py [--cases 100000] [--checks 300] [--postgres]
+
+The cases come from bench/corpus.py (the region's names with their noise, siblings, a pool
+of very common names); the checked reports are later reports of the same corpus, so some
+have true duplicates among the cases. Embedded default (SQLite views, embedded log);
+--postgres uses the real PostgreSQL and Kafka.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.corpus import Report, generate
+from bench.linkage import as_features
+from ledger.case import MissingPersonCase
+from ledger.names import fold
+from projections.duplicates import find_duplicates
+from services.bootstrap import build_node
+from services.caller_view import CallerView
+from services.candidates import Candidates
+from services.settings import Settings
+from tests.factories import report as a_report
+
+
+def command_for(r: Report) -> Any:
+    return a_report(
+        given_names=r.given_names,
+        first_surname=r.first_surname,
+        second_surname=r.second_surname,
+        sex=r.sex,
+        date_of_birth=r.date_of_birth.isoformat() if r.date_of_birth else None,
+        age_range=None,
+        nationalities=(r.nationality,),
+        last_seen_date=r.last_seen_date.isoformat(),
+        last_seen_country=r.last_seen_country,
+        consented_purposes=("search",),
+    )
+
+
+@contextlib.contextmanager
+def settings_for(postgres: bool) -> Iterator[Settings]:
+    with tempfile.TemporaryDirectory(prefix="caseledger-bench-dupes-") as directory:
+        if not postgres:
+            yield Settings(node="MX", data_dir=Path(directory))
+            return
+        from bench.common import KAFKA, fresh_database
+
+        with fresh_database() as url:
+            yield Settings(
+                node="MX",
+                kafka_bootstrap=KAFKA,
+                database_url=url,
+                topic_prefix=f"dupes{uuid.uuid4().hex[:6]}.",
+                data_dir=Path(directory),
+            )
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = action()
+    return (time.perf_counter() - started) * 1000, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--checks", type=int, default=300)
+    parser.add_argument("--baseline-runs", type=int, default=5)
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    corpus = generate(args.cases + args.checks, seed=13).reports
+    stored, checked = corpus[: args.cases], corpus[args.cases :]
+
+    with settings_for(args.postgres) as settings:
+        node = build_node(settings)
+        started = time.perf_counter()
+        now = node.ledger.clock()
+        for start in range(0, len(stored), 500):
+            batch = []
+            for r in stored[start : start + 500]:
+                command = command_for(r)
+                batch.append(
+                    MissingPersonCase.report("MX", command.envelope(now), command.checked(now.date()))
+                )
+            node.ledger.save(*batch)
+        while node.relay.run_once():
+            pass
+        node.projector("MX").run_once(timeout_s=3600)
+        views = node.views("MX")
+        print(f"{args.cases:,} cases recorded and projected in {time.perf_counter() - started:.0f} s")
+
+        finder = Candidates(node, None)
+        view = CallerView(views, None, "bench", "search")
+        built, index = timed(lambda: finder._index("MX", views))
+        print(f"index built from the views in {built:.0f} ms: {len(index.by_key):,} keys")
+
+        ours, found, blocked = [], 0, []
+        for r in checked:
+            subject = as_features(r)
+            took, listed = timed(lambda s=subject: finder.check("MX", views, view, s, 0.5))
+            ours.append(took)
+            found += len(listed)
+            blocked.append(len(index.candidates(subject)))
+
+        def naive(r: Report) -> list[str]:
+            key = (fold(r.given_names), fold(r.first_surname))
+            return [
+                row.case_id
+                for row in views.cases()
+                if row.given_names and (fold(row.given_names), fold(row.first_surname or "")) == key
+            ]
+
+        def splink(r: Report) -> int:
+            subject = as_features(r)
+            ids = sorted(index.candidates(subject))
+            rows = [f for f in (row_of(i) for i in ids) if f is not None]
+            return len(find_duplicates([subject, *rows], threshold=0.5))
+
+        def row_of(case_id: str) -> Any:
+            from projections.duplicate_check import row_features
+
+            row = views.rows([case_id]).get(case_id)
+            return row_features(row) if row is not None else None
+
+        sample = checked[: args.baseline_runs]
+        scan = [timed(lambda r=r: naive(r))[0] for r in sample]
+        with_splink = [timed(lambda r=r: splink(r))[0] for r in sample]
+        q = statistics.quantiles(ours, n=100)
+        print(f"at-report duplicate check, {len(views.cases()):,} cases in the views, {len(ours)} reports:")
+        print(
+            f"  caseledger (index + model): median {statistics.median(ours):6.1f} ms, p95 {q[94]:6.1f} ms, "
+            f"max {max(ours):6.1f} ms; {statistics.median(blocked):.0f} blocked candidates (median), "
+            f"max {max(blocked)}; {found} candidates listed"
+        )
+        print(f"  naive (scan the views):     median {statistics.median(scan):6.1f} ms ({len(scan)} reports)")
+        print(
+            f"  Splink on the same blocks:  median {statistics.median(with_splink):6.1f} ms "
+            f"({len(sample)} reports)"
+        )
+        node.close()
+
+
+if __name__ == "__main__":
+    main()
