@@ -9,14 +9,19 @@ from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query
 
-from services.api_common import Caller, not_family
+from ledger.errors import NotFound
+from services.api_commands import FORENSIC
+from services.api_common import Caller, QueryProblem, not_family
+from services.bootstrap import Node
 from services.candidates import DEFAULT_MIN_SCORE, Candidates, CandidatesRefused, NoEngine, listed
 
+NO_AM_PM = "am_pm: no ante-mortem / post-mortem engine at this node yet"
 MinScore = Query(DEFAULT_MIN_SCORE, ge=0.0, le=1.0, description="The lowest score listed (0 to 1)")
 
 
 def add_candidates(
     app: FastAPI,
+    node: Node,
     candidates: Candidates,
     lock: Any,
     caller: Callable[..., Caller],
@@ -35,7 +40,7 @@ def add_candidates(
     ) -> list[dict[str, Any]]:
         not_family(who)
         if kind == "am_pm":
-            raise HTTPException(501, "am_pm: no ante-mortem / post-mortem engine at this node yet")
+            raise QueryProblem("kind", NO_AM_PM)
         with lock:
             sync(who.jurisdiction)
             try:
@@ -54,10 +59,16 @@ def add_candidates(
         remains_id: uuid.UUID, min_score: float = MinScore, who: Caller = Depends(caller)
     ) -> list[dict[str, Any]]:
         not_family(who)
-        try:
-            found = candidates.for_remains(str(remains_id))
-        except NoEngine as missing:
-            raise HTTPException(501, str(missing)) from None
+        if who.credential.role not in FORENSIC:
+            raise HTTPException(403, f"the role {who.credential.role} may not see remains' candidates")
+        with lock:
+            sync(who.jurisdiction)
+            if str(remains_id) not in node.views(who.jurisdiction).forensic_rows([str(remains_id)]):
+                raise NotFound("remains", str(remains_id))
+            try:
+                found = candidates.for_remains(str(remains_id))
+            except NoEngine as missing:
+                raise HTTPException(409, str(missing)) from None
         return [listed(c, "am_pm") for c in found]
 
     @app.get(
@@ -72,7 +83,7 @@ def add_candidates(
     ) -> list[dict[str, Any]]:
         not_family(who)
         if kind == "am_pm":
-            raise HTTPException(501, "am_pm: no ante-mortem / post-mortem engine at this node yet")
+            raise QueryProblem("kind", NO_AM_PM)
         with lock:
             sync(who.jurisdiction)
             try:

@@ -130,7 +130,8 @@ class Candidates:
             jurisdiction, views, self._view(views, reader, purpose), subject, DEFAULT_MIN_SCORE
         )
         held.put(case_id, int(case.version), subject)
-        self._record_listed(case_id, found, reader, purpose, interface)
+        # The recorder typed this case itself: only the cases listed beside it are reads.
+        self._record_listed(case_id, found, reader, purpose, interface, asked=False)
         return found
 
     def batch(
@@ -154,6 +155,7 @@ class Candidates:
         return found
 
     def for_remains(self, remains_id: str) -> list[Candidate]:
+        """The hook for the ante-mortem / post-mortem engine (projections/am_pm.py)."""
         raise NoEngine("am_pm: no ante-mortem / post-mortem engine at this node yet")
 
     # ------------------------------------------------------------------ the check
@@ -231,9 +233,16 @@ class Candidates:
         return CallerView(views, self.rules, reader.organisation, purpose, self.today)
 
     def _record_listed(
-        self, case_id: str, found: Sequence[Candidate], reader: Actor, purpose: str, interface: str
+        self,
+        case_id: str,
+        found: Sequence[Candidate],
+        reader: Actor,
+        purpose: str,
+        interface: str,
+        asked: bool = True,
     ) -> None:
-        self._record(case_id, reader, purpose, "granted", "possible duplicates asked for", interface)
+        if asked:
+            self._record(case_id, reader, purpose, "granted", "possible duplicates asked for", interface)
         for other in sorted({c.left for c in found} | {c.right for c in found} - {case_id}):
             self._record(
                 other, reader, purpose, "granted", f"listed as a possible duplicate of {case_id}", interface

@@ -186,6 +186,22 @@ def test_candidate_reads_are_recorded_and_bad_asks_get_clear_errors(
         f"/cases/{first}/candidates", headers=bearer(tokens, "mx-lab-genetica", "geneticist")
     )
     assert geneticist.status_code == 403
-    am_pm = api.get(f"/remains/{uuid.uuid4()}/candidates", headers=staff)
-    assert am_pm.status_code == 501 and "am_pm" in am_pm.json()["detail"]
+    am_pm = api.get(f"/cases/{first}/candidates?kind=am_pm", headers=staff)
+    assert am_pm.status_code == 422 and am_pm.json()["detail"][0]["loc"] == ["query", "kind"]
+    assert "no ante-mortem / post-mortem engine" in am_pm.json()["detail"][0]["msg"]
+    expert = {
+        **bearer(tokens, "mx-semefo-chiapas", "forensic_expert"),
+        "X-Purpose": "forensic_identification",
+    }
+    unknown = api.get(f"/remains/{uuid.uuid4()}/candidates", headers=expert)
+    assert unknown.status_code == 404 and unknown.json()["detail"][0]["loc"] == ["path", "remains_id"]
+    assert api.get(f"/remains/{uuid.uuid4()}/candidates", headers=staff).status_code == 403
+    remains = {
+        "recovered_on": "2026-06-01",
+        "place": {"country": "MX", "place": "Huixtla"},
+        "context": "river",
+    }
+    held = api.post("/remains", json=remains, headers=expert).json()["id"]
+    waiting = api.get(f"/remains/{held}/candidates", headers=expert)  # until the am_pm engine lands
+    assert waiting.status_code == 409 and "no ante-mortem / post-mortem engine" in waiting.json()["detail"]
     assert api.get(f"/cases/{first}/candidates?min_score=1", headers=staff).json() == []
