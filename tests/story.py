@@ -13,6 +13,7 @@ from ledger.commands import (
     ConfirmIdentification,
     EraseData,
     GrantConsent,
+    JudgeCasesDistinct,
     LinkCases,
     NotifyFamily,
     RecordPersonLocatedAlive,
@@ -38,7 +39,7 @@ GENETICIST = Actor("Laboratorio de Genética Forense", "geneticist")
 
 
 def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
-    """Report, sight, link, amend, consent, sample, match, identify, notify, close, reopen,
+    """Report, sight, link, judge distinct, amend, consent, sample, match, identify, notify, close, reopen,
     locate a second person alive, and erase: every event type at least once."""
     fi = "forensic_identification"
     case = ledger.report_missing_person(report(consented_purposes=("search", fi, "family_support")))
@@ -66,6 +67,14 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
         AmendData(**ctx(FAMILY), case_id=case, changes={"person.aliases": ["Majo"]}, reason="her nickname")
     )
     ledger.link_cases(LinkCases(**ctx(), case_id=case, other_case_id=twin, basis="same parents"))
+    ledger.judge_cases_distinct(
+        JudgeCasesDistinct(
+            **ctx(),
+            case_id=case,
+            other_case_id=UUID("00000000-0000-4000-8000-00000000d15c"),  # reported at another node
+            reason="another woman of the same name, born in 1971",
+        )
+    )
     ledger.grant_consent(
         GrantConsent(
             **ctx(FAMILY), case_id=case, consent_purpose="accountability", given_by="Rosa Chávez, mother"
