@@ -10,14 +10,16 @@ weighed by log2(m/u) as Splink does; tests/unit/test_duplicate_check.py checks t
 
 The candidates come from a blocking index held in memory (`DuplicateIndex`): for each case,
 keys made of its folded and phonetic name forms (ledger/names.py), the same blocks the batch
-run's Splink blocking rules use. The index holds case ids under keys; the names themselves are
-read from the views, opened, only for the few cases a check scores.
+run's Splink blocking rules use. The index holds case ids under keyed hashes of those keys; the names
+themselves are read from the views, opened, only for the few cases a check scores.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import secrets
 from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import cache
@@ -71,17 +73,26 @@ def blocking_keys(record: Mapping[str, Any]) -> set[str]:
 
 class DuplicateIndex:
     """Case ids by blocking key, in memory, for one jurisdiction's views. `versions` says which
-    version of each case the keys were taken from, so a refresh re-reads only what changed."""
+    version of each case the keys were taken from, so a refresh re-reads only what changed.
+    The keys are held keyed-hashed under a secret of this index's own, so even this process's
+    memory holds no name beyond the check that opens it."""
 
     def __init__(self) -> None:
-        self.by_key: dict[str, set[str]] = {}
-        self.keys_of: dict[str, set[str]] = {}
+        self.by_key: dict[bytes, set[str]] = {}
+        self.keys_of: dict[str, set[bytes]] = {}
         self.versions: dict[str, int] = {}
+        self._secret = secrets.token_bytes(16)
+
+    def _keys(self, record: Mapping[str, Any]) -> set[bytes]:
+        return {
+            hashlib.blake2b(key.encode(), key=self._secret, digest_size=12).digest()
+            for key in blocking_keys(record)
+        }
 
     def put(self, case_id: str, version: int, record: Mapping[str, Any] | None) -> None:
         self.discard(case_id)
         self.versions[case_id] = version
-        keys = blocking_keys(record) if record is not None else set()
+        keys = self._keys(record) if record is not None else set()
         self.keys_of[case_id] = keys
         for key in keys:
             self.by_key.setdefault(key, set()).add(case_id)
@@ -101,7 +112,7 @@ class DuplicateIndex:
 
     def candidates(self, record: Mapping[str, Any]) -> set[str]:
         found: set[str] = set()
-        for key in blocking_keys(record):
+        for key in self._keys(record):
             found |= self.by_key.get(key, set())
         found.discard(str(record["unique_id"]))
         return found
