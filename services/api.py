@@ -173,10 +173,15 @@ def create_app(
     acting = Acting(node, rules)
     candidates = Candidates(node, rules)
 
-    def reported(who: Caller, case_id: str) -> list[dict[str, Any]]:
-        """A report's possible duplicates, as its recorder may see them."""
-        sync(who.jurisdiction)
-        found = candidates.at_report(who.jurisdiction, case_id, who.credential.actor, who.purpose, "http")
+    def reported(who: Caller, case_id: str) -> list[dict[str, Any]] | None:
+        """A report's possible duplicates, as its recorder may see them; None (not checked)
+        when the check fails: the report is recorded, and its answer must say so."""
+        try:
+            sync(who.jurisdiction)
+            found = candidates.at_report(who.jurisdiction, case_id, who.credential.actor, who.purpose, "http")
+        except Exception as error:  # the check is an aid; the report stands without it
+            log.error("api: the duplicate check of a report failed: %s", type(error).__name__)
+            return None
         return [listed(c) for c in found]
 
     for route in ROUTES:

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from ledger.access_rules import SAMPLE_POLICY
 from services.api import create_app
 from services.bootstrap import Node, build_node
+from services.candidates import Candidates
 from services.settings import Settings
 from services.tokens import TokenStore
 
@@ -205,3 +206,15 @@ def test_candidate_reads_are_recorded_and_bad_asks_get_clear_errors(
     waiting = api.get(f"/remains/{held}/candidates", headers=expert)  # until the am_pm engine lands
     assert waiting.status_code == 409 and "no ante-mortem / post-mortem engine" in waiting.json()["detail"]
     assert api.get(f"/cases/{first}/candidates?min_score=1", headers=staff).json() == []
+
+
+def test_a_report_stands_when_its_duplicate_check_fails(
+    api: TestClient, tokens: TokenStore, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("María José")  # the log names only its kind
+
+    monkeypatch.setattr(Candidates, "at_report", broken)
+    answer = report(api, MARIA, bearer(tokens, PROSECUTOR))
+    assert answer["possible_duplicates"] is None  # not checked, which is not "none found"
+    assert node.ledger.get_case(uuid.UUID(answer["id"])).person["given_names"] == "María José"
