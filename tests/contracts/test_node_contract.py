@@ -22,6 +22,7 @@ from ledger.commands import (
     CloseCase,
     EraseData,
     GrantConsent,
+    JudgeCasesDistinct,
     RecordPersonLocatedAlive,
     RecordSighting,
     ReopenCase,
@@ -33,6 +34,7 @@ from ledger.values import Place
 from projections.statistics import monthly
 from services import feed as feed_module
 from services.bootstrap import Node, build_node
+from services.candidates import Candidates, CandidatesRefused
 from services.feed import ConsularFeed
 from services.feed_topic import FeedPublisher, open_feed_message
 from services.history import case_as_of, diff
@@ -969,6 +971,35 @@ class NodeContract:
         [letter] = read_all(gt.event_log, gt.catalogue.deadletter("GT").name)
         assert (letter.header("reason") or b"").startswith(b"DataAmended as version 1 of MissingPersonCase")
         assert gt.views("GT").timeline(str(stray)) == [] and len(gt.views("GT").timeline(str(case_id))) == 2
+
+    def test_possible_duplicates_cross_borders_as_the_agreements_allow(self, make_node: NodeFactory) -> None:
+        """#14: Mexico's prosecutor is told that a case Honduras's node recorded may be the one it
+        reports (network-search-hn-mx); the Guatemalan consulate in Tapachula, which may not read
+        Honduran cases, never sees it, and its refused ask is recorded; a pair judged distinct is
+        not proposed again."""
+        hn, mx = make_node("HN", access_rules=SAMPLE_POLICY), make_node("MX", access_rules=SAMPLE_POLICY)
+        maria = {"first_surname": "Pérez", "second_surname": "Gutiérrez", "nationalities": ("HN",)}
+        maria |= {"date_of_birth": "1990-04-02", "consented_purposes": ("search",)}
+        at_hn = hn.ledger.report_missing_person(report(given_names="María José", **maria))
+        hn.relay.run_once()
+        unaccented = {**maria, "first_surname": "Perez", "second_surname": "Gutierrez"}
+        at_mx = mx.ledger.report_missing_person(report(given_names="Maria Jose", **unaccented))
+        mx.sync("MX")
+        finder = Candidates(mx, load_rules(SAMPLE_POLICY))
+        prosecutor = Actor("mx-fiscalia-migrantes", "caseworker")
+        found = finder.at_report("MX", str(at_mx), prosecutor, "search", "cli")
+        assert [(c.left, c.right) for c in found] == [tuple(sorted((str(at_hn), str(at_mx))))]
+        assert found[0].score > 0.9
+        consulate = Actor("gt-consulado-tapachula", "consular_officer")
+        assert finder.batch("MX", consulate, "search", 0.5, "cli") == []
+        with pytest.raises(CandidatesRefused):
+            finder.for_case("MX", str(at_hn), consulate, "search", 0.5, "cli")
+        assert [r.outcome for r in mx.ledger.reads_of(at_hn)] == ["granted", "refused"]
+        mx.ledger.judge_cases_distinct(
+            JudgeCasesDistinct(**ctx(), case_id=at_mx, other_case_id=at_hn, reason="another birthplace")
+        )
+        mx.sync("MX")
+        assert finder.for_case("MX", str(at_mx), prosecutor, "search", 0.5, "cli") == []
 
 
 class TestEmbeddedNode(NodeContract):
