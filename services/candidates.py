@@ -27,7 +27,7 @@ from ledger.commands import Actor, RecordRead
 from ledger.errors import LedgerError, NotFound
 from projections.duplicate_check import DuplicateIndex, row_features, score
 from projections.duplicates import Candidate, features, find_duplicates
-from projections.views import JurisdictionViews
+from projections.views import CaseRow, JurisdictionViews
 from services.bootstrap import Node
 from services.caller_view import CallerView
 from services.reading import READ_REFUSED
@@ -168,8 +168,11 @@ class Candidates:
         subject: Mapping[str, Any],
         min_score: float,
     ) -> list[Candidate]:
+        """The possible duplicates of `subject` (from features()) this caller may see."""
         ids = sorted(self._index(jurisdiction, views).candidates(subject))
-        rows = views.rows(ids) if ids else {}
+        rows: dict[str, CaseRow] = {}
+        for start in range(0, len(ids), 500):  # a very common name's block: within SQLite's limits
+            rows.update(views.rows(ids[start : start + 500]))
         shown = [r for r in rows.values() if view.shows(r)]
         scored = [
             candidate
