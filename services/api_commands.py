@@ -263,8 +263,16 @@ def body_model(route: Route) -> type[BaseModel]:
 
 
 def add_command(
-    app: FastAPI, route: Route, node: Node, lock: threading.RLock, caller: Any, acting: Acting
+    app: FastAPI,
+    route: Route,
+    node: Node,
+    lock: threading.RLock,
+    caller: Any,
+    acting: Acting,
+    photos: Any = None,
 ) -> None:
+    """acting: who may act on which record; photos: the node's PhotoStore, which ties a photo
+    to the report that carries it."""
     body_type = body_model(route)
 
     def handle(
@@ -307,7 +315,15 @@ def add_command(
             expected_version=parse_if_match(if_match) if route.target is not None else None,
         )
         with lock:
+            photo = (
+                fields.get("photo") if photos is not None and route.command is ReportMissingPerson else None
+            )
+            photo_id = (
+                photos.check_claim(photo, who.credential.actor.organisation, command_id) if photo else None
+            )
             result = getattr(node.ledger, route.method)(command)
+            if photo_id is not None:
+                photos.bind(photo_id, str(result), command_id)
         if route.creates:
             record_id = str(result)
             return JSONResponse(

@@ -46,6 +46,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         (413, "The body is over the limit"),
         (415, "A photo of a kind this node does not keep"),
         (422, "A field, header or query parameter is invalid (named in detail[].loc)"),
+        (429, "Too many failed sign-ins from this address or with this token; see Retry-After"),
         (500, "An unexpected failure; the node's log names it"),
         (
             503,
