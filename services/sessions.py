@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 IDLE_S = 30 * 60
 LONGEST_S = 12 * 3600
-MAX_SESSIONS = 20_000  # the oldest go first: a flood of sign-in forms cannot exhaust memory
+MAX_SESSIONS = 20_000  # of each kind; the oldest go first, so a flood of forms cannot exhaust memory
 
 
 @dataclass(frozen=True)
@@ -43,23 +43,25 @@ def _key(session_id: str) -> str:
 class SessionStore:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        # Sign-in forms' sessions apart from signed-in ones: a flood of forms evicts only forms.
+        self._forms: OrderedDict[str, Session] = OrderedDict()
+        self._signed: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, session_id: str | None, kind: str) -> Session | None:
         """The live session of that kind the id names, touched; None for anything else."""
         if not session_id or len(session_id) > 100:
             return None
-        now = self.clock()
+        key, now = _key(session_id), self.clock()
         with self._lock:
-            found = self._sessions.get(_key(session_id))
+            held = self._signed if key in self._signed else self._forms
+            found = held.get(key)
             if found is None or found.kind != kind:
                 return None
             if now - found.seen > IDLE_S or now - found.started > LONGEST_S:
-                del self._sessions[_key(session_id)]
+                del held[key]
                 return None
-            touched = replace(found, seen=now)
-            self._sessions[_key(session_id)] = touched
+            held[key] = touched = replace(found, seen=now)
             return touched
 
     def start(
@@ -70,9 +72,10 @@ class SessionStore:
         now = self.clock()
         session = Session(kind, secrets.token_urlsafe(32), token_id, purpose, now, now)
         with self._lock:
-            self._sessions[_key(session_id)] = session
-            while len(self._sessions) > MAX_SESSIONS:
-                self._sessions.popitem(last=False)
+            held = self._forms if token_id is None else self._signed
+            held[_key(session_id)] = session
+            while len(held) > MAX_SESSIONS:
+                held.popitem(last=False)
         return session_id, session
 
     def sign_in(self, old_id: str | None, kind: str, token_id: str, purpose: str | None) -> str:
@@ -83,7 +86,8 @@ class SessionStore:
     def end(self, session_id: str | None) -> None:
         if session_id:
             with self._lock:
-                self._sessions.pop(_key(session_id), None)
+                self._forms.pop(_key(session_id), None)
+                self._signed.pop(_key(session_id), None)
 
 
 class LoginThrottle:

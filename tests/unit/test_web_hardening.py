@@ -22,6 +22,7 @@ from ledger.access_rules import SAMPLE_POLICY
 from ledger.crypto import seal
 from services.api import create_app
 from services.bootstrap import Node, build_node
+from services.sessions import IDLE_S, LoginThrottle, SessionStore
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.infrastructure import cli_env
@@ -355,3 +356,31 @@ def test_a_photo_is_served_only_for_the_case_it_was_uploaded_for_and_its_hash_is
     path.write_bytes(b"image/png\n" + seal(key, OTHER_PNG, f"photo:{key_id}".encode()))
     altered = api.get(f"/cases/{case_id}/photo", headers=staff)
     assert altered.status_code == 409 and OTHER_PNG not in altered.content
+
+
+def test_sessions_end_when_idle_and_a_flood_of_forms_signs_nobody_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    store = SessionStore(clock=lambda: now[0])
+    signed = store.sign_in(None, "pages", "abc123", "search")
+    monkeypatch.setattr("services.sessions.MAX_SESSIONS", 50)
+    for _ in range(200):
+        store.start("pages")
+    assert store.get(signed, "pages") is not None, "forms evict forms only"
+    assert store.get(signed, "family") is None, "a session opens its own pages only"
+    now[0] += IDLE_S + 1
+    assert store.get(signed, "pages") is None, "idle too long"
+
+
+def test_the_throttle_forgets_failures_after_its_window() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(5, 900, clock=lambda: now[0])
+    for _ in range(5):
+        assert throttle.retry_after(["address:a"]) is None
+        throttle.failed(["address:a"])
+    assert throttle.retry_after(["address:a"]) == 901 and throttle.retry_after(["address:b"]) is None
+    now[0] = 600.0
+    assert throttle.retry_after(["address:a"]) == 301
+    now[0] = 901.0
+    assert throttle.retry_after(["address:a"]) is None
