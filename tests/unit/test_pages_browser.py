@@ -244,7 +244,7 @@ def test_a_page_on_another_port_cannot_sign_the_browser_in_as_someone_else(
         def log_message(self, *args: Any) -> None:
             pass
 
-    with http.server.HTTPServer(("127.0.0.1", 0), Attacker) as evil:
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker) as evil:
         threading.Thread(target=evil.serve_forever, daemon=True).start()
         browser.get(f"http://127.0.0.1:{evil.server_address[1]}/")
         WebDriverWait(browser, 15).until(lambda d: d.current_url.startswith(base))
