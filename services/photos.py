@@ -6,9 +6,10 @@ aggregate `<photo id>`, tier `photo`; a case erased at the family's request take
 key with it (CaseLedger.erase_data), so the sealed file can never be opened again.
 
 A photo belongs to the case that first carried it: beside the sealed file the node keeps who
-uploaded it, its SHA-256 and, once a report carries it, that case (`<photo id>.json`, 0600).
-Only the uploader's own report may carry it, with its true hash; the case's photo route serves
-it for that case only, and checks its hash against the case's reference on every read.
+uploaded it and, once a report carries it, that case (`<photo id>.json`, 0600; no hash, which
+would confirm a photo to whoever holds a copy). Only the uploader's own report may carry it,
+with its true hash; the case's photo route serves it for that case only, and checks its hash
+against the case's reference on every read.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class PhotoStore:
             handle.write(media_type.encode() + b"\n" + seal(key, content, f"photo:{key_id}".encode()))
         os.replace(draft, path)
         digest = hashlib.sha256(content).hexdigest()
-        self._write_record(photo_id, {"sha256": digest, "uploaded_by": uploaded_by, "case_id": None})
+        self._write_record(photo_id, {"uploaded_by": uploaded_by, "case_id": None})
         return StoredPhoto(photo_id, digest, f"caseledger:{self.node}/photos/{photo_id}", media_type)
 
     def check_claim(self, reference: Any, uploaded_by: str, command_id: str) -> str | None:
@@ -82,10 +83,14 @@ class PhotoStore:
         record = self._record(found["id"])
         if record is None or record.get("uploaded_by") != uploaded_by:
             raise InvalidField("photo.location", "names no photo this organisation uploaded to this node")
-        if str(getattr(reference, "sha256", "")).lower() != record.get("sha256"):
-            raise InvalidField("photo.sha256", "is not the SHA-256 of the photo uploaded")
         if record.get("case_id") is not None and record.get("command_id") != command_id:
             raise InvalidField("photo.location", "the photo is already another case's")
+        try:
+            content, _media_type = self.get(found["id"])
+        except NotFound:
+            raise InvalidField("photo.location", "names no photo this node still keeps") from None
+        if str(getattr(reference, "sha256", "")).lower() != hashlib.sha256(content).hexdigest():
+            raise InvalidField("photo.sha256", "is not the SHA-256 of the photo uploaded")
         return found["id"]
 
     def bind(self, photo_id: str, case_id: str, command_id: str) -> None:
@@ -102,8 +107,7 @@ class PhotoStore:
         if record is None or record.get("case_id") != case_id:
             raise NotFound("photo", photo_id)
         content, media_type = self.get(photo_id)
-        digest = hashlib.sha256(content).hexdigest()
-        if digest != sha256.lower() or digest != record.get("sha256"):
+        if hashlib.sha256(content).hexdigest() != sha256.lower():
             raise PhotoAltered(photo_id)
         return content, media_type
 

@@ -325,6 +325,9 @@ def test_a_photo_is_served_only_for_the_case_it_was_uploaded_for_and_its_hash_is
     photo = api.post("/photos", content=PNG, headers={**staff, "Content-Type": "image/png"}).json()
     case_id = api.post("/cases", json={**REPORT, "photo": photo["reference"]}, headers=staff).json()["id"]
     assert api.get(f"/cases/{case_id}/photo", headers=staff).content == PNG
+    binding = node.settings.data_dir / "photos" / f"{photo['photo_id']}.json"
+    assert json.loads(binding.read_text())["case_id"] == case_id and binding.stat().st_mode & 0o777 == 0o600
+    assert photo["reference"]["sha256"] not in binding.read_text(), "no hash to confirm a copy against"
 
     # Another report carrying the same reference, by the same organisation or another one.
     again = api.post(
