@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ledger.errors import RuleBroken
-from ledger.events import LedgerAggregate, Recorded
+from ledger.events import LedgerAggregate, Recorded, command_key
 from ledger.tiers import age_between, is_minor
 from ledger.vocabulary import CaseStatus
 
@@ -90,7 +90,7 @@ class MissingPersonCase(LedgerAggregate):
         """A new case from a checked report; its id derives from the command id."""
         return cls._create(
             cls.CaseReported,
-            id=case_id_for(origin, envelope["command_id"]),
+            id=case_id_for(origin, command_key(envelope["command_id"])),
             origin=origin,
             **envelope,
             **data,

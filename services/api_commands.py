@@ -35,6 +35,7 @@ from ledger.commands import (
     ReportMissingPerson,
     WithdrawConsent,
 )
+from ledger.errors import CommandIdReused
 from ledger.forensic_commands import (
     DestroySample,
     ProposeMatch,
@@ -314,16 +315,27 @@ def add_command(
             purpose=who.purpose,
             expected_version=parse_if_match(if_match) if route.target is not None else None,
         )
-        with lock:
-            photo = (
-                fields.get("photo") if photos is not None and route.command is ReportMissingPerson else None
-            )
-            photo_id = (
-                photos.check_claim(photo, who.credential.actor.organisation, command_id) if photo else None
-            )
-            result = getattr(node.ledger, route.method)(command)
-            if photo_id is not None:
-                photos.bind(photo_id, str(result), command_id)
+        try:
+            with lock:
+                photo = (
+                    fields.get("photo")
+                    if photos is not None and route.command is ReportMissingPerson
+                    else None
+                )
+                photo_id = (
+                    photos.check_claim(photo, who.credential.actor.organisation, command_id)
+                    if photo
+                    else None
+                )
+                result = getattr(node.ledger, route.method)(command)
+                if photo_id is not None:
+                    photos.bind(photo_id, str(result), command_id)
+        except CommandIdReused:
+            raise HeaderProblem(
+                "Idempotency-Key",
+                "this key was already used for a different request; a retry repeats the request "
+                "exactly, a new request needs a new key",
+            ) from None
         if route.creates:
             record_id = str(result)
             return JSONResponse(
