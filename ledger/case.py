@@ -11,7 +11,8 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from ledger.errors import RuleBroken
+from ledger.consent import FAMILY_ROLE, family_consent_state
+from ledger.errors import NotOnBehalf, RuleBroken
 from ledger.events import LedgerAggregate, Recorded, command_key
 from ledger.tiers import age_between, is_minor
 from ledger.vocabulary import CaseStatus
@@ -74,6 +75,9 @@ class MissingPersonCase(LedgerAggregate):
             aggregate.family_contacts = list(self.family_contacts or [])  # None once erased
             aggregate.circumstances = self.circumstances
             aggregate.consents = {p: True for p in self.consented_purposes}
+            aggregate.reported_by = self.recorded_by["organisation"]
+            aggregate.withdrawn_by_family = set()  # purposes the family itself withdrew
+            aggregate.consents_on_behalf = {}  # purpose -> the organisation that granted it
             # Counts, not copies: the views hold the details; decisions need only these.
             aggregate.comprehensive_records = 0
             aggregate.sightings = 0
@@ -152,6 +156,12 @@ class MissingPersonCase(LedgerAggregate):
 
         def evolve(self, case: Any) -> None:
             case.consents[self.consent_purpose] = True
+            withdrawn, on_behalf = family_consent_state(case)
+            if self.recorded_by["role"] == FAMILY_ROLE:
+                withdrawn.discard(self.consent_purpose)
+                on_behalf.pop(self.consent_purpose, None)
+            else:
+                on_behalf[self.consent_purpose] = self.recorded_by["organisation"]
 
     class ConsentWithdrawn(Recorded):
         """Consent for one purpose taken back; that purpose can no longer be used."""
@@ -161,6 +171,10 @@ class MissingPersonCase(LedgerAggregate):
 
         def evolve(self, case: Any) -> None:
             case.consents[self.consent_purpose] = False
+            withdrawn, on_behalf = family_consent_state(case)
+            on_behalf.pop(self.consent_purpose, None)
+            if self.recorded_by["role"] == FAMILY_ROLE:
+                withdrawn.add(self.consent_purpose)
 
     class CasesLinked(Recorded):
         """Probably the same person as another case; both cases keep all they hold."""
@@ -247,6 +261,9 @@ class MissingPersonCase(LedgerAggregate):
         located: dict[str, Any] | None
         identification: dict[str, Any] | None
         erased: bool
+        reported_by: str
+        withdrawn_by_family: set[str]
+        consents_on_behalf: dict[str, str]
 
     @property
     def full_name(self) -> str:
@@ -300,8 +317,25 @@ class MissingPersonCase(LedgerAggregate):
         self.trigger_event(self.DataAmended, **envelope, changes=changes, reason=reason)
 
     def grant_consent(self, envelope: dict[str, Any], consent_purpose: str, given_by: str) -> None:
+        """The family grants with its own credential; staff only on its behalf, only from the
+        organisation that reported the case, and never after the family itself withdrew."""
         self._refuse_if_closed("ConsentGranted")
         self._refuse_if_erased("ConsentGranted")
+        by = envelope["recorded_by"]
+        if by["role"] != FAMILY_ROLE:
+            withdrawn, _ = family_consent_state(self)
+            if consent_purpose in withdrawn:
+                raise NotOnBehalf(
+                    "consent_purpose",
+                    f"the family withdrew consent for '{consent_purpose}'; only the family, with its "
+                    "own credential, can give it again",
+                )
+            if by["organisation"] != getattr(self, "reported_by", None):
+                raise NotOnBehalf(
+                    "recorded_by.organisation",
+                    "consent is given by the family, or on its behalf by the organisation that "
+                    "reported the case",
+                )
         self.trigger_event(
             self.ConsentGranted, **envelope, consent_purpose=consent_purpose, given_by=given_by
         )

@@ -48,6 +48,10 @@ class RuleBroken(LedgerError):
         self.reason = reason
 
 
+class NotOnBehalf(RuleBroken):
+    """What only the family may decide, asked by someone who may not decide it for them."""
+
+
 class ConsentRequired(LedgerError):
     """The case holds no active consent for the purpose the command states."""
 

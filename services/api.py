@@ -28,6 +28,7 @@ from ledger.errors import (
     InvalidField,
     LedgerError,
     NotFound,
+    NotOnBehalf,
     RuleBroken,
     VersionConflict,
 )
@@ -176,6 +177,10 @@ def create_app(
     @app.exception_handler(ReadRefused)
     def refused(request: Request, error: ReadRefused) -> JSONResponse:
         return problem(403, ["header", "X-Purpose"], str(error), "read_refused")
+
+    @app.exception_handler(NotOnBehalf)
+    def not_on_behalf(request: Request, error: NotOnBehalf) -> JSONResponse:
+        return problem(403, ["body", *error.rule.split(".")], error.reason, "not_on_behalf")
 
     @app.exception_handler(RuleBroken)
     def rule_broken(request: Request, error: RuleBroken) -> JSONResponse:

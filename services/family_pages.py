@@ -63,6 +63,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "consents_intro": "Usted decide para qué se puede usar la información de su caso.",
         "given": "permitido",
         "not_given": "no permitido",
+        "on_behalf": "dado en su nombre por",
         "grant": "Permitir",
         "withdraw": "Retirar el permiso",
         "erase_title": "Borrar sus datos",
@@ -135,6 +136,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "consents_intro": "You decide what the information about your case may be used for.",
         "given": "allowed",
         "not_given": "not allowed",
+        "on_behalf": "given on your behalf by",
         "grant": "Allow",
         "withdraw": "Withdraw permission",
         "erase_title": "Erase your data",
@@ -237,6 +239,8 @@ def add_family_pages(
             dossier = reading.consult(case_id, credential.actor)
             case = node.ledger.get_case(case_id)
         consents = {p for p in PURPOSES if case.has_consent(p)}
+        # What staff granted for the family is shown to it, so it can take it back.
+        on_behalf = {p: o for p, o in getattr(case, "consents_on_behalf", {}).items() if p in consents}
         return render(
             "family.html",
             lang,
@@ -244,6 +248,7 @@ def add_family_pages(
             title=TEXT[lang]["title"],
             dossier=dossier,
             consents=consents,
+            on_behalf=on_behalf,
             purposes=[p for p in PURPOSES if p != "statistics"],
             csrf=csrf,
             notice=notice,
