@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ledger.consent import FAMILY_ROLE, family_consent_state
-from ledger.errors import NotOnBehalf, RuleBroken
+from ledger.errors import InvalidField, NotOnBehalf, RuleBroken
 from ledger.events import LedgerAggregate, Recorded, command_key
 from ledger.tiers import age_between, is_minor
 from ledger.vocabulary import CaseStatus
@@ -306,9 +306,21 @@ class MissingPersonCase(LedgerAggregate):
         self._refuse_if_erased("ComprehensiveDataAdded")
         self.trigger_event(self.ComprehensiveDataAdded, **envelope, **data)
 
+    def _refuse_if_before_birth(self, field: str, on: date) -> None:
+        born = self.person.get("date_of_birth")
+        if isinstance(born, str):
+            born = date.fromisoformat(born)
+        if isinstance(born, date) and on < born:
+            raise InvalidField(field, f"{on.isoformat()} is before the person's date of birth")
+
     def record_sighting(self, envelope: dict[str, Any], **data: Any) -> None:
         self._refuse_if_closed("SightingRecorded")
         self._refuse_if_erased("SightingRecorded")
+        if self.status == CaseStatus.IDENTIFIED_DECEASED:
+            raise RuleBroken(
+                "status", "the person was identified as deceased; reopen the identification before a sighting"
+            )
+        self._refuse_if_before_birth("seen_on", data["seen_on"])
         self.trigger_event(self.SightingRecorded, **envelope, **data)
 
     def amend(self, envelope: dict[str, Any], changes: list[dict[str, str]], reason: str) -> None:
@@ -364,6 +376,7 @@ class MissingPersonCase(LedgerAggregate):
             raise RuleBroken(
                 "status", "the person was identified as deceased; reopen the review of the match first"
             )
+        self._refuse_if_before_birth("located_on", located_on)
         self.trigger_event(
             self.PersonLocatedAlive,
             **envelope,

@@ -32,6 +32,7 @@ from ledger.errors import (
     RuleBroken,
     VersionConflict,
 )
+from ledger.roles import KIND_ROLES
 from ledger.vocabulary import PURPOSES
 from projections.views import ViewsFromLaterRelease
 from services.acting import Acting
@@ -138,6 +139,12 @@ def create_app(
             raise HTTPException(
                 403, f"{credential.organisation} is not an organisation of the network's rules"
             )
+        if rules is not None and not credential.family:
+            kind = rules.organisations[credential.organisation].kind
+            if credential.role not in KIND_ROLES[kind]:
+                raise HTTPException(
+                    403, f"an organisation of kind {kind} cannot hold the role {credential.role}"
+                )
         return Caller(
             credential=credential,
             purpose=purpose,

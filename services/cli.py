@@ -94,6 +94,17 @@ def report(**fields: Any) -> None:
         **fields,
     )
     with node_from_env() as node:
+        if node.settings.access_rules:  # under the network's rules, a recorder is one of theirs
+            from ledger.access_rules import load
+            from ledger.roles import check_staff
+
+            recorder = command.recorded_by
+            check_staff(
+                load(node.settings.access_rules).organisations,
+                recorder.organisation,
+                recorder.role,
+                prefix="--",
+            )
         try:
             case_id = node.ledger.report_missing_person(command)
         except CommandIdReused as error:

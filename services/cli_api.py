@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from ledger.access_rules import load as load_rules
+from ledger.errors import InvalidField
 from services.cli_common import UserError, node_from_env, parse_case_id
 from services.feed import ConsularFeed
 from services.feed_topic import FeedPublisher
@@ -53,7 +54,14 @@ def token_issue(organisation: str, role: str, case_id: str | None, expires: str)
     lifetime = parse_lifetime(expires)
     with node_from_env() as node:
         case = str(parse_case_id(case_id)) if case_id else None
-        token, credential = token_store(node.settings.data_dir).issue(organisation, role, case, lifetime)
+        rules = load_rules(node.settings.access_rules) if node.settings.access_rules else None
+        known = rules.organisations if rules is not None else None
+        try:
+            token, credential = token_store(node.settings.data_dir).issue(
+                organisation, role, case, lifetime, organisations=known
+            )
+        except InvalidField as error:
+            raise UserError(f"{error.field}: {error.problem}") from None
     click.echo(
         f"token {credential.token_id} for {organisation} ({role}), expires "
         f"{credential.expiry:%Y-%m-%d %H:%M}Z; keep it secret, it is shown once:"

@@ -17,14 +17,18 @@ import json
 import os
 import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ledger.access_rules import Organisation
 from ledger.commands import Actor
 from ledger.errors import InvalidField
 from ledger.private_files import private_dir
+from ledger.roles import check_staff
+from ledger.validation import required_text
 from ledger.vocabulary import ROLES
 from topics.signing import write_private_file
 
@@ -105,17 +109,26 @@ class TokenStore:
         self._lock = threading.Lock()
 
     def issue(
-        self, organisation: str, role: str, case_id: str | None = None, lifetime: timedelta = LIFETIME
+        self,
+        organisation: str,
+        role: str,
+        case_id: str | None = None,
+        lifetime: timedelta = LIFETIME,
+        *,
+        organisations: Mapping[str, Organisation] | None = None,
     ) -> tuple[str, Credential]:
-        """A new token (returned once, never stored) and its credential, valid for `lifetime`."""
+        """A new token (returned once, never stored) and its credential, valid for `lifetime`.
+        organisations: the network's, when the node has rules; a staff token is then for one of
+        them only, in a role its kind can hold."""
         if not timedelta(0) < lifetime <= MAX_LIFETIME:
             raise InvalidField("expires", f"must be more than nothing and at most {MAX_LIFETIME.days} days")
-        if not organisation.strip():
-            raise InvalidField("organisation", "is required")
+        organisation = required_text("organisation", organisation)
         if role not in ROLES:
             raise InvalidField("role", f"{role!r} is not one of {', '.join(sorted(ROLES))}")
         if (role == "family_member") != (case_id is not None):
             raise InvalidField("case", "a family member's token names their case, and only theirs does")
+        if organisations is not None and case_id is None:
+            check_staff(organisations, organisation, role, prefix="")
         token = PREFIX + secrets.token_urlsafe(32)
         digest = _hash(token)
         now = datetime.now(UTC)
