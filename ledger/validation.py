@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pycountry
 
@@ -12,6 +12,8 @@ from ledger.errors import InvalidField
 
 EARLIEST = date(1900, 1, 1)
 """No date the ledger records, and no instant a history is asked at, comes before this."""
+LATEST_YEAR = 2999
+"""An instant a history is asked at may lie ahead (it means now), but not this far."""
 
 # Characters that show nothing on their own: format characters (zero-width spaces and
 # joiners, bidirectional controls, the byte-order mark), combining marks, separators.
@@ -116,16 +118,16 @@ def past_date(field: str, value: date | str | None, *, today: date, required: bo
     return value
 
 
-def instant(field: str, value: datetime, *, now: datetime) -> datetime:
-    """A moment with its time zone, from 1900 to a day after now, in UTC. A year like 0001
-    or 9999 with an offset would overflow in the conversion: it is refused first."""
+def instant(field: str, value: datetime) -> datetime:
+    """A moment with its time zone, in the years 1900 to 2999, in UTC. A year like 0001 or
+    9999 with an offset would overflow in the conversion: it is refused first."""
     if value.tzinfo is None:
         raise InvalidField(field, "needs a time zone (Z or +hh:mm)")
-    if not EARLIEST.year <= value.year <= now.year + 1:
-        raise InvalidField(field, f"{value.isoformat()} is outside 1900 to {now.year + 1}")
+    if not EARLIEST.year <= value.year <= LATEST_YEAR:
+        raise InvalidField(
+            field, f"{value.isoformat()} is outside the years {EARLIEST.year} to {LATEST_YEAR}"
+        )
     moment = value.astimezone(UTC)
     if moment.date() < EARLIEST:
         raise InvalidField(field, f"{value.isoformat()} is before 1900")
-    if moment > now + timedelta(days=1):
-        raise InvalidField(field, f"{value.isoformat()} is in the future")
     return moment

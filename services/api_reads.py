@@ -45,10 +45,9 @@ def add_reads(
         """as_of: the instant (ISO 8601 with zone; default now). since: also say what changed
         between since and as_of."""
         not_family(who)
-        now = datetime.now(UTC)
         try:
-            as_of = validation.instant("as_of", as_of, now=now) if as_of is not None else None
-            since = validation.instant("since", since, now=now) if since is not None else None
+            as_of = validation.instant("as_of", as_of) if as_of is not None else None
+            since = validation.instant("since", since) if since is not None else None
         except InvalidField as error:
             raise QueryProblem(error.field, error.problem) from None
         with lock:

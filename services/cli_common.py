@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
@@ -58,6 +58,6 @@ def instant(text: str, option: str) -> datetime:
     if moment.tzinfo is None:
         raise UserError(f"{option}: {text!r} needs a time zone, e.g. 2026-03-01T00:00Z")
     try:
-        return validation.instant(option, moment, now=datetime.now(UTC))
+        return validation.instant(option, moment)
     except InvalidField as error:
         raise UserError(str(error)) from None

@@ -4,10 +4,11 @@ case, recorders and credentials the network's rules do not know."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,16 @@ from ledger import validation as v
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.access_rules import load as load_rules
 from ledger.application import CaseLedger
-from ledger.commands import ConfirmIdentification, RecordPersonLocatedAlive, RecordSighting
+from ledger.commands import (
+    ConfirmIdentification,
+    RecordPersonLocatedAlive,
+    RecordSighting,
+    ReportMissingPerson,
+)
 from ledger.errors import InvalidField, RuleBroken
 from ledger.values import Place
 from services.api import create_app
+from services.api_commands import ROUTES, body_model
 from services.bootstrap import Node, build_node
 from services.settings import Settings
 from services.tokens import TokenStore
@@ -148,7 +155,7 @@ def test_a_sighting_after_an_identification_needs_it_reopened(ledger: CaseLedger
 )
 def test_instants_far_off_are_refused_naming_the_field(moment: str) -> None:
     with pytest.raises(InvalidField) as refused:
-        v.instant("as_of", datetime.fromisoformat(moment), now=NOW)
+        v.instant("as_of", datetime.fromisoformat(moment))
     assert refused.value.field == "as_of"
 
 
@@ -260,3 +267,56 @@ def test_the_cli_names_the_field_of_an_unknown_recorder_a_wrong_role_and_a_far_i
     case_id = done.stdout.split()[1]
     far = caseledger(tmp_path, "history", case_id, "--as", "MX", "--as-of", "0001-01-01T00:00+05:00")
     assert far.returncode != 0 and "--as-of" in far.stderr and "Traceback" not in far.stderr
+
+
+# ---------------------------------------------------------------- the schema states the domain's limits
+
+
+def report_body_schema() -> dict[str, Any]:
+    route = next(r for r in ROUTES if r.command is ReportMissingPerson)
+    schema: dict[str, Any] = body_model(route).model_json_schema()
+    return schema
+
+
+def text_schema(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    field: dict[str, Any] = schema["properties"][name]
+    return next((s for s in field.get("anyOf", [field]) if s.get("type") == "string"), field)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "given_names",
+        "first_surname",
+        "second_surname",
+        "physical_description",
+        "last_seen_place",
+        "circumstances",
+    ],
+)
+def test_the_schemas_text_lengths_are_the_domains(ledger: CaseLedger, name: str) -> None:
+    longest = text_schema(report_body_schema(), name)["maxLength"]
+    ledger.report_missing_person(report(**{name: "x" * longest}))
+    with pytest.raises(InvalidField) as refused:
+        ledger.report_missing_person(report(**{name: "x" * (longest + 1)}))
+    assert refused.value.field == name
+
+
+def test_the_schema_states_dates_required_text_and_scores() -> None:
+    schema = report_body_schema()
+    given = text_schema(schema, "given_names")
+    assert given["minLength"] == 1 and re.search(given["pattern"], "Ana")
+    assert not any(re.search(given["pattern"], name) for name in INVISIBLE)
+    day = text_schema(schema, "last_seen_date")["pattern"]
+    assert re.match(day, "2026-05-05") and not re.match(day, "0001-01-01") and not re.match(day, "1899-12-31")
+    match_route = next(r for r in ROUTES if r.command.__name__ == "ProposeMatch")
+    score = body_model(match_route).model_json_schema()["properties"]["score"]
+    assert (score["minimum"], score["maximum"]) == (0.0, 1.0)
+
+
+def test_a_command_sent_as_of_year_one_is_refused_not_overflowed(ledger: CaseLedger) -> None:
+    far = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+    with pytest.raises(InvalidField) as refused:
+        ledger.report_missing_person(report(occurred_at=far))
+    assert refused.value.field == "occurred_at"
+    assert ledger.recorder.max_notification_id() is None
