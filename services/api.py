@@ -44,6 +44,7 @@ from services.api_common import (
     Contained,
     HeaderProblem,
     QueryProblem,
+    encodable,
     etag,
     jsonable,
     jurisdiction_of,
@@ -204,7 +205,11 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     def unreadable(request: Request, error: RequestValidationError) -> JSONResponse:
         detail = [
-            {"loc": [str(part) for part in e["loc"]], "msg": e["msg"], "type": e["type"]}
+            {
+                "loc": [encodable(str(part)) for part in e["loc"]],
+                "msg": encodable(e["msg"]),
+                "type": e["type"],
+            }
             for e in error.errors()
         ]
         return JSONResponse({"detail": detail}, status_code=422)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -320,3 +321,16 @@ def test_a_command_sent_as_of_year_one_is_refused_not_overflowed(ledger: CaseLed
         ledger.report_missing_person(report(occurred_at=far))
     assert refused.value.field == "occurred_at"
     assert ledger.recorder.max_notification_id() is None
+
+
+def test_a_lone_surrogate_echoed_by_an_error_does_not_fail_the_response(
+    node: Node, tokens: TokenStore
+) -> None:
+    api = TestClient(create_app(node, tokens, catch_up=True), raise_server_exceptions=False)
+    staff = {**headers(tokens, "mx-fiscalia-migrantes", "caseworker"), "Content-Type": "application/json"}
+    case_id = api.post("/cases", content=BODY % "Ana", headers=staff).json()["id"]
+    amendment = '{"changes": {"\\ud800": "x"}, "reason": "r"}'
+    refused = api.post(f"/cases/{case_id}/amendments", content=amendment, headers=staff)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "changes", "\ufffd"]
+    assert node.ledger.get_case(UUID(case_id)).version == 1
