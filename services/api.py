@@ -2,8 +2,9 @@
 
 Every request carries a bearer token (services/tokens.py) and states its purpose in the
 X-Purpose header. Commands take an Idempotency-Key (a retry with the same key returns what
-the first attempt did, and records nothing new) and, on an existing record, If-Match with
-the version the caller last saw (a stale one gets 409 and the current version). Reads go
+the first attempt did, and records nothing new; the key sent with a different request is
+refused, 422) and, on an existing record, If-Match with the version the caller last saw (a
+stale one gets 409 and the current version). Reads go
 through the access rules and the family's consent; a read above the common tier, and any
 refusal, is recorded on the ledger before anything is returned. Every error body names the
 field or header at fault; nothing unexpected reaches a caller as a stack trace.
