@@ -37,7 +37,7 @@ from ledger.roles import KIND_ROLES
 from ledger.vocabulary import PURPOSES
 from projections.views import ViewsFromLaterRelease
 from services.acting import Acting
-from services.api_commands import CASEWORK, ROUTES, add_command
+from services.api_commands import CASEWORK, ROUTES, VISIBLE, add_command
 from services.api_common import (
     PROBLEMS,
     BodyLimit,
@@ -208,7 +208,9 @@ def create_app(
         detail = [
             {
                 "loc": [encodable(str(part)) for part in e["loc"]],
-                "msg": encodable(e["msg"]),
+                "msg": "must hold at least one visible character"
+                if (e.get("ctx") or {}).get("pattern") == VISIBLE
+                else encodable(e["msg"]),
                 "type": e["type"],
             }
             for e in error.errors()

@@ -195,6 +195,8 @@ def test_the_api_refuses_bad_text_and_far_instants_without_a_server_error(
         refused = api.post("/cases", content=BODY % name, headers=staff)
         assert refused.status_code == 422, refused.text
         assert [e["loc"] for e in refused.json()["detail"]] == [["body", "given_names"]]
+    invisible = api.post("/cases", content=BODY % "\\u200b", headers=staff).json()["detail"][0]["msg"]
+    assert invisible == "must hold at least one visible character"
     assert api.get("/cases", headers=staff).json() == [], "nothing was recorded"
     case_id = api.post("/cases", content=BODY % "Ana", headers=staff).json()["id"]
     early = {"seen_on": "1999-12-31", "place": {"country": "MX"}, "source": "witness"}
