@@ -11,10 +11,11 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from ledger.consent import FAMILY_ROLE, family_consent_state
-from ledger.errors import InvalidField, NotOnBehalf, RuleBroken
+from ledger.consent import FAMILY_ROLE, family_consent_state, refuse_grant_over_the_family
+from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded, command_key
 from ledger.tiers import age_between, is_minor
+from ledger.validation import not_before_birth
 from ledger.vocabulary import CaseStatus
 
 
@@ -306,13 +307,6 @@ class MissingPersonCase(LedgerAggregate):
         self._refuse_if_erased("ComprehensiveDataAdded")
         self.trigger_event(self.ComprehensiveDataAdded, **envelope, **data)
 
-    def _refuse_if_before_birth(self, field: str, on: date) -> None:
-        born = self.person.get("date_of_birth")
-        if isinstance(born, str):
-            born = date.fromisoformat(born)
-        if isinstance(born, date) and on < born:
-            raise InvalidField(field, f"{on.isoformat()} is before the person's date of birth")
-
     def record_sighting(self, envelope: dict[str, Any], **data: Any) -> None:
         self._refuse_if_closed("SightingRecorded")
         self._refuse_if_erased("SightingRecorded")
@@ -320,7 +314,7 @@ class MissingPersonCase(LedgerAggregate):
             raise RuleBroken(
                 "status", "the person was identified as deceased; reopen the identification before a sighting"
             )
-        self._refuse_if_before_birth("seen_on", data["seen_on"])
+        not_before_birth("seen_on", data["seen_on"], self.person.get("date_of_birth"))
         self.trigger_event(self.SightingRecorded, **envelope, **data)
 
     def amend(self, envelope: dict[str, Any], changes: list[dict[str, str]], reason: str) -> None:
@@ -333,21 +327,7 @@ class MissingPersonCase(LedgerAggregate):
         organisation that reported the case, and never after the family itself withdrew."""
         self._refuse_if_closed("ConsentGranted")
         self._refuse_if_erased("ConsentGranted")
-        by = envelope["recorded_by"]
-        if by["role"] != FAMILY_ROLE:
-            withdrawn, _ = family_consent_state(self)
-            if consent_purpose in withdrawn:
-                raise NotOnBehalf(
-                    "consent_purpose",
-                    f"the family withdrew consent for '{consent_purpose}'; only the family, with its "
-                    "own credential, can give it again",
-                )
-            if by["organisation"] != getattr(self, "reported_by", None):
-                raise NotOnBehalf(
-                    "recorded_by.organisation",
-                    "consent is given by the family, or on its behalf by the organisation that "
-                    "reported the case",
-                )
+        refuse_grant_over_the_family(self, envelope["recorded_by"], consent_purpose)
         self.trigger_event(
             self.ConsentGranted, **envelope, consent_purpose=consent_purpose, given_by=given_by
         )
@@ -376,7 +356,7 @@ class MissingPersonCase(LedgerAggregate):
             raise RuleBroken(
                 "status", "the person was identified as deceased; reopen the review of the match first"
             )
-        self._refuse_if_before_birth("located_on", located_on)
+        not_before_birth("located_on", located_on, self.person.get("date_of_birth"))
         self.trigger_event(
             self.PersonLocatedAlive,
             **envelope,

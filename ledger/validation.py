@@ -131,3 +131,11 @@ def instant(field: str, value: datetime) -> datetime:
     if moment.date() < EARLIEST:
         raise InvalidField(field, f"{value.isoformat()} is before 1900")
     return moment
+
+
+def not_before_birth(field: str, on: date, born: date | str | None) -> None:
+    """Nothing happens to a person before they were born (a birth date may be ISO text)."""
+    if isinstance(born, str):
+        born = date.fromisoformat(born)
+    if isinstance(born, date) and on < born:
+        raise InvalidField(field, f"{on.isoformat()} is before the person's date of birth")

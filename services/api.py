@@ -37,7 +37,7 @@ from ledger.roles import KIND_ROLES
 from ledger.vocabulary import PURPOSES
 from projections.views import ViewsFromLaterRelease
 from services.acting import Acting
-from services.api_commands import CASEWORK, ROUTES, VISIBLE, add_command
+from services.api_commands import CASEWORK, ROUTES, add_command
 from services.api_common import (
     PROBLEMS,
     BodyLimit,
@@ -54,6 +54,7 @@ from services.api_common import (
     problem,
     seen_by,
 )
+from services.api_limits import VISIBLE
 from services.api_reads import add_reads
 from services.bootstrap import Node
 from services.family_pages import add_family_pages

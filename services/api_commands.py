@@ -49,6 +49,7 @@ from ledger.forensic_commands import (
 )
 from services.acting import Acting, ActRefused
 from services.api_common import Caller, HeaderProblem, etag, own_case, parse_if_match
+from services.api_limits import ITEM_LENGTHS, MAX_ITEMS, TEXT_LENGTHS, Day, text
 from services.bootstrap import Node
 
 ENVELOPE = frozenset({"command_id", "recorded_by", "purpose", "expected_version", "extra"})
@@ -229,52 +230,6 @@ _BY_COMMAND: dict[tuple[str, str], tuple[str, ...]] = {
 }
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]
 
-# The limits the domain enforces on text (ledger/commands.py, ledger/forensic_commands.py:
-# the max_length of each field's check), stated in the schema so that a client knows them.
-_TEXT_LENGTHS: dict[str, int] = {
-    "given_names": 200,
-    "first_surname": 200,
-    "second_surname": 200,
-    "father_name": 200,
-    "mother_name": 200,
-    "physical_description": 2000,
-    "last_seen_place": 200,
-    "route": 200,
-    "circumstances": 4000,
-    "dental": 4000,
-    "medical": 4000,
-    "description": 4000,
-    "witness": 500,
-    "given_by": 200,
-    "withdrawn_by": 200,
-    "requested_by": 200,
-    "basis": 200,
-    "reason": 1000,
-    "file_number": 100,
-    "holder": 200,
-    "from_holder": 200,
-    "to_holder": 200,
-    "laboratory": 200,
-    "profile": 20000,
-    "notes": 4000,
-}
-_ITEM_LENGTHS: dict[str, int] = {"aliases": 200, "marks": 500, "clothing": 500, "belongings": 500}
-_MAX_ITEMS = 50
-# Text must show something: one character that is neither a space, a control, nor a
-# zero-width or bidirectional format character (ledger/validation.py refuses the rest too).
-VISIBLE = (
-    r"[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
-    r"\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb]"
-)
-_DAY = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-Day = Annotated[str, Field(pattern=_DAY, description="A date (YYYY-MM-DD) from 1900, not in the future")]
-
-
-def _text(length: int, required: bool) -> Any:
-    if required:
-        return Annotated[str, Field(min_length=1, max_length=length, pattern=VISIBLE)]
-    return Annotated[str, Field(max_length=length)]
-
 
 def _field_type(command: str, name: str, hint: Any) -> Any:
     """The command's own type, narrowed to the vocabulary's words, a country code's shape, a
@@ -292,12 +247,12 @@ def _field_type(command: str, name: str, hint: Any) -> Any:
         return tuple[Country, ...]
     if date in typing.get_args(hint):
         return Day | None if optional else Day
-    if name in _TEXT_LENGTHS and str in (hint, *typing.get_args(hint)):
-        text = _text(_TEXT_LENGTHS[name], required=not optional)
-        return text | None if optional else text
-    if name in _ITEM_LENGTHS:
-        item = _text(_ITEM_LENGTHS[name], required=True)
-        return Annotated[tuple[item, ...], Field(max_length=_MAX_ITEMS)]  # type: ignore[valid-type]
+    if name in TEXT_LENGTHS and str in (hint, *typing.get_args(hint)):
+        bounded = text(TEXT_LENGTHS[name], required=not optional)
+        return bounded | None if optional else bounded
+    if name in ITEM_LENGTHS:
+        item = text(ITEM_LENGTHS[name], required=True)
+        return Annotated[tuple[item, ...], Field(max_length=MAX_ITEMS)]  # type: ignore[valid-type]
     if name == "score":
         return Annotated[float, Field(ge=0.0, le=1.0)]
     return hint
