@@ -4,6 +4,7 @@ case, recorders and credentials the network's rules do not know."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ledger import validation as v
@@ -51,6 +52,13 @@ INVISIBLE = [
 ]
 
 
+# Any code point, surrogates included, with the troublesome ones drawn often.
+ANY_CHARACTER = st.one_of(
+    st.characters(codec=None, exclude_categories=()),
+    st.sampled_from(["\ud800", "\udfff", "\u200b", "\u200f", "\u202e", "\ufeff", "\x1b", "a", " "]),
+)
+
+
 @pytest.fixture
 def ledger() -> CaseLedger:
     return CaseLedger("MX", env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: NOW)
@@ -81,7 +89,7 @@ def test_text_that_cannot_be_stored_or_holds_controls_is_refused(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.text(st.characters(codec=None, exclude_categories=()), max_size=12))
+@given(st.text(ANY_CHARACTER, max_size=12))
 def test_any_text_the_ledger_accepts_survives_encoding_and_shows_something(text: str) -> None:
     try:
         kept = v.optional_text("place", text)
@@ -94,7 +102,8 @@ def test_any_text_the_ledger_accepts_survives_encoding_and_shows_something(text:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.text(st.characters(codec=None), min_size=1, max_size=8))
+@given(st.text(ANY_CHARACTER, min_size=1, max_size=8))
+@example("\udc80")
 def test_any_name_the_ledger_records_reads_back_as_entered(name: str) -> None:
     ledger = CaseLedger("MX", env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: NOW)
     try:
@@ -336,3 +345,36 @@ def test_a_lone_surrogate_echoed_by_an_error_does_not_fail_the_response(
     assert refused.status_code == 422, refused.text
     assert refused.json()["detail"][0]["loc"] == ["body", "changes", "\ufffd"]
     assert node.ledger.get_case(UUID(case_id)).version == 1
+
+
+def strings(value: Any) -> set[str]:
+    """Every text in a JSON document."""
+    if isinstance(value, dict):
+        return set().union(*(strings(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(strings(v) for v in value))
+    return {value} if isinstance(value, str) else set()
+
+
+def test_any_name_the_api_accepts_reads_back_as_sent_and_none_gives_a_server_error(tmp_path: Path) -> None:
+    node = build_node(Settings(node="MX", data_dir=tmp_path, access_rules=SAMPLE_POLICY))
+    tokens = TokenStore(tmp_path / "tokens.json")
+    api = TestClient(create_app(node, tokens, catch_up=True), raise_server_exceptions=False)
+    staff = {**headers(tokens, "mx-fiscalia-migrantes", "caseworker"), "Content-Type": "application/json"}
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.text(ANY_CHARACTER, min_size=1, max_size=6))
+    @example("Ana\ud800")
+    @example("\u200b\u202e")
+    def sent(name: str) -> None:
+        body = json.dumps({**json.loads(BODY % "x"), "given_names": name})  # ASCII: any surrogate escaped
+        answer = api.post("/cases", content=body, headers=staff)
+        assert answer.status_code in (201, 422), answer.text
+        if answer.status_code == 201:
+            case = api.get(f"/cases/{answer.json()['id']}", headers=staff)
+            assert case.status_code == 200 and name in strings(case.json())
+
+    try:
+        sent()
+    finally:
+        node.close()
