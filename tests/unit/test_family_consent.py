@@ -20,6 +20,7 @@ from services.bootstrap import build_node
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.factories import FAMILY, ctx, report
+from tests.unit.test_web_hardening import SAME, form_token
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 REPORTER = Actor("Comité de Familiares de Migrantes", "caseworker")  # the factory's report
@@ -111,7 +112,13 @@ def test_the_api_refuses_staff_overturning_a_withdrawal_and_the_family_sees_gran
         assert api.post(f"/cases/{case_id}/consents", json=behalf, headers=other).status_code == 403
         assert api.post(f"/cases/{case_id}/consents", json=behalf, headers=staff).status_code == 200
 
-        signed_in = api.post("/family/login?lang=en", data={"token": family_token})
+        csrf = form_token(api, "/family/login?lang=en")
+        signed_in = api.post(
+            "/family/login?lang=en",
+            data={"token": family_token, "csrf": csrf},
+            headers=SAME,
+            follow_redirects=True,
+        )
         assert signed_in.status_code == 200, signed_in.text
         shown = signed_in.text
         assert 'id="on-behalf-accountability"' in shown and "given on your behalf by" in shown
