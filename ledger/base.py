@@ -4,6 +4,10 @@ touches, lets the aggregate decide, and saves. Publishing happens elsewhere."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import hmac
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
@@ -26,7 +30,7 @@ from ledger.commands import (
 )
 from ledger.crypto import MasterKey, new_data_key
 from ledger.errors import CaseNotFound, ConsentRequired, NotFound, VersionConflict
-from ledger.events import LedgerAggregate
+from ledger.events import DIGEST_LENGTH, LedgerAggregate, with_digest
 from ledger.keystore import KeyStore, MemoryKeyStore
 from ledger.match import Match
 from ledger.sealed_store import SealingMapper
@@ -82,6 +86,9 @@ class LedgerApplication(Application[UUID]):
         self.clock = clock
         self.foreign_matches = foreign_matches
         self.keys: KeyStore = keys or MemoryKeyStore(MasterKey(new_data_key()))
+        # Command ids are public (the envelope): the digest beside them is keyed, so it says
+        # nothing of the request to anyone without this node's master key.
+        self._digest_key = hmac.digest(self.keys.master.key, b"caseledger command digest v1", "sha256")
         super().__init__(env=env)
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -124,8 +131,31 @@ class LedgerApplication(Application[UUID]):
     # -------------------------------------------------------------- plumbing
 
     def _checked(self, command: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The envelope and the event's attributes; the envelope's command id carries the
+        digest of the request (ledger/events.py), so a reused id is told from a retry."""
         now = self.clock()
-        return command.envelope(now), command.checked(now.date())
+        envelope, data = command.envelope(now), command.checked(now.date())
+        envelope["command_id"] = with_digest(envelope["command_id"], self._digest(command, envelope, data))
+        return envelope, data
+
+    def _digest(self, command: Any, envelope: dict[str, Any], data: dict[str, Any]) -> str:
+        """What the command asks, less what a retry may change (the If-Match version, the
+        time it was sent when the client did not state it)."""
+        targets = {
+            f.name: str(getattr(command, f.name))
+            for f in dataclasses.fields(command)
+            if isinstance(getattr(command, f.name), UUID)
+        }
+        content = {
+            "command": type(command).__name__,
+            "recorded_by": envelope["recorded_by"],
+            "purpose": envelope["purpose"],
+            "occurred_at": envelope["occurred_at"].isoformat() if command.occurred_at else None,
+            "targets": targets,
+            "data": data,
+        }
+        canonical = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
+        return hmac.new(self._digest_key, canonical.encode(), hashlib.sha256).hexdigest()[:DIGEST_LENGTH]
 
     def _load(self, cls: type[A], kind: str, aggregate_id: UUID) -> A:
         try:

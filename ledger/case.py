@@ -11,9 +11,11 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from ledger.consent import FAMILY_ROLE, family_consent_state, refuse_grant_over_the_family
 from ledger.errors import RuleBroken
-from ledger.events import LedgerAggregate, Recorded
+from ledger.events import LedgerAggregate, Recorded, command_key
 from ledger.tiers import age_between, is_minor
+from ledger.validation import not_before_birth
 from ledger.vocabulary import CaseStatus
 
 
@@ -74,6 +76,9 @@ class MissingPersonCase(LedgerAggregate):
             aggregate.family_contacts = list(self.family_contacts or [])  # None once erased
             aggregate.circumstances = self.circumstances
             aggregate.consents = {p: True for p in self.consented_purposes}
+            aggregate.reported_by = self.recorded_by["organisation"]
+            aggregate.withdrawn_by_family = set()  # purposes the family itself withdrew
+            aggregate.consents_on_behalf = {}  # purpose -> the organisation that granted it
             # Counts, not copies: the views hold the details; decisions need only these.
             aggregate.comprehensive_records = 0
             aggregate.sightings = 0
@@ -90,7 +95,7 @@ class MissingPersonCase(LedgerAggregate):
         """A new case from a checked report; its id derives from the command id."""
         return cls._create(
             cls.CaseReported,
-            id=case_id_for(origin, envelope["command_id"]),
+            id=case_id_for(origin, command_key(envelope["command_id"])),
             origin=origin,
             **envelope,
             **data,
@@ -152,6 +157,12 @@ class MissingPersonCase(LedgerAggregate):
 
         def evolve(self, case: Any) -> None:
             case.consents[self.consent_purpose] = True
+            withdrawn, on_behalf = family_consent_state(case)
+            if self.recorded_by["role"] == FAMILY_ROLE:
+                withdrawn.discard(self.consent_purpose)
+                on_behalf.pop(self.consent_purpose, None)
+            else:
+                on_behalf[self.consent_purpose] = self.recorded_by["organisation"]
 
     class ConsentWithdrawn(Recorded):
         """Consent for one purpose taken back; that purpose can no longer be used."""
@@ -161,6 +172,10 @@ class MissingPersonCase(LedgerAggregate):
 
         def evolve(self, case: Any) -> None:
             case.consents[self.consent_purpose] = False
+            withdrawn, on_behalf = family_consent_state(case)
+            on_behalf.pop(self.consent_purpose, None)
+            if self.recorded_by["role"] == FAMILY_ROLE:
+                withdrawn.add(self.consent_purpose)
 
     class CasesLinked(Recorded):
         """Probably the same person as another case; both cases keep all they hold."""
@@ -259,6 +274,9 @@ class MissingPersonCase(LedgerAggregate):
         located: dict[str, Any] | None
         identification: dict[str, Any] | None
         erased: bool
+        reported_by: str
+        withdrawn_by_family: set[str]
+        consents_on_behalf: dict[str, str]
 
     @property
     def full_name(self) -> str:
@@ -304,6 +322,11 @@ class MissingPersonCase(LedgerAggregate):
     def record_sighting(self, envelope: dict[str, Any], **data: Any) -> None:
         self._refuse_if_closed("SightingRecorded")
         self._refuse_if_erased("SightingRecorded")
+        if self.status == CaseStatus.IDENTIFIED_DECEASED:
+            raise RuleBroken(
+                "status", "the person was identified as deceased; reopen the identification before a sighting"
+            )
+        not_before_birth("seen_on", data["seen_on"], self.person.get("date_of_birth"))
         self.trigger_event(self.SightingRecorded, **envelope, **data)
 
     def amend(self, envelope: dict[str, Any], changes: list[dict[str, str]], reason: str) -> None:
@@ -312,8 +335,11 @@ class MissingPersonCase(LedgerAggregate):
         self.trigger_event(self.DataAmended, **envelope, changes=changes, reason=reason)
 
     def grant_consent(self, envelope: dict[str, Any], consent_purpose: str, given_by: str) -> None:
+        """The family grants with its own credential; staff only on its behalf, only from the
+        organisation that reported the case, and never after the family itself withdrew."""
         self._refuse_if_closed("ConsentGranted")
         self._refuse_if_erased("ConsentGranted")
+        refuse_grant_over_the_family(self, envelope["recorded_by"], consent_purpose)
         self.trigger_event(
             self.ConsentGranted, **envelope, consent_purpose=consent_purpose, given_by=given_by
         )
@@ -349,6 +375,7 @@ class MissingPersonCase(LedgerAggregate):
             raise RuleBroken(
                 "status", "the person was identified as deceased; reopen the review of the match first"
             )
+        not_before_birth("located_on", located_on, self.person.get("date_of_birth"))
         self.trigger_event(
             self.PersonLocatedAlive,
             **envelope,

@@ -60,8 +60,11 @@ class Command:
 
     def envelope(self, now: datetime) -> dict[str, Any]:
         occurred_at = self.occurred_at or now
+        if not isinstance(occurred_at, datetime):
+            raise InvalidField("occurred_at", "must be an instant (ISO 8601 with a time zone)")
         if occurred_at.tzinfo is None:
             raise InvalidField("occurred_at", "must carry a time zone")
+        occurred_at = v.instant("occurred_at", occurred_at)
         if occurred_at > now:
             raise InvalidField("occurred_at", f"{occurred_at.isoformat()} is in the future")
         if self.expected_version is not None and (

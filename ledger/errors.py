@@ -16,6 +16,19 @@ class InvalidField(LedgerError):
         self.problem = problem
 
 
+class CommandIdReused(InvalidField):
+    """A command id (an Idempotency-Key, a --command-id) sent again with a different request:
+    refused, never answered with the first request's result."""
+
+    def __init__(self, command_id: str) -> None:
+        super().__init__(
+            "command_id",
+            f"{command_id!r} was already used for a different request; a retry must repeat the "
+            "request exactly, and a new request needs a new id",
+        )
+        self.command_id = command_id
+
+
 class VersionConflict(LedgerError):
     """The caller's expected version is stale: someone else changed the case first."""
 
@@ -33,6 +46,10 @@ class RuleBroken(LedgerError):
         super().__init__(f"{rule}: {reason}")
         self.rule = rule
         self.reason = reason
+
+
+class NotOnBehalf(RuleBroken):
+    """What only the family may decide, asked by someone who may not decide it for them."""
 
 
 class ConsentRequired(LedgerError):

@@ -8,6 +8,25 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
+from ledger.errors import CommandIdReused
+
+DIGEST_LENGTH = 16
+_HEX = frozenset("0123456789abcdef")
+
+
+def with_digest(command_id: str, digest: str) -> str:
+    """The command id as events store it: the client's id, then a keyed digest of what the
+    command asked (so a reused id with another request is told apart from a retry)."""
+    return f"{command_id}#{digest}"
+
+
+def command_key(stored: str) -> str:
+    """The client's own command id, less the digest with_digest added."""
+    key, separator, digest = stored.rpartition("#")
+    if separator and len(digest) == DIGEST_LENGTH and set(digest) <= _HEX:
+        return key
+    return stored
+
 
 class LedgerAggregate(Aggregate):
     """An aggregate that remembers the command ids it has applied."""
@@ -16,7 +35,18 @@ class LedgerAggregate(Aggregate):
         command_ids: set[str]
 
     def already_applied(self, command_id: str) -> bool:
-        return command_id in self.command_ids
+        """True if this very command (id and content) was recorded; CommandIdReused if its id
+        was recorded with a different request. An id recorded before digests were kept counts
+        as this command."""
+        if command_id in self.command_ids:
+            return True
+        key = command_key(command_id)
+        if key in self.command_ids:
+            return True
+        prefix = f"{key}#"
+        if any(c.startswith(prefix) and command_key(c) == key for c in self.command_ids):
+            raise CommandIdReused(key)
+        return False
 
 
 class Recorded(LedgerAggregate.Event):

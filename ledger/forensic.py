@@ -8,7 +8,7 @@ from uuid import UUID
 from ledger.base import LedgerApplication
 from ledger.case import MissingPersonCase
 from ledger.errors import NotFound, RuleBroken
-from ledger.events import LedgerAggregate
+from ledger.events import LedgerAggregate, command_key
 from ledger.forensic_commands import (
     DestroySample,
     ProposeMatch,
@@ -47,7 +47,7 @@ class ForensicLedger(LedgerApplication):
         envelope, data = self._checked(command)
         remains = UnidentifiedRemains._create(
             UnidentifiedRemains.RemainsRecovered,
-            id=remains_id_for(self.origin, envelope["command_id"]),
+            id=remains_id_for(self.origin, command_key(envelope["command_id"])),
             origin=self.origin,
             **envelope,
             **data,
@@ -83,7 +83,7 @@ class ForensicLedger(LedgerApplication):
             self._require_remains(data["remains_id"])
         sample = Sample._create(
             Sample.SampleTaken,
-            id=sample_id_for(self.origin, envelope["command_id"]),
+            id=sample_id_for(self.origin, command_key(envelope["command_id"])),
             origin=self.origin,
             **envelope,
             **data,
@@ -109,7 +109,7 @@ class ForensicLedger(LedgerApplication):
         self._require_remains(data["remains_id"])
         match = Match._create(
             Match.MatchProposed,
-            id=match_id_for(self.origin, envelope["command_id"]),
+            id=match_id_for(self.origin, command_key(envelope["command_id"])),
             origin=self.origin,
             **envelope,
             **data,

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pycountry
 
 from ledger.errors import InvalidField
+
+EARLIEST = date(1900, 1, 1)
+"""No date the ledger records, and no instant a history is asked at, comes before this."""
+LATEST_YEAR = 2999
+"""An instant a history is asked at may lie ahead (it means now), but not this far."""
+
+# Characters that show nothing on their own: format characters (zero-width spaces and
+# joiners, bidirectional controls, the byte-order mark), combining marks, separators.
+_INVISIBLE = frozenset({"Cf", "Mn", "Me", "Zs", "Zl", "Zp", "Cc"})
+_LINE_CONTROLS = frozenset("\t\n\r")
+
+
+def visible(value: str) -> bool:
+    """Whether the text holds at least one character a reader sees."""
+    return any(not c.isspace() and unicodedata.category(c) not in _INVISIBLE for c in value)
 
 
 def required_text(field: str, value: str | None, *, max_length: int = 200) -> str:
@@ -22,7 +38,10 @@ def required_text(field: str, value: str | None, *, max_length: int = 200) -> st
 
 
 def optional_text(field: str, value: str | None, *, max_length: int = 200) -> str | None:
-    """None, or a string within max_length characters, stored as given."""
+    """None, or a string within max_length characters, stored as given. Text that cannot be
+    stored as UTF-8 (a lone surrogate), control characters other than tabs and line breaks,
+    and text made only of invisible characters (zero-width, bidirectional controls) are
+    refused: what is recorded must read back as it was entered, and show something."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -31,7 +50,17 @@ def optional_text(field: str, value: str | None, *, max_length: int = 200) -> st
         raise InvalidField(field, f"must be at most {max_length} characters, got {len(value)}")
     if "\x00" in value:
         raise InvalidField(field, "must not contain NUL characters")
-    return value if value.strip() else None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidField(field, "is not valid Unicode text (it holds a lone surrogate)") from None
+    if any(unicodedata.category(c) == "Cc" and c not in _LINE_CONTROLS for c in value):
+        raise InvalidField(field, "must not contain control characters")
+    if not value.strip():
+        return None
+    if not visible(value):
+        raise InvalidField(field, "must not be empty: it holds only invisible characters")
+    return value
 
 
 def country(field: str, code: str | None) -> str:
@@ -84,6 +113,29 @@ def past_date(field: str, value: date | str | None, *, today: date, required: bo
         raise InvalidField(field, "must be a date (YYYY-MM-DD)")
     if value > today:
         raise InvalidField(field, f"{value.isoformat()} is in the future")
-    if value.year < 1900:
+    if value < EARLIEST:
         raise InvalidField(field, f"{value.isoformat()} is before 1900")
     return value
+
+
+def instant(field: str, value: datetime) -> datetime:
+    """A moment with its time zone, in the years 1900 to 2999, in UTC. A year like 0001 or
+    9999 with an offset would overflow in the conversion: it is refused first."""
+    if value.tzinfo is None:
+        raise InvalidField(field, "needs a time zone (Z or +hh:mm)")
+    if not EARLIEST.year <= value.year <= LATEST_YEAR:
+        raise InvalidField(
+            field, f"{value.isoformat()} is outside the years {EARLIEST.year} to {LATEST_YEAR}"
+        )
+    moment = value.astimezone(UTC)
+    if moment.date() < EARLIEST:
+        raise InvalidField(field, f"{value.isoformat()} is before 1900")
+    return moment
+
+
+def not_before_birth(field: str, on: date, born: date | str | None) -> None:
+    """Nothing happens to a person before they were born (a birth date may be ISO text)."""
+    if isinstance(born, str):
+        born = date.fromisoformat(born)
+    if isinstance(born, date) and on < born:
+        raise InvalidField(field, f"{on.isoformat()} is before the person's date of birth")

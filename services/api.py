@@ -2,8 +2,9 @@
 
 Every request carries a bearer token (services/tokens.py) and states its purpose in the
 X-Purpose header. Commands take an Idempotency-Key (a retry with the same key returns what
-the first attempt did, and records nothing new) and, on an existing record, If-Match with
-the version the caller last saw (a stale one gets 409 and the current version). Reads go
+the first attempt did, and records nothing new; the key sent with a different request is
+refused, 422) and, on an existing record, If-Match with the version the caller last saw (a
+stale one gets 409 and the current version). Reads go
 through the access rules and the family's consent; a read above the common tier, and any
 refusal, is recorded on the ledger before anything is returned. Every error body names the
 field or header at fault; nothing unexpected reaches a caller as a stack trace.
@@ -28,9 +29,11 @@ from ledger.errors import (
     InvalidField,
     LedgerError,
     NotFound,
+    NotOnBehalf,
     RuleBroken,
     VersionConflict,
 )
+from ledger.roles import KIND_ROLES
 from ledger.vocabulary import PURPOSES
 from projections.views import ViewsFromLaterRelease
 from services.acting import Acting
@@ -43,6 +46,7 @@ from services.api_common import (
     Contained,
     HeaderProblem,
     QueryProblem,
+    encodable,
     etag,
     jsonable,
     jurisdiction_of,
@@ -51,15 +55,24 @@ from services.api_common import (
     problem,
     seen_by,
 )
+from services.api_limits import VISIBLE
 from services.api_reads import add_reads
 from services.bootstrap import Node
 from services.candidates import Candidates, listed
 from services.family_pages import add_family_pages
 from services.operations import add_operations
 from services.pages import add_pages
-from services.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, PhotoStore, photo_of
+from services.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, PhotoAltered, PhotoStore, photo_of
 from services.reading import CaseReading, Dossier, ReadRefused
+from services.sessions import Guard, LoginThrottle, SessionStore
 from services.tokens import TokenStore
+from services.web_security import (
+    SameOrigin,
+    SecurityHeaders,
+    add_assets,
+    add_docs,
+    attempt_keys,
+)
 
 log = logging.getLogger(__name__)
 BINARY = {"type": "string", "format": "binary"}
@@ -84,30 +97,59 @@ def create_app(
         version="1",
         description="A node of the transnational case ledger for missing migrants.",
         responses=PROBLEMS,
+        docs_url=None,  # FastAPI's /docs and /redoc load their script from a CDN: add_docs, if enabled
+        redoc_url=None,
     )
     app.state.node = node
     app.add_middleware(BodyLimit, limit=max_body_bytes, larger={"/photos": MAX_PHOTO_BYTES})
+    app.add_middleware(SameOrigin)
     app.add_middleware(Contained)
+    app.add_middleware(SecurityHeaders)
     add_operations(app, node, lock)
+    guard = Guard(SessionStore(), LoginThrottle(node.settings.login_attempts, node.settings.login_lockout_s))
 
     def sync(jurisdiction: str) -> None:
         if catch_up:
             node.sync(jurisdiction)
 
     def caller(
+        request: Request,
         authorization: str | None = Header(None, description="Bearer <token>"),
         purpose: Purpose = Header(..., alias="X-Purpose", description="Why the caller asks"),
     ) -> Caller:
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        credential = tokens.verify(token) if token else None
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(
+                401, "the Authorization header must be 'Bearer <token>'", {"WWW-Authenticate": "Bearer"}
+            )
+        keys = attempt_keys(request, token)
+        wait = guard.throttle.retry_after(keys)
+        if wait is not None:
+            log.warning("api: a client with failed tokens is refused for %d s", wait)  # no address: personal
+            raise HTTPException(
+                429, f"too many failed sign-ins; try again in {wait} s", {"Retry-After": str(wait)}
+            )
+        credential = tokens.verify(token)
         if credential is None:
-            raise HTTPException(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+            guard.throttle.failed(keys)
+            raise HTTPException(
+                401,
+                "a valid, unexpired bearer token is required",
+                {"WWW-Authenticate": "Bearer"},
+            )
         if purpose not in PURPOSES:
             raise HeaderProblem("X-Purpose", f"{purpose!r} is not one of {', '.join(PURPOSES)}")
         if rules is not None and not credential.family and credential.organisation not in rules.organisations:
             raise HTTPException(
                 403, f"{credential.organisation} is not an organisation of the network's rules"
             )
+        if rules is not None and not credential.family:
+            kind = rules.organisations[credential.organisation].kind
+            if credential.role not in KIND_ROLES[kind]:
+                raise HTTPException(
+                    403, f"an organisation of kind {kind} cannot hold the role {credential.role}"
+                )
         return Caller(
             credential=credential,
             purpose=purpose,
@@ -148,6 +190,10 @@ def create_app(
     def refused(request: Request, error: ReadRefused) -> JSONResponse:
         return problem(403, ["header", "X-Purpose"], str(error), "read_refused")
 
+    @app.exception_handler(NotOnBehalf)
+    def not_on_behalf(request: Request, error: NotOnBehalf) -> JSONResponse:
+        return problem(403, ["body", *error.rule.split(".")], error.reason, "not_on_behalf")
+
     @app.exception_handler(RuleBroken)
     def rule_broken(request: Request, error: RuleBroken) -> JSONResponse:
         return problem(409, ["body"], str(error), "rule_broken")
@@ -163,7 +209,13 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     def unreadable(request: Request, error: RequestValidationError) -> JSONResponse:
         detail = [
-            {"loc": [str(part) for part in e["loc"]], "msg": e["msg"], "type": e["type"]}
+            {
+                "loc": [encodable(str(part)) for part in e["loc"]],
+                "msg": "must hold at least one visible character"
+                if (e.get("ctx") or {}).get("pattern") == VISIBLE
+                else encodable(e["msg"]),
+                "type": e["type"],
+            }
             for e in error.errors()
         ]
         return JSONResponse({"detail": detail}, status_code=422)
@@ -184,8 +236,9 @@ def create_app(
             return None
         return [listed(c) for c in found]
 
+    photos = PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node)
     for route in ROUTES:
-        add_command(app, route, node, lock, caller, acting, reported)
+        add_command(app, route, node, lock, caller, acting, photos, reported)
 
     # ------------------------------------------------------------------ reads
 
@@ -216,8 +269,6 @@ def create_app(
             version = node.ledger.get_case(case_id).version
         return JSONResponse(jsonable(asdict(dossier)), headers={"ETag": etag(version)})
 
-    photos = PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node)
-
     @app.post(
         "/photos",
         status_code=201,
@@ -236,7 +287,7 @@ def create_app(
         content = await request.body()  # BodyLimit has refused anything over the photo limit
         try:
             with lock:
-                stored = photos.put(content, media_type)
+                stored = photos.put(content, media_type, who.credential.actor.organisation)
         except InvalidField as error:
             if error.field == "Content-Type":
                 return problem(415, ["header", "Content-Type"], error.problem, "unsupported_media_type")
@@ -265,12 +316,26 @@ def create_app(
                 raise HTTPException(404, f"case {case_id}: no photo kept at this node")
             if "common" not in dossier.tiers and not who.credential.family:
                 raise HTTPException(403, "the photo is in the common tier, which this read does not open")
-            content, media_type = photos.get(photo_id)
+            try:
+                content, media_type = photos.get_for_case(
+                    photo_id, str(case_id), str(reference.get("sha256", ""))
+                )
+            except PhotoAltered as error:
+                log.error("api: %s", error)  # ids and a hash only
+                return problem(
+                    409,
+                    ["path", "case_id"],
+                    "the photo kept here is not the one the case records",
+                    "photo_altered",
+                )
         return Response(content, media_type=media_type, headers={"Cache-Control": "no-store"})
 
     add_reads(app, node, rules, lock, caller, sync, catch_up)
     add_candidates(app, node, candidates, lock, caller, sync)
-    add_pages(app, node, rules, tokens, lock, sync)
-    add_family_pages(app, node, reading, tokens, lock)
+    add_pages(app, node, rules, tokens, lock, sync, guard)
+    add_family_pages(app, node, reading, tokens, lock, guard)
+    add_assets(app)
+    if node.settings.api_docs:
+        add_docs(app)
 
     return app

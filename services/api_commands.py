@@ -12,6 +12,7 @@ import threading
 import typing
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException
@@ -36,6 +37,7 @@ from ledger.commands import (
     ReportMissingPerson,
     WithdrawConsent,
 )
+from ledger.errors import CommandIdReused
 from ledger.forensic_commands import (
     DestroySample,
     ProposeMatch,
@@ -48,6 +50,7 @@ from ledger.forensic_commands import (
 )
 from services.acting import Acting, ActRefused
 from services.api_common import Caller, HeaderProblem, etag, own_case, parse_if_match
+from services.api_limits import ITEM_LENGTHS, MAX_ITEMS, TEXT_LENGTHS, Day, text
 from services.bootstrap import Node
 
 ENVELOPE = frozenset({"command_id", "recorded_by", "purpose", "expected_version", "extra"})
@@ -238,7 +241,8 @@ Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 al
 
 
 def _field_type(command: str, name: str, hint: Any) -> Any:
-    """The command's own type, narrowed to the vocabulary's words or a country code's shape."""
+    """The command's own type, narrowed to the vocabulary's words, a country code's shape, a
+    date's, and the lengths the domain allows text."""
     words = _BY_COMMAND.get((command, name)) or _WORDS.get(name)
     optional = type(None) in typing.get_args(hint)
     if words is not None:
@@ -250,6 +254,16 @@ def _field_type(command: str, name: str, hint: Any) -> Any:
         return Country
     if name == "nationalities":
         return tuple[Country, ...]
+    if date in typing.get_args(hint):
+        return Day | None if optional else Day
+    if name in TEXT_LENGTHS and str in (hint, *typing.get_args(hint)):
+        bounded = text(TEXT_LENGTHS[name], required=not optional)
+        return bounded | None if optional else bounded
+    if name in ITEM_LENGTHS:
+        item = text(ITEM_LENGTHS[name], required=True)
+        return Annotated[tuple[item, ...], Field(max_length=MAX_ITEMS)]  # type: ignore[valid-type]
+    if name == "score":
+        return Annotated[float, Field(ge=0.0, le=1.0)]
     return hint
 
 
@@ -278,9 +292,12 @@ def add_command(
     lock: threading.RLock,
     caller: Any,
     acting: Acting,
+    photos: Any = None,
     reported: Any = None,
 ) -> None:
-    """reported(who, case_id): what a report's response adds (its possible duplicates)."""
+    """acting: who may act on which record; photos: the node's PhotoStore, which ties a photo
+    to the report that carries it; reported(who, case_id): what a report's response adds (its
+    possible duplicates)."""
     body_type = body_model(route)
 
     def handle(
@@ -322,8 +339,27 @@ def add_command(
             purpose=who.purpose,
             expected_version=parse_if_match(if_match) if route.target is not None else None,
         )
-        with lock:
-            result = getattr(node.ledger, route.method)(command)
+        try:
+            with lock:
+                photo = (
+                    fields.get("photo")
+                    if photos is not None and route.command is ReportMissingPerson
+                    else None
+                )
+                photo_id = (
+                    photos.check_claim(photo, who.credential.actor.organisation, command_id)
+                    if photo
+                    else None
+                )
+                result = getattr(node.ledger, route.method)(command)
+                if photo_id is not None:
+                    photos.bind(photo_id, str(result), command_id)
+        except CommandIdReused:
+            raise HeaderProblem(
+                "Idempotency-Key",
+                "this key was already used for a different request; a retry repeats the request "
+                "exactly, a new request needs a new key",
+            ) from None
         if route.creates:
             record_id = str(result)
             answer: dict[str, Any] = {"id": record_id, "version": 1}

@@ -4,6 +4,7 @@ versions as ETags."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -46,6 +47,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         (413, "The body is over the limit"),
         (415, "A photo of a kind this node does not keep"),
         (422, "A field, header or query parameter is invalid (named in detail[].loc)"),
+        (429, "Too many failed sign-ins from this address or with this token; see Retry-After"),
         (500, "An unexpected failure; the node's log names it"),
         (
             503,
@@ -57,7 +59,17 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 def problem(status: int, loc: list[str], message: str, kind: str, **extra: Any) -> JSONResponse:
     """An error body in FastAPI's own shape: detail[].loc names the field or header."""
-    return JSONResponse({"detail": [{"loc": loc, "msg": message, "type": kind}], **extra}, status_code=status)
+    item = {"loc": [encodable(part) for part in loc], "msg": encodable(message), "type": kind}
+    return JSONResponse({"detail": [item], **extra}, status_code=status)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """Text as a response can carry it: a lone surrogate the caller sent (in a field's name,
+    echoed by an error) becomes U+FFFD instead of failing the response's UTF-8 encoding."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 class Caller(BaseModel):

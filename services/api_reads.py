@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import StreamingResponse
 
+from ledger import validation
 from ledger.access_rules import AccessRules
 from ledger.errors import InvalidField
 from projections.statistics import monthly
@@ -44,9 +45,11 @@ def add_reads(
         """as_of: the instant (ISO 8601 with zone; default now). since: also say what changed
         between since and as_of."""
         not_family(who)
-        for name, instant in (("as_of", as_of), ("since", since)):
-            if instant is not None and instant.tzinfo is None:
-                raise QueryProblem(name, "needs a time zone (Z or +hh:mm)")
+        try:
+            as_of = validation.instant("as_of", as_of) if as_of is not None else None
+            since = validation.instant("since", since) if since is not None else None
+        except InvalidField as error:
+            raise QueryProblem(error.field, error.problem) from None
         with lock:
             sync(who.jurisdiction)
             views = seen_by(who, node.views(who.jurisdiction), rules)

@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 import click
 
 from ledger.commands import Actor, ReportMissingPerson
-from ledger.errors import LedgerError
+from ledger.errors import CommandIdReused, LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
 from services import cli_api, cli_candidates, cli_family, cli_history
-from services.cli_common import node_from_env
+from services.cli_common import UserError, node_from_env
 from topics.log import LogUnavailable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,7 +94,21 @@ def report(**fields: Any) -> None:
         **fields,
     )
     with node_from_env() as node:
-        case_id = node.ledger.report_missing_person(command)
+        if node.settings.access_rules:  # under the network's rules, a recorder is one of theirs
+            from ledger.access_rules import load
+            from ledger.roles import check_staff
+
+            recorder = command.recorded_by
+            check_staff(
+                load(node.settings.access_rules).organisations,
+                recorder.organisation,
+                recorder.role,
+                prefix="--",
+            )
+        try:
+            case_id = node.ledger.report_missing_person(command)
+        except CommandIdReused as error:
+            raise UserError(f"--command-id: {error.problem}") from None
         click.echo(f"case {case_id} recorded at node {node.settings.node}")
         duplicates = cli_candidates.at_report(
             node, str(case_id), command.recorded_by.organisation, command.recorded_by.role, command.purpose

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from ledger.access_rules import load as load_rules
+from ledger.errors import InvalidField
 from services.cli_common import UserError, node_from_env, parse_case_id
 from services.feed import ConsularFeed
 from services.feed_topic import FeedPublisher
@@ -25,16 +28,44 @@ def token_group() -> None:
     """API credentials: one per organisation, or per family member for their case."""
 
 
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_lifetime(text: str) -> timedelta:
+    """`90d`, `12h`, `30m`, or a number of days."""
+    found = re.fullmatch(r"\s*(\d{1,6})\s*([dhm]?)\s*", text)
+    if found is None:
+        raise UserError(f"--expires: {text!r} is not a lifetime like 90d, 12h or 30m")
+    return timedelta(**{_UNITS[found[2] or "d"]: int(found[1])})
+
+
 @token_group.command("issue")
 @click.argument("organisation")
 @click.option("--role", required=True, help="caseworker, forensic_expert, geneticist, consular_officer, ...")
 @click.option("--case", "case_id", help="For a family member: the case their credential opens.")
-def token_issue(organisation: str, role: str, case_id: str | None) -> None:
+@click.option(
+    "--expires",
+    default="90d",
+    show_default=True,
+    help="How long the token lives: 90d, 12h, 30m (at most 366d); an expired token gets 401.",
+)
+def token_issue(organisation: str, role: str, case_id: str | None, expires: str) -> None:
     """Issue a token; it is printed once and only its hash is kept."""
+    lifetime = parse_lifetime(expires)
     with node_from_env() as node:
         case = str(parse_case_id(case_id)) if case_id else None
-        token, credential = token_store(node.settings.data_dir).issue(organisation, role, case)
-    click.echo(f"token {credential.token_id} for {organisation} ({role}); keep it secret, it is shown once:")
+        rules = load_rules(node.settings.access_rules) if node.settings.access_rules else None
+        known = rules.organisations if rules is not None else None
+        try:
+            token, credential = token_store(node.settings.data_dir).issue(
+                organisation, role, case, lifetime, organisations=known
+            )
+        except InvalidField as error:
+            raise UserError(f"{error.field}: {error.problem}") from None
+    click.echo(
+        f"token {credential.token_id} for {organisation} ({role}), expires "
+        f"{credential.expiry:%Y-%m-%d %H:%M}Z; keep it secret, it is shown once:"
+    )
     click.echo(token)
 
 
@@ -45,7 +76,11 @@ def token_list() -> None:
         credentials = token_store(node.settings.data_dir).list()
     for c in credentials:
         case = f" case {c.case_id}" if c.case_id else ""
-        click.echo(f"{c.token_id}  {c.organisation} ({c.role}){case}  issued {c.issued_at}")
+        state = "expired" if c.expired() else "expires"
+        click.echo(
+            f"{c.token_id}  {c.organisation} ({c.role}){case}  issued {c.issued_at}"
+            f"  {state} {c.expiry.isoformat()}"
+        )
     if not credentials:
         click.echo("(none)")
 

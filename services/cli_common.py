@@ -11,6 +11,8 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from ledger import validation
+from ledger.errors import InvalidField
 from projections.views import ViewsFromLaterRelease
 from services.bootstrap import Node, build_node
 from services.settings import Settings
@@ -55,4 +57,7 @@ def instant(text: str, option: str) -> datetime:
         raise UserError(f"{option}: {text!r} is not an ISO 8601 instant, e.g. 2026-03-01T00:00Z") from None
     if moment.tzinfo is None:
         raise UserError(f"{option}: {text!r} needs a time zone, e.g. 2026-03-01T00:00Z")
-    return moment
+    try:
+        return validation.instant(option, moment)
+    except InvalidField as error:
+        raise UserError(str(error)) from None

@@ -4,13 +4,14 @@ consent purpose by purpose, and asks for erasure. Every consultation is recorded
 every change is an event on the ledger; the original of a correction stays in the history.
 
 The credential is a token issued for the family member and their case only (`caseledger
-token issue NAME --role family_member --case CASE`). Forms carry a token derived from the
-credential against cross-site requests, besides the SameSite=Strict cookie.
+token issue NAME --role family_member --case CASE`). Signing in starts a session held at the
+node (services/sessions.py) whose random id alone is in the cookie; every form, the sign-in
+form included, carries the session's form token, besides the SameSite=Strict cookie and the
+node's check of Origin.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import uuid
 from typing import Any
@@ -23,9 +24,12 @@ from ledger.errors import InvalidField, LedgerError
 from ledger.vocabulary import PURPOSES
 from services.pages import templates
 from services.reading import CaseReading
-from services.tokens import Credential, TokenStore, node_secret
+from services.sessions import Guard
+from services.tokens import Credential, TokenStore
+from services.web_security import attempt_keys, set_session_cookie
 
 COOKIE = "caseledger_family"
+KIND = "family"
 NOTICES = ("amended", "granted_notice", "withdrawn_notice", "erased_notice")
 
 TEXT: dict[str, dict[str, Any]] = {
@@ -59,6 +63,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "consents_intro": "Usted decide para qué se puede usar la información de su caso.",
         "given": "permitido",
         "not_given": "no permitido",
+        "on_behalf": "dado en su nombre por",
         "grant": "Permitir",
         "withdraw": "Retirar el permiso",
         "erase_title": "Borrar sus datos",
@@ -72,6 +77,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "withdrawn_notice": "Permiso retirado. Dejará de compartirse para ese fin.",
         "erased_notice": "Sus datos fueron borrados.",
         "bad_token": "Esa clave no abre ningún caso.",
+        "form_expired": "El formulario había caducado: vuelva a entrar.",
+        "throttled": "Demasiados intentos fallidos: vuelva a intentarlo en {wait} s.",
         "purposes": {
             "search": "la búsqueda",
             "forensic_identification": "la identificación forense",
@@ -129,6 +136,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "consents_intro": "You decide what the information about your case may be used for.",
         "given": "allowed",
         "not_given": "not allowed",
+        "on_behalf": "given on your behalf by",
         "grant": "Allow",
         "withdraw": "Withdraw permission",
         "erase_title": "Erase your data",
@@ -142,6 +150,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "withdrawn_notice": "Permission withdrawn. It will no longer be shared for that.",
         "erased_notice": "Your data has been erased.",
         "bad_token": "That key does not open a case.",
+        "form_expired": "The form had expired: sign in again.",
+        "throttled": "Too many failed attempts: try again in {wait} s.",
         "purposes": {
             "search": "the search",
             "forensic_identification": "forensic identification",
@@ -177,12 +187,9 @@ def _lang(value: str | None) -> str:
     return value if value in TEXT else "es"
 
 
-def _csrf(credential: Credential, secret: bytes) -> str:
-    return hmac.new(secret, f"family:{credential.token_id}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def add_family_pages(app: FastAPI, node: Any, reading: CaseReading, tokens: TokenStore, lock: Any) -> None:
-    secret = node_secret(tokens.path.parent / "forms.secret")
+def add_family_pages(
+    app: FastAPI, node: Any, reading: CaseReading, tokens: TokenStore, lock: Any, guard: Guard
+) -> None:
 
     def render(name: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
         t = TEXT[lang]
@@ -195,28 +202,45 @@ def add_family_pages(app: FastAPI, node: Any, reading: CaseReading, tokens: Toke
         )
         return HTMLResponse(page, status_code=status)
 
-    def family(request: Request) -> Credential | None:
-        credential = tokens.verify(request.cookies.get(COOKIE, ""))
-        return credential if credential is not None and credential.family else None
+    def session_of(request: Request) -> tuple[Credential, str] | None:
+        """The signed-in family member and their session's form token."""
+        session = guard.sessions.get(request.cookies.get(COOKIE), KIND)
+        if session is None or session.token_id is None:
+            return None
+        credential = tokens.by_id(session.token_id)  # revoked or expired since: signed out
+        return (credential, session.csrf) if credential is not None and credential.family else None
 
-    def login_page(lang: str, error: str | None = None, status: int = 200) -> HTMLResponse:
-        return render(
+    def family(request: Request) -> Credential | None:
+        signed = session_of(request)
+        return signed[0] if signed else None
+
+    def login_page(request: Request, lang: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+        session_id = request.cookies.get(COOKIE)
+        session = guard.sessions.get(session_id, KIND)
+        if session is None:
+            session_id, session = guard.sessions.start(KIND)
+        response = render(
             "login.html",
             lang,
             status,
             title=TEXT[lang]["login_title"],
             action=f"/family/login?lang={lang}",
+            csrf=session.csrf,
             error=error,
         )
+        set_session_cookie(response, request, COOKIE, str(session_id), "/family")
+        return response
 
     def case_page(
-        credential: Credential, lang: str, notice: str | None = None, error: str | None = None
+        credential: Credential, csrf: str, lang: str, notice: str | None = None, error: str | None = None
     ) -> Response:
         case_id = uuid.UUID(str(credential.case_id))
         with lock:
             dossier = reading.consult(case_id, credential.actor)
             case = node.ledger.get_case(case_id)
         consents = {p for p in PURPOSES if case.has_consent(p)}
+        # What staff granted for the family is shown to it, so it can take it back.
+        on_behalf = {p: o for p, o in getattr(case, "consents_on_behalf", {}).items() if p in consents}
         return render(
             "family.html",
             lang,
@@ -224,50 +248,64 @@ def add_family_pages(app: FastAPI, node: Any, reading: CaseReading, tokens: Toke
             title=TEXT[lang]["title"],
             dossier=dossier,
             consents=consents,
+            on_behalf=on_behalf,
             purposes=[p for p in PURPOSES if p != "statistics"],
-            csrf=_csrf(credential, secret),
+            csrf=csrf,
             notice=notice,
             error=error,
         )
 
     @app.get("/family/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_form(lang: str | None = None) -> HTMLResponse:
-        return login_page(_lang(lang))
+    def login_form(request: Request, lang: str | None = None) -> HTMLResponse:
+        return login_page(request, _lang(lang))
 
     @app.post("/family/login", include_in_schema=False)
-    def login(request: Request, lang: str | None = None, token: str = Form("")) -> Response:
+    def login(
+        request: Request, lang: str | None = None, token: str = Form(""), csrf: str = Form("")
+    ) -> Response:
         language = _lang(lang)
+        session = guard.sessions.get(request.cookies.get(COOKIE), KIND)
+        if session is None or not session.same_form(csrf):
+            return login_page(request, language, TEXT[language]["form_expired"], 403)
+        keys = attempt_keys(request, token)
+        wait = guard.throttle.retry_after(keys)
+        if wait is not None:
+            refused = login_page(request, language, TEXT[language]["throttled"].format(wait=wait), 429)
+            refused.headers["Retry-After"] = str(wait)
+            return refused
         credential = tokens.verify(token.strip())
         if credential is None or not credential.family:
-            return login_page(language, TEXT[language]["bad_token"], 401)
+            guard.throttle.failed(keys)
+            return login_page(request, language, TEXT[language]["bad_token"], 401)
+        guard.throttle.succeeded(keys[1:])  # the address keeps its count: one good token is no pass
+        session_id = guard.sessions.sign_in(request.cookies.get(COOKIE), KIND, credential.token_id, None)
         response = RedirectResponse(f"/family?lang={language}", status_code=303)
-        secure = request.url.scheme == "https"
-        response.set_cookie(
-            COOKIE, token.strip(), httponly=True, samesite="strict", path="/family", secure=secure
-        )
+        set_session_cookie(response, request, COOKIE, session_id, "/family")
         return response
 
     @app.get("/family/logout", include_in_schema=False)
-    def logout(lang: str | None = None) -> Response:
+    def logout(request: Request, lang: str | None = None) -> Response:
+        guard.sessions.end(request.cookies.get(COOKIE))
         response = RedirectResponse(f"/family/login?lang={_lang(lang)}", status_code=303)
         response.delete_cookie(COOKIE, path="/family")
         return response
 
     @app.get("/family", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, lang: str | None = None, done: str | None = None) -> Response:
-        credential = family(request)
+        signed = session_of(request)
         language = _lang(lang)
-        if credential is None:
+        if signed is None:
             return RedirectResponse(f"/family/login?lang={language}", status_code=303)
         notice = TEXT[language][done] if done in NOTICES else None
-        return case_page(credential, language, notice=notice)
+        return case_page(*signed, language, notice=notice)
 
     def act(request: Request, lang: str | None, csrf: str, do: Any, notice: str) -> Response:
         language = _lang(lang)
-        credential = family(request)
-        if credential is None:
+        signed = session_of(request)
+        if signed is None:
             return RedirectResponse(f"/family/login?lang={language}", status_code=303)
-        if not hmac.compare_digest(csrf, _csrf(credential, secret)):
+        credential, form_token = signed
+        if not hmac.compare_digest(csrf.encode(), form_token.encode()):
             return render("base.html", language, 403, title=TEXT[language]["title"], error="form expired")
         envelope = {
             "command_id": f"family:{uuid.uuid4()}",
@@ -279,9 +317,9 @@ def add_family_pages(app: FastAPI, node: Any, reading: CaseReading, tokens: Toke
             with lock:
                 do(envelope)
         except InvalidField as error:
-            return case_page(credential, language, error=f"{error.field}: {error.problem}")
+            return case_page(credential, form_token, language, error=f"{error.field}: {error.problem}")
         except LedgerError as error:
-            return case_page(credential, language, error=str(error))
+            return case_page(credential, form_token, language, error=str(error))
         # Post, then redirect: reloading the page does not send the form again.
         return RedirectResponse(f"/family?lang={language}&done={notice}", status_code=303)
 

@@ -2,9 +2,11 @@
 sources, the custody chain of its samples, its matches and who read it; filters by event type
 and date; printable. No front-end build step: Jinja2 templates and one stylesheet.
 
-A browser signs in with its organisation's token, which the node keeps in an HttpOnly,
-SameSite=Strict cookie for the pages only; every page is read through the same access rules
-and consent checks as the API, and opening a case is an audited read like any other.
+A browser signs in with its organisation's token through a form that carries a form token;
+the node then keeps a session of its own (services/sessions.py) whose random id alone goes in
+an HttpOnly, SameSite=Strict cookie for the pages: the token never does. Every page is read
+through the same access rules and consent checks as the API, and opening a case is an audited
+read like any other.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from services.api_common import jurisdiction_of
 from services.bootstrap import Node
 from services.caller_view import CallerView
 from services.reading import CaseReading, Entry, ReadRefused
+from services.sessions import Guard
 from services.tokens import Credential, TokenStore
+from services.web_security import attempt_keys, set_session_cookie
 
-COOKIE = "caseledger_token"
-PURPOSE_COOKIE = "caseledger_purpose"
+COOKIE = "caseledger_session"
+KIND = "pages"
 READERS = (
     "commissioner",
     "investigator",
@@ -81,60 +85,86 @@ def _day(text: str | None) -> date | None:
 
 
 def add_pages(
-    app: FastAPI, node: Node, rules: AccessRules | None, tokens: TokenStore, lock: Any, sync: Any
+    app: FastAPI,
+    node: Node,
+    rules: AccessRules | None,
+    tokens: TokenStore,
+    lock: Any,
+    sync: Any,
+    guard: Guard,
 ) -> None:
     reading = CaseReading(node, rules)
 
     def signed_in(request: Request) -> tuple[Credential, str] | None:
-        credential = tokens.verify(request.cookies.get(COOKIE, ""))
-        purpose = request.cookies.get(PURPOSE_COOKIE, "accountability")
+        session = guard.sessions.get(request.cookies.get(COOKIE), KIND)
+        if session is None or session.token_id is None or session.purpose is None:
+            return None
+        credential = tokens.by_id(session.token_id)  # revoked or expired since: signed out
         if credential is None or credential.family or credential.role not in READERS:
-            return None  # checked on every page, not only at sign-in: a cookie can be set by hand
+            return None
         if rules is not None and credential.organisation not in rules.organisations:
             return None
-        if purpose not in PURPOSES or purpose == "statistics":
-            return None
-        return credential, purpose
+        return credential, session.purpose
 
-    def login_page(error: str | None = None, status: int = 200) -> HTMLResponse:
-        return _page(
+    def login_page(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
+        """The sign-in form, in the browser's session (one started for it if it has none)."""
+        session_id = request.cookies.get(COOKIE)
+        session = guard.sessions.get(session_id, KIND)
+        if session is None:
+            session_id, session = guard.sessions.start(KIND)
+        response = _page(
             "login.html",
             status,
             title="Case review: sign in",
             action="/pages/login",
             purposes=PURPOSES,
             purpose="accountability",
+            csrf=session.csrf,
             error=error,
         )
+        set_session_cookie(response, request, COOKIE, str(session_id), "/pages")
+        return response
 
     @app.get("/pages/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_form() -> HTMLResponse:
-        return login_page()
+    def login_form(request: Request) -> HTMLResponse:
+        return login_page(request)
 
     @app.post("/pages/login", include_in_schema=False)
-    def login(request: Request, token: str = Form(""), purpose: str = Form("accountability")) -> Response:
+    def login(
+        request: Request,
+        token: str = Form(""),
+        purpose: str = Form("accountability"),
+        csrf: str = Form(""),
+    ) -> Response:
+        session = guard.sessions.get(request.cookies.get(COOKIE), KIND)
+        if session is None or not session.same_form(csrf):
+            return login_page(request, "The sign-in form had expired: sign in again.", 403)
+        keys = attempt_keys(request, token)
+        wait = guard.throttle.retry_after(keys)
+        if wait is not None:
+            refused = login_page(request, f"Too many failed sign-ins: try again in {wait} s.", 429)
+            refused.headers["Retry-After"] = str(wait)
+            return refused
         credential = tokens.verify(token.strip())
-        if credential is None or credential.family or credential.role not in READERS:
-            return login_page("That token does not open the case review pages.", 401)
-        if rules is not None and credential.organisation not in rules.organisations:
-            return login_page("That token does not open the case review pages.", 401)
+        refused_here = credential is None or credential.family or credential.role not in READERS
+        if not refused_here and rules is not None and credential is not None:
+            refused_here = credential.organisation not in rules.organisations
+        if refused_here or credential is None:
+            guard.throttle.failed(keys)
+            return login_page(request, "That token does not open the case review pages.", 401)
         if purpose not in PURPOSES or purpose == "statistics":
-            return login_page(f"{purpose!r} is not a purpose of the network.", 422)
+            return login_page(request, f"{purpose!r} is not a purpose of the network.", 422)
+        guard.throttle.succeeded(keys[1:])  # the address keeps its count: one good token is no pass
+        session_id = guard.sessions.sign_in(request.cookies.get(COOKIE), KIND, credential.token_id, purpose)
         response = RedirectResponse("/pages/cases", status_code=303)
-        secure = request.url.scheme == "https"
-        response.set_cookie(
-            COOKIE, token.strip(), httponly=True, samesite="strict", path="/pages", secure=secure
-        )
-        response.set_cookie(
-            PURPOSE_COOKIE, purpose, httponly=True, samesite="strict", path="/pages", secure=secure
-        )
+        set_session_cookie(response, request, COOKIE, session_id, "/pages")
         return response
 
     @app.get("/pages/logout", include_in_schema=False)
-    def logout() -> Response:
+    def logout(request: Request) -> Response:
+        guard.sessions.end(request.cookies.get(COOKIE))
         response = RedirectResponse("/pages/login", status_code=303)
         response.delete_cookie(COOKIE, path="/pages")
-        response.delete_cookie(PURPOSE_COOKIE, path="/pages")
         return response
 
     @app.get("/pages/cases", response_class=HTMLResponse, include_in_schema=False)

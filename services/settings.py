@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     the public tier of others' cases and all of its own."""
     topic_prefix: str = ""
     """Goes before every topic name: one cluster can carry several networks (or test runs)."""
+    api_docs: bool = False
+    """Serve /docs, a plain page listing the API's operations (no script, nothing from a CDN);
+    /openapi.json is always served."""
+    login_attempts: int = 5
+    """Failed sign-ins (a page's form or an API token) from one address, or naming one token,
+    before further attempts get 429 for login_lockout_s."""
+    login_lockout_s: int = 900
+    """How long failed sign-ins count, and how long a throttled client waits."""
 
     @field_validator("node")
     @classmethod

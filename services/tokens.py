@@ -17,18 +17,26 @@ import json
 import os
 import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ledger.access_rules import Organisation
 from ledger.commands import Actor
 from ledger.errors import InvalidField
 from ledger.private_files import private_dir
+from ledger.roles import check_staff
+from ledger.validation import required_text
 from ledger.vocabulary import ROLES
 from topics.signing import write_private_file
 
 PREFIX = "clt_"
+LIFETIME = timedelta(days=90)
+"""How long a token lives unless issued with another lifetime; a token issued before tokens
+carried an expiry expires this long after it was issued."""
+MAX_LIFETIME = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Credential:
     role: str
     case_id: str | None  # a family member's token opens their case only
     issued_at: str
+    expires_at: str | None = None  # None: issued before expiry was recorded (LIFETIME after issue)
 
     @property
     def actor(self) -> Actor:
@@ -55,6 +64,15 @@ class Credential:
     def family(self) -> bool:
         return self.case_id is not None
 
+    @property
+    def expiry(self) -> datetime:
+        if self.expires_at is not None:
+            return datetime.fromisoformat(self.expires_at)
+        return datetime.fromisoformat(self.issued_at) + LIFETIME
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or datetime.now(UTC)) >= self.expiry
+
 
 def node_secret(path: Path) -> bytes:
     """A node's random secret (form tokens, family pseudonyms): owner-only, made once."""
@@ -69,6 +87,18 @@ def family_pseudonym(secret: bytes, name: str) -> str:
     return "family:" + hmac.new(secret, name.strip().casefold().encode(), hashlib.sha256).hexdigest()[:12]
 
 
+def _live(entry: dict[str, Any] | None) -> Credential | None:
+    if entry is None:
+        return None
+    credential = Credential(**entry)
+    return None if credential.expired() else credential
+
+
+def token_id_of(token: str) -> str:
+    """The id a token has or would have (the first 12 hex digits of its hash): safe to log or key on."""
+    return _hash(token)[:12]
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -78,17 +108,33 @@ class TokenStore:
         self.path = path
         self._lock = threading.Lock()
 
-    def issue(self, organisation: str, role: str, case_id: str | None = None) -> tuple[str, Credential]:
-        """A new token (returned once, never stored) and its credential."""
-        if not organisation.strip():
-            raise InvalidField("organisation", "is required")
+    def issue(
+        self,
+        organisation: str,
+        role: str,
+        case_id: str | None = None,
+        lifetime: timedelta = LIFETIME,
+        *,
+        organisations: Mapping[str, Organisation] | None = None,
+    ) -> tuple[str, Credential]:
+        """A new token (returned once, never stored) and its credential, valid for `lifetime`.
+        organisations: the network's, when the node has rules; a staff token is then for one of
+        them only, in a role its kind can hold."""
+        if not timedelta(0) < lifetime <= MAX_LIFETIME:
+            raise InvalidField("expires", f"must be more than nothing and at most {MAX_LIFETIME.days} days")
+        organisation = required_text("organisation", organisation)
         if role not in ROLES:
             raise InvalidField("role", f"{role!r} is not one of {', '.join(sorted(ROLES))}")
         if (role == "family_member") != (case_id is not None):
             raise InvalidField("case", "a family member's token names their case, and only theirs does")
+        if organisations is not None and case_id is None:
+            check_staff(organisations, organisation, role, prefix="")
         token = PREFIX + secrets.token_urlsafe(32)
         digest = _hash(token)
-        credential = Credential(digest[:12], organisation, role, case_id, datetime.now(UTC).isoformat())
+        now = datetime.now(UTC)
+        credential = Credential(
+            digest[:12], organisation, role, case_id, now.isoformat(), (now + lifetime).isoformat()
+        )
         with self._lock:
             entries = self._read()
             entries[digest] = asdict(credential)
@@ -96,11 +142,15 @@ class TokenStore:
         return token, credential
 
     def verify(self, token: str) -> Credential | None:
-        """The credential of a valid token; None for anything else."""
+        """The credential of a valid, unexpired token; None for anything else."""
         if not token.startswith(PREFIX) or len(token) > 100:
             return None
-        entry = self._read().get(_hash(token))
-        return Credential(**entry) if entry is not None else None
+        return _live(self._read().get(_hash(token)))
+
+    def by_id(self, token_id: str) -> Credential | None:
+        """The credential of a token by its id (a page session keeps the id, never the token),
+        while the token is neither revoked nor expired."""
+        return next((_live(e) for e in self._read().values() if e.get("token_id") == token_id), None)
 
     def revoke(self, token_id: str) -> bool:
         with self._lock:

@@ -31,18 +31,13 @@ BASE = int(os.environ.get("CASELEDGER_CLUSTER_TEST_PORT", "29192"))
 class Cluster:
     def __init__(self, state: Path) -> None:
         self.state = state
-        self.env = {
+        self.env = {  # the jars are shared by every state directory: no second download
             **{k: v for k, v in os.environ.items() if not k.startswith("CASELEDGER_")},
             "CASELEDGER_SERVICES_DIR": str(state),
             "CASELEDGER_KAFKA_PORT": str(BASE),
             "CASELEDGER_KAFKA_CONTROLLER_PORT": str(BASE + 1),
             "CASELEDGER_KAFKA_HEAP": "-Xms128m -Xmx384m",
         }
-        jars = ROOT / "compose" / ".cache"
-        if jars.is_dir():  # the suite's own `up` fetched them already: no second download
-            found = sorted(jars.glob("kafka-*"))
-            if found:
-                self.env["CASELEDGER_KAFKA_JARS"] = str(found[-1])
         self.bootstrap = ",".join(f"127.0.0.1:{BASE + 2 * n}" for n in range(3))
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -163,10 +163,10 @@ def test_forensic_commands_follow_the_rules_of_the_record(api: TestClient, token
         headers=expert,
     )
     assert match.status_code == 201, match.text
-    outsiders = (
-        bearer(tokens, HN_CONSULATE, "forensic_expert", "forensic_identification"),
-        {**expert, "X-Purpose": "statistics"},
-    )
+    # A consulate cannot even hold a forensic role (ledger/roles.py): refused before any record.
+    consulate = bearer(tokens, HN_CONSULATE, "forensic_expert", "forensic_identification")
+    assert api.post(f"/remains/{remains}/post-mortem", json=POST_MORTEM, headers=consulate).status_code == 403
+    outsiders = ({**expert, "X-Purpose": "statistics"},)
     attempts = (
         (f"/remains/{remains}/post-mortem", POST_MORTEM),
         (

@@ -17,10 +17,13 @@ from uuid import UUID
 import pytest
 
 from ledger.access_rules import SAMPLE_POLICY
+from ledger.access_rules import load as load_rules
 from ledger.commands import AmendData, EraseData, RecordSighting
 from ledger.values import Place
 from projections.view_keys import ViewKeys
 from services.bootstrap import Node, build_node
+from services.feed import ConsularFeed
+from services.feed_topic import FeedPublisher
 from services.settings import Settings
 from tests.factories import FAMILY, ctx, report
 from tests.network import keyed
@@ -103,6 +106,9 @@ def test_the_views_hold_no_name_in_clear_and_an_erasure_leaves_none_on_disk(
 ) -> None:
     mx, gt, hn = network["MX"], network["GT"], network["HN"]
     case_id = record_and_share(mx, gt, hn)
+    # Guatemala's consulate in Tapachula follows its nationals' cases on its feed topic.
+    feed = FeedPublisher(ConsularFeed(mx, load_rules(SAMPLE_POLICY), "gt-consulado-tapachula"))
+    assert feed.run_once() >= 1, "control: the feed topic holds the case's items"
     for node, jurisdiction in ((mx, "MX"), (gt, "GT")):
         row = node.views(jurisdiction).rows([case_id])[case_id]
         assert (row.given_names, row.first_surname, row.last_seen_place) == (AMENDED, SURNAME, PLACE)
@@ -116,6 +122,8 @@ def test_the_views_hold_no_name_in_clear_and_an_erasure_leaves_none_on_disk(
     mx.sync("MX")
     gt.projector("GT").run_once()
     hn.projector("HN").run_once()
+    assert feed.run_once() >= 1
+    feed.close()
 
     for node, jurisdiction in ((mx, "MX"), (gt, "GT"), (hn, "HN")):
         views = node.views(jurisdiction)

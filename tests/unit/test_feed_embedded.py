@@ -123,7 +123,7 @@ def test_a_consulate_follows_its_nationals_as_its_agreement_allows(
         assert [(e["data"]["case_id"], e["data"]["version"]) for e in resumed] == which[k + 1 :]
     node.ledger.grant_consent(
         GrantConsent(
-            **ctx(),
+            **ctx(FAMILY),
             case_id=uuid.UUID(cases["hn_no_consent"]),
             consent_purpose="family_support",
             given_by="su madre",

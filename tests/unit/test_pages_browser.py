@@ -4,6 +4,8 @@ filter its timeline, see the custody chain, the matches and who read the case.""
 
 from __future__ import annotations
 
+import http.server
+import re
 import socket
 import threading
 import time
@@ -136,6 +138,8 @@ def test_a_commissioner_reviews_a_case_in_the_browser(
         "r => r.media && r.media.mediaText === 'print'))"
     )
     assert has_print_rules and browser.find_element(By.ID, "print").is_displayed()
+    # The stylesheet above and the print button's script come from the node, under its policy.
+    assert browser.find_element(By.ID, "print").get_attribute("data-ready") == "yes"
 
     click_and_wait(browser, By.LINK_TEXT, "Sign out")
     browser.get(f"{base}/pages/cases/{case_id}")
@@ -196,12 +200,59 @@ def test_a_mother_consults_corrects_and_withdraws_consent_in_spanish_then_englis
 def test_family_forms_refuse_a_forged_post(served: tuple[str, Node, TokenStore, dict[str, Any]]) -> None:
     base, node, tokens, ids = served
     token, _ = tokens.issue("Rosa Chávez, madre", "family_member", str(ids["case"]))
-    with httpx.Client(base_url=base, cookies={"caseledger_family": token}) as client:
-        forged = client.post("/family/erase", data={"csrf": "0" * 32, "confirm": "yes"})
+    own = {"Origin": base}
+    with httpx.Client(base_url=base) as client:
+        form = client.get("/family/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf, "the sign-in form carries a form token"
+        signed = client.post("/family/login", data={"token": token, "csrf": csrf[1]}, headers=own)
+        assert signed.status_code == 303
+        forged = client.post("/family/erase", data={"csrf": "0" * 32, "confirm": "yes"}, headers=own)
         assert forged.status_code == 403
         assert not node.ledger.get_case(ids["case"]).erased, "nothing recorded"
         page = client.get("/family?lang=en")
         assert page.status_code == 200 and "Your case" in page.text
+
+
+def test_a_page_on_another_port_cannot_sign_the_browser_in_as_someone_else(
+    served: tuple[str, Node, TokenStore, dict[str, Any]], browser: webdriver.Chrome
+) -> None:
+    """Login CSRF: the attacker's page, on another port of the same host (same site, so the
+    SameSite cookie does not help), posts the attacker's own family key to the sign-in form.
+    The victim's browser must keep the victim's session, not show the attacker's case."""
+    base, _node, tokens, ids = served
+    victim, _ = tokens.issue("Rosa Chávez, madre", "family_member", str(ids["case"]))
+    attacker, _ = tokens.issue("someone else", "family_member", str(ids["case"]))
+    browser.get(f"{base}/family/login")
+    browser.find_element(By.NAME, "token").send_keys(victim)
+    click_and_wait(browser, By.ID, "sign-in")
+    session = browser.get_cookie("caseledger_family")
+    assert session is not None and session["value"] != victim, "the cookie holds a session id, not the key"
+
+    page = (
+        f'<form id="f" method="post" action="{base}/family/login"><input name="token" value="{attacker}">'
+        '</form><script>document.getElementById("f").submit()</script>'
+    ).encode()
+
+    class Attacker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker) as evil:
+        threading.Thread(target=evil.serve_forever, daemon=True).start()
+        browser.get(f"http://127.0.0.1:{evil.server_address[1]}/")
+        WebDriverWait(browser, 15).until(lambda d: d.current_url.startswith(base))
+        evil.shutdown()
+    assert "another" in browser.find_element(By.TAG_NAME, "body").text, "the forged sign-in is refused"
+    assert browser.get_cookie("caseledger_family")["value"] == session["value"], "the victim's session stays"
+    browser.get(f"{base}/family")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Su caso"
 
 
 def test_the_review_pages_refuse_a_cookie_the_sign_in_would_not_have_given(
