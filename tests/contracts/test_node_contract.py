@@ -990,11 +990,13 @@ class NodeContract:
         found = finder.at_report("MX", str(at_mx), prosecutor, "search", "cli")
         assert [(c.left, c.right) for c in found] == [tuple(sorted((str(at_hn), str(at_mx))))]
         assert found[0].score > 0.9
+        batch = finder.batch("MX", prosecutor, "search", 0.5, "cli")  # Splink over the views
+        assert [(c.left, c.right) for c in batch] == [(found[0].left, found[0].right)]
         consulate = Actor("gt-consulado-tapachula", "consular_officer")
         assert finder.batch("MX", consulate, "search", 0.5, "cli") == []
         with pytest.raises(CandidatesRefused):
             finder.for_case("MX", str(at_hn), consulate, "search", 0.5, "cli")
-        assert [r.outcome for r in mx.ledger.reads_of(at_hn)] == ["granted", "refused"]
+        assert [r.outcome for r in mx.ledger.reads_of(at_hn)] == ["granted", "granted", "refused"]
         mx.ledger.judge_cases_distinct(
             JudgeCasesDistinct(**ctx(), case_id=at_mx, other_case_id=at_hn, reason="another birthplace")
         )
