@@ -3,13 +3,14 @@ them (#14, items 4 and 8).
 
 Kind "duplicate": cases that may be reports of one person. They are listed to the caseworkers
 of an organisation that may read both cases' names for the purpose it states (as the views
-show them to it: services/caller_view.py), and every case listed, and the case asked about, is
-a read recorded on the ledger (a refusal too). A pair a person linked (CasesLinked) or judged
-to be two people (CasesJudgedDistinct) is not proposed again. Kind "am_pm" (remains and cases)
-is the forensic engine's: until it is wired here, asking for it says so.
+show them to it: services/caller_view.py). Every case listed, and the case asked about (not a
+report's own, which its recorder typed), is a read recorded on the ledger, a refusal too. A
+pair a person linked (CasesLinked) or judged to be two people (CasesJudgedDistinct) is not
+proposed again. Kind "am_pm" (remains and cases) is the forensic engine's: until it is wired
+here, asking for it says so.
 
 The names are opened from the views only while a check runs and stay in this process's
-memory; the blocking index (projections/duplicate_check.py) holds case ids under keys.
+memory; the blocking index (projections/duplicate_check.py) holds case ids under keyed hashes.
 """
 
 from __future__ import annotations
