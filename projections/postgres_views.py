@@ -366,6 +366,28 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             )
             return {str(r["case_id"]): bytes(r["name_tokens"]) for r in cursor.fetchall()}
 
+    def change_stamp(self) -> tuple[tuple[str, int], ...]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                SQL(
+                    "SELECT application_name AS n, MAX(notification_id) AS i FROM {}.tracking "
+                    "GROUP BY application_name ORDER BY application_name"
+                ).format(self._schema)
+            )
+            return tuple((str(r["n"]), int(r["i"])) for r in cursor.fetchall())
+
+    def case_signatures(self) -> dict[str, tuple[int, bool, bool]]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                SQL("SELECT case_id, version, restricted, sealed IS NULL AS gone FROM {}.cases").format(
+                    self._schema
+                )
+            )
+            return {
+                str(r["case_id"]): (int(r["version"]), bool(r["restricted"]), bool(r["gone"]))
+                for r in cursor.fetchall()
+            }
+
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
         wanted = [c for c in dict.fromkeys(case_ids) if is_uuid(c)]
         if not wanted:

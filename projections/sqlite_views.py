@@ -284,6 +284,19 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             cursor.execute("SELECT case_id, name_tokens FROM cases WHERE name_tokens IS NOT NULL")
             return {r[0]: bytes(r[1]) for r in cursor.fetchall()}
 
+    def change_stamp(self) -> tuple[tuple[str, int], ...]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT application_name, MAX(notification_id) FROM tracking "
+                "GROUP BY application_name ORDER BY application_name"
+            )
+            return tuple((str(r[0]), int(r[1])) for r in cursor.fetchall())
+
+    def case_signatures(self) -> dict[str, tuple[int, bool, bool]]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT case_id, version, restricted, sealed IS NULL FROM cases")
+            return {str(r[0]): (int(r[1]), bool(r[2]), bool(r[3])) for r in cursor.fetchall()}
+
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
         wanted = list(dict.fromkeys(case_ids))
         if not wanted:

@@ -327,6 +327,18 @@ class JurisdictionViews(TrackingRecorder, ABC):
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
         """The rows of these cases that the view holds (one query)."""
 
+    @abstractmethod
+    def change_stamp(self) -> tuple[tuple[str, int], ...]:
+        """The views' positions (every tracking row's last id), cheap to read: every write of
+        the views moves them (apply() always carries its positions; a rebuild forgets them),
+        so an unchanged stamp says the views are as they were (projections/search_index.py)."""
+
+    @abstractmethod
+    def case_signatures(self) -> dict[str, tuple[int, bool, bool]]:
+        """Each case's (version, restricted, sealed value gone) without opening anything: a row
+        whose signature is unchanged holds what it held (an erasure empties the sealed value
+        without a new version)."""
+
     def positions(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """The next offset to read in each partition."""
         return {tp: self.max_tracking_id(tracking_name(tp)) or 0 for tp in tps}

@@ -1,0 +1,241 @@
+"""Finding a case by a name spelled as people spell it: an in-memory index of a jurisdiction's
+views, built in this process from the opened rows and kept up to date as the views change.
+
+Why in memory, and not a blind index at rest. The views keep every name sealed under a views
+key of the case's own and its search tokens keyed per case (projections/view_keys.py), so that
+a case's erasure takes its names and tokens with its key. A per-case key means a query cannot
+use a database index: it would have to compute the query's token under each of 100,000 keys.
+A node-level blind index (HMAC under one node search key) would be indexable, but it is a
+second copy of every name's words at rest, under a key that outlives every erasure: an erased
+case's tokens would stay linkable to the same words in other cases until a purge found them,
+and tolerant search (typos, phonetics, hypocoristics) would need many more tokens per word,
+each a guessable dictionary word under that one key. So nothing new is stored: this process
+opens the views once (the names exist in clear only in its memory, never written anywhere),
+keeps an inverted index of the folded name words (ledger/names.py), and on every query checks
+the views' positions (one small query); when they moved, it reads each case's signature
+(version, restricted, sealed value gone) and opens again only the rows that changed. A case
+erased, restricted or taken away drops out of the index at the next query.
+
+Candidates come from the index by word: the word itself, the names a hypocoristic stands for
+(Chepe, José), the Spanish phonetic key (Basques, Vásquez), one edit away (a deletion
+neighbourhood over the distinct words: Hernadez, Hernández), and for an initial every word
+with that letter. A case is a candidate when every word sought finds one of its words. The
+candidates are ranked by the words' similarity, and the best of them again by
+`ledger.names.compare` over the ways the query may split into given names and surnames.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from rapidfuzz.distance import JaroWinkler
+
+from ledger.names import PersonName, compare, given_forms, normalise, phonetic, tokens
+from projections.views import CaseRow, JurisdictionViews
+
+__all__ = ["CaseIndex", "Hit", "index_for", "word_similarity"]
+
+WORD_THRESHOLD = 0.8  # a word this alike or more counts as found
+REFINED = 50  # how many of the best candidates are ranked again by names.compare
+_CHUNK = 500
+
+
+def word_similarity(sought: str, held: str) -> float:
+    """How alike two folded words of names are, as ledger.names compares them."""
+    if sought == held:
+        return 1.0
+    if given_forms(sought) & given_forms(held):
+        return 0.97
+    if len(sought) == 1 or len(held) == 1:  # an initial
+        return 0.85 if sought[0] == held[0] else 0.0
+    if phonetic(sought) == phonetic(held):
+        return 0.95
+    return float(JaroWinkler.similarity(sought, held))
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))} if len(word) >= 4 else set()
+
+
+@dataclass
+class _Entry:
+    row: CaseRow
+    signature: tuple[int, bool, bool] | None
+    name: PersonName
+    keys: frozenset[str]  # the index keys this case is posted under
+
+    @property
+    def words(self) -> int:
+        return len(self.name.given) + len(self.name.surnames)
+
+
+@dataclass(frozen=True)
+class Hit:
+    row: CaseRow
+    score: float
+
+
+@dataclass
+class CaseIndex:
+    """One jurisdiction's views, indexed in this process's memory."""
+
+    views: JurisdictionViews
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    stamp: tuple[tuple[str, int], ...] | None = None
+    _postings: dict[str, set[str]] = field(default_factory=dict)
+    _phonetic: dict[str, set[str]] = field(default_factory=dict)
+    _neighbours: dict[str, set[str]] = field(default_factory=dict)
+    _initials: dict[str, set[str]] = field(default_factory=dict)
+    _ordered: list[CaseRow] | None = None
+
+    # ------------------------------------------------------------------ keeping up
+
+    def refresh(self) -> None:
+        """Bring the index up to the views: nothing to do when their positions have not moved;
+        otherwise open again the rows whose signature changed, drop those gone."""
+        stamp = self.views.change_stamp()
+        if stamp == self.stamp:
+            return
+        signatures = self.views.case_signatures()
+        if not self.entries and signatures:  # the first build: one pass over every row
+            for row in self.views.cases():
+                self._put(row, signatures.get(row.case_id))
+        else:
+            for gone in [c for c in self.entries if c not in signatures]:
+                self._drop(gone)
+            changed = [
+                c for c, s in signatures.items() if c not in self.entries or self.entries[c].signature != s
+            ]
+            for start in range(0, len(changed), _CHUNK):
+                chunk = changed[start : start + _CHUNK]
+                rows = self.views.rows(chunk)
+                for case_id in chunk:
+                    if case_id in rows:
+                        self._put(rows[case_id], signatures[case_id])
+                    else:
+                        self._drop(case_id)
+        self.stamp = stamp
+        self._ordered = None
+
+    def _put(self, row: CaseRow, signature: tuple[int, bool, bool] | None) -> None:
+        self._drop(row.case_id)
+        name = normalise(row.given_names, row.first_surname, row.second_surname)
+        if row.restricted:
+            name = PersonName((), ())
+        keys = frozenset({form for word in name.given for form in given_forms(word)} | set(name.surnames))
+        self.entries[row.case_id] = _Entry(row, signature, name, keys)
+        for key in keys:
+            posting = self._postings.get(key)
+            if posting is None:
+                posting = self._postings[key] = set()
+                self._phonetic.setdefault(phonetic(key), set()).add(key)
+                self._initials.setdefault(key[0], set()).add(key)
+                for near in _deletes(key) | {key}:
+                    self._neighbours.setdefault(near, set()).add(key)
+            posting.add(row.case_id)
+
+    def _drop(self, case_id: str) -> None:
+        entry = self.entries.pop(case_id, None)
+        if entry is None:
+            return
+        for key in entry.keys:
+            posting = self._postings.get(key)
+            if posting is None:
+                continue
+            posting.discard(case_id)
+            if not posting:  # the word leaves the vocabulary with its last case
+                del self._postings[key]
+                for table, at in ((self._phonetic, phonetic(key)), (self._initials, key[0])):
+                    table[at].discard(key)
+                    if not table[at]:
+                        del table[at]
+                for near in _deletes(key) | {key}:
+                    self._neighbours[near].discard(key)
+                    if not self._neighbours[near]:
+                        del self._neighbours[near]
+
+    # ------------------------------------------------------------------ reading
+
+    def ordered(self) -> list[CaseRow]:
+        """Every case, newest report first (as the views list them)."""
+        if self._ordered is None:
+            rows = [e.row for e in self.entries.values()]
+            rows.sort(key=lambda r: r.case_id)
+            rows.sort(key=lambda r: r.reported_at, reverse=True)
+            self._ordered = rows
+        return self._ordered
+
+    def _keys_for(self, word: str) -> dict[str, float]:
+        """The index keys a sought word finds, each with its similarity."""
+        if len(word) == 1:
+            return dict.fromkeys(self._initials.get(word, ()), 0.85)
+        found: set[str] = set()
+        for form in given_forms(word):
+            found.update(self._phonetic.get(phonetic(form), ()))
+            for near in _deletes(form) | {form}:
+                found.update(self._neighbours.get(near, ()))
+        scored = {key: word_similarity(word, key) for key in found}
+        return {key: score for key, score in scored.items() if score >= WORD_THRESHOLD}
+
+    def search(self, query: str, readable: Callable[[CaseRow], CaseRow | None]) -> list[Hit]:
+        """The cases whose names answer `query`, best first. `readable` gives a case as the
+        caller may read it (None: not at all); a case whose names the caller may not read is
+        never looked at by name, so it is found exactly as a case that does not exist."""
+        words = list(dict.fromkeys(tokens(query)))
+        if not words:
+            return []
+        per_word: list[dict[str, float]] = []
+        for word in words:
+            best: dict[str, float] = {}
+            for key, score in sorted(self._keys_for(word).items(), key=lambda kv: -kv[1]):
+                for case_id in self._postings.get(key, ()):
+                    if case_id not in best:
+                        best[case_id] = score
+            if not best:
+                return []
+            per_word.append(best)
+        smallest = min(per_word, key=len)
+        scored: list[tuple[float, CaseRow, PersonName]] = []
+        for case_id in smallest:
+            if not all(case_id in found for found in per_word):
+                continue
+            entry = self.entries[case_id]
+            shown = readable(entry.row)
+            if shown is None or shown.restricted or shown.given_names != entry.row.given_names:
+                continue  # the caller may not read this case's names: never found by them
+            mean = sum(found[case_id] for found in per_word) / len(per_word)
+            scored.append((round(mean * 0.98 ** max(0, entry.words - len(words)), 6), shown, entry.name))
+        scored.sort(key=lambda s: (-s[0], -s[1].reported_at.timestamp(), s[1].case_id))
+        refined = [Hit(row, _refine(words, name)) for _, row, name in scored[:REFINED]]
+        floor = min((h.score for h in refined), default=1.0)
+        rest = [Hit(row, min(score, floor)) for score, row, _ in scored[REFINED:]]
+        return refined + rest
+
+
+def _splits(words: Sequence[str]) -> Iterable[PersonName]:
+    """The ways a query may name a person: given names then surnames, or surnames first."""
+    if len(words) == 1:
+        yield PersonName(tuple(words), ())
+        yield PersonName((), tuple(words))
+        return
+    for k in range(1, len(words)):
+        yield PersonName(tuple(words[:k]), tuple(words[k:]))
+        yield PersonName(tuple(words[k:]), tuple(words[:k]))
+
+
+def _refine(words: Sequence[str], name: PersonName) -> float:
+    return round(max(compare(split, name).score for split in _splits(words)), 6)
+
+
+_INDEXES: weakref.WeakKeyDictionary[JurisdictionViews, CaseIndex] = weakref.WeakKeyDictionary()
+
+
+def index_for(views: JurisdictionViews) -> CaseIndex:
+    """This process's index of these views, brought up to date."""
+    index = _INDEXES.get(views)
+    if index is None:
+        index = _INDEXES[views] = CaseIndex(views)
+    index.refresh()
+    return index

@@ -1,0 +1,254 @@
+"""Searching and listing a jurisdiction's cases: the parameters (one parser for the API, the
+CLI and the review pages, each refusal naming its parameter), the filters, the order (best
+name match first, then newest report), and pages behind an opaque cursor.
+
+Search reads only what the caller may read: each case goes through the caller's reading of
+the views (services/caller_view.py) before anything else looks at it. Filters apply to the
+case as the caller sees it (a field the caller may not read matches no filter), and a case
+whose names the caller may not read is never compared with the name sought, so a search that
+finds nothing because of the rules answers exactly as a search for a name no case has. The
+names are compared in this process's memory only (projections/search_index.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, date
+
+from ledger.errors import InvalidField
+from ledger.names import tokens
+from ledger.validation import choice, country
+from ledger.vocabulary import SEXES
+from projections.rows import public_only
+from projections.search_index import index_for
+from projections.views import CaseRow, JurisdictionViews
+from services.caller_view import CallerView
+
+STATUSES = ("missing", "located_alive", "identified_deceased", "closed")
+AGE_BANDS = ("0-11", "12-17", "18-29", "30-44", "45-59", "60+")
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+MAX_QUERY = 200
+
+
+@dataclass(frozen=True)
+class CaseSearch:
+    """What a caller asks of the case list; every field optional."""
+
+    q: str | None = None
+    status: str | None = None
+    nationality: str | None = None
+    sex: str | None = None
+    age_band: str | None = None
+    last_seen_country: str | None = None
+    last_seen_from: date | None = None
+    last_seen_to: date | None = None
+    reported_from: date | None = None
+    reported_to: date | None = None
+    origin: str | None = None
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+
+    def fingerprint(self) -> str:
+        """What a cursor is bound to: the search without its page."""
+        asked = {
+            f.name: str(getattr(self, f.name)) for f in fields(self) if f.name not in ("limit", "cursor")
+        }
+        return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def filtered(self) -> bool:
+        return any(
+            getattr(self, f.name) is not None for f in fields(self) if f.name not in ("limit", "cursor")
+        )
+
+
+PARAMETERS = tuple(f.name for f in fields(CaseSearch))
+
+
+def _day(name: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidField(name, f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def parse(given: Mapping[str, str | None], *, names: Mapping[str, str] | None = None) -> CaseSearch:
+    """The search from its parameters as text (empty ones ignored). InvalidField names the
+    parameter at fault, as the caller spelt it (`names` maps a field to that spelling)."""
+    shown = names or {}
+
+    def label(name: str) -> str:
+        return shown.get(name, name)
+
+    unknown = [k for k in given if k not in PARAMETERS]
+    if unknown:
+        raise InvalidField(
+            label(unknown[0]), f"is not a parameter of the case list (known: {', '.join(PARAMETERS)})"
+        )
+    raw = {k: v.strip() for k, v in given.items() if v is not None and v.strip()}
+    values: dict[str, object] = {}
+    if "q" in raw:
+        if len(raw["q"]) > MAX_QUERY:
+            raise InvalidField(label("q"), f"must be at most {MAX_QUERY} characters")
+        if not tokens(raw["q"]):
+            raise InvalidField(label("q"), "holds no name to search for")
+        values["q"] = raw["q"]
+    if "status" in raw:
+        values["status"] = choice(label("status"), raw["status"], STATUSES)
+    if "sex" in raw:
+        values["sex"] = choice(label("sex"), raw["sex"], SEXES)
+    if "age_band" in raw:
+        values["age_band"] = choice(label("age_band"), raw["age_band"], AGE_BANDS)
+    for name in ("nationality", "last_seen_country", "origin"):
+        if name in raw:
+            values[name] = country(label(name), raw[name])
+    for name in ("last_seen_from", "last_seen_to", "reported_from", "reported_to"):
+        if name in raw:
+            values[name] = _day(label(name), raw[name])
+    for first, last in (("last_seen_from", "last_seen_to"), ("reported_from", "reported_to")):
+        start, end = values.get(first), values.get(last)
+        if isinstance(start, date) and isinstance(end, date) and end < start:
+            raise InvalidField(label(last), f"{end} is before {label(first)} {start}")
+    if "limit" in raw:
+        if not raw["limit"].isdigit() or not 1 <= int(raw["limit"]) <= MAX_LIMIT:
+            raise InvalidField(
+                label("limit"), f"{raw['limit']!r} is not a whole number from 1 to {MAX_LIMIT}"
+            )
+        values["limit"] = int(raw["limit"])
+    search = CaseSearch(**values)  # type: ignore[arg-type]
+    if "cursor" in raw:
+        _decode(raw["cursor"], search, label("cursor"))
+        search = CaseSearch(**{**values, "cursor": raw["cursor"]})  # type: ignore[arg-type]
+    return search
+
+
+# ---------------------------------------------------------------------- pages
+
+Key = tuple[float, float, str]
+
+
+def _key(row: CaseRow, score: float | None) -> Key:
+    return (-(score or 0.0), -row.reported_at.timestamp(), row.case_id)
+
+
+def _encode(key: Key, search: CaseSearch) -> str:
+    text = json.dumps([key[0], key[1], key[2], search.fingerprint()])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, search: CaseSearch, name: str) -> Key:
+    try:
+        score, reported, case_id, bound = json.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
+        key = (float(score), float(reported), str(case_id))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidField(name, "is not a cursor this list gave") from None
+    if bound != search.fingerprint():
+        raise InvalidField(name, "was given for another search (same q and filters needed)")
+    return key
+
+
+@dataclass(frozen=True)
+class Found:
+    row: CaseRow
+    score: float | None  # how well the name answers q (0 to 1); None without q
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Found]
+    total: int
+    next_cursor: str | None
+
+
+def _matches(row: CaseRow, search: CaseSearch) -> bool:
+    if search.status and row.status != search.status:
+        return False
+    if search.sex and row.sex != search.sex:
+        return False
+    if search.age_band and row.age_band != search.age_band:
+        return False
+    if search.nationality and search.nationality not in row.nationalities:
+        return False
+    if search.last_seen_country and row.last_seen_country != search.last_seen_country:
+        return False
+    if search.origin and row.origin != search.origin:
+        return False
+    if search.last_seen_from or search.last_seen_to:
+        seen = row.last_seen_date
+        if seen is None:
+            return False
+        if (search.last_seen_from and seen < search.last_seen_from) or (
+            search.last_seen_to and seen > search.last_seen_to
+        ):
+            return False
+    if search.reported_from or search.reported_to:
+        reported = row.reported_at.astimezone(UTC).date()
+        if (search.reported_from and reported < search.reported_from) or (
+            search.reported_to and reported > search.reported_to
+        ):
+            return False
+    return True
+
+
+def find(views: JurisdictionViews, readable: Callable[[CaseRow], CaseRow | None], search: CaseSearch) -> Page:
+    """One page of the cases `readable` lets the caller see that answer `search`."""
+    index = index_for(views)
+    if search.q:
+        found = [Found(h.row, h.score) for h in index.search(search.q, readable)]
+    else:
+        found = []
+        for row in index.ordered():
+            shown = readable(row)
+            if shown is not None:
+                found.append(Found(shown, None))
+    found = [f for f in found if _matches(f.row, search)]
+    found.sort(key=lambda f: _key(f.row, f.score))
+    start = 0
+    if search.cursor:
+        after = _decode(search.cursor, search, "cursor")
+        start = next((i for i, f in enumerate(found) if _key(f.row, f.score) > after), len(found))
+    items = found[start : start + search.limit]
+    more = start + search.limit < len(found)
+    return Page(
+        items, len(found), _encode(_key(items[-1].row, items[-1].score), search) if more and items else None
+    )
+
+
+def reader(view: CallerView) -> Callable[[CaseRow], CaseRow | None]:
+    """A case as this caller may read it (CallerView.case), decided once per kind of case
+    (restricted, consents, origin, nationalities: what the decision reads) in one search."""
+    decided: dict[tuple[object, ...], str] = {}
+
+    def readable(row: CaseRow) -> CaseRow | None:
+        kind = (row.restricted, row.consents, row.origin, row.nationalities)
+        outcome = decided.get(kind)
+        if outcome is None:
+            shown = view.case(row)
+            outcome = decided[kind] = "hidden" if shown is None else "all" if shown is row else "public"
+        if outcome == "all":
+            return row
+        return None if outcome == "hidden" else public_only(row)
+
+    return readable
+
+
+def as_listed(row: CaseRow) -> CaseRow:
+    """A case as a jurisdiction's own views show it (the node's operator, on the CLI)."""
+    return row
+
+
+def from_query(items: list[tuple[str, str]], *, names: Mapping[str, str] | None = None) -> CaseSearch:
+    """The search from a query string's (name, value) pairs: a parameter given twice is refused."""
+    seen: dict[str, str | None] = {}
+    for name, value in items:
+        if name in seen:
+            raise InvalidField((names or {}).get(name, name), "is given more than once")
+        seen[name] = value
+    return parse(seen, names=names)
