@@ -294,6 +294,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
         self.view_keys.destroy(purged)
+        self.changed([r.case_id for r in rows], purged, trackings)
 
     def all_chain_heads(self) -> dict[str, ChainHead]:
         with self.datastore.transaction(commit=False) as cursor:

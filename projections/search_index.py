@@ -26,14 +26,14 @@ candidates are ranked by the words' similarity, and the best of them again by
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from eventsourcing.persistence import Tracking
 from rapidfuzz.distance import JaroWinkler
 
 from ledger.names import PersonName, compare, given_forms, normalise, phonetic, tokens
-from projections.views import CaseRow, JurisdictionViews
+from projections.views import PURGED_COLUMNS, CaseRow, JurisdictionViews
 
 __all__ = ["CaseIndex", "Hit", "index_for", "word_similarity"]
 
@@ -62,7 +62,7 @@ def _deletes(word: str) -> set[str]:
 @dataclass
 class _Entry:
     row: CaseRow
-    signature: tuple[int, bool, bool] | None
+    signature: tuple[int, bool, bool]
     name: PersonName
     keys: frozenset[str]  # the index keys this case is posted under
 
@@ -88,39 +88,61 @@ class CaseIndex:
     _phonetic: dict[str, set[str]] = field(default_factory=dict)
     _neighbours: dict[str, set[str]] = field(default_factory=dict)
     _initials: dict[str, set[str]] = field(default_factory=dict)
-    _ordered: list[CaseRow] | None = None
+    _ordered: list[tuple[tuple[float, float, str], CaseRow]] | None = None
+    _expected: tuple[tuple[str, int], ...] | None = None  # the positions after this process's writes
+    _pending: set[str] = field(default_factory=set)  # the cases they wrote
 
     # ------------------------------------------------------------------ keeping up
 
     def refresh(self) -> None:
         """Bring the index up to the views: nothing to do when their positions have not moved;
-        otherwise open again the rows whose signature changed, drop those gone."""
+        when only this process's writes moved them, open again the cases those wrote; otherwise
+        open again every row whose signature changed and drop those gone."""
         stamp = self.views.change_stamp()
         if stamp == self.stamp:
             return
-        signatures = self.views.case_signatures()
-        if not self.entries and signatures:  # the first build: one pass over every row
-            for row in self.views.cases():
-                self._put(row, signatures.get(row.case_id))
+        if self._expected == stamp:  # every write since the last look was this process's own
+            self._reopen(sorted(self._pending))
         else:
-            for gone in [c for c in self.entries if c not in signatures]:
-                self._drop(gone)
-            changed = [
-                c for c, s in signatures.items() if c not in self.entries or self.entries[c].signature != s
-            ]
-            for start in range(0, len(changed), _CHUNK):
-                chunk = changed[start : start + _CHUNK]
-                rows = self.views.rows(chunk)
-                for case_id in chunk:
-                    if case_id in rows:
-                        self._put(rows[case_id], signatures[case_id])
-                    else:
-                        self._drop(case_id)
-        self.stamp = stamp
-        self._ordered = None
+            signatures = self.views.case_signatures()
+            if not self.entries and signatures:  # the first build: one pass over every row
+                for row in self.views.cases():
+                    self._put(row)
+            else:
+                for gone in [c for c in self.entries if c not in signatures]:
+                    self._drop(gone)
+                entries = self.entries
+                self._reopen(
+                    [c for c, s in signatures.items() if c not in entries or entries[c].signature != s]
+                )
+        self.stamp, self._expected, self._ordered = stamp, None, None
+        self._pending.clear()
 
-    def _put(self, row: CaseRow, signature: tuple[int, bool, bool] | None) -> None:
+    def _reopen(self, case_ids: Sequence[str]) -> None:
+        for start in range(0, len(case_ids), _CHUNK):
+            chunk = case_ids[start : start + _CHUNK]
+            rows = self.views.rows(chunk)
+            for case_id in chunk:
+                if case_id in rows:
+                    self._put(rows[case_id])
+                else:
+                    self._drop(case_id)
+
+    def applied(self, case_ids: Sequence[str], trackings: Sequence[Tracking]) -> None:
+        """This process's views wrote these cases and moved to these positions (JurisdictionViews.watch)."""
+        if self.stamp is None:
+            return
+        positions = dict(self._expected or self.stamp)
+        for tracking in trackings:
+            name, at = tracking.application_name, tracking.notification_id
+            positions[name] = max(positions.get(name, at), at)
+        self._expected = tuple(sorted(positions.items()))
+        self._pending.update(case_ids)
+
+    def _put(self, row: CaseRow) -> None:
         self._drop(row.case_id)
+        # as case_signatures() gives it: the sealed value is stored empty when every field is
+        signature = (row.version, row.restricted, all(getattr(row, c) is None for c in PURGED_COLUMNS))
         name = normalise(row.given_names, row.first_surname, row.second_surname)
         if row.restricted:
             name = PersonName((), ())
@@ -158,13 +180,13 @@ class CaseIndex:
 
     # ------------------------------------------------------------------ reading
 
-    def ordered(self) -> list[CaseRow]:
-        """Every case, newest report first (as the views list them)."""
+    def ordered(self) -> list[tuple[tuple[float, float, str], CaseRow]]:
+        """Every case, newest report first (as the views list them), each behind its place in
+        that order: (0, minus its report's timestamp, its id)."""
         if self._ordered is None:
-            rows = [e.row for e in self.entries.values()]
-            rows.sort(key=lambda r: r.case_id)
-            rows.sort(key=lambda r: r.reported_at, reverse=True)
-            self._ordered = rows
+            keyed = [((0.0, -e.row.reported_at.timestamp(), c), e.row) for c, e in self.entries.items()]
+            keyed.sort(key=lambda k: k[0])
+            self._ordered = keyed
         return self._ordered
 
     def _keys_for(self, word: str) -> dict[str, float]:
@@ -229,13 +251,11 @@ def _refine(words: Sequence[str], name: PersonName) -> float:
     return round(max(compare(split, name).score for split in _splits(words)), 6)
 
 
-_INDEXES: weakref.WeakKeyDictionary[JurisdictionViews, CaseIndex] = weakref.WeakKeyDictionary()
-
-
 def index_for(views: JurisdictionViews) -> CaseIndex:
-    """This process's index of these views, brought up to date."""
-    index = _INDEXES.get(views)
-    if index is None:
-        index = _INDEXES[views] = CaseIndex(views)
+    """This process's index of these views (kept with them, gone with them), up to date."""
+    index = views.__dict__.get("_search_index")
+    if not isinstance(index, CaseIndex):
+        index = views.__dict__["_search_index"] = CaseIndex(views)
+        views.watch(index.applied)
     index.refresh()
     return index

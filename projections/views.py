@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -332,6 +332,16 @@ class JurisdictionViews(TrackingRecorder, ABC):
         """The views' positions (every tracking row's last id), cheap to read: every write of
         the views moves them (apply() always carries its positions; a rebuild forgets them),
         so an unchanged stamp says the views are as they were (projections/search_index.py)."""
+
+    def watch(self, watcher: Callable[[Sequence[str], Sequence[Tracking]], None]) -> None:
+        """Call watcher(case ids, positions) after each apply() of this process commits (an
+        in-memory search index keeps up without reading every row; projections/search_index.py)."""
+        self.__dict__.setdefault("_watchers", []).append(watcher)
+
+    def changed(self, rows: Sequence[str], purged: Sequence[str], trackings: Sequence[Tracking]) -> None:
+        """apply() has committed: tell the watchers which cases it wrote or purged."""
+        for watcher in self.__dict__.get("_watchers", ()):
+            watcher([*rows, *purged], trackings)
 
     @abstractmethod
     def case_signatures(self) -> dict[str, tuple[int, bool, bool]]:

@@ -133,6 +133,7 @@ Key = tuple[float, float, str]
 
 
 def _key(row: CaseRow, score: float | None) -> Key:
+    """A case's place in the list: best score first, then newest report, then by id."""
     return (-(score or 0.0), -row.reported_at.timestamp(), row.case_id)
 
 
@@ -167,12 +168,11 @@ class Page:
     next_cursor: str | None
 
 
-def _matches(row: CaseRow, search: CaseSearch) -> bool:
+def _public_match(row: CaseRow, search: CaseSearch) -> bool:
+    """The filters on the public tier, which every caller reads alike."""
     if search.status and row.status != search.status:
         return False
     if search.sex and row.sex != search.sex:
-        return False
-    if search.age_band and row.age_band != search.age_band:
         return False
     if search.nationality and search.nationality not in row.nationalities:
         return False
@@ -180,14 +180,6 @@ def _matches(row: CaseRow, search: CaseSearch) -> bool:
         return False
     if search.origin and row.origin != search.origin:
         return False
-    if search.last_seen_from or search.last_seen_to:
-        seen = row.last_seen_date
-        if seen is None:
-            return False
-        if (search.last_seen_from and seen < search.last_seen_from) or (
-            search.last_seen_to and seen > search.last_seen_to
-        ):
-            return False
     if search.reported_from or search.reported_to:
         reported = row.reported_at.astimezone(UTC).date()
         if (search.reported_from and reported < search.reported_from) or (
@@ -197,28 +189,50 @@ def _matches(row: CaseRow, search: CaseSearch) -> bool:
     return True
 
 
+def _shown_match(row: CaseRow, search: CaseSearch) -> bool:
+    """The filters on fields above public: on the case as the caller reads it (a field it may
+    not read is None, and matches no filter)."""
+    if search.age_band and row.age_band != search.age_band:
+        return False
+    if search.last_seen_from or search.last_seen_to:
+        seen = row.last_seen_date
+        if seen is None:
+            return False
+        if (search.last_seen_from and seen < search.last_seen_from) or (
+            search.last_seen_to and seen > search.last_seen_to
+        ):
+            return False
+    return True
+
+
 def find(views: JurisdictionViews, readable: Callable[[CaseRow], CaseRow | None], search: CaseSearch) -> Page:
-    """One page of the cases `readable` lets the caller see that answer `search`."""
+    """One page of the cases `readable` lets the caller see that answer `search`: with q, best
+    name first; without, newest report first (as the views list them)."""
     index = index_for(views)
+    after = _decode(search.cursor, search, "cursor") if search.cursor else None
     if search.q:
-        found = [Found(h.row, h.score) for h in index.search(search.q, readable)]
+        hits = [Found(h.row, h.score) for h in index.search(search.q, readable)]
+        keyed = sorted(((_key(f.row, f.score), f) for f in hits), key=lambda k: k[0])
+        candidates = ((key, f.row, f.score) for key, f in keyed)
     else:
-        found = []
-        for row in index.ordered():
-            shown = readable(row)
-            if shown is not None:
-                found.append(Found(shown, None))
-    found = [f for f in found if _matches(f.row, search)]
-    found.sort(key=lambda f: _key(f.row, f.score))
-    start = 0
-    if search.cursor:
-        after = _decode(search.cursor, search, "cursor")
-        start = next((i for i, f in enumerate(found) if _key(f.row, f.score) > after), len(found))
-    items = found[start : start + search.limit]
-    more = start + search.limit < len(found)
-    return Page(
-        items, len(found), _encode(_key(items[-1].row, items[-1].score), search) if more and items else None
-    )
+        candidates = ((key, row, None) for key, row in index.ordered())
+    items: list[Found] = []
+    total, more = 0, False
+    for key, row, score in candidates:
+        if not _public_match(row, search):
+            continue
+        shown = row if score is not None else readable(row)  # a hit is already as the caller reads it
+        if shown is None or not _shown_match(shown, search):
+            continue
+        total += 1
+        if after is not None and key <= after:
+            continue
+        if len(items) < search.limit:
+            items.append(Found(shown, score))
+        else:
+            more = True
+    last = _encode(_key(items[-1].row, items[-1].score), search) if more and items else None
+    return Page(items, total, last)
 
 
 def reader(view: CallerView) -> Callable[[CaseRow], CaseRow | None]:
