@@ -9,12 +9,15 @@ A node-level blind index (HMAC under one node search key) would be indexable, bu
 second copy of every name's words at rest, under a key that outlives every erasure: an erased
 case's tokens would stay linkable to the same words in other cases until a purge found them,
 and tolerant search (typos, phonetics, hypocoristics) would need many more tokens per word,
-each a guessable dictionary word under that one key. So nothing new is stored: this process
-opens the views once (the names exist in clear only in its memory, never written anywhere),
-keeps an inverted index of the folded name words (ledger/names.py), and on every query checks
-the views' positions (one small query); when they moved, it reads each case's signature
-(version, restricted, sealed value gone) and opens again only the rows that changed. A case
-erased, restricted or taken away drops out of the index at the next query.
+each a guessable dictionary word under that one key. So no name and no token is stored beyond
+what the views keep: this process opens the views once (the names exist in clear only in its
+memory, never written anywhere), keeps an inverted index of the folded name words
+(ledger/names.py), and on every query reads the views' change serial (one row, which every
+write of the views counts in its own transaction). When every write since the last look was
+this process's own (the projector running in this process, as `serve` and the CLI do), it
+opens again only the cases those wrote; when another process wrote, it reads each case's
+signature (version, restricted, sealed value gone) and opens again only the rows whose
+signature changed. A case erased, restricted or taken away drops out of the index at the next query.
 
 Candidates come from the index by word: the word itself, the names a hypocoristic stands for
 (Chepe, José), the Spanish phonetic key (Basques, Vásquez), one edit away (a deletion
@@ -29,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from eventsourcing.persistence import Tracking
 from rapidfuzz.distance import JaroWinkler
 
 from ledger.names import PersonName, compare, given_forms, normalise, phonetic, tokens
@@ -83,25 +85,25 @@ class CaseIndex:
 
     views: JurisdictionViews
     entries: dict[str, _Entry] = field(default_factory=dict)
-    stamp: tuple[tuple[str, int], ...] | None = None
+    stamp: int | None = None  # the views' change serial when last looked at
     _postings: dict[str, set[str]] = field(default_factory=dict)
     _phonetic: dict[str, set[str]] = field(default_factory=dict)
     _neighbours: dict[str, set[str]] = field(default_factory=dict)
     _initials: dict[str, set[str]] = field(default_factory=dict)
     _ordered: list[tuple[tuple[float, float, str], CaseRow]] | None = None
-    _expected: tuple[tuple[str, int], ...] | None = None  # the positions after this process's writes
+    _own: set[int] = field(default_factory=set)  # the change serials of this process's writes
     _pending: set[str] = field(default_factory=set)  # the cases they wrote
 
     # ------------------------------------------------------------------ keeping up
 
     def refresh(self) -> None:
-        """Bring the index up to the views: nothing to do when their positions have not moved;
-        when only this process's writes moved them, open again the cases those wrote; otherwise
-        open again every row whose signature changed and drop those gone."""
+        """Bring the index up to the views: nothing to do when they were not written since the
+        last look; when every write since was this process's own, open again the cases those
+        wrote; otherwise open again every row whose signature changed and drop those gone."""
         stamp = self.views.change_stamp()
         if stamp == self.stamp:
             return
-        if self._expected == stamp:  # every write since the last look was this process's own
+        if self.stamp is not None and set(range(self.stamp + 1, stamp + 1)) <= self._own:
             self._reopen(sorted(self._pending))
         else:
             signatures = self.views.case_signatures()
@@ -115,8 +117,10 @@ class CaseIndex:
                 self._reopen(
                     [c for c, s in signatures.items() if c not in entries or entries[c].signature != s]
                 )
-        self.stamp, self._expected, self._ordered = stamp, None, None
-        self._pending.clear()
+        self.stamp, self._ordered = stamp, None
+        self._own = {serial for serial in self._own if serial > stamp}
+        if not self._own:  # a write of this process still to come keeps the cases it names
+            self._pending.clear()
 
     def _reopen(self, case_ids: Sequence[str]) -> None:
         for start in range(0, len(case_ids), _CHUNK):
@@ -128,15 +132,9 @@ class CaseIndex:
                 else:
                     self._drop(case_id)
 
-    def applied(self, case_ids: Sequence[str], trackings: Sequence[Tracking]) -> None:
-        """This process's views wrote these cases and moved to these positions (JurisdictionViews.watch)."""
-        if self.stamp is None:
-            return
-        positions = dict(self._expected or self.stamp)
-        for tracking in trackings:
-            name, at = tracking.application_name, tracking.notification_id
-            positions[name] = max(positions.get(name, at), at)
-        self._expected = tuple(sorted(positions.items()))
+    def applied(self, case_ids: Sequence[str], serial: int) -> None:
+        """This process's views wrote these cases as change `serial` (JurisdictionViews.watch)."""
+        self._own.add(serial)
         self._pending.update(case_ids)
 
     def _put(self, row: CaseRow) -> None:

@@ -327,21 +327,21 @@ class JurisdictionViews(TrackingRecorder, ABC):
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
         """The rows of these cases that the view holds (one query)."""
 
-    @abstractmethod
-    def change_stamp(self) -> tuple[tuple[str, int], ...]:
-        """The views' positions (every tracking row's last id), cheap to read: every write of
-        the views moves them (apply() always carries its positions; a rebuild forgets them),
-        so an unchanged stamp says the views are as they were (projections/search_index.py)."""
-
-    def watch(self, watcher: Callable[[Sequence[str], Sequence[Tracking]], None]) -> None:
-        """Call watcher(case ids, positions) after each apply() of this process commits (an
-        in-memory search index keeps up without reading every row; projections/search_index.py)."""
+    def watch(self, watcher: Callable[[Sequence[str], int], None]) -> None:
+        """Call watcher(case ids, change serial) after each apply() of this process commits: an
+        in-memory search index keeps up without reading every row (projections/search_index.py)."""
         self.__dict__.setdefault("_watchers", []).append(watcher)
 
-    def changed(self, rows: Sequence[str], purged: Sequence[str], trackings: Sequence[Tracking]) -> None:
-        """apply() has committed: tell the watchers which cases it wrote or purged."""
+    def changed(self, rows: Sequence[str], purged: Sequence[str], serial: int) -> None:
+        """apply() has committed as change `serial`: tell the watchers which cases it wrote."""
         for watcher in self.__dict__.get("_watchers", ()):
-            watcher([*rows, *purged], trackings)
+            watcher([*rows, *purged], serial)
+
+    @abstractmethod
+    def change_stamp(self) -> int:
+        """How many times the views were written (every apply() and reset adds one, in its own
+        transaction): an unchanged figure says the views are as they were, and the serials a
+        process's own writes got tell whether anyone else wrote in between."""
 
     @abstractmethod
     def case_signatures(self) -> dict[str, tuple[int, bool, bool]]:
