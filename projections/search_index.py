@@ -29,15 +29,17 @@ candidates are ranked by the words' similarity, and the best of them again by
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from rapidfuzz.distance import JaroWinkler
 
 from ledger.names import PersonName, compare, given_forms, normalise, phonetic, tokens
 from projections.views import PURGED_COLUMNS, CaseRow, JurisdictionViews
 
-__all__ = ["CaseIndex", "Hit", "index_for", "word_similarity"]
+__all__ = ["FACETS", "CaseIndex", "Hit", "index_for", "kind_of", "word_similarity"]
 
 WORD_THRESHOLD = 0.8  # a word this alike or more counts as found
 REFINED = 50  # how many of the best candidates are ranked again by names.compare
@@ -91,6 +93,9 @@ class CaseIndex:
     _neighbours: dict[str, set[str]] = field(default_factory=dict)
     _initials: dict[str, set[str]] = field(default_factory=dict)
     _ordered: list[tuple[tuple[float, float, str], CaseRow]] | None = None
+    _ordered_keys: list[tuple[float, float, str]] = field(default_factory=list)
+    _kinds: dict[tuple[object, ...], set[str]] = field(default_factory=dict)  # cases by kind_of()
+    _facets: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # cases by public field
     _own: set[int] = field(default_factory=set)  # the change serials of this process's writes
     _pending: set[str] = field(default_factory=set)  # the cases they wrote
 
@@ -146,6 +151,9 @@ class CaseIndex:
             name = PersonName((), ())
         keys = frozenset({form for word in name.given for form in given_forms(word)} | set(name.surnames))
         self.entries[row.case_id] = _Entry(row, signature, name, keys)
+        self._kinds.setdefault(kind_of(row), set()).add(row.case_id)
+        for facet in _facets_of(row):
+            self._facets.setdefault(facet, set()).add(row.case_id)
         for key in keys:
             posting = self._postings.get(key)
             if posting is None:
@@ -160,6 +168,9 @@ class CaseIndex:
         entry = self.entries.pop(case_id, None)
         if entry is None:
             return
+        _discard(self._kinds, kind_of(entry.row), case_id)
+        for facet in _facets_of(entry.row):
+            _discard(self._facets, facet, case_id)
         for key in entry.keys:
             posting = self._postings.get(key)
             if posting is None:
@@ -184,8 +195,24 @@ class CaseIndex:
         if self._ordered is None:
             keyed = [((0.0, -e.row.reported_at.timestamp(), c), e.row) for c, e in self.entries.items()]
             keyed.sort(key=lambda k: k[0])
-            self._ordered = keyed
+            self._ordered, self._ordered_keys = keyed, [k for k, _ in keyed]
         return self._ordered
+
+    def after(self, key: tuple[float, float, str] | None) -> int:
+        """Where in ordered() the cases after `key` begin."""
+        self.ordered()
+        return 0 if key is None else bisect.bisect_right(self._ordered_keys, key)
+
+    def kinds(self) -> dict[tuple[object, ...], set[str]]:
+        """The cases by kind_of(): every case of a kind is read alike by any one caller."""
+        return self._kinds
+
+    def facet(self, wanted: Sequence[tuple[str, str]]) -> set[str] | None:
+        """The cases whose public fields hold every (field, value) wanted (None: no facet asked)."""
+        if not wanted:
+            return None
+        sets = sorted((self._facets.get(w, set()) for w in wanted), key=len)
+        return set(sets[0]).intersection(*sets[1:])
 
     def _keys_for(self, word: str) -> dict[str, float]:
         """The index keys a sought word finds, each with its similarity."""
@@ -232,6 +259,27 @@ class CaseIndex:
         floor = min((h.score for h in refined), default=1.0)
         rest = [Hit(row, min(score, floor)) for score, row, _ in scored[REFINED:]]
         return refined + rest
+
+
+def _discard(table: dict[Any, set[str]], at: Any, case_id: str) -> None:
+    held = table.get(at)
+    if held is not None:
+        held.discard(case_id)
+        if not held:
+            del table[at]
+
+
+def kind_of(row: CaseRow) -> tuple[object, ...]:
+    """What a caller's reading of a case depends on (services/caller_view.py, CallerView.case):
+    two cases of one kind are read alike."""
+    return (row.restricted, row.consents, row.origin, row.nationalities)
+
+
+FACETS = ("status", "sex", "last_seen_country", "origin")
+
+
+def _facets_of(row: CaseRow) -> list[tuple[str, str]]:
+    return [*((f, str(getattr(row, f))) for f in FACETS), *(("nationality", n) for n in row.nationalities)]
 
 
 def _splits(words: Sequence[str]) -> Iterable[PersonName]:

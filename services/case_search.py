@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, date
 
@@ -25,7 +26,7 @@ from ledger.names import tokens
 from ledger.validation import choice, country
 from ledger.vocabulary import SEXES
 from projections.rows import public_only
-from projections.search_index import index_for
+from projections.search_index import FACETS, CaseIndex, index_for, kind_of
 from projections.views import CaseRow, JurisdictionViews
 from services.caller_view import CallerView
 
@@ -210,12 +211,20 @@ def find(views: JurisdictionViews, readable: Callable[[CaseRow], CaseRow | None]
     name first; without, newest report first (as the views list them)."""
     index = index_for(views)
     after = _decode(search.cursor, search, "cursor") if search.cursor else None
-    if search.q:
-        hits = [Found(h.row, h.score) for h in index.search(search.q, readable)]
-        keyed = sorted(((_key(f.row, f.score), f) for f in hits), key=lambda k: k[0])
-        candidates = ((key, f.row, f.score) for key, f in keyed)
-    else:
-        candidates = ((key, row, None) for key, row in index.ordered())
+    if not search.q:
+        return _listing(index, readable, search, after)
+    hits = [Found(h.row, h.score) for h in index.search(search.q, readable)]
+    keyed = sorted(((_key(f.row, f.score), f) for f in hits), key=lambda k: k[0])
+    return _paged(((key, f.row, f.score) for key, f in keyed), readable, search, after)
+
+
+def _paged(
+    candidates: Iterable[tuple[Key, CaseRow, float | None]],
+    readable: Callable[[CaseRow], CaseRow | None],
+    search: CaseSearch,
+    after: Key | None,
+) -> Page:
+    """Every candidate (in order) checked against every filter and counted; one page kept."""
     items: list[Found] = []
     total, more = 0, False
     for key, row, score in candidates:
@@ -235,13 +244,58 @@ def find(views: JurisdictionViews, readable: Callable[[CaseRow], CaseRow | None]
     return Page(items, total, last)
 
 
+def _listing(
+    index: CaseIndex, readable: Callable[[CaseRow], CaseRow | None], search: CaseSearch, after: Key | None
+) -> Page:
+    """The list without q. The public filters come from the index's sets, and each kind of case
+    (kind_of) is read once; a page stops at its last case, and the total is counted from the
+    sets, unless a filter must look at each case (dates, age band)."""
+    wanted = [(f, str(getattr(search, f))) for f in (*FACETS, "nationality") if getattr(search, f)]
+    candidates = index.facet(wanted)
+    ordered = index.ordered()
+    if candidates is not None and len(candidates) * 8 < len(ordered):
+        rows = sorted((_key(index.entries[c].row, None), index.entries[c].row) for c in candidates)
+        candidates = None  # every row here is one
+    else:
+        rows = ordered
+    each = any(
+        getattr(search, f)
+        for f in ("reported_from", "reported_to", "age_band", "last_seen_from", "last_seen_to")
+    )
+    if each:
+        return _paged(((k, r, None) for k, r in rows if candidates is None or r.case_id in candidates),
+                      readable, search, after)  # fmt: skip
+    members = candidates if rows is ordered else {row.case_id for _, row in rows}
+    hidden: set[tuple[object, ...]] = set()
+    total = 0
+    for kind, ids in index.kinds().items():
+        if readable(index.entries[next(iter(ids))].row) is None:
+            hidden.add(kind)
+        else:
+            total += len(ids) if members is None else len(ids & members)
+    start = index.after(after) if rows is ordered else bisect.bisect_right([k for k, _ in rows], after or ())
+    items: list[Found] = []
+    more = False
+    for _, row in rows[start:]:
+        if (candidates is not None and row.case_id not in candidates) or kind_of(row) in hidden:
+            continue
+        if len(items) == search.limit:
+            more = True
+            break
+        shown = readable(row)
+        if shown is not None:
+            items.append(Found(shown, None))
+    last = _encode(_key(items[-1].row, None), search) if more and items else None
+    return Page(items, total, last)
+
+
 def reader(view: CallerView) -> Callable[[CaseRow], CaseRow | None]:
     """A case as this caller may read it (CallerView.case), decided once per kind of case
     (restricted, consents, origin, nationalities: what the decision reads) in one search."""
     decided: dict[tuple[object, ...], str] = {}
 
     def readable(row: CaseRow) -> CaseRow | None:
-        kind = (row.restricted, row.consents, row.origin, row.nationalities)
+        kind = kind_of(row)
         outcome = decided.get(kind)
         if outcome is None:
             shown = view.case(row)
