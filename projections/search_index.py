@@ -30,6 +30,7 @@ candidates are ranked by the words' similarity, and the best of them again by
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,7 @@ class _Entry:
     signature: tuple[int, bool, bool]
     name: PersonName
     keys: frozenset[str]  # the index keys this case is posted under
+    order: tuple[float, str]  # its place in the list: newest report first, then by id
 
     @property
     def words(self) -> int:
@@ -79,6 +81,7 @@ class _Entry:
 class Hit:
     row: CaseRow
     score: float
+    order: tuple[float, str]  # its place in the list among equal scores: newest report first
 
 
 @dataclass
@@ -150,7 +153,9 @@ class CaseIndex:
         if row.restricted:
             name = PersonName((), ())
         keys = frozenset({form for word in name.given for form in given_forms(word)} | set(name.surnames))
-        self.entries[row.case_id] = _Entry(row, signature, name, keys)
+        self.entries[row.case_id] = _Entry(
+            row, signature, name, keys, (-row.reported_at.timestamp(), row.case_id)
+        )
         self._kinds.setdefault(kind_of(row), set()).add(row.case_id)
         for facet in _facets_of(row):
             self._facets.setdefault(facet, set()).add(row.case_id)
@@ -227,9 +232,10 @@ class CaseIndex:
         return {key: score for key, score in scored.items() if score >= WORD_THRESHOLD}
 
     def search(self, query: str, readable: Callable[[CaseRow], CaseRow | None]) -> list[Hit]:
-        """The cases whose names answer `query`, best first. `readable` gives a case as the
-        caller may read it (None: not at all); a case whose names the caller may not read is
-        never looked at by name, so it is found exactly as a case that does not exist."""
+        """The cases whose names answer `query`, scored (the best first, the rest in no order).
+        `readable` gives a case as the caller may read it (None: not at all); a case whose names
+        the caller may not read is never looked at by name, so it is found exactly as a case
+        that does not exist."""
         words = list(dict.fromkeys(tokens(query)))
         if not words:
             return []
@@ -244,7 +250,7 @@ class CaseIndex:
                 return []
             per_word.append(best)
         smallest = min(per_word, key=len)
-        scored: list[tuple[float, CaseRow, PersonName]] = []
+        scored: list[tuple[float, tuple[float, str], CaseRow, PersonName]] = []
         for case_id in smallest:
             if not all(case_id in found for found in per_word):
                 continue
@@ -253,11 +259,15 @@ class CaseIndex:
             if shown is None or shown.restricted or shown.given_names != entry.row.given_names:
                 continue  # the caller may not read this case's names: never found by them
             mean = sum(found[case_id] for found in per_word) / len(per_word)
-            scored.append((round(mean * 0.98 ** max(0, entry.words - len(words)), 6), shown, entry.name))
-        scored.sort(key=lambda s: (-s[0], -s[1].reported_at.timestamp(), s[1].case_id))
-        refined = [Hit(row, _refine(words, name)) for _, row, name in scored[:REFINED]]
+            score = round(mean * 0.98 ** max(0, entry.words - len(words)), 6)
+            scored.append((-score, entry.order, shown, entry.name))
+        best_first = heapq.nsmallest(REFINED, scored, key=lambda s: (s[0], s[1]))
+        refined = [Hit(row, _refine(words, name), order) for _, order, row, name in best_first]
         floor = min((h.score for h in refined), default=1.0)
-        rest = [Hit(row, min(score, floor)) for score, row, _ in scored[REFINED:]]
+        chosen = {h.row.case_id for h in refined}
+        rest = [
+            Hit(row, min(-neg, floor), order) for neg, order, row, _ in scored if row.case_id not in chosen
+        ]
         return refined + rest
 
 

@@ -16,6 +16,7 @@ import base64
 import binascii
 import bisect
 import hashlib
+import heapq
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -26,7 +27,7 @@ from ledger.names import tokens
 from ledger.validation import choice, country
 from ledger.vocabulary import SEXES
 from projections.rows import public_only
-from projections.search_index import FACETS, CaseIndex, index_for, kind_of
+from projections.search_index import FACETS, CaseIndex, Hit, index_for, kind_of
 from projections.views import CaseRow, JurisdictionViews
 from services.caller_view import CallerView
 
@@ -213,9 +214,18 @@ def find(views: JurisdictionViews, readable: Callable[[CaseRow], CaseRow | None]
     after = _decode(search.cursor, search, "cursor") if search.cursor else None
     if not search.q:
         return _listing(index, readable, search, after)
-    hits = [Found(h.row, h.score) for h in index.search(search.q, readable)]
-    keyed = sorted(((_key(f.row, f.score), f) for f in hits), key=lambda k: k[0])
-    return _paged(((key, f.row, f.score) for key, f in keyed), readable, search, after)
+    keyed: list[tuple[Key, Hit]] = [
+        ((-hit.score, *hit.order), hit)
+        for hit in index.search(search.q, readable)
+        if _public_match(hit.row, search) and _shown_match(hit.row, search)  # as the caller reads it
+    ]
+    total = len(keyed)
+    if after is not None:
+        keyed = [k for k in keyed if k[0] > after]
+    page = heapq.nsmallest(search.limit + 1, keyed, key=lambda k: k[0])
+    items = [Found(hit.row, hit.score) for _, hit in page[: search.limit]]
+    last = _encode(page[search.limit - 1][0], search) if len(page) > search.limit else None
+    return Page(items, total, last)
 
 
 def _paged(

@@ -91,3 +91,29 @@ def test_every_listing_answers_as_checking_every_case(tmp_path: Path, asked: dic
                 break
         assert got == want
     views.close()
+
+
+@pytest.mark.parametrize("asked", [{"q": "María López"}, {"q": "Ma. Jose Lopes", "nationality": "HN"}])
+def test_pages_of_a_search_follow_its_whole_ranking(tmp_path: Path, asked: dict[str, str]) -> None:
+    views = SQLiteJurisdictionViews(
+        tmp_path / "views.sqlite", "MX", MemoryKeyStore(MasterKey(new_data_key()))
+    )
+    rows = cases(120)
+    rows[5] = dataclasses.replace(rows[5], given_names="María", second_surname=None)  # a better match
+    views.apply(rows, [tracking_at(TP, 1)])
+    whole = case_search.find(views, reader, case_search.parse({**asked, "limit": "500"}))
+    named = [r.case_id for r in rows if (s := reader(r)) is not None and not s.restricted]
+    assert whole.next_cursor is None and whole.total == len(whole.items) > 0
+    assert {f.row.case_id for f in whole.items} <= set(named), "no case found by a name it may not read"
+    scores = [f.score or 0 for f in whole.items]
+    assert scores == sorted(scores, reverse=True)
+    got: list[str] = []
+    cursor: str | None = None
+    for _ in range(40):
+        page = case_search.find(views, reader, case_search.parse({**asked, "limit": "7", "cursor": cursor}))
+        assert page.total == whole.total
+        got += [f.row.case_id for f in page.items]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert got == [f.row.case_id for f in whole.items]
+    views.close()
