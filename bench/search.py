@@ -170,6 +170,17 @@ def main() -> None:
         print(f"the person's own report among the first 10 answers: {found_at_10 / len(queries):.1%}")
         report(f"search by name, first page of 10, {len(corpus.reports):,} cases (ms)", ours, baseline)
 
+        print("\nvery common names (the worst case: thousands of cases answer), median of 7 runs:")
+        for text in ("José Luis Hernández", "Chepe Hernández", "María", "Juan López"):
+            search = case_search.parse({"q": text, "limit": "10"})
+            runs, total = [], 0
+            for _ in range(7):
+                ms, page = timed(lambda s=search: case_search.find(views, case_search.reader(prosecutor), s))
+                assert isinstance(page, case_search.Page)
+                runs.append(ms)
+                total = page.total
+            print(f"  {text!r}: {total:,} cases answer; median {statistics.median(runs):.1f} ms")
+
         consulate = CallerView(views, rules, CONSULATE, "search")
         ours, baseline = [], []
         for text, _ in queries[:50]:
