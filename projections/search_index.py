@@ -116,6 +116,7 @@ class CaseIndex:
         else:
             signatures = self.views.case_signatures()
             if not self.entries and signatures:  # the first build: one pass over every row
+                self._ordered = None
                 for row in self.views.cases():
                     self._put(row)
             else:
@@ -125,12 +126,14 @@ class CaseIndex:
                 self._reopen(
                     [c for c, s in signatures.items() if c not in entries or entries[c].signature != s]
                 )
-        self.stamp, self._ordered = stamp, None
+        self.stamp = stamp
         self._own = {serial for serial in self._own if serial > stamp}
         if not self._own:  # a write of this process still to come keeps the cases it names
             self._pending.clear()
 
     def _reopen(self, case_ids: Sequence[str]) -> None:
+        if len(case_ids) > 1000:  # sorted again when next asked, rather than moved case by case
+            self._ordered = None
         for start in range(0, len(case_ids), _CHUNK):
             chunk = case_ids[start : start + _CHUNK]
             rows = self.views.rows(chunk)
@@ -153,9 +156,13 @@ class CaseIndex:
         if row.restricted:
             name = PersonName((), ())
         keys = frozenset({form for word in name.given for form in given_forms(word)} | set(name.surnames))
-        self.entries[row.case_id] = _Entry(
+        entry = self.entries[row.case_id] = _Entry(
             row, signature, name, keys, (-row.reported_at.timestamp(), row.case_id)
         )
+        if self._ordered is not None:  # the list's order kept, case by case
+            place = bisect.bisect_left(self._ordered_keys, (0.0, *entry.order))
+            self._ordered_keys.insert(place, (0.0, *entry.order))
+            self._ordered.insert(place, ((0.0, *entry.order), row))
         self._kinds.setdefault(kind_of(row), set()).add(row.case_id)
         for facet in _facets_of(row):
             self._facets.setdefault(facet, set()).add(row.case_id)
@@ -173,6 +180,10 @@ class CaseIndex:
         entry = self.entries.pop(case_id, None)
         if entry is None:
             return
+        if self._ordered is not None:
+            place = bisect.bisect_left(self._ordered_keys, (0.0, *entry.order))
+            if place < len(self._ordered_keys) and self._ordered_keys[place] == (0.0, *entry.order):
+                del self._ordered_keys[place], self._ordered[place]
         _discard(self._kinds, kind_of(entry.row), case_id)
         for facet in _facets_of(entry.row):
             _discard(self._facets, facet, case_id)

@@ -263,8 +263,9 @@ def _listing(
     wanted = [(f, str(getattr(search, f))) for f in (*FACETS, "nationality") if getattr(search, f)]
     candidates = index.facet(wanted)
     ordered = index.ordered()
-    if candidates is not None and len(candidates) * 8 < len(ordered):
-        rows = sorted((_key(index.entries[c].row, None), index.entries[c].row) for c in candidates)
+    if candidates is not None and len(candidates) * 50 < len(ordered):  # a few: sorted apart
+        entries = [index.entries[c] for c in candidates]
+        rows = sorted(((0.0, *e.order), e.row) for e in entries)
         candidates = None  # every row here is one
     else:
         rows = ordered

@@ -117,3 +117,25 @@ def test_pages_of_a_search_follow_its_whole_ranking(tmp_path: Path, asked: dict[
             break
     assert got == [f.row.case_id for f in whole.items]
     views.close()
+
+
+def test_the_list_keeps_its_order_as_cases_come_change_and_go(tmp_path: Path) -> None:
+    views = SQLiteJurisdictionViews(
+        tmp_path / "views.sqlite", "MX", MemoryKeyStore(MasterKey(new_data_key()))
+    )
+    rows = cases(150)
+    views.apply(rows[:100], [tracking_at(TP, 1)])
+    search = case_search.parse({"limit": "500"})
+    assert [f.row.case_id for f in case_search.find(views, reader, search).items] == expected(
+        rows[:100], search
+    )
+    changed = [public_only(dataclasses.replace(r, version=2)) for r in rows[10:15]]
+    views.apply([*rows[100:], *changed], [tracking_at(TP, 2)])  # this process's own write
+    views.apply([], [tracking_at(TP, 3)], {}, [rows[20].case_id])  # an erasure
+    now = [*rows[:10], *changed, *rows[15:20], public_only(rows[20]), *rows[21:]]
+    for asked in ({"limit": "500"}, {"nationality": "HN", "limit": "500"}, {"sex": "male", "limit": "3"}):
+        search = case_search.parse(asked)
+        page = case_search.find(views, reader, search)
+        assert page.total == len(expected(now, search))
+        assert [f.row.case_id for f in page.items] == expected(now, search)[: search.limit]
+    views.close()
