@@ -62,12 +62,6 @@ class CaseSearch:
         }
         return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()[:12]
 
-    @property
-    def filtered(self) -> bool:
-        return any(
-            getattr(self, f.name) is not None for f in fields(self) if f.name not in ("limit", "cursor")
-        )
-
 
 PARAMETERS = tuple(f.name for f in fields(CaseSearch))
 
