@@ -16,6 +16,7 @@ from services.bootstrap import build_node
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.unit.test_case_search import PROSECUTOR, person
+from tests.unit.test_web_hardening import SAME, form_token
 
 
 @pytest.fixture
@@ -28,7 +29,13 @@ def pages(tmp_path: Path) -> Iterator[tuple[TestClient, TokenStore]]:
 
 def signed_in(client: TestClient, tokens: TokenStore, organisation: str, role: str) -> TestClient:
     token, _ = tokens.issue(organisation, role, None)
-    answer = client.post("/pages/login", data={"token": token, "purpose": "search"}, follow_redirects=False)
+    csrf = form_token(client, "/pages/login")  # the sign-in form's token, and its Origin
+    answer = client.post(
+        "/pages/login",
+        data={"token": token, "purpose": "search", "csrf": csrf},
+        headers=SAME,
+        follow_redirects=False,
+    )
     assert answer.status_code == 303, answer.text
     return client
 
