@@ -105,6 +105,18 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 ).format(Identifier(schema)),
             )
         )
+        # One row counting the views' writes (projections/search_index.py): every apply() and
+        # reset adds one, in its own transaction.
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.views_changes ("
+                "one boolean PRIMARY KEY DEFAULT true CHECK (one), serial bigint NOT NULL)"
+            ).format(Identifier(schema))
+        )
+        self._count_change = SQL(
+            "INSERT INTO {0}.views_changes VALUES (true, 1) ON CONFLICT (one) "
+            "DO UPDATE SET serial = {0}.views_changes.serial + 1 RETURNING serial"
+        ).format(Identifier(schema))
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {0}.chain_heads ("
@@ -293,7 +305,11 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 cursor.executemany(self._timeline_purge, [(c,) for c in (*purged, *restricted)])
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
+            cursor.execute(self._count_change)
+            counted = cursor.fetchone()
+            serial = int(counted["serial"]) if counted else 0
         self.view_keys.destroy(purged)
+        self.changed([r.case_id for r in rows], purged, serial)
 
     def all_chain_heads(self) -> dict[str, ChainHead]:
         with self.datastore.transaction(commit=False) as cursor:
@@ -345,6 +361,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             # it, the next process to open these views would "migrate" the table.
             ([tracking_name(tp) for tp in keep] + [self.table_migration_identifier],),
         )
+        cursor.execute(self._count_change)
         self._stamp(cursor)
 
     def _stamp(self, cursor: Any) -> None:
@@ -365,6 +382,24 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 )
             )
             return {str(r["case_id"]): bytes(r["name_tokens"]) for r in cursor.fetchall()}
+
+    def change_stamp(self) -> int:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(SQL("SELECT serial FROM {}.views_changes").format(self._schema))
+            found = cursor.fetchone()
+            return int(found["serial"]) if found else 0
+
+    def case_signatures(self) -> dict[str, tuple[int, bool, bool]]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                SQL("SELECT case_id, version, restricted, sealed IS NULL AS gone FROM {}.cases").format(
+                    self._schema
+                )
+            )
+            return {
+                str(r["case_id"]): (int(r["version"]), bool(r["restricted"]), bool(r["gone"]))
+                for r in cursor.fetchall()
+            }
 
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
         wanted = [c for c in dict.fromkeys(case_ids) if is_uuid(c)]

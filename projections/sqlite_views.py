@@ -40,6 +40,16 @@ CREATE TABLE IF NOT EXISTS cases (
     last_seen_date TEXT, last_seen_place TEXT, consents TEXT NOT NULL DEFAULT '',
     sealed BLOB, name_tokens BLOB)
 """
+# One row counting the views' writes (projections/search_index.py): every apply() and reset
+# adds one, in its own transaction.
+_CREATE_CHANGES = (
+    "CREATE TABLE IF NOT EXISTS views_changes "
+    "(one INTEGER PRIMARY KEY CHECK (one = 1), serial INTEGER NOT NULL)"
+)
+_COUNT_CHANGE = (
+    "INSERT INTO views_changes VALUES (1, 1) "
+    "ON CONFLICT (one) DO UPDATE SET serial = views_changes.serial + 1 RETURNING serial"
+)
 _CREATE_HEADS = """
 CREATE TABLE IF NOT EXISTS chain_heads (
     aggregate_id TEXT PRIMARY KEY, version INTEGER NOT NULL, hash BLOB NOT NULL) WITHOUT ROWID
@@ -127,6 +137,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             _CREATE_TIMELINE,
             _CREATE_FORENSIC,
             "CREATE TABLE IF NOT EXISTS views_format (format INTEGER NOT NULL)",
+            _CREATE_CHANGES,
             *_CREATE_NAMED,
         ]
 
@@ -208,7 +219,10 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                 cursor.execute(_TIMELINE_FORGET, (case_id,))
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
+            cursor.execute(_COUNT_CHANGE)
+            serial = int(cursor.fetchone()[0])
         self.view_keys.destroy(purged)
+        self.changed([r.case_id for r in rows], purged, serial)
 
     def all_chain_heads(self) -> dict[str, ChainHead]:
         with self.datastore.transaction(commit=False) as cursor:
@@ -267,6 +281,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             cursor.execute(f"DELETE FROM {table}")
         marks = ", ".join("?" for _ in kept)
         cursor.execute(f"DELETE FROM tracking WHERE application_name NOT IN ({marks})", kept)
+        cursor.execute(_COUNT_CHANGE)
         self._stamp(cursor)
 
     def _stamp(self, cursor: Any) -> None:
@@ -283,6 +298,17 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute("SELECT case_id, name_tokens FROM cases WHERE name_tokens IS NOT NULL")
             return {r[0]: bytes(r[1]) for r in cursor.fetchall()}
+
+    def change_stamp(self) -> int:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT serial FROM views_changes")
+            found = cursor.fetchone()
+            return int(found[0]) if found else 0
+
+    def case_signatures(self) -> dict[str, tuple[int, bool, bool]]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT case_id, version, restricted, sealed IS NULL FROM cases")
+            return {str(r[0]): (int(r[1]), bool(r[2]), bool(r[3])) for r in cursor.fetchall()}
 
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
         wanted = list(dict.fromkeys(case_ids))

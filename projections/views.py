@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -326,6 +326,28 @@ class JurisdictionViews(TrackingRecorder, ABC):
     @abstractmethod
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
         """The rows of these cases that the view holds (one query)."""
+
+    def watch(self, watcher: Callable[[Sequence[str], int], None]) -> None:
+        """Call watcher(case ids, change serial) after each apply() of this process commits: an
+        in-memory search index keeps up without reading every row (projections/search_index.py)."""
+        self.__dict__.setdefault("_watchers", []).append(watcher)
+
+    def changed(self, rows: Sequence[str], purged: Sequence[str], serial: int) -> None:
+        """apply() has committed as change `serial`: tell the watchers which cases it wrote."""
+        for watcher in self.__dict__.get("_watchers", ()):
+            watcher([*rows, *purged], serial)
+
+    @abstractmethod
+    def change_stamp(self) -> int:
+        """How many times the views were written (every apply() and reset adds one, in its own
+        transaction): an unchanged figure says the views are as they were, and the serials a
+        process's own writes got tell whether anyone else wrote in between."""
+
+    @abstractmethod
+    def case_signatures(self) -> dict[str, tuple[int, bool, bool]]:
+        """Each case's (version, restricted, sealed value gone) without opening anything: a row
+        whose signature is unchanged holds what it held (an erasure empties the sealed value
+        without a new version)."""
 
     def positions(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """The next offset to read in each partition."""

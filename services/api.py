@@ -16,7 +16,7 @@ import logging
 import threading
 import uuid
 from dataclasses import asdict
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -50,13 +50,12 @@ from services.api_common import (
     etag,
     jsonable,
     jurisdiction_of,
-    not_family,
     own_case,
     problem,
-    seen_by,
 )
 from services.api_limits import VISIBLE
 from services.api_reads import add_reads
+from services.api_search import add_case_list
 from services.bootstrap import Node
 from services.candidates import Candidates, listed
 from services.family_pages import add_family_pages
@@ -244,16 +243,7 @@ def create_app(
 
     reading = CaseReading(node, rules)
 
-    @app.get(
-        "/cases",
-        summary="The cases of this caller's jurisdiction's views, with the personal data (at most the "
-        "common tier) that the rules let this organisation read for this purpose and the family consented to",
-    )
-    def list_cases(who: Caller = Depends(caller)) -> list[dict[str, Any]]:
-        not_family(who)
-        with lock:
-            sync(who.jurisdiction)
-            return [asdict(row) for row in seen_by(who, node.views(who.jurisdiction), rules).cases()]
+    add_case_list(app, node, rules, lock, caller, sync)
 
     def audited_read(case_id: uuid.UUID, who: Caller) -> Dossier:
         """The family consults its own case; anyone else reads as the rules allow. Recorded."""

@@ -23,11 +23,13 @@ from topics.log import LogUnavailable
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def print_cases(jurisdiction: str, rows: list[CaseRow]) -> None:
+def print_cases(jurisdiction: str, rows: list[CaseRow], scores: list[float] | None = None) -> None:
     click.echo(f"Cases visible to {jurisdiction} ({len(rows)}):")
     if not rows:
         click.echo("  (none)")
-    for row in rows:
+    for n, row in enumerate(rows):
+        if scores is not None:
+            click.echo(f"  {scores[n]:.2f}", nl=False)
         seen = f"{row.last_seen_date or row.last_seen_month or '?'} in {row.last_seen_country}"
         if row.last_seen_place:
             seen += f" ({row.last_seen_place})"
@@ -124,15 +126,31 @@ def report(**fields: Any) -> None:
 @main.command()
 @click.option("--as", "jurisdiction", required=True, help="The jurisdiction whose view to show.")
 @click.option("--no-sync", is_flag=True, help="Show the view as it is, without catching up first.")
-def cases(jurisdiction: str, no_sync: bool) -> None:
-    """List the cases a jurisdiction may see."""
+@click.option("--search", "q", help="A name as people write it; best match first.")
+@click.option("--status", help="missing, located_alive, identified_deceased or closed")
+@click.option("--nationality", help="ISO 3166 code")
+@click.option("--sex", help="female, male, intersex or unknown")
+@click.option("--age-band", help="0-11, 12-17, 18-29, 30-44, 45-59 or 60+")
+@click.option("--last-seen-country", help="ISO 3166 code")
+@click.option("--last-seen-from", help="YYYY-MM-DD")
+@click.option("--last-seen-to", help="YYYY-MM-DD")
+@click.option("--reported-from", help="YYYY-MM-DD")
+@click.option("--reported-to", help="YYYY-MM-DD")
+@click.option("--origin", help="The node that recorded the case (ISO 3166 code)")
+@click.option("--limit", help="Cases per page, 1 to 500 (default 50).")
+@click.option("--cursor", help="The next page, as the page before said.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of the cases (machine output).")
+def cases(jurisdiction: str, no_sync: bool, as_json: bool, **asked: str | None) -> None:
+    """List the cases a jurisdiction may see; search them by name, filter them, page through them."""
     from ledger.validation import country
+    from services import cli_search
 
     jurisdiction = country("--as", jurisdiction)
+    search = cli_search.parse(asked)
     with node_from_env() as node:
         if not no_sync:
             node.sync(jurisdiction)
-        print_cases(jurisdiction, node.views(jurisdiction).cases())
+        cli_search.show(jurisdiction, node.views(jurisdiction), search, as_json, print_cases)
 
 
 @main.command()

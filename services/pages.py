@@ -15,15 +15,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ledger.access_rules import AccessRules
-from ledger.errors import CaseNotFound, LedgerError
+from ledger.errors import CaseNotFound, InvalidField, LedgerError
 from ledger.vocabulary import PURPOSES
 from projections.views import ForensicRow
+from services import case_search
 from services.api_common import jurisdiction_of
 from services.bootstrap import Node
 from services.caller_view import CallerView
@@ -174,16 +176,35 @@ def add_pages(
             return RedirectResponse("/pages/login", status_code=303)
         credential, purpose = who
         jurisdiction = jurisdiction_of(rules, credential, node.settings.node)
+        asked = dict(request.query_params)
+        try:
+            search = case_search.from_query(request.query_params.multi_items())
+        except InvalidField as error:
+            return _page(
+                "cases.html", 422, title="Cases", found=None, asked=asked, who=credential.organisation,
+                purpose=purpose, jurisdiction=jurisdiction, error=str(error), statuses=case_search.STATUSES,
+                age_bands=case_search.AGE_BANDS,
+            )  # fmt: skip
         with lock:
             sync(jurisdiction)
-            cases = CallerView(node.views(jurisdiction), rules, credential.organisation, purpose).cases()
+            view = CallerView(node.views(jurisdiction), rules, credential.organisation, purpose)
+            found = case_search.find(view.views, case_search.reader(view), search)
+        following = None
+        if found.next_cursor:
+            following = "/pages/cases?" + urlencode(
+                {**{k: v for k, v in asked.items() if v}, "cursor": found.next_cursor}
+            )
         return _page(
             "cases.html",
             title="Cases",
-            cases=cases,
+            found=found,
+            asked=asked,
+            following=following,
             who=credential.organisation,
             purpose=purpose,
             jurisdiction=jurisdiction,
+            statuses=case_search.STATUSES,
+            age_bands=case_search.AGE_BANDS,
         )
 
     @app.get("/pages/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)

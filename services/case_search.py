@@ -1,0 +1,327 @@
+"""Searching and listing a jurisdiction's cases: the parameters (one parser for the API, the
+CLI and the review pages, each refusal naming its parameter), the filters, the order (best
+name match first, then newest report), and pages behind an opaque cursor.
+
+Search reads only what the caller may read: each case goes through the caller's reading of
+the views (services/caller_view.py) before anything else looks at it. Filters apply to the
+case as the caller sees it (a field the caller may not read matches no filter), and a case
+whose names the caller may not read is never compared with the name sought, so a search that
+finds nothing because of the rules answers exactly as a search for a name no case has. The
+names are compared in this process's memory only (projections/search_index.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import hashlib
+import heapq
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, date
+
+from ledger.errors import InvalidField
+from ledger.names import tokens
+from ledger.validation import choice, country
+from ledger.vocabulary import SEXES
+from projections.rows import public_only
+from projections.search_index import FACETS, CaseIndex, Hit, index_for, kind_of
+from projections.views import CaseRow, JurisdictionViews
+from services.caller_view import CallerView
+
+STATUSES = ("missing", "located_alive", "identified_deceased", "closed")
+AGE_BANDS = ("0-11", "12-17", "18-29", "30-44", "45-59", "60+")
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+MAX_QUERY = 200
+
+
+@dataclass(frozen=True)
+class CaseSearch:
+    """What a caller asks of the case list; every field optional."""
+
+    q: str | None = None
+    status: str | None = None
+    nationality: str | None = None
+    sex: str | None = None
+    age_band: str | None = None
+    last_seen_country: str | None = None
+    last_seen_from: date | None = None
+    last_seen_to: date | None = None
+    reported_from: date | None = None
+    reported_to: date | None = None
+    origin: str | None = None
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+
+    def fingerprint(self) -> str:
+        """What a cursor is bound to: the search without its page."""
+        asked = {
+            f.name: str(getattr(self, f.name)) for f in fields(self) if f.name not in ("limit", "cursor")
+        }
+        return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()[:12]
+
+
+PARAMETERS = tuple(f.name for f in fields(CaseSearch))
+
+
+def _day(name: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidField(name, f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def parse(given: Mapping[str, str | None], *, names: Mapping[str, str] | None = None) -> CaseSearch:
+    """The search from its parameters as text (empty ones ignored). InvalidField names the
+    parameter at fault, as the caller spelt it (`names` maps a field to that spelling)."""
+    shown = names or {}
+
+    def label(name: str) -> str:
+        return shown.get(name, name)
+
+    unknown = [k for k in given if k not in PARAMETERS]
+    if unknown:
+        raise InvalidField(
+            label(unknown[0]), f"is not a parameter of the case list (known: {', '.join(PARAMETERS)})"
+        )
+    raw = {k: v.strip() for k, v in given.items() if v is not None and v.strip()}
+    values: dict[str, object] = {}
+    if "q" in raw:
+        if len(raw["q"]) > MAX_QUERY:
+            raise InvalidField(label("q"), f"must be at most {MAX_QUERY} characters")
+        if not tokens(raw["q"]):
+            raise InvalidField(label("q"), "holds no name to search for")
+        values["q"] = raw["q"]
+    if "status" in raw:
+        values["status"] = choice(label("status"), raw["status"], STATUSES)
+    if "sex" in raw:
+        values["sex"] = choice(label("sex"), raw["sex"], SEXES)
+    if "age_band" in raw:
+        values["age_band"] = choice(label("age_band"), raw["age_band"], AGE_BANDS)
+    for name in ("nationality", "last_seen_country", "origin"):
+        if name in raw:
+            values[name] = country(label(name), raw[name])
+    for name in ("last_seen_from", "last_seen_to", "reported_from", "reported_to"):
+        if name in raw:
+            values[name] = _day(label(name), raw[name])
+    for first, last in (("last_seen_from", "last_seen_to"), ("reported_from", "reported_to")):
+        start, end = values.get(first), values.get(last)
+        if isinstance(start, date) and isinstance(end, date) and end < start:
+            raise InvalidField(label(last), f"{end} is before {label(first)} {start}")
+    if "limit" in raw:
+        if not raw["limit"].isdigit() or not 1 <= int(raw["limit"]) <= MAX_LIMIT:
+            raise InvalidField(
+                label("limit"), f"{raw['limit']!r} is not a whole number from 1 to {MAX_LIMIT}"
+            )
+        values["limit"] = int(raw["limit"])
+    search = CaseSearch(**values)  # type: ignore[arg-type]
+    if "cursor" in raw:
+        _decode(raw["cursor"], search, label("cursor"))
+        search = CaseSearch(**{**values, "cursor": raw["cursor"]})  # type: ignore[arg-type]
+    return search
+
+
+# ---------------------------------------------------------------------- pages
+
+Key = tuple[float, float, str]
+
+
+def _key(row: CaseRow, score: float | None) -> Key:
+    """A case's place in the list: best score first, then newest report, then by id."""
+    return (-(score or 0.0), -row.reported_at.timestamp(), row.case_id)
+
+
+def _encode(key: Key, search: CaseSearch) -> str:
+    text = json.dumps([key[0], key[1], key[2], search.fingerprint()])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, search: CaseSearch, name: str) -> Key:
+    try:
+        score, reported, case_id, bound = json.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
+        key = (float(score), float(reported), str(case_id))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidField(name, "is not a cursor this list gave") from None
+    if bound != search.fingerprint():
+        raise InvalidField(name, "was given for another search (same q and filters needed)")
+    return key
+
+
+@dataclass(frozen=True)
+class Found:
+    row: CaseRow
+    score: float | None  # how well the name answers q (0 to 1); None without q
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Found]
+    total: int
+    next_cursor: str | None
+
+
+def _public_match(row: CaseRow, search: CaseSearch) -> bool:
+    """The filters on the public tier, which every caller reads alike."""
+    if search.status and row.status != search.status:
+        return False
+    if search.sex and row.sex != search.sex:
+        return False
+    if search.nationality and search.nationality not in row.nationalities:
+        return False
+    if search.last_seen_country and row.last_seen_country != search.last_seen_country:
+        return False
+    if search.origin and row.origin != search.origin:
+        return False
+    if search.reported_from or search.reported_to:
+        reported = row.reported_at.astimezone(UTC).date()
+        if (search.reported_from and reported < search.reported_from) or (
+            search.reported_to and reported > search.reported_to
+        ):
+            return False
+    return True
+
+
+def _shown_match(row: CaseRow, search: CaseSearch) -> bool:
+    """The filters on fields above public: on the case as the caller reads it (a field it may
+    not read is None, and matches no filter)."""
+    if search.age_band and row.age_band != search.age_band:
+        return False
+    if search.last_seen_from or search.last_seen_to:
+        seen = row.last_seen_date
+        if seen is None:
+            return False
+        if (search.last_seen_from and seen < search.last_seen_from) or (
+            search.last_seen_to and seen > search.last_seen_to
+        ):
+            return False
+    return True
+
+
+def find(views: JurisdictionViews, readable: Callable[[CaseRow], CaseRow | None], search: CaseSearch) -> Page:
+    """One page of the cases `readable` lets the caller see that answer `search`: with q, best
+    name first; without, newest report first (as the views list them)."""
+    index = index_for(views)
+    after = _decode(search.cursor, search, "cursor") if search.cursor else None
+    if not search.q:
+        return _listing(index, readable, search, after)
+    keyed: list[tuple[Key, Hit]] = [
+        ((-hit.score, *hit.order), hit)
+        for hit in index.search(search.q, readable)
+        if _public_match(hit.row, search) and _shown_match(hit.row, search)  # as the caller reads it
+    ]
+    total = len(keyed)
+    if after is not None:
+        keyed = [k for k in keyed if k[0] > after]
+    page = heapq.nsmallest(search.limit + 1, keyed, key=lambda k: k[0])
+    items = [Found(hit.row, hit.score) for _, hit in page[: search.limit]]
+    last = _encode(page[search.limit - 1][0], search) if len(page) > search.limit else None
+    return Page(items, total, last)
+
+
+def _paged(
+    candidates: Iterable[tuple[Key, CaseRow, float | None]],
+    readable: Callable[[CaseRow], CaseRow | None],
+    search: CaseSearch,
+    after: Key | None,
+) -> Page:
+    """Every candidate (in order) checked against every filter and counted; one page kept."""
+    items: list[Found] = []
+    total, more = 0, False
+    for key, row, score in candidates:
+        if not _public_match(row, search):
+            continue
+        shown = row if score is not None else readable(row)  # a hit is already as the caller reads it
+        if shown is None or not _shown_match(shown, search):
+            continue
+        total += 1
+        if after is not None and key <= after:
+            continue
+        if len(items) < search.limit:
+            items.append(Found(shown, score))
+        else:
+            more = True
+    last = _encode(_key(items[-1].row, items[-1].score), search) if more and items else None
+    return Page(items, total, last)
+
+
+def _listing(
+    index: CaseIndex, readable: Callable[[CaseRow], CaseRow | None], search: CaseSearch, after: Key | None
+) -> Page:
+    """The list without q. The public filters come from the index's sets, and each kind of case
+    (kind_of) is read once; a page stops at its last case, and the total is counted from the
+    sets, unless a filter must look at each case (dates, age band)."""
+    wanted = [(f, str(getattr(search, f))) for f in (*FACETS, "nationality") if getattr(search, f)]
+    candidates = index.facet(wanted)
+    ordered = index.ordered()
+    if candidates is not None and len(candidates) * 50 < len(ordered):  # a few: sorted apart
+        entries = [index.entries[c] for c in candidates]
+        rows = sorted(((0.0, *e.order), e.row) for e in entries)
+        candidates = None  # every row here is one
+    else:
+        rows = ordered
+    each = any(
+        getattr(search, f)
+        for f in ("reported_from", "reported_to", "age_band", "last_seen_from", "last_seen_to")
+    )
+    if each:
+        return _paged(((k, r, None) for k, r in rows if candidates is None or r.case_id in candidates),
+                      readable, search, after)  # fmt: skip
+    members = candidates if rows is ordered else {row.case_id for _, row in rows}
+    hidden: set[tuple[object, ...]] = set()
+    total = 0
+    for kind, ids in index.kinds().items():
+        if readable(index.entries[next(iter(ids))].row) is None:
+            hidden.add(kind)
+        else:
+            total += len(ids) if members is None else len(ids & members)
+    start = index.after(after) if rows is ordered else bisect.bisect_right([k for k, _ in rows], after or ())
+    items: list[Found] = []
+    more = False
+    for _, row in rows[start:]:
+        if (candidates is not None and row.case_id not in candidates) or kind_of(row) in hidden:
+            continue
+        if len(items) == search.limit:
+            more = True
+            break
+        shown = readable(row)
+        if shown is not None:
+            items.append(Found(shown, None))
+    last = _encode(_key(items[-1].row, None), search) if more and items else None
+    return Page(items, total, last)
+
+
+def reader(view: CallerView) -> Callable[[CaseRow], CaseRow | None]:
+    """A case as this caller may read it (CallerView.case), decided once per kind of case
+    (restricted, consents, origin, nationalities: what the decision reads) in one search."""
+    decided: dict[tuple[object, ...], str] = {}
+
+    def readable(row: CaseRow) -> CaseRow | None:
+        kind = kind_of(row)
+        outcome = decided.get(kind)
+        if outcome is None:
+            shown = view.case(row)
+            outcome = decided[kind] = "hidden" if shown is None else "all" if shown is row else "public"
+        if outcome == "all":
+            return row
+        return None if outcome == "hidden" else public_only(row)
+
+    return readable
+
+
+def as_listed(row: CaseRow) -> CaseRow:
+    """A case as a jurisdiction's own views show it (the node's operator, on the CLI)."""
+    return row
+
+
+def from_query(items: list[tuple[str, str]], *, names: Mapping[str, str] | None = None) -> CaseSearch:
+    """The search from a query string's (name, value) pairs: a parameter given twice is refused."""
+    seen: dict[str, str | None] = {}
+    for name, value in items:
+        if name in seen:
+            raise InvalidField((names or {}).get(name, name), "is given more than once")
+        seen[name] = value
+    return parse(seen, names=names)
