@@ -16,7 +16,7 @@ import logging
 import threading
 import uuid
 from dataclasses import asdict
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
