@@ -14,6 +14,7 @@ from ledger.commands import (
     AmendData,
     CloseCase,
     ConfirmIdentification,
+    DetermineBestInterests,
     EraseData,
     GrantConsent,
     JudgeCasesDistinct,
@@ -114,6 +115,9 @@ class CaseLedger(ForensicLedger):
         return self._case_act(
             command, lambda c, e, d: c.locate_alive(e, d["located_on"], d["place"], d["shareable"])
         )
+
+    def determine_best_interests(self, command: DetermineBestInterests) -> int:
+        return self._case_act(command, lambda c, e, d: c.determine_best_interests(e, **d))
 
     def confirm_identification(self, command: ConfirmIdentification) -> int:
         """Only through a confirmed match that names this case; the remains are marked too."""

@@ -23,6 +23,7 @@ from ledger.commands import (
     CaseCommand,
     CloseCase,
     Command,
+    DetermineBestInterests,
     EraseData,
     GrantConsent,
     ReopenCase,
@@ -38,7 +39,15 @@ from ledger.sealed_store import SealingMapper
 A = TypeVar("A", bound=LedgerAggregate)
 
 # What the family does with its own case needs no consent for a purpose.
-CONSENT_EXEMPT = (GrantConsent, WithdrawConsent, AmendData, EraseData, CloseCase, ReopenCase)
+CONSENT_EXEMPT = (
+    GrantConsent,
+    WithdrawConsent,
+    AmendData,
+    EraseData,
+    CloseCase,
+    ReopenCase,
+    DetermineBestInterests,  # a child-protection decision never waits on a purpose
+)
 
 
 class DateAsISO(Transcoding):

@@ -14,7 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from ledger.consent import FAMILY_ROLE, family_consent_state, refuse_grant_over_the_family
 from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded, command_key
-from ledger.tiers import age_between, is_minor
+from ledger.tiers import age_between, age_readings, is_minor
 from ledger.validation import not_before_birth
 from ledger.vocabulary import CaseStatus
 
@@ -208,7 +208,24 @@ class MissingPersonCase(LedgerAggregate):
 
         def evolve(self, case: Any) -> None:
             case.status = CaseStatus.LOCATED_ALIVE
-            case.located = {"on": self.located_on, "shareable": self.whereabouts_may_be_shared}
+            case.located = {
+                "on": self.located_on,
+                "shareable": self.whereabouts_may_be_shared,
+                "by": self.recorded_by.get("organisation"),
+                "best_interests": None,  # a minor's whereabouts wait for a decision of their own
+            }
+
+    class BestInterestsDetermined(Recorded):
+        """A child-protection officer decided, in a located minor's best interests, whether
+        their whereabouts may be shared with the family; nothing is shared without it."""
+
+        decision: str
+        reason: str
+        decided_by: str
+
+        def evolve(self, case: Any) -> None:
+            if case.located is not None:
+                case.located = {**case.located, "best_interests": self.decision}
 
     class IdentificationConfirmed(Recorded):
         """Remains were identified as this person, through a confirmed match."""
@@ -300,6 +317,24 @@ class MissingPersonCase(LedgerAggregate):
     def is_minor(self) -> bool:
         """Under 18 when they went missing; an unknown age counts as possibly a minor."""
         return is_minor(self.person, self.last_seen)
+
+    def age_readings_when_located(self) -> frozenset[str]:
+        """Whether the person may have been a minor, an adult, or either, the day they were
+        located (not the day they went missing)."""
+        located_on = (self.located or {}).get("on")
+        return age_readings(self.person, self.last_seen, located_on)
+
+    @property
+    def whereabouts_shareable(self) -> bool:
+        """Whether a located person's whereabouts may reach the family and other readers: an
+        adult's only if they agreed, a minor's only after a best-interests decision to share,
+        and a person who may be either needs both (the stricter reading, never the looser)."""
+        if self.located is None or self.status != CaseStatus.LOCATED_ALIVE:
+            return False
+        readings = self.age_readings_when_located()
+        if "adult" in readings and not self.located.get("shareable"):
+            return False
+        return "minor" not in readings or self.located.get("best_interests") == "share_whereabouts"
 
     def has_consent(self, purpose: str) -> bool:
         return self.consents.get(purpose, False)
@@ -400,10 +435,11 @@ class MissingPersonCase(LedgerAggregate):
         if whereabouts_shared:
             if self.status != CaseStatus.LOCATED_ALIVE:
                 raise RuleBroken("whereabouts_shared", "there are no whereabouts to share")
-            adult = not self.is_minor
-            if adult and not (self.located or {}).get("shareable"):
+            if not self.whereabouts_shareable:
                 raise RuleBroken(
-                    "whereabouts_shared", "the located adult did not agree that their whereabouts be shared"
+                    "whereabouts_shared",
+                    "the whereabouts may not be shared: a located adult did not agree, or a located "
+                    "minor (or a person who may be one) has no best-interests decision to share them",
                 )
         self.trigger_event(
             self.FamilyNotified,
@@ -411,6 +447,19 @@ class MissingPersonCase(LedgerAggregate):
             outcome=CaseStatus(self.status).value,
             means=means,
             whereabouts_shared=whereabouts_shared,
+        )
+
+    def determine_best_interests(
+        self, envelope: dict[str, Any], decision: str, reason: str, decided_by: str
+    ) -> None:
+        self._refuse_if_closed("BestInterestsDetermined")
+        self._refuse_if_erased("BestInterestsDetermined")
+        if self.status != CaseStatus.LOCATED_ALIVE or self.located is None:
+            raise RuleBroken("decision", "a best-interests decision follows the person's location")
+        if "minor" not in self.age_readings_when_located():
+            raise RuleBroken("decision", "the person was an adult when located: they decide themselves")
+        self.trigger_event(
+            self.BestInterestsDetermined, **envelope, decision=decision, reason=reason, decided_by=decided_by
         )
 
     def close(self, envelope: dict[str, Any], reason: str) -> None:

@@ -75,6 +75,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "place.coordinates": "reserved",
         "whereabouts_may_be_shared": "reserved",
     },
+    "BestInterestsDetermined": {"decision": "reserved", "reason": "reserved", "decided_by": "reserved"},
     "IdentificationConfirmed": {"match_id": "common", "remains_id": "common"},
     "FamilyNotified": {"outcome": "public", "means": "reserved", "whereabouts_shared": "reserved"},
     "CaseClosed": {"reason": "public"},
@@ -181,3 +182,27 @@ def is_minor(person: Mapping[str, Any], last_seen: Mapping[str, Any]) -> bool:
     if estimate:
         return int(estimate["maximum"]) < ADULT_AGE
     return True
+
+
+def age_readings(person: Mapping[str, Any], last_seen: Mapping[str, Any], on: Any) -> frozenset[str]:
+    """Which of "minor" and "adult" the person may be on that day (say, when located): by the
+    date of birth when known, else by the age estimate made when last seen, grown by the time
+    since; with neither (or no day), both, so that a rule can take the stricter of the two."""
+    both = frozenset({"minor", "adult"})
+    if not isinstance(on, date):
+        return both
+    age = age_between(person.get("date_of_birth"), on)
+    if age is not None:
+        return frozenset({"minor" if age < ADULT_AGE else "adult"})
+    estimate, seen = person.get("age_range"), last_seen.get("date")
+    if not estimate or not isinstance(seen, date) or on < seen:
+        return both
+    elapsed = age_between(seen, on) or 0
+    birthday_since = 1 if (on.month, on.day) != (seen.month, seen.day) else 0  # a part year more
+    youngest, oldest = int(estimate["minimum"]) + elapsed, int(estimate["maximum"]) + elapsed + birthday_since
+    readings = set()
+    if youngest < ADULT_AGE:
+        readings.add("minor")
+    if oldest >= ADULT_AGE:
+        readings.add("adult")
+    return frozenset(readings) or both

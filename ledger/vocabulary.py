@@ -31,7 +31,12 @@ ROLES = (
     "commissioner",
     "investigator",
     "node_operator",
+    "child_protection_officer",
 )
+
+# Who may decide, in a located minor's best interests, whether their whereabouts are shared.
+BEST_INTERESTS_ROLES = ("child_protection_officer",)
+BEST_INTERESTS_DECISIONS = ("share_whereabouts", "withhold_whereabouts")
 
 ID_DOCUMENT_KINDS = (
     "passport",

@@ -26,6 +26,7 @@ from ledger.commands import (
     AmendData,
     CloseCase,
     ConfirmIdentification,
+    DetermineBestInterests,
     EraseData,
     GrantConsent,
     JudgeCasesDistinct,
@@ -154,6 +155,14 @@ ROUTES = (
         CASEWORK,
         "case_id",
     ),
+    Route(
+        "/cases/{case_id}/best-interests",
+        DetermineBestInterests,
+        "determine_best_interests",
+        "Decide, in a located minor's best interests, whether their whereabouts are shared",
+        frozenset(vocabulary.BEST_INTERESTS_ROLES),
+        "case_id",
+    ),
     Route("/cases/{case_id}/closure", CloseCase, "close_case", "Close the case", CASEWORK, "case_id", True),
     Route(
         "/cases/{case_id}/reopening", ReopenCase, "reopen_case", "Reopen the case", CASEWORK, "case_id", True
@@ -232,6 +241,7 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "basis": vocabulary.MATCH_BASES,
     "outcome": vocabulary.MATCH_OUTCOMES,
     "means": vocabulary.NOTIFICATION_MEANS,
+    "decision": vocabulary.BEST_INTERESTS_DECISIONS,
 }
 _BY_COMMAND: dict[tuple[str, str], tuple[str, ...]] = {
     ("CloseCase", "reason"): vocabulary.CLOSURE_REASONS,

@@ -48,6 +48,8 @@ def print_dossier(dossier: Dossier) -> None:
                 click.echo(f"      {name}: {plain(value)}")
         if entry.withheld:
             click.echo(f"      (withheld from you: the {', '.join(entry.withheld)} tier)")
+        if entry.protected:
+            click.echo(f"      (kept from you to protect a person: {', '.join(entry.protected)})")
     if dossier.reads:
         click.echo("Who read this case:")
         for read in dossier.reads:

@@ -42,6 +42,10 @@ _NOT_FIELDS = {
 }
 
 
+# (event type, recording organisation, the event's fields) -> the fields taken out of them
+Protect = Callable[[str, str, dict[str, Any]], tuple[str, ...]]
+
+
 class ReadRefused(LedgerError):
     """A read the rules or the family's consent do not allow; it has been recorded. The reader
     is told one sentence whatever the reason (which the read log keeps, for the family): the
@@ -64,6 +68,7 @@ class Entry:
     purpose: str
     fields: dict[str, Any]
     withheld: tuple[str, ...]  # tiers this reader may not see in this event
+    protected: tuple[str, ...] = ()  # fields kept from this reader to protect a person
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ class CaseReading:
         if audited:
             reason = "; ".join(sorted({decisions[t].reason for t in audited}))
             self._record(case_id, reader, purpose, audited, "granted", reason, interface)
-        return self._dossier(case, granted)
+        return self._dossier(case, granted, self._protection(case, reader.organisation))
 
     def consult(self, case_id: UUID, family_member: Actor) -> Dossier:
         """Everything held about the case, for its family: every tier, who recorded each
@@ -135,7 +140,7 @@ class CaseReading:
             "the family's right to consult",
             "consult",
         )
-        dossier = self._dossier(case, ABOVE_PUBLIC)
+        dossier = self._dossier(case, ABOVE_PUBLIC, self._protection(case, None))
         reads = [
             ReadEntry(
                 at=e.occurred_at,
@@ -218,12 +223,36 @@ class CaseReading:
             )
         )
 
-    def _dossier(self, case: MissingPersonCase, tiers: Sequence[str]) -> Dossier:
-        entries = self._entries(case.id, tiers)
+    @staticmethod
+    def _protection(case: MissingPersonCase, organisation: str | None) -> Protect:
+        """What to keep from a reader (organisation None: the family) whatever its tiers: where
+        a located person is, unless they may be shared (case.whereabouts_shareable), except
+        from the organisation that recorded the location; and, from the family, the name of a
+        witness and a best-interests decision's reasoning and author."""
+        shareable = case.whereabouts_shareable
+
+        def protect(event_type: str, recorded_by: str, fields: dict[str, Any]) -> tuple[str, ...]:
+            kept: tuple[str, ...] = ()
+            if event_type == "PersonLocatedAlive" and not shareable and organisation != recorded_by:
+                kept = ("place",)
+            elif organisation is None and event_type == "SightingRecorded":
+                kept = ("witness",)
+            elif organisation is None and event_type == "BestInterestsDetermined":
+                kept = ("reason", "decided_by")
+            return tuple(k for k in kept if fields.pop(k, None) is not None)
+
+        return protect
+
+    def _dossier(
+        self, case: MissingPersonCase, tiers: Sequence[str], protect: Protect | None = None
+    ) -> Dossier:
+        entries = self._entries(case.id, tiers, protect)
         status = f"{case.status.value}, erased at the family's request" if case.erased else case.status.value
         return Dossier(str(case.id), case.origin, status, tuple(tiers), entries)
 
-    def _entries(self, aggregate_id: UUID, tiers: Sequence[str]) -> list[Entry]:
+    def _entries(
+        self, aggregate_id: UUID, tiers: Sequence[str], protect: Protect | None = None
+    ) -> list[Entry]:
         entries = []
         # Creation and later events share the envelope by convention, not by one base class.
         events: list[Any] = list(self.node.ledger.events.get(aggregate_id))
@@ -234,6 +263,8 @@ class CaseReading:
             # The rules already counted a minor's common fields as reserved when deciding tiers.
             shown = {t: g for t, g in groups.items() if t in tiers}
             withheld = tuple(sorted(set(groups) - set(shown), key=TIERS.index))
+            fields = merge(name, public, shown)
+            protected = protect(name, event.recorded_by["organisation"], fields) if protect else ()
             entries.append(
                 Entry(
                     event_type=name,
@@ -242,8 +273,9 @@ class CaseReading:
                     recorded_at=event.timestamp,
                     recorded_by=dict(event.recorded_by),
                     purpose=event.purpose,
-                    fields=merge(name, public, shown),
+                    fields=fields,
                     withheld=withheld,
+                    protected=protected,
                 )
             )
         return entries

@@ -11,10 +11,12 @@ import pytest
 
 from ledger.application import CaseLedger
 from ledger.commands import (
+    Actor,
     AddComprehensiveData,
     AmendData,
     CloseCase,
     ConfirmIdentification,
+    DetermineBestInterests,
     EraseData,
     GrantConsent,
     LinkCases,
@@ -208,7 +210,9 @@ def test_a_located_adult_who_declined_is_not_placed_for_the_family(ledger: CaseL
     assert events_of(ledger, case_id)[-1] == "FamilyNotified"
 
 
-def test_a_located_minor_can_be_placed_for_the_family(ledger: CaseLedger) -> None:
+def test_a_located_minor_is_placed_for_the_family_only_after_a_best_interests_decision(
+    ledger: CaseLedger,
+) -> None:
     case_id = new_case(ledger, date_of_birth="2012-01-01")
     ledger.record_person_located_alive(
         RecordPersonLocatedAlive(
@@ -219,9 +223,21 @@ def test_a_located_minor_can_be_placed_for_the_family(ledger: CaseLedger) -> Non
             whereabouts_may_be_shared=False,
         )
     )
-    ledger.notify_family(
-        NotifyFamily(**ctx(purpose="family_support"), case_id=case_id, means="phone", whereabouts_shared=True)
+    notify = NotifyFamily(
+        **ctx(purpose="family_support"), case_id=case_id, means="phone", whereabouts_shared=True
     )
+    with pytest.raises(RuleBroken, match="best-interests"):
+        ledger.notify_family(notify)
+    ledger.determine_best_interests(
+        DetermineBestInterests(
+            **ctx(Actor("DIF Chiapas", "child_protection_officer"), "family_support"),
+            case_id=case_id,
+            decision="share_whereabouts",
+            reason="returning to his mother is safe",
+            decided_by="Lic. Ana Pérez",
+        )
+    )
+    ledger.notify_family(notify)
 
 
 # ---------------------------------------------------------------- consent

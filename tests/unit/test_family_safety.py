@@ -1,0 +1,243 @@
+"""Family safety (issue 12, item 7): where a located person is stays theirs (an adult's
+agreement, a best-interests decision for a minor, both for a person who may be either, judged
+by their age when located); a witness's name never reaches the family; a case kept from the
+country its person fled reaches nothing of that country; consent is explicit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from ledger.access_rules import SAMPLE_POLICY, load
+from ledger.application import CaseLedger
+from ledger.commands import (
+    Actor,
+    DetermineBestInterests,
+    NotifyFamily,
+    RecordPersonLocatedAlive,
+    RecordSighting,
+)
+from ledger.errors import InvalidField, RuleBroken
+from ledger.values import AgeRange, Place
+from services.bootstrap import Node, build_node
+from services.reading import CaseReading
+from services.settings import Settings
+from tests.factories import CASEWORKER, ctx, report
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+PURPOSES = ("search", "forensic_identification", "family_support")
+OFFICER = Actor("DIF Chiapas", "child_protection_officer")
+SHELTER = "mx-casa-migrante-tapachula"  # MX organisations in the sample policy
+PROSECUTOR = "mx-fiscalia-migrantes"
+FAMILY = Actor("family:rosa", "family_member")
+
+
+@pytest.fixture
+def ledger() -> CaseLedger:
+    return CaseLedger("MX", env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: NOW)
+
+
+def located(ledger: CaseLedger, *, agreed: bool, on: str = "2026-05-20", **person: object) -> UUID:
+    case_id = ledger.report_missing_person(report(consented_purposes=PURPOSES, **person))
+    ledger.record_person_located_alive(
+        RecordPersonLocatedAlive(
+            **ctx(CASEWORKER),
+            case_id=case_id,
+            located_on=on,
+            place=Place("MX", "Albergue Belén, Tapachula"),
+            whereabouts_may_be_shared=agreed,
+        )
+    )
+    return case_id
+
+
+def notify(ledger: CaseLedger, case_id: UUID) -> int:
+    return ledger.notify_family(
+        NotifyFamily(
+            **ctx(CASEWORKER, "family_support"), case_id=case_id, means="phone", whereabouts_shared=True
+        )
+    )
+
+
+def decide(ledger: CaseLedger, case_id: UUID, decision: str, actor: Actor = OFFICER) -> int:
+    return ledger.determine_best_interests(
+        DetermineBestInterests(
+            **ctx(actor, "family_support"),
+            case_id=case_id,
+            decision=decision,
+            reason="the mother asked for him; no risk found at home",
+            decided_by="Lic. Ana Pérez",
+        )
+    )
+
+
+# ------------------------------------------------------------ whereabouts and age
+
+
+def test_a_person_of_unknown_age_who_agreed_still_needs_a_best_interests_decision(ledger: CaseLedger) -> None:
+    case_id = located(ledger, agreed=True, date_of_birth=None)
+    with pytest.raises(RuleBroken) as refused:
+        notify(ledger, case_id)
+    assert refused.value.rule == "whereabouts_shared"
+    decide(ledger, case_id, "share_whereabouts")
+    assert notify(ledger, case_id)
+
+
+def test_a_person_of_unknown_age_who_did_not_agree_is_protected_as_an_adult(ledger: CaseLedger) -> None:
+    case_id = located(ledger, agreed=False, date_of_birth=None)
+    decide(ledger, case_id, "share_whereabouts")
+    with pytest.raises(RuleBroken):
+        notify(ledger, case_id)
+
+
+def test_a_minor_when_missing_who_is_an_adult_when_located_decides_alone(ledger: CaseLedger) -> None:
+    """17 when last seen, 18 when found: the adult's refusal holds, and no officer decides for them."""
+    case_id = located(ledger, agreed=False, date_of_birth="2008-05-10", last_seen_date="2026-02-03")
+    with pytest.raises(RuleBroken):
+        notify(ledger, case_id)
+    with pytest.raises(RuleBroken):
+        decide(ledger, case_id, "share_whereabouts")
+
+
+def test_an_age_estimate_grows_with_the_time_since_last_seen(ledger: CaseLedger) -> None:
+    """Estimated 16-17 when last seen in August 2025, possibly 18 when found in May 2026: the
+    stricter reading."""
+    case_id = located(
+        ledger,
+        agreed=False,
+        date_of_birth=None,
+        age_range=AgeRange(16, 17),
+        last_seen_date="2025-08-01",
+    )
+    decide(ledger, case_id, "share_whereabouts")
+    with pytest.raises(RuleBroken):
+        notify(ledger, case_id)
+
+
+def test_a_located_minors_whereabouts_are_shared_only_after_a_best_interests_decision(
+    ledger: CaseLedger,
+) -> None:
+    case_id = located(ledger, agreed=True, date_of_birth="2012-01-01")
+    with pytest.raises(RuleBroken):
+        notify(ledger, case_id)
+    decide(ledger, case_id, "withhold_whereabouts")
+    with pytest.raises(RuleBroken):
+        notify(ledger, case_id)
+    decide(ledger, case_id, "share_whereabouts")
+    assert ledger.get_case(case_id).whereabouts_shareable
+    assert notify(ledger, case_id)
+
+
+def test_a_best_interests_decision_is_a_child_protection_officers(ledger: CaseLedger) -> None:
+    case_id = located(ledger, agreed=True, date_of_birth="2012-01-01")
+    with pytest.raises(InvalidField) as refused:
+        decide(ledger, case_id, "share_whereabouts", actor=CASEWORKER)
+    assert refused.value.field == "recorded_by.role"
+    minor = ledger.report_missing_person(report(consented_purposes=PURPOSES, date_of_birth="2012-01-01"))
+    with pytest.raises(RuleBroken):  # nobody located yet: nothing to decide
+        decide(ledger, minor, "share_whereabouts")
+
+
+def test_an_adult_who_agreed_is_shared_without_any_decision(ledger: CaseLedger) -> None:
+    case_id = located(ledger, agreed=True)
+    assert notify(ledger, case_id)
+
+
+# ------------------------------------------------------- what the family consults
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    built = build_node(Settings(node="MX", data_dir=tmp_path, access_rules=SAMPLE_POLICY))
+    yield built
+    built.close()
+
+
+def located_at_node(node: Node, *, agreed: bool, **person: object) -> UUID:
+    staff = Actor(SHELTER, "caseworker")
+    case_id = node.ledger.report_missing_person(
+        report(recorded_by=staff, consented_purposes=PURPOSES, **person)
+    )
+    node.ledger.record_sighting(
+        RecordSighting(
+            **ctx(staff),
+            case_id=case_id,
+            seen_on="2026-02-10",
+            place=Place("MX", "Huixtla"),
+            source="witness",
+            witness="Juan Gómez, conductor",
+        )
+    )
+    node.ledger.record_person_located_alive(
+        RecordPersonLocatedAlive(
+            **ctx(staff),
+            case_id=case_id,
+            located_on="2026-05-20",
+            place=Place("MX", "Albergue Belén, Tapachula"),
+            whereabouts_may_be_shared=agreed,
+        )
+    )
+    return case_id
+
+
+def fields_of(dossier: object, event_type: str) -> dict[str, object]:
+    return next(e.fields for e in dossier.entries if e.event_type == event_type)  # type: ignore[attr-defined]
+
+
+def test_the_family_never_sees_where_a_located_adult_is_who_did_not_agree_nor_a_witness(node: Node) -> None:
+    case_id = located_at_node(node, agreed=False)
+    reading = CaseReading(node, load(SAMPLE_POLICY))
+    dossier = reading.consult(case_id, FAMILY)
+    assert "Albergue" not in str(dossier) and "Juan Gómez" not in str(dossier)
+    assert "place" not in fields_of(dossier, "PersonLocatedAlive")
+    assert fields_of(dossier, "PersonLocatedAlive")["located_on"], "that they were found, the family is told"
+    assert "Huixtla" in str(dossier), "where the person was seen serves the search"
+    # Another organisation of the node reads the reserved tier, never the whereabouts either;
+    # the shelter that recorded the location keeps what it wrote.
+    other = reading.read(case_id, Actor(PROSECUTOR, "investigator"), "search")
+    assert "Albergue" not in str(other)
+    assert "Albergue" in str(reading.read(case_id, Actor(SHELTER, "caseworker"), "search"))
+
+
+def test_the_family_sees_where_an_adult_is_who_agreed(node: Node) -> None:
+    case_id = located_at_node(node, agreed=True)
+    dossier = CaseReading(node, load(SAMPLE_POLICY)).consult(case_id, FAMILY)
+    assert "Albergue" in str(fields_of(dossier, "PersonLocatedAlive"))
+    assert "Juan Gómez" not in str(dossier), "a witness's name is never the family's"
+
+
+def test_a_located_minors_whereabouts_reach_no_reader_without_a_best_interests_decision(node: Node) -> None:
+    case_id = located_at_node(node, agreed=True, date_of_birth="2012-01-01")
+    reading = CaseReading(node, load(SAMPLE_POLICY))
+    assert "Albergue" not in str(reading.consult(case_id, FAMILY))
+    assert "Albergue" not in str(reading.read(case_id, Actor(PROSECUTOR, "investigator"), "search"))
+    decide(node.ledger, case_id, "share_whereabouts")  # type: ignore[arg-type]
+    assert "Albergue" in str(reading.consult(case_id, FAMILY))
+    assert "the mother asked" not in str(reading.consult(case_id, FAMILY))
+
+
+def test_the_api_takes_a_best_interests_decision_from_a_child_protection_officer_only(
+    node: Node, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.api import create_app
+    from services.tokens import TokenStore
+
+    tokens = TokenStore(tmp_path / "api-tokens.json")
+    api = TestClient(create_app(node, tokens, max_body_bytes=20_000, catch_up=True))
+    case_id = located_at_node(node, agreed=True, date_of_birth="2012-01-01")
+    body = {"decision": "share_whereabouts", "reason": "safe at home", "decided_by": "Lic. Ana Pérez"}
+
+    def post(role: str) -> int:
+        token, _ = tokens.issue(SHELTER, role)
+        headers = {"Authorization": f"Bearer {token}", "X-Purpose": "family_support"}
+        return api.post(f"/cases/{case_id}/best-interests", json=body, headers=headers).status_code
+
+    assert post("caseworker") == 403
+    assert post("child_protection_officer") == 200
+    assert node.ledger.get_case(case_id).whereabouts_shareable
