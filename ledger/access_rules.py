@@ -124,13 +124,17 @@ class AccessRules:
         *,
         nationalities: Iterable[str] = (),
         minor: bool = False,
+        withheld_from: Iterable[str] = (),
         on: date,
     ) -> Decision:
         """May `reader` (an organisation id or a jurisdiction's node) read `tier` of a case
         from `origin` for `purpose` on that day? A minor's common fields count as reserved
-        unless an agreement names minors."""
+        unless an agreement names minors. withheld_from: the countries the case is never
+        shared with (a refugee's), whatever the agreements say."""
         if tier not in TIERS:
             raise InvalidField("tier", f"{tier!r} is not one of: {', '.join(TIERS)}")
+        if self.withholds(reader, withheld_from):
+            return Decision(False, f"{reader} may not read this case")  # why would tell a refugee apart
         if purpose not in PURPOSES:
             return Decision(False, f"purpose {purpose!r} is not in the rules")
         if reader not in self.organisations and reader not in self.jurisdictions:
@@ -165,16 +169,24 @@ class AccessRules:
         *,
         nationalities: Iterable[str] = (),
         minor: bool = False,
+        withheld_from: Iterable[str] = (),
         on: date,
     ) -> Decision:
         """What an organisation may read: on its own account, and under an agreement held by
         its jurisdiction's node that names the organisation's kind among its `members` (a
         consulate speaks for another country and is never a member)."""
         own = self.decide(
-            organisation, origin, tier, purpose, nationalities=nationalities, minor=minor, on=on
+            organisation,
+            origin,
+            tier,
+            purpose,
+            nationalities=nationalities,
+            minor=minor,
+            withheld_from=withheld_from,
+            on=on,
         )
         member = self.organisations.get(organisation)
-        if own or member is None or member.kind == "consulate":
+        if own or member is None or member.kind == "consulate" or self.withholds(organisation, withheld_from):
             return own
         for agreement in self.agreements:
             if agreement.recipient != member.jurisdiction or member.kind not in agreement.members:
@@ -212,7 +224,14 @@ class AccessRules:
         return None
 
     def entitled(
-        self, origin: str, tier: str, *, nationalities: Iterable[str] = (), minor: bool = False, on: date
+        self,
+        origin: str,
+        tier: str,
+        *,
+        nationalities: Iterable[str] = (),
+        minor: bool = False,
+        withheld_from: Iterable[str] = (),
+        on: date,
     ) -> dict[str, Decision]:
         """Every organisation and node that may read this tier of a case for some purpose: the
         recipients its data key is wrapped for. Purposes stay checked at each read."""
@@ -221,12 +240,31 @@ class AccessRules:
         for reader in readers:
             for purpose in PURPOSES:
                 decision = self.decide(
-                    reader, origin, tier, purpose, nationalities=nationalities, minor=minor, on=on
+                    reader,
+                    origin,
+                    tier,
+                    purpose,
+                    nationalities=nationalities,
+                    minor=minor,
+                    withheld_from=withheld_from,
+                    on=on,
                 )
                 if decision:
                     found[reader] = decision
                     break
         return found
+
+    def withholds(self, reader: str, countries: Iterable[str]) -> bool:
+        """Whether a case withheld from these countries is kept from this reader: the
+        country's node, every organisation sitting there, and the consulates that represent it
+        wherever they sit."""
+        withheld = set(countries)
+        if not withheld:
+            return False
+        organisation = self.organisations.get(reader)
+        if organisation is None:
+            return reader in withheld
+        return organisation.jurisdiction in withheld or organisation.represents in withheld
 
     def _home(self, reader: str, origin: str, tier: str, purpose: str) -> Decision | None:
         organisation = self.organisations.get(reader)

@@ -26,8 +26,9 @@ from ledger.commands import (
     ReopenCase,
     ReportMissingPerson,
     WithdrawConsent,
+    WithholdSharing,
 )
-from ledger.errors import CaseNotFound, NotFound, RuleBroken, VersionConflict
+from ledger.errors import CaseNotFound, InvalidField, NotFound, RuleBroken, VersionConflict
 from ledger.events import LedgerAggregate
 from ledger.forensic import ForensicLedger
 from ledger.match import Match
@@ -54,6 +55,11 @@ class CaseLedger(ForensicLedger):
     def report_missing_person(self, command: ReportMissingPerson) -> UUID:
         """Record CaseReported; a retried command_id returns the case it made the first time."""
         envelope, data = self._checked(command)
+        if self.origin in data["withheld_from_countries"]:
+            raise InvalidField(
+                "withheld_from_countries",
+                f"the case is recorded in {self.origin}; it cannot be withheld from it",
+            )
         return self._create(MissingPersonCase.report(self.origin, envelope, data), envelope["command_id"])
 
     def add_comprehensive_data(self, command: AddComprehensiveData) -> int:
@@ -70,6 +76,9 @@ class CaseLedger(ForensicLedger):
 
     def withdraw_consent(self, command: WithdrawConsent) -> int:
         return self._case_act(command, lambda c, e, d: c.withdraw_consent(e, **d))
+
+    def withhold_sharing(self, command: WithholdSharing) -> int:
+        return self._case_act(command, lambda c, e, d: c.withhold_from(e, **d))
 
     def link_cases(self, command: LinkCases) -> int:
         """Record the link on both cases when both are here; neither case loses anything."""

@@ -28,6 +28,7 @@ from ledger.commands import (
     GrantConsent,
     ReopenCase,
     WithdrawConsent,
+    WithholdSharing,
 )
 from ledger.crypto import MasterKey, new_data_key
 from ledger.errors import CaseNotFound, ConsentRequired, NotFound, VersionConflict
@@ -47,6 +48,7 @@ CONSENT_EXEMPT = (
     CloseCase,
     ReopenCase,
     DetermineBestInterests,  # a child-protection decision never waits on a purpose
+    WithholdSharing,  # nor does protecting a refugee from the country they fled
 )
 
 

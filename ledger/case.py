@@ -31,7 +31,7 @@ class MissingPersonCase(LedgerAggregate):
     class CaseReported(LedgerAggregate.Created):
         """A missing person reported with the basic data set."""
 
-        class_version = 2
+        class_version = 3
         origin: str
         command_id: str
         occurred_at: datetime
@@ -44,6 +44,15 @@ class MissingPersonCase(LedgerAggregate):
         family_contacts: list[dict[str, Any]]
         circumstances: str | None
         consented_purposes: list[str]
+        consent_explained_by: str | None
+        consent_language: str | None
+        withheld_from_countries: list[str]
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """v2 recorded neither who explained consent nor in which language, and shared with
+            every country the agreements named."""
+            state.update(consent_explained_by=None, consent_language=None, withheld_from_countries=[])
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -79,6 +88,7 @@ class MissingPersonCase(LedgerAggregate):
             aggregate.reported_by = self.recorded_by["organisation"]
             aggregate.withdrawn_by_family = set()  # purposes the family itself withdrew
             aggregate.consents_on_behalf = {}  # purpose -> the organisation that granted it
+            aggregate.withheld_from = set(self.withheld_from_countries or [])  # None once erased
             # Counts, not copies: the views hold the details; decisions need only these.
             aggregate.comprehensive_records = 0
             aggregate.sightings = 0
@@ -152,8 +162,16 @@ class MissingPersonCase(LedgerAggregate):
     class ConsentGranted(Recorded):
         """Consent for one purpose, given by the person or their family."""
 
+        class_version = 2
         consent_purpose: str
         given_by: str
+        explained_by: str | None
+        language: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 recorded neither who explained the purpose nor in which language."""
+            state.update(explained_by=None, language=None)
 
         def evolve(self, case: Any) -> None:
             case.consents[self.consent_purpose] = True
@@ -176,6 +194,16 @@ class MissingPersonCase(LedgerAggregate):
             on_behalf.pop(self.consent_purpose, None)
             if self.recorded_by["role"] == FAMILY_ROLE:
                 withdrawn.add(self.consent_purpose)
+
+    class SharingWithheld(Recorded):
+        """The case is withheld from these countries from now on, whatever the agreements say:
+        the country an asylum seeker or refugee fled, its node, organisations and consulates."""
+
+        countries: list[str]
+        reason: str
+
+        def evolve(self, case: Any) -> None:
+            case.withheld_from = case.withheld_countries | set(self.countries or [])
 
     class CasesLinked(Recorded):
         """Probably the same person as another case; both cases keep all they hold."""
@@ -294,6 +322,7 @@ class MissingPersonCase(LedgerAggregate):
         reported_by: str
         withdrawn_by_family: set[str]
         consents_on_behalf: dict[str, str]
+        withheld_from: set[str]
 
     @property
     def full_name(self) -> str:
@@ -336,6 +365,11 @@ class MissingPersonCase(LedgerAggregate):
             return False
         return "minor" not in readings or self.located.get("best_interests") == "share_whereabouts"
 
+    @property
+    def withheld_countries(self) -> frozenset[str]:
+        """The countries this case is never shared with (snapshots older than the rule hold none)."""
+        return frozenset(getattr(self, "withheld_from", ()) or ())
+
     def has_consent(self, purpose: str) -> bool:
         return self.consents.get(purpose, False)
 
@@ -369,15 +403,27 @@ class MissingPersonCase(LedgerAggregate):
         self._refuse_if_erased("DataAmended")
         self.trigger_event(self.DataAmended, **envelope, changes=changes, reason=reason)
 
-    def grant_consent(self, envelope: dict[str, Any], consent_purpose: str, given_by: str) -> None:
+    def grant_consent(
+        self, envelope: dict[str, Any], consent_purpose: str, given_by: str, **data: Any
+    ) -> None:
         """The family grants with its own credential; staff only on its behalf, only from the
         organisation that reported the case, and never after the family itself withdrew."""
         self._refuse_if_closed("ConsentGranted")
         self._refuse_if_erased("ConsentGranted")
         refuse_grant_over_the_family(self, envelope["recorded_by"], consent_purpose)
         self.trigger_event(
-            self.ConsentGranted, **envelope, consent_purpose=consent_purpose, given_by=given_by
+            self.ConsentGranted, **envelope, consent_purpose=consent_purpose, given_by=given_by, **data
         )
+
+    def withhold_from(self, envelope: dict[str, Any], countries: list[str], reason: str) -> None:
+        self._refuse_if_erased("SharingWithheld")
+        if self.origin in countries:
+            raise RuleBroken(
+                "countries", f"the case is recorded in {self.origin}; it cannot be withheld from it"
+            )
+        if set(countries) <= self.withheld_countries:
+            return  # withheld already: nothing new to record
+        self.trigger_event(self.SharingWithheld, **envelope, countries=countries, reason=reason)
 
     def withdraw_consent(self, envelope: dict[str, Any], consent_purpose: str, withdrawn_by: str) -> None:
         self._refuse_if_closed("ConsentWithdrawn")

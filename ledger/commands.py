@@ -115,6 +115,9 @@ class ReportMissingPerson(Command):
     source: str = "family"
     source_reliability: str = "unverified"
     consented_purposes: tuple[str, ...] = ()
+    consent_explained_by: str | None = None
+    consent_language: str | None = None
+    withheld_from_countries: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def checked(self, today: date) -> dict[str, Any]:
@@ -130,6 +133,10 @@ class ReportMissingPerson(Command):
         consented = [
             v.choice(f"consented_purposes[{i}]", p, PURPOSES) for i, p in enumerate(self.consented_purposes)
         ]
+        explanation = explained_consent(
+            bool(consented), self.consent_explained_by, self.consent_language, prefix="consent_"
+        )
+        withheld = list(v.countries("withheld_from_countries", self.withheld_from_countries, at_least=0))
         return {
             **source_fields(self.source, self.source_reliability),
             "person": {
@@ -160,7 +167,11 @@ class ReportMissingPerson(Command):
             },
             "family_contacts": each("family_contacts", self.family_contacts, at_most=10),
             "circumstances": v.optional_text("circumstances", self.circumstances, max_length=4000),
-            "consented_purposes": consented or [v.choice("purpose", self.purpose, PURPOSES)],
+            # Consent is explicit: a report that names no purpose shares nothing beyond the public tier.
+            "consented_purposes": consented,
+            "consent_explained_by": explanation["explained_by"],
+            "consent_language": explanation["language"],
+            "withheld_from_countries": withheld,
         }
 
 
@@ -252,15 +263,51 @@ class AmendData(CaseCommand):
         return {"changes": checked, "reason": v.required_text("reason", self.reason, max_length=1000)}
 
 
+def explained_consent(
+    required: bool, explained_by: str | None, language: str | None, *, prefix: str = ""
+) -> dict[str, str | None]:
+    """Who explained a consent and in which language: required when staff record a consent."""
+    checked = {
+        "explained_by": v.optional_text(f"{prefix}explained_by", explained_by),
+        "language": v.optional_text(f"{prefix}language", language, max_length=100),
+    }
+    if required and checked["explained_by"] is None:
+        raise InvalidField(f"{prefix}explained_by", "say who explained each purpose before consent was given")
+    if required and checked["language"] is None:
+        raise InvalidField(f"{prefix}language", "say in which language consent was explained and given")
+    return checked
+
+
 @dataclass(frozen=True, kw_only=True)
 class GrantConsent(CaseCommand):
+    """Consent for one purpose. Recorded by staff on the family's behalf, it says who explained
+    the purpose and in which language; a family member granting it themselves may say so."""
+
     consent_purpose: str
     given_by: str
+    explained_by: str | None = None
+    language: str | None = None
 
     def checked(self, today: date) -> dict[str, Any]:
         return {
             "consent_purpose": v.choice("consent_purpose", self.consent_purpose, PURPOSES),
             "given_by": v.required_text("given_by", self.given_by),
+            **explained_consent(self.recorded_by.role != "family_member", self.explained_by, self.language),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithholdSharing(CaseCommand):
+    """Withhold the case from countries from now on (the country an asylum seeker or refugee
+    fled): their nodes, organisations and consulates receive nothing of it."""
+
+    countries: tuple[str, ...]
+    reason: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {
+            "countries": list(v.countries("countries", self.countries)),
+            "reason": v.required_text("reason", self.reason, max_length=1000),
         }
 
 

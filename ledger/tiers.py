@@ -42,6 +42,12 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "family_contacts": "reserved",
         "circumstances": "reserved",
         "consented_purposes": "public",
+        # Who explained consent and in which language (a language can tell a people): reserved.
+        # The countries the case is withheld from go wherever its names go, so that every node
+        # that may show the names knows whom never to show them to.
+        "consent_explained_by": "reserved",
+        "consent_language": "reserved",
+        "withheld_from_countries": "common",
     },
     "ComprehensiveDataAdded": {
         "source": "public",
@@ -63,7 +69,13 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "witness": "reserved",
     },
     "DataAmended": {"changes": BY_FIELD, "reason": "reserved"},
-    "ConsentGranted": {"consent_purpose": "public", "given_by": "reserved"},
+    "ConsentGranted": {
+        "consent_purpose": "public",
+        "given_by": "reserved",
+        "explained_by": "reserved",
+        "language": "reserved",
+    },
+    "SharingWithheld": {"countries": "common", "reason": "reserved"},
     "ConsentWithdrawn": {"consent_purpose": "public", "withdrawn_by": "reserved"},
     "CasesLinked": {"other_case_id": "common", "basis": "reserved"},
     "CasesJudgedDistinct": {"other_case_id": "common", "reason": "reserved"},

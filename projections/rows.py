@@ -173,6 +173,10 @@ class RowMaker:
         if current is None or meta["aggregate_type"] != "MissingPersonCase":
             return None
         version = int(meta["aggregate_version"])
+        if decoded.name == "SharingWithheld":
+            # Withheld from a country (a refugee's): like a minor's, its names are read only
+            # through the audited read, which keeps them from that country.
+            return public_only(replace(current, version=version))
         if decoded.name == "DataAmended":
             if "common" in closed:
                 # A correction these views cannot open may be a date of birth that makes the
@@ -205,6 +209,7 @@ class RowMaker:
         common = (
             person["given_names"] is not None
             and not is_minor(person, seen)
+            and not body.get("withheld_from_countries")  # a refugee's: through the audited read only
             and self.consents(consents)
             and self.policy.may_read(
                 self.jurisdiction,

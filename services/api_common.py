@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from ledger.access_rules import AccessRules
 from projections.views import JurisdictionViews
-from services.caller_view import CallerView
+from services.caller_view import CallerView, ledger_withholding
 from services.tokens import Credential
 
 log = logging.getLogger(__name__)
@@ -195,9 +195,16 @@ def not_family(who: Caller) -> None:
         raise HTTPException(403, "for statistics, /statistics gives the public tier; views hold more")
 
 
-def seen_by(who: Caller, views: JurisdictionViews, rules: AccessRules | None) -> CallerView:
-    """The jurisdiction's views as this caller may read them (services/caller_view.py)."""
-    return CallerView(views, rules, who.credential.organisation, who.purpose)
+def seen_by(
+    who: Caller, views: JurisdictionViews, rules: AccessRules | None, ledger: Any = None
+) -> CallerView:
+    """The jurisdiction's views as this caller may read them (services/caller_view.py);
+    ledger: the node's, whose cases may be withheld from the caller's country."""
+    if ledger is None:
+        return CallerView(views, rules, who.credential.organisation, who.purpose)
+    return CallerView(
+        views, rules, who.credential.organisation, who.purpose, withheld=ledger_withholding(ledger)
+    )
 
 
 def own_case(who: Caller, case_id: uuid.UUID) -> None:

@@ -52,7 +52,7 @@ def add_reads(
             raise QueryProblem(error.field, error.problem) from None
         with lock:
             sync(who.jurisdiction)
-            views = seen_by(who, node.views(who.jurisdiction), rules)
+            views = seen_by(who, node.views(who.jurisdiction), rules, node.ledger)
             if since is not None:
                 return diff(views, str(case_id), since, as_of or datetime.now(UTC))
             found = case_as_of(views, str(case_id), as_of)
@@ -67,7 +67,9 @@ def add_reads(
         not_family(who)
         with lock:
             sync(who.jurisdiction)
-            entries = seen_by(who, node.views(who.jurisdiction), rules).timeline(str(aggregate_id))
+            entries = seen_by(who, node.views(who.jurisdiction), rules, node.ledger).timeline(
+                str(aggregate_id)
+            )
         if not entries:
             raise HTTPException(404, f"{aggregate_id}: nothing {who.jurisdiction} can see")
         return [
@@ -155,7 +157,7 @@ def _add_forensic_list(
         not_family(who)
         with lock:
             sync(who.jurisdiction)
-            rows = seen_by(who, node.views(who.jurisdiction), rules).forensic(aggregate_type)
+            rows = seen_by(who, node.views(who.jurisdiction), rules, node.ledger).forensic(aggregate_type)
         return [{**jsonable(asdict(r)), "state": json.loads(r.state)} for r in rows]
 
     listing.__name__ = f"list_{kind}"

@@ -72,7 +72,7 @@ def add_case_list(
         not_family(who)
         with lock:
             sync(who.jurisdiction)
-            seen = seen_by(who, node.views(who.jurisdiction), rules)
+            seen = seen_by(who, node.views(who.jurisdiction), rules, node.ledger)
             page = case_search.find(seen.views, case_search.reader(seen), search)
         response.headers["X-Total-Count"] = str(page.total)
         if page.next_cursor:

@@ -30,7 +30,7 @@ from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.chain import ChainStore, PostgresChainStore, SQLiteChainStore
 from topics.embedded import SQLiteEventLog, use_wal
-from topics.grants import CaseContext, Granting, Readers, own_cases_only
+from topics.grants import CaseContext, Granting, Readers, Withheld, own_cases_only
 from topics.kafka_log import KafkaEventLog
 from topics.keystore import PostgresKeyStore
 from topics.log import EventLog
@@ -129,6 +129,21 @@ def case_context(ledger: CaseLedger) -> CaseContext:
         return tuple(case.person.get("nationalities") or ()), is_minor(case.person, case.last_seen)
 
     return context
+
+
+def withheld_readers(rules: AccessRules, ledger: CaseLedger) -> Withheld:
+    """The readers a case is withheld from (the country a refugee fled: its node, its
+    organisations and its consulates): those named by the report being published and by the
+    case as it stands now, which may have been withheld since."""
+    readers = (*rules.organisations, *rules.jurisdictions)
+
+    def withheld(aggregate_id: str, event: Any) -> frozenset[str]:
+        countries = set(getattr(event, "withheld_from_countries", None) or ())
+        with contextlib.suppress(CaseNotFound, ValueError):  # not this node's case: its origin decides
+            countries |= ledger.get_case(UUID(aggregate_id)).withheld_countries
+        return frozenset(r for r in readers if rules.withholds(r, countries)) if countries else frozenset()
+
+    return withheld
 
 
 def chain_store(settings: Settings) -> ChainStore:
@@ -248,6 +263,7 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     signer = node_key(settings)
     recipient = recipient_key(settings)
     known = key_registry(settings, signer, recipient)
+    rules = load_rules(settings.access_rules) if settings.access_rules else None
     granting = Granting(
         settings.node,
         keys,
@@ -255,10 +271,9 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         catalogue,
         signer,
         known.recipients(),
-        readers=readers_by_rules(load_rules(settings.access_rules))
-        if settings.access_rules
-        else own_cases_only,
+        readers=readers_by_rules(rules) if rules else own_cases_only,
         context=case_context(ledger),
+        withheld=withheld_readers(rules, ledger) if rules else lambda aggregate_id, event: frozenset(),
     )
     relay = Relay(
         ledger.recorder,

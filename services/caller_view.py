@@ -16,8 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
+from uuid import UUID
 
 from ledger.access_rules import AccessRules
+from ledger.errors import LedgerError
 from ledger.tiers import TIERS
 from projections.rows import overlay, public_only
 from projections.views import CaseRow, ForensicRow, JurisdictionViews, TimelineRow
@@ -39,9 +41,16 @@ class CallerView:
         organisation: str,
         purpose: str,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        withheld: Callable[[str], frozenset[str]] = lambda case_id: frozenset(),
     ) -> None:
         self.views, self.rules = views, rules
         self.organisation, self.purpose, self.today = organisation, purpose, today
+        self.withheld = withheld  # case id -> the countries it is never shared with
+
+    def kept_from_caller(self, case_id: str) -> bool:
+        """Whether the case is withheld from this caller's country (a refugee's): then the
+        caller sees nothing of it, not even its public tier."""
+        return self.rules is not None and self.rules.withholds(self.organisation, self.withheld(case_id))
 
     # ------------------------------------------------------------------ decisions
 
@@ -71,12 +80,12 @@ class CallerView:
         return row if self.shows(row) else public_only(row)
 
     def cases(self) -> list[CaseRow]:
-        return [self.case(row) for row in self.views.cases()]
+        return [self.case(row) for row in self.views.cases() if not self.kept_from_caller(row.case_id)]
 
     def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]:
         entries = self.views.timeline(aggregate_id, until)
-        if not entries:
-            return entries
+        if not entries or self.kept_from_caller(aggregate_id):
+            return []
         if entries[0].aggregate_type == "MissingPersonCase":
             row = self.views.rows([aggregate_id]).get(aggregate_id)
             common = row is not None and self.shows(row)
@@ -127,6 +136,19 @@ class CallerView:
             state=json.dumps(state, sort_keys=True, ensure_ascii=False),
             withheld=tuple(t for t in TIERS if t in withheld),
         )
+
+
+def ledger_withholding(ledger: Any) -> Callable[[str], frozenset[str]]:
+    """The countries a case of this node's own ledger is withheld from (none for the cases of
+    other origins: their views rows hold no names for anyone, and their origins wrap no keys)."""
+
+    def withheld(case_id: str) -> frozenset[str]:
+        try:
+            return frozenset(ledger.get_case(UUID(case_id)).withheld_countries)
+        except (LedgerError, ValueError):
+            return frozenset()
+
+    return withheld
 
 
 def _without_common(entry: TimelineRow) -> TimelineRow:

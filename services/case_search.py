@@ -300,7 +300,9 @@ def reader(view: CallerView) -> Callable[[CaseRow], CaseRow | None]:
     decided: dict[tuple[object, ...], str] = {}
 
     def readable(row: CaseRow) -> CaseRow | None:
-        kind = kind_of(row)
+        # A case withheld from a country (a refugee's) is restricted in the views; whether this
+        # caller's country is the one is the case's own, so it is part of the kind.
+        kind = (*kind_of(row), view.withheld(row.case_id) if row.restricted else frozenset())
         outcome = decided.get(kind)
         if outcome is None:
             shown = view.case(row)

@@ -73,6 +73,24 @@ def main(verbose: bool) -> None:
 @click.option("--family-contact-phone")
 @click.option("--circumstances")
 @click.option("--source", default="family", show_default=True)
+@click.option(
+    "--consent",
+    "consented_purposes",
+    multiple=True,
+    help="A purpose the family consented to (repeatable); with none, only the public tier is shared.",
+)
+@click.option(
+    "--consent-explained-by", help="Who explained the purposes to the family (needed with --consent)."
+)
+@click.option(
+    "--consent-language", help="The language consent was explained and given in (needed with --consent)."
+)
+@click.option(
+    "--withheld-from",
+    "withheld_from_countries",
+    multiple=True,
+    help="ISO 3166 code of a country never to receive the case (the one a refugee fled); repeatable.",
+)
 @click.option("--organisation", default="caseledger-cli", show_default=True)
 @click.option("--role", default="caseworker", show_default=True)
 @click.option("--purpose", default="search", show_default=True)
@@ -93,6 +111,8 @@ def report(**fields: Any) -> None:
         recorded_by=Actor(fields.pop("organisation"), fields.pop("role")),
         aliases=tuple(fields.pop("aliases")),
         nationalities=tuple(fields.pop("nationalities")),
+        consented_purposes=tuple(fields.pop("consented_purposes")),
+        withheld_from_countries=tuple(fields.pop("withheld_from_countries")),
         **fields,
     )
     with node_from_env() as node:
@@ -235,6 +255,9 @@ def quickstart() -> None:
             last_seen_place="Tenosique, Tabasco",
             route="Corinto – Tenosique",
             source="family",
+            consented_purposes=("search",),
+            consent_explained_by="Comité de Familiares",
+            consent_language="es",
         )
         case_id = node.ledger.report_missing_person(command)
         click.echo(f"Reported case {case_id} at node {origin} ({node.settings.describe()}).\n")

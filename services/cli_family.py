@@ -130,7 +130,11 @@ def amend(case_id: str, changes: tuple[str, ...], reason: str, name: str) -> Non
 @click.argument("action", type=click.Choice(["grant", "withdraw"]))
 @click.argument("purpose")
 @click.option("--by", "name", required=True, help="The person or family member deciding.")
-def consent(case_id: str, action: str, purpose: str, name: str) -> None:
+@click.option("--explained-by", help="Who explained the purpose before consent was given.")
+@click.option("--language", help="The language it was explained and given in.")
+def consent(
+    case_id: str, action: str, purpose: str, name: str, explained_by: str | None, language: str | None
+) -> None:
     """Grant or withdraw consent for one purpose; shares for a withdrawn purpose stop."""
     with node_from_env() as node:
         common: dict[str, Any] = {
@@ -141,7 +145,9 @@ def consent(case_id: str, action: str, purpose: str, name: str) -> None:
             "consent_purpose": purpose,
         }
         if action == "grant":
-            version = node.ledger.grant_consent(GrantConsent(**common, given_by=name))
+            version = node.ledger.grant_consent(
+                GrantConsent(**common, given_by=name, explained_by=explained_by, language=language)
+            )
         else:
             version = node.ledger.withdraw_consent(WithdrawConsent(**common, withdrawn_by=name))
         done = "granted" if action == "grant" else "withdrawn"

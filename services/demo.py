@@ -121,6 +121,8 @@ def play(directory: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
                 family_contacts=(FamilyContact("Gloria Rivera", "mother", phone="+504 5555 0142"),),
                 source="family",
                 consented_purposes=("search", FI, "family_support"),
+                consent_explained_by="COFAMIPRO: Lucía Pérez",
+                consent_language="es",
             )
         )
         step("HN→MX", "Gloria, in San Pedro Sula, reports her son Kevin missing in Mexico (MX node)")
@@ -235,6 +237,8 @@ def play(directory: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
                 last_seen_country="MX",
                 last_seen_place="Ciudad Hidalgo, Chiapas",
                 consented_purposes=("search",),
+                consent_explained_by="Casa del Migrante: Juan Ruiz",
+                consent_language="es",
             )
         )
         step("GT", "A family in Guatemala reports Ana Lucía missing in Mexico (GT node)")

@@ -347,10 +347,13 @@ def add_family_pages(
     ) -> Response:
         credential = family(request)
         who = credential.organisation if credential else ""
+        language = _lang(lang)  # the language the page explained the purpose in
 
         def do(envelope: dict[str, Any]) -> None:
             if action == "grant":
-                node.ledger.grant_consent(GrantConsent(**envelope, consent_purpose=purpose, given_by=who))
+                node.ledger.grant_consent(
+                    GrantConsent(**envelope, consent_purpose=purpose, given_by=who, language=language)
+                )
             else:
                 node.ledger.withdraw_consent(
                     WithdrawConsent(**envelope, consent_purpose=purpose, withdrawn_by=who)

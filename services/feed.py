@@ -83,6 +83,7 @@ class CaseContext:
     age_range: Mapping[str, Any] | None = None  # the reported estimate, when a birth date is taken away
     version: int = 0  # the case's last event this context reflects
     erased: bool = False
+    withheld: set[str] = field(default_factory=set)  # countries never to be told (a refugee's)
 
     def amended(self, changes: Sequence[Mapping[str, Any]]) -> None:
         """A corrected date of birth may make the person a minor (as the ledger decides:
@@ -104,6 +105,8 @@ class CaseContext:
             (self.consents.add if event_type == "ConsentGranted" else self.consents.discard)(purpose)
         elif event_type == "DataErased":
             self.erased, self.consents = True, set()
+        elif event_type == "SharingWithheld":
+            self.withheld |= set(opened.plain.get("countries") or ())
 
 
 @dataclass(frozen=True)
@@ -308,6 +311,7 @@ class ConsularFeed:
                 seen["date"],
                 person.get("age_range"),
                 version,
+                withheld=set(opened.plain.get("withheld_from_countries") or ()),
             )
         if context is None:
             return _HOLD
@@ -320,8 +324,10 @@ class ConsularFeed:
         self._lagging.pop(case_id, None)
         if version == context.version + 1:
             context.fold(decoded.name, version, opened)
-        if self.country not in context.nationalities:
-            return None
+        if self.country not in context.nationalities or self.rules.withholds(
+            self.organisation, context.withheld
+        ):
+            return None  # a case withheld from the consulate's country: nothing of it, not even public
         sealed = tuple(decoded.record.get("sealed") or ())
         return _Taken(decoded.name, case_id, version, meta, opened, encode_cursor(position), sealed)
 
@@ -419,6 +425,7 @@ class ConsularFeed:
                 case.person.get("age_range"),
                 case.version,
                 case.erased,
+                withheld=set(case.withheld_countries),
             )
         self._cases[case_id] = context
         return context

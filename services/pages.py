@@ -28,7 +28,7 @@ from projections.views import ForensicRow
 from services import case_search
 from services.api_common import jurisdiction_of
 from services.bootstrap import Node
-from services.caller_view import CallerView
+from services.caller_view import CallerView, ledger_withholding
 from services.reading import CaseReading, Entry, ReadRefused
 from services.sessions import Guard
 from services.tokens import Credential, TokenStore
@@ -187,7 +187,13 @@ def add_pages(
             )  # fmt: skip
         with lock:
             sync(jurisdiction)
-            view = CallerView(node.views(jurisdiction), rules, credential.organisation, purpose)
+            view = CallerView(
+                node.views(jurisdiction),
+                rules,
+                credential.organisation,
+                purpose,
+                withheld=ledger_withholding(node.ledger),
+            )
             found = case_search.find(view.views, case_search.reader(view), search)
         following = None
         if found.next_cursor:
@@ -236,7 +242,13 @@ def add_pages(
                 linked_samples, linked_matches = reading.related(
                     case_uuid, credential.actor, purpose, list(rows)
                 )
-                seen = CallerView(node.views(jurisdiction), rules, credential.organisation, purpose)
+                seen = CallerView(
+                    node.views(jurisdiction),
+                    rules,
+                    credential.organisation,
+                    purpose,
+                    withheld=ledger_withholding(node.ledger),
+                )
                 samples = [SampleCustody(seen.forensic_row(rows[i]), steps) for i, steps in linked_samples]
                 matches = [_match(seen.forensic_row(rows[i]), steps) for i, steps in linked_matches]
                 reads = node.ledger.reads_of(case_uuid)

@@ -195,6 +195,7 @@ class CaseReading:
                 purpose,
                 nationalities=tuple(case.person.get("nationalities") or ()),
                 minor=is_minor(case.person, case.last_seen),
+                withheld_from=case.withheld_countries,
                 on=self.today(),
             )
             for tier in ABOVE_PUBLIC

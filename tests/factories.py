@@ -26,6 +26,9 @@ def report(**changes: Any) -> ReportMissingPerson:
         last_seen_place="Arriaga, Chiapas",
         route="Tecún Umán – Arriaga",
         family_contacts=(FamilyContact("Rosa Chávez", "mother", phone="+502 5555 0101"),),
+        consented_purposes=("search",),
+        consent_explained_by="Comité de Familiares: Lucía Pérez",
+        consent_language="es",
     )
     return dataclasses.replace(base, **changes)
 

@@ -11,6 +11,7 @@ from ledger.commands import (
     AmendData,
     CloseCase,
     ConfirmIdentification,
+    DetermineBestInterests,
     EraseData,
     GrantConsent,
     JudgeCasesDistinct,
@@ -21,6 +22,7 @@ from ledger.commands import (
     RecordSighting,
     ReopenCase,
     WithdrawConsent,
+    WithholdSharing,
 )
 from ledger.forensic_commands import (
     DestroySample,
@@ -161,6 +163,26 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
             outcome="granted",
             reason="agreement mx-cases-to-gt-inacif",
             interface="cli",
+        )
+    )
+    ledger.withhold_sharing(
+        WithholdSharing(**ctx(), case_id=twin, countries=("HN",), reason="she asked for asylum in Mexico")
+    )
+    child = ledger.report_missing_person(
+        report(given_names="Kevin", sex="male", date_of_birth="2012-03-01", consented_purposes=("search",))
+    )
+    ledger.record_person_located_alive(
+        RecordPersonLocatedAlive(
+            **ctx(), case_id=child, located_on="2026-05-03", place=Place("MX"), whereabouts_may_be_shared=True
+        )
+    )
+    ledger.determine_best_interests(
+        DetermineBestInterests(
+            **ctx(Actor("DIF Chiapas", "child_protection_officer"), "family_support"),
+            case_id=child,
+            decision="share_whereabouts",
+            reason="his mother is safe to return to",
+            decided_by="Lic. Ana Pérez",
         )
     )
     ledger.erase_data(EraseData(**ctx(FAMILY), case_id=twin, requested_by="the person herself"))

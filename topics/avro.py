@@ -119,12 +119,19 @@ class SchemaRegistry:
             self._versions[(name, version)] = entry
             self._by_fingerprint[entry.fingerprint] = entry
             self._latest[name] = max(self._latest.get(name, 0), version)
+        self._writers: dict[str, SchemaVersion] = {}
 
     def latest(self, name: str) -> SchemaVersion:
-        try:
-            return self._versions[(name, self._latest[name])]
-        except KeyError:
-            raise KeyError(f"no schema named {name!r} in schemas/") from None
+        """The version new messages are written with: once a record travels sealed, its newest
+        sealed version (a later plain version that adds only sealed fields keeps it)."""
+        found = self._writers.get(name)
+        if found is None:
+            try:
+                versions = self.versions(name)
+            except KeyError:
+                raise KeyError(f"no schema named {name!r} in schemas/") from None
+            found = self._writers[name] = ([v for v in versions if v.sealed] or versions)[-1]
+        return found
 
     def latest_plain(self, name: str) -> SchemaVersion:
         """The newest version that carries every field in the clear."""

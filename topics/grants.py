@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 Readers = Callable[[str, str, Sequence[str], bool], Iterable[str]]
 # aggregate id -> (nationalities, minor) of the case it concerns
 CaseContext = Callable[[str], tuple[Sequence[str], bool]]
+# (aggregate id, the event being published or None) -> the readers the case is withheld from
+Withheld = Callable[[str, Any], frozenset[str]]
 
 
 def grant_context(key_id: str) -> bytes:
@@ -63,9 +65,11 @@ class Granting:
         recipients: Mapping[str, X25519PublicKey],
         readers: Readers = own_cases_only,
         context: CaseContext = lambda aggregate_id: ((), False),
+        withheld: Withheld = lambda aggregate_id, event: frozenset(),
     ) -> None:
         self.origin, self.keys, self.registry, self.catalogue = origin, keys, registry, catalogue
         self.signer, self.recipients, self.readers, self.context = signer, dict(recipients), readers, context
+        self.withheld = withheld
         self._warned: set[str] = set()
         self._pending: dict[str, frozenset[str]] = {}
         self._readers: dict[tuple[str, tuple[str, ...], bool], frozenset[str]] = {}
@@ -85,12 +89,15 @@ class Granting:
         that event."""
         nationalities, minor = self.context_for(aggregate_id, event)
         if event is None:
-            return self._entitled(tier, nationalities, minor)
+            return self._entitled(tier, nationalities, minor) - self.withheld(aggregate_id, None)
         if event is not self._readers_of:
             self._readers_of, self._readers = event, {}
         asked = (tier, tuple(sorted(nationalities)), minor)
         if asked not in self._readers:
-            self._readers[asked] = self._entitled(tier, nationalities, minor)
+            # A case withheld from a country (a refugee's) wraps no key for it, whatever the rules.
+            self._readers[asked] = self._entitled(tier, nationalities, minor) - self.withheld(
+                aggregate_id, event
+            )
         return self._readers[asked]
 
     def _entitled(self, tier: str, nationalities: Sequence[str], minor: bool) -> frozenset[str]:

@@ -163,6 +163,9 @@ def test_the_three_country_network_of_the_compose_file(
             "date_of_birth": "1999-02-14",
             "last_seen_date": "2026-05-20",
             "last_seen_country": "MX",
+            "consented_purposes": ["search"],
+            "consent_explained_by": "Casa del Migrante",
+            "consent_language": "es",
         }
         case_id = call(f"{mx['url']}/cases", mx["token"], report)["id"]
         seen: list[dict[str, Any]] = []

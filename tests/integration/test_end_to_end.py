@@ -162,6 +162,12 @@ def test_the_cli_lists_the_case_for_a_jurisdiction(
         [
             *cli,
             "report",
+            "--consent",
+            "search",
+            "--consent-explained-by",
+            "Casa del Migrante",
+            "--consent-language",
+            "es",
             "--given-names",
             "Wendy",
             "--first-surname",

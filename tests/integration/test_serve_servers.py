@@ -66,6 +66,9 @@ def test_a_served_node_on_the_servers_answers_over_http(
             "date_of_birth": "1997-06-30",
             "last_seen_date": "2026-06-01",
             "last_seen_country": "MX",
+            "consented_purposes": ["search"],
+            "consent_explained_by": "Casa del Migrante",
+            "consent_language": "es",
         }
         request = urllib.request.Request(
             f"{base}/cases",

@@ -36,6 +36,8 @@ REPORT = {
     "last_seen_country": "MX",
     "last_seen_place": "Tapachula",
     "consented_purposes": ["search", "forensic_identification", "family_support"],
+    "consent_explained_by": "Fiscalía: Ana Ruiz",
+    "consent_language": "es",
 }
 
 

@@ -241,3 +241,171 @@ def test_the_api_takes_a_best_interests_decision_from_a_child_protection_officer
     assert post("caseworker") == 403
     assert post("child_protection_officer") == 200
     assert node.ledger.get_case(case_id).whereabouts_shareable
+
+
+# ------------------------------------------- withheld from the country a person fled
+
+HN_CONSULATE = "hn-consulado-tapachula"
+CONSENTED = {
+    "consented_purposes": ("search", "family_support"),
+    "consent_explained_by": "Casa del Migrante: Juan Ruiz",
+    "consent_language": "es",
+}
+
+
+def test_the_rules_withhold_a_case_from_every_reader_of_the_country_whatever_the_agreements() -> None:
+    rules = load(SAMPLE_POLICY)
+    on = NOW.date()
+    asks = {"nationalities": ("HN",), "on": on}
+    assert rules.decide(HN_CONSULATE, "MX", "common", "search", **asks)  # its agreement names its nationals
+    for reader in (HN_CONSULATE, "HN", "hn-cofamipro"):
+        for tier in ("public", "common"):
+            decision = rules.decide_member(reader, "MX", tier, "search", withheld_from=("HN",), **asks)
+            assert not decision and "HN" not in decision.reason.replace(reader, ""), "no reason gives it away"
+    assert rules.decide("GT", "MX", "common", "search", withheld_from=("HN",), **asks), (
+        "other countries still read"
+    )
+    assert HN_CONSULATE not in rules.entitled(
+        "MX", "common", nationalities=("HN",), withheld_from=("HN",), on=on
+    )
+    assert "HN" not in rules.entitled("MX", "public", nationalities=("HN",), withheld_from=("HN",), on=on)
+
+
+def test_a_case_withheld_from_a_country_wraps_no_key_for_its_readers(ledger: CaseLedger) -> None:
+    from ledger.commands import WithholdSharing
+    from ledger.crypto import MasterKey, RecipientKey, new_data_key
+    from ledger.keystore import MemoryKeyStore
+    from services.bootstrap import readers_by_rules, withheld_readers
+    from topics.avro import SchemaRegistry
+    from topics.catalogue import Catalogue
+    from topics.grants import Granting
+    from topics.signing import NodeKey
+
+    rules = load(SAMPLE_POLICY)
+    recipients = {r: RecipientKey.generate().public for r in (*rules.organisations, *rules.jurisdictions)}
+    granting = Granting(
+        "MX",
+        MemoryKeyStore(MasterKey(new_data_key())),
+        SchemaRegistry(),
+        Catalogue(),
+        NodeKey.generate(),
+        recipients,
+        readers=readers_by_rules(rules),
+        context=lambda aggregate_id: (("HN",), False),
+        withheld=withheld_readers(rules, ledger),
+    )
+
+    def granted(case_id: UUID) -> set[str]:
+        key_id, _ = granting.key_for(str(case_id), "common")
+        messages = granting.grants_for([key_id])
+        granting.granted()
+        return set(granting.registry.decode(messages[0].value).record["grants"]) if messages else set()
+
+    open_case = ledger.report_missing_person(report(nationalities=("HN",), **CONSENTED))
+    assert HN_CONSULATE in granted(open_case)
+    fled = ledger.report_missing_person(
+        report(nationalities=("HN",), withheld_from_countries=("HN",), **CONSENTED)
+    )
+    assert granted(fled) and not granted(fled) & {HN_CONSULATE, "HN", "hn-cofamipro"}
+    # Withheld later: the key rotates, and the consulate holds nothing of what comes next.
+    ledger.withhold_sharing(
+        WithholdSharing(**ctx(CASEWORKER), case_id=open_case, countries=("HN",), reason="asylum requested")
+    )
+    assert granting.key_for(str(open_case), "common")[0].endswith("/common/2")
+    assert HN_CONSULATE not in granted(open_case)
+
+
+def test_a_case_cannot_be_withheld_from_the_country_that_records_it(ledger: CaseLedger) -> None:
+    with pytest.raises(InvalidField) as refused:
+        ledger.report_missing_person(report(withheld_from_countries=("MX",), **CONSENTED))
+    assert refused.value.field == "withheld_from_countries"
+
+
+def test_the_consulate_of_the_country_fled_reads_lists_and_follows_nothing_of_the_case(
+    node: Node, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.api import create_app
+    from services.reading import ReadRefused
+    from services.tokens import TokenStore
+
+    staff = Actor(SHELTER, "caseworker")
+    fled = node.ledger.report_missing_person(
+        report(
+            recorded_by=staff,
+            given_names="Refugiada",
+            nationalities=("HN",),
+            withheld_from_countries=("HN",),
+            **CONSENTED,
+        )
+    )
+    other = node.ledger.report_missing_person(
+        report(recorded_by=staff, given_names="Migrante", nationalities=("HN",), **CONSENTED)
+    )
+    reading = CaseReading(node, load(SAMPLE_POLICY))
+    with pytest.raises(ReadRefused):
+        reading.read(fled, Actor(HN_CONSULATE, "consular_officer"), "search")
+    assert "Migrante" in str(reading.read(other, Actor(HN_CONSULATE, "consular_officer"), "search"))
+    assert "Refugiada" in str(reading.read(fled, Actor(PROSECUTOR, "investigator"), "search"))
+
+    tokens = TokenStore(tmp_path / "api-tokens.json")
+    api = TestClient(create_app(node, tokens, max_body_bytes=20_000, catch_up=True))
+    token, _ = tokens.issue(HN_CONSULATE, "consular_officer")
+    consulate = {"Authorization": f"Bearer {token}", "X-Purpose": "search"}
+    listed = api.get("/cases", headers=consulate).json()
+    assert [c["case_id"] for c in listed] == [str(other)], "not even the public tier of the withheld case"
+    assert api.get(f"/cases/{fled}", headers=consulate).status_code == 403
+    assert api.get(f"/timeline/{fled}", headers=consulate).status_code == 404
+    assert api.get(f"/timeline/{other}", headers=consulate).status_code == 200
+    assert api.get(f"/cases/{fled}/history", headers=consulate).status_code == 404
+    feed = api.get("/feed", params={"follow": "false"}, headers=consulate)
+    assert str(other) in feed.text and str(fled) not in feed.text and "Refugiada" not in feed.text
+    # Mexico's own organisations list it, without its names (read through the audited read only).
+    token, _ = tokens.issue(PROSECUTOR, "caseworker")
+    mexico = api.get("/cases", headers={"Authorization": f"Bearer {token}", "X-Purpose": "search"}).json()
+    [row] = [c for c in mexico if c["case_id"] == str(fled)]
+    assert row["given_names"] is None
+
+
+# ------------------------------------------------------------------ explicit consent
+
+
+def test_a_report_without_a_consented_purpose_shares_nothing_beyond_public(node: Node) -> None:
+    case_id = node.ledger.report_missing_person(
+        report(consented_purposes=(), consent_explained_by=None, consent_language=None, nationalities=("GT",))
+    )
+    assert not any(node.ledger.get_case(case_id).has_consent(p) for p in PURPOSES)
+    node.sync("MX")
+    [row] = [r for r in node.views("MX").cases() if r.case_id == str(case_id)]
+    assert row.given_names is None and row.consents == ()
+    from services.reading import ReadRefused
+
+    with pytest.raises(ReadRefused, match="consented"):
+        CaseReading(node, load(SAMPLE_POLICY)).read(case_id, Actor(PROSECUTOR, "investigator"), "search")
+
+
+def test_consent_records_who_explained_it_and_in_which_language(ledger: CaseLedger) -> None:
+    from ledger.commands import GrantConsent
+
+    with pytest.raises(InvalidField) as refused:
+        ledger.report_missing_person(report(consent_explained_by=None))
+    assert refused.value.field == "consent_explained_by"
+    with pytest.raises(InvalidField) as refused:
+        ledger.report_missing_person(report(consent_language=None))
+    assert refused.value.field == "consent_language"
+    case_id = ledger.report_missing_person(report(consent_language="mam"))
+    [reported] = ledger.events.get(case_id)
+    assert (reported.consent_explained_by, reported.consent_language) == (
+        "Comité de Familiares: Lucía Pérez",
+        "mam",
+    )
+    grant = {"case_id": case_id, "consent_purpose": "family_support", "given_by": "Rosa Chávez, mother"}
+    with pytest.raises(InvalidField) as refused:  # staff recording it on the family's behalf
+        ledger.grant_consent(GrantConsent(**ctx(CASEWORKER), **grant, language="es"))
+    assert refused.value.field == "explained_by"
+    ledger.grant_consent(
+        GrantConsent(**ctx(CASEWORKER), **grant, explained_by="Juan Ruiz", language="k'iche'")
+    )
+    granted = list(ledger.events.get(case_id))[-1]
+    assert (granted.explained_by, granted.language) == ("Juan Ruiz", "k'iche'")

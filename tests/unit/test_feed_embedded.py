@@ -127,6 +127,8 @@ def test_a_consulate_follows_its_nationals_as_its_agreement_allows(
             case_id=uuid.UUID(cases["hn_no_consent"]),
             consent_purpose="family_support",
             given_by="su madre",
+            explained_by="Casa del Migrante: Juan Ruiz",
+            language="es",
         )
     )
     later = events(

@@ -50,6 +50,12 @@ def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
             [
                 *CLI,
                 "report",
+                "--consent",
+                "search",
+                "--consent-explained-by",
+                "Casa del Migrante",
+                "--consent-language",
+                "es",
                 "--given-names",
                 "Yesenia",
                 "--first-surname",
