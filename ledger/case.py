@@ -7,6 +7,7 @@ event); the events' evolve() only changes state. A person is never presumed dead
 from __future__ import annotations
 
 import json
+import unicodedata
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -323,6 +324,7 @@ class MissingPersonCase(LedgerAggregate):
         withdrawn_by_family: set[str]
         consents_on_behalf: dict[str, str]
         withheld_from: set[str]
+        family_contacts: list[dict[str, Any]]
 
     @property
     def full_name(self) -> str:
@@ -518,7 +520,36 @@ class MissingPersonCase(LedgerAggregate):
         self.trigger_event(self.CaseReopened, **envelope, reason=reason)
 
     def erase(self, envelope: dict[str, Any], requested_by: str) -> None:
-        """The family's right to withdraw holds in every status, closed included."""
+        """The right to erasure holds in every status, closed included. It is asked by the
+        person themselves (their own credential) or by a family member the case names as
+        contact, never by anyone else."""
         if self.erased:
             return
+        if envelope["recorded_by"]["role"] != "data_subject" and not self.names_a_contact(requested_by):
+            raise RuleBroken(
+                "requested_by",
+                "an erasure is asked by the person themselves, with their own credential, or by a "
+                "family member the case names as contact",
+            )
         self.trigger_event(self.DataErased, **envelope, requested_by=requested_by)
+
+    def check_own_credential(self) -> None:
+        """A located adult may hold a credential of their own for their case (to consult it,
+        correct it, decide its consents and ask for its erasure); nobody else may."""
+        if self.status != CaseStatus.LOCATED_ALIVE or self.age_readings_when_located() != {"adult"}:
+            raise RuleBroken("case", "a credential of their own is for a person located alive as an adult")
+
+    def names_a_contact(self, name: str) -> bool:
+        """Whether name (as said: "Rosa Chávez, mother") begins with a family contact's name."""
+        said = _folded(name)
+        contacts = [_folded(str(c.get("name") or "")) for c in self.family_contacts or []]
+        return any(
+            c and c != "(as reported)" and (said == c or said.startswith(f"{c},") or said.startswith(f"{c} "))
+            for c in contacts
+        )
+
+
+def _folded(text: str) -> str:
+    """Text compared as people write names: accents, case and spacing aside."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().split())

@@ -32,7 +32,11 @@ ROLES = (
     "investigator",
     "node_operator",
     "child_protection_officer",
+    "data_subject",
 )
+
+# Roles whose credential opens one case only: its family member, or the person themselves.
+CASE_BOUND_ROLES = ("family_member", "data_subject")
 
 # Who may decide, in a located minor's best interests, whether their whereabouts are shared.
 BEST_INTERESTS_ROLES = ("child_protection_officer",)

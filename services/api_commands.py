@@ -37,6 +37,7 @@ from ledger.commands import (
     ReopenCase,
     ReportMissingPerson,
     WithdrawConsent,
+    WithholdSharing,
 )
 from ledger.errors import CommandIdReused
 from ledger.forensic_commands import (
@@ -121,6 +122,14 @@ ROUTES = (
         FAMILY_BEHALF,
         "case_id",
         family=True,
+    ),
+    Route(
+        "/cases/{case_id}/withholding",
+        WithholdSharing,
+        "withhold_sharing",
+        "Withhold the case from countries (the one a refugee fled), whatever the agreements say",
+        CASEWORK - {"consular_officer"},
+        "case_id",
     ),
     Route("/cases/{case_id}/links", LinkCases, "link_cases", "Link two cases", CASEWORK, "case_id"),
     Route(

@@ -255,6 +255,7 @@ def quickstart() -> None:
             last_seen_place="Tenosique, Tabasco",
             route="Corinto – Tenosique",
             source="family",
+            family_contacts=(FamilyContact("Gloria Hernández", "mother", phone="+504 5555 0177"),),
             consented_purposes=("search",),
             consent_explained_by="Comité de Familiares",
             consent_language="es",

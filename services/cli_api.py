@@ -42,7 +42,9 @@ def parse_lifetime(text: str) -> timedelta:
 @token_group.command("issue")
 @click.argument("organisation")
 @click.option("--role", required=True, help="caseworker, forensic_expert, geneticist, consular_officer, ...")
-@click.option("--case", "case_id", help="For a family member: the case their credential opens.")
+@click.option(
+    "--case", "case_id", help="For a family member, or a located adult (data_subject): the case it opens."
+)
 @click.option(
     "--expires",
     default="90d",
@@ -56,6 +58,8 @@ def token_issue(organisation: str, role: str, case_id: str | None, expires: str)
         case = str(parse_case_id(case_id)) if case_id else None
         rules = load_rules(node.settings.access_rules) if node.settings.access_rules else None
         known = rules.organisations if rules is not None else None
+        if role == "data_subject" and case_id:
+            node.ledger.get_case(parse_case_id(case_id)).check_own_credential()
         try:
             token, credential = token_store(node.settings.data_dir).issue(
                 organisation, role, case, lifetime, organisations=known

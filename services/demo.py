@@ -255,7 +255,10 @@ def play(directory: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
         )
         gt.ledger.erase_data(
             EraseData(
-                **_ctx(GT_FAMILY_GROUP, "family_support"), case_id=daughter, requested_by="Ana Lucía herself"
+                # Her own credential, once located: the ledger names her by a pseudonym only.
+                **_ctx(Actor("family:5e1f0c9a2b47", "data_subject"), "family_support"),
+                case_id=daughter,
+                requested_by="Ana Lucía herself",
             )
         )
         step("GT", "Ana Lucía is found alive in the United States, and asks that her data be erased")

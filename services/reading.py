@@ -140,7 +140,9 @@ class CaseReading:
             "the family's right to consult",
             "consult",
         )
-        dossier = self._dossier(case, ABOVE_PUBLIC, self._protection(case, None))
+        # The located person themselves (their own credential) reads where they are; a relative, not.
+        own = family_member.role == "data_subject"
+        dossier = self._dossier(case, ABOVE_PUBLIC, self._protection(case, None, own=own))
         reads = [
             ReadEntry(
                 at=e.occurred_at,
@@ -225,12 +227,12 @@ class CaseReading:
         )
 
     @staticmethod
-    def _protection(case: MissingPersonCase, organisation: str | None) -> Protect:
+    def _protection(case: MissingPersonCase, organisation: str | None, *, own: bool = False) -> Protect:
         """What to keep from a reader (organisation None: the family) whatever its tiers: where
         a located person is, unless they may be shared (case.whereabouts_shareable), except
         from the organisation that recorded the location; and, from the family, the name of a
         witness and a best-interests decision's reasoning and author."""
-        shareable = case.whereabouts_shareable
+        shareable = own or case.whereabouts_shareable
 
         def protect(event_type: str, recorded_by: str, fields: dict[str, Any]) -> tuple[str, ...]:
             kept: tuple[str, ...] = ()

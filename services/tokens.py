@@ -29,7 +29,7 @@ from ledger.errors import InvalidField
 from ledger.private_files import private_dir
 from ledger.roles import check_staff
 from ledger.validation import required_text
-from ledger.vocabulary import ROLES
+from ledger.vocabulary import CASE_BOUND_ROLES, ROLES
 from topics.signing import write_private_file
 
 PREFIX = "clt_"
@@ -46,7 +46,7 @@ class Credential:
     token_id: str
     organisation: str
     role: str
-    case_id: str | None  # a family member's token opens their case only
+    case_id: str | None  # a family member's token, or the located person's own, opens their case only
     issued_at: str
     expires_at: str | None = None  # None: issued before expiry was recorded (LIFETIME after issue)
 
@@ -62,6 +62,7 @@ class Credential:
 
     @property
     def family(self) -> bool:
+        """A credential bound to one case: its family member's, or the person's own (data_subject)."""
         return self.case_id is not None
 
     @property
@@ -125,8 +126,10 @@ class TokenStore:
         organisation = required_text("organisation", organisation)
         if role not in ROLES:
             raise InvalidField("role", f"{role!r} is not one of {', '.join(sorted(ROLES))}")
-        if (role == "family_member") != (case_id is not None):
-            raise InvalidField("case", "a family member's token names their case, and only theirs does")
+        if (role in CASE_BOUND_ROLES) != (case_id is not None):
+            raise InvalidField(
+                "case", "a family member's or a located person's token names their case, and only theirs does"
+            )
         if organisations is not None and case_id is None:
             check_staff(organisations, organisation, role, prefix="")
         token = PREFIX + secrets.token_urlsafe(32)

@@ -185,5 +185,5 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
             decided_by="Lic. Ana Pérez",
         )
     )
-    ledger.erase_data(EraseData(**ctx(FAMILY), case_id=twin, requested_by="the person herself"))
+    ledger.erase_data(EraseData(**ctx(FAMILY), case_id=twin, requested_by="Rosa Chávez, her mother"))
     return {"case": case, "twin": twin, "remains": remains, "sample": reference, "match": match}

@@ -696,7 +696,7 @@ class NodeContract:
         time.sleep(0.01)
         amended = datetime.now(UTC)
         time.sleep(0.01)
-        mx.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="the mother"))
+        mx.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="Rosa Chávez, mother"))
         mx.sync("MX")
         for node, jurisdiction in ((gt, "GT"), (hn, "HN")):
             node.projector(jurisdiction).run_once()

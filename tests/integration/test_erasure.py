@@ -118,7 +118,7 @@ def test_an_erased_case_leaves_no_readable_name_in_postgresql_or_kafka(
     assert route.encode() in before, "control: the search finds what the views keep in clear"
     assert amended.encode() not in before, "the views keep names sealed, never in clear"
 
-    mx.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="the mother"))
+    mx.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="Rosa Chávez, mother"))
     mx.sync("MX")
     gt.projector("GT").run_once()
 

@@ -38,6 +38,7 @@ REPORT = {
     "consented_purposes": ["search", "forensic_identification", "family_support"],
     "consent_explained_by": "Fiscalía: Ana Ruiz",
     "consent_language": "es",
+    "family_contacts": [{"name": "Rosa Cruz", "relationship": "mother", "phone": "+504 5555 0199"}],
 }
 
 
@@ -256,7 +257,9 @@ def test_a_photo_is_kept_sealed_referenced_by_its_case_and_erased_with_it(
     statistics = api.get(f"/cases/{case_id}/photo", headers={**staff, "X-Purpose": "statistics"})
     assert statistics.status_code == 403
 
-    erased = api.post(f"/cases/{case_id}/erasure", json={"requested_by": "the family"}, headers=staff)
+    erased = api.post(
+        f"/cases/{case_id}/erasure", json={"requested_by": "Rosa Cruz, her mother"}, headers=staff
+    )
     assert erased.status_code == 200, erased.text
     assert api.get(f"/cases/{case_id}/photo", headers=staff).status_code in (403, 404)
     with pytest.raises(NotFound):  # the photo's key went with the case's

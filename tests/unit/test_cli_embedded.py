@@ -290,7 +290,9 @@ def test_a_family_consults_amends_withdraws_and_erases_from_the_command_line(tmp
     listed = cli("cases", "--as", "MX")
     assert "José Ángel" not in listed.stdout and "(restricted)" in listed.stdout
 
-    erased = cli("erase", case_id, "--by", "Marta Núñez", "--yes")
+    refused = cli("erase", case_id, "--by", "Marta Núñez", "--yes")  # not the case's contact
+    assert refused.returncode != 0 and "requested_by" in refused.stderr
+    erased = cli("erase", case_id, "--by", "Gloria Hernández, madre", "--yes")
     assert erased.returncode == 0, erased.stderr
     after = cli("consult", case_id, "--by", "Marta Núñez")
     assert (

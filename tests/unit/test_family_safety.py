@@ -409,3 +409,52 @@ def test_consent_records_who_explained_it_and_in_which_language(ledger: CaseLedg
     )
     granted = list(ledger.events.get(case_id))[-1]
     assert (granted.explained_by, granted.language) == ("Juan Ruiz", "k'iche'")
+
+
+# ------------------------------------------------------------------------- erasure
+
+
+def test_an_erasure_is_asked_by_the_person_or_the_family_member_the_case_names(ledger: CaseLedger) -> None:
+    from ledger.commands import EraseData
+
+    case_id = ledger.report_missing_person(report(**CONSENTED))  # contact: Rosa Chávez, mother
+    for stranger in ("the family", "Rosa", "Juan Pérez, neighbour"):
+        with pytest.raises(RuleBroken) as refused:
+            ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by=stranger))
+        assert refused.value.rule == "requested_by"
+    assert not ledger.get_case(case_id).erased
+    ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="rosa chavez, su madre"))
+    assert ledger.get_case(case_id).erased
+
+
+def test_a_located_adult_gets_a_credential_of_their_own_and_asks_for_erasure_with_it(
+    node: Node, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.api import create_app
+    from services.tokens import TokenStore
+
+    minor = located_at_node(node, agreed=False, date_of_birth="2012-01-01")
+    with pytest.raises(RuleBroken):
+        node.ledger.get_case(minor).check_own_credential()
+    missing = node.ledger.report_missing_person(report(**CONSENTED))
+    with pytest.raises(RuleBroken):
+        node.ledger.get_case(missing).check_own_credential()
+    case_id = located_at_node(node, agreed=False)
+    node.ledger.get_case(case_id).check_own_credential()
+
+    tokens = TokenStore(tmp_path / "api-tokens.json")
+    token, credential = tokens.issue("María José López", "data_subject", str(case_id))
+    assert credential.actor.organisation.startswith("family:"), "named on the ledger by a pseudonym"
+    with pytest.raises(InvalidField):
+        tokens.issue("María José López", "data_subject")  # bound to their own case
+    api = TestClient(create_app(node, tokens, max_body_bytes=20_000, catch_up=True))
+    own = {"Authorization": f"Bearer {token}", "X-Purpose": "family_support"}
+    consulted = api.get(f"/cases/{case_id}", headers=own)
+    assert consulted.status_code == 200 and "Albergue" in consulted.text, "where they are is theirs to read"
+    assert "Juan Gómez" not in consulted.text
+    assert api.get(f"/cases/{missing}", headers=own).status_code == 403
+    erased = api.post(f"/cases/{case_id}/erasure", json={"requested_by": "anyone"}, headers=own)
+    assert erased.status_code == 200, erased.text
+    assert node.ledger.get_case(case_id).erased

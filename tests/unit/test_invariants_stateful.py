@@ -149,7 +149,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(case=consumes(cases))
     def erase(self, case: UUID) -> None:
         self.attempt(
-            lambda: self.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case, requested_by="mother"))
+            lambda: self.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case, requested_by="Rosa Chávez"))
         )
 
     @rule(one=cases, other=cases)
