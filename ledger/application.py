@@ -14,7 +14,6 @@ from ledger.commands import (
     AmendData,
     CloseCase,
     ConfirmIdentification,
-    DetermineBestInterests,
     EraseData,
     GrantConsent,
     JudgeCasesDistinct,
@@ -26,12 +25,12 @@ from ledger.commands import (
     ReopenCase,
     ReportMissingPerson,
     WithdrawConsent,
-    WithholdSharing,
 )
 from ledger.errors import CaseNotFound, InvalidField, NotFound, RuleBroken, VersionConflict
 from ledger.events import LedgerAggregate
 from ledger.forensic import ForensicLedger
 from ledger.match import Match
+from ledger.protection_commands import DetermineBestInterests, WithholdSharing
 from ledger.remains import UnidentifiedRemains
 from ledger.sample import Sample
 from ledger.values import PHOTO_LOCATION

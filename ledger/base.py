@@ -23,18 +23,17 @@ from ledger.commands import (
     CaseCommand,
     CloseCase,
     Command,
-    DetermineBestInterests,
     EraseData,
     GrantConsent,
     ReopenCase,
     WithdrawConsent,
-    WithholdSharing,
 )
 from ledger.crypto import MasterKey, new_data_key
 from ledger.errors import CaseNotFound, ConsentRequired, NotFound, VersionConflict
 from ledger.events import DIGEST_LENGTH, LedgerAggregate, with_digest
 from ledger.keystore import KeyStore, MemoryKeyStore
 from ledger.match import Match
+from ledger.protection_commands import DetermineBestInterests, WithholdSharing
 from ledger.sealed_store import SealingMapper
 
 A = TypeVar("A", bound=LedgerAggregate)

@@ -7,7 +7,6 @@ event); the events' evolve() only changes state. A person is never presumed dead
 from __future__ import annotations
 
 import json
-import unicodedata
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -15,7 +14,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from ledger.consent import FAMILY_ROLE, family_consent_state, refuse_grant_over_the_family
 from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded, command_key
-from ledger.tiers import age_between, age_readings, is_minor
+from ledger.protection import PersonProtection
+from ledger.tiers import age_between, is_minor
 from ledger.validation import not_before_birth
 from ledger.vocabulary import CaseStatus
 
@@ -26,7 +26,7 @@ def case_id_for(origin: str, command_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"caseledger:case:{origin}:{command_id}")
 
 
-class MissingPersonCase(LedgerAggregate):
+class MissingPersonCase(PersonProtection, LedgerAggregate):
     """A missing person's case: status is missing, located_alive, identified_deceased or closed."""
 
     class CaseReported(LedgerAggregate.Created):
@@ -349,29 +349,6 @@ class MissingPersonCase(LedgerAggregate):
         """Under 18 when they went missing; an unknown age counts as possibly a minor."""
         return is_minor(self.person, self.last_seen)
 
-    def age_readings_when_located(self) -> frozenset[str]:
-        """Whether the person may have been a minor, an adult, or either, the day they were
-        located (not the day they went missing)."""
-        located_on = (self.located or {}).get("on")
-        return age_readings(self.person, self.last_seen, located_on)
-
-    @property
-    def whereabouts_shareable(self) -> bool:
-        """Whether a located person's whereabouts may reach the family and other readers: an
-        adult's only if they agreed, a minor's only after a best-interests decision to share,
-        and a person who may be either needs both (the stricter reading, never the looser)."""
-        if self.located is None or self.status != CaseStatus.LOCATED_ALIVE:
-            return False
-        readings = self.age_readings_when_located()
-        if "adult" in readings and not self.located.get("shareable"):
-            return False
-        return "minor" not in readings or self.located.get("best_interests") == "share_whereabouts"
-
-    @property
-    def withheld_countries(self) -> frozenset[str]:
-        """The countries this case is never shared with (snapshots older than the rule hold none)."""
-        return frozenset(getattr(self, "withheld_from", ()) or ())
-
     def has_consent(self, purpose: str) -> bool:
         return self.consents.get(purpose, False)
 
@@ -416,16 +393,6 @@ class MissingPersonCase(LedgerAggregate):
         self.trigger_event(
             self.ConsentGranted, **envelope, consent_purpose=consent_purpose, given_by=given_by, **data
         )
-
-    def withhold_from(self, envelope: dict[str, Any], countries: list[str], reason: str) -> None:
-        self._refuse_if_erased("SharingWithheld")
-        if self.origin in countries:
-            raise RuleBroken(
-                "countries", f"the case is recorded in {self.origin}; it cannot be withheld from it"
-            )
-        if set(countries) <= self.withheld_countries:
-            return  # withheld already: nothing new to record
-        self.trigger_event(self.SharingWithheld, **envelope, countries=countries, reason=reason)
 
     def withdraw_consent(self, envelope: dict[str, Any], consent_purpose: str, withdrawn_by: str) -> None:
         self._refuse_if_closed("ConsentWithdrawn")
@@ -497,19 +464,6 @@ class MissingPersonCase(LedgerAggregate):
             whereabouts_shared=whereabouts_shared,
         )
 
-    def determine_best_interests(
-        self, envelope: dict[str, Any], decision: str, reason: str, decided_by: str
-    ) -> None:
-        self._refuse_if_closed("BestInterestsDetermined")
-        self._refuse_if_erased("BestInterestsDetermined")
-        if self.status != CaseStatus.LOCATED_ALIVE or self.located is None:
-            raise RuleBroken("decision", "a best-interests decision follows the person's location")
-        if "minor" not in self.age_readings_when_located():
-            raise RuleBroken("decision", "the person was an adult when located: they decide themselves")
-        self.trigger_event(
-            self.BestInterestsDetermined, **envelope, decision=decision, reason=reason, decided_by=decided_by
-        )
-
     def close(self, envelope: dict[str, Any], reason: str) -> None:
         self._refuse_if_closed("CaseClosed")
         self.trigger_event(self.CaseClosed, **envelope, reason=reason)
@@ -532,24 +486,3 @@ class MissingPersonCase(LedgerAggregate):
                 "family member the case names as contact",
             )
         self.trigger_event(self.DataErased, **envelope, requested_by=requested_by)
-
-    def check_own_credential(self) -> None:
-        """A located adult may hold a credential of their own for their case (to consult it,
-        correct it, decide its consents and ask for its erasure); nobody else may."""
-        if self.status != CaseStatus.LOCATED_ALIVE or self.age_readings_when_located() != {"adult"}:
-            raise RuleBroken("case", "a credential of their own is for a person located alive as an adult")
-
-    def names_a_contact(self, name: str) -> bool:
-        """Whether name (as said: "Rosa Chávez, mother") begins with a family contact's name."""
-        said = _folded(name)
-        contacts = [_folded(str(c.get("name") or "")) for c in self.family_contacts or []]
-        return any(
-            c and c != "(as reported)" and (said == c or said.startswith(f"{c},") or said.startswith(f"{c} "))
-            for c in contacts
-        )
-
-
-def _folded(text: str) -> str:
-    """Text compared as people write names: accents, case and spacing aside."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().split())

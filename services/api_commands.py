@@ -26,7 +26,6 @@ from ledger.commands import (
     AmendData,
     CloseCase,
     ConfirmIdentification,
-    DetermineBestInterests,
     EraseData,
     GrantConsent,
     JudgeCasesDistinct,
@@ -37,7 +36,6 @@ from ledger.commands import (
     ReopenCase,
     ReportMissingPerson,
     WithdrawConsent,
-    WithholdSharing,
 )
 from ledger.errors import CommandIdReused
 from ledger.forensic_commands import (
@@ -50,6 +48,7 @@ from ledger.forensic_commands import (
     TakeSample,
     TransferSample,
 )
+from ledger.protection_commands import DetermineBestInterests, WithholdSharing
 from services.acting import Acting, ActRefused
 from services.api_common import Caller, HeaderProblem, etag, own_case, parse_if_match
 from services.api_limits import ITEM_LENGTHS, MAX_ITEMS, TEXT_LENGTHS, Day, text

@@ -11,7 +11,6 @@ from ledger.commands import (
     AmendData,
     CloseCase,
     ConfirmIdentification,
-    DetermineBestInterests,
     EraseData,
     GrantConsent,
     JudgeCasesDistinct,
@@ -22,7 +21,6 @@ from ledger.commands import (
     RecordSighting,
     ReopenCase,
     WithdrawConsent,
-    WithholdSharing,
 )
 from ledger.forensic_commands import (
     DestroySample,
@@ -34,6 +32,7 @@ from ledger.forensic_commands import (
     TakeSample,
     TransferSample,
 )
+from ledger.protection_commands import DetermineBestInterests, WithholdSharing
 from ledger.values import AgeRange, Coordinates, Place
 from tests.factories import FAMILY, FORENSIC, ctx, report
 

@@ -16,7 +16,6 @@ from ledger.commands import (
     AmendData,
     CloseCase,
     ConfirmIdentification,
-    DetermineBestInterests,
     EraseData,
     GrantConsent,
     LinkCases,
@@ -37,6 +36,7 @@ from ledger.forensic_commands import (
     TakeSample,
     TransferSample,
 )
+from ledger.protection_commands import DetermineBestInterests
 from ledger.values import AgeRange, Place
 from ledger.vocabulary import CaseStatus
 from tests.factories import FAMILY, FORENSIC, ctx, report

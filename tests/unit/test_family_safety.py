@@ -16,12 +16,12 @@ from ledger.access_rules import SAMPLE_POLICY, load
 from ledger.application import CaseLedger
 from ledger.commands import (
     Actor,
-    DetermineBestInterests,
     NotifyFamily,
     RecordPersonLocatedAlive,
     RecordSighting,
 )
 from ledger.errors import InvalidField, RuleBroken
+from ledger.protection_commands import DetermineBestInterests
 from ledger.values import AgeRange, Place
 from services.bootstrap import Node, build_node
 from services.reading import CaseReading
@@ -272,9 +272,9 @@ def test_the_rules_withhold_a_case_from_every_reader_of_the_country_whatever_the
 
 
 def test_a_case_withheld_from_a_country_wraps_no_key_for_its_readers(ledger: CaseLedger) -> None:
-    from ledger.commands import WithholdSharing
     from ledger.crypto import MasterKey, RecipientKey, new_data_key
     from ledger.keystore import MemoryKeyStore
+    from ledger.protection_commands import WithholdSharing
     from services.bootstrap import readers_by_rules, withheld_readers
     from topics.avro import SchemaRegistry
     from topics.catalogue import Catalogue
