@@ -79,6 +79,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "bad_token": "Esa clave no abre ningún caso.",
         "form_expired": "El formulario había caducado: vuelva a entrar.",
         "throttled": "Demasiados intentos fallidos: vuelva a intentarlo en {wait} s.",
+        "protected": "Parte de este dato se reserva para proteger a una persona.",
         "purposes": {
             "search": "la búsqueda",
             "forensic_identification": "la identificación forense",
@@ -152,6 +153,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "bad_token": "That key does not open a case.",
         "form_expired": "The form had expired: sign in again.",
         "throttled": "Too many failed attempts: try again in {wait} s.",
+        "protected": "Part of this is kept back to protect a person.",
         "purposes": {
             "search": "the search",
             "forensic_identification": "forensic identification",

@@ -458,3 +458,32 @@ def test_a_located_adult_gets_a_credential_of_their_own_and_asks_for_erasure_wit
     erased = api.post(f"/cases/{case_id}/erasure", json={"requested_by": "anyone"}, headers=own)
     assert erased.status_code == 200, erased.text
     assert node.ledger.get_case(case_id).erased
+
+
+def test_a_withheld_country_that_is_no_country_is_named(ledger: CaseLedger) -> None:
+    with pytest.raises(InvalidField) as refused:
+        ledger.report_missing_person(report(withheld_from_countries=("Honduras",), **CONSENTED))
+    assert refused.value.field.startswith("withheld_from_countries")
+    case_id = ledger.report_missing_person(report(**CONSENTED))
+    from ledger.protection_commands import WithholdSharing
+
+    with pytest.raises(InvalidField) as refused:
+        ledger.withhold_sharing(WithholdSharing(**ctx(CASEWORKER), case_id=case_id, countries=(), reason="x"))
+    assert refused.value.field == "countries"
+
+
+def test_the_family_page_says_that_something_is_kept_to_protect_a_person(node: Node, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.api import create_app
+    from services.tokens import TokenStore
+
+    case_id = located_at_node(node, agreed=False)
+    tokens = TokenStore(tmp_path / "api-tokens.json")
+    token, _ = tokens.issue("Rosa Chávez, madre", "family_member", str(case_id))
+    client = TestClient(create_app(node, tokens, max_body_bytes=20_000, catch_up=True))
+    client.post("/family/login?lang=es", data={"token": token}, follow_redirects=False)
+    client.cookies.set("caseledger_family", token, path="/family")
+    page = client.get("/family?lang=es").text
+    assert "Huixtla" in page and "Albergue" not in page and "Juan Gómez" not in page
+    assert "para proteger a una persona" in page
