@@ -366,7 +366,14 @@ class ConsularFeed:
                     overlay(fields, key, value)
         held = tiers_of(taken.event_type) | set(opened.tiers) | set(opened.closed)
         withheld = tuple(t for t in TIERS if t in held and t not in shown)
-        sealed = [entry for entry in taken.sealed if entry["tier"] in shown[1:]]
+        located = taken.event_type == "PersonLocatedAlive"
+        if located:
+            fields.pop("place", None)  # whereabouts reach readers through the audited read's rule only
+        sealed = [
+            entry
+            for entry in taken.sealed
+            if entry["tier"] in shown[1:] and not (located and entry["tier"] == "reserved")
+        ]
         item = FeedItem(
             cursor=taken.cursor,
             event_type=taken.event_type,

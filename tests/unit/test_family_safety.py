@@ -487,3 +487,35 @@ def test_the_family_page_says_that_something_is_kept_to_protect_a_person(node: N
     page = client.get("/family?lang=es").text
     assert "Huixtla" in page and "Albergue" not in page and "Juan Gómez" not in page
     assert "para proteger a una persona" in page
+
+
+def test_a_consulate_feed_never_carries_where_a_located_person_is(tmp_path: Path) -> None:
+    """Even under an agreement that names the reserved tier, the feed leaves the place out."""
+    from fastapi.testclient import TestClient
+
+    from services.api import create_app
+    from services.tokens import TokenStore
+
+    policy = tmp_path / "rules.toml"
+    policy.write_text(
+        SAMPLE_POLICY.read_text().replace(
+            'to = "hn-consulado-tapachula"\ntiers = ["public", "common"]',
+            'to = "hn-consulado-tapachula"\ntiers = ["public", "common", "reserved"]',
+        )
+    )
+    assert load(policy).decide(HN_CONSULATE, "MX", "reserved", "search", nationalities=("HN",), on=NOW.date())
+    built = build_node(Settings(node="MX", data_dir=tmp_path / "node", access_rules=policy))
+    try:
+        case_id = located_at_node(built, agreed=False, nationalities=("HN",))
+        tokens = TokenStore(tmp_path / "api-tokens.json")
+        api = TestClient(create_app(built, tokens, max_body_bytes=20_000, catch_up=True))
+        token, _ = tokens.issue(HN_CONSULATE, "consular_officer")
+        feed = api.get(
+            "/feed",
+            params={"follow": "false"},
+            headers={"Authorization": f"Bearer {token}", "X-Purpose": "search"},
+        )
+        assert str(case_id) in feed.text and "PersonLocatedAlive" in feed.text
+        assert "Albergue" not in feed.text
+    finally:
+        built.close()
