@@ -519,3 +519,21 @@ def test_a_consulate_feed_never_carries_where_a_located_person_is(tmp_path: Path
         assert "Albergue" not in feed.text
     finally:
         built.close()
+
+
+def test_a_case_withheld_later_leaves_every_list_and_timeline_of_its_names(node: Node) -> None:
+    from ledger.protection_commands import WithholdSharing
+
+    staff = Actor(SHELTER, "caseworker")
+    case_id = node.ledger.report_missing_person(
+        report(recorded_by=staff, given_names="Refugiada", nationalities=("HN",), **CONSENTED)
+    )
+    node.sync("MX")
+    assert node.views("MX").rows([str(case_id)])[str(case_id)].given_names == "Refugiada"
+    node.ledger.withhold_sharing(
+        WithholdSharing(**ctx(staff), case_id=case_id, countries=("HN",), reason="asked for asylum")
+    )
+    node.sync("MX")
+    row = node.views("MX").rows([str(case_id)])[str(case_id)]
+    assert row.given_names is None and row.restricted
+    assert "Refugiada" not in str(node.views("MX").timeline(str(case_id)))
