@@ -11,10 +11,12 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from eventsourcing.application import AggregateNotFoundError
 
 from ledger.access_rules import AccessRules
 from ledger.access_rules import load as load_rules
 from ledger.application import CaseLedger
+from ledger.case import MissingPersonCase
 from ledger.crypto import MasterKey, RecipientKey
 from ledger.errors import CaseNotFound
 from ledger.keystore import KeyStore, SQLiteKeyStore
@@ -134,13 +136,24 @@ def case_context(ledger: CaseLedger) -> CaseContext:
 def withheld_readers(rules: AccessRules, ledger: CaseLedger) -> Withheld:
     """The readers a case is withheld from (the country a refugee fled: its node, its
     organisations and its consulates): those named by the report being published and by the
-    case as it stands now, which may have been withheld since."""
+    case as it stands now, which may have been withheld since. A sample, match or identified
+    remains of such a case is withheld from them too."""
     readers = (*rules.organisations, *rules.jurisdictions)
 
     def withheld(aggregate_id: str, event: Any) -> frozenset[str]:
         countries = set(getattr(event, "withheld_from_countries", None) or ())
-        with contextlib.suppress(CaseNotFound, ValueError):  # not this node's case: its origin decides
-            countries |= ledger.get_case(UUID(aggregate_id)).withheld_countries
+        try:
+            aggregate: Any = ledger.repository.get(UUID(aggregate_id))
+        except (AggregateNotFoundError, ValueError):
+            aggregate = None  # not this node's record: its origin decides
+        if aggregate is not None and not isinstance(aggregate, MissingPersonCase):
+            linked = getattr(aggregate, "case_id", None) or getattr(aggregate, "identified_as", None)
+            aggregate = None
+            if linked:
+                with contextlib.suppress(CaseNotFound, ValueError):
+                    aggregate = ledger.get_case(UUID(str(linked)))
+        if isinstance(aggregate, MissingPersonCase):
+            countries |= aggregate.withheld_countries
         return frozenset(r for r in readers if rules.withholds(r, countries)) if countries else frozenset()
 
     return withheld

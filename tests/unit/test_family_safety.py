@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -271,10 +272,10 @@ def test_the_rules_withhold_a_case_from_every_reader_of_the_country_whatever_the
     assert "HN" not in rules.entitled("MX", "public", nationalities=("HN",), withheld_from=("HN",), on=on)
 
 
-def test_a_case_withheld_from_a_country_wraps_no_key_for_its_readers(ledger: CaseLedger) -> None:
+def granting_for(ledger: CaseLedger, nationality: str) -> Any:
+    """The relay's key granting under the sample rules, every reader holding a key."""
     from ledger.crypto import MasterKey, RecipientKey, new_data_key
     from ledger.keystore import MemoryKeyStore
-    from ledger.protection_commands import WithholdSharing
     from services.bootstrap import readers_by_rules, withheld_readers
     from topics.avro import SchemaRegistry
     from topics.catalogue import Catalogue
@@ -283,7 +284,7 @@ def test_a_case_withheld_from_a_country_wraps_no_key_for_its_readers(ledger: Cas
 
     rules = load(SAMPLE_POLICY)
     recipients = {r: RecipientKey.generate().public for r in (*rules.organisations, *rules.jurisdictions)}
-    granting = Granting(
+    return Granting(
         "MX",
         MemoryKeyStore(MasterKey(new_data_key())),
         SchemaRegistry(),
@@ -291,15 +292,25 @@ def test_a_case_withheld_from_a_country_wraps_no_key_for_its_readers(ledger: Cas
         NodeKey.generate(),
         recipients,
         readers=readers_by_rules(rules),
-        context=lambda aggregate_id: (("HN",), False),
+        context=lambda aggregate_id: ((nationality,), False),
         withheld=withheld_readers(rules, ledger),
     )
 
+
+def granted_to(granting: Any, aggregate_id: UUID, tier: str = "common") -> set[str]:
+    key_id, _ = granting.key_for(str(aggregate_id), tier)
+    messages = granting.grants_for([key_id])
+    granting.granted()
+    return set(granting.registry.decode(messages[0].value).record["grants"]) if messages else set()
+
+
+def test_a_case_withheld_from_a_country_wraps_no_key_for_its_readers(ledger: CaseLedger) -> None:
+    from ledger.protection_commands import WithholdSharing
+
+    granting = granting_for(ledger, "HN")
+
     def granted(case_id: UUID) -> set[str]:
-        key_id, _ = granting.key_for(str(case_id), "common")
-        messages = granting.grants_for([key_id])
-        granting.granted()
-        return set(granting.registry.decode(messages[0].value).record["grants"]) if messages else set()
+        return granted_to(granting, case_id)
 
     open_case = ledger.report_missing_person(report(nationalities=("HN",), **CONSENTED))
     assert HN_CONSULATE in granted(open_case)
@@ -537,3 +548,31 @@ def test_a_case_withheld_later_leaves_every_list_and_timeline_of_its_names(node:
     row = node.views("MX").rows([str(case_id)])[str(case_id)]
     assert row.given_names is None and row.restricted
     assert "Refugiada" not in str(node.views("MX").timeline(str(case_id)))
+
+
+def test_a_sample_of_a_withheld_case_wraps_no_key_for_that_country(ledger: CaseLedger) -> None:
+    from ledger.forensic_commands import TakeSample
+    from tests.factories import FORENSIC
+
+    granting = granting_for(ledger, "GT")
+
+    def sample_of(case_id: UUID) -> UUID:
+        return ledger.take_sample(
+            TakeSample(
+                **ctx(FORENSIC, "forensic_identification"),
+                taken_on="2026-04-05",
+                sample_type="buccal_swab",
+                holder="SEMEFO Chiapas",
+                case_id=case_id,
+                donor_relationship="mother",
+            )
+        )
+
+    consented = {**CONSENTED, "consented_purposes": ("search", "forensic_identification")}
+    open_case = ledger.report_missing_person(report(nationalities=("GT",), **consented))
+    assert "gt-inacif" in granted_to(granting, sample_of(open_case), "forensic")
+    fled = ledger.report_missing_person(
+        report(nationalities=("GT",), withheld_from_countries=("GT",), **consented)
+    )
+    readers = granted_to(granting, sample_of(fled), "forensic")
+    assert readers and not readers & {"gt-inacif", "GT"}
