@@ -34,6 +34,8 @@ REPORT = {
     "last_seen_country": "MX",
     "last_seen_place": "Tapachula",
     "consented_purposes": ["search", "forensic_identification", "family_support"],
+    "consent_explained_by": "Fiscalía: Ana Ruiz",
+    "consent_language": "es",
 }
 SALVADORAN = {**REPORT, "given_names": "Marisol", "nationalities": ["SV"]}
 HONDURAN_MINOR = {**REPORT, "given_names": "Kevin", "date_of_birth": "2012-01-09"}

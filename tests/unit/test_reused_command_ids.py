@@ -78,6 +78,8 @@ REPORT: dict[str, Any] = {
     "last_seen_date": "2026-05-05",
     "last_seen_country": "MX",
     "consented_purposes": ["search"],
+    "consent_explained_by": "Fiscalía: Ana Ruiz",
+    "consent_language": "es",
 }
 
 

@@ -39,6 +39,8 @@ REPORT = {
     "last_seen_country": "MX",
     "last_seen_place": "Tapachula",
     "consented_purposes": ["search", "forensic_identification", "family_support"],
+    "consent_explained_by": "Fiscalía: Ana Ruiz",
+    "consent_language": "es",
 }
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 OTHER_PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(255, -1, -1)) * 4
