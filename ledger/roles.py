@@ -14,7 +14,9 @@ _NATIONAL_BODY = ("commissioner", "investigator", "forensic_expert", "node_opera
 KIND_ROLES: Mapping[str, frozenset[str]] = {
     "family_association": frozenset(_EVERY_KIND),
     "ngo": frozenset(_EVERY_KIND),
-    "shelter": frozenset(_EVERY_KIND),
+    # Child-protection staff placed where located minors are sheltered (as Mexico's DIF and its
+    # Procuraduría de Protección are) decide a minor's best interests; nobody else does.
+    "shelter": frozenset({*_EVERY_KIND, "child_protection_officer"}),
     "forensic_institute": frozenset({*_EVERY_KIND, "forensic_expert", "geneticist"}),
     "genetic_laboratory": frozenset({*_EVERY_KIND, "geneticist", "forensic_expert"}),
     "consulate": frozenset({*_EVERY_KIND, "consular_officer"}),
