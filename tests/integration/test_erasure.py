@@ -231,7 +231,7 @@ def test_an_erased_case_leaves_no_name_in_postgresql_s_files_or_wal_nor_any_topi
         opened = open_feed_message(mx.registry, mx.data_keys, reported.value or b"")
         assert opened["fields"]["person"]["given_names"] == name, "control: the feed carries the name"
 
-        mx.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="the mother"))
+        mx.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="Rosa Chávez, mother"))
         mx.sync("MX")
         gt.projector("GT").run_once()
         hn.projector("HN").run_once()

@@ -129,7 +129,7 @@ def test_an_erased_case_leaves_no_name_on_the_consulates_feed_topic(
         )
         assert name not in sse_names(), "a replay after the withdrawal shows no name"
 
-        node.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="su madre"))
+        node.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="Rosa Chávez, madre"))
         node.sync("MX")
         assert publisher.run_once() == 2
     finally:

@@ -191,7 +191,9 @@ def headers(tokens: TokenStore, organisation: str, role: str) -> dict[str, str]:
 
 BODY = (
     '{"given_names": "%s", "first_surname": "Cruz", "sex": "female", "nationalities": ["HN"], '
-    '"date_of_birth": "2000-01-01", "last_seen_date": "2026-05-05", "last_seen_country": "MX"}'
+    '"date_of_birth": "2000-01-01", "last_seen_date": "2026-05-05", "last_seen_country": "MX", '
+    '"consented_purposes": ["search"], "consent_explained_by": "Fiscal\u00eda: Ana Ruiz", '
+    '"consent_language": "es"}'
 )
 
 

@@ -118,7 +118,7 @@ def test_the_views_hold_no_name_in_clear_and_an_erasure_leaves_none_on_disk(
     assert personal(found, ROUTE), "control: the scan finds a public field the views keep in clear"
     assert personal(found, NAME, AMENDED, SURNAME, PLACE, BIRTH) == [], "held in clear"
 
-    mx.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=UUID(case_id), requested_by="the mother"))
+    mx.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=UUID(case_id), requested_by="Rosa Chávez, mother"))
     mx.sync("MX")
     gt.projector("GT").run_once()
     hn.projector("HN").run_once()

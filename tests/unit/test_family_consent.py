@@ -34,7 +34,14 @@ def ledger() -> CaseLedger:
 
 def grant(ledger: CaseLedger, actor: Actor, case_id: UUID, purpose: str) -> int:
     return ledger.grant_consent(
-        GrantConsent(**ctx(actor), case_id=case_id, consent_purpose=purpose, given_by="la madre")
+        GrantConsent(
+            **ctx(actor),
+            case_id=case_id,
+            consent_purpose=purpose,
+            given_by="la madre",
+            explained_by="Comité de Familiares: Lucía Pérez",
+            language="es",
+        )
     )
 
 
@@ -103,14 +110,15 @@ def test_the_api_refuses_staff_overturning_a_withdrawal_and_the_family_sees_gran
         withdrawal = {"consent_purpose": "forensic_identification", "withdrawn_by": "Rosa"}
         done = api.post(f"/cases/{case_id}/consent-withdrawals", json=withdrawal, headers=family)
         assert done.status_code == 200, done.text
-        again = {"consent_purpose": "forensic_identification", "given_by": "Rosa Cruz, madre"}
+        explained = {"explained_by": "Fiscalía: Ana Ruiz", "language": "es"}
+        again = {"consent_purpose": "forensic_identification", "given_by": "Rosa Cruz, madre", **explained}
         overturned = api.post(f"/cases/{case_id}/consents", json=again, headers=staff)
         assert overturned.status_code == 403, overturned.text
         assert [e["loc"] for e in overturned.json()["detail"]] == [["body", "consent_purpose"]]
         assert not node.ledger.get_case(UUID(case_id)).has_consent("forensic_identification")
 
         other = bearer("mx-casa-migrante-tapachula", "caseworker")  # not the reporting organisation
-        behalf = {"consent_purpose": "accountability", "given_by": "the family"}
+        behalf = {"consent_purpose": "accountability", "given_by": "the family", **explained}
         assert api.post(f"/cases/{case_id}/consents", json=behalf, headers=other).status_code == 403
         assert api.post(f"/cases/{case_id}/consents", json=behalf, headers=staff).status_code == 200
 
@@ -125,6 +133,7 @@ def test_the_api_refuses_staff_overturning_a_withdrawal_and_the_family_sees_gran
         shown = signed_in.text
         assert 'id="on-behalf-accountability"' in shown and "given on your behalf by" in shown
         assert "mx-fiscalia-migrantes" in shown and 'id="on-behalf-search"' not in shown
-        assert api.post(f"/cases/{case_id}/consents", json=again, headers=family).status_code == 200
+        by_family = {"consent_purpose": "forensic_identification", "given_by": "Rosa Cruz, madre"}
+        assert api.post(f"/cases/{case_id}/consents", json=by_family, headers=family).status_code == 200
     finally:
         node.close()

@@ -303,7 +303,7 @@ def test_an_erased_case_replays_as_its_public_tier_and_a_retraction(
     api = TestClient(create_app(node, tokens, catch_up=True))
     honduras = headers(tokens, "hn-consulado-tapachula")
     node.ledger.erase_data(
-        EraseData(**ctx(FAMILY), case_id=uuid.UUID(cases["hn_adult"]), requested_by="su madre")
+        EraseData(**ctx(FAMILY), case_id=uuid.UUID(cases["hn_adult"]), requested_by="Rosa Chávez, su madre")
     )
     replay = api.get("/feed", params={"follow": "false"}, headers=honduras)
     assert "Hondureño" not in shown(replay)
@@ -354,7 +354,7 @@ def test_the_feed_topic_carries_names_sealed_and_retracts_them(node: Node, cases
     )
 
     node.ledger.erase_data(
-        EraseData(**ctx(FAMILY), case_id=uuid.UUID(cases["hn_adult"]), requested_by="su madre")
+        EraseData(**ctx(FAMILY), case_id=uuid.UUID(cases["hn_adult"]), requested_by="Rosa Chávez, su madre")
     )
     node.relay.run_once()
     assert publisher.run_once() == 2
