@@ -30,7 +30,7 @@ from projections.duplicate_check import DuplicateIndex, row_features, score
 from projections.duplicates import Candidate, features, find_duplicates
 from projections.views import CaseRow, JurisdictionViews
 from services.bootstrap import Node
-from services.caller_view import CallerView
+from services.caller_view import CallerView, ledger_withholding
 from services.reading import READ_REFUSED
 
 KINDS = ("duplicate", "am_pm")
@@ -234,7 +234,14 @@ class Candidates:
     # ------------------------------------------------------------------ reads
 
     def _view(self, views: JurisdictionViews, reader: Actor, purpose: str) -> CallerView:
-        return CallerView(views, self.rules, reader.organisation, purpose, self.today)
+        return CallerView(
+            views,
+            self.rules,
+            reader.organisation,
+            purpose,
+            self.today,
+            withheld=ledger_withholding(self.node.ledger),  # a refugee's case: never to that country
+        )
 
     def _record_listed(
         self,

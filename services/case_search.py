@@ -274,7 +274,11 @@ def _listing(
     hidden: set[tuple[object, ...]] = set()
     total = 0
     for kind, ids in index.kinds().items():
-        if readable(index.entries[next(iter(ids))].row) is None:
+        if index.entries[next(iter(ids))].row.restricted:
+            # Restricted cases are not read alike: one may be withheld from the caller's country.
+            counted = ids if members is None else ids & members
+            total += sum(1 for i in counted if readable(index.entries[i].row) is not None)
+        elif readable(index.entries[next(iter(ids))].row) is None:
             hidden.add(kind)
         else:
             total += len(ids) if members is None else len(ids & members)
@@ -304,6 +308,8 @@ def reader(view: CallerView) -> Callable[[CaseRow], CaseRow | None]:
         # caller's country is the one is the case's own, so it is part of the kind.
         kind = (*kind_of(row), view.withheld(row.case_id) if row.restricted else frozenset())
         outcome = decided.get(kind)
+        if outcome is None and row.restricted and view.kept_from_caller(row.case_id):
+            outcome = decided[kind] = "hidden"
         if outcome is None:
             shown = view.case(row)
             outcome = decided[kind] = "hidden" if shown is None else "all" if shown is row else "public"

@@ -36,6 +36,8 @@ MARIA = {
     "last_seen_country": "MX",
     "last_seen_place": "Tapachula",
     "consented_purposes": ["search", "family_support"],
+    "consent_explained_by": "Fiscalía: Ana Ruiz",
+    "consent_language": "es",
 }
 UNACCENTED = {**MARIA, "given_names": "Maria Jose", "first_surname": "Perez", "second_surname": "Gutierrez"}
 ABBREVIATED = {

@@ -33,6 +33,7 @@ def report(tmp_path: Path, given: str, first: str, second: str, *more: str) -> t
         *("--given-names", given, "--first-surname", first, "--second-surname", second),
         *("--sex", "female", "--nationality", "HN", "--date-of-birth", "1990-04-02"),
         *("--last-seen-date", "2026-02-03", "--last-seen-country", "MX"),
+        *("--consent", "search", "--consent-explained-by", "Fiscalía: Ana Ruiz", "--consent-language", "es"),
         *("--organisation", "mx-fiscalia-migrantes", *more),
     )
     assert done.returncode == 0, done.stderr

@@ -32,6 +32,8 @@ def person(given: str, first: str, second: str | None, nationality: str, **more:
         "last_seen_date": "2026-05-05",
         "last_seen_country": "MX",
         "consented_purposes": CONSENTS,
+        "consent_explained_by": "Fiscalía: Ana Ruiz",
+        "consent_language": "es",
         **more,
     }
 
@@ -69,7 +71,14 @@ def reported(api: TestClient, staff: dict[str, str]) -> dict[str, str]:
         "jose": person("José Ángel", "Hernández", "Núñez", "HN"),
         "maria": person("María José", "Pérez", "Gutiérrez", "GT", sex="female", last_seen_date="2026-02-01"),
         "francisco": person("Francisco", "de la Cruz", "Vásquez", "SV", last_seen_date="2026-03-10"),
-        "juan": person("Juan", "López", None, "HN", last_seen_date="2026-04-01"),
+        "juan": person(
+            "Juan",
+            "López",
+            None,
+            "HN",
+            last_seen_date="2026-04-01",
+            family_contacts=[{"name": "Rosa López", "relationship": "mother", "phone": "+504 5555 0101"}],
+        ),
         "minor": person("Jesús", "Hernández", "Núñez", "HN", date_of_birth="2014-01-01"),
     }
     ids = {}
@@ -236,7 +245,7 @@ def test_an_erased_case_is_found_by_its_name_no_more(
 ) -> None:
     assert found(api, staff, q="Juan López")[0]["case_id"] == reported["juan"]
     erased = api.post(
-        f"/cases/{reported['juan']}/erasure", json={"requested_by": "the family"}, headers=staff
+        f"/cases/{reported['juan']}/erasure", json={"requested_by": "Rosa López"}, headers=staff
     )
     assert erased.status_code == 200, erased.text
     assert all(c["case_id"] != reported["juan"] for c in found(api, staff, q="Juan López"))

@@ -31,6 +31,7 @@ def report(tmp_path: Path, given: str, first: str, nationality: str, born: str) 
         *("--given-names", given, "--first-surname", first, "--sex", "female"),
         *("--nationality", nationality, "--date-of-birth", born),
         *("--last-seen-date", "2026-01-20", "--last-seen-country", "MX"),
+        *("--consent", "search", "--consent-explained-by", "Fiscalía: Ana Ruiz", "--consent-language", "es"),
     )
     assert done.returncode == 0, done.stderr
 

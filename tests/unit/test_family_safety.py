@@ -366,6 +366,10 @@ def test_the_consulate_of_the_country_fled_reads_lists_and_follows_nothing_of_th
     consulate = {"Authorization": f"Bearer {token}", "X-Purpose": "search"}
     listed = api.get("/cases", headers=consulate).json()
     assert [c["case_id"] for c in listed] == [str(other)], "not even the public tier of the withheld case"
+    searched = api.get("/cases", params={"q": "Refugiada", "nationality": "HN"}, headers=consulate)
+    assert searched.status_code == 200 and searched.json() == [], "nor found by a search"
+    assert api.get(f"/cases/{other}/candidates", headers=consulate).status_code == 200  # the control
+    assert str(fled) not in api.get(f"/cases/{other}/candidates", headers=consulate).text
     assert api.get(f"/cases/{fled}", headers=consulate).status_code == 403
     assert api.get(f"/timeline/{fled}", headers=consulate).status_code == 404
     assert api.get(f"/timeline/{other}", headers=consulate).status_code == 200
