@@ -24,6 +24,7 @@ from projections.views import (
     ChainHead,
     ForensicRow,
     JurisdictionViews,
+    Link,
     TimelineRow,
     create_tables,
     is_uuid,
@@ -94,6 +95,17 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 "second_surname text, last_seen_date date, last_seen_place text, "
                 "consents text[] NOT NULL DEFAULT '{{}}', sealed bytea, name_tokens bytea)"
             ).format(Identifier(schema))
+        )
+        # A record's links to cases, sealed under its views key (projections/sealed_rows.py).
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.case_links (aggregate_id uuid NOT NULL, sealed bytea NOT NULL)"
+            ).format(Identifier(schema))
+        )
+        self.sql_create_statements.append(
+            SQL("CREATE INDEX IF NOT EXISTS case_links_by_aggregate ON {0}.case_links (aggregate_id)").format(
+                Identifier(schema)
+            )
         )
         # Views of an earlier release lack the sealed columns; their rows go at the rebuild.
         self.sql_create_statements.append(
@@ -246,6 +258,16 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 .format(Identifier(schema), SQL(", ").join(Identifier(c) for c in _COLUMNS))
                 .as_string(connection)
             )
+            self._links_insert = (
+                SQL("INSERT INTO {0}.case_links VALUES (%s, %s)")
+                .format(Identifier(schema))
+                .as_string(connection)
+            )
+            self._links_select = (
+                SQL("SELECT aggregate_id, sealed FROM {0}.case_links")
+                .format(Identifier(schema))
+                .as_string(connection)
+            )
             self._heads_select = (
                 SQL("SELECT aggregate_id, version, hash FROM {0}.chain_heads WHERE aggregate_id = ANY(%s)")
                 .format(Identifier(schema))
@@ -271,12 +293,16 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         restricted: Sequence[str] = (),
         forensic: Sequence[ForensicRow] = (),
         restored: Sequence[TimelineRow] = (),
+        links: Sequence[Link] = (),
     ) -> None:
         forensic = self._sealer.forensic(forensic)
         timeline = self._sealer.timeline(timeline)
         restored = self._sealer.timeline(restored)
         cases = self._sealer.case_values(rows)
+        sealed_links = self._sealer.links(links)
         with self.datastore.transaction(commit=True) as cursor:
+            if sealed_links:  # a few per match or identification: no staging needed
+                cursor.executemany(self._links_insert, sealed_links)
             # A batch's rows go through COPY into per-transaction staging tables and are merged
             # with one statement per table: a row costs a few µs this way, ten times less than
             # one INSERT each.
@@ -353,7 +379,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             return self._settle_format(cursor, int(found["format"]) if found else None, built, keep)
 
     def _reset(self, cursor: Any, keep: Sequence[TopicPartition]) -> None:
-        tables = SQL("{0}.cases, {0}.chain_heads, {0}.timeline, {0}.forensic").format(self._schema)
+        tables = SQL("{0}.cases, {0}.chain_heads, {0}.timeline, {0}.forensic, {0}.case_links").format(self._schema)
         cursor.execute(SQL("TRUNCATE {}").format(tables))
         cursor.execute(
             SQL("DELETE FROM {}.tracking WHERE NOT (application_name = ANY(%s))").format(self._schema),
@@ -431,6 +457,18 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             cursor.execute(self._forensic_select + " WHERE aggregate_id = ANY(%s)", (wanted,))
             found = cursor.fetchall()
         return {f.aggregate_id: f for f in self._sealer.open_forensic(_forensic_row(r) for r in found)}
+
+    def links(self, aggregate_ids: Sequence[str] | None = None) -> list[Link]:
+        wanted = [c for c in dict.fromkeys(aggregate_ids or ()) if is_uuid(c)]
+        if aggregate_ids is not None and not wanted:
+            return []
+        with self.datastore.transaction(commit=False) as cursor:
+            if aggregate_ids is None:
+                cursor.execute(self._links_select)
+            else:
+                cursor.execute(self._links_select + " WHERE aggregate_id = ANY(%s::uuid[])", (wanted,))
+            found = [(str(r["aggregate_id"]), bytes(r["sealed"])) for r in cursor.fetchall()]
+        return self._sealer.open_links(found)
 
     def close(self) -> None:
         self.datastore.close()

@@ -19,13 +19,14 @@ from ledger.keystore import KeyStore, MemoryKeyStore, parse_key_id
 from projections.access import AccessPolicy, OwnCasesOnly
 from projections.checks import Unapplicable, check_envelope, decode
 from projections.refold import refold
-from projections.rows import RowMaker, status_before_closure
+from projections.rows import RowMaker, links_of, status_before_closure
 from projections.views import (
     FORENSIC_TYPES,
     CaseRow,
     ChainHead,
     ForensicRow,
     JurisdictionViews,
+    Link,
     TimelineRow,
     ViewsFromLaterRelease,
     is_uuid,
@@ -249,6 +250,7 @@ class Projector:
             [str(m["aggregate_id"]) for _, m in later if m["aggregate_type"] in FORENSIC_TYPES]
         )
         forensic: dict[str, ForensicRow] = {}
+        links: list[Link] = []
         advanced: dict[str, ChainHead] = {}
         for item, decoding in zip(items, decodings, strict=True):
             record = item.record
@@ -293,11 +295,13 @@ class Projector:
                     decoded.name, opened, forensic.get(link[0]) or stored_forensic.get(link[0])
                 )
                 entry = self.row_maker.timeline_entry(decoded.name, opened, row or current)
+                linked = links_of(decoded.name, opened)
             except (UndecodableMessage, Unapplicable) as error:
                 self.dead_letter(record, str(error))
                 continue
             heads[link[0]] = advanced[link[0]] = link[1]
             timeline.append(entry)
+            links += linked
             if found is not None:
                 forensic[found.aggregate_id] = found
             if row is not None:
@@ -317,6 +321,7 @@ class Projector:
             restricted,
             list(forensic.values()),
             [entry for entries in restored.values() for entry in entries],
+            links,
         )
 
     def apply_keys(

@@ -12,7 +12,7 @@ from typing import Any
 from ledger.sealing import tiers_of
 from ledger.tiers import TIERS, age_between, is_minor, tier_of
 from projections.access import AccessPolicy
-from projections.views import FORENSIC_TYPES, PURGED_COLUMNS, CaseRow, ForensicRow, TimelineRow
+from projections.views import FORENSIC_TYPES, PURGED_COLUMNS, CaseRow, ForensicRow, Link, TimelineRow, is_uuid
 from topics.avro import Decoded
 from topics.mapping import Opened
 
@@ -92,6 +92,34 @@ def amended_date(change: dict[str, Any]) -> date | None:
         return date.fromisoformat(value) if isinstance(value, str) else None
     except (KeyError, TypeError, ValueError):
         return None
+
+
+# The events that link remains, samples and matches to a case (or a sample to its remains): the
+# fields naming them, by the aggregate the event belongs to ("self") or the one it names.
+_LINKING = {
+    "MatchProposed": (("self", "case_id"), ("remains_id", "case_id")),
+    "RemainsIdentified": (("self", "case_id"), ("match_id", "case_id")),
+    "IdentificationConfirmed": (("remains_id", "self"), ("match_id", "self")),
+    "SampleTaken": (("self", "case_id"), ("self", "remains_id")),
+}
+
+
+def links_of(name: str, opened: Opened) -> list[Link]:
+    """What an event links, from every tier these views could open (shown or not): remains,
+    samples and matches answer to the rules of the cases they are linked to, whoever reads them."""
+    pairs = _LINKING.get(name)
+    if pairs is None:
+        return []
+    fields, own = opened.plain, str(opened.plain["meta"]["aggregate_id"])
+    found = []
+    for source, target in pairs:
+        aggregate_id = own if source == "self" else fields.get(source)
+        linked_id = own if target == "self" else fields.get(target)
+        named = aggregate_id is not None and linked_id is not None  # a tier not opened: None
+        if named and is_uuid(str(aggregate_id)) and is_uuid(str(linked_id)):
+            kind = "remains" if target == "remains_id" else "case"
+            found.append(Link(str(aggregate_id), str(linked_id), kind))
+    return found
 
 
 def public_only(row: CaseRow) -> CaseRow:
@@ -182,7 +210,7 @@ class RowMaker:
                 # A correction these views cannot open may be a date of birth that makes the
                 # person a minor: the origin seals it away from readers whose agreements exclude
                 # minors. The row keeps its public tier only.
-                return public_only(replace(current, version=version))
+                return public_only(replace(current, version=version, minor=True))
             return self.amended(current, version, decoded.record["changes"])
         if decoded.name in ("ConsentGranted", "ConsentWithdrawn"):
             consents = set(current.consents)
@@ -202,13 +230,14 @@ class RowMaker:
         origin = str(meta["origin"])
         person, seen = body["person"], body["last_seen"]
         consents = tuple(sorted(body["consented_purposes"]))
+        minor = is_minor(person, seen)
         # Names are `common`, but a minor's are `reserved` (ledger/tiers.py): the views hold at
         # most the common tier, so a minor's identity is read only through an audited read
         # (services/reading.py). A tier this node holds no key for reads as None: restricted
         # whatever the rules say; and a case is shared only with the family's consent for it.
         common = (
             person["given_names"] is not None
-            and not is_minor(person, seen)
+            and not minor
             and not body.get("withheld_from_countries")  # a refugee's: through the audited read only
             and self.consents(consents)
             and self.policy.may_read(
@@ -216,7 +245,7 @@ class RowMaker:
                 origin,
                 tier_of("CaseReported", "person.given_names"),
                 nationalities=person["nationalities"],
-                minor=is_minor(person, seen),
+                minor=minor,
             )
         )
         row = CaseRow(
@@ -238,6 +267,7 @@ class RowMaker:
             last_seen_date=seen["date"],
             last_seen_place=seen["place"],
             consents=consents,
+            minor=minor,
         )
         return row if common else public_only(row)
 
@@ -245,7 +275,14 @@ class RowMaker:
         """The family's amendments, as far as this view shows the fields they change (the
         changes it cannot open read as absent; the original stays in the history)."""
         if current.restricted:
-            return replace(current, version=version)
+            # Whether the person is a minor still follows a corrected date of birth these views
+            # can open (the correction is in the common tier, or reserved for a minor).
+            minor = current.minor
+            for change in changes:
+                if change["field"] == "person.date_of_birth":
+                    born = amended_date(change)
+                    minor = is_minor({"date_of_birth": born}, {"date": current.last_seen_date})
+            return replace(current, version=version, minor=minor)
         updates: dict[str, Any] = {}
         for change in changes:
             field = str(change["field"])
@@ -257,8 +294,9 @@ class RowMaker:
                 # possible one), whose name the views never hold: the row keeps its public tier.
                 born = amended_date(change)
                 if is_minor({"date_of_birth": born}, {"date": current.last_seen_date}):  # None: possibly
-                    return public_only(replace(current, version=version, age_band=None))
+                    return public_only(replace(current, version=version, age_band=None, minor=True))
                 updates["age_band"] = age_band(born, current.last_seen_date)
+                updates["minor"] = False
         return replace(current, version=version, **updates)
 
     def timeline_entry(self, name: str, opened: Opened, case_row: CaseRow | None) -> TimelineRow:

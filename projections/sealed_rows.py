@@ -5,7 +5,11 @@ through here, so neither ever writes a name, a date or a place in clear.
 - a case row keeps its public columns; the fields above public (PURGED_COLUMNS) are stored
   empty and travel sealed in one `sealed` value, the names as keyed tokens in `name_tokens`;
 - a timeline entry's `shown` (its common fields) and a forensic row's `state` are stored as
-  "sealed:<base64>" text ("{}", nothing shown, as it is).
+  "sealed:<base64>" text ("{}", nothing shown, as it is);
+- whether the person is (possibly) a minor travels in the case's sealed value too (only when
+  not: a row without it reads as a minor's, the stricter reading);
+- a link of remains, a sample or a match to a case (or of a sample to its remains) is stored
+  as the record's id and the link sealed under the record's own views key.
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from datetime import date
 from typing import Any
 
 from projections.view_keys import ViewKeys
-from projections.views import CASE_COLUMNS, PURGED_COLUMNS, CaseRow, ForensicRow, TimelineRow
+from projections.views import (
+    CASE_COLUMNS,
+    PURGED_COLUMNS,
+    UNKNOWN_CASE,
+    CaseRow,
+    ForensicRow,
+    Link,
+    TimelineRow,
+)
 
 SEALED_CASE_FIELDS = PURGED_COLUMNS
 # The cases table's columns: CaseRow's, then the sealed fields and the search tokens.
@@ -35,7 +47,9 @@ class RowSealer:
         self.keys.prepare(r.case_id for r in rows)
         stored = []
         for row in rows:
-            fields = {f: getattr(row, f) for f in SEALED_CASE_FIELDS}
+            fields: dict[str, Any] = {f: getattr(row, f) for f in SEALED_CASE_FIELDS}
+            if not row.minor:
+                fields["minor"] = False
             stored.append(
                 (
                     replace(row, **_EMPTY),
@@ -62,7 +76,7 @@ class RowSealer:
             fields = self.keys.open_fields(row.case_id, sealed)
             if fields.get("last_seen_date"):
                 fields["last_seen_date"] = date.fromisoformat(str(fields["last_seen_date"]))
-            opened.append(replace(row, **{**_EMPTY, **fields}) if fields else row)
+            opened.append(replace(row, **{**_EMPTY, "minor": True, **fields}) if fields else row)
         return opened
 
     def timeline(self, entries: Iterable[TimelineRow]) -> list[TimelineRow]:
@@ -84,3 +98,22 @@ class RowSealer:
         listed = list(rows)
         self.keys.prepare_blobs((f.aggregate_id, self.keys.text_blob(f.state)) for f in listed)
         return [replace(f, state=self.keys.open_text(f.aggregate_id, "state", f.state)) for f in listed]
+
+    def links(self, links: Sequence[Link]) -> list[tuple[str, bytes]]:
+        """Each link as stored: the record's id and the link sealed under its views key."""
+        self.keys.prepare(k.aggregate_id for k in links)
+        return [
+            (k.aggregate_id, self.keys.seal(k.aggregate_id, "link", f"{k.kind}:{k.linked_id}".encode()))
+            for k in links
+        ]
+
+    def open_links(self, found: Sequence[tuple[str, bytes]]) -> list[Link]:
+        """Stored links opened, once each, in a canonical order; one whose key is gone names
+        UNKNOWN_CASE."""
+        self.keys.prepare_blobs(found)
+        opened = set()
+        for aggregate_id, sealed in found:
+            plain = self.keys.open(aggregate_id, "link", sealed)
+            kind, _, linked_id = plain.decode().partition(":") if plain else ("case", "", UNKNOWN_CASE)
+            opened.add(Link(aggregate_id, linked_id, kind))
+        return sorted(opened, key=lambda k: (k.aggregate_id, k.linked_id, k.kind))

@@ -23,6 +23,7 @@ from projections.views import (
     ChainHead,
     ForensicRow,
     JurisdictionViews,
+    Link,
     TimelineRow,
     create_tables,
     tracking_name,
@@ -67,6 +68,9 @@ CREATE TABLE IF NOT EXISTS forensic (
     version INTEGER NOT NULL, status TEXT NOT NULL, recorded_at TEXT NOT NULL, state TEXT NOT NULL,
     withheld TEXT NOT NULL) WITHOUT ROWID
 """
+# A record's links to cases, sealed under its views key (projections/sealed_rows.py).
+_CREATE_LINKS = "CREATE TABLE IF NOT EXISTS case_links (aggregate_id TEXT NOT NULL, sealed BLOB NOT NULL)"
+_INDEX_LINKS = "CREATE INDEX IF NOT EXISTS case_links_by_aggregate ON case_links (aggregate_id)"
 # Remains, samples and matches each as a view of their own; a sample's custody chain is its
 # timeline: who held it, who recorded each step, when and why.
 _CREATE_NAMED = [
@@ -123,6 +127,8 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         create_tables(self)
         with self.datastore.transaction(commit=True) as cursor:
             # Views of an earlier release lack the sealed columns; their rows go at the rebuild.
+            # A write first takes the file's write lock, so openers take turns.
+            cursor.execute("UPDATE views_format SET format = format")
             cursor.execute("PRAGMA table_info(cases)")
             held = {r[1] for r in cursor.fetchall()}
             for column in ("sealed", "name_tokens"):
@@ -136,6 +142,8 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             _CREATE_HEADS,
             _CREATE_TIMELINE,
             _CREATE_FORENSIC,
+            _CREATE_LINKS,
+            _INDEX_LINKS,
             "CREATE TABLE IF NOT EXISTS views_format (format INTEGER NOT NULL)",
             _CREATE_CHANGES,
             *_CREATE_NAMED,
@@ -163,13 +171,16 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         restricted: Sequence[str] = (),
         forensic: Sequence[ForensicRow] = (),
         restored: Sequence[TimelineRow] = (),
+        links: Sequence[Link] = (),
     ) -> None:
         forensic = self._sealer.forensic(forensic)
         timeline = self._sealer.timeline(timeline)
         restored = self._sealer.timeline(restored)
         cases = self._sealer.case_values(rows)
+        sealed_links = self._sealer.links(links)
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute("PRAGMA secure_delete = ON")  # erased names are overwritten on disk
+            cursor.executemany("INSERT INTO case_links VALUES (?, ?)", sealed_links)
             cursor.executemany(
                 _FORENSIC_UPSERT,
                 [
@@ -277,7 +288,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         # next process to open these views "migrates" the table, and a second reset makes that fail.
         kept = [tracking_name(tp) for tp in keep] + [self.table_migration_identifier]
         cursor.execute("PRAGMA secure_delete = ON")
-        for table in ("cases", "chain_heads", "timeline", "forensic"):
+        for table in ("cases", "chain_heads", "timeline", "forensic", "case_links"):
             cursor.execute(f"DELETE FROM {table}")
         marks = ", ".join("?" for _ in kept)
         cursor.execute(f"DELETE FROM tracking WHERE application_name NOT IN ({marks})", kept)
@@ -344,6 +355,22 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
             )
             found = cursor.fetchall()
         return {f.aggregate_id: f for f in self._sealer.open_forensic(_forensic_row(r) for r in found)}
+
+    def links(self, aggregate_ids: Sequence[str] | None = None) -> list[Link]:
+        query = "SELECT aggregate_id, sealed FROM case_links"
+        wanted = list(dict.fromkeys(aggregate_ids or ()))
+        if aggregate_ids is not None and not wanted:
+            return []
+        found: list[tuple[str, bytes]] = []
+        with self.datastore.transaction(commit=False) as cursor:
+            if aggregate_ids is None:
+                cursor.execute(query)
+                found = [(r[0], bytes(r[1])) for r in cursor.fetchall()]
+            for start in range(0, len(wanted), 500):  # within SQLite's limit on bound variables
+                chunk = wanted[start : start + 500]
+                cursor.execute(f"{query} WHERE aggregate_id IN ({', '.join('?' * len(chunk))})", chunk)
+                found += [(r[0], bytes(r[1])) for r in cursor.fetchall()]
+        return self._sealer.open_links(found)
 
     def close(self) -> None:
         self.datastore.close()

@@ -38,6 +38,10 @@ class CaseRow:
     last_seen_date: date | None = None
     last_seen_place: str | None = None
     consents: tuple[str, ...] = ()  # the purposes the case is consented for (public tier)
+    # Under 18 when last seen, or of unknown age (the stricter reading), as far as these views
+    # can tell: remains, samples and matches linked to the case inherit the minor rule. Stored
+    # sealed with the fields above public (projections/sealed_rows.py), never as a column.
+    minor: bool = True
 
     @property
     def display_name(self) -> str:
@@ -148,6 +152,21 @@ CASE_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class Link:
+    """Remains, a sample or a match (aggregate_id) linked to a case, or a sample to the remains
+    it was taken from (kind "remains"): who may read them answers to the case's rules too."""
+
+    aggregate_id: str
+    linked_id: str
+    kind: str  # "case" or "remains"
+
+
+# The case a link that cannot be opened any more names: none the views hold.
+UNKNOWN_CASE = ""
+
+
+
 def create_tables(recorder: TrackingRecorder) -> None:
     """Create the views' tables, safe when several processes open them at once: eventsourcing
     decides before its transaction whether it is creating the tracking table, so every opener
@@ -193,7 +212,11 @@ def tracking_at(tp: TopicPartition, next_offset: int) -> Tracking:
 #   4  fields above public are stored sealed under the node's views keys (cases.sealed,
 #      timeline.shown, forensic.state) and names as keyed tokens (cases.name_tokens); a
 #      rebuild seals what views of earlier formats held in clear
-VIEWS_FORMAT = 4
+#   5  a case row says whether the person is (possibly) a minor (sealed with its fields above
+#      public); the links of remains, samples and matches to cases (and of samples to remains)
+#      are kept, sealed under the linked record's views key, so that they inherit the case's
+#      minor rule and consent; views of formats 3 and 4 are rebuilt
+VIEWS_FORMAT = 5
 
 
 class ViewsFromLaterRelease(Exception):
@@ -262,8 +285,9 @@ class JurisdictionViews(TrackingRecorder, ABC):
         restricted: Sequence[str] = (),
         forensic: Sequence[ForensicRow] = (),
         restored: Sequence[TimelineRow] = (),
+        links: Sequence[Link] = (),
     ) -> None:
-        """Upsert rows, forensic rows, timeline entries, chain heads and positions in one
+        """Upsert rows, forensic rows, timeline entries, links, chain heads and positions in one
         transaction (all or nothing); show again what `restored` entries show (a case whose
         family consents again); then purge the personal data of the purged cases (erased by
         their family) and keep only the public fields in the timeline of the purged and
@@ -285,6 +309,29 @@ class JurisdictionViews(TrackingRecorder, ABC):
     def timelines(self, aggregate_ids: Sequence[str]) -> dict[str, list[TimelineRow]]:
         """The timelines of these aggregates, each in version order (one query); an aggregate
         the view holds no event of is left out."""
+
+    @abstractmethod
+    def links(self, aggregate_ids: Sequence[str] | None = None) -> list[Link]:
+        """The links of these aggregates (every link if None), once each, in a canonical order.
+        They are stored sealed (projections/sealed_rows.py): one whose key is gone reads as a
+        link to UNKNOWN_CASE, which these views never hold, so it refuses every tier above
+        public."""
+
+    def linked_cases(self, aggregate_ids: Sequence[str]) -> dict[str, set[str]]:
+        """The cases each of these aggregates is linked to: its own links, and for a sample
+        those of the remains it was taken from (two queries). Unlinked ones are left out."""
+        direct = self.links(aggregate_ids)
+        remains = sorted({link.linked_id for link in direct if link.kind == "remains"})
+        through: dict[str, set[str]] = {}
+        for link in self.links(remains) if remains else []:
+            if link.kind == "case":
+                through.setdefault(link.aggregate_id, set()).add(link.linked_id)
+        found: dict[str, set[str]] = {}
+        for link in direct:
+            cases = {link.linked_id} if link.kind == "case" else through.get(link.linked_id, set())
+            if cases:
+                found.setdefault(link.aggregate_id, set()).update(cases)
+        return found
 
     @abstractmethod
     def chain_heads(self, aggregate_ids: Sequence[str]) -> dict[str, ChainHead]:
@@ -310,13 +357,15 @@ class JurisdictionViews(TrackingRecorder, ABC):
         same data exactly when their digests are equal."""
         hasher = hashlib.sha256()
         for row in sorted(self.cases(), key=lambda r: r.case_id):
-            hasher.update(repr(tuple(getattr(row, c) for c in CASE_COLUMNS)).encode())
+            hasher.update(repr((*(getattr(row, c) for c in CASE_COLUMNS), row.minor)).encode())
         for aggregate_id, (version, digest) in sorted(self.all_chain_heads().items()):
             hasher.update(f"{aggregate_id}:{version}:{digest.hex()}".encode())
             for entry in self.timeline(aggregate_id):
                 hasher.update(repr(tuple(getattr(entry, c) for c in TIMELINE_COLUMNS)).encode())
         for forensic in sorted(self.forensic(), key=lambda r: r.aggregate_id):
             hasher.update(repr(tuple(getattr(forensic, c) for c in FORENSIC_COLUMNS)).encode())
+        for link in self.links():
+            hasher.update(f"link:{link.aggregate_id}:{link.linked_id}:{link.kind}".encode())
         return hasher.hexdigest()
 
     @abstractmethod

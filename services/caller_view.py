@@ -21,6 +21,7 @@ from uuid import UUID
 from ledger.access_rules import AccessRules
 from ledger.errors import LedgerError
 from ledger.tiers import TIERS
+from projections.linked import coarse, coarse_entry, refused_by_links
 from projections.rows import overlay, public_only
 from projections.views import CaseRow, ForensicRow, JurisdictionViews, TimelineRow
 
@@ -54,16 +55,34 @@ class CallerView:
 
     # ------------------------------------------------------------------ decisions
 
-    def may_read(self, origin: str, tier: str, nationalities: Sequence[str] = ()) -> bool:
+    def may_read(
+        self, origin: str, tier: str, nationalities: Sequence[str] = (), minor: bool = False
+    ) -> bool:
         """As the audited read decides (AccessRules.decide_member). A node without network
-        rules lists its own cases by the family's consent alone, never above the common tier."""
+        rules lists its own cases by the family's consent alone, never above the common tier
+        (nor a minor's common tier)."""
         if self.rules is None:
-            return tier in ("public", "common")
+            return tier == "public" or (tier == "common" and not minor)
         return bool(
             self.rules.decide_member(
-                self.organisation, origin, tier, self.purpose, nationalities=nationalities, on=self.today()
+                self.organisation,
+                origin,
+                tier,
+                self.purpose,
+                nationalities=nationalities,
+                minor=minor,
+                on=self.today(),
             )
         )
+
+    def lists(self, origin: str, nationalities: Sequence[str] = ()) -> bool:
+        """Whether this caller sees a record in lists and timelines at all: the rules let it
+        read the record's public tier for a purpose other than statistics (which reads counts)."""
+        return self.purpose != "statistics" and self.may_read(origin, "public", nationalities)
+
+    def _linked(self, aggregate_ids: Sequence[str]) -> dict[str, set[str]]:
+        """The tiers the cases these records are linked to refuse this caller."""
+        return refused_by_links(self.views, aggregate_ids, self.purpose, self.may_read)
 
     def shows(self, row: CaseRow) -> bool:
         """Whether this caller may see the personal data the views hold of a case: the family
@@ -77,10 +96,16 @@ class CallerView:
     # ------------------------------------------------------------------ reads
 
     def case(self, row: CaseRow) -> CaseRow:
-        return row if self.shows(row) else public_only(row)
+        if self.shows(row):
+            return row
+        return replace(public_only(row), reported_at=coarse(row.reported_at))  # the public tier's month
 
     def cases(self) -> list[CaseRow]:
-        return [self.case(row) for row in self.views.cases() if not self.kept_from_caller(row.case_id)]
+        return [
+            self.case(row)
+            for row in self.views.cases()
+            if not self.kept_from_caller(row.case_id) and self.lists(row.origin, row.nationalities)
+        ]
 
     def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]:
         entries = self.views.timeline(aggregate_id, until)
@@ -88,27 +113,50 @@ class CallerView:
             return []
         if entries[0].aggregate_type == "MissingPersonCase":
             row = self.views.rows([aggregate_id]).get(aggregate_id)
+            if not self.lists(entries[0].origin, row.nationalities if row is not None else ()):
+                return []
             common = row is not None and self.shows(row)
         else:
-            common = self.may_read(entries[0].origin, "common")
-        return entries if common else [_without_common(e) for e in entries]
+            if not self.lists(entries[0].origin):
+                return []
+            common = self.may_read(entries[0].origin, "common") and "common" not in self._linked(
+                [aggregate_id]
+            ).get(aggregate_id, ())
+        return entries if common else [coarse_entry(_without_common(e)) for e in entries]
 
     def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:
-        rows = self.views.forensic(aggregate_type)
-        refused = {row.aggregate_id: self._refused(row) for row in rows}
+        rows = [r for r in self.views.forensic(aggregate_type) if self.lists(r.origin)]
+        linked = self._linked([r.aggregate_id for r in rows])
+        refused = {row.aggregate_id: self._refused(row, linked.get(row.aggregate_id, set())) for row in rows}
         timelines = self.views.timelines([i for i, tiers in refused.items() if tiers])  # one query
         return [
-            self._narrowed(row, refused[row.aggregate_id], timelines.get(row.aggregate_id, []))
+            self._listed(
+                self._narrowed(row, refused[row.aggregate_id], timelines.get(row.aggregate_id, [])),
+                linked.get(row.aggregate_id, set()),
+            )
             for row in rows
         ]
 
     def forensic_row(self, row: ForensicRow) -> ForensicRow:
-        refused = self._refused(row)
-        return self._narrowed(row, refused, self.views.timeline(row.aggregate_id) if refused else [])
+        linked = self._linked([row.aggregate_id]).get(row.aggregate_id, set())
+        refused = self._refused(row, linked)
+        narrowed = self._narrowed(row, refused, self.views.timeline(row.aggregate_id) if refused else [])
+        return self._listed(narrowed, linked)
 
-    def _refused(self, row: ForensicRow) -> list[str]:
-        """The tiers the views show of this record that this caller may not read."""
-        return [t for t in _SHOWN_TIERS if t not in row.withheld and not self.may_read(row.origin, t)]
+    def _refused(self, row: ForensicRow, linked: set[str]) -> list[str]:
+        """The tiers the views show of this record that this caller may not read, on the
+        record's own rules or on those of the cases it is linked to."""
+        return [
+            t
+            for t in _SHOWN_TIERS
+            if t not in row.withheld and (t in linked or not self.may_read(row.origin, t))
+        ]
+
+    def _listed(self, row: ForensicRow, linked: set[str]) -> ForensicRow:
+        """The record with its exact instant only if this caller may read its common tier."""
+        if self.may_read(row.origin, "common") and "common" not in linked:
+            return row
+        return replace(row, recorded_at=coarse(row.recorded_at))
 
     def _narrowed(
         self, row: ForensicRow, refused: Sequence[str], timeline: Sequence[TimelineRow]

@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from projections.linked import JurisdictionReading
 from projections.statistics import monthly
 from projections.views import ViewsFromLaterRelease
 from services.cli_common import UserError, instant, node_from_env, parse_case_id
@@ -83,7 +84,7 @@ def timeline(aggregate_id: str, jurisdiction: str) -> None:
     name = jurisdiction.upper()
     with node_from_env() as node:
         node.sync(name)
-        entries = node.views(name).timeline(str(parse_case_id(aggregate_id)))
+        entries = JurisdictionReading(node.views(name)).timeline(str(parse_case_id(aggregate_id)))
     if not entries:
         raise UserError(f"{aggregate_id}: nothing that {name} can see")
     click.echo(f"{entries[0].aggregate_type} {aggregate_id} [{entries[0].origin}], as {name} sees it:")
@@ -112,7 +113,7 @@ def forensic(kind: str, jurisdiction: str) -> None:
     name = jurisdiction.upper()
     with node_from_env() as node:
         node.sync(name)
-        rows = node.views(name).forensic(_KINDS[kind])
+        rows = JurisdictionReading(node.views(name)).forensic(_KINDS[kind])
     click.echo(f"{kind.capitalize()} visible to {name}:")
     for row in rows:
         shown = {k: v for k, v in json.loads(row.state).items() if v not in (None, [], {})}

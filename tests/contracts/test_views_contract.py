@@ -4,6 +4,7 @@ commit together or not at all."""
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from projections.views import (
     VIEWS_FORMAT,
     CaseRow,
     JurisdictionViews,
+    Link,
     TimelineRow,
     ViewsFromLaterRelease,
     tracking_at,
@@ -177,6 +179,56 @@ class ViewsContract:
         assert keys.store.live(case.case_id) == [], "the purge destroyed the views key"
         assert views.cases()[0].given_names is None and views.timeline(case.case_id)[0].shown == "{}"
 
+    def test_links_to_cases_are_kept_followed_through_remains_and_emptied_by_a_rebuild(
+        self, views: JurisdictionViews, stored: Callable[[JurisdictionViews], bytes]
+    ) -> None:
+        """Remains, samples and matches answer to the rules of the cases they are linked to
+        (projections/linked.py): the views keep the links, and whether a case is a minor's,
+        both sealed."""
+        case, other = row(1).case_id, row(3).case_id  # `other`: a case these views do not hold
+        remains, sample, match = (f"00000000-0000-4000-9000-{n:012d}" for n in (1, 2, 3))
+        links = [Link(match, case, "case"), Link(remains, case, "case"), Link(sample, remains, "remains")]
+        minor = row(2, minor=True, restricted=True, given_names=None)
+        views.apply([row(1, minor=False), minor], [tracking_at(TP, 1)], links=links)
+        before = views.digest()
+        again = [Link(remains, other, "case"), links[0]]  # a link applied again is kept once
+        views.apply([], [tracking_at(TP, 2)], links=again)
+        assert views.links([match]) == [links[0]] and len(views.links()) == 4
+        assert views.linked_cases([match, remains, sample, case]) == {
+            match: {case},
+            remains: {case, other},
+            sample: {case, other},
+        }
+        assert [r.minor for r in views.cases()] == [True, False] and views.digest() != before
+        raw = stored(views)
+        assert remains.encode() in raw, "control: a record's id is kept in clear"
+        assert other.encode() not in raw, "the case a record is linked to is stored sealed"
+        for column in (b"minor", b"linked_id"):
+            assert column not in raw
+        views.reset()
+        assert views.links() == [] and views.linked_cases([sample]) == {}
+
+    @pytest.mark.parametrize("earlier", [3, 4])
+    def test_views_of_formats_3_and_4_gain_the_links_and_are_rebuilt(
+        self,
+        views: JurisdictionViews,
+        open_views: Callable[[], JurisdictionViews],
+        set_format: SetFormat,
+        drop_links: Callable[[JurisdictionViews], None],
+        earlier: int,
+    ) -> None:
+        views.apply([row(1)], [tracking_at(TP, 1)])
+        drop_links(views)  # as views of those formats were: no links table
+        set_format(views, earlier)
+        opened = open_views()
+        try:
+            assert opened.upgrade() == earlier and opened.cases() == []
+            link = Link("00000000-0000-4000-9000-000000000001", row(2).case_id, "case")
+            opened.apply([row(2, minor=False)], [tracking_at(TP, 1)], links=[link])
+            assert opened.cases() == [row(2, minor=False)] and opened.links() == [link]
+        finally:
+            opened.close()
+
     def test_views_open_after_rebuild_after_rebuild(
         self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]
     ) -> None:
@@ -233,9 +285,41 @@ class TestSQLiteViews(ViewsContract):
         return lambda: SQLiteJurisdictionViews(tmp_path / "views-mx.sqlite", "MX", keys)
 
     @pytest.fixture
+    def drop_links(self) -> Callable[[JurisdictionViews], None]:
+        def drop(views: JurisdictionViews) -> None:
+            with views.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+                cursor.execute("DROP TABLE case_links")
+
+        return drop
+
+    @pytest.fixture
     def stored(self, tmp_path: Path) -> Callable[[JurisdictionViews], bytes]:
         """Every byte of the views' file and its -wal, unchecked-pointed."""
         return lambda _: b"".join(p.read_bytes() for p in tmp_path.glob("views-mx.sqlite*"))
+
+    def test_views_of_format_3_gain_the_sealed_columns_and_the_links_and_are_rebuilt(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "views-old.sqlite"
+        with sqlite3.connect(path) as connection:
+            connection.execute(
+                "CREATE TABLE cases (case_id TEXT PRIMARY KEY, origin TEXT NOT NULL, version INTEGER "
+                "NOT NULL, status TEXT NOT NULL, reported_at TEXT NOT NULL, sex TEXT NOT NULL, age_band "
+                "TEXT, nationalities TEXT NOT NULL, last_seen_country TEXT NOT NULL, last_seen_month TEXT, "
+                "route TEXT, restricted INTEGER NOT NULL, given_names TEXT, first_surname TEXT, "
+                "second_surname TEXT, last_seen_date TEXT, last_seen_place TEXT, "
+                "consents TEXT NOT NULL DEFAULT '')"
+            )
+            connection.execute("CREATE TABLE views_format (format INTEGER NOT NULL)")
+            connection.execute("INSERT INTO views_format VALUES (3)")
+        views = SQLiteJurisdictionViews(path, "MX")
+        try:
+            assert views.upgrade() == 3
+            link = Link("00000000-0000-4000-9000-000000000001", row(1).case_id, "case")
+            views.apply([row(1, minor=False)], [tracking_at(TP, 1)], links=[link])
+            assert views.cases() == [row(1, minor=False)] and views.links() == [link]
+        finally:
+            views.close()
 
     @pytest.fixture
     def set_format(self) -> SetFormat:
@@ -257,6 +341,15 @@ class TestPostgresViews(ViewsContract):
         return lambda: PostgresJurisdictionViews(conninfo, "MX", keys)
 
     @pytest.fixture
+    def drop_links(self) -> Callable[[JurisdictionViews], None]:
+        def drop(views: JurisdictionViews) -> None:
+            schema = views._schema  # type: ignore[attr-defined]
+            with views.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+                cursor.execute(SQL("DROP TABLE {}.case_links").format(schema))
+
+        return drop
+
+    @pytest.fixture
     def stored(self) -> Callable[[JurisdictionViews], bytes]:
         """Every row of the views' tables as PostgreSQL prints it (bytea in hex)."""
 
@@ -264,7 +357,7 @@ class TestPostgresViews(ViewsContract):
             schema = views._schema  # type: ignore[attr-defined]
             found = b""
             with views.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
-                for table in ("cases", "timeline", "forensic"):
+                for table in ("cases", "timeline", "forensic", "case_links"):
                     cursor.execute(SQL("SELECT t::text AS r FROM {}.{} t").format(schema, SQL(table)))
                     found += "".join(r["r"] for r in cursor.fetchall()).encode()
             return found

@@ -5,6 +5,7 @@ personal data only where the organisation's own rules and the family's consent a
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -29,8 +30,13 @@ class Views:
     """A jurisdiction's views holding one case and one set of remains (a stand-in for the
     SQLite and PostgreSQL views, whose contract tests run on both)."""
 
-    def __init__(self, case: CaseRow, remains: ForensicRow, timeline: list[TimelineRow]) -> None:
-        self.case, self.remains, self.entries = case, remains, timeline
+    def __init__(
+        self, case: CaseRow, remains: ForensicRow, timeline: list[TimelineRow], linked: bool = False
+    ) -> None:
+        self.case, self.remains, self.entries, self.linked = case, remains, timeline, linked
+
+    def linked_cases(self, ids: list[str]) -> dict[str, set[str]]:
+        return {REMAINS_ID: {CASE_ID}} if self.linked and REMAINS_ID in ids else {}
 
     def cases(self) -> list[CaseRow]:
         return [self.case]
@@ -49,7 +55,7 @@ class Views:
 
 
 def entry(aggregate_id: str, aggregate_type: str, origin: str, shown: dict[str, Any]) -> TimelineRow:
-    at = datetime(2026, 5, 5, tzinfo=UTC)
+    at = datetime(2026, 5, 5, 10, 30, tzinfo=UTC)
     return TimelineRow(
         aggregate_id=aggregate_id,
         version=1,
@@ -87,6 +93,7 @@ def case_row(origin: str, nationalities: tuple[str, ...], consents: tuple[str, .
         last_seen_date=date(2026, 5, 5),
         last_seen_place="Tapachula",
         consents=consents,
+        minor=False,
     )
 
 
@@ -98,8 +105,9 @@ def views(draw: st.DrawFn) -> Views:
         tuple(draw(st.lists(st.sampled_from(COUNTRIES), min_size=1, max_size=2, unique=True))),
         tuple(sorted(draw(st.sets(st.sampled_from(PURPOSES))))),
     )
-    if draw(st.booleans()):
-        case = public_only(case)
+    case = replace(case, minor=draw(st.booleans()))
+    if case.minor or draw(st.booleans()):
+        case = public_only(case)  # the views hold no minor's name
     shows_forensic = draw(st.booleans())
     remains = ForensicRow(
         aggregate_id=REMAINS_ID,
@@ -107,7 +115,7 @@ def views(draw: st.DrawFn) -> Views:
         origin=origin,
         version=1,
         status="recovered",
-        recorded_at=datetime(2026, 6, 1, tzinfo=UTC),
+        recorded_at=datetime(2026, 6, 3, 14, 5, tzinfo=UTC),
         state=json.dumps(
             {"context": "river", "place": {"country": origin, "place": "Huixtla"}}
             | ({"circumstances": "secret"} if shows_forensic else {})
@@ -122,6 +130,7 @@ def views(draw: st.DrawFn) -> Views:
             entry(CASE_ID, "MissingPersonCase", origin, named),
             entry(REMAINS_ID, "UnidentifiedRemains", origin, {"place": {"place": "Huixtla"}}),
         ],
+        linked=draw(st.booleans()),  # matched to the case, or identified as the person
     )
 
 
@@ -131,40 +140,57 @@ def test_a_caller_sees_personal_data_only_where_its_rules_and_the_consent_allow(
     held: Views, organisation: str, purpose: str
 ) -> None:
     seen = CallerView(held, RULES, organisation, purpose, today=lambda: TODAY)  # type: ignore[arg-type]
-    (row,) = seen.cases()
-    allowed = (
-        not held.case.restricted
-        and purpose in held.case.consents
-        and bool(
+
+    def may(origin: str, tier: str, nationalities: tuple[str, ...] = (), minor: bool = False) -> bool:
+        return bool(
             RULES.decide_member(
-                organisation,
-                held.case.origin,
-                "common",
-                purpose,
-                nationalities=held.case.nationalities,
-                on=TODAY,
+                organisation, origin, tier, purpose, nationalities=nationalities, minor=minor, on=TODAY
             )
         )
-    )
-    assert row == (held.case if allowed else public_only(held.case))
-    timeline = seen.timeline(CASE_ID)
-    assert ("Yesenia" in timeline[0].shown) == allowed
-    assert allowed or "common" in timeline[0].withheld
 
+    case = held.case
+    if not may(case.origin, "public", case.nationalities):
+        assert seen.cases() == [] and seen.timeline(CASE_ID) == [], "no public tier: not even listed"
+    else:
+        (row,) = seen.cases()
+        allowed = (
+            not case.restricted
+            and purpose in case.consents
+            and may(case.origin, "common", case.nationalities)
+        )
+        coarse = replace(public_only(case), reported_at=datetime(2026, 5, 1, tzinfo=UTC))
+        assert row == (case if allowed else coarse), "shown whole, or its public tier and month"
+        timeline = seen.timeline(CASE_ID)
+        assert ("Yesenia" in timeline[0].shown) == allowed
+        assert allowed or ("common" in timeline[0].withheld and timeline[0].occurred_at.day == 1)
+
+    remains_origin = held.remains.origin
+    if not may(remains_origin, "public"):
+        assert seen.forensic() == [] and seen.timeline(REMAINS_ID) == []
+        return
     (remains,) = seen.forensic()
     assert seen.forensic_row(held.remains) == remains, "the case page's single read agrees"
+
+    def case_allows(tier: str) -> bool:
+        """What the linked case lets this caller read: its consent, the agreements, the minor rule."""
+        return not held.linked or (
+            purpose in case.consents and may(case.origin, tier, case.nationalities, case.minor)
+        )
+
     state = json.loads(remains.state)
     for tier, field in (("common", "Huixtla"), ("forensic", "secret")):
-        readable = bool(RULES.decide_member(organisation, held.remains.origin, tier, purpose, on=TODAY))
+        readable = may(remains_origin, tier) and case_allows(tier)
         if field in held.remains.state and not readable:
             assert field not in remains.state and tier in remains.withheld
-    assert state["context"] == "river" and state["place"]["country"] == held.remains.origin
+    assert state["context"] == "river" and state["place"]["country"] == remains_origin
     assert set(held.remains.withheld) <= set(remains.withheld), "never shows what the views withhold"
-    if remains == held.remains:
+    if remains.state == held.remains.state:
         shown = [t for t in ("common", "reserved", "forensic") if t not in held.remains.withheld]
-        assert all(
-            RULES.decide_member(organisation, held.remains.origin, t, purpose, on=TODAY) for t in shown
-        )
+        assert all(may(remains_origin, t) and case_allows(t) for t in shown)
+    exact = may(remains_origin, "common") and case_allows("common")
+    assert (remains.recorded_at == held.remains.recorded_at) == exact, "coarse unless common is readable"
+    (recovered,) = seen.timeline(REMAINS_ID)
+    assert ("Huixtla" in recovered.shown) == exact and (recovered.occurred_at.day == 1) != exact
 
 
 def test_without_network_rules_the_familys_consent_decides_up_to_the_common_tier() -> None:
@@ -172,6 +198,7 @@ def test_without_network_rules_the_familys_consent_decides_up_to_the_common_tier
     remains = ForensicRow(REMAINS_ID, "UnidentifiedRemains", "MX", 1, "recovered", case.reported_at, "{}", ())
     only = Views(case, remains, [])
     assert CallerView(only, None, "any", "search").cases() == [case]  # type: ignore[arg-type]
-    assert CallerView(only, None, "any", "accountability").cases() == [public_only(case)]  # type: ignore[arg-type]
+    listed = replace(public_only(case), reported_at=datetime(2026, 5, 1, tzinfo=UTC))  # its month
+    assert CallerView(only, None, "any", "accountability").cases() == [listed]  # type: ignore[arg-type]
     (listed,) = CallerView(only, None, "any", "search").forensic()  # type: ignore[arg-type]
     assert {"reserved", "forensic"} <= set(listed.withheld), "no rules: never above the common tier"

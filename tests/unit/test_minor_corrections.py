@@ -75,7 +75,7 @@ def test_another_countrys_views_drop_the_name_of_a_person_corrected_to_a_minor(n
 def test_an_odd_corrected_date_counts_as_a_possible_minor(change: dict[str, Any]) -> None:
     row = case_row("MX", ("HN",), ("search",))
     maker = RowMaker("MX", OwnCasesOnly())
-    assert maker.amended(row, 2, [change]) == public_only(replace(row, version=2, age_band=None))
+    assert maker.amended(row, 2, [change]) == public_only(replace(row, version=2, age_band=None, minor=True))
     context = CaseContext(("HN",), False, {"search"})
     context.amended([change])
     assert context.minor
