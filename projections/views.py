@@ -166,7 +166,6 @@ class Link:
 UNKNOWN_CASE = ""
 
 
-
 def create_tables(recorder: TrackingRecorder) -> None:
     """Create the views' tables, safe when several processes open them at once: eventsourcing
     decides before its transaction whether it is creating the tracking table, so every opener

@@ -375,6 +375,24 @@ class TestPostgresViews(ViewsContract):
 
         return stamp
 
+    def test_views_of_format_3_gain_the_sealed_columns_and_the_links_and_are_rebuilt(
+        self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews], set_format: SetFormat
+    ) -> None:
+        schema = views._schema  # type: ignore[attr-defined]
+        views.apply([row(1)], [tracking_at(TP, 1)])
+        with views.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+            cursor.execute(SQL("ALTER TABLE {}.cases DROP COLUMN sealed, DROP COLUMN name_tokens").format(schema))
+            cursor.execute(SQL("DROP TABLE {}.case_links").format(schema))
+        set_format(views, 3)
+        opened = open_views()
+        try:
+            assert opened.upgrade() == 3
+            link = Link("00000000-0000-4000-9000-000000000001", row(2).case_id, "case")
+            opened.apply([row(2, minor=False)], [tracking_at(TP, 1)], links=[link])
+            assert opened.cases() == [row(2, minor=False)] and opened.links() == [link]
+        finally:
+            opened.close()
+
     def test_opening_views_of_a_later_release_leaves_their_sql_views_as_they_are(
         self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews], set_format: SetFormat
     ) -> None:
