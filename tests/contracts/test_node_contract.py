@@ -830,6 +830,27 @@ class NodeContract:
         mx.projector("MX").rebuild()
         assert own.digest() == live, "the forensic views rebuild to the same rows"
 
+    def test_the_views_keep_what_links_remains_samples_and_matches_to_their_case(
+        self, make_node: NodeFactory
+    ) -> None:
+        """Linked records answer to their case's rules (projections/linked.py): the views learn
+        the links from the match, the identification and the sample, in every jurisdiction's
+        views whose node holds the keys of the tiers naming them, and a rebuild keeps them."""
+        mx = make_node("MX")
+        ids = whole_story(mx.ledger)
+        mx.sync("MX")
+        own = mx.views("MX")
+        case, remains, sample, match = (str(ids[k]) for k in ("case", "remains", "sample", "match"))
+        assert own.linked_cases([remains, sample, match, case]) == {
+            remains: {case},
+            sample: {case},
+            match: {case},
+        }
+        assert own.rows([case])[case].minor is False
+        live = own.digest()
+        mx.projector("MX").rebuild()
+        assert own.digest() == live and len(own.links()) == 3  # each link once, whatever names it
+
     def test_a_reopened_case_takes_back_its_own_status_whatever_else_the_batch_holds(
         self, make_node: NodeFactory
     ) -> None:
