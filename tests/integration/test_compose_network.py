@@ -141,6 +141,7 @@ def test_the_three_country_network_of_the_compose_file(
                 "process": process,
                 "url": f"http://127.0.0.1:{port}",
                 "token": issued.stdout.split()[-1],
+                "env": env,
             }
         for node in nodes.values():
             deadline = time.monotonic() + 90
@@ -178,11 +179,19 @@ def test_the_three_country_network_of_the_compose_file(
         )
         hn = nodes["node-hn"]
         deadline = time.monotonic() + 60
-        in_hn: list[dict[str, Any]] = []
-        while not in_hn and time.monotonic() < deadline:
-            in_hn = [c for c in call(f"{hn['url']}/cases", hn["token"]) if c["case_id"] == case_id]
+        held = ""
+        while case_id not in held and time.monotonic() < deadline:  # HN's node projects the case
+            held = subprocess.run(
+                [*CLI, "cases", "--as", "HN", "--no-sync"],
+                env=hn["env"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            ).stdout
             time.sleep(0.5)
-        assert in_hn and in_hn[0]["given_names"] is None, "no agreement lets Honduras read MX's names"
+        assert case_id in held and "Wendy" not in held, "HN's views hold the public tier only"
+        in_hn = [c for c in call(f"{hn['url']}/cases", hn["token"]) if c["case_id"] == case_id]
+        assert in_hn == [], "no agreement lets Honduras's organisations read MX's case, even its public tier"
     finally:
         for node in nodes.values():
             node["process"].send_signal(signal.SIGINT)
