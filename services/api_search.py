@@ -77,7 +77,11 @@ def add_case_list(
         response.headers["X-Total-Count"] = str(page.total)
         if page.next_cursor:
             response.headers["X-Next-Cursor"] = page.next_cursor
+        # Whether a person is a minor is for the views' decisions only: a list never says it.
         return [
-            {**asdict(f.row), **({"score": round(f.score, 4)} if f.score is not None else {})}
+            {
+                **{k: v for k, v in asdict(f.row).items() if k != "minor"},
+                **({"score": round(f.score, 4)} if f.score is not None else {}),
+            }
             for f in page.items
         ]
