@@ -99,7 +99,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         # A record's links to cases, sealed under its views key (projections/sealed_rows.py).
         self.sql_create_statements.append(
             SQL(
-                "CREATE TABLE IF NOT EXISTS {0}.case_links (aggregate_id uuid NOT NULL, sealed bytea NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS {0}.case_links ("
+                "aggregate_id uuid NOT NULL, sealed bytea NOT NULL)"
             ).format(Identifier(schema))
         )
         self.sql_create_statements.append(
@@ -379,7 +380,9 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             return self._settle_format(cursor, int(found["format"]) if found else None, built, keep)
 
     def _reset(self, cursor: Any, keep: Sequence[TopicPartition]) -> None:
-        tables = SQL("{0}.cases, {0}.chain_heads, {0}.timeline, {0}.forensic, {0}.case_links").format(self._schema)
+        tables = SQL("{0}.cases, {0}.chain_heads, {0}.timeline, {0}.forensic, {0}.case_links").format(
+            self._schema
+        )
         cursor.execute(SQL("TRUNCATE {}").format(tables))
         cursor.execute(
             SQL("DELETE FROM {}.tracking WHERE NOT (application_name = ANY(%s))").format(self._schema),

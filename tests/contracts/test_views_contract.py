@@ -381,7 +381,9 @@ class TestPostgresViews(ViewsContract):
         schema = views._schema  # type: ignore[attr-defined]
         views.apply([row(1)], [tracking_at(TP, 1)])
         with views.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
-            cursor.execute(SQL("ALTER TABLE {}.cases DROP COLUMN sealed, DROP COLUMN name_tokens").format(schema))
+            cursor.execute(
+                SQL("ALTER TABLE {}.cases DROP COLUMN sealed, DROP COLUMN name_tokens").format(schema)
+            )
             cursor.execute(SQL("DROP TABLE {}.case_links").format(schema))
         set_format(views, 3)
         opened = open_views()
