@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,15 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
+from projections.linked import refused_by_links
+from projections.sqlite_views import SQLiteJurisdictionViews
+from projections.views import UNKNOWN_CASE, CaseRow, Link, tracking_at
 from services.api import create_app
 from services.bootstrap import Node, build_node
 from services.cli import main
 from services.settings import Settings
 from services.tokens import TokenStore
+from topics.log import TopicPartition
 
 PROSECUTOR = "mx-fiscalia-migrantes"
 FORENSIC_INSTITUTE = "mx-semefo-chiapas"
@@ -204,3 +209,45 @@ def test_a_case_listed_at_its_public_tier_shows_the_month_it_was_reported_not_th
     assert exact["reported_at"][:7] == coarse["reported_at"][:7] and exact != coarse
     entries = api.get(f"/timeline/{case_id}", headers={**staff, "X-Purpose": "accountability"}).json()
     assert entries and all(is_month(e["recorded_at"]) for e in entries)
+
+
+def test_a_link_whose_views_key_is_gone_refuses_every_tier_above_public(tmp_path: Path) -> None:
+    """The views keep links sealed under the record's views key; one that no longer opens names
+    no case the views hold, so the record shows its public tier only (never more)."""
+    case = CaseRow(
+        case_id="00000000-0000-4000-8000-000000000001",
+        origin="MX",
+        version=1,
+        status="missing",
+        reported_at=datetime(2026, 5, 5, tzinfo=UTC),
+        sex="female",
+        age_band="30-44",
+        nationalities=("MX",),
+        last_seen_country="MX",
+        last_seen_month="2026-05",
+        route=None,
+        restricted=False,
+        given_names="Rosa",
+        consents=("search",),
+        minor=False,
+    )
+    remains = "00000000-0000-4000-9000-000000000001"
+    views = SQLiteJurisdictionViews(tmp_path / "views.sqlite", "MX")
+    try:
+        views.apply([case], [tracking_at(TopicPartition("ledger.events", 0), 1)])
+        views.apply(
+            [],
+            [tracking_at(TopicPartition("ledger.events", 0), 2)],
+            links=[Link(remains, case.case_id, "case")],
+        )
+        assert views.rows([case.case_id])[case.case_id].minor is False, "an adult's flag opens"
+        assert refused_by_links(views, [remains], "search", lambda *_: True) == {}
+        views.view_keys.destroy([remains])
+        assert views.linked_cases([remains]) == {remains: {UNKNOWN_CASE}}
+        assert refused_by_links(views, [remains], "search", lambda *_: True) == {
+            remains: {"common", "reserved", "forensic"}
+        }
+        views.view_keys.destroy([case.case_id])
+        assert views.rows([case.case_id])[case.case_id].minor is True, "unreadable: possibly a minor"
+    finally:
+        views.close()
