@@ -96,9 +96,7 @@ class CallerView:
     # ------------------------------------------------------------------ reads
 
     def case(self, row: CaseRow) -> CaseRow:
-        if self.shows(row):
-            return row
-        return replace(public_only(row), reported_at=coarse(row.reported_at))  # the public tier's month
+        return row if self.shows(row) else public_listing(row)
 
     def cases(self) -> list[CaseRow]:
         return [
@@ -204,3 +202,8 @@ def _without_common(entry: TimelineRow) -> TimelineRow:
         return entry
     withheld = {"common", *entry.withheld}
     return replace(entry, shown="{}", withheld=tuple(t for t in TIERS if t in withheld))
+
+
+def public_listing(row: CaseRow) -> CaseRow:
+    """A case listed at its public tier: no field above it, and the month it was reported."""
+    return replace(public_only(row), reported_at=coarse(row.reported_at))

@@ -26,10 +26,9 @@ from ledger.errors import InvalidField
 from ledger.names import tokens
 from ledger.validation import choice, country
 from ledger.vocabulary import SEXES
-from projections.rows import public_only
 from projections.search_index import FACETS, CaseIndex, Hit, index_for, kind_of
 from projections.views import CaseRow, JurisdictionViews
-from services.caller_view import CallerView
+from services.caller_view import CallerView, public_listing
 
 STATUSES = ("missing", "located_alive", "identified_deceased", "closed")
 AGE_BANDS = ("0-11", "12-17", "18-29", "30-44", "45-59", "60+")
@@ -174,20 +173,19 @@ def _public_match(row: CaseRow, search: CaseSearch) -> bool:
         return False
     if search.last_seen_country and row.last_seen_country != search.last_seen_country:
         return False
-    if search.origin and row.origin != search.origin:
-        return False
+    return not (search.origin and row.origin != search.origin)
+
+
+def _shown_match(row: CaseRow, search: CaseSearch) -> bool:
+    """The filters on fields above public: on the case as the caller reads it (a field it may
+    not read is None, and matches no filter; a report's instant read at the public tier is its
+    month, services/caller_view.py)."""
     if search.reported_from or search.reported_to:
         reported = row.reported_at.astimezone(UTC).date()
         if (search.reported_from and reported < search.reported_from) or (
             search.reported_to and reported > search.reported_to
         ):
             return False
-    return True
-
-
-def _shown_match(row: CaseRow, search: CaseSearch) -> bool:
-    """The filters on fields above public: on the case as the caller reads it (a field it may
-    not read is None, and matches no filter)."""
     if search.age_band and row.age_band != search.age_band:
         return False
     if search.last_seen_from or search.last_seen_to:
@@ -206,6 +204,8 @@ def find(views: JurisdictionViews, readable: Callable[[CaseRow], CaseRow | None]
     name first; without, newest report first (as the views list them)."""
     index = index_for(views)
     after = _decode(search.cursor, search, "cursor") if search.cursor else None
+    if after is not None:
+        after = _placed(index, readable, after)
     if not search.q:
         return _listing(index, readable, search, after)
     keyed: list[tuple[Key, Hit]] = [
@@ -220,6 +220,15 @@ def find(views: JurisdictionViews, readable: Callable[[CaseRow], CaseRow | None]
     items = [Found(hit.row, hit.score) for _, hit in page[: search.limit]]
     last = _encode(page[search.limit - 1][0], search) if len(page) > search.limit else None
     return Page(items, total, last)
+
+
+def _placed(index: CaseIndex, readable: Callable[[CaseRow], CaseRow | None], after: Key) -> Key:
+    """A cursor's place in the list: its case's own, where the caller lists that case (a case
+    listed at its public tier gives its report's month, the cursor too, never the instant)."""
+    entry = index.entries.get(after[2])
+    if entry is None or readable(entry.row) is None:
+        return after
+    return (after[0], *entry.order)
 
 
 def _paged(
@@ -311,11 +320,13 @@ def reader(view: CallerView) -> Callable[[CaseRow], CaseRow | None]:
         if outcome is None and row.restricted and view.kept_from_caller(row.case_id):
             outcome = decided[kind] = "hidden"
         if outcome is None:
-            shown = view.case(row)
-            outcome = decided[kind] = "hidden" if shown is None else "all" if shown is row else "public"
+            if not view.lists(row.origin, row.nationalities):  # no public tier: not listed at all
+                outcome = decided[kind] = "hidden"
+            else:
+                outcome = decided[kind] = "all" if view.case(row) is row else "public"
         if outcome == "all":
             return row
-        return None if outcome == "hidden" else public_only(row)
+        return None if outcome == "hidden" else public_listing(row)
 
     return readable
 

@@ -226,9 +226,10 @@ def test_a_consulate_never_finds_another_countrys_national_by_name(
     assert other.json() == nobody.json() == []
     assert other.headers["X-Total-Count"] == nobody.headers["X-Total-Count"] == "0"
     assert "X-Next-Cursor" not in other.headers and "X-Next-Cursor" not in nobody.headers
-    # Listed without names (the public tier), the case is not found by a name either.
+    # With no agreement over a Guatemalan's case, the consulate is given no tier of it, not even
+    # the public one: the case is not listed at all (issue 12, item 8), so not found by name.
     listed = {c["case_id"]: c for c in found(api, consulate)}
-    assert listed[reported["maria"]]["given_names"] is None
+    assert reported["jose"] in listed and reported["maria"] not in listed
     assert found(api, consulate, q="Pérez", nationality="GT") == []
     # Nor by the fields above public that it may not read.
     assert reported["maria"] not in {c["case_id"] for c in found(api, consulate, last_seen_from="2026-01-01")}

@@ -4,6 +4,8 @@ the API's lists and timelines, the CLI's `forensic` and `timeline`, and the view
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -206,6 +208,7 @@ def test_a_case_listed_at_its_public_tier_shows_the_month_it_was_reported_not_th
     (coarse,) = api.get("/cases", headers={**staff, "X-Purpose": "accountability"}).json()  # no consent
     assert exact["case_id"] == coarse["case_id"] == case_id and exact["given_names"] == "Keyla"
     assert coarse["given_names"] is None and is_month(coarse["reported_at"])
+    assert "minor" not in exact and "minor" not in coarse, "a list never says who is a minor"
     assert exact["reported_at"][:7] == coarse["reported_at"][:7] and exact != coarse
     entries = api.get(f"/timeline/{case_id}", headers={**staff, "X-Purpose": "accountability"}).json()
     assert entries and all(is_month(e["recorded_at"]) for e in entries)
@@ -251,3 +254,36 @@ def test_a_link_whose_views_key_is_gone_refuses_every_tier_above_public(tmp_path
         assert views.rows([case.case_id])[case.case_id].minor is True, "unreadable: possibly a minor"
     finally:
         views.close()
+
+
+def test_a_public_tier_list_pages_through_every_case_and_no_cursor_or_filter_gives_the_instant(
+    api: TestClient, tokens: TokenStore
+) -> None:
+    """Listed at the public tier (no consent for the purpose), cases show the month they were
+    reported: the list still pages through every one of them, its cursors carry no more than the
+    month, and a filter on the report's date reads the month as the caller does."""
+    staff = bearer(tokens, PROSECUTOR, "caseworker")
+    adult = {**MINOR, "date_of_birth": "1990-01-01"}
+    made = {created(api.post("/cases", json={**adult, "given_names": n}, headers=staff)) for n in "ABC"}
+    public = {**staff, "X-Purpose": "accountability"}  # the family consented to search only
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(4):
+        page = api.get(
+            "/cases", params={"limit": 1, **({"cursor": cursor} if cursor else {})}, headers=public
+        )
+        assert page.status_code == 200, page.text
+        seen += [c["case_id"] for c in page.json()]
+        assert all(is_month(c["reported_at"]) for c in page.json())
+        cursor = page.headers.get("X-Next-Cursor")
+        if cursor is None:
+            break
+        opened = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        reported = datetime.fromtimestamp(-json.loads(opened)[1], UTC)
+        assert is_month(reported.isoformat()), "the cursor gives the month only"
+    assert sorted(seen) == sorted(made)
+    today = datetime.now(UTC).date()
+    if today.day > 1:
+        exact = api.get("/cases", params={"reported_from": today.isoformat()}, headers=public)
+        assert exact.status_code == 200 and exact.json() == [], "the instant is not filtered on"
+        assert len(api.get("/cases", params={"reported_from": today.isoformat()}, headers=staff).json()) == 3
