@@ -40,6 +40,8 @@ MINOR = {
     "last_seen_country": "MX",
     "last_seen_place": "Tapachula",
     "consented_purposes": ["search"],
+    "consent_explained_by": "Fiscalía: Ana Ruiz",
+    "consent_language": "es",
 }
 REMAINS = {"recovered_on": "2026-06-01", "place": {"country": "MX", "place": "Huixtla"}, "context": "river"}
 
@@ -112,7 +114,12 @@ def test_remains_matched_to_a_minors_case_show_nothing_above_public_to_a_caller_
     assert [e["event_type"] for e in entries] == ["RemainsRecovered", "RemainsIdentified"]
     assert all(is_month(e["occurred_at"]) and is_month(e["recorded_at"]) for e in entries)
 
-    family = {"consent_purpose": "forensic_identification", "given_by": "Marta Ramos, madre"}
+    family = {
+        "consent_purpose": "forensic_identification",
+        "given_by": "Marta Ramos, madre",
+        "explained_by": "Fiscalía: Ana Ruiz",
+        "language": "es",
+    }
     assert api.post(f"/cases/{minor}/consents", json=family, headers=staff).status_code == 200
     (again,) = api.get("/remains", headers=expert).json()
     assert again["state"]["place"]["place"] == "Huixtla", "the consent given shows them again"
