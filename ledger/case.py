@@ -26,6 +26,18 @@ def case_id_for(origin: str, command_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"caseledger:case:{origin}:{command_id}")
 
 
+ANTE_MORTEM_V2 = (
+    "stature_cm",
+    "build",
+    "hair",
+    "eyes",
+    "body_marks",
+    "teeth",
+    "medical_findings",
+    "effects",
+)
+
+
 class MissingPersonCase(PersonProtection, LedgerAggregate):
     """A missing person's case: status is missing, located_alive, identified_deceased or closed."""
 
@@ -115,8 +127,10 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
     # ----------------------------------------------------------------- events
 
     class ComprehensiveDataAdded(Recorded):
-        """Ante-mortem data: dental, medical, marks, clothing, belongings."""
+        """Ante-mortem data: dental, medical, marks, clothing, belongings as the family said
+        them, and beside them the same in the DVI form's categories (v2)."""
 
+        class_version = 2
         source: str
         source_reliability: str
         dental: str | None
@@ -124,6 +138,20 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
         marks: list[str]
         clothing: list[str]
         belongings: list[str]
+        stature_cm: dict[str, int] | None
+        build: str | None
+        hair: str | None
+        eyes: str | None
+        body_marks: list[dict[str, Any]] | None
+        teeth: list[dict[str, Any]] | None
+        medical_findings: list[dict[str, Any]] | None
+        effects: list[dict[str, Any]] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 had free text only: no structured description was given."""
+            for name in ANTE_MORTEM_V2:
+                state.setdefault(name, None)
 
         def evolve(self, case: Any) -> None:
             case.comprehensive_records += 1

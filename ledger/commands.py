@@ -16,11 +16,17 @@ from ledger.tiers import TIERS
 from ledger.values import (
     AgeRange,
     Coordinates,
+    Effect,
     FamilyContact,
     IdDocument,
+    Mark,
+    MedicalFinding,
     PhotoReference,
     Place,
+    Tooth,
     each,
+    optional_range,
+    physique,
     texts,
 )
 from ledger.vocabulary import (
@@ -182,13 +188,24 @@ class CaseCommand(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class AddComprehensiveData(CaseCommand):
-    """Ante-mortem data for forensic comparison."""
+    """Ante-mortem data for forensic comparison: the free text the family gives (dental,
+    medical, marks, clothing, belongings) and, beside it, the same described in the DVI
+    ante-mortem form's categories (stature, build, hair, eyes, body marks, teeth by FDI
+    number, medical findings, clothing and effects)."""
 
     dental: str | None = None
     medical: str | None = None
     marks: tuple[str, ...] = ()
     clothing: tuple[str, ...] = ()
     belongings: tuple[str, ...] = ()
+    stature_cm: tuple[int, int] | None = None
+    build: str | None = None
+    hair: str | None = None
+    eyes: str | None = None
+    body_marks: tuple[Mark, ...] = ()
+    teeth: tuple[Tooth, ...] = ()
+    medical_findings: tuple[MedicalFinding, ...] = ()
+    effects: tuple[Effect, ...] = ()
     source: str = "family"
     source_reliability: str = "unverified"
 
@@ -199,9 +216,15 @@ class AddComprehensiveData(CaseCommand):
             "marks": texts("marks", self.marks),
             "clothing": texts("clothing", self.clothing),
             "belongings": texts("belongings", self.belongings),
+            "stature_cm": optional_range("stature_cm", self.stature_cm, low=30, high=250),
+            **physique(self.build, self.hair, self.eyes),
+            "body_marks": each("body_marks", self.body_marks),
+            "teeth": each("teeth", self.teeth, at_most=32),
+            "medical_findings": each("medical_findings", self.medical_findings),
+            "effects": each("effects", self.effects),
         }
         if not any(data.values()):
-            raise InvalidField("dental", "give at least one of dental, medical, marks, clothing, belongings")
+            raise InvalidField("dental", "give at least one ante-mortem detail (dental, marks, stature...)")
         return {**source_fields(self.source, self.source_reliability), **data}
 
 

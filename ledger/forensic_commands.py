@@ -11,9 +11,22 @@ from uuid import UUID
 from ledger import validation as v
 from ledger.commands import Command
 from ledger.errors import InvalidField
-from ledger.values import AgeRange, Place, checked_range, texts
+from ledger.values import (
+    AgeRange,
+    Effect,
+    FoundDocument,
+    Mark,
+    MedicalFinding,
+    Place,
+    Tooth,
+    each,
+    optional_range,
+    physique,
+    texts,
+)
 from ledger.vocabulary import (
     DONOR_RELATIONSHIPS,
+    ESTIMATED_SEXES,
     MATCH_BASES,
     MATCH_OUTCOMES,
     PROFILE_KINDS,
@@ -42,8 +55,17 @@ class RecordRemainsRecovered(Command):
         }
 
 
+POST_MORTEM_SEXES = (*ESTIMATED_SEXES, *(s for s in SEXES if s not in ESTIMATED_SEXES))
+"""The estimated sex of remains; "intersex" and "unknown" are still read, as first released."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class RecordPostMortem(Command):
+    """The examination of remains, in the categories of the DVI post-mortem form: estimated
+    sex, age, stature and time since death, condition, build, hair, eyes, body marks, teeth
+    by FDI number, medical findings, clothing and effects, documents found; the free text
+    (marks, dental, clothing, belongings) stays beside the structure."""
+
     remains_id: UUID
     sex: str
     condition: str
@@ -53,22 +75,35 @@ class RecordPostMortem(Command):
     dental: str | None = None
     clothing: tuple[str, ...] = ()
     belongings: tuple[str, ...] = ()
+    time_since_death_days: tuple[int, int] | None = None
+    build: str | None = None
+    hair: str | None = None
+    eyes: str | None = None
+    body_marks: tuple[Mark, ...] = ()
+    teeth: tuple[Tooth, ...] = ()
+    medical_findings: tuple[MedicalFinding, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    documents_found: tuple[FoundDocument, ...] = ()
 
     def checked(self, today: date) -> dict[str, Any]:
-        stature = None
-        if self.stature_cm is not None:
-            if len(self.stature_cm) != 2:
-                raise InvalidField("stature_cm", "give a minimum and a maximum")
-            stature = checked_range("stature_cm", *self.stature_cm, low=30, high=250)
         return {
-            "sex": v.choice("sex", self.sex, SEXES),
+            "sex": v.choice("sex", self.sex, POST_MORTEM_SEXES),
             "age_range": self.age_range.checked("age_range") if self.age_range else None,
-            "stature_cm": stature,
+            "stature_cm": optional_range("stature_cm", self.stature_cm, low=30, high=250),
             "condition": v.choice("condition", self.condition, REMAINS_CONDITIONS),
             "marks": texts("marks", self.marks),
             "dental": v.optional_text("dental", self.dental, max_length=4000),
             "clothing": texts("clothing", self.clothing),
             "belongings": texts("belongings", self.belongings),
+            "time_since_death_days": optional_range(
+                "time_since_death_days", self.time_since_death_days, low=0, high=36500
+            ),
+            **physique(self.build, self.hair, self.eyes),
+            "body_marks": each("body_marks", self.body_marks),
+            "teeth": each("teeth", self.teeth, at_most=32),
+            "medical_findings": each("medical_findings", self.medical_findings),
+            "effects": each("effects", self.effects),
+            "documents_found": each("documents_found", self.documents_found, at_most=10),
         }
 
 

@@ -14,6 +14,19 @@ def remains_id_for(origin: str, command_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"caseledger:remains:{origin}:{command_id}")
 
 
+POST_MORTEM_V2 = (
+    "time_since_death_days",
+    "build",
+    "hair",
+    "eyes",
+    "body_marks",
+    "teeth",
+    "medical_findings",
+    "effects",
+    "documents_found",
+)
+
+
 class UnidentifiedRemains(LedgerAggregate):
     """Remains, from recovery to identification; post-mortem data is forensic tier."""
 
@@ -40,8 +53,10 @@ class UnidentifiedRemains(LedgerAggregate):
             aggregate.command_ids = {self.command_id}
 
     class PostMortemRecorded(Recorded):
-        """Post-mortem examination: estimated sex, age and stature, condition, marks, effects."""
+        """Post-mortem examination: estimated sex, age and stature, condition, marks, effects;
+        from v2 also in the DVI post-mortem form's categories beside the free text."""
 
+        class_version = 2
         sex: str
         age_range: dict[str, int] | None
         stature_cm: dict[str, int] | None
@@ -50,6 +65,21 @@ class UnidentifiedRemains(LedgerAggregate):
         dental: str | None
         clothing: list[str]
         belongings: list[str]
+        time_since_death_days: dict[str, int] | None
+        build: str | None
+        hair: str | None
+        eyes: str | None
+        body_marks: list[dict[str, Any]] | None
+        teeth: list[dict[str, Any]] | None
+        medical_findings: list[dict[str, Any]] | None
+        effects: list[dict[str, Any]] | None
+        documents_found: list[dict[str, Any]] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 had free text only: no structured findings were recorded."""
+            for name in POST_MORTEM_V2:
+                state.setdefault(name, None)
 
         def evolve(self, remains: Any) -> None:
             remains.post_mortem_records += 1

@@ -11,7 +11,21 @@ from typing import Any
 
 from ledger import validation as v
 from ledger.errors import InvalidField
-from ledger.vocabulary import ID_DOCUMENT_KINDS, RELIABILITY, SOURCES
+from ledger.vocabulary import (
+    BODY_SITES,
+    BUILDS,
+    CLOTHING_CATEGORIES,
+    COLOURS,
+    DENTAL_CONDITIONS,
+    EFFECT_CATEGORIES,
+    EYE_COLOURS,
+    HAIR_COLOURS,
+    ID_DOCUMENT_KINDS,
+    MARK_KINDS,
+    MEDICAL_FINDINGS,
+    RELIABILITY,
+    SOURCES,
+)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -163,3 +177,121 @@ def texts(field: str, items: Sequence[str] | None, *, at_most: int = 50, max_len
     if len(values) > at_most:
         raise InvalidField(field, f"holds {len(values)} items; at most {at_most}")
     return [v.required_text(f"{field}[{i}]", t, max_length=max_length) for i, t in enumerate(values)]
+
+
+# ------------------------------------------------------------------ ante- and post-mortem
+# The same values on both sides (a family's description, an examination's findings), so that
+# projections/am_pm.py compares like with like. Free text stays beside each, never instead.
+
+FDI_TEETH = frozenset(10 * quadrant + tooth for quadrant in range(1, 5) for tooth in range(1, 9))
+"""Permanent teeth in the FDI two-digit notation: quadrant 1-4, tooth 1-8 (11-18 ... 41-48)."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A tattoo, scar, birthmark or amputation, where on the body, and what it looks like."""
+
+    kind: str
+    body_site: str
+    description: str | None = None
+
+    def checked(self, field: str) -> dict[str, Any]:
+        return {
+            "kind": v.choice(f"{field}.kind", self.kind, MARK_KINDS),
+            "body_site": v.choice(f"{field}.body_site", self.body_site, BODY_SITES),
+            "description": v.optional_text(f"{field}.description", self.description, max_length=1000),
+        }
+
+
+@dataclass(frozen=True)
+class Tooth:
+    """One tooth in FDI notation and what was done to it (or that it is missing)."""
+
+    tooth: int
+    condition: str
+    description: str | None = None
+
+    def checked(self, field: str) -> dict[str, Any]:
+        if isinstance(self.tooth, bool) or not isinstance(self.tooth, int) or self.tooth not in FDI_TEETH:
+            raise InvalidField(f"{field}.tooth", "must be an FDI tooth number, 11-18, 21-28, 31-38 or 41-48")
+        return {
+            "tooth": self.tooth,
+            "condition": v.choice(f"{field}.condition", self.condition, DENTAL_CONDITIONS),
+            "description": v.optional_text(f"{field}.description", self.description, max_length=500),
+        }
+
+
+@dataclass(frozen=True)
+class MedicalFinding:
+    """A healed fracture, a surgery, an implant or prosthesis (with its serial when known)."""
+
+    kind: str
+    body_site: str | None = None
+    description: str | None = None
+    serial: str | None = None
+
+    def checked(self, field: str) -> dict[str, Any]:
+        return {
+            "kind": v.choice(f"{field}.kind", self.kind, MEDICAL_FINDINGS),
+            "body_site": v.choice(f"{field}.body_site", self.body_site, BODY_SITES)
+            if self.body_site is not None
+            else None,
+            "description": v.optional_text(f"{field}.description", self.description, max_length=1000),
+            "serial": v.optional_text(f"{field}.serial", self.serial, max_length=100),
+        }
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A garment or a personal effect: its category, colour, brand, and what it says or shows."""
+
+    category: str
+    colour: str | None = None
+    brand: str | None = None
+    text: str | None = None
+
+    def checked(self, field: str) -> dict[str, Any]:
+        return {
+            "category": v.choice(f"{field}.category", self.category, CLOTHING_CATEGORIES + EFFECT_CATEGORIES),
+            "colour": v.choice(f"{field}.colour", self.colour, COLOURS) if self.colour is not None else None,
+            "brand": v.optional_text(f"{field}.brand", self.brand, max_length=100),
+            "text": v.optional_text(f"{field}.text", self.text, max_length=1000),
+        }
+
+
+@dataclass(frozen=True)
+class FoundDocument:
+    """An identity document found with remains: what it is and the name written on it."""
+
+    kind: str
+    name: str
+    number: str | None = None
+    issuing_country: str | None = None
+
+    def checked(self, field: str) -> dict[str, Any]:
+        return {
+            "kind": v.choice(f"{field}.kind", self.kind, ID_DOCUMENT_KINDS),
+            "name": v.required_text(f"{field}.name", self.name),
+            "number": v.optional_text(f"{field}.number", self.number, max_length=64),
+            "issuing_country": v.country(f"{field}.issuing_country", self.issuing_country)
+            if self.issuing_country is not None
+            else None,
+        }
+
+
+def optional_range(field: str, value: Sequence[Any] | None, *, low: int, high: int) -> dict[str, Any] | None:
+    """A (minimum, maximum) pair given as a list or tuple, or None; one value is a range of one."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
+        raise InvalidField(field, "give a minimum and a maximum")
+    return checked_range(field, value[0], value[1], low=low, high=high)
+
+
+def physique(build: str | None, hair: str | None, eyes: str | None) -> dict[str, str | None]:
+    """Build, hair colour and eye colour, each from its list or absent."""
+    return {
+        "build": v.choice("build", build, BUILDS) if build is not None else None,
+        "hair": v.choice("hair", hair, HAIR_COLOURS) if hair is not None else None,
+        "eyes": v.choice("eyes", eyes, EYE_COLOURS) if eyes is not None else None,
+    }

@@ -66,7 +66,15 @@ RECOVERY_CONTEXTS = (
     "other",
 )
 
-REMAINS_CONDITIONS = ("complete", "partial", "decomposed", "skeletonised", "burned", "fragmented")
+REMAINS_CONDITIONS = (
+    "fresh",
+    "complete",
+    "partial",
+    "decomposed",
+    "skeletonised",
+    "burned",
+    "fragmented",
+)
 
 SAMPLE_TYPES = ("blood", "buccal_swab", "bone", "tooth", "hair", "tissue", "nail")
 
@@ -100,3 +108,95 @@ CLOSURE_REASONS = (
 )
 
 ADULT_AGE = 18
+
+# Ante-mortem and post-mortem descriptions, in the categories of the INTERPOL DVI forms
+# (yellow ante-mortem, pink post-mortem) and the ICRC AM/PM data model, so both sides compare.
+
+ESTIMATED_SEXES = ("female", "male", "probably_female", "probably_male", "undetermined")
+"""Sex as estimated from remains; "undetermined" when the examination cannot say."""
+
+BUILDS = ("slim", "medium", "heavy", "muscular")
+
+HAIR_COLOURS = ("black", "dark_brown", "light_brown", "blond", "red", "grey", "white", "bald", "dyed")
+
+EYE_COLOURS = ("black", "brown", "hazel", "green", "blue", "grey")
+
+MARK_KINDS = ("tattoo", "scar", "birthmark", "amputation", "piercing", "other")
+
+BODY_SITES = (
+    "head",
+    "face",
+    "neck",
+    "chest",
+    "abdomen",
+    "upper_back",
+    "lower_back",
+    "pelvis",
+    "left_shoulder",
+    "right_shoulder",
+    "left_upper_arm",
+    "right_upper_arm",
+    "left_forearm",
+    "right_forearm",
+    "left_hand",
+    "right_hand",
+    "left_thigh",
+    "right_thigh",
+    "left_lower_leg",
+    "right_lower_leg",
+    "left_foot",
+    "right_foot",
+    "unknown",
+)
+
+DENTAL_CONDITIONS = ("missing", "crown", "filling", "gold", "prosthesis")
+
+MEDICAL_FINDINGS = ("fracture", "surgery", "implant", "prosthesis", "other")
+
+CLOTHING_CATEGORIES = (
+    "shirt",
+    "t_shirt",
+    "trousers",
+    "jeans",
+    "shorts",
+    "skirt",
+    "dress",
+    "jacket",
+    "sweater",
+    "underwear",
+    "socks",
+    "shoes",
+    "boots",
+    "sandals",
+    "cap",
+    "belt",
+)
+
+EFFECT_CATEGORIES = (
+    "backpack",
+    "wallet",
+    "phone",
+    "jewellery",
+    "religious_item",
+    "watch",
+    "document",
+    "photo",
+    "money",
+    "other",
+)
+
+COLOURS = (
+    "black",
+    "white",
+    "grey",
+    "blue",
+    "red",
+    "green",
+    "yellow",
+    "brown",
+    "beige",
+    "pink",
+    "purple",
+    "orange",
+    "multicolour",
+)

@@ -33,7 +33,7 @@ from ledger.forensic_commands import (
     TransferSample,
 )
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
-from ledger.values import AgeRange, Coordinates, Place
+from ledger.values import AgeRange, Coordinates, Effect, Mark, Place, Tooth
 from tests.factories import FAMILY, FORENSIC, ctx, report
 
 GENETICIST = Actor("Laboratorio de Genética Forense", "geneticist")
@@ -62,6 +62,10 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
             dental="gold crown, 11",
             marks=("scar, left knee",),
             clothing=("red jacket",),
+            stature_cm=(152, 156),
+            body_marks=(Mark("scar", "left_lower_leg", "below the knee"),),
+            teeth=(Tooth(11, "gold"),),
+            effects=(Effect("jacket", "red", None, None),),
         )
     )
     ledger.amend_data(
@@ -102,6 +106,9 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
             condition="skeletonised",
             age_range=AgeRange(20, 30),
             stature_cm=(150, 160),
+            time_since_death_days=(30, 120),
+            teeth=(Tooth(11, "gold"),),
+            effects=(Effect("jacket", "red"),),
         )
     )
     reference = ledger.take_sample(
