@@ -1,8 +1,11 @@
 """Duplicate reports: quality and time of projections/duplicates.py (Splink, with the names of
 ledger/names.py) on the synthetic corpus of bench/corpus.py, beside a naive matcher in the same
-run (exact match on folded given names and first surname).
+run (exact match on folded given names and first surname). Remains: recall@1, recall@10 and
+mean reciprocal rank of projections/am_pm.py on the remains of bench/corpus_remains.py, beside
+a naive matcher (sex and age overlap only), and the time to rank every remains.
 
     python3 bench/linkage.py [--reports 10000] [--threshold 0.9] [--runs 3] [--train]
+                             [--remains 2000] [--only duplicates|remains]
 
 --train learns the weights from the corpus (unlabelled) and writes the shipped model
 (projections/models/duplicates.json) before measuring.
@@ -20,7 +23,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.corpus import Corpus, Report, generate
+from bench.corpus_remains import Remains, case_record, remains
 from ledger.names import fold
+from projections.am_pm import AnteMortem, Matcher, PostMortem, ante_mortem, post_mortem
 from projections.duplicates import MODEL, features, find_duplicates, train
 
 
@@ -62,6 +67,64 @@ def quality(found: set[tuple[str, str]], truth: set[tuple[str, str]]) -> tuple[f
     return precision, recall, f1
 
 
+def _sex_age(pm: PostMortem, am: AnteMortem) -> bool:
+    """The naive matcher's test: sex not contradicted, age ranges overlapping (allowing eight
+    years since last seen, the corpus's span, as it knows no dates)."""
+    if pm.sex in ("male", "female") and am.sex in ("male", "female") and pm.sex != am.sex:
+        return False
+    return pm.age is None or am.age is None or (am.age[0] <= pm.age[1] and pm.age[0] <= am.age[1] + 8)
+
+
+def naive_ranks(found: list[PostMortem], cases: list[AnteMortem]) -> list[list[str]]:
+    """For each remains, the cases passing sex and age, nearest age first."""
+    out = []
+    for pm in found:
+        middle = (pm.age[0] + pm.age[1]) / 2 if pm.age else 0.0
+        fit = [am for am in cases if _sex_age(pm, am)]
+        fit.sort(key=lambda am: (abs((am.age[0] + am.age[1]) / 2 - middle) if am.age else 99.0, am.id))
+        out.append([am.id for am in fit[:10]])
+    return out
+
+
+def rank_quality(
+    ranked: list[list[str]], truth: list[Remains], person_of: dict[str, int]
+) -> tuple[float, float, float]:
+    """recall@1, recall@10 and mean reciprocal rank over the remains of reported people."""
+    at1 = at10 = reciprocal = 0.0
+    known = [(ids, r) for ids, r in zip(ranked, truth, strict=True) if r.person is not None]
+    for ids, r in known:
+        hits = [i for i, case in enumerate(ids) if person_of[case] == r.person]
+        if hits:
+            at1 += hits[0] == 0
+            at10 += hits[0] < 10
+            reciprocal += 1.0 / (hits[0] + 1)
+    n = len(known) or 1
+    return at1 / n, at10 / n, reciprocal / n
+
+
+def bench_remains(corpus: Corpus, count: int, seed: int) -> None:
+    found = remains(corpus, count, seed=seed)
+    records = [case_record(r, seed) for r in corpus.reports]
+    started = time.perf_counter()
+    cases = [ante_mortem(c["id"], c["person"], c["last_seen"], c["ante_mortem"]) for c in records]
+    examined = [post_mortem(r.id, r.recovered, [r.post_mortem]) for r in found]
+    matcher = Matcher(cases)
+    ours = [[c.right for c in matcher.candidates(pm, limit=10)] for pm in examined]
+    ours_t = time.perf_counter() - started
+    started = time.perf_counter()
+    baseline = naive_ranks(examined, cases)
+    naive_t = time.perf_counter() - started
+    person_of = {r.id: r.person for r in corpus.reports}
+    reported = sum(r.person is not None for r in found)
+    print(f"remains: {count:,} remains ({reported:,} of reported people) against {len(cases):,} reports")
+    for label, ranked, took in (
+        ("caseledger (am_pm):", ours, ours_t),
+        ("naive sex and age: ", baseline, naive_t),
+    ):
+        at1, at10, mrr = rank_quality(ranked, found, person_of)
+        print(f"  {label} recall@1 {at1:.3f} recall@10 {at10:.3f} MRR {mrr:.3f} ({took:.1f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reports", type=int, default=10_000)
@@ -69,7 +132,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--train", action="store_true")
     parser.add_argument("--seed", type=int, default=11, help="the measured corpus (training uses seed 7)")
+    parser.add_argument("--remains", type=int, default=2_000)
+    parser.add_argument("--only", choices=("duplicates", "remains"))
     args = parser.parse_args()
+    if args.only == "remains":
+        bench_remains(generate(args.reports, seed=args.seed), args.remains, args.seed)
+        return
 
     if args.train:
         started = time.perf_counter()
@@ -101,6 +169,8 @@ def main() -> None:
         f"naive median {statistics.median(naive_t):.3f} s (runs: "
         f"{', '.join(f'{t:.2f}' for t in ours_t)} / {', '.join(f'{t:.3f}' for t in naive_t)})"
     )
+    if args.only is None:
+        bench_remains(corpus, args.remains, args.seed)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from ledger.commands import (
 )
 from ledger.errors import CommandIdReused
 from ledger.forensic_commands import (
+    POST_MORTEM_SEXES,
     DestroySample,
     ProposeMatch,
     RecordPostMortem,
@@ -254,6 +255,7 @@ _WORDS: dict[str, tuple[str, ...]] = {
 _BY_COMMAND: dict[tuple[str, str], tuple[str, ...]] = {
     ("CloseCase", "reason"): vocabulary.CLOSURE_REASONS,
     ("ReportMissingPerson", "consented_purposes"): vocabulary.PURPOSES,
+    ("RecordPostMortem", "sex"): POST_MORTEM_SEXES,
 }
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]
 
