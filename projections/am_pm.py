@@ -273,17 +273,17 @@ class Matcher:
             allowed &= ~(self._seen > recovered)
             days = recovered - self._seen
             if pm.dead_for_days is not None:
-                low, high = pm.dead_for_days
-                fits = (days >= low - 14) & (days <= high + 90)
-                score += np.where(fits, 2.0, np.where(days < low - 14, -4.0, -0.5))
+                shortest, longest = pm.dead_for_days
+                fits = (days >= shortest - 14) & (days <= longest + 90)
+                score += np.where(fits, 2.0, np.where(days < shortest - 14, -4.0, -0.5))
             else:
                 steps = [days <= 60, days <= 365, days <= 1095]
                 score += np.select(steps, [1.5, 0.8, 0.0], -1.0)
         if pm.age is not None:
-            low, high = self._age_lo, self._age_hi + elapsed
-            far = (low > pm.age[1] + AGE_TOLERANCE) | (high < pm.age[0] - AGE_TOLERANCE)
+            youngest, oldest = self._age_lo, self._age_hi + elapsed
+            far = (youngest > pm.age[1] + AGE_TOLERANCE) | (oldest < pm.age[0] - AGE_TOLERANCE)
             allowed &= ~np.nan_to_num(far, nan=0).astype(bool)
-            inside = (low <= pm.age[1]) & (high >= pm.age[0])
+            inside = (youngest <= pm.age[1]) & (oldest >= pm.age[0])
             score += np.where(inside, 1.5, 0.0)
         if pm.stature is not None:
             gap = np.maximum(np.maximum(pm.stature[0] - self._st_hi, self._st_lo - pm.stature[1]), 0.0)
