@@ -44,7 +44,7 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
     class CaseReported(LedgerAggregate.Created):
         """A missing person reported with the basic data set."""
 
-        class_version = 3
+        class_version = 4
         origin: str
         command_id: str
         occurred_at: datetime
@@ -88,6 +88,12 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
             state["consented_purposes"] = [state["purpose"]]
             state["person"].update(id_documents=[], age_range=None, photo=None, physical_description=None)
             state["last_seen"]["coordinates"] = None
+
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            """v3 had no place of origin (the person's home municipality)."""
+            if isinstance(state.get("person"), dict):
+                state["person"].setdefault("origin", None)
 
         def apply(self, aggregate: Any) -> None:
             aggregate.origin = self.origin

@@ -94,7 +94,8 @@ def source_fields(source: str, reliability: str) -> dict[str, str]:
 
 @dataclass(frozen=True, kw_only=True)
 class ReportMissingPerson(Command):
-    """Report a missing person with the basic data set (workshop report, section B)."""
+    """Report a missing person with the basic data set (workshop report, section B); `origin`
+    is the person's place of origin (home municipality), not the node that records it."""
 
     given_names: str
     first_surname: str
@@ -111,6 +112,7 @@ class ReportMissingPerson(Command):
     age_range: AgeRange | None = None
     photo: PhotoReference | None = None
     physical_description: str | None = None
+    origin: str | None = None
     last_seen_place: str | None = None
     last_seen_coordinates: Coordinates | None = None
     route: str | None = None
@@ -159,6 +161,7 @@ class ReportMissingPerson(Command):
                 "physical_description": v.optional_text(
                     "physical_description", self.physical_description, max_length=2000
                 ),
+                "origin": v.optional_text("origin", self.origin),
             },
             "last_seen": {
                 "date": seen,
@@ -259,6 +262,7 @@ AMENDABLE: dict[str, Any] = {
         v.past_date(f, x, today=t, required=False)
     ),
     "person.physical_description": lambda f, x, t: v.optional_text(f, x, max_length=2000),
+    "person.origin": lambda f, x, t: v.optional_text(f, x),
     "last_seen.place": lambda f, x, t: v.optional_text(f, x),
     "last_seen.route": lambda f, x, t: v.optional_text(f, x),
     "circumstances": lambda f, x, t: v.optional_text(f, x, max_length=4000),

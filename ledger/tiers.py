@@ -34,6 +34,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "person.nationalities": "public",
         "person.photo": "common",
         "person.physical_description": "common",
+        "person.origin": "common",
         "last_seen.date": "common",
         "last_seen.country": "public",
         "last_seen.place": "common",

@@ -20,8 +20,10 @@ from ledger.errors import InvalidField
 from ledger.forensic_commands import RecordPostMortem
 from ledger.remains import UnidentifiedRemains
 from ledger.sealing import split
+from ledger.tiers import tier_of
 from ledger.values import Effect, FoundDocument, Mark, MedicalFinding, Tooth
-from tests.factories import FORENSIC, ctx
+from tests.factories import FORENSIC, ctx, report
+from tests.unit.test_upcasting import V1_STATE
 from topics.avro import SchemaRegistry
 
 TODAY = date(2026, 11, 1)
@@ -160,3 +162,32 @@ def test_a_stored_v1_post_mortem_event_loads_with_no_structure() -> None:
     loaded = ledger.mapper.to_domain_event(stored)
     assert isinstance(loaded, event)
     assert loaded.dental == "crown 11" and loaded.teeth is None and loaded.documents_found is None
+
+
+def test_the_place_of_origin_is_kept_as_entered_in_the_common_tier() -> None:
+    checked = report(origin="San Pedro Soloma, Huehuetenango").checked(TODAY)
+    assert checked["person"]["origin"] == "San Pedro Soloma, Huehuetenango"
+    _, tiers = split("CaseReported", checked)
+    assert tiers["common"]["person"]["origin"] == "San Pedro Soloma, Huehuetenango"
+    assert tier_of("CaseReported", "person.origin", minor=True) == "reserved"
+    assert report().checked(TODAY)["person"]["origin"] is None
+
+
+def test_a_stored_v2_report_loads_with_no_origin() -> None:
+    ledger = CaseLedger("MX", env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    state = json.loads(json.dumps(V1_STATE))
+    state["class_version"] = 2
+    state.pop("family_contact")
+    state.update(family_contacts=[], source_reliability="unverified", consented_purposes=["search"])
+    state["person"].update(id_documents=[], age_range=None, photo=None, physical_description=None)
+    state["last_seen"]["coordinates"] = None
+    case_id = uuid4()
+    stored = StoredEvent(
+        originator_id=case_id,
+        originator_version=1,
+        topic="ledger.case:MissingPersonCase.CaseReported",
+        state=json.dumps(state).encode(),
+    )
+    ledger.recorder.insert_events([stored])
+    case = ledger.get_case(case_id)
+    assert case.person["origin"] is None and case.person["given_names"] == "José Ángel"
