@@ -45,8 +45,12 @@ __all__ = [
     "PostMortem",
     "ante_mortem",
     "candidate",
+    "candidates_for_case",
+    "candidates_for_remains",
+    "case_from_record",
     "post_mortem",
     "remains_for_case",
+    "remains_from_record",
 ]
 
 PRIOR_BITS = -math.log2(999)
@@ -339,3 +343,43 @@ def remains_for_case(
     found = [c for pm in remains if (c := candidate(pm, am, share)) is not None]
     found.sort(key=lambda c: (-c.score, c.left))
     return found[:limit]
+
+
+def case_from_record(record: Mapping[str, Any]) -> AnteMortem:
+    """{"id", "person", "last_seen", "ante_mortem": [ComprehensiveDataAdded fields, ...]}."""
+    return ante_mortem(
+        str(record["id"]), record["person"], record["last_seen"], record.get("ante_mortem") or ()
+    )
+
+
+def remains_from_record(record: Mapping[str, Any]) -> PostMortem:
+    """{"id", "recovered_on", "place", "post_mortem": [PostMortemRecorded fields, ...]}."""
+    return post_mortem(str(record["id"]), record, record.get("post_mortem") or ())
+
+
+def candidates_for_remains(
+    remains: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *, limit: int = 10, min_score: float = 0.0
+) -> list[Candidate]:
+    """The cases one remains may be, best first, from decrypted records (kind "am_pm": left
+    the remains, right the case). For many remains, build one Matcher and ask it each time."""
+    found = Matcher([case_from_record(c) for c in cases]).candidates(
+        remains_from_record(remains), limit=limit
+    )
+    return [c for c in found if c.score >= min_score]
+
+
+def candidates_for_case(
+    case: Mapping[str, Any],
+    remains: Iterable[Mapping[str, Any]],
+    cases: Iterable[Mapping[str, Any]] = (),
+    *,
+    limit: int = 10,
+    min_score: float = 0.0,
+) -> list[Candidate]:
+    """The remains one case may be, best first; `cases` (all the node may read) only say how
+    common each mark, tooth and garment is, so rare agreements weigh more."""
+    share = Matcher([case_from_record(c) for c in cases]).share
+    found = remains_for_case(
+        case_from_record(case), map(remains_from_record, remains), limit=limit, share=share
+    )
+    return [c for c in found if c.score >= min_score]

@@ -15,7 +15,16 @@ from bench.linkage import naive_ranks, rank_quality
 from ledger.commands import AddComprehensiveData
 from ledger.forensic_commands import RecordPostMortem
 from ledger.values import AgeRange, Effect, FoundDocument, Mark, MedicalFinding, Tooth
-from projections.am_pm import PRIOR_BITS, Matcher, ante_mortem, candidate, post_mortem, remains_for_case
+from projections.am_pm import (
+    PRIOR_BITS,
+    Matcher,
+    ante_mortem,
+    candidate,
+    candidates_for_case,
+    candidates_for_remains,
+    post_mortem,
+    remains_for_case,
+)
 from projections.am_pm_rules import exclusion, posterior
 from tests.factories import FORENSIC, ctx
 
@@ -174,3 +183,14 @@ def test_on_a_small_corpus_recall_at_10_is_far_above_the_naive_baseline() -> Non
     assert all(c.explanation and 0.0 <= c.score <= 1.0 for r in ranked for c in r)
     by_id = {c.id: c for c in cases}
     assert not any(exclusion(x, by_id[c.right]) for x, r in zip(examined, ranked, strict=True) for c in r)
+
+
+def test_the_record_level_functions_rank_both_ways() -> None:
+    case = {"id": "case-1", "person": PERSON, "last_seen": SEEN, "ante_mortem": [{"hair": "black"}]}
+    other = {"id": "case-2", "person": {**PERSON, "sex": "female"}, "last_seen": SEEN}
+    remains = {**RECOVERED, "id": "remains-1", "post_mortem": [{"sex": "male", "hair": "black"}]}
+    found = candidates_for_remains(remains, [case, other])
+    assert [(c.left, c.right) for c in found] == [("remains-1", "case-1")]  # case-2: sex excludes
+    assert candidates_for_remains(remains, [case], min_score=0.999) == []
+    [back] = candidates_for_case(case, [remains], [case, other])
+    assert (back.left, back.right) == ("remains-1", "case-1") and back.score == found[0].score
