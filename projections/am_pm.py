@@ -146,15 +146,16 @@ def _details(data: Mapping[str, Any]) -> dict[str, Any]:
         "marks": frozenset((m["kind"], m["body_site"]) for m in data.get("body_marks") or []),
         "teeth": {int(t["tooth"]): str(t["condition"]) for t in data.get("teeth") or []},
         "effects": tuple(
-            (e["category"], e.get("colour"), _fold(e.get("brand")), _fold(e.get("text")))
+            (e["category"], e.get("colour"), _fold(e.get("brand"), ""), _fold(e.get("text")))
             for e in data.get("effects") or []
         ),
-        "implants": frozenset(_fold(f.get("serial")) or "" for f in findings if f.get("serial")),
+        "implants": frozenset(_fold(f.get("serial"), "") or "" for f in findings if f.get("serial")),
     }
 
 
-def _fold(text: Any) -> str | None:
-    return " ".join(tokens(str(text))) or None if text else None
+def _fold(text: Any, joiner: str = " ") -> str | None:
+    """Folded words for comparing; brands and serials joined with nothing ("Levi's", "Levis")."""
+    return (joiner.join(tokens(str(text))) or None) if text else None
 
 
 def ante_mortem(
@@ -251,6 +252,7 @@ class Matcher:
             keys |= {("tooth", t, cond) for t, cond in c.teeth.items()}
             keys |= {("effect", e[0], e[1]) for e in c.effects}
             keys |= {("implant", s) for s in c.implants}
+            keys |= set(c.physique.items())
             keys |= {("surname", w) for name in c.name[1:] for w in tokens(name)}
             for key in keys:
                 self._index.setdefault(key, []).append(i)
@@ -258,7 +260,7 @@ class Matcher:
 
     def share(self, key: tuple[Any, ...]) -> float | None:
         """The share of cases with a feature (("mark", kind, site), ("tooth", n, condition),
-        ("effect", category, colour)); None with too few cases to tell."""
+        ("effect", category, colour), ("hair", colour)...); None with too few cases to tell."""
         if len(self.cases) < 50:
             return None
         return max(1, len(self._index.get(key, ()))) / len(self.cases)

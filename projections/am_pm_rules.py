@@ -79,8 +79,9 @@ def _rarity(share: float | None, m: float, default: float, ceiling: float) -> fl
 def explain(pm: PostMortem, am: AnteMortem, share: Share = _unknown) -> list[Explained]:
     """Each comparison both sides allow, with its outcome and weight (exclusions apart)."""
     found: list[Explained] = []
-    for rule in (_sex, _age, _stature, _time, _place, _names, _physique):
+    for rule in (_sex, _age, _stature, _time, _place, _names):
         found.extend(rule(pm, am))
+    found.extend(_physique(pm, am, share))
     found.extend(_capped("marks", _marks(pm, am, share), -4.0, 15.0))
     found.extend(_capped("dental", _teeth(pm, am, share), -8.0, 12.0))
     found.extend(_capped("effects", _effects(pm, am, share), -2.0, 8.0))
@@ -207,17 +208,16 @@ def _names(pm: PostMortem, am: AnteMortem) -> list[Explained]:
     return [Explained("names", "an ID document found names someone else", -2.0)]
 
 
-def _physique(pm: PostMortem, am: AnteMortem) -> list[Explained]:
+def _physique(pm: PostMortem, am: AnteMortem, share: Share) -> list[Explained]:
     found = []
     for field, agree in (("build", 0.5), ("hair", 0.5), ("eyes", 0.3)):
         ours, theirs = pm.physique.get(field), am.physique.get(field)
         if ours and theirs:
-            same = ours == theirs
-            found.append(
-                Explained(
-                    field, "same" if same else f"{theirs} reported, {ours} found", agree if same else -0.7
-                )
-            )
+            if ours == theirs:
+                weight = _rarity(share((field, ours)), 0.8, agree, 3.0)
+                found.append(Explained(field, "same", weight))
+            else:
+                found.append(Explained(field, f"{theirs} reported, {ours} found", -0.7))
     return found
 
 

@@ -141,6 +141,9 @@ def test_every_comparison_is_explained_with_its_weight_from_the_ledgers_own_reco
     assert fields >= {"sex", "age", "stature", "time", "place", "names", "hair", "marks", "dental"}
     assert fields >= {"effects", "medical"}
     assert all(e.comparison and e.weight == e.weight for e in found.explanation)
+    said = {e.field: e.comparison for e in found.explanation}
+    assert said["medical"] == "an implant's serial number matches" and "brand levis" in said["effects"]
+    assert said["names"] == "an ID document found names the person"
     assert found.score == pytest.approx(posterior(list(found.explanation), PRIOR_BITS))
     assert found.score > 0.99
     shown = found.as_json("am_pm")
