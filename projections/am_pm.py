@@ -13,7 +13,10 @@ read in the explanation (a tattoo on the same body site: +5 bits; a tooth missin
 but present after: -4). Candidates are found in two stages so that 2,000 remains against
 10,000 cases stays in seconds: numpy filters the exclusions and sums the cheap weights over
 every case (with an inverted index for marks, teeth and effects), then the best `pool` are
-compared in full.
+compared in full. Measured against Splink's link_only on the bench corpus: remains carry no
+name to block on, so blocking on sex left 359,000 pairs for 400 remains against 2,000 reports
+and predict alone took 12.4 s, where this engine ranks them in 2.8 s all told (2,000 remains
+against 10,000 reports: about 25 s, recall@10 0.95; bench/linkage.py --only remains).
 """
 
 from __future__ import annotations
