@@ -105,6 +105,19 @@ def generate(event_type: str, plain: dict[str, Any]) -> dict[str, dict[str, Any]
     return files
 
 
+def _undocumented(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_undocumented(item) for item in node]
+    if isinstance(node, dict):
+        return {k: _undocumented(v) for k, v in node.items() if k != "doc"}
+    return node
+
+
+def _same(earlier: dict[str, Any], generated: dict[str, Any]) -> bool:
+    """Whether two records carry the same fields (docs aside: they never travel)."""
+    return bool(_undocumented(earlier["fields"]) == _undocumented(generated["fields"]))
+
+
 def expected_files(directory: Path = SCHEMA_DIR) -> dict[str, dict[str, Any]]:
     """Every sealed file the plain schemas and tiers call for."""
     files: dict[str, dict[str, Any]] = {}
@@ -118,14 +131,21 @@ def expected_files(directory: Path = SCHEMA_DIR) -> dict[str, dict[str, Any]]:
         plain = [s for s in versions if not is_sealed(s)][-1]
         generated = generate(event_type, plain)
         earlier = [s for s in versions if is_sealed(s) and int(s["version"]) < int(plain["version"])]
-        if (
-            earlier
-            and earlier[-1]["fields"]
-            == generated[f"{event_type}.v{int(plain['version']) + 1}.avsc"]["fields"]
-        ):
+        if earlier and _same(earlier[-1], generated[f"{event_type}.v{int(plain['version']) + 1}.avsc"]):
             # A new plain version that adds only sealed fields keeps the sealed envelope it had:
             # the same record under a second version would share its fingerprint.
             del generated[f"{event_type}.v{int(plain['version']) + 1}.avsc"]
+        for tier in sealed_tiers(event_type):
+            # Likewise a tier the new fields leave as it was keeps its sealed record.
+            name = inner_name(event_type, tier)
+            before = sorted(
+                (json.loads(p.read_text()) for p in directory.glob(f"{name}.v*.avsc")),
+                key=lambda s: int(s["version"]),
+            )
+            before = [s for s in before if int(s["version"]) <= int(plain["version"])]
+            mine = f"{name}.v{int(plain['version']) + 1}.avsc"
+            if before and _same(before[-1], generated[mine]):
+                del generated[mine]
         files.update(generated)
     return files
 
