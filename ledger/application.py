@@ -26,9 +26,9 @@ from ledger.commands import (
     ReportMissingPerson,
     WithdrawConsent,
 )
-from ledger.errors import CaseNotFound, InvalidField, NotFound, RuleBroken, VersionConflict
+from ledger.errors import CaseNotFound, InvalidField, NotFound, VersionConflict
 from ledger.events import LedgerAggregate
-from ledger.forensic import ForensicLedger
+from ledger.forensic import ForensicLedger, identifying_match
 from ledger.match import Match
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
 from ledger.remains import UnidentifiedRemains
@@ -134,13 +134,7 @@ class CaseLedger(ForensicLedger):
             case: MissingPersonCase, envelope: dict[str, Any], data: dict[str, Any]
         ) -> list[LedgerAggregate]:
             facts = self.match_facts(UUID(data["match_id"]))
-            if facts.get("case_id") != str(case.id):
-                raise RuleBroken("match_id", "the match does not name this case")
-            if facts.get("outcome") != "confirmed":
-                raise RuleBroken(
-                    "match_id", f"the match is {facts.get('outcome') or 'not reviewed'}, not confirmed"
-                )
-            remains_id = str(facts["remains_id"])
+            remains_id = identifying_match(facts, case_id=str(case.id))
             case.confirm_identification(envelope, data["match_id"], remains_id)
             return self.identify_remains_here(envelope, UUID(remains_id), data["match_id"], str(case.id))
 

@@ -87,7 +87,7 @@ class LedgerApplication(Application[UUID]):
         origin: str,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        foreign_matches: Callable[[UUID], Mapping[str, str | None] | None] | None = None,
+        foreign_matches: Callable[[UUID], Mapping[str, Any] | None] | None = None,
         keys: KeyStore | None = None,
     ) -> None:
         """keys: where the data keys sealing the event store live; by default in memory under
@@ -237,8 +237,9 @@ class LedgerApplication(Application[UUID]):
         except NotFound:
             raise CaseNotFound(str(case_id)) from None
 
-    def match_facts(self, match_id: UUID) -> Mapping[str, str | None]:
-        """A match recorded here, or one this node learned of from another node's log."""
+    def match_facts(self, match_id: UUID) -> Mapping[str, Any]:
+        """A match recorded here, or one this node learned of from another node's log: the case
+        and remains it names, its outcome and basis, and whether it identifies (Match.identifies)."""
         try:
             match = self._load(Match, "match", match_id)
         except NotFound:
@@ -246,4 +247,10 @@ class LedgerApplication(Application[UUID]):
             if found is None:
                 raise
             return found
-        return {"case_id": match.case_id, "remains_id": match.remains_id, "outcome": match.outcome}
+        return {
+            "case_id": match.case_id,
+            "remains_id": match.remains_id,
+            "outcome": match.outcome,
+            "basis": getattr(match, "basis", None),
+            "identifies": match.identifies,
+        }

@@ -20,6 +20,15 @@ from ledger.validation import not_before_birth
 from ledger.vocabulary import CaseStatus
 
 
+def identified_remains(case: Any) -> dict[str, str]:
+    """remains id -> match id of every identification the case holds (an older snapshot: its one)."""
+    found = getattr(case, "identified_remains", None)
+    if found is not None:
+        return dict(found)
+    one = getattr(case, "identification", None) or {}
+    return {str(one["remains_id"]): str(one["match_id"])} if one.get("remains_id") else {}
+
+
 def case_id_for(origin: str, command_id: str) -> UUID:
     """The case id derives from the client's command id, so a retried report names the
     same aggregate and the store refuses a second CaseReported."""
@@ -299,6 +308,26 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
         def evolve(self, case: Any) -> None:
             case.status = CaseStatus.IDENTIFIED_DECEASED
             case.identification = {"match_id": self.match_id, "remains_id": self.remains_id}
+            # Several remains (body parts) can be identified to one person, each by its match.
+            if self.remains_id:  # None once erased
+                case.identified_remains = {**identified_remains(case), self.remains_id: self.match_id}
+
+    class IdentificationRevised(Recorded):
+        """A confirmed match was revised: the remains it identified are no longer this person's,
+        and with none left the person is missing again (never presumed dead)."""
+
+        match_id: str
+        reason: str
+        status: str  # the case's status after the revision
+
+        def evolve(self, case: Any) -> None:
+            left = {r: m for r, m in identified_remains(case).items() if m != self.match_id}
+            case.identified_remains = left
+            case.identification = next(({"match_id": m, "remains_id": r} for r, m in left.items()), None)
+            if case.status != CaseStatus.CLOSED:
+                case.status = CaseStatus(self.status)
+            elif not left and case.status_before_closure == CaseStatus.IDENTIFIED_DECEASED:
+                case.status_before_closure = CaseStatus.MISSING  # a reopening finds them missing
 
     class FamilyNotified(Recorded):
         """The family was told of the outcome."""
@@ -469,11 +498,29 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
         )
 
     def confirm_identification(self, envelope: dict[str, Any], match_id: str, remains_id: str) -> None:
-        """The caller has checked that the match is confirmed and names this case."""
+        """The caller has checked that the match is confirmed and names this case; further
+        remains (body parts) may be identified to the same person, each once."""
         self._refuse_if_closed("IdentificationConfirmed")
-        if self.status == CaseStatus.IDENTIFIED_DECEASED:
-            raise RuleBroken("identification", "this case already has a confirmed identification")
+        if remains_id in identified_remains(self):
+            raise RuleBroken("match_id", "these remains are already identified to this case")
         self.trigger_event(self.IdentificationConfirmed, **envelope, match_id=match_id, remains_id=remains_id)
+
+    def revise_identification(self, envelope: dict[str, Any], match_id: str, reason: str) -> None:
+        """The match was revised: what it identified is reopened."""
+        identified = identified_remains(self)
+        if match_id not in identified.values():
+            raise RuleBroken("match_id", "no identification of this case rests on that match")
+        still = any(m != match_id for m in identified.values())
+        status = self.status
+        if status == CaseStatus.IDENTIFIED_DECEASED and not still:
+            status = CaseStatus.MISSING
+        self.trigger_event(
+            self.IdentificationRevised,
+            **envelope,
+            match_id=match_id,
+            reason=reason,
+            status=CaseStatus(status).value,
+        )
 
     def notify_family(self, envelope: dict[str, Any], means: str, whereabouts_shared: bool) -> None:
         self._refuse_if_closed("FamilyNotified")

@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
 from ledger.base import LedgerApplication
-from ledger.case import MissingPersonCase
+from ledger.case import MissingPersonCase, identified_remains
 from ledger.errors import NotFound, RuleBroken
 from ledger.events import LedgerAggregate, command_key
 from ledger.forensic_commands import (
     DestroySample,
+    IdentifyRemains,
     ProposeMatch,
     RecordPostMortem,
     RecordProfile,
     RecordRemainsRecovered,
     ReviewMatch,
+    ReviseMatch,
     TakeSample,
     TransferSample,
 )
 from ledger.match import Match, match_id_for
 from ledger.remains import UnidentifiedRemains, remains_id_for
 from ledger.sample import Sample, sample_id_for
+from ledger.vocabulary import MATCH_REVIEWER_ROLES
+
+
+def identifying_match(
+    facts: Mapping[str, Any], *, case_id: str | None = None, remains_id: str | None = None
+) -> str:
+    """The remains id of a match that may identify: it names the case (or the remains) and is
+    confirmed on a primary identifier or by two organisations; otherwise RuleBroken."""
+    if case_id is not None and facts.get("case_id") != case_id:
+        raise RuleBroken("match_id", "the match does not name this case")
+    if remains_id is not None and facts.get("remains_id") != remains_id:
+        raise RuleBroken("match_id", "the match does not name these remains")
+    if facts.get("outcome") != "confirmed":
+        raise RuleBroken("match_id", f"the match is {facts.get('outcome') or 'not reviewed'}, not confirmed")
+    if not facts.get("identifies"):
+        raise RuleBroken(
+            "match_id",
+            f"the match rests on {facts.get('basis') or 'an unknown basis'}: an identification needs a "
+            "primary identifier (DNA, fingerprints or dental) or a second organisation's confirming review",
+        )
+    return str(facts["remains_id"])
 
 
 class ForensicLedger(LedgerApplication):
@@ -74,6 +98,17 @@ class ForensicLedger(LedgerApplication):
         remains.identify({**envelope, "command_id": f"{envelope['command_id']}:remains"}, match_id, case_id)
         return [remains]
 
+    def identify_remains(self, command: IdentifyRemains) -> int:
+        """The remains' own node records their identification through a match confirmed
+        elsewhere; remains identified already (to any case) are refused here."""
+
+        def decide(remains: UnidentifiedRemains, envelope: dict[str, Any], data: dict[str, Any]) -> None:
+            facts = self.match_facts(UUID(data["match_id"]))
+            identifying_match(facts, remains_id=str(remains.id))
+            remains.identify(envelope, data["match_id"], str(facts["case_id"]))
+
+        return self._act(UnidentifiedRemains, "remains", command.remains_id, command, decide)
+
     # ---------------------------------------------------------------- samples
 
     def take_sample(self, command: TakeSample) -> UUID:
@@ -118,15 +153,51 @@ class ForensicLedger(LedgerApplication):
 
     def review_match(self, command: ReviewMatch) -> int:
         def decide(match: Match, envelope: dict[str, Any], data: dict[str, Any]) -> None:
-            if data["outcome"] == "confirmed" and envelope["recorded_by"]["role"] not in (
-                "forensic_expert",
-                "geneticist",
-                "commissioner",
-            ):
+            if data["outcome"] == "confirmed" and envelope["recorded_by"]["role"] not in MATCH_REVIEWER_ROLES:
                 raise RuleBroken(
                     "recorded_by.role",
                     "a match is confirmed by a forensic expert, a geneticist or a commission",
                 )
             match.review(envelope, **data)
+
+        return self._act(Match, "match", command.match_id, command, decide)
+
+    def revise_match(self, command: ReviseMatch) -> int:
+        """MatchRevised, and in the same transaction the reopening of what it identified here:
+        the case (back to missing when nothing else identifies it) and the remains. A case or
+        remains at another node are reopened there."""
+
+        def decide(match: Match, envelope: dict[str, Any], data: dict[str, Any]) -> list[LedgerAggregate]:
+            if envelope["recorded_by"]["role"] not in MATCH_REVIEWER_ROLES:
+                raise RuleBroken(
+                    "recorded_by.role",
+                    "a match is revised by a forensic expert, a geneticist or a commission",
+                )
+            match.revise(envelope, data["reason"])
+            match_id, reopened = str(match.id), list[LedgerAggregate]()
+            try:
+                case = self._load(MissingPersonCase, "case", UUID(match.case_id))
+                if match_id in identified_remains(case).values():
+                    case.revise_identification(
+                        {**envelope, "command_id": f"{envelope['command_id']}:case"}, match_id, data["reason"]
+                    )
+                    reopened.append(case)
+            except NotFound:
+                pass
+            try:
+                remains = self._load(UnidentifiedRemains, "remains", UUID(match.remains_id))
+                if (
+                    remains.identified_as is not None
+                    and getattr(remains, "identified_through", None) == match_id
+                ):
+                    remains.revise_identification(
+                        {**envelope, "command_id": f"{envelope['command_id']}:remains"},
+                        match_id,
+                        data["reason"],
+                    )
+                    reopened.append(remains)
+            except NotFound:
+                pass
+            return reopened
 
         return self._act(Match, "match", command.match_id, command, decide)

@@ -215,3 +215,26 @@ class ReviewMatch(Command):
             "outcome": v.choice("outcome", self.outcome, MATCH_OUTCOMES),
             "notes": v.optional_text("notes", self.notes, max_length=4000),
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviseMatch(Command):
+    """Take back a confirmed match, with the reason; the identification it supported reopens."""
+
+    match_id: UUID
+    reason: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {"reason": v.required_text("reason", self.reason, max_length=4000)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentifyRemains(Command):
+    """At the remains' own node: record their identification through a confirmed match made
+    elsewhere (the case's node cannot write on remains it does not hold)."""
+
+    remains_id: UUID
+    match_id: UUID
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {"match_id": str(self.match_id)}

@@ -92,6 +92,17 @@ class UnidentifiedRemains(LedgerAggregate):
 
         def evolve(self, remains: Any) -> None:
             remains.identified_as = self.case_id
+            remains.identified_through = self.match_id
+
+    class RemainsIdentificationRevised(Recorded):
+        """The match that identified the remains was revised: they are unidentified again."""
+
+        match_id: str
+        reason: str
+
+        def evolve(self, remains: Any) -> None:
+            remains.identified_as = None
+            remains.identified_through = None
 
     if TYPE_CHECKING:  # state set by events; not constructor arguments
         origin: str
@@ -108,3 +119,8 @@ class UnidentifiedRemains(LedgerAggregate):
                 "identification", f"these remains are already identified (case {self.identified_as})"
             )
         self.trigger_event(self.RemainsIdentified, **envelope, match_id=match_id, case_id=case_id)
+
+    def revise_identification(self, envelope: dict[str, Any], match_id: str, reason: str) -> None:
+        if self.identified_as is None or getattr(self, "identified_through", match_id) != match_id:
+            raise RuleBroken("match_id", "these remains were not identified through that match")
+        self.trigger_event(self.RemainsIdentificationRevised, **envelope, match_id=match_id, reason=reason)

@@ -98,6 +98,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
     },
     "BestInterestsDetermined": {"decision": "reserved", "reason": "reserved", "decided_by": "reserved"},
     "IdentificationConfirmed": {"match_id": "common", "remains_id": "common"},
+    "IdentificationRevised": {"match_id": "common", "reason": "reserved", "status": "public"},
     "FamilyNotified": {"outcome": "public", "means": "reserved", "whereabouts_shared": "reserved"},
     "CaseClosed": {"reason": "public"},
     "CaseReopened": {"reason": "reserved"},
@@ -131,6 +132,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "documents_found": "forensic",
     },
     "RemainsIdentified": {"match_id": "common", "case_id": "common"},
+    "RemainsIdentificationRevised": {"match_id": "common", "reason": "forensic"},
     "SampleTaken": {
         "taken_on": "forensic",
         "sample_type": "forensic",
@@ -150,6 +152,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "by_matcher": "forensic",
     },
     "MatchReviewed": {"outcome": "forensic", "notes": "forensic"},
+    "MatchRevised": {"reason": "forensic"},
     # The audit of reads names the case, the reader (on the envelope) and what the rules said,
     # never what was read: it is public to the network, so that it can be checked.
     "ReadLogOpened": {"case_id": "public"},

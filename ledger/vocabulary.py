@@ -97,6 +97,13 @@ MATCH_BASES = ("dna", "dental", "fingerprints", "anthropological", "personal_eff
 
 MATCH_OUTCOMES = ("confirmed", "rejected", "more_evidence_needed")
 
+# A match on one of these identifies alone once another organisation confirms it; any other
+# basis needs a second confirming review by a further organisation (two reviewers).
+PRIMARY_IDENTIFIERS = ("dna", "fingerprints", "dental")
+
+# Who may confirm or revise a match.
+MATCH_REVIEWER_ROLES = ("forensic_expert", "geneticist", "commissioner")
+
 NOTIFICATION_MEANS = ("in_person", "phone", "video_call", "letter", "through_consulate")
 
 CLOSURE_REASONS = (

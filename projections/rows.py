@@ -49,10 +49,12 @@ _FORENSIC_STATUS = {
     "RemainsRecovered": "recovered",
     "PostMortemRecorded": "examined",
     "RemainsIdentified": "identified",
+    "RemainsIdentificationRevised": "reopened",
     "SampleTaken": "held",
     "ProfileRecorded": "profiled",
     "SampleDestroyed": "destroyed",
     "MatchProposed": "proposed",
+    "MatchRevised": "revised",
 }
 
 
@@ -64,10 +66,15 @@ def overlay(target: dict[str, Any], key: str, value: Any) -> None:
 
 def status_before_closure(event_types: Sequence[str]) -> str:
     """A reopened case's status: what it was before it was last closed."""
-    status = "missing"
+    status, identified = "missing", 0
     for name in event_types:
         if name in _CASE_STATUS and name != "CaseClosed":
             status = _CASE_STATUS[name]
+        identified += {"IdentificationConfirmed": 1, "IdentificationRevised": -1}.get(name, 0)
+        if name == "IdentificationRevised" and identified <= 0:
+            # Each revision takes back one identification (one match, one remains): with none
+            # left the person is missing again, never presumed dead.
+            status = "missing"
     return status
 
 
@@ -223,6 +230,8 @@ class RowMaker:
             # A share for a purpose the family withdrew is refused: the row keeps no personal data.
             return row if self.consents(consents) else public_only(row)
         status = _CASE_STATUS.get(decoded.name)
+        if decoded.name == "IdentificationRevised" and current.status != "closed":
+            status = str(decoded.record.get("status") or "missing")  # public: the status after it
         return replace(current, version=version, status=status or current.status)
 
     def reported(self, body: dict[str, Any]) -> CaseRow:

@@ -41,11 +41,13 @@ from ledger.errors import CommandIdReused
 from ledger.forensic_commands import (
     POST_MORTEM_SEXES,
     DestroySample,
+    IdentifyRemains,
     ProposeMatch,
     RecordPostMortem,
     RecordProfile,
     RecordRemainsRecovered,
     ReviewMatch,
+    ReviseMatch,
     TakeSample,
     TransferSample,
 )
@@ -58,6 +60,7 @@ from services.bootstrap import Node
 ENVELOPE = frozenset({"command_id", "recorded_by", "purpose", "expected_version", "extra"})
 
 FORENSIC = frozenset({"forensic_expert", "geneticist"})
+REVIEWERS = frozenset(vocabulary.MATCH_REVIEWER_ROLES)
 # Consent and erasure are the family's; a caseworker may record them on the family's behalf.
 FAMILY_BEHALF = frozenset({"caseworker", "node_operator"})
 CASEWORK = frozenset({"caseworker", "consular_officer", "investigator", "forensic_expert", "node_operator"})
@@ -196,6 +199,14 @@ ROUTES = (
         FORENSIC,
         "remains_id",
     ),
+    Route(
+        "/remains/{remains_id}/identification",
+        IdentifyRemains,
+        "identify_remains",
+        "Record the remains' identification through a confirmed match",
+        REVIEWERS,
+        "remains_id",
+    ),
     Route("/samples", TakeSample, "take_sample", "Record a sample taken", FORENSIC),
     Route(
         "/samples/{sample_id}/transfers",
@@ -228,6 +239,14 @@ ROUTES = (
         "review_match",
         "Confirm or reject a match",
         FORENSIC,
+        "match_id",
+    ),
+    Route(
+        "/matches/{match_id}/revision",
+        ReviseMatch,
+        "revise_match",
+        "Revise a confirmed match (its identification reopens)",
+        REVIEWERS,
         "match_id",
     ),
 )

@@ -215,7 +215,8 @@ def play(directory: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
                 **_ctx(LAB, FI), case_id=son, remains_id=remains, basis="dna", score=0.99998, by_matcher=True
             )
         )
-        mx.ledger.review_match(ReviewMatch(**_ctx(LAB, FI), match_id=match, outcome="confirmed"))
+        # Two people: the laboratory proposes, the forensic institute confirms.
+        mx.ledger.review_match(ReviewMatch(**_ctx(SEMEFO, FI), match_id=match, outcome="confirmed"))
         mx.ledger.confirm_identification(
             ConfirmIdentification(**_ctx(SEMEFO, FI), case_id=son, match_id=match)
         )

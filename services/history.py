@@ -109,6 +109,8 @@ def fold(case_id: str, entries: list[TimelineRow], as_of: datetime | None) -> Ca
             case.status = "located_alive"
         elif name == "IdentificationConfirmed":
             case.status = "identified_deceased"
+        elif name == "IdentificationRevised" and case.status != "closed":
+            case.status = str(f.get("status") or "missing")
         elif name == "FamilyNotified":
             case.notifications += 1
         elif name == "CaseClosed":

@@ -36,6 +36,8 @@ def report(**changes: Any) -> ReportMissingPerson:
 CASEWORKER = Actor("Casa del Migrante", "caseworker")
 FORENSIC = Actor("Servicio Médico Forense", "forensic_expert")
 FAMILY = Actor("Comité de Familiares de Migrantes", "family_member")
+# Another organisation than the one that proposes a match: two people decide an identification.
+REVIEWER = Actor("Equipo Argentino de Antropología Forense", "forensic_expert")
 
 
 def ctx(actor: Actor = CASEWORKER, purpose: str = "search", **more: Any) -> dict[str, Any]:

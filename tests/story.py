@@ -29,6 +29,7 @@ from ledger.forensic_commands import (
     RecordProfile,
     RecordRemainsRecovered,
     ReviewMatch,
+    ReviseMatch,
     TakeSample,
     TransferSample,
 )
@@ -150,8 +151,28 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
             by_matcher=True,
         )
     )
-    ledger.review_match(ReviewMatch(**ctx(GENETICIST, fi), match_id=match, outcome="confirmed"))
+    ledger.review_match(ReviewMatch(**ctx(FORENSIC, fi), match_id=match, outcome="confirmed"))
     ledger.confirm_identification(ConfirmIdentification(**ctx(FORENSIC, fi), case_id=case, match_id=match))
+    # A second bone is identified to her too, then its match is revised: the bone is
+    # unidentified again, and she stays identified by the first.
+    bone = ledger.record_remains_recovered(
+        RecordRemainsRecovered(
+            **ctx(FORENSIC, fi),
+            recovered_on="2026-04-03",
+            place=Place("MX", "Altar, Sonora"),
+            context="desert",
+        )
+    )
+    second = ledger.propose_match(
+        ProposeMatch(**ctx(GENETICIST, fi), case_id=case, remains_id=bone, basis="dna", score=0.999)
+    )
+    ledger.review_match(ReviewMatch(**ctx(FORENSIC, fi), match_id=second, outcome="confirmed"))
+    ledger.confirm_identification(ConfirmIdentification(**ctx(FORENSIC, fi), case_id=case, match_id=second))
+    ledger.revise_match(
+        ReviseMatch(
+            **ctx(FORENSIC, fi), match_id=second, reason="the bone's mtDNA belongs to another lineage"
+        )
+    )
     ledger.notify_family(NotifyFamily(**ctx(purpose="family_support"), case_id=case, means="in_person"))
     ledger.close_case(CloseCase(**ctx(FAMILY), case_id=case, reason="identified_deceased"))
     ledger.reopen_case(ReopenCase(**ctx(FAMILY), case_id=case, reason="the family asks for a second opinion"))
@@ -192,4 +213,12 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
         )
     )
     ledger.erase_data(EraseData(**ctx(FAMILY), case_id=twin, requested_by="Rosa Chávez, her mother"))
-    return {"case": case, "twin": twin, "remains": remains, "sample": reference, "match": match}
+    return {
+        "case": case,
+        "twin": twin,
+        "remains": remains,
+        "sample": reference,
+        "match": match,
+        "bone": bone,
+        "revised_match": second,
+    }

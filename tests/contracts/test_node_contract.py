@@ -20,6 +20,7 @@ from ledger.commands import (
     Actor,
     AmendData,
     CloseCase,
+    ConfirmIdentification,
     EraseData,
     GrantConsent,
     JudgeCasesDistinct,
@@ -29,6 +30,7 @@ from ledger.commands import (
     WithdrawConsent,
 )
 from ledger.errors import ConsentRequired, InvalidField
+from ledger.forensic_commands import ProposeMatch, RecordRemainsRecovered, ReviewMatch, ReviseMatch
 from ledger.sealing import sealed_tiers
 from ledger.values import Place
 from projections.statistics import monthly
@@ -42,7 +44,7 @@ from services.parallel import project
 from services.reading import READ_REFUSED, CaseReading, ReadRefused
 from services.settings import Settings
 from tests.contracts.test_event_log_contract import read_all
-from tests.factories import FAMILY, ctx, report
+from tests.factories import FAMILY, FORENSIC, REVIEWER, ctx, report
 from tests.network import keyed
 from tests.story import whole_story
 from topics.audit import LogVerifier
@@ -803,21 +805,26 @@ class NodeContract:
         for views in (own, other):
             assert {(f.aggregate_type, f.status) for f in views.forensic()} == {
                 ("UnidentifiedRemains", "identified"),
+                ("UnidentifiedRemains", "reopened"),  # a second bone, its match revised
                 ("Sample", "destroyed"),
                 ("Match", "confirmed" if views is own else "reviewed"),  # the outcome is forensic
+                ("Match", "revised"),
             }
             assert [f.aggregate_id for f in views.forensic("Sample")] == [str(ids["sample"])]
             assert all("D3S1358" not in f.state and "mother" not in f.state for f in views.forensic())
             assert all("genetic" in f.withheld for f in views.forensic("Sample"))
-        remains = {v: json.loads(v.forensic("UnidentifiedRemains")[0].state) for v in (own, other)}
+        remains = {
+            v: json.loads(v.forensic_rows([str(ids["remains"])])[str(ids["remains"])].state)
+            for v in (own, other)
+        }
         assert remains[own]["place"] == {"country": "MX", "place": "Altar, Sonora"}
         assert remains[own]["context"] == "desert" and remains[own]["sex"] == "female"
         assert remains[other]["place"] == {"country": "MX"} and remains[other]["context"] == "desert"
-        assert "common" in other.forensic("UnidentifiedRemains")[0].withheld
+        assert "common" in other.forensic_rows([str(ids["remains"])])[str(ids["remains"])].withheld
         sample = json.loads(own.forensic("Sample")[0].state)
         assert sample["holder"] == "Laboratorio de Genética Forense"  # its custody, transfer by transfer
         assert "holder" not in json.loads(other.forensic("Sample")[0].state)
-        match = json.loads(own.forensic("Match")[0].state)
+        match = json.loads(own.forensic_rows([str(ids["match"])])[str(ids["match"])].state)
         assert match["case_id"] == str(ids["case"]) and match["remains_id"] == str(ids["remains"])
         assert own.forensic_rows([str(ids["match"]), str(UUID(int=5))]).keys() == {str(ids["match"])}
         # A case's status follows its events: closed, then reopened to what it was before.
@@ -846,10 +853,14 @@ class NodeContract:
             sample: {case},
             match: {case},
         }
+        # The bone identified through a match revised later, and that match, still answer to the
+        # case's rules (the stricter reading): their links stay.
+        bone, revised = str(ids["bone"]), str(ids["revised_match"])
+        assert own.linked_cases([bone, revised]) == {bone: {case}, revised: {case}}
         assert own.rows([case])[case].minor is False
         live = own.digest()
         mx.projector("MX").rebuild()
-        assert own.digest() == live and len(own.links()) == 3  # each link once, whatever names it
+        assert own.digest() == live and len(own.links()) == 5  # each link once, whatever names it
 
     def test_a_reopened_case_takes_back_its_own_status_whatever_else_the_batch_holds(
         self, make_node: NodeFactory
@@ -873,6 +884,36 @@ class NodeContract:
         views = mx.views("MX")
         statuses = {r.given_names: r.status for r in views.cases()}
         assert statuses == {"Cerrado": "missing", "Encontrada": "located_alive"}
+        live = views.digest()
+        mx.projector("MX").rebuild()
+        assert views.digest() == live
+
+    def test_a_revised_match_shows_the_person_missing_again_in_the_views(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX")
+        fi = "forensic_identification"
+        case_id = mx.ledger.report_missing_person(report(consented_purposes=("search", fi)))
+        remains = mx.ledger.record_remains_recovered(
+            RecordRemainsRecovered(
+                **ctx(FORENSIC, fi), recovered_on="2026-04-02", place=Place("MX"), context="sea"
+            )
+        )
+        match = mx.ledger.propose_match(
+            ProposeMatch(**ctx(FORENSIC, fi), case_id=case_id, remains_id=remains, basis="dna", score=0.99)
+        )
+        mx.ledger.review_match(ReviewMatch(**ctx(REVIEWER, fi), match_id=match, outcome="confirmed"))
+        mx.ledger.confirm_identification(
+            ConfirmIdentification(**ctx(FORENSIC, fi), case_id=case_id, match_id=match)
+        )
+        mx.sync("MX")
+        views = mx.views("MX")
+        assert [r.status for r in views.cases()] == ["identified_deceased"]
+        mx.ledger.revise_match(ReviseMatch(**ctx(REVIEWER, fi), match_id=match, reason="a sample mix-up"))
+        mx.sync("MX")
+        assert [r.status for r in views.cases()] == ["missing"]
+        statuses = {f.aggregate_id: f.status for f in views.forensic()}
+        assert statuses == {str(remains): "reopened", str(match): "revised"}
         live = views.digest()
         mx.projector("MX").rebuild()
         assert views.digest() == live

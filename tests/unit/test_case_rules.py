@@ -39,7 +39,7 @@ from ledger.forensic_commands import (
 from ledger.protection_commands import DetermineBestInterests
 from ledger.values import AgeRange, Place
 from ledger.vocabulary import CaseStatus
-from tests.factories import FAMILY, FORENSIC, ctx, report
+from tests.factories import FAMILY, FORENSIC, REVIEWER, ctx, report
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
@@ -74,7 +74,7 @@ def confirmed_match(ledger: CaseLedger, case_id: UUID) -> tuple[UUID, UUID]:
         )
     )
     ledger.review_match(
-        ReviewMatch(**ctx(FORENSIC, "forensic_identification"), match_id=match, outcome="confirmed")
+        ReviewMatch(**ctx(REVIEWER, "forensic_identification"), match_id=match, outcome="confirmed")
     )
     return match, remains
 

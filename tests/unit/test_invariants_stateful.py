@@ -36,7 +36,7 @@ from ledger.forensic_commands import (
 )
 from ledger.values import Place
 from ledger.vocabulary import CLOSURE_REASONS, MATCH_OUTCOMES, NOTIFICATION_MEANS, PURPOSES, CaseStatus
-from tests.factories import FAMILY, FORENSIC, ctx, report
+from tests.factories import FAMILY, FORENSIC, REVIEWER, ctx, report
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 HOLDERS = ("Consulado", "Laboratorio", "SEMEFO", "EAAF")
@@ -187,7 +187,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def review(self, match: UUID, outcome: str) -> None:
         self.attempt(
             lambda: self.ledger.review_match(
-                ReviewMatch(**ctx(FORENSIC, "forensic_identification"), match_id=match, outcome=outcome)
+                ReviewMatch(**ctx(REVIEWER, "forensic_identification"), match_id=match, outcome=outcome)
             )
         )
 
