@@ -21,6 +21,7 @@ from ledger.forensic_commands import (
     ReviseMatch,
     TakeSample,
     TransferSample,
+    WithdrawDonorConsent,
 )
 from ledger.match import Match, match_id_for
 from ledger.remains import UnidentifiedRemains, remains_id_for
@@ -135,6 +136,15 @@ class ForensicLedger(LedgerApplication):
 
     def destroy_sample(self, command: DestroySample) -> int:
         return self._act(Sample, "sample", command.sample_id, command, lambda s, e, d: s.destroy(e, **d))
+
+    def withdraw_donor_consent(self, command: WithdrawDonorConsent) -> int:
+        """Record the donor's withdrawal, then shred the sample's own keys here (never the
+        case's); the relay publishes tombstones and every node destroys its copies."""
+        version = self._act(
+            Sample, "sample", command.sample_id, command, lambda s, e, d: s.withdraw_donor_consent(e, **d)
+        )
+        self.shred(command.sample_id)
+        return version
 
     # ---------------------------------------------------------------- matches
 

@@ -116,6 +116,7 @@ class TakeSample(Command):
     holder: str
     case_id: UUID | None = None
     donor_relationship: str | None = None
+    donor_consent_given_by: str | None = None  # the relative who gave the sample consents, themself
     remains_id: UUID | None = None
 
     def checked(self, today: date) -> dict[str, Any]:
@@ -125,8 +126,15 @@ class TakeSample(Command):
             )
         if self.case_id is not None and self.donor_relationship is None:
             raise InvalidField("donor_relationship", "is required for a reference sample from a relative")
+        if self.case_id is not None and self.donor_consent_given_by is None:
+            raise InvalidField(
+                "donor_consent_given_by",
+                "a reference sample is taken with the donor's own consent: who gave it",
+            )
         if self.remains_id is not None and self.donor_relationship is not None:
             raise InvalidField("donor_relationship", "does not apply to a sample from remains")
+        if self.remains_id is not None and self.donor_consent_given_by is not None:
+            raise InvalidField("donor_consent_given_by", "does not apply to a sample from remains")
         return {
             "taken_on": v.past_date("taken_on", self.taken_on, today=today, required=True),
             "sample_type": v.choice("sample_type", self.sample_type, SAMPLE_TYPES),
@@ -135,6 +143,9 @@ class TakeSample(Command):
             "donor_relationship": v.choice("donor_relationship", self.donor_relationship, DONOR_RELATIONSHIPS)
             if self.donor_relationship is not None
             else None,
+            "donor_consent_given_by": v.optional_text(
+                "donor_consent_given_by", self.donor_consent_given_by, max_length=200
+            ),
             "remains_id": str(self.remains_id) if self.remains_id else None,
         }
 
@@ -238,3 +249,15 @@ class IdentifyRemains(Command):
 
     def checked(self, today: date) -> dict[str, Any]:
         return {"match_id": str(self.match_id)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithdrawDonorConsent(Command):
+    """The relative who gave a reference sample withdraws their consent: the sample's data
+    (its profile included) is erased with the keys it is sealed under."""
+
+    sample_id: UUID
+    withdrawn_by: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {"withdrawn_by": v.required_text("withdrawn_by", self.withdrawn_by, max_length=200)}

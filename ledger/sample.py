@@ -18,8 +18,10 @@ class Sample(LedgerAggregate):
     """A sample and who holds it; custody passes only from the current holder."""
 
     class SampleTaken(LedgerAggregate.Created):
-        """Taken from a relative of a missing person (reference) or from remains."""
+        """Taken from a relative of a missing person (reference, with the donor's own consent)
+        or from remains."""
 
+        class_version = 2
         origin: str
         command_id: str
         occurred_at: datetime
@@ -30,7 +32,13 @@ class Sample(LedgerAggregate):
         holder: str
         case_id: str | None
         donor_relationship: str | None
+        donor_consent_given_by: str | None
         remains_id: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 did not record who consented to a reference sample."""
+            state["donor_consent_given_by"] = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.origin = self.origin
@@ -71,6 +79,15 @@ class Sample(LedgerAggregate):
         def evolve(self, sample: Any) -> None:
             sample.destroyed = True
 
+    class DonorConsentWithdrawn(Recorded):
+        """The donor of a reference sample withdrew their consent; the sample's keys are
+        destroyed with this event, so its data and profile are erased everywhere."""
+
+        withdrawn_by: str
+
+        def evolve(self, sample: Any) -> None:
+            sample.consent_withdrawn = True
+
     if TYPE_CHECKING:  # state set by events; not constructor arguments
         origin: str
         holder: str
@@ -80,8 +97,19 @@ class Sample(LedgerAggregate):
         destroyed: bool
 
     def _refuse_if_destroyed(self, action: str) -> None:
+        if getattr(self, "consent_withdrawn", False):
+            raise RuleBroken(
+                "consent", f"the donor withdrew their consent to this sample; {action} is not accepted"
+            )
         if self.destroyed:
             raise RuleBroken("destroyed sample", f"the sample was destroyed; {action} is not accepted")
+
+    def withdraw_donor_consent(self, envelope: dict[str, Any], withdrawn_by: str) -> None:
+        if self.case_id is None and self.remains_id is not None:
+            raise RuleBroken("sample_id", "a sample from remains has no donor's consent to withdraw")
+        if getattr(self, "consent_withdrawn", False):
+            raise RuleBroken("consent", "the donor withdrew their consent to this sample already")
+        self.trigger_event(self.DonorConsentWithdrawn, **envelope, withdrawn_by=withdrawn_by)
 
     def transfer(self, envelope: dict[str, Any], from_holder: str, to_holder: str, reason: str) -> None:
         self._refuse_if_destroyed("SampleTransferred")

@@ -139,11 +139,13 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "holder": "forensic",
         "case_id": "forensic",
         "donor_relationship": "genetic",
+        "donor_consent_given_by": "genetic",
         "remains_id": "forensic",
     },
     "SampleTransferred": {"from_holder": "forensic", "to_holder": "forensic", "reason": "forensic"},
     "ProfileRecorded": {"laboratory": "forensic", "kind": "genetic", "profile": "genetic"},
     "SampleDestroyed": {"reason": "forensic"},
+    "DonorConsentWithdrawn": {"withdrawn_by": "genetic"},
     "MatchProposed": {
         "case_id": "forensic",
         "remains_id": "forensic",

@@ -53,6 +53,7 @@ _FORENSIC_STATUS = {
     "SampleTaken": "held",
     "ProfileRecorded": "profiled",
     "SampleDestroyed": "destroyed",
+    "DonorConsentWithdrawn": "withdrawn",
     "MatchProposed": "proposed",
     "MatchRevised": "revised",
 }
@@ -171,6 +172,8 @@ class RowMaker:
             and self.policy.may_read(self.jurisdiction, origin, tier, nationalities=(), minor=False)
         }
         state: dict[str, Any] = json.loads(current.state) if current is not None else {}
+        if name == "DonorConsentWithdrawn":
+            state = {}  # the donor withdrew: the views keep nothing of the sample but its status
         fields = {k: v for k, v in opened.public.items() if k != "sealed"}
         for tier in sorted(visible):
             for key, value in opened.tiers[tier].items():

@@ -50,6 +50,7 @@ from ledger.forensic_commands import (
     ReviseMatch,
     TakeSample,
     TransferSample,
+    WithdrawDonorConsent,
 )
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
 from services.acting import Acting, ActRefused
@@ -230,6 +231,14 @@ ROUTES = (
         "destroy_sample",
         "Record that a sample was consumed or destroyed",
         FORENSIC,
+        "sample_id",
+    ),
+    Route(
+        "/samples/{sample_id}/donor-consent-withdrawal",
+        WithdrawDonorConsent,
+        "withdraw_donor_consent",
+        "Record that the donor withdrew their consent (the sample's data is erased)",
+        FORENSIC | FAMILY_BEHALF,
         "sample_id",
     ),
     Route("/matches", ProposeMatch, "propose_match", "Propose a match of a case and remains", FORENSIC),

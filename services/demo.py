@@ -185,6 +185,7 @@ def play(directory: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
                 holder="Medicina Forense, Tegucigalpa",
                 case_id=son,
                 donor_relationship="mother",
+                donor_consent_given_by="the donor herself",
             )
         )
         hn.ledger.transfer_sample(

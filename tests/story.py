@@ -32,6 +32,7 @@ from ledger.forensic_commands import (
     ReviseMatch,
     TakeSample,
     TransferSample,
+    WithdrawDonorConsent,
 )
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
 from ledger.values import AgeRange, Coordinates, Effect, Mark, Place, Tooth
@@ -120,6 +121,7 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
             holder="Consulado de Guatemala",
             case_id=case,
             donor_relationship="mother",
+            donor_consent_given_by="the donor herself",
         )
     )
     ledger.transfer_sample(
@@ -141,6 +143,21 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
         )
     )
     ledger.destroy_sample(DestroySample(**ctx(GENETICIST, fi), sample_id=reference, reason="consumed"))
+    # Her father gave a sample too, then withdrew his consent: its keys are destroyed.
+    fathers = ledger.take_sample(
+        TakeSample(
+            **ctx(FORENSIC, fi),
+            taken_on="2026-04-06",
+            sample_type="blood",
+            holder="Laboratorio de Genética Forense",
+            case_id=case,
+            donor_relationship="father",
+            donor_consent_given_by="the donor himself",
+        )
+    )
+    ledger.withdraw_donor_consent(
+        WithdrawDonorConsent(**ctx(FORENSIC, fi), sample_id=fathers, withdrawn_by="the donor himself")
+    )
     match = ledger.propose_match(
         ProposeMatch(
             **ctx(GENETICIST, fi),
@@ -218,6 +235,7 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
         "twin": twin,
         "remains": remains,
         "sample": reference,
+        "withdrawn_sample": fathers,
         "match": match,
         "bone": bone,
         "revised_match": second,

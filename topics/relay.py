@@ -35,6 +35,9 @@ from topics.signing import GENESIS, NodeKey, chain_hash
 
 log = logging.getLogger(__name__)
 
+# Events after which the aggregate's keys are destroyed at the origin: tombstones follow them.
+ERASING_EVENTS = (".DataErased", ".DonorConsentWithdrawn")
+
 
 class Relay:
     """Publishes a node's stored events to `ledger.events.<origin>`, in notification order."""
@@ -216,7 +219,7 @@ class Relay:
             )
             placed = replace(record, headers=headers, partition=partition_for(record.key, partitions))
             messages.append((placed, message_digest(self.origin, aggregate_id, version, previous, value)))
-            if self.granting is not None and notification.topic.endswith(".DataErased"):
+            if self.granting is not None and notification.topic.endswith(ERASING_EVENTS):
                 messages.extend((tombstone, None) for tombstone in self.granting.tombstones_for(aggregate_id))
         self.chain.put([(a, v, h) for (a, v), h in batch.items()])
         return seal_runs(self.origin, self.signer.sign, messages)

@@ -30,7 +30,15 @@ from ledger.commands import (
     WithdrawConsent,
 )
 from ledger.errors import ConsentRequired, InvalidField
-from ledger.forensic_commands import ProposeMatch, RecordRemainsRecovered, ReviewMatch, ReviseMatch
+from ledger.forensic_commands import (
+    ProposeMatch,
+    RecordProfile,
+    RecordRemainsRecovered,
+    ReviewMatch,
+    ReviseMatch,
+    TakeSample,
+    WithdrawDonorConsent,
+)
 from ledger.sealing import sealed_tiers
 from ledger.values import Place
 from projections.statistics import monthly
@@ -807,10 +815,16 @@ class NodeContract:
                 ("UnidentifiedRemains", "identified"),
                 ("UnidentifiedRemains", "reopened"),  # a second bone, its match revised
                 ("Sample", "destroyed"),
+                ("Sample", "withdrawn"),  # the father withdrew his consent
                 ("Match", "confirmed" if views is own else "reviewed"),  # the outcome is forensic
                 ("Match", "revised"),
             }
-            assert [f.aggregate_id for f in views.forensic("Sample")] == [str(ids["sample"])]
+            samples = views.forensic("Sample")
+            assert sorted(f.aggregate_id for f in samples) == sorted(
+                map(str, (ids["sample"], ids["withdrawn_sample"]))
+            )
+            [withdrawn] = [f for f in samples if f.aggregate_id == str(ids["withdrawn_sample"])]
+            assert withdrawn.state == "{}"
             assert all("D3S1358" not in f.state and "mother" not in f.state for f in views.forensic())
             assert all("genetic" in f.withheld for f in views.forensic("Sample"))
         remains = {
@@ -821,9 +835,9 @@ class NodeContract:
         assert remains[own]["context"] == "desert" and remains[own]["sex"] == "female"
         assert remains[other]["place"] == {"country": "MX"} and remains[other]["context"] == "desert"
         assert "common" in other.forensic_rows([str(ids["remains"])])[str(ids["remains"])].withheld
-        sample = json.loads(own.forensic("Sample")[0].state)
+        sample = json.loads(own.forensic_rows([str(ids["sample"])])[str(ids["sample"])].state)
         assert sample["holder"] == "Laboratorio de Genética Forense"  # its custody, transfer by transfer
-        assert "holder" not in json.loads(other.forensic("Sample")[0].state)
+        assert "holder" not in json.loads(other.forensic_rows([str(ids["sample"])])[str(ids["sample"])].state)
         match = json.loads(own.forensic_rows([str(ids["match"])])[str(ids["match"])].state)
         assert match["case_id"] == str(ids["case"]) and match["remains_id"] == str(ids["remains"])
         assert own.forensic_rows([str(ids["match"]), str(UUID(int=5))]).keys() == {str(ids["match"])}
@@ -917,6 +931,46 @@ class NodeContract:
         live = views.digest()
         mx.projector("MX").rebuild()
         assert views.digest() == live
+
+    def test_a_donors_withdrawal_tombstones_the_samples_keys_and_leaves_the_case(
+        self, make_node: NodeFactory
+    ) -> None:
+        mx = make_node("MX")
+        fi = "forensic_identification"
+        case_id = mx.ledger.report_missing_person(report(consented_purposes=("search", fi)))
+        sample = mx.ledger.take_sample(
+            TakeSample(
+                **ctx(FORENSIC, fi),
+                taken_on="2026-04-05",
+                sample_type="buccal_swab",
+                holder="Medicina Forense",
+                case_id=case_id,
+                donor_relationship="mother",
+                donor_consent_given_by="the donor herself",
+            )
+        )
+        mx.ledger.record_profile(
+            RecordProfile(
+                **ctx(FORENSIC, fi), sample_id=sample, laboratory="L", kind="mtdna", profile="16519C"
+            )
+        )
+        mx.sync("MX")
+        sample_keys = set(mx.ledger.keys.known(str(sample)))
+        assert sample_keys
+        mx.ledger.withdraw_donor_consent(
+            WithdrawDonorConsent(**ctx(FORENSIC, fi), sample_id=sample, withdrawn_by="the donor herself")
+        )
+        mx.sync("MX")
+        tombstones = {
+            r.key.decode()
+            for r in read_all(mx.event_log, mx.catalogue.keys().name)
+            if r.value is None and r.key
+        }
+        assert tombstones == sample_keys  # the sample's keys, none of the case's
+        views = mx.views("MX")
+        [row] = views.forensic("Sample")
+        assert (row.status, row.state) == ("withdrawn", "{}")
+        assert [r.given_names for r in views.cases()] == ["María José"]
 
     def test_a_consulates_feed_topic_holds_each_event_once_across_restarts(
         self, make_node: NodeFactory

@@ -363,6 +363,7 @@ def test_custody_passes_only_from_the_current_holder(ledger: CaseLedger) -> None
             holder="Consulado de Honduras en Tapachula",
             case_id=case_id,
             donor_relationship="mother",
+            donor_consent_given_by="the donor herself",
         )
     )
     transfer = {"reason": "to the laboratory"}
@@ -452,6 +453,7 @@ def test_a_retried_command_records_one_event(ledger: CaseLedger) -> None:
         holder="Lab",
         case_id=case_id,
         donor_relationship="father",
+        donor_consent_given_by="the donor himself",
     )
     assert ledger.take_sample(sample_command) == ledger.take_sample(sample_command)
 

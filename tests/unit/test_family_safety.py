@@ -571,6 +571,7 @@ def test_a_sample_of_a_withheld_case_wraps_no_key_for_that_country(ledger: CaseL
                 holder="SEMEFO Chiapas",
                 case_id=case_id,
                 donor_relationship="mother",
+                donor_consent_given_by="the donor herself",
             )
         )
 
