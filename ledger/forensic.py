@@ -17,6 +17,7 @@ from ledger.forensic_commands import (
     RecordPostMortem,
     RecordProfile,
     RecordRemainsRecovered,
+    ReopenIdentification,
     ReviewMatch,
     ReviseMatch,
     TakeSample,
@@ -211,3 +212,15 @@ class ForensicLedger(LedgerApplication):
             return reopened
 
         return self._act(Match, "match", command.match_id, command, decide)
+
+    def reopen_identification(self, command: ReopenIdentification) -> int:
+        """A case held here, identified through a match another node revised: the revision is
+        recorded here through this node's own command (the match's node reopened the match and
+        the remains it holds)."""
+
+        def decide(case: MissingPersonCase, envelope: dict[str, Any], data: dict[str, Any]) -> None:
+            if self.match_facts(UUID(data["match_id"])).get("outcome") != "revised":
+                raise RuleBroken("match_id", "the match was not revised; revise the match first")
+            case.revise_identification(envelope, data["match_id"], data["reason"])
+
+        return self._act(MissingPersonCase, "case", command.case_id, command, decide)

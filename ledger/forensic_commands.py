@@ -261,3 +261,19 @@ class WithdrawDonorConsent(Command):
 
     def checked(self, today: date) -> dict[str, Any]:
         return {"withdrawn_by": v.required_text("withdrawn_by", self.withdrawn_by, max_length=200)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReopenIdentification(Command):
+    """At the node holding a case identified through a match revised at another node (where
+    the match and its remains are, and were reopened together): record the revision here."""
+
+    case_id: UUID
+    match_id: UUID
+    reason: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {
+            "match_id": str(self.match_id),
+            "reason": v.required_text("reason", self.reason, max_length=4000),
+        }

@@ -46,6 +46,7 @@ from ledger.forensic_commands import (
     RecordPostMortem,
     RecordProfile,
     RecordRemainsRecovered,
+    ReopenIdentification,
     ReviewMatch,
     ReviseMatch,
     TakeSample,
@@ -158,6 +159,14 @@ ROUTES = (
         "confirm_identification",
         "Confirm an identification from a confirmed match",
         FORENSIC,
+        "case_id",
+    ),
+    Route(
+        "/cases/{case_id}/identification-reopening",
+        ReopenIdentification,
+        "reopen_identification",
+        "Reopen the identification after its match was revised at another node",
+        REVIEWERS,
         "case_id",
     ),
     Route(

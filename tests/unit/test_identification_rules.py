@@ -16,6 +16,7 @@ from ledger.forensic_commands import (
     IdentifyRemains,
     ProposeMatch,
     RecordRemainsRecovered,
+    ReopenIdentification,
     ReviewMatch,
     ReviseMatch,
 )
@@ -225,3 +226,32 @@ def test_remains_are_identified_at_their_node_only_through_a_match_that_identifi
         gt.identify_remains(IdentifyRemains(**ctx(FORENSIC, FI), remains_id=elsewhere, match_id=match))
     gt.identify_remains(IdentifyRemains(**ctx(FORENSIC, FI), remains_id=remains, match_id=match))
     assert names(gt, remains)[-1] == "RemainsIdentified"
+
+
+def test_a_revision_at_the_matchs_node_is_recorded_at_the_case_and_remains_nodes() -> None:
+    """The match and remains in Guatemala, the case in Mexico: each node reopens what it holds,
+    and only once the match was revised."""
+    gt = node("GT")
+    mx = node("MX", foreign_matches=gt.match_facts)
+    gt.foreign_matches = mx.match_facts
+    remains, case_id = new_remains(gt), new_case(mx)
+    match = propose(gt, case_id, remains)
+    review(gt, match)
+    identify(mx, case_id, match)
+    gt.identify_remains(IdentifyRemains(**ctx(FORENSIC, FI), remains_id=remains, match_id=match))
+    reopen = ReopenIdentification(
+        **ctx(REVIEWER, FI), case_id=case_id, match_id=match, reason="revised in GT"
+    )
+    with pytest.raises(RuleBroken, match="match_id: the match was not revised"):
+        mx.reopen_identification(reopen)
+    revise(gt, match)
+    # Guatemala held the remains: its revision reopened them in the same transaction.
+    assert names(gt, remains)[-1] == "RemainsIdentificationRevised"
+    assert mx.get_case(case_id).status == CaseStatus.IDENTIFIED_DECEASED  # Mexico records its own
+    mx.reopen_identification(reopen)
+    assert mx.get_case(case_id).status == CaseStatus.MISSING
+    assert names(mx, case_id)[-1] == "IdentificationRevised"
+    with pytest.raises(RuleBroken, match="match_id: no identification of this case rests on that match"):
+        mx.reopen_identification(
+            ReopenIdentification(**ctx(REVIEWER, FI), case_id=case_id, match_id=match, reason="again")
+        )
