@@ -106,6 +106,17 @@ class KeyStore(ABC):
             self._current[(aggregate_id, tier)] = latest.key_id
             return latest.key_id, key
 
+    def erased(self, aggregate_id: str, tier: str) -> bool:
+        """Whether the aggregate's newest key for the tier was destroyed (its data erased), so
+        that nothing new is sealed for it under a key made afresh."""
+        with self._lock:
+            cached = self._current.get((aggregate_id, tier))
+            if cached is not None and cached in self._open:
+                return False
+            rows = [r for r in self._rows(aggregate_id) if r.tier == tier]
+            latest = max(rows, key=lambda r: r.generation, default=None)
+            return latest is not None and latest.wrapped is None
+
     def current_many(
         self, aggregate_id: str, tiers: Iterable[str], *, new: bool = False
     ) -> dict[str, tuple[str, bytes]]:

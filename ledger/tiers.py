@@ -16,7 +16,14 @@ from ledger.vocabulary import ADULT_AGE
 TIERS: Final = ("public", "common", "reserved", "forensic", "genetic")
 BY_FIELD: Final = "by_field"  # DataAmended.changes: each change has the tier of the field it amends
 
-# The envelope (event type, ids, origin, who, when, why) is public: views coarsen time to the month.
+# The envelope (event type, ids, origin, why, and the month) is public; who recorded an event, its
+# exact instants and its command id would give away where it happened: they are common.
+ENVELOPE_TIERS: Final[Mapping[str, str]] = {
+    "occurred_at": "common",
+    "recorded_at": "common",
+    "recorded_by": "common",
+    "command_id": "common",
+}
 FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
     "CaseReported": {
         "source": "public",

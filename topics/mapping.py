@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -16,7 +16,8 @@ from ledger.crypto import open_fixed, seal_fixed
 from ledger.events import ENVELOPE_KEYS
 from ledger.keystore import KeyStore
 from ledger.sealing import merge, split
-from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
+from ledger.tiers import ENVELOPE_TIERS
+from topics.avro import Decoded, SchemaRegistry, SchemaVersion, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.log import OutgoingRecord
 
@@ -110,10 +111,10 @@ def open_record(registry: SchemaRegistry, keys: KeyStore, decoded: Decoded) -> O
     """The plain form of a decoded message, from the tiers this node holds keys for, and the
     tiers it could not open (their fields read as None). A plain message is read as it is."""
     record = decoded.record
+    meta = open_envelope(registry, keys, record["meta"])
     if "sealed" not in record:
         public, tiers = split(decoded.name, {k: v for k, v in record.items() if k != "meta"})
-        return Opened(record, public, tiers, [])
-    meta = record["meta"]
+        return Opened({**record, "meta": meta}, public, tiers, [])
     aggregate_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
     opened: dict[str, dict[str, Any]] = {}
     closed: list[str] = []
@@ -135,6 +136,73 @@ def open_record(registry: SchemaRegistry, keys: KeyStore, decoded: Decoded) -> O
         opened[tier] = found.record
     body = {k: v for k, v in record.items() if k not in ("meta", "sealed")}
     return Opened({"meta": meta, **merge(decoded.name, body, opened)}, body, opened, closed)
+
+
+ENVELOPE_TIER = "common"
+ERASURES = frozenset({"DataErased", "DonorConsentWithdrawn"})  # recorded as the keys are destroyed
+_SEALED_ENVELOPE = "sealed_envelope"
+_NOBODY = {"organisation": "", "role": ""}
+
+
+def month_of(instant: datetime) -> datetime:
+    """The first instant of the instant's month (UTC): what the public envelope says of time."""
+    return instant.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def seals_envelope(entry: SchemaVersion) -> bool:
+    """Whether a schema's envelope carries its common tier sealed (Envelope v2 and later)."""
+    meta = entry.schema["fields"][0]["type"]
+    return isinstance(meta, dict) and any(f["name"] == _SEALED_ENVELOPE for f in meta["fields"])
+
+
+def seal_envelope(
+    registry: SchemaRegistry, keys: KeyStore, meta: dict[str, Any], key_for: KeyFor | None = None
+) -> dict[str, Any]:
+    """The public envelope: who, exactly when and which command sealed under the aggregate's
+    common-tier key; in the clear the month only. An aggregate whose keys were destroyed
+    (erased) gets no new key: its envelope keeps the month and nothing else (the erasure
+    itself, its instant)."""
+    aggregate_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
+    public = {
+        **meta,
+        "occurred_at": month_of(meta["occurred_at"]),
+        "recorded_at": month_of(meta["recorded_at"]),
+        "recorded_by": dict(_NOBODY),
+        "command_id": "",
+        _SEALED_ENVELOPE: None,
+    }
+    if keys.erased(aggregate_id, ENVELOPE_TIER):
+        if meta["event_type"] in ERASURES:
+            # The erasure's own instant says nothing of where the person is, and every node
+            # needs it to place the erasure in the case's history.
+            public.update(occurred_at=meta["occurred_at"], recorded_at=meta["recorded_at"])
+        return public
+    inner = registry.encode("Envelope_common", {k: meta[k] for k in ENVELOPE_TIERS})
+    key_id, key = (key_for or keys.current)(aggregate_id, ENVELOPE_TIER)
+    ciphertext = seal_fixed(key, inner, message_context(aggregate_id, version, "envelope"))
+    public[_SEALED_ENVELOPE] = {"key_id": key_id, "ciphertext": ciphertext}
+    return public
+
+
+def open_envelope(registry: SchemaRegistry, keys: KeyStore, meta: dict[str, Any]) -> dict[str, Any]:
+    """The envelope with its common tier put back when this node holds the key; without it,
+    the month and an empty recorder. A v1 envelope is read as it is."""
+    sealed = meta.get(_SEALED_ENVELOPE)
+    opened = {k: v for k, v in meta.items() if k != _SEALED_ENVELOPE}
+    if not sealed:
+        return opened
+    key = keys.get(str(sealed["key_id"]))
+    if key is None:
+        return opened
+    context = message_context(str(meta["aggregate_id"]), int(meta["aggregate_version"]), "envelope")
+    try:
+        inner = open_fixed(key, bytes(sealed["ciphertext"]), context)
+    except Exception as error:
+        raise SealedTierRefused(f"sealed envelope does not open with its granted key: {error}") from None
+    found = registry.decode(inner)
+    if found.name != "Envelope_common":
+        raise SealedTierRefused(f"sealed envelope holds a {found.name} record")
+    return {**opened, **found.record}
 
 
 def to_record(
@@ -172,10 +240,13 @@ def to_record(
         name = field["name"]
         if name != "meta" and name not in _ENVELOPE_ATTRIBUTES:
             record[name] = getattr(event, name)
-    if latest.sealed:
+    if latest.sealed or seals_envelope(latest):
         if keys is None:
             raise ValueError(f"{event_type} is published sealed: the relay needs the node's key store")
-        record = seal_record(registry, keys, event_type, record, key_for)
+        if latest.sealed:
+            record = seal_record(registry, keys, event_type, record, key_for)
+        if seals_envelope(latest):
+            record["meta"] = seal_envelope(registry, keys, record["meta"], key_for)
     return event_type, record
 
 
@@ -210,4 +281,6 @@ def to_outgoing(
         timestamp_ms=int(occurred.timestamp() * 1000),
     )
     key_ids = tuple(str(s["key_id"]) for s in record.get("sealed", []))
+    if meta.get(_SEALED_ENVELOPE):
+        key_ids += (str(meta[_SEALED_ENVELOPE]["key_id"]),)
     return Outgoing(outgoing, UUID(meta["event_id"]), notification_id, key_ids)

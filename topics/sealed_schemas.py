@@ -136,13 +136,14 @@ def expected_files(directory: Path = SCHEMA_DIR) -> dict[str, dict[str, Any]]:
 
 
 def _released_already(directory: Path, file_name: str, schema: dict[str, Any]) -> bool:
-    """Whether an earlier version of the same record has the same fields: a plain version
+    """Whether an earlier version of the same record has the same fields (and shared types): a plain version
     that adds a field to one tier changes that tier's record only, and a copy of the others
     would share their fingerprints (the registry then publishes with the earlier one)."""
     record, _, version = file_name.removesuffix(".avsc").rpartition(".v")
     for path in directory.glob(f"{record}.v*.avsc"):
         earlier = json.loads(path.read_text())
-        if int(earlier["version"]) < int(version) and _same(earlier, schema):
+        same = _same(earlier, schema) and earlier.get("uses") == schema.get("uses")
+        if int(earlier["version"]) < int(version) and same:
             return True
     return False
 

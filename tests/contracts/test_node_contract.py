@@ -229,7 +229,7 @@ class NodeContract:
             ("chain", b"broken hash chain: previous hash of version 1 does not match"),
             ("gap", b"broken hash chain: version 2 arrives without version 1"),
             ("rewrite", b"broken hash chain: version 1 arrives after version 1"),
-            ("truncated", b"body does not decode with CaseReported v3: EOFError"),
+            ("truncated", b"body does not decode with CaseReported v9: EOFError"),
             ("fingerprint", b"unknown schema fingerprint"),
             ("origin", b"envelope origin 'MX' does not match topic"),
             ("duplicate", None),
@@ -706,6 +706,11 @@ class NodeContract:
         time.sleep(0.01)
         amended = datetime.now(UTC)
         time.sleep(0.01)
+        # The nodes follow the log as it grows: the exact instants are in the envelope's common
+        # tier (the public one says the month), which they open while the case has its keys.
+        mx.sync("MX")
+        for node, jurisdiction in ((gt, "GT"), (hn, "HN")):
+            node.projector(jurisdiction).run_once()
         mx.ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="Rosa Chávez, mother"))
         mx.sync("MX")
         for node, jurisdiction in ((gt, "GT"), (hn, "HN")):
@@ -971,6 +976,34 @@ class NodeContract:
         [row] = views.forensic("Sample")
         assert (row.status, row.state) == ("withdrawn", "{}")
         assert [r.given_names for r in views.cases()] == ["María José"]
+
+    def test_the_public_envelope_names_no_recorder_and_only_the_month(self, make_node: NodeFactory) -> None:
+        mx, gt = make_node("MX"), make_node("GT")
+        shelter = Actor("Albergue Hermanos en el Camino, Ixtepec", "caseworker")
+        case_id = mx.ledger.report_missing_person(report(recorded_by=shelter))
+        mx.ledger.record_sighting(
+            RecordSighting(
+                **ctx(shelter), case_id=case_id, seen_on="2026-03-02", place=Place("MX"), source="shelter"
+            )
+        )
+        mx.sync("MX")
+        gt.projector("GT").run_once()
+        on_topic = read_all(mx.event_log, mx.catalogue.events("MX").name)
+        assert on_topic and not any(b"Albergue" in (r.value or b"") for r in on_topic)
+        for record in on_topic:
+            meta = mx.registry.decode(record.value).record["meta"]
+            month = meta["occurred_at"]
+            assert (month.day, month.hour, month.minute, month.second, month.microsecond) == (1, 0, 0, 0, 0)
+            assert meta["recorded_at"] == month and record.timestamp_ms == int(month.timestamp() * 1000)
+            assert meta["recorded_by"] == {"organisation": "", "role": ""} and meta["command_id"] == ""
+            assert meta["sealed_envelope"] is not None
+        # The origin opens the envelope's common tier; a node without an agreement cannot.
+        own = mx.views("MX").timeline(str(case_id))
+        assert [(e.organisation, e.role) for e in own] == [(shelter.organisation, "caseworker")] * 2
+        assert own[0].recorded_at.microsecond or own[0].recorded_at.second or own[0].recorded_at.minute
+        other = gt.views("GT").timeline(str(case_id))
+        assert [e.organisation for e in other] == ["", ""]
+        assert all(e.recorded_at.day == 1 and e.recorded_at.hour == 0 for e in other)
 
     def test_a_consulates_feed_topic_holds_each_event_once_across_restarts(
         self, make_node: NodeFactory
