@@ -126,6 +126,9 @@ class FeedItem:
     # The shown tiers above public as the origin sealed them (tier, key id, ciphertext): what the
     # feed's Kafka topic carries instead of their fields (services/feed_topic.py).
     sealed: tuple[Mapping[str, Any], ...] = ()
+    # The origin's sealed envelope (key id, ciphertext) where the item shows the common tier: who
+    # recorded it and exactly when. The topic carries it instead of them (the month in the clear).
+    envelope: Mapping[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -374,20 +377,25 @@ class ConsularFeed:
             for entry in taken.sealed
             if entry["tier"] in shown[1:] and not (located and entry["tier"] == "reserved")
         ]
+        # Who recorded the event and exactly when are of its common tier (Envelope v2): shown
+        # with it, from the envelope this node opened; else the month the envelope says in clear.
+        meta = opened.plain["meta"] if "common" in shown else taken.meta
+        envelope = taken.meta.get("sealed_envelope") if "common" in shown else None
         item = FeedItem(
             cursor=taken.cursor,
             event_type=taken.event_type,
             aggregate_id=taken.case_id,
             version=taken.version,
             origin=origin,
-            occurred_at=taken.meta["occurred_at"],
-            recorded_at=taken.meta["recorded_at"],
-            recorded_by=dict(taken.meta["recorded_by"]),
+            occurred_at=meta["occurred_at"],
+            recorded_at=meta["recorded_at"],
+            recorded_by=dict(meta["recorded_by"]),
             fields=fields,
             tiers=tuple(shown),
             withheld=withheld,
             public=public,
             sealed=tuple(sealed),
+            envelope=envelope,
         )
         reason = _NARROWING.get(taken.event_type)
         if taken.event_type == "ConsentWithdrawn" and opened.plain.get("consent_purpose") != self.purpose:
@@ -404,6 +412,7 @@ class ConsularFeed:
             withheld=(),
             public={"reason": reason, "up_to_version": taken.version},
             sealed=(),
+            envelope=None,
         )
         return [item, retraction]
 

@@ -31,7 +31,7 @@ from projections.rows import overlay
 from services.feed import ConsularFeed, Cursor, FeedItem, _jsonable, decode_cursor
 from topics.avro import SchemaRegistry, UndecodableMessage
 from topics.log import LogUnavailable, OutgoingRecord, Publisher
-from topics.mapping import message_context
+from topics.mapping import message_context, month_of
 
 log = logging.getLogger(__name__)
 # Header of every message this release publishes: items of earlier releases (without it)
@@ -47,6 +47,7 @@ def feed_message(item: FeedItem) -> dict[str, Any]:
     carried = [str(entry["tier"]) for entry in item.sealed]
     return {
         **item.as_json(),
+        **_public_envelope(item),
         "fields": _jsonable(item.public),
         "sealed": [
             {
@@ -60,6 +61,48 @@ def feed_message(item: FeedItem) -> dict[str, Any]:
         "withheld": [
             t for t in TIERS if t in item.withheld or (t in item.tiers and t != "public" and t not in carried)
         ],
+    }
+
+
+def _public_envelope(item: FeedItem) -> dict[str, Any]:
+    """Who recorded the item and exactly when, as the topic keeps them: where the origin sealed
+    them (Envelope v2), the month and no recorder in the clear, and its sealed envelope."""
+    if not item.envelope:
+        return {}
+    return {
+        "occurred_at": month_of(item.occurred_at).isoformat(),
+        "recorded_at": month_of(item.recorded_at).isoformat(),
+        "recorded_by": {"organisation": "", "role": ""},
+        "sealed_envelope": {
+            "key_id": str(item.envelope["key_id"]),
+            "ciphertext": base64.b64encode(bytes(item.envelope["ciphertext"])).decode(),
+        },
+    }
+
+
+def _open_envelope(
+    registry: SchemaRegistry, keys: KeyStore, case_id: str, version: int, item: dict[str, Any]
+) -> dict[str, Any]:
+    """The exact recorder and instants of a feed message, where its reader holds the key of the
+    sealed envelope; else what the message says in the clear (the month)."""
+    sealed = item.get("sealed_envelope")
+    if not sealed:
+        return {}
+    key = keys.get(str(sealed["key_id"]))
+    if key is None:
+        return {}  # not granted here, or erased
+    try:
+        ciphertext = base64.b64decode(str(sealed["ciphertext"]), validate=True)
+        inner = registry.decode(open_fixed(key, ciphertext, message_context(case_id, version, "envelope")))
+    except (Refused, UndecodableMessage, binascii.Error, TypeError) as error:
+        raise ValueError(f"sealed envelope of a feed item: {error}") from None
+    if inner.name != "Envelope_common":
+        raise ValueError(f"sealed envelope of a feed item holds a {inner.name} record")
+    found = inner.record
+    return {
+        "occurred_at": found["occurred_at"].isoformat(),
+        "recorded_at": found["recorded_at"].isoformat(),
+        "recorded_by": {k: str(v) for k, v in dict(found["recorded_by"]).items()},
     }
 
 
@@ -93,7 +136,8 @@ def open_feed_message(registry: SchemaRegistry, keys: KeyStore, value: bytes) ->
     withheld = set(item.get("withheld") or ()) | closed
     shown = ["public", *opened] if "public" in (item.get("tiers") or ["public"]) else opened
     return {
-        **{k: v for k, v in item.items() if k != "sealed"},
+        **{k: v for k, v in item.items() if k not in ("sealed", "sealed_envelope")},
+        **_open_envelope(registry, keys, case_id, version, item),
         "fields": fields,
         "tiers": [t for t in TIERS if t in shown],
         "withheld": [t for t in TIERS if t in withheld],
@@ -130,7 +174,10 @@ class FeedPublisher:
                         item.aggregate_id.encode(),
                         json.dumps(feed_message(item), sort_keys=True).encode(),
                         (("cursor", item.cursor.encode()), ("event_type", item.event_type.encode()), FORMAT),
-                        int(item.recorded_at.timestamp() * 1000),
+                        int(
+                            (month_of(item.recorded_at) if item.envelope else item.recorded_at).timestamp()
+                            * 1000
+                        ),
                     )
                     for item in items
                 ]

@@ -86,6 +86,7 @@ def test_a_match_answers_to_the_rules_of_the_case_it_names(nodes: tuple[Node, No
             holder=INSTITUTE,
             case_id=child,
             donor_relationship="mother",
+            donor_consent_given_by="the donor herself",
         )
     )
     assert not acting.may_act(INSTITUTE, "search", [("sample", str(reference))])
