@@ -63,7 +63,8 @@ def add_case_list(
         """q: a name as people write it (accents, case, particles, surnames in either order,
         hypocoristics such as Chepe for José, phonetic spellings and small typos all answer),
         best match first. Filters: status, nationality, sex, age_band, last_seen_country,
-        origin (ISO codes), last_seen_from/to and reported_from/to (YYYY-MM-DD, inclusive).
+        origin (ISO codes), last_seen_from/to and reported_from/to (YYYY-MM-DD, inclusive;
+        a case is reported in a month: it answers when its month meets them).
         limit: 1 to 500 (default 50); cursor: X-Next-Cursor of the page before."""
         try:
             search = case_search.from_query(request.query_params.multi_items())

@@ -20,7 +20,7 @@ import heapq
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, date
+from datetime import UTC, date, timedelta
 
 from ledger.errors import InvalidField
 from ledger.names import tokens
@@ -181,9 +181,12 @@ def _shown_match(row: CaseRow, search: CaseSearch) -> bool:
     not read is None, and matches no filter; a report's instant read at the public tier is its
     month, services/caller_view.py)."""
     if search.reported_from or search.reported_to:
-        reported = row.reported_at.astimezone(UTC).date()
-        if (search.reported_from and reported < search.reported_from) or (
-            search.reported_to and reported > search.reported_to
+        # The public envelope says only the month a case was reported (Envelope v2): a case
+        # answers when its month meets the dates asked.
+        first = row.reported_at.astimezone(UTC).date().replace(day=1)
+        last = (first + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+        if (search.reported_from and last < search.reported_from) or (
+            search.reported_to and first > search.reported_to
         ):
             return False
     if search.age_band and row.age_band != search.age_band:

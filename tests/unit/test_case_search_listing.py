@@ -139,3 +139,22 @@ def test_the_list_keeps_its_order_as_cases_come_change_and_go(tmp_path: Path) ->
         assert page.total == len(expected(now, search))
         assert [f.row.case_id for f in page.items] == expected(now, search)[: search.limit]
     views.close()
+
+
+@pytest.mark.parametrize(
+    ("asked", "found"),
+    [
+        ({"reported_from": "2026-11-20"}, True),  # reported on the 30th: its month meets the day
+        ({"reported_to": "2026-11-01"}, True),
+        ({"reported_from": "2026-11-30", "reported_to": "2026-11-30"}, True),
+        ({"reported_to": "2026-10-31"}, False),
+        ({"reported_from": "2026-12-01"}, False),
+    ],
+)
+def test_the_reported_filters_read_the_month_the_public_envelope_says(
+    asked: dict[str, str], found: bool
+) -> None:
+    """Envelope v2 tells only the month a case was reported (its views row keeps the month's
+    first instant): a case answers a date filter when its month meets it."""
+    month = dataclasses.replace(row(1), reported_at=datetime(2026, 11, 1, tzinfo=UTC))
+    assert case_search._shown_match(month, case_search.parse(asked)) is found

@@ -9,7 +9,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -290,7 +290,14 @@ def test_a_public_tier_list_pages_through_every_case_and_no_cursor_or_filter_giv
         assert is_month(reported.isoformat()), "the cursor gives the month only"
     assert sorted(seen) == sorted(made)
     today = datetime.now(UTC).date()
-    if today.day > 1:
-        exact = api.get("/cases", params={"reported_from": today.isoformat()}, headers=public)
-        assert exact.status_code == 200 and exact.json() == [], "the instant is not filtered on"
-        assert len(api.get("/cases", params={"reported_from": today.isoformat()}, headers=staff).json()) == 3
+    first = today.replace(day=1)
+    # The month is all a report says (Envelope v2): any day of it finds the month's cases, and
+    # no day tells the instant apart.
+    for day in {first, today}:
+        asked = {"reported_from": day.isoformat(), "reported_to": day.isoformat()}
+        listed = api.get("/cases", params=asked, headers=public)
+        assert listed.status_code == 200, listed.text
+        assert sorted(c["case_id"] for c in listed.json()) == sorted(made), "the instant is not filtered on"
+    before = (first - timedelta(days=1)).isoformat()
+    assert api.get("/cases", params={"reported_to": before}, headers=public).json() == []
+    assert len(api.get("/cases", params={"reported_from": today.isoformat()}, headers=staff).json()) == 3
