@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Tr
 
 from ledger import validation as v
 from ledger.case import MissingPersonCase
+from ledger.command_claims import CommandClaims
 from ledger.commands import (
     AmendData,
     CaseCommand,
@@ -100,6 +101,7 @@ class LedgerApplication(Application[UUID]):
         # nothing of the request to anyone without this node's master key.
         self._digest_key = hmac.digest(self.keys.master.key, b"caseledger command digest v1", "sha256")
         super().__init__(env=env)
+        self.claims = CommandClaims(self.recorder)  # a command id reused for another record
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Every tier above public is sealed before it reaches the database (ledger/sealed_store.py)."""
@@ -146,6 +148,7 @@ class LedgerApplication(Application[UUID]):
         now = self.clock()
         envelope, data = command.envelope(now), command.checked(now.date())
         envelope["command_id"] = with_digest(envelope["command_id"], self._digest(command, envelope, data))
+        self.claims.check(envelope["command_id"])
         return envelope, data
 
     def _digest(self, command: Any, envelope: dict[str, Any], data: dict[str, Any]) -> str:
@@ -187,7 +190,8 @@ class LedgerApplication(Application[UUID]):
 
     def _create(self, aggregate: LedgerAggregate, command_id: str) -> UUID:
         try:
-            self.save(aggregate)
+            with self.claims.claimed(command_id):
+                self.save(aggregate)
         except IntegrityError:
             existing = cast(LedgerAggregate, self.repository.get(aggregate.id))
             if not existing.already_applied(command_id):
@@ -211,7 +215,8 @@ class LedgerApplication(Application[UUID]):
             raise VersionConflict(str(aggregate_id), command.expected_version, aggregate.version)
         loaded_version = int(aggregate.version)
         others = decide(aggregate, envelope, data) or []
-        self._save(loaded_version, aggregate, *others)
+        with self.claims.claimed(envelope["command_id"]):
+            self._save(loaded_version, aggregate, *others)
         return int(aggregate.version)
 
     def _case_act(
