@@ -4,16 +4,16 @@ in its views, not even its public tier (issue 12, item 7).
 Its origin wraps no key of the case for the country it is withheld from (topics/grants.py),
 but the public tier of its events travels on the shared topic, readable by every node. The
 country it is withheld from is named in the common tier, which that country cannot open; what
-its node can tell is that the origin did not grant it a tier the agreements would have: the
-report's common tier under a key this node never held though the rules entitle its
-jurisdiction to it, or a withholding (SharingWithheld, an event type every node sees) whose
-common tier is under a key this node never held. Either way its views remove the case (row and
-timeline) and pass over its later events, and its feeds pass over them too, so its
-organisations and the consulates sitting there list, find, follow and count nothing of it.
+its node can tell is that the origin did not grant it a tier the agreements would have: a
+withholding (SharingWithheld, an event type every node sees, recorded with the report too when
+the case is withheld from the start) whose common tier is under a key this node never held, or
+a report's common tier under such a key where the rules entitle this node even to a minor's.
+Either way its views remove the case (row and timeline) and pass over its later events, and
+its feeds pass over them too, so its organisations and the consulates sitting there list,
+find, follow and count nothing of it.
 
-A node the rules never entitled to the case's common tier is not told apart by a report, and
-keeps its public tier as before; a withholding it cannot open removes the case there too
-(the stricter reading: it may be the country withheld, and it showed the public tier only).
+A withholding a node cannot open removes the case there, whoever it is withheld from (the
+stricter reading: it may be the country withheld, and it showed the public tier only).
 """
 
 from __future__ import annotations
@@ -41,7 +41,13 @@ def _never_held(keys: KeyStore, aggregate_id: str, key_id: str) -> bool:
 
 
 def entitled(
-    policy: AccessPolicy, jurisdiction: str, origin: str, nationalities: Sequence[str], on: date | None = None
+    policy: AccessPolicy,
+    jurisdiction: str,
+    origin: str,
+    nationalities: Sequence[str],
+    *,
+    minor: bool = False,
+    on: date | None = None,
 ) -> bool:
     """Whether the rules let this jurisdiction's node read an adult's common tier of a case from
     origin for some purpose (what the origin wraps its keys by)."""
@@ -50,7 +56,9 @@ def entitled(
         return False
     today = on or getattr(policy, "today", lambda: datetime.now(UTC).date())()
     return any(
-        rules.decide(jurisdiction, origin, "common", purpose, nationalities=nationalities, on=today)
+        rules.decide(
+            jurisdiction, origin, "common", purpose, nationalities=nationalities, minor=minor, on=today
+        )
         for purpose in PURPOSES
     )
 
@@ -74,5 +82,8 @@ def withheld_here(
         return False
     if name == "SharingWithheld":
         return True
+    # A report: only where the rules would have given this node a possible minor's common tier
+    # too (a minor's is not granted to every node, and nothing public tells a minor apart).
     person = record.get("person") or {}
-    return entitled(policy, jurisdiction, str(meta["origin"]), tuple(person.get("nationalities") or ()))
+    nationalities = tuple(person.get("nationalities") or ())
+    return entitled(policy, jurisdiction, str(meta["origin"]), nationalities, minor=True)
