@@ -17,6 +17,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
 
 from ledger import validation as v
+from ledger.acting import Acting
 from ledger.case import MissingPersonCase
 from ledger.command_claims import CommandClaims
 from ledger.commands import (
@@ -26,6 +27,7 @@ from ledger.commands import (
     Command,
     EraseData,
     GrantConsent,
+    RecordRead,
     ReopenCase,
     WithdrawConsent,
 )
@@ -102,6 +104,9 @@ class LedgerApplication(Application[UUID]):
         self._digest_key = hmac.digest(self.keys.master.key, b"caseledger command digest v1", "sha256")
         super().__init__(env=env)
         self.claims = CommandClaims(self.recorder)  # a command id reused for another record
+        # Who may record what under the network's rules (ledger/acting.py); the composition
+        # root sets it when the node has rules, with what its views know of others' records.
+        self.acting: Acting | None = None
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Every tier above public is sealed before it reaches the database (ledger/sealed_store.py)."""
@@ -149,6 +154,8 @@ class LedgerApplication(Application[UUID]):
         envelope, data = command.envelope(now), command.checked(now.date())
         envelope["command_id"] = with_digest(envelope["command_id"], self._digest(command, envelope, data))
         self.claims.check(envelope["command_id"])
+        if self.acting is not None and not isinstance(command, RecordRead):  # a read is logged, even refused
+            self.acting.check_command(command)
         return envelope, data
 
     def _digest(self, command: Any, envelope: dict[str, Any], data: dict[str, Any]) -> str:
