@@ -17,7 +17,9 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
 
 from ledger import validation as v
+from ledger.acting import Acting
 from ledger.case import MissingPersonCase
+from ledger.command_claims import CommandClaims
 from ledger.commands import (
     AmendData,
     CaseCommand,
@@ -25,6 +27,7 @@ from ledger.commands import (
     Command,
     EraseData,
     GrantConsent,
+    RecordRead,
     ReopenCase,
     WithdrawConsent,
 )
@@ -100,6 +103,10 @@ class LedgerApplication(Application[UUID]):
         # nothing of the request to anyone without this node's master key.
         self._digest_key = hmac.digest(self.keys.master.key, b"caseledger command digest v1", "sha256")
         super().__init__(env=env)
+        self.claims = CommandClaims(self.recorder)  # a command id reused for another record
+        # Who may record what under the network's rules (ledger/acting.py); the composition
+        # root sets it when the node has rules, with what its views know of others' records.
+        self.acting: Acting | None = None
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Every tier above public is sealed before it reaches the database (ledger/sealed_store.py)."""
@@ -146,6 +153,9 @@ class LedgerApplication(Application[UUID]):
         now = self.clock()
         envelope, data = command.envelope(now), command.checked(now.date())
         envelope["command_id"] = with_digest(envelope["command_id"], self._digest(command, envelope, data))
+        self.claims.check(envelope["command_id"])
+        if self.acting is not None and not isinstance(command, RecordRead):  # a read is logged, even refused
+            self.acting.check_command(command)
         return envelope, data
 
     def _digest(self, command: Any, envelope: dict[str, Any], data: dict[str, Any]) -> str:
@@ -187,7 +197,8 @@ class LedgerApplication(Application[UUID]):
 
     def _create(self, aggregate: LedgerAggregate, command_id: str) -> UUID:
         try:
-            self.save(aggregate)
+            with self.claims.claimed(command_id):
+                self.save(aggregate)
         except IntegrityError:
             existing = cast(LedgerAggregate, self.repository.get(aggregate.id))
             if not existing.already_applied(command_id):
@@ -211,7 +222,8 @@ class LedgerApplication(Application[UUID]):
             raise VersionConflict(str(aggregate_id), command.expected_version, aggregate.version)
         loaded_version = int(aggregate.version)
         others = decide(aggregate, envelope, data) or []
-        self._save(loaded_version, aggregate, *others)
+        with self.claims.claimed(envelope["command_id"]):
+            self._save(loaded_version, aggregate, *others)
         return int(aggregate.version)
 
     def _case_act(

@@ -295,6 +295,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         forensic: Sequence[ForensicRow] = (),
         restored: Sequence[TimelineRow] = (),
         links: Sequence[Link] = (),
+        removed: Sequence[str] = (),
     ) -> None:
         forensic = self._sealer.forensic(forensic)
         timeline = self._sealer.timeline(timeline)
@@ -330,13 +331,20 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 cursor.executemany(self._purge_sql, [(c,) for c in purged])
             if purged or restricted:
                 cursor.executemany(self._timeline_purge, [(c,) for c in (*purged, *restricted)])
+            for case_id in removed:  # withheld from this country: nothing of it stays
+                cursor.execute(
+                    SQL("DELETE FROM {}.cases WHERE case_id = %s").format(self._schema), (case_id,)
+                )
+                cursor.execute(
+                    SQL("DELETE FROM {}.timeline WHERE aggregate_id = %s").format(self._schema), (case_id,)
+                )
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
             cursor.execute(self._count_change)
             counted = cursor.fetchone()
             serial = int(counted["serial"]) if counted else 0
-        self.view_keys.destroy(purged)
-        self.changed([r.case_id for r in rows], purged, serial)
+        self.view_keys.destroy([*purged, *removed])
+        self.changed([r.case_id for r in rows], [*purged, *removed], serial)
 
     def all_chain_heads(self) -> dict[str, ChainHead]:
         with self.datastore.transaction(commit=False) as cursor:

@@ -32,6 +32,7 @@ from projections.views import (
     is_uuid,
     tracking_at,
 )
+from projections.withheld import withheld_here
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.grants import grant_context, verify_grant
@@ -252,6 +253,7 @@ class Projector:
         forensic: dict[str, ForensicRow] = {}
         links: list[Link] = []
         advanced: dict[str, ChainHead] = {}
+        removed: list[str] = []
         for item, decoding in zip(items, decodings, strict=True):
             record = item.record
             tp = TopicPartition(record.topic, record.partition)
@@ -268,6 +270,14 @@ class Projector:
                 current = rows.get(link[0]) or (
                     None if decoded.name == "CaseReported" or not is_case else stored.get(link[0])
                 )
+                if is_case and self._passed_over(decoded, current):
+                    heads[link[0]] = advanced[link[0]] = link[1]
+                    if current is not None or decoded.name == "CaseReported":
+                        removed.append(link[0])
+                        rows.pop(link[0], None)
+                        stored.pop(link[0], None)
+                        timeline = [e for e in timeline if e.aggregate_id != link[0]]
+                    continue
                 readable = Decoded(decoded.name, decoded.writer_version, opened.plain)
                 row = self.row_maker.to_row(readable, current, opened.closed)
                 if (
@@ -322,7 +332,16 @@ class Projector:
             list(forensic.values()),
             [entry for entries in restored.values() for entry in entries],
             links,
+            removed,
         )
+
+    def _passed_over(self, decoded: Decoded, current: CaseRow | None) -> bool:
+        """A case withheld from this country (projections/withheld.py), or an event of a case
+        these views hold no row of (one removed so): nothing of it enters the views."""
+        if decoded.name != "CaseReported" and current is None:
+            return True
+        policy, jurisdiction = self.row_maker.policy, self.row_maker.jurisdiction
+        return withheld_here(decoded.name, decoded.record, self.data_keys, policy, jurisdiction)
 
     def apply_keys(
         self, records: Sequence[LogRecord], positions: dict[TopicPartition, int] | None = None

@@ -172,6 +172,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         forensic: Sequence[ForensicRow] = (),
         restored: Sequence[TimelineRow] = (),
         links: Sequence[Link] = (),
+        removed: Sequence[str] = (),
     ) -> None:
         forensic = self._sealer.forensic(forensic)
         timeline = self._sealer.timeline(timeline)
@@ -228,12 +229,15 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                 cursor.execute(_PURGE, (case_id,))
             for case_id in (*purged, *restricted):
                 cursor.execute(_TIMELINE_FORGET, (case_id,))
+            for case_id in removed:  # withheld from this country: nothing of it stays
+                cursor.execute("DELETE FROM cases WHERE case_id = ?", (case_id,))
+                cursor.execute("DELETE FROM timeline WHERE aggregate_id = ?", (case_id,))
             for tracking in trackings:
                 self._insert_tracking(cursor, tracking)
             cursor.execute(_COUNT_CHANGE)
             serial = int(cursor.fetchone()[0])
-        self.view_keys.destroy(purged)
-        self.changed([r.case_id for r in rows], purged, serial)
+        self.view_keys.destroy([*purged, *removed])
+        self.changed([r.case_id for r in rows], [*purged, *removed], serial)
 
     def all_chain_heads(self) -> dict[str, ChainHead]:
         with self.datastore.transaction(commit=False) as cursor:

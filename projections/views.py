@@ -285,12 +285,14 @@ class JurisdictionViews(TrackingRecorder, ABC):
         forensic: Sequence[ForensicRow] = (),
         restored: Sequence[TimelineRow] = (),
         links: Sequence[Link] = (),
+        removed: Sequence[str] = (),
     ) -> None:
         """Upsert rows, forensic rows, timeline entries, links, chain heads and positions in one
         transaction (all or nothing); show again what `restored` entries show (a case whose
         family consents again); then purge the personal data of the purged cases (erased by
         their family) and keep only the public fields in the timeline of the purged and
-        restricted ones."""
+        restricted ones; and remove the row and timeline of the removed cases altogether (a
+        case withheld from this country: projections/withheld.py), keeping their chain heads."""
 
     @abstractmethod
     def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:

@@ -36,7 +36,7 @@ from ledger.errors import (
 from ledger.roles import KIND_ROLES
 from ledger.vocabulary import PURPOSES
 from projections.views import ViewsFromLaterRelease
-from services.acting import Acting
+from services.acting import Acting, ActRefused
 from services.api_candidates import add_candidates
 from services.api_commands import CASEWORK, ROUTES, add_command
 from services.api_common import (
@@ -200,6 +200,10 @@ def create_app(
     @app.exception_handler(ViewsFromLaterRelease)
     def later_views(request: Request, error: ViewsFromLaterRelease) -> JSONResponse:
         return problem(503, ["server"], str(error), "views_from_later_release")
+
+    @app.exception_handler(ActRefused)
+    def act_refused(request: Request, error: ActRefused) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=403)  # as the route's own refusal
 
     @app.exception_handler(LedgerError)
     def ledger_error(request: Request, error: LedgerError) -> JSONResponse:

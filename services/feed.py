@@ -29,7 +29,9 @@ from ledger.errors import CaseNotFound, InvalidField
 from ledger.sealing import tiers_of
 from ledger.tiers import TIERS, is_minor
 from ledger.vocabulary import PURPOSES
+from projections.access import RulesPolicy
 from projections.rows import amended_date, overlay
+from projections.withheld import withheld_here
 from services.bootstrap import Node
 from topics.avro import UndecodableMessage
 from topics.log import LogUnavailable, TopicPartition
@@ -316,7 +318,14 @@ class ConsularFeed:
                 version,
                 withheld=set(opened.plain.get("withheld_from_countries") or ()),
             )
+        here = self.node.settings.node
+        if context is not None and withheld_here(
+            decoded.name, decoded.record, self.node.data_keys, RulesPolicy(self.rules), here
+        ):
+            context.withheld.add(here)  # withheld from this node's country: nothing of it here
         if context is None:
+            if self.node.views(here).chain_heads([case_id]):
+                return None  # the views passed over it: a case withheld from this country
             return _HOLD
         if version > context.version + 1:  # what this node knows of the case lags the log
             since = self._lagging.setdefault(case_id, time.monotonic())
@@ -350,6 +359,7 @@ class ConsularFeed:
                 self.purpose,
                 nationalities=context.nationalities,
                 minor=context.minor,
+                withheld_from=context.withheld,  # withheld since: replayed items too
                 on=self.today(),
             )
         ]

@@ -148,6 +148,36 @@ class ViewsContract:
         assert views.cases() == [hidden]
         assert views.cases()[0].display_name == "(restricted)"
 
+    def test_a_removed_case_leaves_no_row_and_no_timeline_but_its_chain_head(
+        self, views: JurisdictionViews
+    ) -> None:
+        """A case withheld from this country (projections/withheld.py): nothing of it stays."""
+        kept, gone = row(1), row(2)
+        entries = [
+            TimelineRow(
+                aggregate_id=case.case_id,
+                version=1,
+                aggregate_type="MissingPersonCase",
+                event_type="CaseReported",
+                origin="MX",
+                occurred_at=datetime(2026, 2, 3, tzinfo=UTC),
+                recorded_at=datetime(2026, 2, 3, tzinfo=UTC),
+                organisation="",
+                role="",
+                purpose="search",
+                public="{}",
+                shown="{}",
+                withheld=("common",),
+            )
+            for case in (kept, gone)
+        ]
+        heads = {kept.case_id: (1, b"k"), gone.case_id: (1, b"g")}
+        views.apply([kept, gone], [tracking_at(TP, 1)], heads, timeline=entries)
+        views.apply([], [tracking_at(TP, 2)], {gone.case_id: (2, b"g2")}, removed=[gone.case_id])
+        assert views.cases() == [kept] and views.timeline(kept.case_id) == [entries[0]], "the control"
+        assert views.rows([gone.case_id]) == {} and views.timeline(gone.case_id) == []
+        assert views.chain_heads([gone.case_id]) == {gone.case_id: (2, b"g2")}
+
     def test_fields_above_public_are_stored_sealed_and_a_purge_destroys_their_key(
         self, views: JurisdictionViews, stored: Callable[[JurisdictionViews], bytes]
     ) -> None:

@@ -1,0 +1,134 @@
+"""Which request each command id was first used for, node-wide (issue 12, item 6).
+
+An aggregate remembers the command ids it applied (ledger/events.py), which tells a retry from
+a reused id on the same record only. A client id reused for another record or another kind of
+command would reach an aggregate that never saw it and be recorded as new. So each command id
+is claimed, with the keyed digest of its request, in the ledger's own database before its
+events are saved: a later claim with another digest is refused, naming the id. A claim is taken
+only once the aggregate decided (a refused request leaves its id free) and is given back if the
+save fails. Ids and keyed digests are public already (the envelope); nothing personal is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ledger.errors import CommandIdReused
+from ledger.events import command_key
+
+TABLE = "caseledger_command_claims"
+
+
+def _digest(stored: str) -> str:
+    key = command_key(stored)
+    return stored[len(key) + 1 :] if stored != key else ""
+
+
+class CommandClaims:
+    """The claims of one ledger, in the database its events are recorded in (SQLite,
+    PostgreSQL) or in memory for a throwaway ledger."""
+
+    def __init__(self, recorder: Any) -> None:
+        datastore: Any = getattr(recorder, "datastore", None)
+        self.datastore: Any = datastore
+        self.postgres = hasattr(self.datastore, "schema")
+        self.sqlite = not self.postgres and hasattr(self.datastore, "transaction")
+        self._memory: dict[str, str] = {}
+        self._lock = threading.Lock()
+        if self.postgres:
+            self.table = f'"{self.datastore.schema}"."{TABLE}"' if self.datastore.schema else TABLE
+            with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self.table} "
+                    "(command_id text PRIMARY KEY, digest text NOT NULL)"
+                )
+        elif self.sqlite:
+            self.table = TABLE
+            with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS {TABLE} (command_id TEXT PRIMARY KEY, digest TEXT NOT NULL)"
+                )
+
+    @contextlib.contextmanager
+    def claimed(self, stored_command_id: str) -> Iterator[None]:
+        """Claim the command id for this request (CommandIdReused if another request holds it)
+        while the block saves; give the claim back if the block fails."""
+        key, digest = command_key(stored_command_id), _digest(stored_command_id)
+        fresh = self._claim(key, digest)
+        try:
+            yield
+        except BaseException:
+            if fresh:
+                self._release(key)
+            raise
+
+    def check(self, stored_command_id: str) -> None:
+        """CommandIdReused if another request holds this command id (before anything is decided,
+        so that a reused id is refused whatever the request would have met)."""
+        key, digest = command_key(stored_command_id), _digest(stored_command_id)
+        held = self._held(key)
+        if held and digest and held != digest:
+            raise CommandIdReused(key)
+
+    def _held(self, key: str) -> str | None:
+        if self.postgres:
+            with self.datastore.transaction(commit=False) as cursor:
+                cursor.execute(f"SELECT digest FROM {self.table} WHERE command_id = %s", (key,))
+                row = cursor.fetchone()
+                return None if row is None else str(row["digest"] if isinstance(row, dict) else row[0])
+        if self.sqlite:
+            with self.datastore.transaction(commit=False) as cursor:
+                cursor.execute(f"SELECT digest FROM {TABLE} WHERE command_id = ?", (key,))
+                row = cursor.fetchone()
+                return None if row is None else str(row[0])
+        with self._lock:
+            return self._memory.get(key)
+
+    def _claim(self, key: str, digest: str) -> bool:
+        """True if this call took the claim; False if this very request held it already."""
+        if self.postgres:
+            with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(
+                    f"INSERT INTO {self.table} (command_id, digest) VALUES (%s, %s) "
+                    "ON CONFLICT (command_id) DO NOTHING RETURNING digest",
+                    (key, digest),
+                )
+                if cursor.fetchone() is not None:
+                    return True
+                cursor.execute(f"SELECT digest FROM {self.table} WHERE command_id = %s", (key,))
+                row = cursor.fetchone()
+                held = row["digest"] if isinstance(row, dict) else row[0]
+        elif self.sqlite:
+            with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(
+                    f"INSERT INTO {TABLE} (command_id, digest) VALUES (?, ?) "
+                    "ON CONFLICT (command_id) DO NOTHING RETURNING digest",
+                    (key, digest),
+                )
+                if cursor.fetchone() is not None:
+                    return True
+                cursor.execute(f"SELECT digest FROM {TABLE} WHERE command_id = ?", (key,))
+                held = cursor.fetchone()[0]
+        else:
+            with self._lock:
+                if key not in self._memory:
+                    self._memory[key] = digest
+                    return True
+                held = self._memory[key]
+        if held != digest and held and digest:
+            raise CommandIdReused(key)
+        return False
+
+    def _release(self, key: str) -> None:
+        if self.postgres:
+            with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(f"DELETE FROM {self.table} WHERE command_id = %s", (key,))
+        elif self.sqlite:
+            with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(f"DELETE FROM {TABLE} WHERE command_id = ?", (key,))
+        else:
+            with self._lock:
+                self._memory.pop(key, None)
