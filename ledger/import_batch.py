@@ -118,13 +118,14 @@ class ImportBatch:
                     (list(ids),),
                 )
                 return {UUID(str(row["originator_id"])) for row in cursor.fetchall()}
-        if hasattr(datastore, "transaction"):  # SQLite
+        if hasattr(datastore, "transaction"):  # SQLite: ids as 32 hex digits when typed uuid
+            uuid_ids = getattr(datastore, "originator_id_type", "uuid") == "uuid"
             marks = ",".join("?" * len(ids))
             with datastore.transaction(commit=False) as cursor:
                 cursor.execute(
                     f"SELECT originator_id FROM {table} WHERE originator_version = 1 "
                     f"AND originator_id IN ({marks})",
-                    [str(i) for i in ids],
+                    [i.hex if uuid_ids else str(i) for i in ids],
                 )
                 return {UUID(str(row[0])) for row in cursor.fetchall()}
         index = recorder._stored_events_index  # in memory (POPO)
@@ -132,23 +133,29 @@ class ImportBatch:
 
     # ------------------------------------------------------------------ saving
 
-    def save_new(self, aggregates: Sequence[LedgerAggregate]) -> list[Outcome | None]:
-        """Save new aggregates in one transaction; if one was recorded meanwhile (another
-        process), each is saved alone. None for each saved; an Outcome for each that was not."""
-        if not aggregates:
+    def save_new(
+        self, commands: Sequence[Command], aggregates: Sequence[LedgerAggregate] | None = None
+    ) -> list[Outcome]:
+        """Record new aggregates for creating commands in one transaction; if one was recorded
+        meanwhile (by another process), each is decided and saved alone. InvalidField and
+        other ledger errors are raised by new_aggregate before anything is saved."""
+        if not commands:
             return []
+        if aggregates is None:
+            aggregates = [self.new_aggregate(c)[0] for c in commands]
         try:
             self.ledger.save(*aggregates)
-            return [None] * len(aggregates)
+            return [Outcome("recorded", str(a.id)) for a in aggregates]
         except IntegrityError:
-            pass
-        results: list[Outcome | None] = []
-        for aggregate in aggregates:
+            pass  # saving collected the events: each is made again below
+        results: list[Outcome] = []
+        for command in commands:
+            aggregate = self.new_aggregate(command)[0]
             try:
                 self.ledger.save(aggregate)
-                results.append(None)
+                results.append(Outcome("recorded", str(aggregate.id)))
             except IntegrityError:
-                results.append(Outcome("unchanged", str(aggregate.id)))
+                results.append(self.update(command, "recorded meanwhile"))
         return results
 
     def update(self, command: Command, reason: str) -> Outcome:

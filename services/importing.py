@@ -218,22 +218,21 @@ class Importer:
                 results[n] = self._one(record, command)
             return [results[n] for n in range(len(chunk))]
         existing = self.batch.existing([self.batch.aggregate_id(c) for _, _, c in ready])
-        new: list[tuple[int, Record, Any]] = []
+        new: list[tuple[int, Record, Any, Any]] = []
         for n, record, command in ready:
-            record_id = self.batch.aggregate_id(command)
             try:
-                if record_id in existing:
+                if self.batch.aggregate_id(command) in existing:
                     results[n] = self._result(record, self.batch.update(command, self.reason))
                 else:
-                    aggregate, _ = self.batch.new_aggregate(command)
-                    new.append((n, record, aggregate))
+                    # Decided now, so that one bad row spoils no batch.
+                    new.append((n, record, command, self.batch.new_aggregate(command)[0]))
             except InvalidField as error:
                 results[n] = _refusal(record, error.field, error.problem)
             except LedgerError as error:
                 results[n] = _refusal(record, "row", str(error))
-        saved = self.batch.save_new([a for _, _, a in new])
-        for (n, record, aggregate), outcome in zip(new, saved, strict=True):
-            results[n] = self._result(record, outcome or Outcome("recorded", str(aggregate.id)))
+        saved = self.batch.save_new([c for _, _, c, _ in new], [a for _, _, _, a in new])
+        for (n, record, _, _), outcome in zip(new, saved, strict=True):
+            results[n] = self._result(record, outcome)
         return [results[n] for n in range(len(chunk))]
 
     def _one(self, record: Record, command: Any) -> RowResult:
