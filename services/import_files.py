@@ -228,73 +228,43 @@ def import_file(
     found = scan(file, mapping)
     if on_scan is not None:
         on_scan(found)
-    early: list[RowResult] = []
 
-    def records() -> Iterator[Record]:
+    def records() -> Iterator[Record | RowResult]:
         for _, number, cells in file.rows():
             if EXTRA in cells:
-                early.append(
-                    RowResult(
-                        number,
-                        "",
-                        "refused",
-                        None,
-                        None,
-                        "row",
-                        f"has {cells[EXTRA]} cells, more than the header's columns",
-                    )
+                yield RowResult(
+                    number,
+                    "",
+                    "refused",
+                    None,
+                    None,
+                    "row",
+                    f"has {cells[EXTRA]} cells, more than the header",
                 )
                 continue
             made = mapping.record(number, cells)
             if isinstance(made, RowProblem):
-                early.append(
-                    RowResult(
-                        made.row, made.external_ref, "refused", None, made.column, made.field, made.problem
-                    )
+                yield RowResult(
+                    made.row, made.external_ref, "refused", None, made.column, made.field, made.problem
                 )
                 continue
             rows = found.duplicates.get(made.external_ref.strip())
             if rows:
                 shown = ", ".join(str(r) for r in rows[:10]) + (" ..." if len(rows) > 10 else "")
-                early.append(
-                    RowResult(
-                        number,
-                        made.external_ref,
-                        "refused",
-                        None,
-                        mapping.reference,
-                        "imported_from.reference",
-                        f"{made.external_ref!r} is the reference of {len(rows)} rows ({shown}); none of them "
-                        "is imported until each has its own",
-                    )
+                yield RowResult(
+                    number,
+                    made.external_ref,
+                    "refused",
+                    None,
+                    mapping.reference,
+                    "imported_from.reference",
+                    f"{made.external_ref!r} is the reference of {len(rows)} rows ({shown}); none of "
+                    "them is imported until each has its own",
                 )
                 continue
             yield made
 
-    def report(result: RowResult) -> None:
-        while early:  # refusals found while reading come out in the file's order
-            first = early.pop(0)
-            summary.counts[first.outcome] += 1
-            if len(summary.refused) < 10_000:
-                summary.refused.append(first)
-            if on_row is not None:
-                on_row(first)
-        if on_row is not None:
-            on_row(result)
-
-    summary = ImportSummary()
-    ran = importer.run(records(), report)
-    report_tail = list(early)
-    early.clear()
-    for result in report_tail:
-        ran.counts["refused"] += 1
-        if len(ran.refused) < 10_000:
-            ran.refused.append(result)
-        if on_row is not None:
-            on_row(result)
-    ran.counts.update(summary.counts)
-    ran.refused[:0] = summary.refused
-    return ran
+    return importer.run(records(), on_row)
 
 
 __all__ = ["FileRefused", "MappingRefused", "Scan", "TabularFile", "import_file", "scan"]

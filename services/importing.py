@@ -124,8 +124,12 @@ def _refusal(record: Record, field_path: str, problem: str, record_id: str | Non
 
 def _pydantic_problem(error: ValidationError) -> tuple[str, str]:
     first = error.errors()[0]
-    loc = [str(p) for p in first["loc"]]
-    return ".".join(loc) or "body", str(first["msg"])
+    loc = ".".join(str(p) for p in first["loc"]) or "body"
+    given = first.get("input")
+    shown = (
+        f" (given {given!r})" if isinstance(given, str | int | float) and first["type"] != "missing" else ""
+    )
+    return loc, f"{first['msg']}{shown}"
 
 
 class Importer:
@@ -183,8 +187,10 @@ class Importer:
         )
 
     def run(
-        self, records: Iterable[Record], on_row: Callable[[RowResult], None] | None = None
+        self, records: Iterable[Record | RowResult], on_row: Callable[[RowResult], None] | None = None
     ) -> ImportSummary:
+        """Records in, a result per record out in the same order; a RowResult among the
+        records (a row the reader already refused) passes through in its place."""
         summary = ImportSummary()
 
         def emit(result: RowResult) -> None:
@@ -199,10 +205,13 @@ class Importer:
                 emit(result)
         return summary
 
-    def _run_chunk(self, chunk: list[Record]) -> list[RowResult]:
+    def _run_chunk(self, chunk: list[Record | RowResult]) -> list[RowResult]:
         results: dict[int, RowResult] = {}
         ready: list[tuple[int, Record, Any]] = []
         for n, record in enumerate(chunk):
+            if isinstance(record, RowResult):
+                results[n] = record
+                continue
             try:
                 if not str(record.external_ref or "").strip():
                     raise InvalidField(
@@ -301,21 +310,11 @@ def import_records(
     )
     if not check_duplicates:
         return importer.run(records, on_row)
-    refused: list[RowResult] = []
-    kept: list[Record] = []
-    for item in refuse_duplicates(records):
-        (refused if isinstance(item, RowResult) else kept).append(item)  # type: ignore[arg-type]
-    summary = importer.run(kept, on_row)
-    for result in refused:
-        summary.counts["refused"] += 1
-        summary.refused.append(result)
-        if on_row is not None:
-            on_row(result)
-    return summary
+    return importer.run(refuse_duplicates(records), on_row)
 
 
-def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    chunk: list[Record] = []
+def _chunks(records: Iterable[Record | RowResult], size: int) -> Iterator[list[Record | RowResult]]:
+    chunk: list[Record | RowResult] = []
     for record in records:
         chunk.append(record)
         if len(chunk) >= size:
