@@ -22,6 +22,7 @@ from ledger.errors import CommandIdReused, InvalidField, LedgerError
 from ledger.events import LedgerAggregate, command_key
 from ledger.forensic_commands import RecordRemainsRecovered
 from ledger.remains import UnidentifiedRemains, remains_id_for
+from ledger.sealing import tiers_of
 
 # Fields of a report that an amendment cannot change: a row that changes them is refused.
 FIXED_REPORT_FIELDS = (
@@ -143,6 +144,7 @@ class ImportBatch:
             return []
         if aggregates is None:
             aggregates = [self.new_aggregate(c)[0] for c in commands]
+        self._make_keys(aggregates)
         try:
             self.ledger.save(*aggregates)
             return [Outcome("recorded", str(a.id)) for a in aggregates]
@@ -157,6 +159,17 @@ class ImportBatch:
             except IntegrityError:
                 results.append(self.update(command, "recorded meanwhile"))
         return results
+
+    def _make_keys(self, aggregates: Sequence[LedgerAggregate]) -> None:
+        """Every new aggregate's data keys in one round trip, before the events are sealed."""
+        make = getattr(self.ledger.keys, "make_first_keys", None)
+        if make is None:
+            return
+        wanted: dict[str, set[str]] = {}
+        for aggregate in aggregates:
+            for event in aggregate.pending_events:  # every tier the event type may seal
+                wanted.setdefault(str(aggregate.id), set()).update(tiers_of(type(event).__name__))
+        make(wanted)
 
     def update(self, command: Command, reason: str) -> Outcome:
         """A record imported before: unchanged, or (a report) amended where the row changed."""

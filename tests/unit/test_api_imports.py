@@ -115,6 +115,4 @@ def test_a_mapping_naming_an_unknown_field_is_422_and_a_role_that_may_not_import
         "columns",
         "Ruta",
     ]
-    assert (
-        upload(api, bearer(tokens, FORENSIC_INSTITUTE, "geneticist"), REPORTS_SAMPLE).status_code == 403
-    )
+    assert upload(api, bearer(tokens, FORENSIC_INSTITUTE, "geneticist"), REPORTS_SAMPLE).status_code == 403
