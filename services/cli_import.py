@@ -7,10 +7,10 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -21,6 +21,7 @@ from services.import_mapping import ImportMapping, MappingRefused
 from services.import_templates import TEMPLATES
 from services.importing import RowResult
 
+F = TypeVar("F", bound=Callable[..., Any])
 REPORT_FIELDS = ("row", "external_ref", "outcome", "record_id", "column", "field", "problem")
 SHOWN = 20  # refused rows printed on the terminal; the error report holds them all
 
@@ -147,8 +148,8 @@ def run_import(kind: str, file: Path, options: dict[str, Any]) -> None:
         sys.exit(1)
 
 
-def _import_options(kind: str) -> Any:
-    def decorate(function: Any) -> Any:
+def _import_options(kind: str) -> Callable[[F], F]:
+    def decorate(function: F) -> F:
         for option in reversed(
             (
                 click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path)),
