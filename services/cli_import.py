@@ -130,6 +130,10 @@ def run_import(kind: str, file: Path, options: dict[str, Any]) -> None:
             )
         except (FileRefused, MappingRefused) as error:
             raise UserError(f"{error.field}: {error.problem}; nothing was imported") from None
+        except KeyboardInterrupt:
+            # Each batch commits whole: what is in stays, and the same command finishes the rest.
+            click.echo("\ninterrupted: run the same command again to import the rest", err=True)
+            sys.exit(130)
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)

@@ -247,8 +247,9 @@ class ImportContract:
             summary = import_file(node.ledger, tmp_path / f"{kind}.csv", mapping, recorded_by=actor)
             assert summary.counts == {"recorded": 2}, summary.refused
 
+    @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
     def test_an_import_killed_midway_finishes_on_the_next_run(
-        self, node: Node, settings: Settings, tmp_path: Path
+        self, node: Node, settings: Settings, tmp_path: Path, stop: signal.Signals
     ) -> None:
         total = 3000
         path = write_csv(tmp_path / "casos.csv", [row(f"K-{n}", f"Nombre{n}") for n in range(total)])
@@ -270,8 +271,10 @@ class ImportContract:
         deadline = time.monotonic() + 120
         while stored(node) < 300 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        os.kill(process.pid, stop)
+        _, stderr = process.communicate(timeout=120)
+        if stop == signal.SIGINT:
+            assert process.returncode == 130 and b"run the same command again" in stderr, stderr
         midway = stored(node)
         assert 0 < midway < total, "the run was not killed midway"
         finished = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
