@@ -144,12 +144,18 @@ class ImportBatch:
             return []
         if aggregates is None:
             aggregates = [self.new_aggregate(c)[0] for c in commands]
-        self._make_keys(aggregates)
+        keys = self.ledger.keys
+        made = self._tiers(aggregates)
+        if hasattr(keys, "make_first_keys"):  # every new aggregate's keys in one round trip
+            keys.make_first_keys(made)
         try:
             self.ledger.save(*aggregates)
             return [Outcome("recorded", str(a.id)) for a in aggregates]
         except IntegrityError:
             pass  # saving collected the events: each is made again below
+        finally:
+            if hasattr(keys, "forget_cached"):  # memory stays flat however long the file
+                keys.forget_cached(made)
         results: list[Outcome] = []
         for command in commands:
             aggregate = self.new_aggregate(command)[0]
@@ -160,16 +166,12 @@ class ImportBatch:
                 results.append(self.update(command, "recorded meanwhile"))
         return results
 
-    def _make_keys(self, aggregates: Sequence[LedgerAggregate]) -> None:
-        """Every new aggregate's data keys in one round trip, before the events are sealed."""
-        make = getattr(self.ledger.keys, "make_first_keys", None)
-        if make is None:
-            return
+    def _tiers(self, aggregates: Sequence[LedgerAggregate]) -> dict[str, set[str]]:
         wanted: dict[str, set[str]] = {}
         for aggregate in aggregates:
             for event in aggregate.pending_events:  # every tier the event type may seal
                 wanted.setdefault(str(aggregate.id), set()).update(tiers_of(type(event).__name__))
-        make(wanted)
+        return wanted
 
     def update(self, command: Command, reason: str) -> Outcome:
         """A record imported before: unchanged, or (a report) amended where the row changed."""

@@ -174,6 +174,18 @@ class KeyStore(ABC):
                         self._current[(aggregate_id, tier)] = key_id
                         self._granted[key_id] = None
 
+    def forget_cached(self, made: Mapping[str, Iterable[str]]) -> None:
+        """Drop these aggregates' keys ({aggregate id: tiers}) from memory; they stay wrapped
+        at rest and are read again when needed: a bulk import of millions of rows made them,
+        and keeping them all would grow its memory with the file."""
+        with self._lock:
+            for aggregate_id, tiers in made.items():
+                for tier in tiers:
+                    key_id = self._current.pop((aggregate_id, tier), None)
+                    if key_id is not None:
+                        self._open.pop(key_id, None)
+                        self._granted.pop(key_id, None)
+
     def rotate(self, aggregate_id: str, tier: str) -> tuple[str, bytes]:
         """A new generation for new data of this aggregate and tier (the old key still opens
         the old data here): used when a reader loses its entitlement."""
