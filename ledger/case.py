@@ -53,7 +53,7 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
     class CaseReported(LedgerAggregate.Created):
         """A missing person reported with the basic data set."""
 
-        class_version = 4
+        class_version = 5
         origin: str
         command_id: str
         occurred_at: datetime
@@ -69,6 +69,12 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
         consent_explained_by: str | None
         consent_language: str | None
         withheld_from_countries: list[str]
+        imported_from: dict[str, str] | None = None  # the registry and its reference, when imported
+
+        @staticmethod
+        def upcast_v4_v5(state: dict[str, Any]) -> None:
+            """v4 was never imported from another registry."""
+            state.setdefault("imported_from", None)
 
         @staticmethod
         def upcast_v2_v3(state: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from ledger import validation as v
 from ledger.errors import InvalidField
+from ledger.imports import ImportedFrom
 from ledger.tiers import TIERS
 from ledger.values import (
     AgeRange,
@@ -124,6 +125,7 @@ class ReportMissingPerson(Command):
     consent_explained_by: str | None = None
     consent_language: str | None = None
     withheld_from_countries: tuple[str, ...] = ()
+    imported_from: ImportedFrom | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def checked(self, today: date) -> dict[str, Any]:
@@ -179,6 +181,8 @@ class ReportMissingPerson(Command):
             "consent_explained_by": explanation["explained_by"],
             "consent_language": explanation["language"],
             "withheld_from_countries": withheld,
+            # Only when imported: a report made here keeps the digest it always had.
+            **({"imported_from": self.imported_from.checked()} if self.imported_from else {}),
         }
 
 

@@ -11,6 +11,7 @@ from uuid import UUID
 from ledger import validation as v
 from ledger.commands import Command
 from ledger.errors import InvalidField
+from ledger.imports import ImportedFrom
 from ledger.values import (
     AgeRange,
     Effect,
@@ -44,6 +45,7 @@ class RecordRemainsRecovered(Command):
     context: str
     file_number: str | None = None
     circumstances: str | None = None
+    imported_from: ImportedFrom | None = None
 
     def checked(self, today: date) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class RecordRemainsRecovered(Command):
             "context": v.choice("context", self.context, RECOVERY_CONTEXTS),
             "file_number": v.optional_text("file_number", self.file_number, max_length=100),
             "circumstances": v.optional_text("circumstances", self.circumstances, max_length=4000),
+            **({"imported_from": self.imported_from.checked()} if self.imported_from else {}),
         }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +150,41 @@ class KeyStore(ABC):
                 else:
                     found[tier] = self.current(aggregate_id, tier)  # someone made it first
             return found
+
+    def make_first_keys(self, wanted: Mapping[str, Iterable[str]]) -> None:
+        """The first keys of many new aggregates ({aggregate id: tiers}) in a few round trips
+        instead of one per aggregate: a bulk import saves 500 new cases per transaction, and
+        one key insert per case cost it 100x (ledger/import_batch.py). A key another process
+        made first is left to current() to find."""
+        with self._lock:
+            made = [
+                (aggregate_id, tier, key_id_for(aggregate_id, tier, 1), new_data_key())
+                for aggregate_id, tiers in wanted.items()
+                for tier in dict.fromkeys(tiers)
+                if (aggregate_id, tier) not in self._current
+            ]
+            for start in range(0, len(made), 2000):
+                chunk = made[start : start + 2000]
+                inserted = self._insert_many(
+                    [KeyRow(k, a, t, 1, self.master.wrap(k, key)) for a, t, k, key in chunk]
+                )
+                for aggregate_id, tier, key_id, key in chunk:
+                    if key_id in inserted:
+                        self._open[key_id] = key
+                        self._current[(aggregate_id, tier)] = key_id
+                        self._granted[key_id] = None
+
+    def forget_cached(self, made: Mapping[str, Iterable[str]]) -> None:
+        """Drop these aggregates' keys ({aggregate id: tiers}) from memory; they stay wrapped
+        at rest and are read again when needed: a bulk import of millions of rows made them,
+        and keeping them all would grow its memory with the file."""
+        with self._lock:
+            for aggregate_id, tiers in made.items():
+                for tier in tiers:
+                    key_id = self._current.pop((aggregate_id, tier), None)
+                    if key_id is not None:
+                        self._open.pop(key_id, None)
+                        self._granted.pop(key_id, None)
 
     def rotate(self, aggregate_id: str, tier: str) -> tuple[str, bytes]:
         """A new generation for new data of this aggregate and tier (the old key still opens

@@ -33,6 +33,7 @@ class UnidentifiedRemains(LedgerAggregate):
     class RemainsRecovered(LedgerAggregate.Created):
         """Remains recovered: where, when, in which context (desert, river, sea...)."""
 
+        class_version = 2
         origin: str
         command_id: str
         occurred_at: datetime
@@ -43,6 +44,12 @@ class UnidentifiedRemains(LedgerAggregate):
         context: str
         file_number: str | None
         circumstances: str | None
+        imported_from: dict[str, str] | None = None  # the registry and its reference, when imported
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 was never imported from another registry."""
+            state.setdefault("imported_from", None)
 
         def apply(self, aggregate: Any) -> None:
             aggregate.origin = self.origin

@@ -56,6 +56,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "consent_explained_by": "reserved",
         "consent_language": "reserved",
         "withheld_from_countries": "common",
+        "imported_from": "common",
     },
     "ComprehensiveDataAdded": {
         "source": "public",
@@ -118,6 +119,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "context": "public",
         "file_number": "reserved",
         "circumstances": "forensic",
+        "imported_from": "common",
     },
     "PostMortemRecorded": {
         "sex": "public",

@@ -54,11 +54,13 @@ def optional_text(field: str, value: str | None, *, max_length: int = 200) -> st
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidField(field, "is not valid Unicode text (it holds a lone surrogate)") from None
-    if any(unicodedata.category(c) == "Cc" and c not in _LINE_CONTROLS for c in value):
+    # isprintable() is false for every control character: most text needs no scan (bulk imports).
+    printable = value.isprintable()
+    if not printable and any(unicodedata.category(c) == "Cc" and c not in _LINE_CONTROLS for c in value):
         raise InvalidField(field, "must not contain control characters")
     if not value.strip():
         return None
-    if not visible(value):
+    if not (printable and value[0].isalnum()) and not visible(value):
         raise InvalidField(field, "must not be empty: it holds only invisible characters")
     return value
 

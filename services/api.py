@@ -53,6 +53,7 @@ from services.api_common import (
     own_case,
     problem,
 )
+from services.api_imports import MAX_IMPORT_BYTES, add_imports
 from services.api_limits import VISIBLE
 from services.api_reads import add_reads
 from services.api_search import add_case_list
@@ -100,7 +101,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.node = node
-    app.add_middleware(BodyLimit, limit=max_body_bytes, larger={"/photos": MAX_PHOTO_BYTES})
+    larger = {"/photos": MAX_PHOTO_BYTES, "/imports": MAX_IMPORT_BYTES}
+    app.add_middleware(BodyLimit, limit=max_body_bytes, larger=larger)
     app.add_middleware(SameOrigin)
     app.add_middleware(Contained)
     app.add_middleware(SecurityHeaders)
@@ -326,6 +328,7 @@ def create_app(
 
     add_reads(app, node, rules, lock, caller, sync, catch_up)
     add_candidates(app, node, candidates, lock, caller, sync)
+    add_imports(app, node, lock, caller)
     add_pages(app, node, rules, tokens, lock, sync, guard)
     add_family_pages(app, node, reading, tokens, lock, guard)
     add_assets(app)

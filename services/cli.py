@@ -16,7 +16,7 @@ from ledger.commands import Actor, ReportMissingPerson
 from ledger.errors import CommandIdReused, LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
-from services import cli_api, cli_candidates, cli_family, cli_history
+from services import cli_api, cli_candidates, cli_family, cli_history, cli_import
 from services.cli_common import UserError, node_from_env
 from topics.log import LogUnavailable
 
@@ -270,6 +270,7 @@ def quickstart() -> None:
 
 for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS, *cli_candidates.COMMANDS):
     main.add_command(command)
+main.add_command(cli_import.import_group)
 
 
 def run() -> None:

@@ -1,0 +1,240 @@
+"""Recording imported records in batches: many new aggregates per transaction of the event
+store, and for a record imported before, nothing (unchanged) or an amendment of what changed.
+
+eventsourcing saves several aggregates atomically in one call (one transaction, one lock of
+the table on PostgreSQL): a batch of 500 new cases costs one commit instead of 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from ledger.case import MissingPersonCase, case_id_for
+from ledger.commands import AMENDABLE, AmendData, Command, ReportMissingPerson
+from ledger.errors import CommandIdReused, InvalidField, LedgerError
+from ledger.events import LedgerAggregate, command_key
+from ledger.forensic_commands import RecordRemainsRecovered
+from ledger.remains import UnidentifiedRemains, remains_id_for
+from ledger.sealing import tiers_of
+
+# Fields of a report that an amendment cannot change: a row that changes them is refused.
+FIXED_REPORT_FIELDS = (
+    "person.sex",
+    "person.nationalities",
+    "person.id_documents",
+    "person.age_range",
+    "person.photo",
+    "last_seen.date",
+    "last_seen.country",
+    "last_seen.coordinates",
+    "family_contacts",
+)
+
+
+# The request body's name of each event path (what a row's columns are mapped to).
+BODY_FIELD = {
+    "last_seen.date": "last_seen_date",
+    "last_seen.country": "last_seen_country",
+    "last_seen.coordinates": "last_seen_coordinates",
+    "last_seen.place": "last_seen_place",
+    "last_seen.route": "route",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one command: recorded, unchanged, amended, or refused (field, problem)."""
+
+    outcome: str
+    record_id: str | None = None
+    field: str | None = None
+    problem: str | None = None
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _at(state: dict[str, Any], path: str) -> Any:
+    head, _, leaf = path.partition(".")
+    value = state.get(head)
+    if leaf:
+        return (value or {}).get(leaf)
+    return value
+
+
+class ImportBatch:
+    """Checks creating commands against a ledger and saves the new aggregates together."""
+
+    def __init__(self, ledger: Any) -> None:
+        self.ledger = ledger
+
+    # ------------------------------------------------------------------ deciding
+
+    def new_aggregate(self, command: Command) -> tuple[LedgerAggregate, str]:
+        """The aggregate a creating command would record, and its stored command id; InvalidField."""
+        envelope, data = self.ledger._checked(command)
+        if isinstance(command, ReportMissingPerson):
+            if self.ledger.origin in data["withheld_from_countries"]:
+                raise InvalidField(
+                    "withheld_from_countries",
+                    f"the case is recorded in {self.ledger.origin}; it cannot be withheld from it",
+                )
+            return MissingPersonCase.report(self.ledger.origin, envelope, data), envelope["command_id"]
+        if isinstance(command, RecordRemainsRecovered):
+            remains = UnidentifiedRemains._create(
+                UnidentifiedRemains.RemainsRecovered,
+                id=remains_id_for(self.ledger.origin, command_key(envelope["command_id"])),
+                origin=self.ledger.origin,
+                **envelope,
+                **data,
+            )
+            return remains, envelope["command_id"]
+        raise TypeError(f"{type(command).__name__} is not imported in batches")
+
+    def aggregate_id(self, command: Command) -> UUID:
+        if isinstance(command, ReportMissingPerson):
+            return case_id_for(self.ledger.origin, command.command_id)
+        return remains_id_for(self.ledger.origin, command.command_id)
+
+    def existing(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregates the event store already holds (one query per batch)."""
+        if not ids:
+            return set()
+        recorder: Any = self.ledger.recorder
+        datastore: Any = getattr(recorder, "datastore", None)
+        table = getattr(recorder, "events_table_name", "")
+        if hasattr(datastore, "schema"):  # PostgreSQL
+            with datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    f'SELECT originator_id FROM "{datastore.schema}"."{table}" '
+                    "WHERE originator_id = ANY(%s) AND originator_version = 1",
+                    (list(ids),),
+                )
+                return {UUID(str(row["originator_id"])) for row in cursor.fetchall()}
+        if hasattr(datastore, "transaction"):  # SQLite: ids as 32 hex digits when typed uuid
+            uuid_ids = getattr(datastore, "originator_id_type", "uuid") == "uuid"
+            marks = ",".join("?" * len(ids))
+            with datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    f"SELECT originator_id FROM {table} WHERE originator_version = 1 "
+                    f"AND originator_id IN ({marks})",
+                    [i.hex if uuid_ids else str(i) for i in ids],
+                )
+                return {UUID(str(row[0])) for row in cursor.fetchall()}
+        index = recorder._stored_events_index  # in memory (POPO)
+        return {i for i in ids if index.get(str(i))}
+
+    # ------------------------------------------------------------------ saving
+
+    def save_new(
+        self, commands: Sequence[Command], aggregates: Sequence[LedgerAggregate] | None = None
+    ) -> list[Outcome]:
+        """Record new aggregates for creating commands in one transaction; if one was recorded
+        meanwhile (by another process), each is decided and saved alone. InvalidField and
+        other ledger errors are raised by new_aggregate before anything is saved."""
+        if not commands:
+            return []
+        if aggregates is None:
+            aggregates = [self.new_aggregate(c)[0] for c in commands]
+        keys = self.ledger.keys
+        made = self._tiers(aggregates)
+        if hasattr(keys, "make_first_keys"):  # every new aggregate's keys in one round trip
+            keys.make_first_keys(made)
+        try:
+            self.ledger.save(*aggregates)
+            return [Outcome("recorded", str(a.id)) for a in aggregates]
+        except IntegrityError:
+            pass  # saving collected the events: each is made again below
+        finally:
+            if hasattr(keys, "forget_cached"):  # memory stays flat however long the file
+                keys.forget_cached(made)
+        results: list[Outcome] = []
+        for command in commands:
+            aggregate = self.new_aggregate(command)[0]
+            try:
+                self.ledger.save(aggregate)
+                results.append(Outcome("recorded", str(aggregate.id)))
+            except IntegrityError:
+                results.append(self.update(command, "recorded meanwhile"))
+        return results
+
+    def _tiers(self, aggregates: Sequence[LedgerAggregate]) -> dict[str, set[str]]:
+        wanted: dict[str, set[str]] = {}
+        for aggregate in aggregates:
+            for event in aggregate.pending_events:  # every tier the event type may seal
+                wanted.setdefault(str(aggregate.id), set()).update(tiers_of(type(event).__name__))
+        return wanted
+
+    def update(self, command: Command, reason: str) -> Outcome:
+        """A record imported before: unchanged, or (a report) amended where the row changed."""
+        record_id = self.aggregate_id(command)
+        aggregate = self.ledger.repository.get(record_id)
+        if getattr(aggregate, "erased", False):
+            return Outcome(
+                "refused", str(record_id), "imported_from", "the case was erased; it is not imported again"
+            )
+        if isinstance(command, ReportMissingPerson):
+            return self._amend_report(command, aggregate, reason)
+        envelope, _ = self.ledger._checked(command)
+        try:
+            aggregate.already_applied(envelope["command_id"])
+        except CommandIdReused:
+            return Outcome(
+                "refused",
+                str(record_id),
+                "imported_from.reference",
+                "differs from the record imported before under this reference; remains cannot "
+                "be amended by an import",
+            )
+        return Outcome("unchanged", str(record_id))
+
+    def _amend_report(self, command: ReportMissingPerson, case: Any, reason: str) -> Outcome:
+        today = self.ledger.clock().date()
+        wanted = command.checked(today)
+        held = {
+            "person": dict(case.person or {}),
+            "last_seen": dict(case.last_seen or {}),
+            "family_contacts": list(case.family_contacts or []),
+            "circumstances": case.circumstances,
+        }
+        for path in FIXED_REPORT_FIELDS:
+            if _canonical(_at(wanted, path)) != _canonical(_at(held, path)):
+                return Outcome(
+                    "refused",
+                    str(case.id),
+                    BODY_FIELD.get(path, path.rpartition(".")[2]),
+                    "changed since it was imported; an import amends names, dates of birth, "
+                    "places and circumstances only: correct this one on the case itself",
+                )
+        changes = {
+            path: _at(wanted, path)
+            for path in AMENDABLE
+            if _canonical(_at(wanted, path)) != _canonical(_at(held, path))
+        }
+        if not changes:
+            return Outcome("unchanged", str(case.id))
+        # The id names the version amended: a run interrupted after it finds nothing to amend.
+        key = hashlib.sha256(f"{command.command_id}\x00{case.version}".encode()).hexdigest()[:32]
+        amendment = AmendData(
+            command_id=f"import:amend:{key}",
+            recorded_by=command.recorded_by,
+            purpose=command.purpose,
+            case_id=case.id,
+            changes={k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in changes.items()},
+            reason=reason,
+            expected_version=case.version,
+        )
+        try:
+            self.ledger.amend_data(amendment)
+        except LedgerError as error:
+            field = getattr(error, "field", "changes")
+            return Outcome("refused", str(case.id), field, getattr(error, "problem", str(error)))
+        return Outcome("amended", str(case.id))

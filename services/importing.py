@@ -1,0 +1,324 @@
+"""The row -> command pipeline every import shares (CSV, XLSX, PFIF): each record is checked
+as the API checks a request body (the same pydantic model, then the command's own checks), new
+records are saved in batches, and every record gets a line in the report.
+
+API (for importers of other formats):
+
+    import_records(ledger, kind, records, source=..., recorded_by=Actor(...)) -> ImportSummary
+
+kind: "reports" (ReportMissingPerson), "remains" (RecordRemainsRecovered) or "sightings"
+(RecordSighting; its fields name `case_ref`, the external reference of a case imported from
+the same source, instead of case_id). records: any iterable of Record(row, external_ref,
+fields, columns); fields are the API's body fields (nested dicts for place, family_contacts...);
+columns maps a field (top-level or dotted) to the file's column, for the report. on_row is
+called with each RowResult as it is decided. The command id of each record derives from kind,
+source and external_ref (ledger/imports.py), so a second run records nothing new; a changed
+report becomes a DataAmended of what changed; duplicated references in one call are refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ledger.case import case_id_for
+from ledger.commands import Actor, RecordSighting, ReportMissingPerson
+from ledger.errors import CommandIdReused, InvalidField, LedgerError
+from ledger.forensic_commands import RecordRemainsRecovered
+from ledger.import_batch import ImportBatch, Outcome
+from ledger.imports import ImportedFrom, import_command_id
+from services.api_commands import ROUTES, body_model
+
+KINDS: dict[str, type] = {
+    "reports": ReportMissingPerson,
+    "remains": RecordRemainsRecovered,
+    "sightings": RecordSighting,
+}
+OUTCOMES = ("recorded", "unchanged", "amended", "refused")
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record of a source: its row (or position), its reference there, its fields."""
+
+    row: int
+    external_ref: str
+    fields: Mapping[str, Any]
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """One line of the report: the row, what became of it, and for a refusal, where and why."""
+
+    row: int
+    external_ref: str
+    outcome: str
+    record_id: str | None = None
+    column: str | None = None
+    field: str | None = None
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class ImportSummary:
+    counts: Counter[str] = field(default_factory=Counter)
+    refused: list[RowResult] = field(default_factory=list)  # at most keep_refused of them
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+
+def _body_type(kind: str) -> type[BaseModel]:
+    command = KINDS[kind]
+    route = next(r for r in ROUTES if r.command is command)
+    return body_model(route)
+
+
+_BODIES: dict[str, type[BaseModel]] = {}
+
+
+def body_for(kind: str) -> type[BaseModel]:
+    if kind not in _BODIES:
+        _BODIES[kind] = _body_type(kind)
+    return _BODIES[kind]
+
+
+def field_names(kind: str) -> list[str]:
+    """The fields a record of this kind may carry (the API's body fields)."""
+    names = list(body_for(kind).model_fields)
+    return [*names, "case_ref"] if kind == "sightings" else names
+
+
+def column_of(record: Record, field_path: str) -> str | None:
+    """The file's column a (dotted) field came from: the longest mapped prefix."""
+    parts = field_path.split(".")
+    for n in range(len(parts), 0, -1):
+        found = record.columns.get(".".join(parts[:n]))
+        if found is not None:
+            return found
+    return None
+
+
+def _refusal(record: Record, field_path: str, problem: str, record_id: str | None = None) -> RowResult:
+    return RowResult(
+        record.row,
+        record.external_ref,
+        "refused",
+        record_id,
+        column_of(record, field_path),
+        field_path,
+        problem,
+    )
+
+
+def _pydantic_problem(error: ValidationError) -> tuple[str, str]:
+    first = error.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "body"
+    given = first.get("input")
+    shown = (
+        f" (given {given!r})" if isinstance(given, str | int | float) and first["type"] != "missing" else ""
+    )
+    return loc, f"{first['msg']}{shown}"
+
+
+class Importer:
+    """Turns records into commands of one kind from one source, and records them in batches."""
+
+    def __init__(
+        self,
+        ledger: Any,
+        kind: str,
+        *,
+        source: str,
+        recorded_by: Actor,
+        purpose: str = "search",
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        if kind not in KINDS:
+            raise InvalidField("kind", f"{kind!r} is not imported; kinds: {', '.join(KINDS)}")
+        self.ledger = ledger
+        self.kind = kind
+        self.imported_from = ImportedFrom(source, "-")
+        self.imported_from.checked()  # the source is refused before any row is read
+        self.source = source
+        self.recorded_by = recorded_by
+        recorded_by.checked()
+        self.purpose = purpose
+        self.batch_size = max(1, batch_size)
+        self.body = body_for(kind)
+        self.batch = ImportBatch(ledger)
+        self.reason = f"changed in {source} since it was imported"
+
+    def command(self, record: Record) -> Any:
+        """The command a record asks for; InvalidField or ValidationError when it is wrong."""
+        fields = dict(record.fields)
+        extra: dict[str, Any] = {}
+        if self.kind == "sightings":
+            case_ref = fields.pop("case_ref", None)
+            if not case_ref:
+                raise InvalidField(
+                    "case_ref", "name the case (its reference in the source) this sighting is of"
+                )
+            extra["case_id"] = case_id_for(
+                self.ledger.origin, import_command_id("reports", self.source, str(case_ref))
+            )
+        body = self.body.model_validate(fields)
+        values = {name: getattr(body, name) for name in type(body).model_fields}
+        reference = str(record.external_ref).strip()
+        if self.kind != "sightings":
+            extra["imported_from"] = ImportedFrom(self.source, reference)
+        return KINDS[self.kind](
+            **values,
+            **extra,
+            command_id=import_command_id(self.kind, self.source, reference),
+            recorded_by=self.recorded_by,
+            purpose=self.purpose,
+        )
+
+    def run(
+        self, records: Iterable[Record | RowResult], on_row: Callable[[RowResult], None] | None = None
+    ) -> ImportSummary:
+        """Records in, a result per record out in the same order; a RowResult among the
+        records (a row the reader already refused) passes through in its place."""
+        summary = ImportSummary()
+
+        def emit(result: RowResult) -> None:
+            summary.counts[result.outcome] += 1
+            if result.outcome == "refused" and len(summary.refused) < 10_000:
+                summary.refused.append(result)
+            if on_row is not None:
+                on_row(result)
+
+        for chunk in _chunks(records, self.batch_size):
+            for result in self._run_chunk(chunk):
+                emit(result)
+        return summary
+
+    def _run_chunk(self, chunk: list[Record | RowResult]) -> list[RowResult]:
+        results: dict[int, RowResult] = {}
+        ready: list[tuple[int, Record, Any]] = []
+        for n, record in enumerate(chunk):
+            if isinstance(record, RowResult):
+                results[n] = record
+                continue
+            try:
+                if not str(record.external_ref or "").strip():
+                    raise InvalidField(
+                        "imported_from.reference", "is empty: every record needs its reference"
+                    )
+                ready.append((n, record, self.command(record)))
+            except ValidationError as error:
+                results[n] = _refusal(record, *_pydantic_problem(error))
+            except InvalidField as error:
+                results[n] = _refusal(record, error.field, error.problem)
+        if self.kind == "sightings":
+            for n, record, command in ready:
+                results[n] = self._one(record, command)
+            return [results[n] for n in range(len(chunk))]
+        existing = self.batch.existing([self.batch.aggregate_id(c) for _, _, c in ready])
+        new: list[tuple[int, Record, Any, Any]] = []
+        for n, record, command in ready:
+            try:
+                if self.batch.aggregate_id(command) in existing:
+                    results[n] = self._result(record, self.batch.update(command, self.reason))
+                else:
+                    # Decided now, so that one bad row spoils no batch.
+                    new.append((n, record, command, self.batch.new_aggregate(command)[0]))
+            except InvalidField as error:
+                results[n] = _refusal(record, error.field, error.problem)
+            except LedgerError as error:
+                results[n] = _refusal(record, "row", str(error))
+        saved = self.batch.save_new([c for _, _, c, _ in new], [a for _, _, _, a in new])
+        for (n, record, _, _), outcome in zip(new, saved, strict=True):
+            results[n] = self._result(record, outcome)
+        return [results[n] for n in range(len(chunk))]
+
+    def _one(self, record: Record, command: Any) -> RowResult:
+        try:
+            self.ledger.record_sighting(command)
+        except CommandIdReused:
+            return _refusal(
+                record,
+                "imported_from.reference",
+                "differs from the sighting imported before under this reference; a sighting "
+                "cannot be amended by an import",
+            )
+        except InvalidField as error:
+            return _refusal(record, error.field, error.problem)
+        except LedgerError as error:
+            return _refusal(record, "case_ref", str(error))
+        return RowResult(record.row, record.external_ref, "recorded", str(command.case_id))
+
+    @staticmethod
+    def _result(record: Record, outcome: Outcome) -> RowResult:
+        if outcome.outcome == "refused":
+            return _refusal(record, outcome.field or "row", outcome.problem or "refused", outcome.record_id)
+        return RowResult(record.row, record.external_ref, outcome.outcome, outcome.record_id)
+
+
+def refuse_duplicates(records: Iterable[Record]) -> Iterator[Record | RowResult]:
+    """Records as they come, except every one whose reference another record of the same
+    call carries too: a RowResult refusing it (a reference names one record). Holds the
+    references seen in memory: for files, services/import_files.py checks on disk instead."""
+    first: dict[str, int] = {}
+    held: list[Record] = list(records)
+    counts = Counter(str(r.external_ref).strip() for r in held)
+    for record in held:
+        ref = str(record.external_ref).strip()
+        first.setdefault(ref, record.row)
+        if ref and counts[ref] > 1:
+            yield RowResult(
+                record.row,
+                record.external_ref,
+                "refused",
+                None,
+                record.columns.get("external_ref"),
+                "imported_from.reference",
+                f"{ref!r} is the reference of {counts[ref]} records (first at row {first[ref]}); "
+                "none of them is imported until each has its own",
+            )
+        else:
+            yield record
+
+
+def import_records(
+    ledger: Any,
+    kind: str,
+    records: Iterable[Record],
+    *,
+    source: str,
+    recorded_by: Actor,
+    purpose: str = "search",
+    batch_size: int = BATCH_SIZE,
+    on_row: Callable[[RowResult], None] | None = None,
+    check_duplicates: bool = True,
+) -> ImportSummary:
+    """Import records of one kind from one source; see the module's docstring."""
+    importer = Importer(
+        ledger, kind, source=source, recorded_by=recorded_by, purpose=purpose, batch_size=batch_size
+    )
+    if not check_duplicates:
+        return importer.run(records, on_row)
+    return importer.run(refuse_duplicates(records), on_row)
+
+
+def _chunks(records: Iterable[Record | RowResult], size: int) -> Iterator[list[Record | RowResult]]:
+    chunk: list[Record | RowResult] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
