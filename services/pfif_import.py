@@ -1,0 +1,195 @@
+"""`caseledger import pfif`: a PFIF feed into the ledger, every record accounted for.
+
+The file is read three times, streaming: first to check it whole (a file refused for being
+unreadable, or for giving one record id twice, writes nothing), then its persons become
+reports, then its notes sightings (a note may come before its person in the file). Each
+record is reported as recorded, already there (a re-import records nothing new), or bad
+with each field's problem; the good ones go in whatever the bad ones say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from ledger.case import case_id_for
+from ledger.commands import Actor, Command, LinkCases, RecordSighting, ReportMissingPerson
+from ledger.errors import CaseNotFound, CommandIdReused, LedgerError
+from ledger.values import AgeRange, Coordinates, FamilyContact, Place
+from services.pfif import FeedRefused, Record, read_feed
+from services.pfif_mapping import (
+    PERSON_PREFIX,
+    ImportOptions,
+    left_out,
+    link_command,
+    report_command,
+    sighting_command,
+)
+
+
+@dataclass
+class ImportReport:
+    """What became of each record of one file."""
+
+    file: str
+    refused: str | None = None
+    recorded: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    bad: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def build(command: dict[str, Any]) -> Command:
+    """The ledger command a plain command dict (services/pfif_mapping.py) names."""
+    c = dict(command)
+    kind = c.pop("command")
+    c["recorded_by"] = Actor(**c["recorded_by"])
+    c["occurred_at"] = datetime.fromisoformat(c["occurred_at"])
+    if kind == "ReportMissingPerson":
+        c["family_contacts"] = tuple(FamilyContact(**x) for x in c["family_contacts"])
+        c["age_range"] = AgeRange(**c["age_range"]) if c["age_range"] else None
+        for name in ("aliases", "nationalities", "consented_purposes"):
+            c[name] = tuple(c[name])
+        return ReportMissingPerson(**c)
+    c["case_id"] = UUID(c["case_id"])
+    if kind == "RecordSighting":
+        place = dict(c["place"])
+        place["coordinates"] = Coordinates(**place["coordinates"]) if place["coordinates"] else None
+        c["place"] = Place(**place)
+        return RecordSighting(**c)
+    if kind == "LinkCases":
+        c["other_case_id"] = UUID(c["other_case_id"])
+        return LinkCases(**c)
+    raise ValueError(f"command: {kind} is not a command PFIF imports")
+
+
+def _flat(path: Path) -> Iterator[Record]:
+    """Every record of the file, persons and then their nested notes, in file order."""
+    for record in read_feed(path):
+        yield record
+        yield from record.notes
+
+
+class PfifImport:
+    """Imports feeds into one node's ledger for one organisation."""
+
+    def __init__(self, ledger: Any, options: ImportOptions) -> None:
+        self.ledger, self.options = ledger, options
+        self.origin = ledger.origin
+
+    def case_id(self, person_record_id: str) -> UUID:
+        return case_id_for(self.origin, PERSON_PREFIX + person_record_id)
+
+    def run(self, path: Path) -> ImportReport:
+        report = ImportReport(str(path))
+        try:
+            self._check(path, report)
+        except FeedRefused as error:
+            return ImportReport(str(path), refused=str(error))
+        for person in (r for r in _flat(path) if r.kind == "person" and r.record_id not in report.bad):
+            self._report(person, report)
+        for note in (r for r in _flat(path) if r.kind == "note" and r.record_id not in report.bad):
+            self._sighting(note, report)
+        return report
+
+    def _check(self, path: Path, report: ImportReport) -> None:
+        """The whole file, before anything is written: FeedRefused for a repeated record id;
+        each record's schema problems and what caseledger refuses in it, in `report.bad`."""
+        seen: dict[str, int] = {}
+        now = datetime.now(UTC)
+        for record in _flat(path):
+            key = f"{record.kind}:{record.record_id}"
+            if key in seen:
+                raise FeedRefused(
+                    f"{record.kind}_record_id: {record.record_id} is given twice "
+                    f"({record.kind}s #{seen[key]} and #{record.ordinal}); which one is right cannot be told"
+                )
+            seen[key] = record.ordinal
+            problems = list(record.problems)
+            if not problems and record.kind == "person":
+                problems = self._refusals(record, now)
+            if problems:
+                report.bad[record.record_id] = problems
+
+    def _refusals(self, person: Record, now: datetime) -> list[str]:
+        try:
+            command = build(report_command(person, self.options))
+            command.envelope(now)
+            command.checked(now.date())
+        except (ValueError, LedgerError) as error:
+            return [str(error)]
+        return []
+
+    def _report(self, person: Record, report: ImportReport) -> None:
+        command = build(report_command(person, self.options))
+        case_id = self.case_id(person.record_id)
+        existed = self._exists(case_id)
+        try:
+            self.ledger.report_missing_person(command)
+        except CommandIdReused:
+            report.bad[person.record_id] = [
+                "person_record_id: imported before with other content; a changed PFIF record is "
+                "not applied as an amendment (ask the family to amend the case)"
+            ]
+            return
+        except LedgerError as error:
+            report.bad[person.record_id] = [str(error)]
+            return
+        (report.unchanged if existed else report.recorded).append(person.record_id)
+
+    def _exists(self, case_id: UUID) -> bool:
+        try:
+            self.ledger.get_case(case_id)
+        except (CaseNotFound, LedgerError):
+            return False
+        return True
+
+    def _sighting(self, note: Record, report: ImportReport) -> None:
+        person = note.fields["person_record_id"]
+        case_id = self.case_id(person)
+        try:
+            case = self.ledger.get_case(case_id)
+        except LedgerError:
+            why = "was refused (see its problems)" if person in report.bad else "is no case at this node"
+            report.bad[note.record_id] = [f"person_record_id: {person} {why}; import the person first"]
+            return
+        country = case.last_seen.get("country") or self.options.country
+        warnings = left_out(note)
+        try:
+            before = int(case.version)
+            after = self.ledger.record_sighting(
+                build(sighting_command(note, str(case_id), country, self.options))
+            )
+            linked = note.fields.get("linked_person_record_id")
+            if linked:
+                warnings += self._link(note, case_id, linked)
+        except CommandIdReused:
+            report.bad[note.record_id] = [
+                "note_record_id: imported before with other content; a note is never changed"
+            ]
+            return
+        except (LedgerError, ValueError) as error:
+            report.bad[note.record_id] = [str(error)]
+            return
+        (report.recorded if after > before else report.unchanged).append(note.record_id)
+        if warnings:
+            report.warnings[note.record_id] = warnings
+
+    def _link(self, note: Record, case_id: UUID, linked: str) -> list[str]:
+        other = self.case_id(linked)
+        if other == case_id:
+            return ["linked_person_record_id: names the note's own person; nothing to link"]
+        if not self._exists(other):
+            return [
+                f"linked_person_record_id: {linked} is no case at this node yet; import it and "
+                "this file again to record the link"
+            ]
+        self.ledger.link_cases(build(link_command(note, str(case_id), str(other), self.options)))
+        return []
