@@ -296,9 +296,10 @@ def read_feed(path: Path) -> Iterator[Record]:
         ) from None
     except ET.ParseError as error:
         line, column = error.position
+        reason = _reason(error)
+        hint = "; is it UTF-8 throughout, as declared?" if "invalid token" in reason else ""
         raise FeedRefused(
-            f"not well-formed XML at line {line}, column {column + 1} ({_reason(error)}); "
-            "is it UTF-8 throughout, as declared?"
+            f"not well-formed XML at line {line}, column {column + 1} ({reason}){hint}"
         ) from None
     except (OSError, UnicodeError, LookupError) as error:
         raise FeedRefused(f"cannot be read: {error}") from None

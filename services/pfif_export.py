@@ -72,12 +72,15 @@ class PfifExport:
 
     def document(self) -> etree._Element:
         root = etree.Element(_NS + "pfif", nsmap={"pfif": PFIF_1_4})
-        rows = sorted((r for r in self.views.cases() if exportable(r)), key=lambda r: r.case_id)
+        rows = [r for r in self.views.cases() if exportable(r)]
         timelines = self.views.timelines([r.case_id for r in rows]) if rows else {}
+        persons = []
         for row in rows:
             entries = timelines.get(row.case_id, [])
             if entries and entries[0].event_type == "CaseReported" and entries[0].shown != "{}":
-                root.append(self._person(row, entries))
+                persons.append(self._person(row, entries))
+        for person in sorted(persons, key=lambda p: str(p.findtext(_NS + "person_record_id"))):
+            root.append(person)  # in record id order, the same on every node holding the records
         return root
 
     def _person(self, row: CaseRow, entries: Sequence[TimelineRow]) -> etree._Element:
