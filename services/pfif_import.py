@@ -120,7 +120,7 @@ class PfifImport:
 
     def _refusals(self, person: Record, now: datetime) -> list[str]:
         try:
-            command = build(report_command(person, self.options))
+            command: Any = build(report_command(person, self.options))
             command.envelope(now)
             command.checked(now.date())
         except (ValueError, LedgerError) as error:
@@ -160,7 +160,7 @@ class PfifImport:
             why = "was refused (see its problems)" if person in report.bad else "is no case at this node"
             report.bad[note.record_id] = [f"person_record_id: {person} {why}; import the person first"]
             return
-        country = case.last_seen.get("country") or self.options.country
+        country = str(case.last_seen.get("country") or self.options.country or "")
         warnings = left_out(note)
         try:
             before = int(case.version)
