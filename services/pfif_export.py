@@ -25,7 +25,7 @@ from ledger.events import command_key
 from projections.views import CaseRow, JurisdictionViews, TimelineRow
 from services.history import fold, visible_fields
 from services.pfif import PFIF_1_4
-from services.pfif_mapping import NOTE_PREFIX, PERSON_PREFIX
+from services.pfif_mapping import NOTE_PREFIX, SOURCE
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 _NS = "{" + PFIF_1_4 + "}"
@@ -86,7 +86,10 @@ class PfifExport:
     def _person(self, row: CaseRow, entries: Sequence[TimelineRow]) -> etree._Element:
         case = fold(row.case_id, list(entries), None)
         person, ids = case.person, self.own_ids(row.case_id)
-        record_id = ids.get(1) or f"{self.domain}/case.{row.case_id}"
+        imported = visible_fields(entries[0]).get("imported_from") or {}
+        record_id = (
+            imported["reference"] if imported.get("source") == SOURCE else f"{self.domain}/case.{row.case_id}"
+        )
         family = " ".join(p for p in (person.get("first_surname"), person.get("second_surname")) if p)
         fields: list[tuple[str, str | None]] = [
             ("person_record_id", record_id),
@@ -159,8 +162,9 @@ def _age(age_range: dict[str, int] | None) -> str | None:
 
 
 def ledger_ids(ledger: Any, origin: str) -> Any:
-    """For a case recorded at this node, the PFIF record ids of its events, by version: those
-    it was imported with (read from their command ids, a common-tier field)."""
+    """For a case recorded at this node, the PFIF note ids of its sightings, by version: those
+    they were imported with (read from their command ids, a common-tier field). A person's
+    own id travels with its report (imported_from), to every node."""
 
     def ids(case_id: str) -> dict[int, str]:
         found: dict[int, str] = {}
@@ -168,9 +172,8 @@ def ledger_ids(ledger: Any, origin: str) -> Any:
             events = ledger.repository.event_store.get(UUID(case_id))
             for event in events:
                 key = command_key(str(getattr(event, "command_id", "")))
-                for prefix in (PERSON_PREFIX, NOTE_PREFIX):
-                    if key.startswith(prefix):
-                        found[int(event.originator_version)] = key.removeprefix(prefix)
+                if key.startswith(NOTE_PREFIX):
+                    found[int(event.originator_version)] = key.removeprefix(NOTE_PREFIX)
         except Exception:  # a case of another origin, or none here: no imported ids
             return {}
         return found

@@ -1,10 +1,12 @@
 """`caseledger import pfif`: a PFIF feed into the ledger, every record accounted for.
 
 The file is read three times, streaming: first to check it whole (a file refused for being
-unreadable, or for giving one record id twice, writes nothing), then its persons become
-reports, then its notes sightings (a note may come before its person in the file). Each
-record is reported as recorded, already there (a re-import records nothing new), or bad
-with each field's problem; the good ones go in whatever the bad ones say.
+unreadable, or for giving one record id twice, writes nothing), then its persons go through
+the import core every registry shares (services/importing.py: checked as the API checks a
+report, saved in batches, `imported_from` {pfif, person_record_id}; a changed record becomes
+an amendment of what changed), then its notes become sightings (a note may come before its
+person). Each record is reported recorded, amended, already there (a re-import records
+nothing new), or bad with each field's problem; the good ones go in whatever the bad say.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from uuid import UUID
 from ledger.case import case_id_for
 from ledger.commands import Actor, Command, LinkCases, RecordSighting, ReportMissingPerson
 from ledger.errors import CaseNotFound, CommandIdReused, LedgerError
+from ledger.imports import import_command_id
 from ledger.values import AgeRange, Coordinates, FamilyContact, Place
+from services import importing
 from services.pfif import FeedRefused, Record, read_feed
 from services.pfif_mapping import (
-    PERSON_PREFIX,
+    SOURCE,
     ImportOptions,
     left_out,
     link_command,
@@ -38,12 +42,19 @@ class ImportReport:
     file: str
     refused: str | None = None
     recorded: list[str] = field(default_factory=list)
+    amended: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     bad: dict[str, list[str]] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+
+def body(command: dict[str, Any]) -> dict[str, Any]:
+    """A command dict's fields as the API's request body takes them (no envelope)."""
+    envelope = ("command", "command_id", "recorded_by", "purpose", "occurred_at")
+    return {k: v for k, v in command.items() if k not in envelope}
 
 
 def build(command: dict[str, Any]) -> Command:
@@ -85,7 +96,8 @@ class PfifImport:
         self.origin = ledger.origin
 
     def case_id(self, person_record_id: str) -> UUID:
-        return case_id_for(self.origin, PERSON_PREFIX + person_record_id)
+        """The case a PFIF person became here (as the shared import core names it)."""
+        return case_id_for(self.origin, import_command_id("reports", SOURCE, person_record_id))
 
     def run(self, path: Path) -> ImportReport:
         report = ImportReport(str(path))
@@ -93,8 +105,18 @@ class PfifImport:
             self._check(path, report)
         except FeedRefused as error:
             return ImportReport(str(path), refused=str(error))
-        for person in (r for r in _flat(path) if r.kind == "person" and r.record_id not in report.bad):
-            self._report(person, report)
+        persons = (
+            importing.Record(r.ordinal, r.record_id, body(report_command(r, self.options)))
+            for r in _flat(path)
+            if r.kind == "person" and r.record_id not in report.bad
+        )
+        importer = importing.Importer(
+            self.ledger,
+            "reports",
+            source=SOURCE,
+            recorded_by=Actor(self.options.organisation, self.options.role),
+        )
+        importer.run(persons, on_row=lambda result: self._reported(result, report))
         for note in (r for r in _flat(path) if r.kind == "note" and r.record_id not in report.bad):
             self._sighting(note, report)
         return report
@@ -127,22 +149,14 @@ class PfifImport:
             return [str(error)]
         return []
 
-    def _report(self, person: Record, report: ImportReport) -> None:
-        command = build(report_command(person, self.options))
-        case_id = self.case_id(person.record_id)
-        existed = self._exists(case_id)
-        try:
-            self.ledger.report_missing_person(command)
-        except CommandIdReused:
-            report.bad[person.record_id] = [
-                "person_record_id: imported before with other content; a changed PFIF record is "
-                "not applied as an amendment (ask the family to amend the case)"
-            ]
-            return
-        except LedgerError as error:
-            report.bad[person.record_id] = [str(error)]
-            return
-        (report.unchanged if existed else report.recorded).append(person.record_id)
+    @staticmethod
+    def _reported(result: importing.RowResult, report: ImportReport) -> None:
+        """A person as the import core decided it: recorded, amended where the record
+        changed, unchanged, or refused naming the field."""
+        if result.outcome == "refused":
+            report.bad[result.external_ref] = [f"{result.field}: {result.problem}"]
+        else:
+            getattr(report, result.outcome).append(result.external_ref)
 
     def _exists(self, case_id: UUID) -> bool:
         try:

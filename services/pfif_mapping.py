@@ -19,6 +19,7 @@ from typing import Any
 from services.pfif import Record, parse_approx_date, parse_time
 
 PERSON_PREFIX, NOTE_PREFIX, LINK_PREFIX = "pfif-person:", "pfif-note:", "pfif-link:"
+SOURCE = "pfif"  # the import source of every PFIF record: their record ids are unique worldwide
 
 # PFIF status -> (sighting source, reliability). Unverified claims all; none decides a status.
 STATUS_SOURCE = {

@@ -233,7 +233,7 @@ def test_a_linked_person_record_links_the_two_cases(node: Node, tmp_path: Path) 
     assert str(first) in node.ledger.get_case(second).linked_cases
 
 
-def test_importing_again_records_nothing_new(node: Node, tmp_path: Path) -> None:
+def test_importing_again_records_nothing_new_and_a_change_is_an_amendment(node: Node, tmp_path: Path) -> None:
     path = feed(tmp_path, person(), note("org.example/n1", "Visto en el albergue"))
     first = PfifImport(node.ledger, OPTIONS).run(path)
     assert len(first.recorded) == 2
@@ -243,8 +243,10 @@ def test_importing_again_records_nothing_new(node: Node, tmp_path: Path) -> None
     assert events(node) == before
     changed = feed(tmp_path, person(name="Marvin Otto"), name="changed.xml")
     report = PfifImport(node.ledger, OPTIONS).run(changed)
-    assert "imported before with other content" in report.bad["org.example/p1"][0]
-    assert events(node) == before
+    assert report.amended == ["org.example/p1"] and report.bad == {}, "a changed record is amended"
+    case = node.ledger.get_case(PfifImport(node.ledger, OPTIONS).case_id("org.example/p1"))
+    assert case.person["given_names"] == "Marvin Otto" and events(node) == before + 1
+    assert PfifImport(node.ledger, OPTIONS).run(changed).unchanged == ["org.example/p1"]
 
 
 HEAD = b'<?xml version="1.0" encoding="UTF-8"?><pfif:pfif xmlns:pfif="http://zesty.ca/pfif/1.4">'
