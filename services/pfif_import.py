@@ -11,6 +11,8 @@ nothing new), or bad with each field's problem; the good ones go in whatever the
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -123,22 +125,36 @@ class PfifImport:
 
     def _check(self, path: Path, report: ImportReport) -> None:
         """The whole file, before anything is written: FeedRefused for a repeated record id;
-        each record's schema problems and what caseledger refuses in it, in `report.bad`."""
-        seen: dict[str, int] = {}
+        each record's schema problems and what caseledger refuses in it, in `report.bad`.
+        Record ids wait in a SQLite file on disk, so memory stays flat however long the file."""
         now = datetime.now(UTC)
-        for record in _flat(path):
-            key = f"{record.kind}:{record.record_id}"
-            if key in seen:
-                raise FeedRefused(
-                    f"{record.kind}_record_id: {record.record_id} is given twice "
-                    f"({record.kind}s #{seen[key]} and #{record.ordinal}); which one is right cannot be told"
-                )
-            seen[key] = record.ordinal
-            problems = list(record.problems)
-            if not problems and record.kind == "person":
-                problems = self._refusals(record, now)
-            if problems:
-                report.bad[record.record_id] = problems
+        with tempfile.TemporaryDirectory(prefix="caseledger-pfif-") as directory:
+            ids = sqlite3.connect(Path(directory) / "ids.sqlite")
+            ids.execute("CREATE TABLE ids (kind TEXT, id TEXT, ordinal INTEGER)")
+            batch: list[tuple[str, str, int]] = []
+            for record in _flat(path):
+                batch.append((record.kind, record.record_id, record.ordinal))
+                if len(batch) >= 10_000:
+                    ids.executemany("INSERT INTO ids VALUES (?, ?, ?)", batch)
+                    batch.clear()
+                problems = list(record.problems)
+                if not problems and record.kind == "person":
+                    problems = self._refusals(record, now)
+                if problems:
+                    report.bad[record.record_id] = problems
+            ids.executemany("INSERT INTO ids VALUES (?, ?, ?)", batch)
+            twice = ids.execute(
+                "SELECT kind, id, group_concat(ordinal) FROM ids GROUP BY kind, id HAVING count(*) > 1 "
+                "ORDER BY min(ordinal) LIMIT 1"
+            ).fetchone()
+            ids.close()
+        if twice:
+            kind, record_id, ordinals = twice
+            numbers = " and #".join(sorted(ordinals.split(","), key=int))
+            raise FeedRefused(
+                f"{kind}_record_id: {record_id} is given twice ({kind}s #{numbers}); "
+                "which one is right cannot be told"
+            )
 
     def _refusals(self, person: Record, now: datetime) -> list[str]:
         try:

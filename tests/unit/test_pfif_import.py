@@ -5,6 +5,9 @@ repeated record ids) with nothing written."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
@@ -19,6 +22,7 @@ from services.pfif_export import reference_dir
 from services.pfif_import import PfifImport
 from services.pfif_mapping import ImportOptions
 from services.settings import Settings
+from tests.infrastructure import cli_env
 
 OPTIONS = ImportOptions(
     "Casa del Migrante",
@@ -341,3 +345,69 @@ def test_a_note_about_no_case_here_is_reported(node: Node, tmp_path: Path) -> No
         ]
     }
     assert isinstance(PfifImport(node.ledger, OPTIONS).case_id("x/y"), UUID)
+
+
+def test_a_long_feed_is_read_in_flat_memory(tmp_path: Path) -> None:
+    """The reader hands each record on and forgets it: reading 20,000 persons (about 7 MB)
+    peaks at a small fraction of the file; holding every record (the control) does not."""
+    import tracemalloc
+
+    path = tmp_path / "long.xml"
+    with path.open("w", encoding="utf-8") as out:
+        out.write(f'<?xml version="1.0" encoding="UTF-8"?><pfif:pfif xmlns:pfif="{PFIF_1_4}">')
+        for n in range(20_000):
+            out.write(person(f"org.example/p{n}", f"Persona Número {n} " + "x" * 100))
+        out.write("</pfif:pfif>")
+    size = path.stat().st_size
+
+    def peak(keep: bool) -> int:
+        held = []
+        tracemalloc.start()
+        for record in read_feed(path):
+            if keep:
+                held.append(record)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert len(held) == (20_000 if keep else 0)
+        return top
+
+    assert peak(keep=False) < size / 10
+    assert peak(keep=True) > size / 10, "the control: records held do show"
+
+
+def caseledger(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = cli_env(CASELEDGER_DATA_DIR=str(tmp_path / "cli-node"))
+    return subprocess.run(
+        [sys.executable, "-c", "from services.cli import run; run()", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_cli_names_each_problem_and_never_shows_a_traceback(tmp_path: Path) -> None:
+    hostile = tmp_path / "xxe.xml"
+    hostile.write_bytes(
+        b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]><p>&x;</p>'
+    )
+    refused = caseledger(tmp_path, "import", "pfif", str(hostile))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "refused, nothing recorded: file: declares a DTD" in refused.stderr
+    mixed = feed(tmp_path, person(), person("org.example/p2", date="2026-02-30T00:00:00Z"), name="mixed.xml")
+    consent = ("--consent", "search", "--consent-explained-by", "Casa", "--consent-language", "es")
+    done = caseledger(tmp_path, "import", "pfif", str(mixed), *consent, "--report", str(tmp_path / "r.json"))
+    assert done.returncode == 1, done.stderr
+    assert "1 records recorded, 0 already here, 1 refused" in done.stdout
+    assert (
+        "refused org.example/p2: source_date: 2026-02-30T00:00:00Z is not a date and time that exists"
+        in done.stderr
+    )
+    assert json.loads((tmp_path / "r.json").read_text())["recorded"] == ["org.example/p1"]
+    again = caseledger(tmp_path, "import", "pfif", str(mixed), *consent)
+    assert "0 records recorded, 1 already here, 1 refused" in again.stdout
+    no_schema = caseledger(tmp_path, "export", "pfif", "--as", "MX", "--schema", str(tmp_path / "none.rng"))
+    assert (
+        no_schema.returncode == 2 and "--schema: " in no_schema.stderr and "Traceback" not in no_schema.stderr
+    )
