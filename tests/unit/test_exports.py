@@ -189,6 +189,19 @@ def test_mmp_rows_are_public_counts_with_small_cells_suppressed(built: Built) ->
     missing = [r for r in rows if r["Minimum Estimated Number of Missing"]]
     assert missing and all(r["Minimum Estimated Number of Missing"] == "<5" for r in missing)
     assert dead["Region of Incident"] == "Central America"
+    text = cli(built, "export", "mmp", "--as", "MX")
+    personal = (
+        ADULT,
+        "Ortiz",
+        "La Güera",
+        "Ejido La Gloria",
+        "Albergue",
+        "SEMEFO",
+        "2026-02-10",
+        "2026-02-01",
+    )
+    assert [value for value in (*personal, *RESERVED, *MINOR_NAMES) if value in text] == []
+    assert "desert" in text, "the control: the scan reads the rows"
 
 
 @pytest.mark.parametrize("output_format", ["csv", "json"])
