@@ -133,11 +133,17 @@ def forensic(kind: str, jurisdiction: str, output_format: str) -> None:
 
 @click.command()
 @click.option("--as", "jurisdiction", required=True)
-def stats(jurisdiction: str) -> None:
+@format_option
+def stats(jurisdiction: str, output_format: str) -> None:
     """Monthly counts of reported cases from the public tier; cells under 5 suppressed."""
     with node_from_env() as node:
         node.sync(jurisdiction.upper())
         cells = monthly(node.views(jurisdiction.upper()))
+    if output_format != "text":
+        rows = [
+            {"month": c.month, "country": c.last_seen_country, "sex": c.sex, "cases": c.shown} for c in cells
+        ]
+        return emit(rows, output_format)
     click.echo(f"Reported cases visible to {jurisdiction.upper()}, by month, country last seen and sex:")
     for cell in cells:
         click.echo(f"  {cell.month}  {cell.last_seen_country}  {cell.sex:<8} {cell.shown:>5}")

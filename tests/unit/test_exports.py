@@ -253,6 +253,7 @@ def test_no_export_holds_a_minor_or_a_reserved_value(built: Built, tmp_path: Pat
     files["mmp"] = cli(built, "export", "mmp", "--as", "MX")
     for output_format in ("csv", "json"):
         files[f"cases.{output_format}"] = cli(built, "cases", "--as", "MX", "--format", output_format)
+        files[f"stats.{output_format}"] = cli(built, "stats", "--as", "MX", "--format", output_format)
         for kind in ("remains", "samples", "matches"):
             files[f"{kind}.{output_format}"] = cli(
                 built, "forensic", kind, "--as", "MX", "--format", output_format
@@ -265,3 +266,5 @@ def test_no_export_holds_a_minor_or_a_reserved_value(built: Built, tmp_path: Pat
     assert {name: found for name, found in leaks.items() if found} == {}
     # Control: the scan finds a value when it is there.
     assert ADULT in files["pfif"] and ADULT in files["cases.json"]
+    [cell] = json.loads(files["stats.json"])
+    assert (cell["country"], cell["sex"], cell["cases"]) == ("MX", "female", "<5"), "3 cases: suppressed"

@@ -13,6 +13,8 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from ledger.case import MissingPersonCase
@@ -411,3 +413,39 @@ def test_the_cli_names_each_problem_and_never_shows_a_traceback(tmp_path: Path) 
     assert (
         no_schema.returncode == 2 and "--schema: " in no_schema.stderr and "Traceback" not in no_schema.stderr
     )
+
+
+@given(
+    text=st.text(max_size=40),
+    status=st.sampled_from(
+        ["", "information_sought", "is_note_author", "believed_alive", "believed_missing", "believed_dead"]
+    ),
+    contact=st.sampled_from(["", "true", "false"]),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_note_is_a_sighting_or_a_named_problem_never_a_status(
+    tmp_path_factory: pytest.TempPathFactory, text: str, status: str, contact: str
+) -> None:
+    """Whatever a note says, reading it gives records or FeedRefused; a note that passes the
+    schema maps to a sighting (never another command), and a death is only ever a claim."""
+    from xml.sax.saxutils import escape
+
+    from services.pfif import FeedRefused
+    from services.pfif_mapping import sighting_command
+
+    extra = (f"<pfif:status>{status}</pfif:status>" if status else "") + (
+        f"<pfif:author_made_contact>{contact}</pfif:author_made_contact>" if contact else ""
+    )
+    path = feed(tmp_path_factory.mktemp("note"), note("org.example/n1", escape(text) or "-", extra))
+    try:
+        [record] = list(read_feed(path))
+    except FeedRefused as error:
+        assert str(error).startswith("file: ")
+        return
+    if record.problems:
+        assert all(": " in p for p in record.problems)
+        return
+    command = sighting_command(record, "00000000-0000-0000-0000-000000000000", "MX", OPTIONS)
+    assert command["command"] == "RecordSighting"
+    if status == "believed_dead":
+        assert command["source_reliability"] == "low" and "not a finding" in command["description"]
