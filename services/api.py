@@ -53,6 +53,7 @@ from services.api_common import (
     own_case,
     problem,
 )
+from services.api_export import CsvLists
 from services.api_imports import MAX_IMPORT_BYTES, add_imports
 from services.api_limits import VISIBLE
 from services.api_reads import add_reads
@@ -106,6 +107,7 @@ def create_app(
     app.add_middleware(SameOrigin)
     app.add_middleware(Contained)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(CsvLists)  # Accept: text/csv on the lists (services/api_export.py)
     add_operations(app, node, lock)
     guard = Guard(SessionStore(), LoginThrottle(node.settings.login_attempts, node.settings.login_lockout_s))
 

@@ -16,7 +16,7 @@ from ledger.commands import Actor, ReportMissingPerson
 from ledger.errors import CommandIdReused, LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
-from services import cli_api, cli_candidates, cli_family, cli_history, cli_import
+from services import cli_api, cli_candidates, cli_export, cli_family, cli_history, cli_import
 from services.cli_common import UserError, node_from_env
 from topics.log import LogUnavailable
 
@@ -160,7 +160,8 @@ def report(**fields: Any) -> None:
 @click.option("--limit", help="Cases per page, 1 to 500 (default 50).")
 @click.option("--cursor", help="The next page, as the page before said.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of the cases (machine output).")
-def cases(jurisdiction: str, no_sync: bool, as_json: bool, **asked: str | None) -> None:
+@cli_export.format_option
+def cases(jurisdiction: str, no_sync: bool, as_json: bool, output_format: str, **asked: str | None) -> None:
     """List the cases a jurisdiction may see; search them by name, filter them, page through them."""
     from ledger.validation import country
     from services import cli_search
@@ -170,6 +171,9 @@ def cases(jurisdiction: str, no_sync: bool, as_json: bool, **asked: str | None) 
     with node_from_env() as node:
         if not no_sync:
             node.sync(jurisdiction)
+        if output_format != "text":
+            cli_export.emit(cli_search.listed(node.views(jurisdiction), search), output_format)
+            return
         cli_search.show(jurisdiction, node.views(jurisdiction), search, as_json, print_cases)
 
 
@@ -271,6 +275,7 @@ def quickstart() -> None:
 for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS, *cli_candidates.COMMANDS):
     main.add_command(command)
 main.add_command(cli_import.import_group)
+cli_export.register(main)  # after the import group: `import pfif` joins it
 
 
 def run() -> None:

@@ -13,6 +13,7 @@ from projections.linked import JurisdictionReading
 from projections.statistics import monthly
 from projections.views import ViewsFromLaterRelease
 from services.cli_common import UserError, instant, node_from_env, parse_case_id
+from services.cli_export import emit, format_option
 from services.history import case_as_of, diff, visible_fields
 from services.parallel import project
 from topics.audit import LogVerifier
@@ -78,7 +79,8 @@ def history(case_id: str, jurisdiction: str, as_of: str | None, between: tuple[s
 @click.command()
 @click.argument("aggregate_id")
 @click.option("--as", "jurisdiction", required=True)
-def timeline(aggregate_id: str, jurisdiction: str) -> None:
+@format_option
+def timeline(aggregate_id: str, jurisdiction: str, output_format: str) -> None:
     """Every event of a case, remains, sample (its custody chain) or match, as a jurisdiction
     may see it: what, when, who recorded it and why; the tiers it may not see are named."""
     name = jurisdiction.upper()
@@ -87,6 +89,8 @@ def timeline(aggregate_id: str, jurisdiction: str) -> None:
         entries = JurisdictionReading(node.views(name)).timeline(str(parse_case_id(aggregate_id)))
     if not entries:
         raise UserError(f"{aggregate_id}: nothing that {name} can see")
+    if output_format != "text":
+        return emit(entries, output_format)
     click.echo(f"{entries[0].aggregate_type} {aggregate_id} [{entries[0].origin}], as {name} sees it:")
     for entry in entries:
         click.echo(
@@ -107,13 +111,16 @@ _KINDS = {"remains": "UnidentifiedRemains", "samples": "Sample", "matches": "Mat
 @click.command()
 @click.argument("kind", type=click.Choice(sorted(_KINDS)))
 @click.option("--as", "jurisdiction", required=True)
-def forensic(kind: str, jurisdiction: str) -> None:
+@format_option
+def forensic(kind: str, jurisdiction: str, output_format: str) -> None:
     """Remains, samples or matches as a jurisdiction may see them now: status and visible fields
     (genetic data never); `caseledger timeline ID` gives one's history, a sample's custody chain."""
     name = jurisdiction.upper()
     with node_from_env() as node:
         node.sync(name)
         rows = JurisdictionReading(node.views(name)).forensic(_KINDS[kind])
+    if output_format != "text":
+        return emit(rows, output_format)
     click.echo(f"{kind.capitalize()} visible to {name}:")
     for row in rows:
         shown = {k: v for k, v in json.loads(row.state).items() if v not in (None, [], {})}
@@ -126,11 +133,17 @@ def forensic(kind: str, jurisdiction: str) -> None:
 
 @click.command()
 @click.option("--as", "jurisdiction", required=True)
-def stats(jurisdiction: str) -> None:
+@format_option
+def stats(jurisdiction: str, output_format: str) -> None:
     """Monthly counts of reported cases from the public tier; cells under 5 suppressed."""
     with node_from_env() as node:
         node.sync(jurisdiction.upper())
         cells = monthly(node.views(jurisdiction.upper()))
+    if output_format != "text":
+        rows = [
+            {"month": c.month, "country": c.last_seen_country, "sex": c.sex, "cases": c.shown} for c in cells
+        ]
+        return emit(rows, output_format)
     click.echo(f"Reported cases visible to {jurisdiction.upper()}, by month, country last seen and sex:")
     for cell in cells:
         click.echo(f"  {cell.month}  {cell.last_seen_country}  {cell.sex:<8} {cell.shown:>5}")

@@ -28,6 +28,17 @@ def parse(asked: Mapping[str, str | None]) -> case_search.CaseSearch:
     return case_search.parse({k: v for k, v in asked.items() if v is not None}, names=OPTIONS)
 
 
+def listed(views: JurisdictionViews, search: case_search.CaseSearch) -> list[dict[str, Any]]:
+    """The page of cases as `--json` gives them (a score beside each when searching by name)."""
+    items = []
+    for found in case_search.find(views, case_search.as_listed, search).items:
+        item = asdict(found.row)
+        if found.score is not None:
+            item["score"] = round(found.score, 4)
+        items.append(item)
+    return items
+
+
 def show(
     jurisdiction: str,
     views: JurisdictionViews,
