@@ -21,7 +21,7 @@ from projections.statistics import monthly
 from services.api_common import Caller, HeaderProblem, QueryProblem, jsonable, not_family, seen_by
 from services.bootstrap import Node
 from services.feed import ConsularFeed, decode_cursor, sse
-from services.history import case_as_of, diff, visible_fields
+from services.history import case_as_of, diff, entry_happened, in_happened_order, visible_fields
 
 FORENSIC_LISTS = (("remains", "UnidentifiedRemains"), ("samples", "Sample"), ("matches", "Match"))
 
@@ -63,21 +63,30 @@ def add_reads(
     @app.get(
         "/timeline/{aggregate_id}", summary="Every event of a case, remains, sample or match this view shows"
     )
-    def timeline(aggregate_id: uuid.UUID, who: Caller = Depends(caller)) -> list[dict[str, Any]]:
+    def timeline(
+        aggregate_id: uuid.UUID, as_of: datetime | None = None, who: Caller = Depends(caller)
+    ) -> list[dict[str, Any]]:
+        """In the order things happened (happened_at: the day seen, recovered, ... or occurred_at),
+        each with when and by whom it was recorded. as_of: only what had been recorded by then."""
         not_family(who)
+        try:
+            as_of = validation.instant("as_of", as_of) if as_of is not None else None
+        except InvalidField as error:
+            raise QueryProblem(error.field, error.problem) from None
         with lock:
             sync(who.jurisdiction)
             entries = seen_by(who, node.views(who.jurisdiction), rules, node.ledger).timeline(
-                str(aggregate_id)
+                str(aggregate_id), as_of
             )
         if not entries:
             raise HTTPException(404, f"{aggregate_id}: nothing {who.jurisdiction} can see")
         return [
             {
                 **jsonable({k: v for k, v in asdict(e).items() if k not in ("public", "shown")}),
+                "happened_at": entry_happened(e).isoformat(),
                 "fields": visible_fields(e),
             }
-            for e in entries
+            for e in in_happened_order(entries, entry_happened)
         ]
 
     for kind, aggregate_type in FORENSIC_LISTS:

@@ -262,8 +262,8 @@ def add_pages(
             e
             for e in dossier.entries
             if (not event_type or e.event_type == event_type)
-            and (first is None or e.occurred_at.date() >= first)
-            and (last is None or e.occurred_at.date() <= last)
+            and (first is None or e.happened.date() >= first)
+            and (last is None or e.happened.date() <= last)
         ]
         return _page(
             "case.html",

@@ -26,6 +26,7 @@ from ledger.events import ENVELOPE_KEYS
 from ledger.sealing import merge, split
 from ledger.tiers import TIERS, is_minor
 from services.bootstrap import Node
+from services.history import happened, in_happened_order
 
 ABOVE_PUBLIC = TIERS[1:]
 READ_REFUSED = (
@@ -69,6 +70,12 @@ class Entry:
     fields: dict[str, Any]
     withheld: tuple[str, ...]  # tiers this reader may not see in this event
     protected: tuple[str, ...] = ()  # fields kept from this reader to protect a person
+    happened_at: datetime | None = None  # the day seen, recovered, ... where not occurred_at's
+
+    @property
+    def happened(self) -> datetime:
+        """When the thing happened, as far as this reader may see (else occurred_at)."""
+        return self.happened_at or self.occurred_at
 
 
 @dataclass(frozen=True)
@@ -249,7 +256,7 @@ class CaseReading:
     def _dossier(
         self, case: MissingPersonCase, tiers: Sequence[str], protect: Protect | None = None
     ) -> Dossier:
-        entries = self._entries(case.id, tiers, protect)
+        entries = in_happened_order(self._entries(case.id, tiers, protect), lambda e: e.happened)
         status = f"{case.status.value}, erased at the family's request" if case.erased else case.status.value
         return Dossier(str(case.id), case.origin, status, tuple(tiers), entries)
 
@@ -268,6 +275,7 @@ class CaseReading:
             withheld = tuple(sorted(set(groups) - set(shown), key=TIERS.index))
             fields = merge(name, public, shown)
             protected = protect(name, event.recorded_by["organisation"], fields) if protect else ()
+            day = happened(name, fields, event.occurred_at)
             entries.append(
                 Entry(
                     event_type=name,
@@ -279,6 +287,7 @@ class CaseReading:
                     fields=fields,
                     withheld=withheld,
                     protected=protected,
+                    happened_at=None if day == event.occurred_at else day,
                 )
             )
         return entries
