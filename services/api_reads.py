@@ -21,7 +21,7 @@ from projections.statistics import monthly
 from services.api_common import Caller, HeaderProblem, QueryProblem, jsonable, not_family, seen_by
 from services.bootstrap import Node
 from services.feed import ConsularFeed, decode_cursor, sse
-from services.history import case_as_of, diff, entry_happened, in_happened_order, visible_fields
+from services.history import case_as_of, diff, timeline_items
 
 FORENSIC_LISTS = (("remains", "UnidentifiedRemains"), ("samples", "Sample"), ("matches", "Match"))
 
@@ -80,14 +80,7 @@ def add_reads(
             )
         if not entries:
             raise HTTPException(404, f"{aggregate_id}: nothing {who.jurisdiction} can see")
-        return [
-            {
-                **jsonable({k: v for k, v in asdict(e).items() if k not in ("public", "shown")}),
-                "happened_at": entry_happened(e).isoformat(),
-                "fields": visible_fields(e),
-            }
-            for e in in_happened_order(entries, entry_happened)
-        ]
+        return timeline_items(entries)
 
     for kind, aggregate_type in FORENSIC_LISTS:
         _add_forensic_list(app, kind, aggregate_type, node, rules, lock, caller, sync)

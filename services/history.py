@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
 
-from projections.views import TimelineRow
+from projections.views import TIMELINE_COLUMNS, TimelineRow
 
 T = TypeVar("T")
 
@@ -104,6 +104,22 @@ class CaseAsOf:
     def in_happened_order(self) -> list[dict[str, Any]]:
         """The events as they happened (they were folded in the order recorded)."""
         return in_happened_order(self.events, lambda e: e["happened_at"])
+
+
+def timeline_items(entries: Iterable[TimelineRow]) -> list[dict[str, Any]]:
+    """A timeline as the API and `--json` give it: in the order things happened, each entry
+    with when it happened, when and by whom it was recorded, and the fields shown."""
+    return [
+        {
+            **{k: getattr(e, k) for k in TIMELINE_COLUMNS if k not in ("public", "shown")},
+            "occurred_at": e.occurred_at.isoformat(),
+            "recorded_at": e.recorded_at.isoformat(),
+            "withheld": list(e.withheld),
+            "happened_at": entry_happened(e).isoformat(),
+            "fields": visible_fields(e),
+        }
+        for e in in_happened_order(entries, entry_happened)
+    ]
 
 
 def visible_fields(entry: TimelineRow) -> dict[str, Any]:

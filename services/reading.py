@@ -57,6 +57,18 @@ class ReadRefused(LedgerError):
         self.reason = reason
 
 
+class CaseErased(ReadRefused):
+    """A read of a case its family had erased: the reader is told so (erasure is public on the
+    ledger), not that consent is missing."""
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__(case_id, ERASED)
+        self.args = (f"case {case_id}: erased at the family's request; nothing of it can be read",)
+
+
+ERASED = "the case was erased at the family's request"
+
+
 @dataclass(frozen=True)
 class Entry:
     """One event of a case as the reader may see it."""
@@ -117,6 +129,9 @@ class CaseReading:
         case = self.node.ledger.get_case(case_id)
         decisions = self.decide(case, reader.organisation, purpose)
         granted = tuple(t for t, d in decisions.items() if d)
+        if case.erased:
+            self._record(case_id, reader, purpose, (), "refused", ERASED, interface)
+            raise CaseErased(str(case_id))
         if not granted:
             refusal = next(iter(decisions.values())).reason if decisions else "no access rules are configured"
         elif not case.has_consent(purpose):
