@@ -230,7 +230,7 @@ def timeline(aggregate_id: str, jurisdiction: str, as_of: str | None, as_json: b
         node.sync(name)
         entries = JurisdictionReading(node.views(name)).timeline(str(parse_case_id(aggregate_id)), moment)
     if not entries:
-        raise UserError(f"{aggregate_id}: nothing that {name} can see", cli_common.NOT_FOUND)
+        raise UserError(f"id: {aggregate_id}: nothing that {name} can see", cli_common.NOT_FOUND)
     if as_json:
         emit_json(timeline_items(entries))
         return

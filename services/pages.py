@@ -29,6 +29,7 @@ from services import case_search
 from services.api_common import jurisdiction_of
 from services.bootstrap import Node
 from services.caller_view import CallerView, ledger_withholding
+from services.readable import plain
 from services.reading import CaseReading, Entry, ReadRefused
 from services.sessions import Guard
 from services.tokens import Credential, TokenStore
@@ -53,6 +54,7 @@ _TEXT = {
 }
 
 templates = Environment(loader=PackageLoader("services", "templates"), autoescape=select_autoescape(["html"]))
+templates.filters["plain"] = plain  # values as people read them, never a Python repr
 
 
 @dataclass(frozen=True)
