@@ -17,6 +17,7 @@ from ledger.errors import CommandIdReused, LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
 from services import cli_api, cli_candidates, cli_family, cli_history
+from services.cli_commands import act_group
 from services.cli_common import UNAVAILABLE, UserError, click_message, exit_status, node_from_env
 from topics.log import LogUnavailable
 
@@ -291,6 +292,7 @@ def quickstart() -> None:
 
 for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS, *cli_candidates.COMMANDS):
     main.add_command(command)
+main.add_command(act_group)
 
 
 def run() -> None:

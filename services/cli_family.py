@@ -31,7 +31,7 @@ def print_dossier(dossier: Dossier, name: Callable[[str], str] = str) -> None:
         who = recorder(name, entry.recorded_by["organisation"], entry.recorded_by["role"])
         happened = when(entry.happened_at, day_only=True) if entry.happened_at else when(entry.occurred_at)
         click.echo(
-            f"  {happened:<17}  {words(entry.event_type)} (v{entry.version}); recorded "
+            f"  {happened:<20}  {words(entry.event_type)} (v{entry.version}); recorded "
             f"{when(entry.recorded_at)} by {who} for {words(entry.purpose)}"
         )
         for field, value in entry.fields.items():

@@ -90,7 +90,7 @@ def echo_timeline(entries: list[TimelineRow], name: Callable[[str], str], seen_b
         happened_at = entry_happened(entry)
         day = happened_at != entry.occurred_at
         click.echo(
-            f"  {when(happened_at, day_only=day):<17}  {words(entry.event_type)} (v{entry.version}); "
+            f"  {when(happened_at, day_only=day):<20}  {words(entry.event_type)} (v{entry.version}); "
             f"recorded {_recorded(name, entry)} for {words(entry.purpose)}"
         )
         for key, value in visible_fields(entry).items():
