@@ -88,12 +88,16 @@ def add_reads(
     @app.get(
         "/statistics", summary="Monthly counts of reported cases from the public tier; cells under 5 hidden"
     )
-    def statistics(who: Caller = Depends(caller)) -> list[dict[str, Any]]:
+    def statistics(by: str = "missing", who: Caller = Depends(caller)) -> list[dict[str, Any]]:
+        """by: the month the person went missing ("missing", the default; "unknown" where the
+        views may not read it) or the month the case was reported ("reported")."""
         if who.credential.family:
             raise HTTPException(403, "a family member's credential opens their own case only")
+        if by not in ("missing", "reported"):
+            raise QueryProblem("by", f"{by!r} is not one of missing, reported")
         with lock:
             sync(who.jurisdiction)
-            cells = monthly(node.views(who.jurisdiction))
+            cells = monthly(node.views(who.jurisdiction), by)
         return [
             {"month": c.month, "last_seen_country": c.last_seen_country, "sex": c.sex, "cases": c.shown}
             for c in cells
