@@ -86,7 +86,9 @@ def exit_status(error: LedgerError) -> int:
         return USAGE
     if isinstance(error, NotFound):
         return NOT_FOUND
-    if isinstance(error, RuleBroken | ConsentRequired | ReadRefused):
+    if isinstance(error, RuleBroken | ConsentRequired | ReadRefused) or type(error).__name__.endswith(
+        "Refused"
+    ):
         return REFUSED
     return USAGE
 
