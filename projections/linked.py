@@ -128,8 +128,8 @@ class JurisdictionReading:
             for r in rows
         ]
 
-    def timeline(self, aggregate_id: str) -> list[TimelineRow]:
-        entries = self.views.timeline(aggregate_id)
+    def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]:
+        entries = self.views.timeline(aggregate_id, until)
         if not entries or entries[0].aggregate_type == "MissingPersonCase":
             return entries
         if self._refused([aggregate_id]):

@@ -21,7 +21,7 @@ from projections.statistics import monthly
 from services.api_common import Caller, HeaderProblem, QueryProblem, jsonable, not_family, seen_by
 from services.bootstrap import Node
 from services.feed import ConsularFeed, decode_cursor, sse
-from services.history import case_as_of, diff, visible_fields
+from services.history import case_as_of, diff, timeline_items
 
 FORENSIC_LISTS = (("remains", "UnidentifiedRemains"), ("samples", "Sample"), ("matches", "Match"))
 
@@ -63,22 +63,24 @@ def add_reads(
     @app.get(
         "/timeline/{aggregate_id}", summary="Every event of a case, remains, sample or match this view shows"
     )
-    def timeline(aggregate_id: uuid.UUID, who: Caller = Depends(caller)) -> list[dict[str, Any]]:
+    def timeline(
+        aggregate_id: uuid.UUID, as_of: datetime | None = None, who: Caller = Depends(caller)
+    ) -> list[dict[str, Any]]:
+        """In the order things happened (happened_at: the day seen, recovered, ... or occurred_at),
+        each with when and by whom it was recorded. as_of: only what had been recorded by then."""
         not_family(who)
+        try:
+            as_of = validation.instant("as_of", as_of) if as_of is not None else None
+        except InvalidField as error:
+            raise QueryProblem(error.field, error.problem) from None
         with lock:
             sync(who.jurisdiction)
             entries = seen_by(who, node.views(who.jurisdiction), rules, node.ledger).timeline(
-                str(aggregate_id)
+                str(aggregate_id), as_of
             )
         if not entries:
             raise HTTPException(404, f"{aggregate_id}: nothing {who.jurisdiction} can see")
-        return [
-            {
-                **jsonable({k: v for k, v in asdict(e).items() if k not in ("public", "shown")}),
-                "fields": visible_fields(e),
-            }
-            for e in entries
-        ]
+        return timeline_items(entries)
 
     for kind, aggregate_type in FORENSIC_LISTS:
         _add_forensic_list(app, kind, aggregate_type, node, rules, lock, caller, sync)
@@ -86,12 +88,16 @@ def add_reads(
     @app.get(
         "/statistics", summary="Monthly counts of reported cases from the public tier; cells under 5 hidden"
     )
-    def statistics(who: Caller = Depends(caller)) -> list[dict[str, Any]]:
+    def statistics(by: str = "missing", who: Caller = Depends(caller)) -> list[dict[str, Any]]:
+        """by: the month the person went missing ("missing", the default; "unknown" where the
+        views may not read it) or the month the case was reported ("reported")."""
         if who.credential.family:
             raise HTTPException(403, "a family member's credential opens their own case only")
+        if by not in ("missing", "reported"):
+            raise QueryProblem("by", f"{by!r} is not one of missing, reported")
         with lock:
             sync(who.jurisdiction)
-            cells = monthly(node.views(who.jurisdiction))
+            cells = monthly(node.views(who.jurisdiction), by)
         return [
             {"month": c.month, "last_seen_country": c.last_seen_country, "sex": c.sex, "cases": c.shown}
             for c in cells

@@ -17,7 +17,8 @@ from ledger.errors import CommandIdReused, LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
 from services import cli_api, cli_candidates, cli_export, cli_family, cli_history, cli_import
-from services.cli_common import UserError, node_from_env
+from services.cli_commands import act_group
+from services.cli_common import UNAVAILABLE, UserError, click_message, exit_status, node_from_env
 from topics.log import LogUnavailable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -165,10 +166,12 @@ def cases(jurisdiction: str, no_sync: bool, as_json: bool, output_format: str, *
     """List the cases a jurisdiction may see; search them by name, filter them, page through them."""
     from ledger.validation import country
     from services import cli_search
+    from services.cli_common import jurisdiction as known_jurisdiction
 
     jurisdiction = country("--as", jurisdiction)
     search = cli_search.parse(asked)
     with node_from_env() as node:
+        jurisdiction = known_jurisdiction(node, jurisdiction)
         if not no_sync:
             node.sync(jurisdiction)
         if output_format != "text":
@@ -199,11 +202,23 @@ def rules() -> None:
 
 @rules.command("check")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path), required=False)
-def rules_check(path: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine output: what the file declares.")
+def rules_check(path: Path | None, as_json: bool) -> None:
     """Validate a rules file (default: the sample Central America–Mexico policy)."""
     from ledger.access_rules import SAMPLE_POLICY, load
+    from services.cli_text import emit_json
 
     loaded = load(path or SAMPLE_POLICY)
+    if as_json:
+        return emit_json(
+            {
+                "path": str(path or SAMPLE_POLICY),
+                "valid": True,
+                "jurisdictions": dict(loaded.jurisdictions),
+                "organisations": {k: vars(o) for k, o in loaded.organisations.items()},
+                "agreements": [a.id for a in loaded.agreements],
+            }
+        )
     click.echo(
         f"{path or SAMPLE_POLICY}: valid; {len(loaded.jurisdictions)} jurisdictions, "
         f"{len(loaded.organisations)} organisations, {len(loaded.agreements)} agreements"
@@ -232,11 +247,18 @@ def topics_init(origins: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--as", "jurisdiction", required=True)
-def lag(jurisdiction: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine output: stable JSON.")
+def lag(jurisdiction: str, as_json: bool) -> None:
     """How far a jurisdiction's views are behind the log, per topic partition."""
+    from services.cli_common import jurisdiction as known_jurisdiction
+    from services.cli_text import emit_json
+
     with node_from_env() as node:
-        for tp, behind in sorted(node.projector(jurisdiction.upper()).lag().items()):
-            click.echo(f"{tp.topic}[{tp.partition}]: {behind} behind")
+        behind = sorted(node.projector(known_jurisdiction(node, jurisdiction)).lag().items())
+    if as_json:
+        emit_json([{"topic": tp.topic, "partition": tp.partition, "behind": n} for tp, n in behind])
+    for tp, n in [] if as_json else behind:
+        click.echo(f"{tp.topic}[{tp.partition}]: {n} behind")
 
 
 @main.command()
@@ -274,25 +296,27 @@ def quickstart() -> None:
 
 for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS, *cli_candidates.COMMANDS):
     main.add_command(command)
+main.add_command(act_group)
 main.add_command(cli_import.import_group)
 cli_export.register(main)  # after the import group: `import pfif` joins it
 
 
 def run() -> None:
-    """Entry point: domain errors and outages become one clear line and a non-zero exit."""
+    """Entry point: every error is one line, `error: field: problem`, and an exit status that
+    says what kind of error it was (services/cli_common.py, README)."""
     try:
         main(standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as error:
-        error.show()
+        click.echo(f"error: {click_message(error)}", err=True)
         sys.exit(error.exit_code)
     except LedgerError as error:
         click.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        sys.exit(exit_status(error))
     except LogUnavailable as error:
-        click.echo(f"error: the log is unreachable: {error}", err=True)
-        sys.exit(3)
+        click.echo(f"error: log: unreachable: {error}", err=True)
+        sys.exit(UNAVAILABLE)
     except Exception as error:  # last resort: a sentence, not a stack trace
         logging.getLogger("caseledger").debug("unexpected error", exc_info=True)
         click.echo(f"error: unexpected {type(error).__name__}; run with -v for details", err=True)

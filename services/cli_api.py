@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import re
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ledger.access_rules import load as load_rules
 from ledger.errors import InvalidField
-from services.cli_common import UserError, node_from_env, parse_case_id
+from services import cli_common
+from services.cli_common import UserError, node_from_env, parse_case_id, rules_of
+from services.cli_text import echo_table, emit_json, organisation_names, when, words
 from services.feed import ConsularFeed
 from services.feed_topic import FeedPublisher
 from services.tokens import TokenStore
@@ -74,19 +77,51 @@ def token_issue(organisation: str, role: str, case_id: str | None, expires: str)
 
 
 @token_group.command("list")
-def token_list() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine output: stable JSON.")
+def token_list(as_json: bool) -> None:
     """The tokens issued here (ids, never secrets)."""
     with node_from_env() as node:
         credentials = token_store(node.settings.data_dir).list()
-    for c in credentials:
-        case = f" case {c.case_id}" if c.case_id else ""
-        state = "expired" if c.expired() else "expires"
-        click.echo(
-            f"{c.token_id}  {c.organisation} ({c.role}){case}  issued {c.issued_at}"
-            f"  {state} {c.expiry.isoformat()}"
+        name = organisation_names(rules_of(node))
+    if as_json:
+        return emit_json(
+            [
+                {
+                    "token_id": c.token_id,
+                    "organisation": c.organisation,
+                    "role": c.role,
+                    "case_id": c.case_id,
+                    "issued_at": c.issued_at,
+                    "expires": c.expiry,
+                    "expired": c.expired(),
+                }
+                for c in credentials
+            ]
         )
+    echo_table(
+        ("Token", "Organisation", "Role", "Case", "Issued", "Expires"),
+        (
+            (
+                c.token_id,
+                name(c.organisation),
+                words(c.role),
+                c.case_id or "",
+                when(_instant(c.issued_at)),
+                ("expired " if c.expired() else "") + when(c.expiry),
+            )
+            for c in credentials
+        ),
+        indent="",
+    )
     if not credentials:
         click.echo("(none)")
+
+
+def _instant(value: Any) -> Any:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
 
 
 @token_group.command("revoke")
@@ -116,7 +151,7 @@ def serve(jurisdictions: tuple[str, ...], host: str, port: int, no_api: bool, fe
     """Run the node: its API, the relay that publishes its events, its views and the consular
     feeds asked for, until interrupted (Ctrl-C)."""
     with node_from_env() as node:
-        wanted = [j.upper() for j in jurisdictions] or [node.settings.node]
+        wanted = [cli_common.jurisdiction(node, j) for j in jurisdictions] or [node.settings.node]
         stop = threading.Event()
         workers = [threading.Thread(target=node.relay.run, args=(stop,), name="relay", daemon=True)]
         workers += [

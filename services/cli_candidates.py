@@ -14,7 +14,9 @@ from ledger.access_rules import AccessRules
 from ledger.access_rules import load as load_rules
 from ledger.commands import Actor, JudgeCasesDistinct
 from ledger.validation import country
+from ledger.vocabulary import PURPOSES
 from projections.duplicates import Candidate
+from services import cli_common
 from services.bootstrap import Node
 from services.candidates import DEFAULT_MIN_SCORE, KINDS, Candidates, NoEngine, listed
 from services.cli_common import UserError, node_from_env, parse_case_id
@@ -81,6 +83,12 @@ def candidates(
     with node_from_env() as node:
         rules = rules_of(node)
         organisation, jurisdiction = reader_of(rules, name, node.settings.node)
+        if organisation != jurisdiction:  # an organisation: one the rules know, in a role it holds
+            cli_common.reader(node, organisation, role, purpose)
+        elif purpose not in PURPOSES:
+            raise UserError(f"--purpose: {purpose!r} is not a purpose of the network ({', '.join(PURPOSES)})")
+        else:
+            jurisdiction = cli_common.jurisdiction(node, jurisdiction)
         finder = Candidates(node, rules)
         reader = Actor(organisation, role)
         if not no_sync:
@@ -132,6 +140,7 @@ def distinct(
         reason=reason,
     )
     with node_from_env() as node:
+        cli_common.reader(node, organisation, role, purpose)
         version = node.ledger.judge_cases_distinct(command)
         click.echo(f"case {case_id} (version {version}): judged distinct from {other_case_id}")
 

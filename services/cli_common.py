@@ -1,4 +1,11 @@
-"""What every `caseledger` command shares: a node from the environment, and errors as sentences."""
+"""What every `caseledger` command shares: a node from the environment, and errors as sentences.
+
+Exit statuses (README, "Errors and exit statuses"): 0 done; 1 a check found a fault (`audit
+verify`) or an unexpected error; 2 usage (a bad option or value, an organisation, purpose or
+jurisdiction the rules do not know); 3 refused (the rules, the family's consent or a rule of
+the ledger); 4 not found; 5 conflict (a stale version, a command id reused); 6 unavailable
+(the log or the database cannot be reached); 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +19,113 @@ import click
 from pydantic import ValidationError
 
 from ledger import validation
-from ledger.errors import InvalidField
+from ledger.access_rules import AccessRules
+from ledger.access_rules import load as load_rules
+from ledger.errors import (
+    CommandIdReused,
+    ConsentRequired,
+    InvalidField,
+    LedgerError,
+    NotFound,
+    RuleBroken,
+    VersionConflict,
+)
+from ledger.roles import role_for_kind
+from ledger.vocabulary import PURPOSES
 from projections.views import ViewsFromLaterRelease
 from services.bootstrap import Node, build_node
+from services.reading import ReadRefused
 from services.settings import Settings
 from topics.log import LogUnavailable
 
+USAGE, REFUSED, NOT_FOUND, CONFLICT, UNAVAILABLE = 2, 3, 4, 5, 6
+
 
 class UserError(click.ClickException):
-    exit_code = 2
+    """A usage error: `error: field: problem`, exit status 2 (or the status given)."""
+
+    exit_code = USAGE
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def click_message(error: click.ClickException) -> str:
+    """A click error as `field: problem` (`--limit: ...`, `--given-names: required`)."""
+    param = getattr(error, "param", None)
+    if isinstance(param, click.Argument) and isinstance(error, click.BadParameter):
+        problem = "required" if isinstance(error, click.MissingParameter) else error.message
+        return f"{param.name}: {problem}"
+    if isinstance(error, click.BadOptionUsage) and not isinstance(error, click.NoSuchOption):
+        return f"{error.option_name}: {error.message[0].lower()}{error.message[1:].rstrip('.')}"
+    if isinstance(error, click.MissingParameter) and error.param is not None:
+        hint = error.param.get_error_hint(error.ctx) if error.ctx else str(error.param.name)
+        return f"{hint.replace(chr(39), '')}: required"
+    if isinstance(error, click.BadParameter) and error.param is not None and error.ctx is not None:
+        hint = error.param.get_error_hint(error.ctx).replace("'", "")
+        return f"{hint}: {error.message}"
+    if isinstance(error, click.NoSuchOption):
+        return f"{error.option_name}: no such option{_suggest(error)}"
+    return error.format_message()
+
+
+def _suggest(error: click.NoSuchOption) -> str:
+    return f" (did you mean {', '.join(error.possibilities)}?)" if error.possibilities else ""
+
+
+def exit_status(error: LedgerError) -> int:
+    """The exit status of a domain error: usage, refused, not found or conflict."""
+    if isinstance(error, CommandIdReused | VersionConflict):
+        return CONFLICT
+    if isinstance(error, InvalidField):
+        return USAGE
+    if isinstance(error, NotFound):
+        return NOT_FOUND
+    if isinstance(error, RuleBroken | ConsentRequired | ReadRefused) or type(error).__name__.endswith(
+        "Refused"
+    ):
+        return REFUSED
+    return USAGE
+
+
+def rules_of(node: Node) -> AccessRules | None:
+    return load_rules(node.settings.access_rules) if node.settings.access_rules else None
+
+
+def jurisdiction(node: Node, text: str, option: str = "--as") -> str:
+    """A jurisdiction this node may keep views for: an ISO 3166 code, and under the network's
+    rules one they declare (or the node's own). Anything else is a usage error, before any
+    views are opened or made for it."""
+    try:
+        code = validation.country(option, text)
+    except InvalidField as error:
+        raise UserError(str(error)) from None
+    rules = rules_of(node)
+    if rules is not None and code not in rules.jurisdictions and code != node.settings.node:
+        known = ", ".join(sorted(rules.jurisdictions))
+        raise UserError(f"{option}: {text!r} is not a jurisdiction of the network's rules ({known})")
+    return code
+
+
+def reader(node: Node, organisation: str, role: str, purpose: str, option: str = "--as") -> None:
+    """A reader the rules know, for a purpose they know: a mistyped name is a usage error,
+    never a read recorded as refused."""
+    if purpose not in PURPOSES:
+        raise UserError(f"--purpose: {purpose!r} is not a purpose of the network ({', '.join(PURPOSES)})")
+    rules = rules_of(node)
+    if rules is None:
+        return
+    if organisation not in rules.organisations:
+        raise UserError(f"{option}: {organisation!r} is not an organisation of the network's rules")
+    try:
+        role_for_kind("--role", rules.organisations[organisation].kind, role)
+    except InvalidField as error:
+        raise UserError(str(error)) from None
 
 
 @contextmanager
@@ -34,7 +139,9 @@ def node_from_env(**overrides: Any) -> Iterator[Node]:
     try:
         node = build_node(settings)
     except LogUnavailable as error:
-        raise UserError(f"the log is unreachable ({error}); is Kafka running? compose/services up") from None
+        raise UserError(
+            f"log: unreachable ({error}); is Kafka running? compose/services up", UNAVAILABLE
+        ) from None
     try:
         yield node
     except ViewsFromLaterRelease as error:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -13,51 +14,69 @@ import click
 from ledger.access_rules import load as load_rules
 from ledger.commands import Actor, AmendData, EraseData, GrantConsent, WithdrawConsent
 from services.bootstrap import Node
-from services.cli_common import UserError, node_from_env, parse_case_id
+from services.cli_common import UserError, node_from_env, parse_case_id, reader, rules_of
+from services.cli_text import echo_table, emit_json, empty, organisation_names, plain, recorder, when, words
 from services.reading import CaseReading, Dossier
 from services.tokens import family_pseudonym, node_secret
 
 
-def plain(value: Any) -> str:
-    """A field's value as a person reads it: dates in ISO 8601, sections as `key: value`."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {plain(v)}" for k, v in value.items() if v not in (None, [], {})) + "}"
-    if isinstance(value, list | tuple | set):
-        return ", ".join(plain(v) for v in value)
-    if isinstance(value, date):  # datetime too
-        return value.isoformat()
-    return str(value)
-
-
-def print_dossier(dossier: Dossier) -> None:
+def print_dossier(dossier: Dossier, name: Callable[[str], str] = str) -> None:
+    """A case as its reader may see it, in the order things happened, each event with when and
+    by whom it was recorded; then who read it (to the family)."""
     click.echo(
-        f"Case {dossier.case_id} [{dossier.origin}] {dossier.status}; tiers shown: {', '.join(dossier.tiers)}"
+        f"Case {dossier.case_id} [{dossier.origin}] {words(dossier.status)}; "
+        f"tiers shown: {', '.join(dossier.tiers) or 'none'}; in the order things happened:"
     )
     for entry in dossier.entries:
-        who = f"{entry.recorded_by['organisation']} ({entry.recorded_by['role']})"
+        who = recorder(name, entry.recorded_by["organisation"], entry.recorded_by["role"])
+        happened = when(entry.happened_at, day_only=True) if entry.happened_at else when(entry.occurred_at)
         click.echo(
-            f"  v{entry.version} {entry.event_type}: happened {entry.occurred_at:%Y-%m-%d %H:%M}Z, "
-            f"recorded {entry.recorded_at:%Y-%m-%d %H:%M}Z by {who} for {entry.purpose}"
+            f"  {happened:<20}  {words(entry.event_type)} (v{entry.version}); recorded "
+            f"{when(entry.recorded_at)} by {who} for {words(entry.purpose)}"
         )
-        for name, value in entry.fields.items():
-            if name == "changes" and isinstance(value, list):  # amendments carry their values as JSON
+        for field, value in entry.fields.items():
+            if field == "changes" and isinstance(value, list):  # amendments carry their values as JSON
                 value = {str(c["field"]): json.loads(c["value"]) for c in value if isinstance(c, dict)}
-            if isinstance(value, dict):
-                value = {k: v for k, v in value.items() if v not in (None, [], {})}
-            if value not in (None, [], {}):
-                click.echo(f"      {name}: {plain(value)}")
+            if not empty(value):
+                click.echo(f"      {words(field)}: {plain(value)}")
         if entry.withheld:
-            click.echo(f"      (withheld from you: the {', '.join(entry.withheld)} tier)")
+            click.echo(f"      withheld from you: the {', '.join(entry.withheld)} tier")
         if entry.protected:
-            click.echo(f"      (kept from you to protect a person: {', '.join(entry.protected)})")
+            click.echo(
+                f"      kept from you to protect a person: {', '.join(words(p) for p in entry.protected)}"
+            )
     if dossier.reads:
         click.echo("Who read this case:")
-        for read in dossier.reads:
-            tiers = ", ".join(read.tiers) or "nothing"
-            click.echo(
-                f"  {read.at:%Y-%m-%d %H:%M}Z {read.organisation} ({read.role}) for {read.purpose} "
-                f"via {read.interface}: {read.outcome} ({tiers}) - {read.reason}"
-            )
+        echo_table(
+            ("When", "Who", "Purpose", "How", "Outcome", "Tiers", "Why"),
+            (
+                (
+                    when(read.at),
+                    recorder(name, read.organisation, read.role),
+                    words(read.purpose),
+                    read.interface,
+                    read.outcome,
+                    ", ".join(read.tiers) or "nothing",
+                    read.reason,
+                )
+                for read in dossier.reads
+            ),
+        )
+
+
+def dossier_json(dossier: Dossier) -> dict[str, Any]:
+    """The machine output of a read: the dossier's fields, instants in ISO 8601."""
+    out = asdict(dossier)
+    for entry, source in zip(out["entries"], dossier.entries, strict=True):
+        entry["happened_at"] = source.happened.isoformat()
+    return out
+
+
+def show(node: Node, dossier: Dossier, as_json: bool) -> None:
+    if as_json:
+        emit_json(dossier_json(dossier))
+    else:
+        print_dossier(dossier, organisation_names(rules_of(node)))
 
 
 def reading(node: Node) -> CaseReading:
@@ -74,10 +93,14 @@ def case_group() -> None:
 @click.option("--as", "organisation", required=True, help="The organisation reading (an id from the rules).")
 @click.option("--role", default="caseworker", show_default=True)
 @click.option("--purpose", required=True, help="search, forensic_identification, family_support, ...")
-def case_show(case_id: str, organisation: str, role: str, purpose: str) -> None:
-    """Show a case to an organisation for a purpose (refusals are recorded too)."""
+@click.option("--json", "as_json", is_flag=True, help="Machine output: stable JSON.")
+def case_show(case_id: str, organisation: str, role: str, purpose: str, as_json: bool) -> None:
+    """Show a case to an organisation for a purpose (refusals are recorded too; a name or
+    purpose the rules do not know is a usage error, and no read)."""
+    case = parse_case_id(case_id)
     with node_from_env() as node:
-        print_dossier(reading(node).read(parse_case_id(case_id), Actor(organisation, role), purpose))
+        reader(node, organisation, role, purpose)
+        show(node, reading(node).read(case, Actor(organisation, role), purpose), as_json)
 
 
 def family_member(node: Node, name: str) -> Actor:
@@ -90,10 +113,12 @@ def family_member(node: Node, name: str) -> Actor:
 @click.command()
 @click.argument("case_id")
 @click.option("--by", "name", required=True, help="The family member consulting (recorded as the reader).")
-def consult(case_id: str, name: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine output: stable JSON.")
+def consult(case_id: str, name: str, as_json: bool) -> None:
     """Everything held about a case, who recorded it and who read it: the family's right."""
+    case = parse_case_id(case_id)
     with node_from_env() as node:
-        print_dossier(reading(node).consult(parse_case_id(case_id), family_member(node, name)))
+        show(node, reading(node).consult(case, family_member(node, name)), as_json)
 
 
 @click.command()

@@ -2,19 +2,69 @@
 timeline: every event recorded by then, folded in version order, with the fields that
 jurisdiction may see. What a family has since erased stays erased: the right to withdraw
 prevails over the past.
+
+Timelines are shown in the order things happened (#16, item 3): a sighting seen on 3 February
+and typed in on 20 March stands on 3 February, with when and by whom it was recorded beside
+it. `--as-of` asks what was known (recorded) by an instant, never what had happened by then.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, date, datetime
+from typing import Any, Protocol, TypeVar
 
-from projections.views import TimelineRow
+from projections.views import TIMELINE_COLUMNS, TimelineRow
+
+T = TypeVar("T")
+
+# The field that says on which day a thing happened, where the event says it (common tier or
+# above: a reader who may not read it sees the event at the instant it was recorded as
+# happening, at most the month).
+HAPPENED_ON: Mapping[str, str] = {
+    "SightingRecorded": "seen_on",
+    "PersonLocatedAlive": "located_on",
+    "RemainsRecovered": "recovered_on",
+    "SampleTaken": "taken_on",
+}
+
+
+def happened(event_type: str, fields: Mapping[str, Any], occurred_at: datetime) -> datetime:
+    """When the thing an event records happened: the day it names (seen on, recovered on, ...)
+    unless its occurred_at falls on that day (then the more exact instant), else occurred_at."""
+    key = HAPPENED_ON.get(event_type)
+    day = fields.get(key) if key else None
+    if isinstance(day, str):
+        try:
+            day = date.fromisoformat(day[:10])
+        except ValueError:
+            day = None
+    if isinstance(day, datetime):
+        day = day.date()
+    if isinstance(day, date) and day != occurred_at.astimezone(UTC).date():
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return occurred_at
+
+
+def entry_happened(entry: TimelineRow) -> datetime:
+    return happened(entry.event_type, visible_fields(entry), entry.occurred_at)
+
+
+def in_happened_order(entries: Iterable[T], when: Callable[[T], datetime]) -> list[T]:
+    """Entries ordered by when they happened; things of one instant in the order recorded."""
+    return sorted(entries, key=lambda e: (when(e).astimezone(UTC), getattr(e, "version", 0)))
+
 
 _PUBLIC_PERSON = ("sex", "nationalities")
 _PUBLIC_LAST_SEEN = ("country", "route")
+
+
+KNOWN_AS_OF = (
+    "what had been recorded by as_of (every event recorded after it left out), "
+    "events in the order they happened"
+)
 
 
 @dataclass
@@ -39,11 +89,37 @@ class CaseAsOf:
         """JSON-ready: instants as ISO 8601 text."""
         out = {k: v for k, v in vars(self).items() if k not in ("as_of", "events")}
         out["as_of"] = self.as_of.isoformat() if self.as_of else None
+        out["known_as_of"] = KNOWN_AS_OF
         out["events"] = [
-            {**e, "occurred_at": e["occurred_at"].isoformat(), "recorded_at": e["recorded_at"].isoformat()}
-            for e in self.events
+            {
+                **e,
+                "happened_at": e["happened_at"].isoformat(),
+                "occurred_at": e["occurred_at"].isoformat(),
+                "recorded_at": e["recorded_at"].isoformat(),
+            }
+            for e in self.in_happened_order()
         ]
         return out
+
+    def in_happened_order(self) -> list[dict[str, Any]]:
+        """The events as they happened (they were folded in the order recorded)."""
+        return in_happened_order(self.events, lambda e: e["happened_at"])
+
+
+def timeline_items(entries: Iterable[TimelineRow]) -> list[dict[str, Any]]:
+    """A timeline as the API and `--json` give it: in the order things happened, each entry
+    with when it happened, when and by whom it was recorded, and the fields shown."""
+    return [
+        {
+            **{k: getattr(e, k) for k in TIMELINE_COLUMNS if k not in ("public", "shown")},
+            "occurred_at": e.occurred_at.isoformat(),
+            "recorded_at": e.recorded_at.isoformat(),
+            "withheld": list(e.withheld),
+            "happened_at": entry_happened(e).isoformat(),
+            "fields": visible_fields(e),
+        }
+        for e in in_happened_order(entries, entry_happened)
+    ]
 
 
 def visible_fields(entry: TimelineRow) -> dict[str, Any]:
@@ -73,6 +149,7 @@ def fold(case_id: str, entries: list[TimelineRow], as_of: datetime | None) -> Ca
             {
                 "version": entry.version,
                 "event": name,
+                "happened_at": happened(name, f, entry.occurred_at),
                 "occurred_at": entry.occurred_at,
                 "recorded_at": entry.recorded_at,
                 "recorded_by": f"{entry.organisation} ({entry.role})",
@@ -152,7 +229,7 @@ def diff(views: Timelines, case_id: str, first: datetime, second: datetime) -> d
             }
         else:
             changed[key] = {"from": before[key], "to": after[key]}
-    new_events = [e for e in after["events"] if e["version"] > before["version"]]
+    new_events = [e for e in after["events"] if e["version"] > before["version"]]  # recorded between
     return {
         "case_id": case_id,
         "from": first.isoformat(),

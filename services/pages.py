@@ -29,6 +29,7 @@ from services import case_search
 from services.api_common import jurisdiction_of
 from services.bootstrap import Node
 from services.caller_view import CallerView, ledger_withholding
+from services.readable import plain
 from services.reading import CaseReading, Entry, ReadRefused
 from services.sessions import Guard
 from services.tokens import Credential, TokenStore
@@ -53,6 +54,7 @@ _TEXT = {
 }
 
 templates = Environment(loader=PackageLoader("services", "templates"), autoescape=select_autoescape(["html"]))
+templates.filters["plain"] = plain  # values as people read them, never a Python repr
 
 
 @dataclass(frozen=True)
@@ -262,8 +264,8 @@ def add_pages(
             e
             for e in dossier.entries
             if (not event_type or e.event_type == event_type)
-            and (first is None or e.occurred_at.date() >= first)
-            and (last is None or e.occurred_at.date() <= last)
+            and (first is None or e.happened.date() >= first)
+            and (last is None or e.happened.date() <= last)
         ]
         return _page(
             "case.html",

@@ -26,6 +26,7 @@ from ledger.events import ENVELOPE_KEYS
 from ledger.sealing import merge, split
 from ledger.tiers import TIERS, is_minor
 from services.bootstrap import Node
+from services.history import happened, in_happened_order
 
 ABOVE_PUBLIC = TIERS[1:]
 READ_REFUSED = (
@@ -56,6 +57,18 @@ class ReadRefused(LedgerError):
         self.reason = reason
 
 
+class CaseErased(ReadRefused):
+    """A read of a case its family had erased: the reader is told so (erasure is public on the
+    ledger), not that consent is missing."""
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__(case_id, ERASED)
+        self.args = (f"case {case_id}: erased at the family's request; nothing of it can be read",)
+
+
+ERASED = "the case was erased at the family's request"
+
+
 @dataclass(frozen=True)
 class Entry:
     """One event of a case as the reader may see it."""
@@ -69,6 +82,12 @@ class Entry:
     fields: dict[str, Any]
     withheld: tuple[str, ...]  # tiers this reader may not see in this event
     protected: tuple[str, ...] = ()  # fields kept from this reader to protect a person
+    happened_at: datetime | None = None  # the day seen, recovered, ... where not occurred_at's
+
+    @property
+    def happened(self) -> datetime:
+        """When the thing happened, as far as this reader may see (else occurred_at)."""
+        return self.happened_at or self.occurred_at
 
 
 @dataclass(frozen=True)
@@ -110,6 +129,9 @@ class CaseReading:
         case = self.node.ledger.get_case(case_id)
         decisions = self.decide(case, reader.organisation, purpose)
         granted = tuple(t for t, d in decisions.items() if d)
+        if case.erased:
+            self._record(case_id, reader, purpose, (), "refused", ERASED, interface)
+            raise CaseErased(str(case_id))
         if not granted:
             refusal = next(iter(decisions.values())).reason if decisions else "no access rules are configured"
         elif not case.has_consent(purpose):
@@ -249,7 +271,7 @@ class CaseReading:
     def _dossier(
         self, case: MissingPersonCase, tiers: Sequence[str], protect: Protect | None = None
     ) -> Dossier:
-        entries = self._entries(case.id, tiers, protect)
+        entries = in_happened_order(self._entries(case.id, tiers, protect), lambda e: e.happened)
         status = f"{case.status.value}, erased at the family's request" if case.erased else case.status.value
         return Dossier(str(case.id), case.origin, status, tuple(tiers), entries)
 
@@ -268,6 +290,7 @@ class CaseReading:
             withheld = tuple(sorted(set(groups) - set(shown), key=TIERS.index))
             fields = merge(name, public, shown)
             protected = protect(name, event.recorded_by["organisation"], fields) if protect else ()
+            day = happened(name, fields, event.occurred_at)
             entries.append(
                 Entry(
                     event_type=name,
@@ -279,6 +302,7 @@ class CaseReading:
                     fields=fields,
                     withheld=withheld,
                     protected=protected,
+                    happened_at=None if day == event.occurred_at else day,
                 )
             )
         return entries

@@ -41,7 +41,7 @@ from ledger.forensic_commands import (
 )
 from ledger.sealing import sealed_tiers
 from ledger.values import Place
-from projections.statistics import monthly
+from projections.statistics import UNKNOWN_MONTH, monthly
 from services import feed as feed_module
 from services.bootstrap import Node, build_node
 from services.candidates import Candidates, CandidatesRefused
@@ -771,9 +771,13 @@ class NodeContract:
         mx.projector("GT").run_once()  # GT sees only the public tier of MX's cases
         month = datetime.now(UTC).strftime("%Y-%m")
         for jurisdiction in ("MX", "GT"):
-            cells = {(c.sex, c.last_seen_country): c.shown for c in monthly(mx.views(jurisdiction))}
-            assert cells == {("female", "MX"): "7", ("male", "MX"): "<5"}
-            assert {c.month for c in monthly(mx.views(jurisdiction))} == {month}
+            for by in ("missing", "reported"):
+                cells = {(c.sex, c.last_seen_country): c.shown for c in monthly(mx.views(jurisdiction), by)}
+                assert cells == {("female", "MX"): "7", ("male", "MX"): "<5"}
+            assert {c.month for c in monthly(mx.views(jurisdiction), "reported")} == {month}
+        # Counted by the month they went missing (2026-02), which GT may not read: "unknown".
+        assert {c.month for c in monthly(mx.views("MX"))} == {"2026-02"}
+        assert {c.month for c in monthly(mx.views("GT"))} == {UNKNOWN_MONTH}
 
     def test_the_timeline_shows_a_samples_custody_chain_without_its_forensic_data(
         self, make_node: NodeFactory

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,11 @@ def test_views_history_and_statistics_answer_for_the_callers_jurisdiction(
     assert changes.status_code == 200 and changes.json()["case_id"] == case_id
     cells = api.get("/statistics", headers=headers).json()
     assert cells and all(c["cases"] == "<5" for c in cells)
+    assert {c["month"] for c in cells} == {REPORT["last_seen_date"][:7]}, "the month gone missing"
+    reported = api.get("/statistics", params={"by": "reported"}, headers=headers).json()
+    assert {c["month"] for c in reported} == {datetime.now(UTC).strftime("%Y-%m")}
+    wrong = api.get("/statistics", params={"by": "typed"}, headers=headers)
+    assert wrong.status_code == 422 and loc(wrong) == [["query", "by"]]
 
 
 def test_an_unexpected_failure_is_a_500_without_details(

@@ -106,7 +106,9 @@ def test_a_commissioner_reviews_a_case_in_the_browser(
 
     rows = browser.find_elements(By.CSS_SELECTOR, "#timeline tr.event")
     types = [row.get_attribute("data-type") for row in rows]
-    assert types[0] == "CaseReported" and "SightingRecorded" in types and "CaseReopened" in types
+    # In the order things happened: the sighting of 2026-02-10 (tests/story.py) before the report.
+    assert types[0] == "SightingRecorded" and "CaseReported" in types and "CaseReopened" in types
+    assert "2026-02-10" in rows[0].text
     assert "source: survivor (medium)" in browser.find_element(By.ID, "timeline").text
     assert browser.find_element(By.ID, "status").text.startswith("identified_deceased")
 
