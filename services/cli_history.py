@@ -221,7 +221,9 @@ def _at(text: str) -> datetime:
 @click.option("--as-of", "as_of", help="What was known (recorded) by this instant (ISO 8601 with zone).")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @format_option
-def timeline(aggregate_id: str, jurisdiction: str, as_of: str | None, as_json: bool, output_format: str) -> None:
+def timeline(
+    aggregate_id: str, jurisdiction: str, as_of: str | None, as_json: bool, output_format: str
+) -> None:
     """Every event of a case, remains, sample (its custody chain) or match, as a jurisdiction
     may see it, in the order things happened: what, when it happened, when and by whom it was
     recorded and why; the tiers it may not see are named."""
@@ -299,7 +301,13 @@ def stats(jurisdiction: str, as_json: bool, output_format: str) -> None:
         }
     if output_format != "text":  # one flat table for spreadsheets: which count, then the cell
         flat = [
-            {"table": key, "month": c.month, "country": c.last_seen_country, "sex": c.sex or None, "count": c.shown}
+            {
+                "table": key,
+                "month": c.month,
+                "country": c.last_seen_country,
+                "sex": c.sex or None,
+                "count": c.shown,
+            }
             for key, cells in tables.items()
             for c in cells
         ]
