@@ -84,10 +84,16 @@ def _match(row: ForensicRow, entries: list[Entry]) -> dict[str, Any]:
         for e in entries
         if e.event_type == "MatchReviewed"
     ]
+    # The views of a node hold no forensic tier; the audited read of the match (entries) may.
+    status = row.status
+    seen = [str(e.fields.get("outcome")) for e in entries if e.event_type == "MatchReviewed"]
+    seen = [o for o in seen if o in MATCH_OUTCOMES]
+    if status == "reviewed" and seen:
+        status = seen[-1]
     return {
         "aggregate_id": row.aggregate_id,
-        "status": row.status,
-        "outcome": MATCH_OUTCOMES.get(row.status, row.status.replace("_", " ")),
+        "status": status,
+        "outcome": MATCH_OUTCOMES.get(status, status.replace("_", " ")),
         "reviews": reviews,
         "remains_id": proposed.get("remains_id"),
         "basis": proposed.get("basis"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from babel import Locale
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
@@ -53,7 +54,8 @@ def _cells(counts: Counter[str], ordered: bool = False) -> list[tuple[str, int |
 def charts(rows: Iterable[CaseRow]) -> list[Chart]:
     rows = list(rows)
     months = Counter(r.last_seen_month or UNKNOWN for r in rows)
-    nationalities = Counter(n for r in rows for n in (r.nationalities or (UNKNOWN,)))
+    names = Locale("en").territories
+    nationalities = Counter(str(names.get(n, n)) for r in rows for n in (r.nationalities or (UNKNOWN,)))
     routes = Counter(r.route or UNKNOWN for r in rows)
     statuses = Counter(STATUS_WORDS.get(r.status, r.status.replace("_", " ")) for r in rows)
     return [
