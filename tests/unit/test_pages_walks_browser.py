@@ -127,7 +127,8 @@ def small_targets(browser: webdriver.Chrome) -> list[str]:
     """Buttons, links styled as buttons and fields under 44 px high (a finger's size)."""
     return list(
         browser.execute_script(
-            "return [...document.querySelectorAll('button, .button-link, input:not([type=hidden]):not([type=checkbox]), select')]"
+            "return [...document.querySelectorAll("
+            "'button, .button-link, input:not([type=hidden]):not([type=checkbox]), select')]"
             ".filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)"
             ".map(e => e.outerHTML.slice(0, 80))"
         )
