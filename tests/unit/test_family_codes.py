@@ -52,7 +52,9 @@ def test_the_check_catches_a_wrong_code(codes: FamilyCodes) -> None:
     code, _ = codes.issue("Rosa Chávez, madre", CASE)
     other = ALPHABET[(ALPHABET.index(code[-1]) + 1) % len(ALPHABET)]
     assert codes.verify(code[:-1] + other) is None
-    assert codes.verify(code[:-1]) is None and codes.verify("") is None and codes.verify("clt_" + code) is None
+    assert (
+        codes.verify(code[:-1]) is None and codes.verify("") is None and codes.verify("clt_" + code) is None
+    )
 
 
 def test_the_node_keeps_no_code_in_clear(codes: FamilyCodes) -> None:
@@ -114,6 +116,8 @@ def test_family_code_is_issued_on_the_command_line(tmp_path: Path) -> None:
     assert timedelta(hours=47) < opened.expiry - datetime.now(UTC) <= timedelta(hours=48)
 
     unknown = caseledger("family-code", "00000000-0000-4000-8000-000000000000", "--for", "Rosa")
-    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr and unknown.stderr.startswith("error:")
+    assert (
+        unknown.returncode != 0 and "Traceback" not in unknown.stderr and unknown.stderr.startswith("error:")
+    )
     too_long = caseledger("family-code", str(case_id), "--for", "Rosa", "--expires", "120d")
     assert too_long.returncode != 0 and "expires" in too_long.stderr
