@@ -1,13 +1,27 @@
 """The observatory's charts (services/stats_pages.py): counts from the public tier, cells under
-5 suppressed in the drawing, the tables and the CSV alike, SVG that runs no script."""
+5 suppressed in the drawing, the tables and the CSV alike, SVG that runs no script; and no page
+shows a value as a program writes it."""
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
+from fastapi.testclient import TestClient
+
+from ledger.access_rules import SAMPLE_POLICY
 from projections.views import CaseRow
+from services.api import create_app
+from services.bootstrap import build_node
+from services.family_codes import FamilyCodes
+from services.settings import Settings
 from services.stats_pages import as_csv, charts, svg
+from services.tokens import TokenStore
+from tests.story import whole_story
+from tests.unit.test_web_hardening import SAME, form_token
 
 ROW = CaseRow(
     case_id="c",
@@ -62,3 +76,38 @@ def test_the_drawing_and_the_csv_say_the_same_and_hide_the_same() -> None:
 def test_an_unknown_month_or_route_is_counted_as_not_known() -> None:
     found = {c.key: dict(c.cells) for c in charts([replace(ROW, last_seen_month=None, route=None)] * 5)}
     assert found["month"] == {"not known": 5} and found["route"] == {"not known": 5}
+
+
+def test_no_page_shows_a_program_value(tmp_path: Path) -> None:
+    """The family's page in both languages, and the commission's case page: no Python repr, no
+    escaped unicode, no None; on the family's page no field name either. Control: the pattern
+    catches each of them."""
+    pattern = re.compile(r"\{'|\['|\bNone\b|\\u[0-9a-f]{4}")
+    field_name = re.compile(r"\b[a-z]+_[a-z_]+\b")
+    for bad in ("{'name': 'x'}", "['GT']", "email: None", "V\\u00eda"):
+        assert pattern.search(bad), bad
+    assert field_name.search("given_names")
+    node = build_node(Settings(node="MX", data_dir=tmp_path, access_rules=SAMPLE_POLICY))
+    ids = whole_story(node.ledger)
+    tokens = TokenStore(tmp_path / "tokens.json")
+    code, _ = FamilyCodes(tokens).issue("Rosa", str(ids["case"]))
+    client = TestClient(create_app(node, tokens, catch_up=True))
+    csrf = form_token(client, "/family/login")
+    assert client.post("/family/login", data={"token": code, "csrf": csrf}, headers=SAME).status_code == 200
+    for lang in ("es", "en"):
+        page = client.get(f"/family?lang={lang}")
+        text = html.unescape(re.sub(r"<[^>]+>", " ", page.text.split("<main>")[1]))
+        text = re.sub(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", "", text)  # reference numbers
+        assert not pattern.search(text) and not field_name.search(text), (lang, field_name.search(text))
+    staff = TestClient(client.app)
+    token, _ = tokens.issue("mx-mecanismo-externo", "commissioner")
+    csrf = form_token(staff, "/pages/login")
+    signed = staff.post(
+        "/pages/login", data={"token": token, "purpose": "search", "csrf": csrf}, headers=SAME
+    )
+    assert signed.status_code == 200
+    page = staff.get(f"/pages/cases/{ids['case']}")
+    assert page.status_code == 200 and not pattern.search(html.unescape(page.text)), pattern.search(
+        html.unescape(page.text)
+    )
+    node.close()
