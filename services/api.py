@@ -53,6 +53,7 @@ from services.api_common import (
     own_case,
     problem,
 )
+from services.api_family_codes import add_family_codes
 from services.api_limits import VISIBLE
 from services.api_reads import add_reads
 from services.api_search import add_case_list
@@ -322,6 +323,7 @@ def create_app(
 
     add_reads(app, node, rules, lock, caller, sync, catch_up)
     add_candidates(app, node, candidates, lock, caller, sync)
+    add_family_codes(app, node, tokens, lock, caller)
     add_pages(app, node, rules, tokens, lock, sync, guard)
     add_family_pages(app, node, reading, tokens, lock, guard)
     add_assets(app)

@@ -221,11 +221,11 @@ class Words:
     def status(self, status: str) -> str:
         base, _, _ = status.partition(",")
         erased = " · " + self.t["status_words"]["erased"] if "erased" in status and base != "erased" else ""
-        return self.t["status_words"].get(base, base.replace("_", " ")) + erased
+        return str(self.t["status_words"].get(base, base.replace("_", " "))) + erased
 
     def organisation(self, organisation: str) -> str:
         if organisation.startswith("family:"):
-            return self.t["you"]
+            return str(self.t["you"])
         known = self.rules.organisations.get(organisation) if self.rules else None
         return known.name if known is not None else organisation
 
@@ -234,9 +234,9 @@ class Words:
 
     def word(self, value: str) -> str:
         if value in self.t["purposes"]:
-            return self.t["purposes"][value]
+            return str(self.t["purposes"][value])
         if value in self.t["status_words"]:
-            return self.t["status_words"][value].lower()
+            return str(self.t["status_words"][value]).lower()
         if value in _WORDS:
             return _WORDS[value][self._index]
         return value.replace("_", " ")
@@ -247,7 +247,7 @@ class Words:
 
     def value(self, name: str, value: Any) -> str:
         if isinstance(value, bool):
-            return self.t["yes"] if value else self.t["no"]
+            return str(self.t["yes"] if value else self.t["no"])
         if isinstance(value, datetime | date):
             return self.day(value)
         if isinstance(value, str):

@@ -121,3 +121,42 @@ def test_family_code_is_issued_on_the_command_line(tmp_path: Path) -> None:
     )
     too_long = caseledger("family-code", str(case_id), "--for", "Rosa", "--expires", "120d")
     assert too_long.returncode != 0 and "expires" in too_long.stderr
+
+
+def test_the_caseworker_who_reported_the_case_gives_a_code_over_http(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from ledger.access_rules import SAMPLE_POLICY
+    from services.api import create_app
+    from tests.unit.test_web_hardening import COMMISSION, PROSECUTOR, REPORT
+
+    node = build_node(Settings(node="MX", data_dir=tmp_path, access_rules=SAMPLE_POLICY))
+    tokens = TokenStore(tmp_path / "api-tokens.json")
+    api = TestClient(create_app(node, tokens, catch_up=True))
+
+    def staff(organisation: str, role: str = "caseworker") -> dict[str, str]:
+        token, _ = tokens.issue(organisation, role)
+        return {"Authorization": f"Bearer {token}", "X-Purpose": "search"}
+
+    reporter = staff(PROSECUTOR)
+    case_id = api.post("/cases", json=REPORT, headers=reporter).json()["id"]
+    given = api.post(
+        f"/cases/{case_id}/family-code", json={"family_member": "Ana Cruz, hermana"}, headers=reporter
+    )
+    assert given.status_code == 201, given.text
+    opened = FamilyCodes(tokens).verify(given.json()["code"])
+    assert opened is not None and opened.case_id == case_id
+
+    other = api.post(f"/cases/{case_id}/family-code", json={"family_member": "x"}, headers=staff(COMMISSION))
+    assert other.status_code == 403, "only the organisation that reported the case"
+    long = api.post(
+        f"/cases/{case_id}/family-code", json={"family_member": "x", "expires_days": 120}, headers=reporter
+    )
+    assert long.status_code == 422 and "expires_days" in long.text
+    unknown = api.post(
+        "/cases/00000000-0000-4000-8000-000000000000/family-code",
+        json={"family_member": "x"},
+        headers=reporter,
+    )
+    assert unknown.status_code == 404
+    node.close()
