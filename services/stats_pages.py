@@ -68,7 +68,7 @@ def charts(rows: Iterable[CaseRow]) -> list[Chart]:
 
 def svg(chart: Chart) -> Markup:
     """A horizontal bar chart; suppressed cells get no bar and say so."""
-    bar_h, gap, label_w, width = 24, 8, 210, 640
+    bar_h, gap, label_w, width = 22, 6, 130, 400
     largest = max((n for _, n in chart.cells if n is not None), default=1)
     height = max(1, len(chart.cells)) * (bar_h + gap) + gap
     parts = [
@@ -79,8 +79,8 @@ def svg(chart: Chart) -> Markup:
     for index, (category, count) in enumerate(chart.cells):
         y = gap + index * (bar_h + gap)
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + bar_h * 0.7:.0f}" text-anchor="end" font-size="14" '
-            f'fill="#1b1b1b">{escape(category[:28])}</text>'
+            f'<text x="{label_w - 8}" y="{y + bar_h * 0.7:.0f}" text-anchor="end" font-size="13" '
+            f'fill="#1b1b1b">{escape(_short(category))}</text>'
         )
         if count is None:
             parts.append(
@@ -88,14 +88,19 @@ def svg(chart: Chart) -> Markup:
                 f"{escape(chart.shown(None))} (suppressed)</text>"
             )
             continue
-        length = max(2.0, (width - label_w - 60) * count / largest)
+        length = max(2.0, (width - label_w - 40) * count / largest)
         parts.append(f'<rect x="{label_w}" y="{y}" width="{length:.1f}" height="{bar_h}" fill="#0b4f9c"/>')
         parts.append(
-            f'<text x="{label_w + length + 6:.1f}" y="{y + bar_h * 0.7:.0f}" font-size="14" '
+            f'<text x="{label_w + length + 6:.1f}" y="{y + bar_h * 0.7:.0f}" font-size="13" '
             f'fill="#1b1b1b">{count}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _short(category: str) -> str:
+    """A label that fits beside its bar at a phone's width (the table below says it whole)."""
+    return category if len(category) <= 18 else category[:17] + "…"
 
 
 def as_csv(found: list[Chart]) -> str:
@@ -152,7 +157,9 @@ def add_statistics_pages(
             charts=[(c, svg(c)) for c in figures],
             total=sum(n or 0 for n in (n for _, n in figures[0].cells)) if figures else 0,
             smallest=SMALLEST_CELL,
-            who=credential.organisation,
+            who=rules.organisations[credential.organisation].name
+            if rules is not None and credential.organisation in rules.organisations
+            else credential.organisation,
         )
 
     @app.get("/pages/statistics.csv", include_in_schema=False)
