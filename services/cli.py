@@ -268,8 +268,9 @@ def quickstart() -> None:
             click.echo("")
 
 
-for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS, *cli_candidates.COMMANDS,
-                *cli_codes.COMMANDS):
+for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS, *cli_candidates.COMMANDS):
+    main.add_command(command)
+for command in cli_codes.COMMANDS:
     main.add_command(command)
 
 
