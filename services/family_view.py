@@ -289,7 +289,7 @@ class Words:
         walk(entry.fields)
         return Shown(
             title=EVENTS[self.lang].get(entry.event_type, entry.event_type),
-            when=self.day(entry.occurred_at),
+            when=self.day(getattr(entry, "happened", entry.occurred_at)),  # the day seen, where it says
             who=self.organisation(entry.recorded_by["organisation"]),
             details=details,
             references=references,

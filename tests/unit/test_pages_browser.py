@@ -108,7 +108,7 @@ def test_a_commissioner_reviews_a_case_in_the_browser(
     types = [row.get_attribute("data-type") for row in rows]
     assert types[0] == "CaseReported" and "SightingRecorded" in types and "CaseReopened" in types
     assert "source: survivor (medium)" in browser.find_element(By.ID, "timeline").text
-    assert browser.find_element(By.ID, "status").text.startswith("identified deceased")
+    assert browser.find_element(By.ID, "status").text.startswith("identified_deceased")
 
     # Filter by event type: a real selection and a real click.
     Select(browser.find_element(By.ID, "event-type")).select_by_value("SightingRecorded")
