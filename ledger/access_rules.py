@@ -12,6 +12,12 @@ A rules file (TOML) has these tables; every name below is checked when it is loa
                         expires (optional date; the agreement holds through that day),
                         members (optional, to a node only: the kinds of that country's
                         organisations that read under it too; by default the node alone)
+    [[mandates]]        organisation, purposes, name (the law or instrument, as the family
+                        will read it): a legal basis besides consent. The organisation's
+                        reads for those purposes need no consent of the family (the tiers
+                        are still the agreements'); they are always recorded, and the
+                        family's page names the mandate. Only commissions, prosecutors and
+                        search commissions hold mandates; never for statistics.
 
 Organisation kinds: family_association, ngo, shelter, forensic_institute,
 genetic_laboratory, consulate, commission, prosecutor, search_commission. Purposes:
@@ -58,6 +64,7 @@ ORGANISATION_KINDS = (
 CONDITIONS = ("nationality_is_represented_country",)
 FORENSIC_READERS = ("forensic_institute", "genetic_laboratory", "commission", "search_commission")
 GENETIC_READERS = ("genetic_laboratory",)
+MANDATE_HOLDERS = ("commission", "prosecutor", "search_commission")
 SAMPLE_POLICY = Path(__file__).resolve().parent / "policies" / "central-america-mexico.toml"
 
 
@@ -96,6 +103,15 @@ class Agreement:
 
 
 @dataclass(frozen=True)
+class Mandate:
+    """A legal basis besides consent: `organisation` reads for `purposes` by law (`name`)."""
+
+    organisation: str
+    purposes: frozenset[str]
+    name: str
+
+
+@dataclass(frozen=True)
 class Decision:
     """Whether a read is allowed, why, and under which agreement (for the audit trail)."""
 
@@ -114,6 +130,13 @@ class AccessRules:
     jurisdictions: Mapping[str, str]
     organisations: Mapping[str, Organisation]
     agreements: Sequence[Agreement]
+    mandates: Sequence[Mandate] = ()
+
+    def mandate(self, organisation: str, purpose: str) -> Mandate | None:
+        """The mandate by which this organisation reads for this purpose without consent, if any."""
+        return next(
+            (m for m in self.mandates if m.organisation == organisation and purpose in m.purposes), None
+        )
 
     def decide(
         self,
@@ -318,10 +341,29 @@ def parse(raw: Mapping[str, Any]) -> AccessRules:
         if any(a.id == agreement.id for a in agreements):
             raise RulesError(f"agreements[{agreement.id}]", "the id is used twice")
         agreements.append(agreement)
-    unknown = set(raw) - {"version", "jurisdictions", "organisations", "agreements"}
+    mandates = [_mandate(f"mandates[{i}]", m, organisations) for i, m in enumerate(raw.get("mandates", []))]
+    unknown = set(raw) - {"version", "jurisdictions", "organisations", "agreements", "mandates"}
     if unknown:
         raise RulesError(sorted(unknown)[0], "is not a table of the rules schema")
-    return AccessRules(jurisdictions, organisations, tuple(agreements))
+    return AccessRules(jurisdictions, organisations, tuple(agreements), tuple(mandates))
+
+
+def _mandate(rule: str, item: Mapping[str, Any], organisations: Mapping[str, Organisation]) -> Mandate:
+    holder = organisations.get(str(item.get("organisation")))
+    if holder is None:
+        raise RulesError(rule, f"organisation = {item.get('organisation')!r} is not a declared organisation")
+    rule = f"mandates[{holder.id}]"
+    if holder.kind not in MANDATE_HOLDERS:
+        holders = ", ".join(MANDATE_HOLDERS)
+        raise RulesError(rule, f"a {holder.kind} holds no legal mandate; only {holders} do")
+    purposes = _values(rule, "purposes", item.get("purposes"), PURPOSES)
+    if "statistics" in purposes:
+        raise RulesError(rule, "statistics read the public tier, which needs no mandate")
+    name = _checked(rule, v.required_text, "name", item.get("name"))
+    unknown = set(item) - {"organisation", "purposes", "name"}
+    if unknown:
+        raise RulesError(rule, f"{sorted(unknown)[0]} is not a field of a mandate")
+    return Mandate(holder.id, purposes, name)
 
 
 def _checked(rule: str, check: Any, *args: Any, **kwargs: Any) -> Any:

@@ -31,16 +31,21 @@ CaseReader = Callable[[str, str, Sequence[str], bool], bool]
 
 
 def refused_by_links(
-    views: JurisdictionViews, aggregate_ids: Iterable[str], purpose: str, may_read: CaseReader
+    views: JurisdictionViews,
+    aggregate_ids: Iterable[str],
+    purpose: str,
+    may_read: CaseReader,
+    mandated: bool = False,
 ) -> dict[str, set[str]]:
     """The tiers above public of each of these records that the cases it is linked to refuse
-    this reader (records with none refused are left out)."""
+    this reader (records with none refused are left out). mandated: the reader holds the
+    purpose by a legal mandate (AccessRules.mandate), which stands in for the family's consent."""
     linked = views.linked_cases(list(aggregate_ids))
     rows = views.rows(sorted({c for cases in linked.values() for c in cases})) if linked else {}
     verdicts: dict[str, set[str]] = {}
     for case_id in {c for cases in linked.values() for c in cases}:
         row = rows.get(case_id)
-        verdicts[case_id] = {t for t in SHOWN_TIERS if not _case_allows(row, t, purpose, may_read)}
+        verdicts[case_id] = {t for t in SHOWN_TIERS if not _case_allows(row, t, purpose, may_read, mandated)}
     found: dict[str, set[str]] = {}
     for aggregate_id, cases in linked.items():
         refused = set().union(*(verdicts[c] for c in cases))
@@ -49,8 +54,10 @@ def refused_by_links(
     return found
 
 
-def _case_allows(row: CaseRow | None, tier: str, purpose: str, may_read: CaseReader) -> bool:
-    if row is None or row.status == "erased" or purpose not in row.consents:
+def _case_allows(
+    row: CaseRow | None, tier: str, purpose: str, may_read: CaseReader, mandated: bool = False
+) -> bool:
+    if row is None or row.status == "erased" or (purpose not in row.consents and not mandated):
         return False
     return may_read(row.origin, tier, row.nationalities, row.minor)
 

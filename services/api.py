@@ -54,6 +54,7 @@ from services.api_common import (
     problem,
 )
 from services.api_export import CsvLists
+from services.api_family_codes import add_family_codes
 from services.api_imports import MAX_IMPORT_BYTES, add_imports
 from services.api_limits import VISIBLE
 from services.api_reads import add_reads
@@ -331,6 +332,7 @@ def create_app(
     add_reads(app, node, rules, lock, caller, sync, catch_up)
     add_candidates(app, node, candidates, lock, caller, sync)
     add_imports(app, node, lock, caller)
+    add_family_codes(app, node, tokens, lock, caller)
     add_pages(app, node, rules, tokens, lock, sync, guard)
     add_family_pages(app, node, reading, tokens, lock, guard)
     add_assets(app)

@@ -47,6 +47,8 @@ class CallerView:
         self.views, self.rules = views, rules
         self.organisation, self.purpose, self.today = organisation, purpose, today
         self.withheld = withheld  # case id -> the countries it is never shared with
+        # A purpose the organisation holds by law needs no consent of the family (its reads are recorded).
+        self.mandated = rules is not None and rules.mandate(organisation, purpose) is not None
 
     def kept_from_caller(self, case_id: str) -> bool:
         """Whether the case is withheld from this caller's country (a refugee's): then the
@@ -82,14 +84,15 @@ class CallerView:
 
     def _linked(self, aggregate_ids: Sequence[str]) -> dict[str, set[str]]:
         """The tiers the cases these records are linked to refuse this caller."""
-        return refused_by_links(self.views, aggregate_ids, self.purpose, self.may_read)
+        return refused_by_links(self.views, aggregate_ids, self.purpose, self.may_read, self.mandated)
 
     def shows(self, row: CaseRow) -> bool:
         """Whether this caller may see the personal data the views hold of a case: the family
-        consented to this purpose, and the rules let this organisation read the common tier."""
+        consented to this purpose (or the organisation holds it by mandate), and the rules let this
+        organisation read the common tier."""
         return (
             not row.restricted
-            and self.purpose in row.consents
+            and (self.purpose in row.consents or self.mandated)  # a legal mandate stands in for consent
             and self.may_read(row.origin, "common", row.nationalities)
         )
 

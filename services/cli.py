@@ -16,7 +16,7 @@ from ledger.commands import Actor, ReportMissingPerson
 from ledger.errors import CommandIdReused, LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
-from services import cli_api, cli_candidates, cli_export, cli_family, cli_history, cli_import
+from services import cli_api, cli_candidates, cli_codes, cli_export, cli_family, cli_history, cli_import
 from services.cli_commands import act_group
 from services.cli_common import UNAVAILABLE, UserError, click_message, exit_status, node_from_env
 from topics.log import LogUnavailable
@@ -299,6 +299,8 @@ for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS, 
 main.add_command(act_group)
 main.add_command(cli_import.import_group)
 cli_export.register(main)  # after the import group: `import pfif` joins it
+for command in cli_codes.COMMANDS:
+    main.add_command(command)
 
 
 def run() -> None:

@@ -3,8 +3,9 @@ consults everything held about their case and who read it, corrects it, gives or
 consent purpose by purpose, and asks for erasure. Every consultation is recorded as a read,
 every change is an event on the ledger; the original of a correction stays in the history.
 
-The credential is a token issued for the family member and their case only (`caseledger
-token issue NAME --role family_member --case CASE`). Signing in starts a session held at the
+A family signs in with the short code its caseworker gives it (`caseledger family-code CASE
+--for NAME`, services/family_codes.py), or a family token (`caseledger token issue NAME --role
+family_member --case CASE`); either opens that case only. Signing in starts a session held at the
 node (services/sessions.py) whose random id alone is in the cookie; every form, the sign-in
 form included, carries the session's form token, besides the SameSite=Strict cookie and the
 node's check of Origin.
@@ -22,6 +23,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ledger.commands import AMENDABLE, AmendData, EraseData, GrantConsent, WithdrawConsent
 from ledger.errors import InvalidField, LedgerError
 from ledger.vocabulary import PURPOSES
+from services.family_codes import FamilyCodes
+from services.family_view import Words
+from services.family_words import TEXT
 from services.pages import templates
 from services.reading import CaseReading
 from services.sessions import Guard
@@ -32,156 +36,6 @@ COOKIE = "caseledger_family"
 KIND = "family"
 NOTICES = ("amended", "granted_notice", "withdrawn_notice", "erased_notice")
 
-TEXT: dict[str, dict[str, Any]] = {
-    "es": {
-        "title": "Su caso",
-        "login_title": "Acceso para familias",
-        "login_intro": "Entre con la clave que le dieron para su caso. Cada consulta queda registrada.",
-        "token": "Clave",
-        "sign_in": "Entrar",
-        "sign_out": "Salir",
-        "other_language": "English",
-        "intro": "Aquí está todo lo que se guarda sobre su caso, quién lo anotó y quién lo consultó.",
-        "status": "Estado del caso",
-        "held": "Lo que se guarda",
-        "what": "Qué",
-        "when": "Cuándo",
-        "by_whom": "Quién lo anotó",
-        "details": "Datos",
-        "who_read": "Quién consultó su caso",
-        "who": "Quién",
-        "why": "Para qué",
-        "result": "Resultado",
-        "granted": "se le mostró",
-        "refused": "se le negó",
-        "correct": "Corregir un dato",
-        "field": "Dato",
-        "new_value": "Valor correcto",
-        "reason": "Por qué lo corrige",
-        "send_correction": "Enviar la corrección",
-        "consents": "Sus permisos",
-        "consents_intro": "Usted decide para qué se puede usar la información de su caso.",
-        "given": "permitido",
-        "not_given": "no permitido",
-        "on_behalf": "dado en su nombre por",
-        "grant": "Permitir",
-        "withdraw": "Retirar el permiso",
-        "erase_title": "Borrar sus datos",
-        "erase_intro": "Si pide el borrado, las claves que protegen sus datos se destruyen en todos los "
-        "países; lo que se compartió no se podrá leer más. No se puede deshacer.",
-        "erase_confirm": "Entiendo que no se puede deshacer",
-        "erase_button": "Pedir el borrado",
-        "confirm_first": "Marque la casilla para confirmar el borrado.",
-        "amended": "Su corrección quedó registrada. El dato anterior se conserva en el historial.",
-        "granted_notice": "Permiso registrado.",
-        "withdrawn_notice": "Permiso retirado. Dejará de compartirse para ese fin.",
-        "erased_notice": "Sus datos fueron borrados.",
-        "bad_token": "Esa clave no abre ningún caso.",
-        "form_expired": "El formulario había caducado: vuelva a entrar.",
-        "throttled": "Demasiados intentos fallidos: vuelva a intentarlo en {wait} s.",
-        "protected": "Parte de este dato se reserva para proteger a una persona.",
-        "purposes": {
-            "search": "la búsqueda",
-            "forensic_identification": "la identificación forense",
-            "family_support": "el apoyo a la familia",
-            "accountability": "la rendición de cuentas",
-            "statistics": "las estadísticas",
-        },
-        "amendable": {
-            "person.given_names": "Nombres",
-            "person.first_surname": "Primer apellido",
-            "person.second_surname": "Segundo apellido",
-            "person.father_name": "Nombre del padre",
-            "person.mother_name": "Nombre de la madre",
-            "person.physical_description": "Descripción física",
-            "last_seen.place": "Lugar donde se le vio por última vez",
-            "last_seen.route": "Ruta",
-            "circumstances": "Circunstancias",
-        },
-        "events": {
-            "CaseReported": "Denuncia",
-            "SightingRecorded": "Avistamiento",
-            "DataAmended": "Corrección",
-            "ConsentGranted": "Permiso dado",
-            "ConsentWithdrawn": "Permiso retirado",
-            "FamilyNotified": "Aviso a la familia",
-        },
-    },
-    "en": {
-        "title": "Your case",
-        "login_title": "Access for families",
-        "login_intro": "Sign in with the key you were given for your case. Every visit is recorded.",
-        "token": "Key",
-        "sign_in": "Sign in",
-        "sign_out": "Sign out",
-        "other_language": "Español",
-        "intro": "Here is everything kept about your case, who recorded it and who looked at it.",
-        "status": "Case status",
-        "held": "What is kept",
-        "what": "What",
-        "when": "When",
-        "by_whom": "Recorded by",
-        "details": "Details",
-        "who_read": "Who looked at your case",
-        "who": "Who",
-        "why": "What for",
-        "result": "Result",
-        "granted": "shown",
-        "refused": "refused",
-        "correct": "Correct something",
-        "field": "What to correct",
-        "new_value": "Correct value",
-        "reason": "Why",
-        "send_correction": "Send the correction",
-        "consents": "Your permissions",
-        "consents_intro": "You decide what the information about your case may be used for.",
-        "given": "allowed",
-        "not_given": "not allowed",
-        "on_behalf": "given on your behalf by",
-        "grant": "Allow",
-        "withdraw": "Withdraw permission",
-        "erase_title": "Erase your data",
-        "erase_intro": "If you ask for erasure, the keys that protect your data are destroyed in every "
-        "country; what was shared can no longer be read. This cannot be undone.",
-        "erase_confirm": "I understand this cannot be undone",
-        "erase_button": "Ask for erasure",
-        "confirm_first": "Tick the box to confirm the erasure.",
-        "amended": "Your correction is recorded. The earlier value stays in the history.",
-        "granted_notice": "Permission recorded.",
-        "withdrawn_notice": "Permission withdrawn. It will no longer be shared for that.",
-        "erased_notice": "Your data has been erased.",
-        "bad_token": "That key does not open a case.",
-        "form_expired": "The form had expired: sign in again.",
-        "throttled": "Too many failed attempts: try again in {wait} s.",
-        "protected": "Part of this is kept back to protect a person.",
-        "purposes": {
-            "search": "the search",
-            "forensic_identification": "forensic identification",
-            "family_support": "support to the family",
-            "accountability": "accountability",
-            "statistics": "statistics",
-        },
-        "amendable": {
-            "person.given_names": "Given names",
-            "person.first_surname": "First surname",
-            "person.second_surname": "Second surname",
-            "person.father_name": "Father's name",
-            "person.mother_name": "Mother's name",
-            "person.physical_description": "Physical description",
-            "last_seen.place": "Where last seen",
-            "last_seen.route": "Route",
-            "circumstances": "Circumstances",
-        },
-        "events": {
-            "CaseReported": "Report",
-            "SightingRecorded": "Sighting",
-            "DataAmended": "Correction",
-            "ConsentGranted": "Permission given",
-            "ConsentWithdrawn": "Permission withdrawn",
-            "FamilyNotified": "Family informed",
-        },
-    },
-}
 assert set(TEXT["es"]["amendable"]) <= set(AMENDABLE), "the pages offer only what the ledger amends"
 
 
@@ -192,6 +46,7 @@ def _lang(value: str | None) -> str:
 def add_family_pages(
     app: FastAPI, node: Any, reading: CaseReading, tokens: TokenStore, lock: Any, guard: Guard
 ) -> None:
+    codes = FamilyCodes(tokens)
 
     def render(name: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
         t = TEXT[lang]
@@ -200,6 +55,7 @@ def add_family_pages(
             other_lang="en" if lang == "es" else "es",
             t=t,
             footer="caseledger",
+            family_page=True,
             **context,
         )
         return HTMLResponse(page, status_code=status)
@@ -243,12 +99,22 @@ def add_family_pages(
         consents = {p for p in PURPOSES if case.has_consent(p)}
         # What staff granted for the family is shown to it, so it can take it back.
         on_behalf = {p: o for p, o in getattr(case, "consents_on_behalf", {}).items() if p in consents}
+        words = Words(lang, reading.rules)
+        reads, own_visits = words.reads(dossier)
+        person = case.person or {}
+        name = " ".join(str(person.get(k) or "") for k in ("given_names", "first_surname", "second_surname"))
         return render(
             "family.html",
             lang,
             422 if error else 200,
             title=TEXT[lang]["title"],
-            dossier=dossier,
+            person_name=" ".join(name.split()),
+            case_status=words.status(dossier.status),
+            entries=[words.entry(e) for e in dossier.entries],
+            reads=reads,
+            own_visits=own_visits,
+            mandates=words.mandates(),
+            on_behalf_names={p: words.organisation(o) for p, o in on_behalf.items()},
             consents=consents,
             on_behalf=on_behalf,
             purposes=[p for p in PURPOSES if p != "statistics"],
@@ -270,12 +136,16 @@ def add_family_pages(
         if session is None or not session.same_form(csrf):
             return login_page(request, language, TEXT[language]["form_expired"], 403)
         keys = attempt_keys(request, token)
+        if not token.strip().startswith("clt_"):  # a short code: failures counted under its HMAC's id
+            keys = [keys[0], f"code:{codes.code_id(token)}"]
         wait = guard.throttle.retry_after(keys)
         if wait is not None:
-            refused = login_page(request, language, TEXT[language]["throttled"].format(wait=wait), 429)
+            minutes = max(1, -(-wait // 60))
+            refused = login_page(request, language, TEXT[language]["throttled"].format(minutes=minutes), 429)
             refused.headers["Retry-After"] = str(wait)
             return refused
-        credential = tokens.verify(token.strip())
+        text = token.strip()
+        credential = tokens.verify(text) if text.startswith("clt_") else codes.verify(text)
         if credential is None or not credential.family:
             guard.throttle.failed(keys)
             return login_page(request, language, TEXT[language]["bad_token"], 401)
@@ -308,7 +178,9 @@ def add_family_pages(
             return RedirectResponse(f"/family/login?lang={language}", status_code=303)
         credential, form_token = signed
         if not hmac.compare_digest(csrf.encode(), form_token.encode()):
-            return render("base.html", language, 403, title=TEXT[language]["title"], error="form expired")
+            t = TEXT[language]
+            back = (f"/family?lang={language}", t["back"])
+            return render("base.html", language, 403, title=t["title"], error=t["form_expired"], back=back)
         envelope = {
             "command_id": f"family:{uuid.uuid4()}",
             "recorded_by": credential.actor,

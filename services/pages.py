@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,6 +32,7 @@ from services.caller_view import CallerView, ledger_withholding
 from services.readable import plain
 from services.reading import CaseReading, Entry, ReadRefused
 from services.sessions import Guard
+from services.stats_pages import add_statistics_pages
 from services.tokens import Credential, TokenStore
 from services.web_security import attempt_keys, set_session_cookie
 
@@ -63,11 +64,39 @@ class SampleCustody:
     custody: list[Entry]
 
 
+# A match's status as a reviewer reads it: the outcome of its review, not just "reviewed".
+MATCH_OUTCOMES = {
+    "proposed": "proposed, awaiting review",
+    "confirmed": "confirmed",
+    "rejected": "rejected",
+    "more_evidence_needed": "inconclusive: more evidence needed",
+    "revised": "revised after confirmation",
+    "reviewed": "reviewed (the outcome is forensic, which you may not read)",
+}
+
+
 def _match(row: ForensicRow, entries: list[Entry]) -> dict[str, Any]:
     proposed = entries[0].fields if entries else {}
+    reviews = [
+        {
+            "outcome": MATCH_OUTCOMES.get(str(e.fields.get("outcome")), "withheld"),
+            "by": f"{e.recorded_by['organisation']} ({e.recorded_by['role']})",
+            "when": e.occurred_at,
+        }
+        for e in entries
+        if e.event_type == "MatchReviewed"
+    ]
+    # The views of a node hold no forensic tier; the audited read of the match (entries) may.
+    status = row.status
+    seen = [str(e.fields.get("outcome")) for e in entries if e.event_type == "MatchReviewed"]
+    seen = [o for o in seen if o in MATCH_OUTCOMES]
+    if status == "reviewed" and seen:
+        status = seen[-1]
     return {
         "aggregate_id": row.aggregate_id,
-        "status": row.status,
+        "status": status,
+        "outcome": MATCH_OUTCOMES.get(status, status.replace("_", " ")),
+        "reviews": reviews,
         "remains_id": proposed.get("remains_id"),
         "basis": proposed.get("basis"),
         "score": proposed.get("score"),
@@ -76,6 +105,8 @@ def _match(row: ForensicRow, entries: list[Entry]) -> dict[str, Any]:
 
 def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("lang", "en")
+    if status >= 400 and "back" not in context:  # a way back from every refusal
+        context["back"] = ("/pages/cases", "Back to the case list")
     context.setdefault("footer", "caseledger · what this page shows is what the access rules allow you")
     context.setdefault("t", _TEXT)
     return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
@@ -125,6 +156,7 @@ def add_pages(
             purpose="accountability",
             csrf=session.csrf,
             error=error,
+            back=None,
         )
         set_session_cookie(response, request, COOKIE, str(session_id), "/pages")
         return response
@@ -156,11 +188,12 @@ def add_pages(
         if refused_here or credential is None:
             guard.throttle.failed(keys)
             return login_page(request, "That token does not open the case review pages.", 401)
-        if purpose not in PURPOSES or purpose == "statistics":
+        if purpose not in PURPOSES:
             return login_page(request, f"{purpose!r} is not a purpose of the network.", 422)
         guard.throttle.succeeded(keys[1:])  # the address keeps its count: one good token is no pass
         session_id = guard.sessions.sign_in(request.cookies.get(COOKIE), KIND, credential.token_id, purpose)
-        response = RedirectResponse("/pages/cases", status_code=303)
+        landing = "/pages/statistics" if purpose == "statistics" else "/pages/cases"
+        response = RedirectResponse(landing, status_code=303)
         set_session_cookie(response, request, COOKIE, session_id, "/pages")
         return response
 
@@ -177,6 +210,8 @@ def add_pages(
         if who is None:
             return RedirectResponse("/pages/login", status_code=303)
         credential, purpose = who
+        if purpose == "statistics":  # statistics count cases, they list none
+            return RedirectResponse("/pages/statistics", status_code=303)
         jurisdiction = jurisdiction_of(rules, credential, node.settings.node)
         asked = dict(request.query_params)
         try:
@@ -231,7 +266,7 @@ def add_pages(
         try:
             case_uuid = uuid.UUID(case_id)
         except ValueError:
-            return _page("base.html", 404, title="No such case", error=f"{case_id!r} is not a case id")
+            return _page("base.html", 404, title="No such case", error=f"case: {case_id!r} is not a case id")
         try:
             with lock:
                 sync(jurisdiction)
@@ -256,7 +291,7 @@ def add_pages(
                 reads = node.ledger.reads_of(case_uuid)
         except (CaseNotFound, ReadRefused) as error:
             status = 404 if isinstance(error, CaseNotFound) else 403
-            return _page("base.html", status, title="Case not shown", error=str(error))
+            return _page("base.html", status, title="Case not shown", error=str(error), purpose=purpose)
         except LedgerError as error:
             return _page("base.html", 400, title="Case not shown", error=str(error))
         first, last = _day(since), _day(until)
@@ -280,6 +315,15 @@ def add_pages(
             matches=matches,
             reads=reads,
             who=credential.organisation,
+            who_name=_name(rules, credential.organisation),
+            role=credential.role,
             purpose=purpose,
-            now=datetime.now(),
+            now=datetime.now(UTC),
         )
+
+    add_statistics_pages(app, node, rules, lock, sync, signed_in, _page)
+
+
+def _name(rules: AccessRules | None, organisation: str) -> str:
+    known = rules.organisations.get(organisation) if rules else None
+    return known.name if known else organisation

@@ -33,6 +33,7 @@ READ_REFUSED = (
     "the access rules and the family's consent do not let this organisation read it for this purpose"
 )
 AUDITED = ("reserved", "forensic", "genetic")
+MANDATE_REASON = "by legal mandate: "  # a read's reason starts so when a mandate, not consent, allowed it
 _NOT_FIELDS = {
     "originator_id",
     "originator_version",
@@ -132,21 +133,22 @@ class CaseReading:
         if case.erased:
             self._record(case_id, reader, purpose, (), "refused", ERASED, interface)
             raise CaseErased(str(case_id))
+        mandate = self.rules.mandate(reader.organisation, purpose) if self.rules else None
         if not granted:
             refusal = next(iter(decisions.values())).reason if decisions else "no access rules are configured"
-        elif not case.has_consent(purpose):
+        elif not case.has_consent(purpose) and mandate is None:
             refusal, granted = f"the family has not consented to {purpose}", ()
         else:
             refusal = ""
         if refusal:
             self._record(case_id, reader, purpose, (), "refused", refusal, interface)
             raise ReadRefused(str(case_id), refusal)
-        # A minor's common fields are reserved: reading them is audited like reserved data.
-        minor = is_minor(case.person, case.last_seen)
-        audited = tuple(t for t in granted if t in AUDITED or (minor and t == "common"))
-        if audited:
-            reason = "; ".join(sorted({decisions[t].reason for t in audited}))
-            self._record(case_id, reader, purpose, audited, "granted", reason, interface)
+        # Every read of the case's data above public is recorded, the common tier included: the
+        # family sees who read what (a read by mandate names the mandate, MANDATE_REASON).
+        reason = "; ".join(sorted({decisions[t].reason for t in granted}))
+        if mandate is not None:
+            reason = f"{MANDATE_REASON}{mandate.name} ({reason})"
+        self._record(case_id, reader, purpose, granted, "granted", reason, interface)
         return self._dossier(case, granted, self._protection(case, reader.organisation))
 
     def consult(self, case_id: UUID, family_member: Actor) -> Dossier:
@@ -190,7 +192,8 @@ class CaseReading:
         The read of the case itself records the tiers."""
         case = self.node.ledger.get_case(case_id)
         decisions = self.decide(case, reader.organisation, purpose)
-        if not decisions.get("forensic") or not case.has_consent(purpose):
+        mandated = self.rules is not None and self.rules.mandate(reader.organisation, purpose) is not None
+        if not decisions.get("forensic") or not (case.has_consent(purpose) or mandated):
             return [], []
         tiers = tuple(t for t, d in decisions.items() if d)
         samples: list[tuple[str, list[Entry]]] = []

@@ -519,11 +519,12 @@ class NodeContract:
         [refused] = mx.ledger.reads_of(hn_minor)
         assert (refused.outcome, refused.tiers) == ("refused", [])
         assert "reserved tier" in refused.reason
-        # An adult national's name is common: shown under the same agreement, nothing to audit.
+        # An adult national's name is common: shown under the same agreement, and the read is
+        # recorded too, at the common tier, so that the family sees who read its case (issue 16).
         adult = reading.read(hn_adult, Actor("hn-consulado-tapachula", "consular_officer"), "search")
-        assert adult.entries[0].fields["person"]["given_names"] == "Wilmer" and not mx.ledger.reads_of(
-            hn_adult
-        )
+        assert adult.entries[0].fields["person"]["given_names"] == "Wilmer"
+        [common] = mx.ledger.reads_of(hn_adult)
+        assert (common.outcome, common.tiers) == ("granted", ["common"])
 
     @pytest.mark.parametrize(
         ("reader", "purpose", "today", "reason"),

@@ -131,8 +131,10 @@ def test_the_api_refuses_staff_overturning_a_withdrawal_and_the_family_sees_gran
         )
         assert signed_in.status_code == 200, signed_in.text
         shown = signed_in.text
-        assert 'id="on-behalf-accountability"' in shown and "given on your behalf by" in shown
-        assert "mx-fiscalia-migrantes" in shown and 'id="on-behalf-search"' not in shown
+        assert 'id="on-behalf-accountability"' in shown and "Given on your behalf by" in shown
+        # The organisation by its name in the rules, not its id (no codes on a family's page).
+        assert "Unidad de Investigación de Delitos para Personas Migrantes" in shown
+        assert "mx-fiscalia-migrantes" not in shown and 'id="on-behalf-search"' not in shown
         by_family = {"consent_purpose": "forensic_identification", "given_by": "Rosa Cruz, madre"}
         assert api.post(f"/cases/{case_id}/consents", json=by_family, headers=family).status_code == 200
     finally:

@@ -502,7 +502,7 @@ def test_the_family_page_says_that_something_is_kept_to_protect_a_person(node: N
     signed_in = client.post("/family/login?lang=es", data={"token": token, "csrf": csrf}, headers=SAME)
     assert signed_in.status_code == 200, signed_in.text
     page = client.get("/family?lang=es").text
-    assert "Huixtla" in page and "Albergue" not in page and "Juan Gómez" not in page
+    assert "Huixtla" in page and "Albergue Belén" not in page and "Juan Gómez" not in page
     assert "para proteger a una persona" in page
 
 

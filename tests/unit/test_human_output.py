@@ -57,7 +57,7 @@ REMAINS = {"recovered_on": "2026-06-01", "place": {"country": "MX", "place": "Hu
 
 # Every command of the CLI that only reads, and what it is run with; the rest write or run.
 WRITES = {"report", "relay", "topics", "quickstart", "serve", "network", "demo", "rebuild", "amend"}
-WRITES |= {"consent", "erase", "distinct", "act"}
+WRITES |= {"consent", "erase", "distinct", "act", "family-code"}
 WRITES |= {"import", "export"}  # files in other systems' formats (PFIF XML, CSV), not text for people
 
 

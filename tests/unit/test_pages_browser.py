@@ -175,9 +175,13 @@ def test_a_mother_consults_corrects_and_withdraws_consent_in_spanish_then_englis
     click_and_wait(browser, By.ID, "sign-in")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Su caso"
     held = browser.find_element(By.ID, "held").text
-    assert "Denuncia" in held and "Avistamiento" in held, "everything held, in plain Spanish"
-    visits = browser.find_element(By.ID, "reads").text
-    assert "family:" in visits and "Rosa" not in visits, "her own visit is recorded, under a pseudonym"
+    assert "Denuncia" in held and "Alguien le vio" in held, "everything held, in plain Spanish"
+    visits = browser.find_element(By.ID, "own-visits").text
+    assert "una vez" in visits, "her own visit is recorded, and folded into one line"
+    assert "family:" not in browser.find_element(By.TAG_NAME, "body").text, "no pseudonym shown as a code"
+    reads = node.ledger.reads_of(ids["case"])
+    assert any(r.recorded_by["organisation"].startswith("family:") for r in reads), "under a pseudonym"
+    assert not any("Rosa" in r.recorded_by["organisation"] for r in reads)
 
     Select(browser.find_element(By.ID, "field")).select_by_value("last_seen.place")
     browser.find_element(By.ID, "value").send_keys("Arriaga, Chiapas, en el albergue")
@@ -193,7 +197,7 @@ def test_a_mother_consults_corrects_and_withdraws_consent_in_spanish_then_englis
 
     click_and_wait(browser, By.ID, "language")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Your case"
-    assert "Report" in browser.find_element(By.ID, "held").text
+    assert "Missing person report" in browser.find_element(By.ID, "held").text
     click_and_wait(browser, By.ID, "erase-button")  # without ticking the box: nothing happens
     assert "Tick the box" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
     assert not node.ledger.get_case(ids["case"]).erased
