@@ -23,6 +23,7 @@ from ledger.values import (
     MedicalFinding,
     PhotoReference,
     Place,
+    TeamMember,
     Tooth,
     each,
     optional_range,
@@ -31,6 +32,7 @@ from ledger.values import (
 )
 from ledger.vocabulary import (
     CLOSURE_REASONS,
+    LANGUAGES,
     NOTIFICATION_MEANS,
     PURPOSES,
     RELIABILITY,
@@ -381,15 +383,41 @@ class ConfirmIdentification(CaseCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class NotifyFamily(CaseCommand):
+    """The family was told: an identification from its report (report_reference), as planned
+    (plan: the latest plan unless named), in a language the contact speaks or through an
+    interpreter; what the family acknowledged or asked."""
+
     means: str
     whereabouts_shared: bool = False
+    plan: int | None = None
+    contact: str | None = None
+    language: str | None = None
+    interpreter: str | None = None
+    report_reference: str | None = None
+    report_copy_handed_over: bool | None = None
+    team: tuple[TeamMember, ...] = ()
+    acknowledgement: str | None = None
+    questions: tuple[str, ...] = ()
 
     def checked(self, today: date) -> dict[str, Any]:
         if not isinstance(self.whereabouts_shared, bool):
             raise InvalidField("whereabouts_shared", "must be true or false")
+        if self.report_copy_handed_over is not None and not isinstance(self.report_copy_handed_over, bool):
+            raise InvalidField("report_copy_handed_over", "must be true or false")
+        if self.plan is not None and (isinstance(self.plan, bool) or not isinstance(self.plan, int)):
+            raise InvalidField("plan", "must be a plan's number")
         return {
             "means": v.choice("means", self.means, NOTIFICATION_MEANS),
             "whereabouts_shared": self.whereabouts_shared,
+            "plan": self.plan,
+            "contact": v.optional_text("contact", self.contact),
+            "language": None if self.language is None else v.choice("language", self.language, LANGUAGES),
+            "interpreter": v.optional_text("interpreter", self.interpreter),
+            "report_reference": v.optional_text("report_reference", self.report_reference, max_length=200),
+            "report_copy_handed_over": self.report_copy_handed_over,
+            "team": each("team", self.team, at_most=12),
+            "acknowledgement": v.optional_text("acknowledgement", self.acknowledgement, max_length=2000),
+            "questions": texts("questions", self.questions, at_most=20, max_length=1000),
         }
 
 

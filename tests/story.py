@@ -22,6 +22,7 @@ from ledger.commands import (
     ReopenCase,
     WithdrawConsent,
 )
+from ledger.course_commands import PlanNotification
 from ledger.forensic_commands import (
     DestroySample,
     ProposeMatch,
@@ -35,7 +36,7 @@ from ledger.forensic_commands import (
     WithdrawDonorConsent,
 )
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
-from ledger.values import AgeRange, Coordinates, Effect, Mark, Place, Tooth
+from ledger.values import AgeRange, Coordinates, Effect, Mark, Place, TeamMember, Tooth
 from tests.factories import FAMILY, FORENSIC, ctx, report
 
 GENETICIST = Actor("Laboratorio de Genética Forense", "geneticist")
@@ -190,7 +191,31 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
             **ctx(FORENSIC, fi), match_id=second, reason="the bone's mtDNA belongs to another lineage"
         )
     )
-    ledger.notify_family(NotifyFamily(**ctx(purpose="family_support"), case_id=case, means="in_person"))
+    ledger.plan_notification(
+        PlanNotification(
+            **ctx(purpose="family_support"),
+            case_id=case,
+            planned_on="2026-04-20",
+            team=(
+                TeamMember("Dra. Lucía Méndez", "forensic_expert"),
+                TeamMember("Lic. Ana Ruiz", "psychologist"),
+            ),
+            contact="Rosa Chávez",
+            language="es",
+            place="Oficina de la fiscalía, Ciudad de Guatemala",
+            report_copy_handed_over=True,
+        )
+    )
+    ledger.notify_family(
+        NotifyFamily(
+            **ctx(purpose="family_support"),
+            case_id=case,
+            means="in_person",
+            report_reference="SEMEFO-SON-2026-0412",
+            acknowledgement="the family accepts the identification",
+            questions=("When can she come home?",),
+        )
+    )
     ledger.close_case(CloseCase(**ctx(FAMILY), case_id=case, reason="identified_deceased"))
     ledger.reopen_case(ReopenCase(**ctx(FAMILY), case_id=case, reason="the family asks for a second opinion"))
     ledger.record_person_located_alive(
