@@ -19,6 +19,7 @@ class FamilyNotification:
 
     if TYPE_CHECKING:  # state and members of MissingPersonCase
         status: CaseStatus
+        family_contacts: list[dict[str, Any]]
         NotificationPlanned: Any
 
         def trigger_event(self, event_class: Any, **kwargs: Any) -> None: ...
@@ -64,6 +65,16 @@ class FamilyNotification:
         number = len(course_of(self)["plans"]) + 1
         self.trigger_event(self.NotificationPlanned, **envelope, plan=number, **data)
 
+    def _only_contact(self) -> str | None:
+        """The family contact a notification went to when it names none: the case's only one.
+        With several, and languages known for any, the notification must say which."""
+        contacts = [c for c in self.family_contacts or [] if c.get("name")]
+        if len(contacts) == 1:
+            return str(contacts[0]["name"])
+        if course_of(self)["contact_languages"]:
+            raise InvalidField("contact", "say which family contact was told (the case names several)")
+        return None
+
     def notification_details(self, details: dict[str, Any]) -> dict[str, Any]:
         """The details a notification records, completed from its plan and checked: an
         identification is explained from its report (a reference is required), to a family
@@ -84,7 +95,7 @@ class FamilyNotification:
             )
         if identification and not details.get("report_reference"):
             raise InvalidField("report_reference", "name the identification report explained to the family")
-        contact = details.get("contact") or (plan or {}).get("contact")
+        contact = details.get("contact") or (plan or {}).get("contact") or self._only_contact()
         if contact is not None:
             contact = self.contact_named("contact", contact)["name"]
         language = details.get("language") or (plan or {}).get("language")

@@ -53,6 +53,7 @@ from services.api_common import (
     own_case,
     problem,
 )
+from services.api_course import COURSE_ROUTES, add_course_reads
 from services.api_limits import VISIBLE
 from services.api_reads import add_reads
 from services.api_search import add_case_list
@@ -236,7 +237,7 @@ def create_app(
         return [listed(c) for c in found]
 
     photos = PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node)
-    for route in ROUTES:
+    for route in (*ROUTES, *COURSE_ROUTES):
         add_command(app, route, node, lock, caller, acting, photos, reported)
 
     # ------------------------------------------------------------------ reads
@@ -321,6 +322,7 @@ def create_app(
         return Response(content, media_type=media_type, headers={"Cache-Control": "no-store"})
 
     add_reads(app, node, rules, lock, caller, sync, catch_up)
+    add_course_reads(app, node, lock, caller)
     add_candidates(app, node, candidates, lock, caller, sync)
     add_pages(app, node, rules, tokens, lock, sync, guard)
     add_family_pages(app, node, reading, tokens, lock, guard)

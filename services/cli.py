@@ -16,7 +16,7 @@ from ledger.commands import Actor, ReportMissingPerson
 from ledger.errors import CommandIdReused, LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
-from services import cli_api, cli_candidates, cli_family, cli_history
+from services import cli_api, cli_candidates, cli_course, cli_family, cli_history
 from services.cli_common import UserError, node_from_env
 from topics.log import LogUnavailable
 
@@ -268,7 +268,13 @@ def quickstart() -> None:
             click.echo("")
 
 
-for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS, *cli_candidates.COMMANDS):
+for command in (
+    *cli_family.COMMANDS,
+    *cli_history.COMMANDS,
+    *cli_api.COMMANDS,
+    *cli_candidates.COMMANDS,
+    *cli_course.COMMANDS,
+):
     main.add_command(command)
 
 

@@ -33,6 +33,8 @@ def print_dossier(dossier: Dossier) -> None:
     click.echo(
         f"Case {dossier.case_id} [{dossier.origin}] {dossier.status}; tiers shown: {', '.join(dossier.tiers)}"
     )
+    if dossier.handle_with_care:
+        click.echo("  HANDLE WITH CARE: a protection risk was recorded (threats, trafficking or violence)")
     for entry in dossier.entries:
         who = f"{entry.recorded_by['organisation']} ({entry.recorded_by['role']})"
         click.echo(
