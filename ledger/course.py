@@ -51,15 +51,6 @@ class CaseCourse:
         origin: str
         erased: bool
         family_contacts: list[dict[str, Any]]
-        InquirySent: Any
-        InquiryAnswered: Any
-        SupportReferred: Any
-        SupportProvided: Any
-        UpdateCadenceSet: Any
-        FamilyUpdateGiven: Any
-        PersonDetailsRecorded: Any
-        ContactDetailsRecorded: Any
-        ProtectionRiskFlagged: Any
 
         def trigger_event(self, event_class: Any, **kwargs: Any) -> None: ...
         def _refuse_if_closed(self, action: str) -> None: ...

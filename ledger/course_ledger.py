@@ -68,18 +68,19 @@ class CourseLedger(LedgerApplication):
         """The cases recorded here that hold one of these events, each once, erased ones aside.
         Reads the notification log by topic: only the events named, never every event."""
         topics = [f"{MissingPersonCase.__module__}:MissingPersonCase.{name}" for name in event_names]
-        seen: set[UUID] = set()
+        seen: set[str] = set()
         start = 1
         while True:
             batch = self.recorder.select_notifications(start, 500, topics=topics)
             if not batch:
                 return
             for notification in batch:
-                if notification.originator_id in seen:
+                originator = str(notification.originator_id)
+                if originator in seen:
                     continue
-                seen.add(notification.originator_id)
+                seen.add(originator)
                 try:
-                    case = self._load(MissingPersonCase, "case", UUID(str(notification.originator_id)))
+                    case = self._load(MissingPersonCase, "case", UUID(originator))
                 except NotFound:
                     continue
                 if not case.erased:

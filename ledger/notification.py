@@ -20,7 +20,6 @@ class FamilyNotification:
     if TYPE_CHECKING:  # state and members of MissingPersonCase
         status: CaseStatus
         family_contacts: list[dict[str, Any]]
-        NotificationPlanned: Any
 
         def trigger_event(self, event_class: Any, **kwargs: Any) -> None: ...
         def _refuse_if_closed(self, action: str) -> None: ...

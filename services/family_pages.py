@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ledger.commands import AMENDABLE, AmendData, EraseData, GrantConsent, WithdrawConsent
+from ledger.course import course_of
 from ledger.errors import InvalidField, LedgerError
 from ledger.vocabulary import PURPOSES
 from services.pages import templates
@@ -80,6 +82,29 @@ TEXT: dict[str, dict[str, Any]] = {
         "form_expired": "El formulario había caducado: vuelva a entrar.",
         "throttled": "Demasiados intentos fallidos: vuelva a intentarlo en {wait} s.",
         "protected": "Parte de este dato se reserva para proteger a una persona.",
+        "course": "Su búsqueda",
+        "next_news": "Tendrá noticias a más tardar el {due}, de {focal_point}.",
+        "news_late": "Las noticias prometidas para el {due} no han llegado: "
+        "puede reclamarlas a {focal_point}.",
+        "asked": "Preguntas hechas",
+        "asked_line": "A {addressee} ({kind}): respuesta esperada el {due}.",
+        "answered": "Ya respondió.",
+        "waiting": "Sin respuesta todavía.",
+        "support": "Apoyo",
+        "support_line": "Apoyo {kind} con {provider}.",
+        "care": "Se registró un riesgo para su seguridad: su caso se trata con cuidado especial.",
+        "kinds": {
+            "detention_centre": "centro de detención",
+            "shelter": "albergue",
+            "hospital": "hospital",
+            "prison": "cárcel",
+            "migration_authority": "autoridad migratoria",
+            "psychosocial": "psicosocial",
+            "legal": "legal",
+            "forensic": "forense",
+            "financial": "económico",
+            "administrative": "administrativo",
+        },
         "purposes": {
             "search": "la búsqueda",
             "forensic_identification": "la identificación forense",
@@ -105,6 +130,14 @@ TEXT: dict[str, dict[str, Any]] = {
             "ConsentGranted": "Permiso dado",
             "ConsentWithdrawn": "Permiso retirado",
             "FamilyNotified": "Aviso a la familia",
+            "InquirySent": "Pregunta enviada",
+            "InquiryAnswered": "Respuesta recibida",
+            "SupportReferred": "Apoyo ofrecido",
+            "SupportProvided": "Apoyo dado",
+            "UpdateCadenceSet": "Noticias prometidas",
+            "FamilyUpdateGiven": "Noticias dadas",
+            "NotificationPlanned": "Aviso preparado",
+            "ProtectionRiskFlagged": "Tratar con cuidado",
         },
     },
     "en": {
@@ -154,6 +187,28 @@ TEXT: dict[str, dict[str, Any]] = {
         "form_expired": "The form had expired: sign in again.",
         "throttled": "Too many failed attempts: try again in {wait} s.",
         "protected": "Part of this is kept back to protect a person.",
+        "course": "Your search",
+        "next_news": "You will hear from {focal_point} by {due} at the latest.",
+        "news_late": "The news promised for {due} has not come: you may ask {focal_point} for it.",
+        "asked": "Who was asked",
+        "asked_line": "{addressee} ({kind}): answer expected by {due}.",
+        "answered": "They have answered.",
+        "waiting": "No answer yet.",
+        "support": "Support",
+        "support_line": "{kind} support with {provider}.",
+        "care": "A risk to your safety was recorded: your case is handled with special care.",
+        "kinds": {
+            "detention_centre": "detention centre",
+            "shelter": "shelter",
+            "hospital": "hospital",
+            "prison": "prison",
+            "migration_authority": "migration authority",
+            "psychosocial": "psychosocial",
+            "legal": "legal",
+            "forensic": "forensic",
+            "financial": "financial",
+            "administrative": "administrative",
+        },
         "purposes": {
             "search": "the search",
             "forensic_identification": "forensic identification",
@@ -179,10 +234,45 @@ TEXT: dict[str, dict[str, Any]] = {
             "ConsentGranted": "Permission given",
             "ConsentWithdrawn": "Permission withdrawn",
             "FamilyNotified": "Family informed",
+            "InquirySent": "Inquiry sent",
+            "InquiryAnswered": "Answer received",
+            "SupportReferred": "Support offered",
+            "SupportProvided": "Support given",
+            "UpdateCadenceSet": "News promised",
+            "FamilyUpdateGiven": "News given",
+            "NotificationPlanned": "Notification prepared",
+            "ProtectionRiskFlagged": "Handle with care",
         },
     },
 }
 assert set(TEXT["es"]["amendable"]) <= set(AMENDABLE), "the pages offer only what the ledger amends"
+
+
+def family_course(case: Any) -> dict[str, Any]:
+    """What the family is owed of the search, in plain terms: who was asked and whether they
+    answered, the support offered, and when they will hear next (and whether that is late)."""
+    course = course_of(case)
+    cadence = course["cadence"]
+    today = node_today()
+    return {
+        "inquiries": [
+            {**i, "answered": i["answer"] is not None}
+            for _, i in sorted(course["inquiries"].items(), key=lambda kv: int(kv[0]))
+        ],
+        "referrals": [r for _, r in sorted(course["referrals"].items(), key=lambda kv: int(kv[0]))],
+        "next_news": None
+        if cadence is None
+        else {
+            "due": cadence["next_due"],
+            "focal_point": cadence["focal_point"],
+            "late": cadence["next_due"] is not None and str(cadence["next_due"]) < today.isoformat(),
+        },
+        "care": case.handle_with_care,
+    }
+
+
+def node_today() -> date:
+    return datetime.now(UTC).date()
 
 
 def _lang(value: str | None) -> str:
@@ -251,6 +341,7 @@ def add_family_pages(
             dossier=dossier,
             consents=consents,
             on_behalf=on_behalf,
+            course=family_course(case),
             purposes=[p for p in PURPOSES if p != "statistics"],
             csrf=csrf,
             notice=notice,

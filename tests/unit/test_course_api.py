@@ -269,3 +269,37 @@ def test_the_command_line_takes_the_same_commands_and_lists_what_is_overdue(tmp_
         *("--report-copy-handed-over", "true"),
     )
     assert bad.returncode == 2 and "--team" in bad.stderr
+
+
+def test_the_family_page_says_who_was_asked_and_when_the_family_hears_next(
+    api: TestClient, tokens: TokenStore
+) -> None:
+    from tests.unit.test_web_hardening import SAME, form_token
+
+    staff = bearer(tokens, PROSECUTOR, "caseworker")
+    case_id = reported(api, staff)
+    sent = {
+        "addressee": "Hospital General de Tapachula",
+        "addressee_kind": "hospital",
+        "question": "¿Ingresó una mujer de 31 años sin documentos en mayo?",
+        "due_on": day(10),
+    }
+    assert api.post(f"/cases/{case_id}/inquiries", json=sent, headers=staff).status_code == 200
+    support = bearer(tokens, PROSECUTOR, "caseworker", "family_support")
+    cadence = {"every_days": 14, "focal_point": "Comité de Familiares", "occurred_at": ago(20)}
+    assert api.post(f"/cases/{case_id}/update-cadence", json=cadence, headers=support).status_code == 200
+    family_token, _ = tokens.issue("Rosa Cruz, madre", "family_member", case_id)
+    for lang, asked, late in (
+        ("es", "A Hospital General de Tapachula (hospital): respuesta esperada el", "no han llegado"),
+        ("en", "Hospital General de Tapachula (hospital): answer expected by", "has not come"),
+    ):
+        csrf = form_token(api, f"/family/login?lang={lang}")
+        page = api.post(
+            f"/family/login?lang={lang}",
+            data={"token": family_token, "csrf": csrf},
+            headers=SAME,
+            follow_redirects=True,
+        )
+        assert page.status_code == 200, page.text
+        assert asked in page.text and late in page.text and "Comité de Familiares" in page.text
+        assert "handle-with-care" not in page.text
