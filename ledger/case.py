@@ -208,16 +208,22 @@ class MissingPersonCase(PersonProtection, CaseCourse, FamilyNotification, Ledger
     class ConsentGranted(Recorded):
         """Consent for one purpose, given by the person or their family."""
 
-        class_version = 2
+        class_version = 3
         consent_purpose: str
         given_by: str
         explained_by: str | None
         language: str | None
+        risks_explained: bool | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """v1 recorded neither who explained the purpose nor in which language."""
             state.update(explained_by=None, language=None)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """v2 did not say whether the risks of sharing were explained."""
+            state["risks_explained"] = None
 
         def evolve(self, case: Any) -> None:
             case.consents[self.consent_purpose] = True

@@ -314,12 +314,16 @@ class GrantConsent(CaseCommand):
     given_by: str
     explained_by: str | None = None
     language: str | None = None
+    risks_explained: bool | None = None  # whether the risks of sharing were explained (None: not said)
 
     def checked(self, today: date) -> dict[str, Any]:
+        if self.risks_explained is not None and not isinstance(self.risks_explained, bool):
+            raise InvalidField("risks_explained", "must be true or false")
         return {
             "consent_purpose": v.choice("consent_purpose", self.consent_purpose, PURPOSES),
             "given_by": v.required_text("given_by", self.given_by),
             **explained_consent(self.recorded_by.role != "family_member", self.explained_by, self.language),
+            "risks_explained": self.risks_explained,
         }
 
 

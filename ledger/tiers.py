@@ -90,6 +90,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "given_by": "reserved",
         "explained_by": "reserved",
         "language": "reserved",
+        "risks_explained": "reserved",
     },
     "SharingWithheld": {"countries": "common", "reason": "reserved"},
     "ConsentWithdrawn": {"consent_purpose": "public", "withdrawn_by": "reserved"},

@@ -134,8 +134,19 @@ def amend(case_id: str, changes: tuple[str, ...], reason: str, name: str) -> Non
 @click.option("--by", "name", required=True, help="The person or family member deciding.")
 @click.option("--explained-by", help="Who explained the purpose before consent was given.")
 @click.option("--language", help="The language it was explained and given in.")
+@click.option(
+    "--risks-explained/--risks-not-explained",
+    default=None,
+    help="Whether the risks of sharing the case were explained to the family.",
+)
 def consent(
-    case_id: str, action: str, purpose: str, name: str, explained_by: str | None, language: str | None
+    case_id: str,
+    action: str,
+    purpose: str,
+    name: str,
+    explained_by: str | None,
+    language: str | None,
+    risks_explained: bool | None,
 ) -> None:
     """Grant or withdraw consent for one purpose; shares for a withdrawn purpose stop."""
     with node_from_env() as node:
@@ -148,7 +159,13 @@ def consent(
         }
         if action == "grant":
             version = node.ledger.grant_consent(
-                GrantConsent(**common, given_by=name, explained_by=explained_by, language=language)
+                GrantConsent(
+                    **common,
+                    given_by=name,
+                    explained_by=explained_by,
+                    language=language,
+                    risks_explained=risks_explained,
+                )
             )
         else:
             version = node.ledger.withdraw_consent(WithdrawConsent(**common, withdrawn_by=name))

@@ -474,3 +474,36 @@ def test_the_course_survives_a_snapshot_on_sqlite(tmp_path: object) -> None:
     assert case.handle_with_care
     assert [i["inquiry"] for i in again.overdue_inquiries(date(2026, 6, 2))] == [1]
     assert again.overdue_updates(date(2026, 6, 16))[0]["focal_point"] == "hn-cofamipro"
+
+
+def test_a_consent_records_whether_the_risks_of_sharing_were_explained(ledger: CaseLedger) -> None:
+    from ledger.commands import Actor, GrantConsent
+
+    REPORTER = Actor("Comité de Familiares de Migrantes", "caseworker")
+
+    case_id = new_case(ledger)
+    explained = {"explained_by": "Casa del Migrante: Ana", "language": "es"}
+    with pytest.raises(InvalidField) as refused:
+        ledger.grant_consent(
+            GrantConsent(
+                **ctx(REPORTER),
+                case_id=case_id,
+                consent_purpose="accountability",
+                given_by="Rosa",
+                risks_explained="yes",
+                **explained,  # type: ignore[arg-type]
+            )
+        )
+    assert refused.value.field == "risks_explained"
+    ledger.grant_consent(
+        GrantConsent(
+            **ctx(REPORTER),
+            case_id=case_id,
+            consent_purpose="accountability",
+            given_by="Rosa",
+            risks_explained=True,
+            **explained,
+        )
+    )
+    event = list(ledger.repository.event_store.get(case_id))[-1]
+    assert type(event).__name__ == "ConsentGranted" and event.risks_explained is True  # type: ignore[attr-defined]
