@@ -17,6 +17,7 @@ from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded, command_key
 from ledger.notification import FamilyNotification
 from ledger.protection import PersonProtection
+from ledger.remains_course import CaseRepatriation
 from ledger.tiers import age_between, is_minor
 from ledger.validation import not_before_birth
 from ledger.vocabulary import CaseStatus
@@ -49,7 +50,7 @@ ANTE_MORTEM_V2 = (
 )
 
 
-class MissingPersonCase(PersonProtection, CaseCourse, FamilyNotification, LedgerAggregate):
+class MissingPersonCase(PersonProtection, CaseCourse, FamilyNotification, CaseRepatriation, LedgerAggregate):
     """A missing person's case: status is missing, located_alive, identified_deceased or closed."""
 
     class CaseReported(LedgerAggregate.Created):

@@ -3,7 +3,7 @@ the overdue lists: inquiries not answered by their day, family updates not given
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -23,6 +23,14 @@ from ledger.course_commands import (
     SetUpdateCadence,
 )
 from ledger.errors import NotFound
+from ledger.remains import UnidentifiedRemains
+from ledger.remains_commands import (
+    BuryRemains,
+    ExhumeRemains,
+    HandOverRemains,
+    ReceiveRemains,
+    ReleaseRemains,
+)
 
 # The events that put a case on an overdue list (the lists read only the cases that hold one).
 OVERDUE_EVENTS = ("InquirySent", "UpdateCadenceSet")
@@ -61,6 +69,38 @@ class CourseLedger(LedgerApplication):
 
     def flag_protection_risk(self, command: FlagProtectionRisk) -> int:
         return self._case_act(command, lambda c, e, d: c.flag_protection_risk(e, **d))
+
+    # ------------------------------------------------------------- remains
+
+    def match_facts(self, match_id: UUID) -> Mapping[str, Any]:
+        """A match's facts (ledger/base.py), and, where this node holds its remains, whom they
+        are identified as already: a second identification of them is refused anywhere."""
+        facts = dict(super().match_facts(match_id))
+        if "remains_identified_as" not in facts and facts.get("remains_id"):
+            try:
+                remains = self._load(UnidentifiedRemains, "remains", UUID(str(facts["remains_id"])))
+            except NotFound:
+                return facts  # held elsewhere: that node's facts say it
+            facts["remains_identified_as"] = remains.identified_as
+        return facts
+
+    def _remains_act(self, command: Any, decide: Any) -> int:
+        return self._act(UnidentifiedRemains, "remains", command.remains_id, command, decide)
+
+    def bury_remains(self, command: BuryRemains) -> int:
+        return self._remains_act(command, lambda r, e, d: r.bury(e, **d))
+
+    def exhume_remains(self, command: ExhumeRemains) -> int:
+        return self._remains_act(command, lambda r, e, d: r.exhume(e, **d))
+
+    def release_remains(self, command: ReleaseRemains) -> int:
+        return self._remains_act(command, lambda r, e, d: r.release(e, **d))
+
+    def hand_over_remains(self, command: HandOverRemains) -> int:
+        return self._remains_act(command, lambda r, e, d: r.hand_over(e, **d))
+
+    def receive_remains(self, command: ReceiveRemains) -> int:
+        return self._case_act(command, lambda c, e, d: c.receive_remains(e, **d))
 
     # ------------------------------------------------------------- overdue lists
 

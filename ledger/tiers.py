@@ -216,6 +216,25 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "documents_found": "forensic",
     },
     "RemainsIdentified": {"match_id": "common", "case_id": "common"},
+    # Where remains rest: the cemetery and grave are common (a family, a consulate, a commission
+    # must find them), the exact coordinates reserved; who received them is reserved.
+    "RemainsBuried": {
+        "cemetery": "common",
+        "grave": "common",
+        "country": "public",
+        "coordinates": "reserved",
+        "buried_on": "common",
+    },
+    "RemainsExhumed": {"exhumed_on": "common", "reason": "reserved"},
+    "RemainsReleased": {"released_to": "public", "recipient": "reserved", "released_on": "common"},
+    "RepatriationCompleted": {
+        "part": "public",
+        "remains_id": "common",
+        "from_country": "public",
+        "to_country": "public",
+        "completed_on": "common",
+        "place": "reserved",
+    },
     "RemainsIdentificationRevised": {"match_id": "common", "reason": "forensic"},
     "SampleTaken": {
         "taken_on": "forensic",

@@ -25,7 +25,14 @@ from ledger.course_commands import (
     SendInquiry,
     SetUpdateCadence,
 )
-from services.api_commands import CASEWORK, Route
+from ledger.remains_commands import (
+    BuryRemains,
+    ExhumeRemains,
+    HandOverRemains,
+    ReceiveRemains,
+    ReleaseRemains,
+)
+from services.api_commands import CASEWORK, FORENSIC, REVIEWERS, Route
 from services.api_common import Caller, jsonable
 from services.bootstrap import Node
 
@@ -104,6 +111,46 @@ COURSE_ROUTES = (
         CASEWORK,
         "case_id",
         family=True,
+    ),
+    Route(
+        "/cases/{case_id}/repatriation",
+        ReceiveRemains,
+        "receive_remains",
+        "Record the remains received home, then buried at home (the case's node's part)",
+        CASEWORK,
+        "case_id",
+    ),
+    Route(
+        "/remains/{remains_id}/burial",
+        BuryRemains,
+        "bury_remains",
+        "Record where remains held here are buried (cemetery, grave, coordinates)",
+        FORENSIC | REVIEWERS,
+        "remains_id",
+    ),
+    Route(
+        "/remains/{remains_id}/exhumation",
+        ExhumeRemains,
+        "exhume_remains",
+        "Record that remains were exhumed",
+        FORENSIC | REVIEWERS,
+        "remains_id",
+    ),
+    Route(
+        "/remains/{remains_id}/release",
+        ReleaseRemains,
+        "release_remains",
+        "Release identified remains to the family or a consulate",
+        FORENSIC | REVIEWERS,
+        "remains_id",
+    ),
+    Route(
+        "/remains/{remains_id}/repatriation",
+        HandOverRemains,
+        "hand_over_remains",
+        "Record that released remains were handed over for repatriation (the remains' node's part)",
+        FORENSIC | REVIEWERS,
+        "remains_id",
     ),
     Route(
         "/cases/{case_id}/protection-risks",

@@ -17,10 +17,19 @@ import click
 
 from ledger.commands import Actor
 from ledger.errors import CommandIdReused
-from ledger.values import TeamMember
+from ledger.values import Coordinates, TeamMember
 from services.api_commands import ENVELOPE, Route
 from services.api_course import COURSE_ROUTES, NOTIFY, overdue_inquiries, overdue_updates
 from services.cli_common import UserError, instant, node_from_env, parse_case_id
+
+
+def record_id(target: str, text: str) -> uuid.UUID:
+    if target == "case_id":
+        return parse_case_id(text)
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise UserError(f"{target.removesuffix('_id')}: {text!r} is not an id (a UUID)") from None
 
 
 def _option_name(field: str) -> str:
@@ -34,6 +43,14 @@ def _team_member(text: str) -> TeamMember:
     return TeamMember(name.strip(), role.strip())
 
 
+def _coordinates(text: str) -> Coordinates:
+    try:
+        latitude, longitude = (float(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(f"--coordinates: {text!r} is not LATITUDE,LONGITUDE (e.g. 14.90,-92.26)") from None
+    return Coordinates(latitude, longitude)
+
+
 def _converter(hint: Any) -> tuple[dict[str, Any], Callable[[Any], Any]]:
     """The click option's settings for a field's type, and how its text becomes the value."""
     args = typing.get_args(hint)
@@ -45,6 +62,8 @@ def _converter(hint: Any) -> tuple[dict[str, Any], Callable[[Any], Any]]:
     kinds = {a for a in (args or (hint,)) if a is not type(None)}
     if datetime in kinds:
         return {"help": "ISO 8601 with a zone (default: now)."}, lambda v: instant(v, "--occurred-at")
+    if Coordinates in kinds:
+        return {"help": "LATITUDE,LONGITUDE (decimal degrees)."}, _coordinates
     if kinds == {bool}:
         return {"type": click.BOOL, "help": "true or false."}, lambda v: v
     if kinds == {int}:
@@ -61,7 +80,8 @@ def route_command(name: str, route: Route) -> click.Command:
         f for f in dataclasses.fields(route.command) if f.name not in ENVELOPE and f.name != route.target
     ]
     converters: dict[str, Callable[[Any], Any]] = {}
-    params: list[click.Parameter] = [click.Argument(["case_id"])]
+    target = route.target or "case_id"
+    params: list[click.Parameter] = [click.Argument([target])]
     for field in fields:
         settings, convert = _converter(hints[field.name])
         required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
@@ -74,9 +94,8 @@ def route_command(name: str, route: Route) -> click.Command:
         click.Option(["--command-id"], help="Resending the same id never records it twice."),
     ]
 
-    def callback(
-        case_id: str, organisation: str, role: str, purpose: str, command_id: str | None, **given: Any
-    ) -> None:
+    def callback(organisation: str, role: str, purpose: str, command_id: str | None, **given: Any) -> None:
+        record = given.pop(target)
         values = {k: converters[k](v) for k, v in given.items() if v is not None and v != ()}
         actor = Actor(organisation, role)
         if role not in route.roles:
@@ -91,14 +110,16 @@ def route_command(name: str, route: Route) -> click.Command:
                 command_id=command_id or str(uuid.uuid4()),
                 recorded_by=actor,
                 purpose=purpose,
-                case_id=parse_case_id(case_id),
+                **{target: record_id(target, record)},
                 **values,
             )
             try:
                 version = getattr(node.ledger, route.method)(command)
             except CommandIdReused as error:
                 raise UserError(f"--command-id: {error.problem}") from None
-        click.echo(f"case {case_id}: recorded ({route.summary.lower()}); version {version}")
+        click.echo(
+            f"{target.removesuffix('_id')} {record}: recorded ({route.summary.lower()}); version {version}"
+        )
 
     return click.Command(name, params=params, callback=callback, help=f"{route.summary}.")
 
@@ -116,6 +137,11 @@ NAMES = {
     "record_person_details": "person",
     "record_contact_details": "contact",
     "flag_protection_risk": "risk",
+    "receive_remains": "receive",
+    "bury_remains": "bury",
+    "exhume_remains": "exhume",
+    "release_remains": "release",
+    "hand_over_remains": "hand-over",
 }
 
 

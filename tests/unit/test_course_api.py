@@ -303,3 +303,60 @@ def test_the_family_page_says_who_was_asked_and_when_the_family_hears_next(
         assert page.status_code == 200, page.text
         assert asked in page.text and late in page.text and "Comité de Familiares" in page.text
         assert "handle-with-care" not in page.text
+
+
+def test_remains_are_buried_and_released_through_the_api_and_the_command_line(
+    api: TestClient, tokens: TokenStore, tmp_path: Path
+) -> None:
+    forensic = bearer(tokens, "mx-semefo-chiapas", "forensic_expert", "forensic_identification")
+    recovered = api.post(
+        "/remains",
+        json={"recovered_on": day(-30), "place": {"country": "MX", "place": "Huixtla"}, "context": "river"},
+        headers=forensic,
+    )
+    assert recovered.status_code == 201, recovered.text
+    remains = recovered.json()["id"]
+    burial = {"cemetery": "Panteón de Huixtla", "grave": "fosa 7", "country": "MX", "buried_on": day(-20)}
+    assert api.post(f"/remains/{remains}/burial", json=burial, headers=forensic).status_code == 200
+    again = api.post(f"/remains/{remains}/burial", json=burial, headers=forensic)
+    assert again.status_code == 409 or again.status_code == 422, again.text
+    assert "remains_id" in again.text
+    release = {"released_to": "family", "recipient": "Rosa Cruz", "released_on": day(-1)}
+    refused = api.post(f"/remains/{remains}/release", json=release, headers=forensic)
+    assert refused.status_code in (409, 422) and "only identified remains are released" in refused.text
+    done = caseledger(
+        tmp_path,
+        *("course", "bury", "not-a-uuid", "--as", "mx-semefo-chiapas", "--role", "forensic_expert"),
+        *(
+            "--cemetery",
+            "X",
+            "--grave",
+            "1",
+            "--country",
+            "MX",
+            "--buried-on",
+            day(-1),
+            "--coordinates",
+            "north",
+        ),
+    )
+    assert done.returncode == 2 and "--coordinates: 'north' is not LATITUDE,LONGITUDE" in done.stderr, (
+        done.stderr
+    )
+    unknown = caseledger(
+        tmp_path,
+        *("course", "bury", "not-a-uuid", "--as", "mx-semefo-chiapas", "--role", "forensic_expert"),
+        *(
+            "--cemetery",
+            "X",
+            "--grave",
+            "1",
+            "--country",
+            "MX",
+            "--buried-on",
+            day(-1),
+            "--coordinates",
+            "14.9,-92.2",
+        ),
+    )
+    assert unknown.returncode == 2 and "remains: 'not-a-uuid' is not an id" in unknown.stderr, unknown.stderr
