@@ -144,3 +144,13 @@ def test_the_course_recorded_in_honduras_is_followed_in_mexico_as_the_rules_allo
     assert json.loads(flag.public)["handle_with_care"] is True and "reserved" in flag.withheld
     everything = json.dumps([vars(e) for e in timeline], default=str)
     assert secret not in everything and f"Nota{unique}" not in everything and "threats" not in everything
+
+
+def test_remains_identified_in_mexico_are_repatriated_to_honduras_on_kafka_and_postgresql(
+    network: dict[str, Node], unique: str
+) -> None:
+    from tests.unit.test_repatriation_nodes import repatriation_story
+
+    case_id, remains = repatriation_story(network["HN"], network["MX"], unique)
+    assert network["HN"].ledger.get_case(case_id).status.value == "identified_deceased"
+    assert network["MX"].ledger.repository.get(remains).identified_as == str(case_id)
