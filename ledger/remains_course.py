@@ -145,6 +145,8 @@ class CaseRepatriation:
             parts = case.__dict__.setdefault("repatriation", {})
             if self.remains_id:  # None once erased
                 parts.setdefault(self.remains_id, []).append(self.part)
+            if self.part == "buried_at_home":
+                case.__dict__["resting_place"] = self.place or self.to_country
 
     def receive_remains(self, envelope: dict[str, Any], remains_id: str, **data: Any) -> None:
         from ledger.case import identified_remains  # the case module imports this one

@@ -20,9 +20,11 @@ from typing import Any
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ledger.case import identified_remains
 from ledger.commands import AMENDABLE, AmendData, EraseData, GrantConsent, WithdrawConsent
 from ledger.course import course_of
 from ledger.errors import InvalidField, LedgerError
+from ledger.remains_course import resting_of
 from ledger.vocabulary import PURPOSES
 from services.pages import templates
 from services.reading import CaseReading
@@ -92,6 +94,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "waiting": "Sin respuesta todavía.",
         "support": "Apoyo",
         "support_line": "Apoyo {kind} con {provider}.",
+        "rests": "Su familiar descansa en: {place}.",
         "care": "Se registró un riesgo para su seguridad: su caso se trata con cuidado especial.",
         "kinds": {
             "detention_centre": "centro de detención",
@@ -196,6 +199,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "waiting": "No answer yet.",
         "support": "Support",
         "support_line": "{kind} support with {provider}.",
+        "rests": "Your relative rests at: {place}.",
         "care": "A risk to your safety was recorded: your case is handled with special care.",
         "kinds": {
             "detention_centre": "detention centre",
@@ -248,7 +252,7 @@ TEXT: dict[str, dict[str, Any]] = {
 assert set(TEXT["es"]["amendable"]) <= set(AMENDABLE), "the pages offer only what the ledger amends"
 
 
-def family_course(case: Any) -> dict[str, Any]:
+def family_course(case: Any, ledger: Any = None) -> dict[str, Any]:
     """What the family is owed of the search, in plain terms: who was asked and whether they
     answered, the support offered, and when they will hear next (and whether that is late)."""
     course = course_of(case)
@@ -268,7 +272,25 @@ def family_course(case: Any) -> dict[str, Any]:
             "late": cadence["next_due"] is not None and str(cadence["next_due"]) < today.isoformat(),
         },
         "care": case.handle_with_care,
+        "rests": resting_place(case, ledger),
     }
+
+
+def resting_place(case: Any, ledger: Any) -> str | None:
+    """Where the family's relative rests: buried at home after a repatriation, or in the grave
+    where remains identified as them are held at this node."""
+    home = case.__dict__.get("resting_place")
+    if home:
+        return str(home)
+    for remains_id in identified_remains(case):
+        try:
+            remains = ledger.repository.get(uuid.UUID(remains_id))
+        except Exception:  # held at another node: that node's family page says it
+            continue
+        buried = resting_of(remains)["buried"] if hasattr(remains, "identified_as") else None
+        if buried:
+            return f"{buried['cemetery']}, {buried['grave']}"
+    return None
 
 
 def node_today() -> date:
@@ -341,7 +363,7 @@ def add_family_pages(
             dossier=dossier,
             consents=consents,
             on_behalf=on_behalf,
-            course=family_course(case),
+            course=family_course(case, node.ledger),
             purposes=[p for p in PURPOSES if p != "statistics"],
             csrf=csrf,
             notice=notice,

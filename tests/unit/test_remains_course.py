@@ -160,3 +160,28 @@ def test_a_burial_is_recorded_in_the_country_that_holds_the_remains() -> None:
     bury(mx, remains)
     with pytest.raises(RuleBroken, match=r"^remains_id: the remains are buried already"):
         bury(mx, remains)
+
+
+def test_the_family_is_told_where_their_relative_rests() -> None:
+    from services.family_pages import resting_place
+
+    mx = node("MX")
+    case_id, remains = new_case(mx), new_remains(mx)
+    assert resting_place(mx.get_case(case_id), mx) is None
+    match = propose(mx, case_id, remains)
+    review(mx, match)
+    identify(mx, case_id, match)  # the remains are here: identified in the same transaction
+    bury(mx, remains, buried_on="2026-05-20")
+    assert resting_place(mx.get_case(case_id), mx) == "Panteón municipal de Tapachula, fosa 112, sección C"
+    hn = node("HN", foreign_matches=mx.match_facts)
+    home, far = new_case(hn), new_remains(mx)
+    other = propose(mx, home, far)
+    review(mx, other)
+    identify(hn, home, other)
+    mx.identify_remains(IdentifyRemains(**ctx(FORENSIC, FI), remains_id=far, match_id=other))
+    release(mx, far)
+    hand_over(mx, far)
+    receive(hn, home, far, "received")
+    assert resting_place(hn.get_case(home), hn) is None  # received, not yet buried
+    receive(hn, home, far, "buried_at_home", place="Cementerio de El Progreso")
+    assert resting_place(hn.get_case(home), hn) == "Cementerio de El Progreso"
