@@ -189,6 +189,7 @@ class CaseCourse:
         def evolve(self, case: Any) -> None:
             protection = course_of(case)["protection"]
             protection["by"] = protection["by"] or self.recorded_by.get("organisation")
+            protection["flags"] = protection.get("flags", 0) + 1  # public: it outlives an erasure
             if self.scope == "case":
                 protection["case"] = True
             elif self.contact:
@@ -200,7 +201,7 @@ class CaseCourse:
     def handle_with_care(self) -> bool:
         """Whether a protection risk was flagged on the case or on one of its contacts."""
         protection = course_of(self)["protection"]
-        return bool(protection["case"] or protection["contacts"])
+        return bool(protection["case"] or protection["contacts"] or protection.get("flags"))
 
     def contact_named(self, field: str, name: str) -> dict[str, Any]:
         """The family contact the case names so (accents and case aside), or InvalidField."""

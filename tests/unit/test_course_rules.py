@@ -420,6 +420,7 @@ def test_a_protection_risk_marks_the_case_to_be_handled_with_care(ledger: CaseLe
         "case": False,
         "contacts": ["rosa chavez"],
         "by": "Casa del Migrante",
+        "flags": 1,
     }
 
 
@@ -507,3 +508,28 @@ def test_a_consent_records_whether_the_risks_of_sharing_were_explained(ledger: C
     )
     event = list(ledger.repository.event_store.get(case_id))[-1]
     assert type(event).__name__ == "ConsentGranted" and event.risks_explained is True  # type: ignore[attr-defined]
+
+
+def test_an_erased_case_still_loads_and_leaves_the_overdue_lists(ledger: CaseLedger) -> None:
+    from ledger.commands import EraseData
+
+    case_id = new_case(ledger)
+    ledger.send_inquiry(inquiry(case_id, SENT, due_on="2026-05-20"))
+    ledger.set_update_cadence(
+        SetUpdateCadence(**ctx(purpose=SUPPORT), case_id=case_id, every_days=7, focal_point="hn-cofamipro")
+    )
+    ledger.flag_protection_risk(
+        FlagProtectionRisk(**ctx(), case_id=case_id, risks=("threats",), contact="Rosa Chávez")
+    )
+    ledger.record_contact_details(
+        RecordContactDetails(
+            **ctx(purpose=SUPPORT), case_id=case_id, contact="Rosa Chávez", languages=("es",)
+        )
+    )
+    assert ledger.overdue_inquiries() and ledger.overdue_updates(date(2026, 7, 1))
+    ledger.erase_data(EraseData(**ctx(FAMILY), case_id=case_id, requested_by="Rosa Chávez, madre"))
+    if ledger.repository.cache is not None:
+        ledger.repository.cache.get(case_id, evict=True)
+    case = ledger.get_case(case_id)  # every sealed field reads as None now
+    assert case.erased and case.handle_with_care
+    assert ledger.overdue_inquiries() == [] and ledger.overdue_updates(date(2026, 7, 1)) == []
