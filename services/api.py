@@ -322,7 +322,7 @@ def create_app(
         return Response(content, media_type=media_type, headers={"Cache-Control": "no-store"})
 
     add_reads(app, node, rules, lock, caller, sync, catch_up)
-    add_course_reads(app, node, lock, caller)
+    add_course_reads(app, node, lock, caller, acting)
     add_candidates(app, node, candidates, lock, caller, sync)
     add_pages(app, node, rules, tokens, lock, sync, guard)
     add_family_pages(app, node, reading, tokens, lock, guard)
