@@ -60,6 +60,11 @@ ORGANISATION_KINDS = (
     "commission",
     "prosecutor",
     "search_commission",
+    # Where people may be held or treated, asked by families and NGOs (InquirySent): they answer
+    # inquiries and may record that a person is there, under the network's rules like any member.
+    "migration_authority",
+    "detention_centre",
+    "hospital",
 )
 CONDITIONS = ("nationality_is_represented_country",)
 FORENSIC_READERS = ("forensic_institute", "genetic_laboratory", "commission", "search_commission")

@@ -26,6 +26,7 @@ from ledger.commands import (
     ReportMissingPerson,
     WithdrawConsent,
 )
+from ledger.course_ledger import CourseLedger
 from ledger.errors import CaseNotFound, InvalidField, NotFound, VersionConflict
 from ledger.events import LedgerAggregate
 from ledger.forensic import ForensicLedger, identifying_match
@@ -36,7 +37,7 @@ from ledger.sample import Sample
 from ledger.values import PHOTO_LOCATION
 
 
-class CaseLedger(ForensicLedger):
+class CaseLedger(CourseLedger, ForensicLedger):
     """Records case actions for one origin jurisdiction."""
 
     def __init__(self, origin: str, *, snapshot_interval: int = 100, **kwargs: Any) -> None:

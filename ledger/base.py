@@ -31,6 +31,7 @@ from ledger.commands import (
     ReopenCase,
     WithdrawConsent,
 )
+from ledger.course_commands import FlagProtectionRisk
 from ledger.crypto import MasterKey, new_data_key
 from ledger.errors import CaseNotFound, ConsentRequired, NotFound, VersionConflict
 from ledger.events import DIGEST_LENGTH, LedgerAggregate, with_digest
@@ -51,6 +52,7 @@ CONSENT_EXEMPT = (
     ReopenCase,
     DetermineBestInterests,  # a child-protection decision never waits on a purpose
     WithholdSharing,  # nor does protecting a refugee from the country they fled
+    FlagProtectionRisk,  # nor does flagging a threat to the person or their family
 )
 
 

@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ledger.consent import FAMILY_ROLE, family_consent_state, refuse_grant_over_the_family
+from ledger.course import CaseCourse
 from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded, command_key
+from ledger.notification import FamilyNotification
 from ledger.protection import PersonProtection
+from ledger.remains_course import CaseRepatriation
 from ledger.tiers import age_between, is_minor
 from ledger.validation import not_before_birth
 from ledger.vocabulary import CaseStatus
@@ -47,7 +50,7 @@ ANTE_MORTEM_V2 = (
 )
 
 
-class MissingPersonCase(PersonProtection, LedgerAggregate):
+class MissingPersonCase(PersonProtection, CaseCourse, FamilyNotification, CaseRepatriation, LedgerAggregate):
     """A missing person's case: status is missing, located_alive, identified_deceased or closed."""
 
     class CaseReported(LedgerAggregate.Created):
@@ -212,16 +215,22 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
     class ConsentGranted(Recorded):
         """Consent for one purpose, given by the person or their family."""
 
-        class_version = 2
+        class_version = 3
         consent_purpose: str
         given_by: str
         explained_by: str | None
         language: str | None
+        risks_explained: bool | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """v1 recorded neither who explained the purpose nor in which language."""
             state.update(explained_by=None, language=None)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """v2 did not say whether the risks of sharing were explained."""
+            state["risks_explained"] = None
 
         def evolve(self, case: Any) -> None:
             case.consents[self.consent_purpose] = True
@@ -336,11 +345,38 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
                 case.status_before_closure = CaseStatus.MISSING  # a reopening finds them missing
 
     class FamilyNotified(Recorded):
-        """The family was told of the outcome."""
+        """The family was told of the outcome: by which means, to which contact, in which
+        language (through which interpreter), by which team, from which identification report
+        (and whether they kept a copy), and what they said (v2)."""
 
+        class_version = 2
         outcome: str
         means: str
         whereabouts_shared: bool
+        plan: int | None
+        contact: str | None
+        language: str | None
+        interpreter: str | None
+        report_reference: str | None
+        report_copy_handed_over: bool | None
+        team: list[dict[str, str]]
+        acknowledgement: str | None
+        questions: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 recorded the means only: nothing of the language, the team or the report."""
+            state.update(
+                plan=None,
+                contact=None,
+                language=None,
+                interpreter=None,
+                report_reference=None,
+                report_copy_handed_over=None,
+                team=[],
+                acknowledgement=None,
+                questions=[],
+            )
 
         def evolve(self, case: Any) -> None:
             case.notifications += 1
@@ -528,7 +564,9 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
             status=CaseStatus(status).value,
         )
 
-    def notify_family(self, envelope: dict[str, Any], means: str, whereabouts_shared: bool) -> None:
+    def notify_family(
+        self, envelope: dict[str, Any], means: str, whereabouts_shared: bool, **details: Any
+    ) -> None:
         self._refuse_if_closed("FamilyNotified")
         if self.status not in (CaseStatus.LOCATED_ALIVE, CaseStatus.IDENTIFIED_DECEASED):
             raise RuleBroken(
@@ -549,6 +587,7 @@ class MissingPersonCase(PersonProtection, LedgerAggregate):
             outcome=CaseStatus(self.status).value,
             means=means,
             whereabouts_shared=whereabouts_shared,
+            **self.notification_details(details),
         )
 
     def close(self, envelope: dict[str, Any], reason: str) -> None:

@@ -24,6 +24,7 @@ from ledger.values import (
     MedicalFinding,
     PhotoReference,
     Place,
+    TeamMember,
     Tooth,
     each,
     optional_range,
@@ -32,6 +33,7 @@ from ledger.values import (
 )
 from ledger.vocabulary import (
     CLOSURE_REASONS,
+    LANGUAGES,
     NOTIFICATION_MEANS,
     PURPOSES,
     RELIABILITY,
@@ -316,12 +318,16 @@ class GrantConsent(CaseCommand):
     given_by: str
     explained_by: str | None = None
     language: str | None = None
+    risks_explained: bool | None = None  # whether the risks of sharing were explained (None: not said)
 
     def checked(self, today: date) -> dict[str, Any]:
+        if self.risks_explained is not None and not isinstance(self.risks_explained, bool):
+            raise InvalidField("risks_explained", "must be true or false")
         return {
             "consent_purpose": v.choice("consent_purpose", self.consent_purpose, PURPOSES),
             "given_by": v.required_text("given_by", self.given_by),
             **explained_consent(self.recorded_by.role != "family_member", self.explained_by, self.language),
+            "risks_explained": self.risks_explained,
         }
 
 
@@ -385,15 +391,41 @@ class ConfirmIdentification(CaseCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class NotifyFamily(CaseCommand):
+    """The family was told: an identification from its report (report_reference), as planned
+    (plan: the latest plan unless named), in a language the contact speaks or through an
+    interpreter; what the family acknowledged or asked."""
+
     means: str
     whereabouts_shared: bool = False
+    plan: int | None = None
+    contact: str | None = None
+    language: str | None = None
+    interpreter: str | None = None
+    report_reference: str | None = None
+    report_copy_handed_over: bool | None = None
+    team: tuple[TeamMember, ...] = ()
+    acknowledgement: str | None = None
+    questions: tuple[str, ...] = ()
 
     def checked(self, today: date) -> dict[str, Any]:
         if not isinstance(self.whereabouts_shared, bool):
             raise InvalidField("whereabouts_shared", "must be true or false")
+        if self.report_copy_handed_over is not None and not isinstance(self.report_copy_handed_over, bool):
+            raise InvalidField("report_copy_handed_over", "must be true or false")
+        if self.plan is not None and (isinstance(self.plan, bool) or not isinstance(self.plan, int)):
+            raise InvalidField("plan", "must be a plan's number")
         return {
             "means": v.choice("means", self.means, NOTIFICATION_MEANS),
             "whereabouts_shared": self.whereabouts_shared,
+            "plan": self.plan,
+            "contact": v.optional_text("contact", self.contact),
+            "language": None if self.language is None else v.choice("language", self.language, LANGUAGES),
+            "interpreter": v.optional_text("interpreter", self.interpreter),
+            "report_reference": v.optional_text("report_reference", self.report_reference, max_length=200),
+            "report_copy_handed_over": self.report_copy_handed_over,
+            "team": each("team", self.team, at_most=12),
+            "acknowledgement": v.optional_text("acknowledgement", self.acknowledgement, max_length=2000),
+            "questions": texts("questions", self.questions, at_most=20, max_length=1000),
         }
 
 

@@ -37,6 +37,11 @@ def identifying_match(
     confirmed on a primary identifier or by two organisations; otherwise RuleBroken."""
     if case_id is not None and facts.get("case_id") != case_id:
         raise RuleBroken("match_id", "the match does not name this case")
+    held_as = facts.get("remains_identified_as")
+    if case_id is not None and held_as not in (None, case_id):
+        raise RuleBroken(
+            "match_id", f"the remains are identified already, as another person (case {held_as})"
+        )
     if remains_id is not None and facts.get("remains_id") != remains_id:
         raise RuleBroken("match_id", "the match does not name these remains")
     if facts.get("outcome") != "confirmed":

@@ -8,6 +8,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded
+from ledger.remains_course import RemainsResting
 
 
 def remains_id_for(origin: str, command_id: str) -> UUID:
@@ -27,7 +28,7 @@ POST_MORTEM_V2 = (
 )
 
 
-class UnidentifiedRemains(LedgerAggregate):
+class UnidentifiedRemains(RemainsResting, LedgerAggregate):
     """Remains, from recovery to identification; post-mortem data is forensic tier."""
 
     class RemainsRecovered(LedgerAggregate.Created):

@@ -23,6 +23,9 @@ KIND_ROLES: Mapping[str, frozenset[str]] = {
     "commission": frozenset({*_EVERY_KIND, *_NATIONAL_BODY}),
     "search_commission": frozenset({*_EVERY_KIND, *_NATIONAL_BODY}),
     "prosecutor": frozenset({*_EVERY_KIND, "investigator", "forensic_expert"}),
+    "migration_authority": frozenset({*_EVERY_KIND, "node_operator"}),
+    "detention_centre": frozenset(_EVERY_KIND),
+    "hospital": frozenset({*_EVERY_KIND, "forensic_expert"}),
 }
 """A family member's role belongs to a person and their case, never to an organisation."""
 

@@ -91,6 +91,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "given_by": "reserved",
         "explained_by": "reserved",
         "language": "reserved",
+        "risks_explained": "reserved",
     },
     "SharingWithheld": {"countries": "common", "reason": "reserved"},
     "ConsentWithdrawn": {"consent_purpose": "public", "withdrawn_by": "reserved"},
@@ -107,7 +108,83 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
     "BestInterestsDetermined": {"decision": "reserved", "reason": "reserved", "decided_by": "reserved"},
     "IdentificationConfirmed": {"match_id": "common", "remains_id": "common"},
     "IdentificationRevised": {"match_id": "common", "reason": "reserved", "status": "public"},
-    "FamilyNotified": {"outcome": "public", "means": "reserved", "whereabouts_shared": "reserved"},
+    # How a family was told, in which language, by whom, from which report, and what they said:
+    # the family's own moment, reserved. The plan's number is only a counter.
+    "FamilyNotified": {
+        "outcome": "public",
+        "means": "reserved",
+        "whereabouts_shared": "reserved",
+        "plan": "public",
+        "contact": "reserved",
+        "language": "reserved",
+        "interpreter": "reserved",
+        "report_reference": "reserved",
+        "report_copy_handed_over": "reserved",
+        "team": "reserved",
+        "acknowledgement": "reserved",
+        "questions": "reserved",
+    },
+    "NotificationPlanned": {
+        "plan": "public",
+        "planned_on": "common",
+        "team": "reserved",
+        "contact": "reserved",
+        "language": "reserved",
+        "interpreter": "reserved",
+        "place": "reserved",
+        "report_copy_handed_over": "reserved",
+    },
+    # Inquiries: where the person may be held is common (whoever may search may know whom to
+    # ask, and the overdue lists need it); what was asked, and above all what was learned and
+    # whether the person was found there, are reserved.
+    "InquirySent": {
+        "inquiry": "public",
+        "addressee": "common",
+        "addressee_kind": "public",
+        "question": "reserved",
+        "due_on": "common",
+    },
+    "InquiryAnswered": {
+        "inquiry": "public",
+        "outcome": "reserved",
+        "learned": "reserved",
+        "answered_on": "common",
+    },
+    # Support: what kind and who provides it is common (consulates and focal points act on
+    # it); notes and what came of it are the family's, reserved.
+    "SupportReferred": {"referral": "public", "kind": "common", "provider": "common", "note": "reserved"},
+    "SupportProvided": {
+        "referral": "public",
+        "provided_on": "common",
+        "outcome": "reserved",
+        "notes": "reserved",
+    },
+    "UpdateCadenceSet": {"every_days": "public", "focal_point": "common"},
+    "FamilyUpdateGiven": {
+        "given_on": "common",
+        "given_by": "reserved",
+        "means": "common",
+        "language": "reserved",
+        "summary": "reserved",
+        "next_update_on": "common",
+    },
+    # A language, a gender identity, a pregnancy can tell who a person is: reserved.
+    "PersonDetailsRecorded": {
+        "languages": "reserved",
+        "gender_identity": "reserved",
+        "pregnant": "reserved",
+        "unaccompanied_child": "reserved",
+    },
+    "ContactDetailsRecorded": {"contact": "reserved", "languages": "reserved"},
+    # Every reader is told to handle the case with care (public); whom the risk concerns and
+    # what it is are reserved.
+    "ProtectionRiskFlagged": {
+        "handle_with_care": "public",
+        "scope": "public",
+        "contact": "reserved",
+        "risks": "reserved",
+        "note": "reserved",
+    },
     "CaseClosed": {"reason": "public"},
     "CaseReopened": {"reason": "reserved"},
     "DataErased": {"requested_by": "reserved"},
@@ -141,6 +218,25 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "documents_found": "forensic",
     },
     "RemainsIdentified": {"match_id": "common", "case_id": "common"},
+    # Where remains rest: the cemetery and grave are common (a family, a consulate, a commission
+    # must find them), the exact coordinates reserved; who received them is reserved.
+    "RemainsBuried": {
+        "cemetery": "common",
+        "grave": "common",
+        "country": "public",
+        "coordinates": "reserved",
+        "buried_on": "common",
+    },
+    "RemainsExhumed": {"exhumed_on": "common", "reason": "reserved"},
+    "RemainsReleased": {"released_to": "public", "recipient": "reserved", "released_on": "common"},
+    "RepatriationCompleted": {
+        "part": "public",
+        "remains_id": "common",
+        "from_country": "public",
+        "to_country": "public",
+        "completed_on": "common",
+        "place": "reserved",
+    },
     "RemainsIdentificationRevised": {"match_id": "common", "reason": "forensic"},
     "SampleTaken": {
         "taken_on": "forensic",

@@ -23,6 +23,7 @@ from ledger.vocabulary import (
     ID_DOCUMENT_KINDS,
     MARK_KINDS,
     MEDICAL_FINDINGS,
+    NOTIFICATION_TEAM_ROLES,
     RELIABILITY,
     SOURCES,
 )
@@ -295,3 +296,17 @@ def physique(build: str | None, hair: str | None, eyes: str | None) -> dict[str,
         "hair": v.choice("hair", hair, HAIR_COLOURS) if hair is not None else None,
         "eyes": v.choice("eyes", eyes, EYE_COLOURS) if eyes is not None else None,
     }
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    """One member of the team that tells a family: who, and in which role."""
+
+    name: str
+    role: str
+
+    def checked(self, field: str) -> dict[str, str]:
+        return {
+            "name": v.required_text(f"{field}.name", self.name),
+            "role": v.choice(f"{field}.role", self.role, NOTIFICATION_TEAM_ROLES),
+        }

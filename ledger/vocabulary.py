@@ -16,7 +16,22 @@ class CaseStatus(StrEnum):
 
 SEXES = ("female", "male", "intersex", "unknown")
 
-SOURCES = ("family", "witness", "survivor", "shelter", "official", "press", "social_media")
+SOURCES = (
+    "family",
+    "witness",
+    "survivor",
+    "shelter",
+    "official",
+    "press",
+    "social_media",
+    # Named by the Antigua workshop (2019): people on the route know first, and hotlines and
+    # the media are how many families hear anything at all. Reliability is judged as for any source.
+    "smuggler",
+    "accompanying_person",
+    "activist",
+    "hotline",
+    "media",
+)
 
 RELIABILITY = ("confirmed", "high", "medium", "low", "unverified")
 
@@ -207,3 +222,63 @@ COLOURS = (
     "orange",
     "multicolour",
 )
+
+# ------------------------------------------------------------------ the course of a case
+# (ledger/course.py): inquiries, family support, updates, notification, protection.
+
+LANGUAGES: dict[str, str] = {
+    "es": "Spanish",
+    "en": "English",
+    "quc": "K'iche'",
+    "mam": "Mam",
+    "kek": "Q'eqchi'",
+    "cak": "Kaqchikel",
+    "cab": "Garífuna",
+    "ht": "Haitian Creole",
+    "fr": "French",
+    "pt": "Portuguese",
+    "ixl": "Ixil",
+    "tzh": "Tzeltal",
+    "tzo": "Tsotsil",
+    "jac": "Popti'",
+    "nah": "Nahuatl",
+    "miskito": "Miskito",
+}
+"""Languages by ISO 639 code (Miskito has no two- or three-letter code in common use here):
+the person's, a family contact's, and the one a notification or an update was given in."""
+
+INQUIRY_ADDRESSEE_KINDS = ("detention_centre", "shelter", "hospital", "prison", "migration_authority")
+"""Where families and NGOs ask whether a missing migrant is held or was seen."""
+
+INQUIRY_OUTCOMES = ("found", "not_found", "no_answer")
+
+SUPPORT_KINDS = ("psychosocial", "legal", "forensic", "financial", "administrative")
+
+SUPPORT_OUTCOMES = ("provided", "ongoing", "declined_by_family", "not_available", "family_unreachable")
+
+UPDATE_MEANS = (
+    "in_person",
+    "phone",
+    "video_call",
+    "letter",
+    "message",
+    "through_consulate",
+    "family_meeting",
+)
+
+NOTIFICATION_TEAM_ROLES = (
+    "forensic_expert",
+    "psychologist",
+    "social_worker",
+    "caseworker",
+    "consular_officer",
+    "interpreter",
+    "commissioner",
+    "prosecutor",
+    "family_association",
+)
+"""Who explains an identification to a family: a multidisciplinary team, as the workshop asks."""
+
+PROTECTION_RISKS = ("threats", "trafficking", "violence", "extortion", "persecution")
+
+GENDER_IDENTITIES = ("woman", "man", "trans_woman", "trans_man", "non_binary", "other", "not_stated")

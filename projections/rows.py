@@ -65,6 +65,10 @@ _FORENSIC_STATUS = {
     "DonorConsentWithdrawn": "withdrawn",
     "MatchProposed": "proposed",
     "MatchRevised": "revised",
+    "RemainsBuried": "buried",
+    "RemainsExhumed": "exhumed",
+    "RemainsReleased": "released",
+    "RepatriationCompleted": "handed_over",
 }
 
 

@@ -53,6 +53,7 @@ from services.api_common import (
     own_case,
     problem,
 )
+from services.api_course import COURSE_ROUTES, add_course_reads
 from services.api_export import CsvLists
 from services.api_family_codes import add_family_codes
 from services.api_imports import MAX_IMPORT_BYTES, add_imports
@@ -245,7 +246,7 @@ def create_app(
         return [listed(c) for c in found]
 
     photos = PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node)
-    for route in ROUTES:
+    for route in (*ROUTES, *COURSE_ROUTES):
         add_command(app, route, node, lock, caller, acting, photos, reported)
 
     # ------------------------------------------------------------------ reads
@@ -330,6 +331,7 @@ def create_app(
         return Response(content, media_type=media_type, headers={"Cache-Control": "no-store"})
 
     add_reads(app, node, rules, lock, caller, sync, catch_up)
+    add_course_reads(app, node, lock, caller, acting)
     add_candidates(app, node, candidates, lock, caller, sync)
     add_imports(app, node, lock, caller)
     add_family_codes(app, node, tokens, lock, caller)

@@ -289,11 +289,20 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "outcome": vocabulary.MATCH_OUTCOMES,
     "means": vocabulary.NOTIFICATION_MEANS,
     "decision": vocabulary.BEST_INTERESTS_DECISIONS,
+    "language": tuple(vocabulary.LANGUAGES),
+    "languages": tuple(vocabulary.LANGUAGES),
+    "addressee_kind": vocabulary.INQUIRY_ADDRESSEE_KINDS,
+    "risks": vocabulary.PROTECTION_RISKS,
+    "gender_identity": vocabulary.GENDER_IDENTITIES,
 }
 _BY_COMMAND: dict[tuple[str, str], tuple[str, ...]] = {
     ("CloseCase", "reason"): vocabulary.CLOSURE_REASONS,
     ("ReportMissingPerson", "consented_purposes"): vocabulary.PURPOSES,
     ("RecordPostMortem", "sex"): POST_MORTEM_SEXES,
+    ("AnswerInquiry", "outcome"): vocabulary.INQUIRY_OUTCOMES,
+    ("ReferSupport", "kind"): vocabulary.SUPPORT_KINDS,
+    ("RecordSupportProvided", "outcome"): vocabulary.SUPPORT_OUTCOMES,
+    ("GiveFamilyUpdate", "means"): vocabulary.UPDATE_MEANS,
 }
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]
 

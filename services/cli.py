@@ -16,7 +16,16 @@ from ledger.commands import Actor, ReportMissingPerson
 from ledger.errors import CommandIdReused, LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
-from services import cli_api, cli_candidates, cli_codes, cli_export, cli_family, cli_history, cli_import
+from services import (
+    cli_api,
+    cli_candidates,
+    cli_codes,
+    cli_course,
+    cli_export,
+    cli_family,
+    cli_history,
+    cli_import,
+)
 from services.cli_commands import act_group
 from services.cli_common import UNAVAILABLE, UserError, click_message, exit_status, node_from_env
 from topics.log import LogUnavailable
@@ -294,7 +303,13 @@ def quickstart() -> None:
             click.echo("")
 
 
-for command in (*cli_family.COMMANDS, *cli_history.COMMANDS, *cli_api.COMMANDS, *cli_candidates.COMMANDS):
+for command in (
+    *cli_family.COMMANDS,
+    *cli_history.COMMANDS,
+    *cli_api.COMMANDS,
+    *cli_candidates.COMMANDS,
+    *cli_course.COMMANDS,
+):
     main.add_command(command)
 main.add_command(act_group)
 main.add_command(cli_import.import_group)

@@ -27,6 +27,8 @@ def print_dossier(dossier: Dossier, name: Callable[[str], str] = str) -> None:
         f"Case {dossier.case_id} [{dossier.origin}] {words(dossier.status)}; "
         f"tiers shown: {', '.join(dossier.tiers) or 'none'}; in the order things happened:"
     )
+    if dossier.handle_with_care:
+        click.echo("  HANDLE WITH CARE: a protection risk was recorded (threats, trafficking or violence)")
     for entry in dossier.entries:
         who = recorder(name, entry.recorded_by["organisation"], entry.recorded_by["role"])
         happened = when(entry.happened_at, day_only=True) if entry.happened_at else when(entry.occurred_at)
@@ -157,8 +159,19 @@ def amend(case_id: str, changes: tuple[str, ...], reason: str, name: str) -> Non
 @click.option("--by", "name", required=True, help="The person or family member deciding.")
 @click.option("--explained-by", help="Who explained the purpose before consent was given.")
 @click.option("--language", help="The language it was explained and given in.")
+@click.option(
+    "--risks-explained/--risks-not-explained",
+    default=None,
+    help="Whether the risks of sharing the case were explained to the family.",
+)
 def consent(
-    case_id: str, action: str, purpose: str, name: str, explained_by: str | None, language: str | None
+    case_id: str,
+    action: str,
+    purpose: str,
+    name: str,
+    explained_by: str | None,
+    language: str | None,
+    risks_explained: bool | None,
 ) -> None:
     """Grant or withdraw consent for one purpose; shares for a withdrawn purpose stop."""
     with node_from_env() as node:
@@ -171,7 +184,13 @@ def consent(
         }
         if action == "grant":
             version = node.ledger.grant_consent(
-                GrantConsent(**common, given_by=name, explained_by=explained_by, language=language)
+                GrantConsent(
+                    **common,
+                    given_by=name,
+                    explained_by=explained_by,
+                    language=language,
+                    risks_explained=risks_explained,
+                )
             )
         else:
             version = node.ledger.withdraw_consent(WithdrawConsent(**common, withdrawn_by=name))

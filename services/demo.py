@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from ledger.commands import (
     RecordSighting,
     ReportMissingPerson,
 )
+from ledger.course_commands import PlanNotification
 from ledger.forensic_commands import (
     ProposeMatch,
     RecordPostMortem,
@@ -39,7 +41,7 @@ from ledger.forensic_commands import (
     TakeSample,
     TransferSample,
 )
-from ledger.values import AgeRange, FamilyContact, Place
+from ledger.values import AgeRange, FamilyContact, Place, TeamMember
 from services.bootstrap import Node, build_node, public_keys
 from services.feed import ConsularFeed
 from services.settings import Settings
@@ -222,8 +224,28 @@ def play(directory: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
             ConfirmIdentification(**_ctx(SEMEFO, FI), case_id=son, match_id=match)
         )
         step("MX", "A match is proposed, reviewed and confirmed: the remains are identified")
+        mx.ledger.plan_notification(
+            PlanNotification(
+                **_ctx(CONSULATE, "family_support"),
+                case_id=son,
+                planned_on=date.today().isoformat(),
+                team=(
+                    TeamMember("Cónsul de Honduras", "consular_officer"),
+                    TeamMember("SEMEFO", "forensic_expert"),
+                ),
+                contact="Gloria Rivera",
+                language="es",
+                place="Consulado de Honduras en Tapachula",
+                report_copy_handed_over=True,
+            )
+        )
         mx.ledger.notify_family(
-            NotifyFamily(**_ctx(CONSULATE, "family_support"), case_id=son, means="through_consulate")
+            NotifyFamily(
+                **_ctx(CONSULATE, "family_support"),
+                case_id=son,
+                means="through_consulate",
+                report_reference="SEMEFO-CHIS-2026-0311",
+            )
         )
         step("MX", "The consulate of Honduras in Tapachula tells the family")
 

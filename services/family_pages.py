@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ledger.case import identified_remains
 from ledger.commands import AMENDABLE, AmendData, EraseData, GrantConsent, WithdrawConsent
+from ledger.course import course_of
 from ledger.errors import InvalidField, LedgerError
+from ledger.remains_course import resting_of
 from ledger.vocabulary import PURPOSES
 from services.family_codes import FamilyCodes
 from services.family_view import Words
@@ -37,6 +41,51 @@ KIND = "family"
 NOTICES = ("amended", "granted_notice", "withdrawn_notice", "erased_notice")
 
 assert set(TEXT["es"]["amendable"]) <= set(AMENDABLE), "the pages offer only what the ledger amends"
+
+
+def family_course(case: Any, ledger: Any = None) -> dict[str, Any]:
+    """What the family is owed of the search, in plain terms: who was asked and whether they
+    answered, the support offered, and when they will hear next (and whether that is late)."""
+    course = course_of(case)
+    cadence = course["cadence"]
+    today = node_today()
+    return {
+        "inquiries": [
+            {**i, "answered": i["answer"] is not None}
+            for _, i in sorted(course["inquiries"].items(), key=lambda kv: int(kv[0]))
+        ],
+        "referrals": [r for _, r in sorted(course["referrals"].items(), key=lambda kv: int(kv[0]))],
+        "next_news": None
+        if cadence is None
+        else {
+            "due": cadence["next_due"],
+            "focal_point": cadence["focal_point"],
+            "late": cadence["next_due"] is not None and str(cadence["next_due"]) < today.isoformat(),
+        },
+        "care": case.handle_with_care,
+        "rests": resting_place(case, ledger),
+    }
+
+
+def resting_place(case: Any, ledger: Any) -> str | None:
+    """Where the family's relative rests: buried at home after a repatriation, or in the grave
+    where remains identified as them are held at this node."""
+    home = case.__dict__.get("resting_place")
+    if home:
+        return str(home)
+    for remains_id in identified_remains(case):
+        try:
+            remains = ledger.repository.get(uuid.UUID(remains_id))
+        except Exception:  # held at another node: that node's family page says it
+            continue
+        buried = resting_of(remains)["buried"] if hasattr(remains, "identified_as") else None
+        if buried:
+            return f"{buried['cemetery']}, {buried['grave']}"
+    return None
+
+
+def node_today() -> date:
+    return datetime.now(UTC).date()
 
 
 def _lang(value: str | None) -> str:
@@ -117,6 +166,7 @@ def add_family_pages(
             on_behalf_names={p: words.organisation(o) for p, o in on_behalf.items()},
             consents=consents,
             on_behalf=on_behalf,
+            course=family_course(case, node.ledger),
             purposes=[p for p in PURPOSES if p != "statistics"],
             csrf=csrf,
             notice=notice,

@@ -221,3 +221,60 @@ AMENDABLE = {
 }
 for _lang in LANGUAGES:
     TEXT[_lang]["amendable"] = AMENDABLE[_lang]
+
+# The course of the search (#17): who was asked, the support offered, when news is due.
+COURSE = {
+    "es": {
+        "course": "Su búsqueda",
+        "next_news": "Tendrá noticias a más tardar el {due}, de {focal_point}.",
+        "news_late": "Las noticias prometidas para el {due} no han llegado: "
+        "puede reclamarlas a {focal_point}.",
+        "asked": "Preguntas hechas",
+        "asked_line": "A {addressee} ({kind}): respuesta esperada el {due}.",
+        "answered": "Ya respondió.",
+        "waiting": "Sin respuesta todavía.",
+        "support": "Apoyo",
+        "support_line": "Apoyo {kind} con {provider}.",
+        "rests": "Su familiar descansa en: {place}.",
+        "care": "Se registró un riesgo para su seguridad: su caso se trata con cuidado especial.",
+        "kinds": {
+            "detention_centre": "centro de detención",
+            "shelter": "albergue",
+            "hospital": "hospital",
+            "prison": "cárcel",
+            "migration_authority": "autoridad migratoria",
+            "psychosocial": "psicosocial",
+            "legal": "legal",
+            "forensic": "forense",
+            "financial": "económico",
+            "administrative": "administrativo",
+        },
+    },
+    "en": {
+        "course": "Your search",
+        "next_news": "You will hear from {focal_point} by {due} at the latest.",
+        "news_late": "The news promised for {due} has not come: you may ask {focal_point} for it.",
+        "asked": "Who was asked",
+        "asked_line": "{addressee} ({kind}): answer expected by {due}.",
+        "answered": "They have answered.",
+        "waiting": "No answer yet.",
+        "support": "Support",
+        "support_line": "{kind} support with {provider}.",
+        "rests": "Your relative rests at: {place}.",
+        "care": "A risk to your safety was recorded: your case is handled with special care.",
+        "kinds": {
+            "detention_centre": "detention centre",
+            "shelter": "shelter",
+            "hospital": "hospital",
+            "prison": "prison",
+            "migration_authority": "migration authority",
+            "psychosocial": "psychosocial",
+            "legal": "legal",
+            "forensic": "forensic",
+            "financial": "financial",
+            "administrative": "administrative",
+        },
+    },
+}
+for _lang in LANGUAGES:
+    TEXT[_lang].update(COURSE[_lang])

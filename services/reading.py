@@ -9,6 +9,7 @@ own case, including who read it, and that read is recorded too.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError
 from ledger.access_rules import AccessRules, Decision
 from ledger.case import MissingPersonCase
 from ledger.commands import Actor, RecordRead
+from ledger.course import course_of, folded
 from ledger.errors import LedgerError
 from ledger.events import ENVELOPE_KEYS
 from ledger.sealing import merge, split
@@ -111,6 +113,7 @@ class Dossier:
     tiers: tuple[str, ...]  # the tiers shown
     entries: list[Entry]
     reads: list[ReadEntry] = field(default_factory=list)
+    handle_with_care: bool = False  # a protection risk was flagged: every reader is told
 
 
 class CaseReading:
@@ -180,7 +183,7 @@ class CaseReading:
             )
             for e in self.node.ledger.reads_of(case_id)
         ]
-        return Dossier(dossier.case_id, dossier.origin, dossier.status, dossier.tiers, dossier.entries, reads)
+        return dataclasses.replace(dossier, reads=reads)
 
     def related(
         self, case_id: UUID, reader: Actor, purpose: str, candidates: Sequence[str]
@@ -259,7 +262,11 @@ class CaseReading:
         witness and a best-interests decision's reasoning and author."""
         shareable = own or case.whereabouts_shareable
 
+        guarded = flagged_contacts(case, organisation)
+
         def protect(event_type: str, recorded_by: str, fields: dict[str, Any]) -> tuple[str, ...]:
+            if guarded and keep_flagged_contacts(event_type, fields, guarded):
+                return ("family_contacts",) if event_type == "CaseReported" else ("contact",)
             kept: tuple[str, ...] = ()
             if event_type == "PersonLocatedAlive" and not shareable and organisation != recorded_by:
                 kept = ("place",)
@@ -276,7 +283,9 @@ class CaseReading:
     ) -> Dossier:
         entries = in_happened_order(self._entries(case.id, tiers, protect), lambda e: e.happened)
         status = f"{case.status.value}, erased at the family's request" if case.erased else case.status.value
-        return Dossier(str(case.id), case.origin, status, tuple(tiers), entries)
+        return Dossier(
+            str(case.id), case.origin, status, tuple(tiers), entries, handle_with_care=case.handle_with_care
+        )
 
     def _entries(
         self, aggregate_id: UUID, tiers: Sequence[str], protect: Protect | None = None
@@ -309,3 +318,27 @@ class CaseReading:
                 )
             )
         return entries
+
+
+def flagged_contacts(case: MissingPersonCase, organisation: str | None) -> frozenset[str]:
+    """The family contacts flagged at risk (folded names) that this reader may not see: every
+    reader but the organisation that flagged them (the family consulting included, since the
+    risk may come from within it)."""
+    protection = course_of(case)["protection"]
+    if organisation is not None and organisation == protection["by"]:
+        return frozenset()
+    return frozenset(protection["contacts"])
+
+
+def keep_flagged_contacts(event_type: str, fields: dict[str, Any], flagged: frozenset[str]) -> bool:
+    """Take a flagged contact out of an event's fields; whether anything was taken."""
+    if event_type == "CaseReported":
+        contacts = fields.get("family_contacts") or []
+        kept = [c for c in contacts if folded(str(c.get("name") or "")) not in flagged]
+        fields["family_contacts"] = kept
+        return len(kept) != len(contacts)
+    if fields.get("contact") and folded(str(fields["contact"])) in flagged:
+        for name in ("contact", "languages") if event_type == "ContactDetailsRecorded" else ("contact",):
+            fields.pop(name, None)
+        return True
+    return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from uuid import UUID
 
 from ledger.application import CaseLedger
@@ -22,6 +23,18 @@ from ledger.commands import (
     ReopenCase,
     WithdrawConsent,
 )
+from ledger.course_commands import (
+    AnswerInquiry,
+    FlagProtectionRisk,
+    GiveFamilyUpdate,
+    PlanNotification,
+    RecordContactDetails,
+    RecordPersonDetails,
+    RecordSupportProvided,
+    ReferSupport,
+    SendInquiry,
+    SetUpdateCadence,
+)
 from ledger.forensic_commands import (
     DestroySample,
     ProposeMatch,
@@ -35,7 +48,8 @@ from ledger.forensic_commands import (
     WithdrawDonorConsent,
 )
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
-from ledger.values import AgeRange, Coordinates, Effect, Mark, Place, Tooth
+from ledger.remains_commands import BuryRemains, ExhumeRemains, HandOverRemains, ReleaseRemains
+from ledger.values import AgeRange, Coordinates, Effect, Mark, Place, TeamMember, Tooth
 from tests.factories import FAMILY, FORENSIC, ctx, report
 
 GENETICIST = Actor("Laboratorio de Genética Forense", "geneticist")
@@ -190,7 +204,32 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
             **ctx(FORENSIC, fi), match_id=second, reason="the bone's mtDNA belongs to another lineage"
         )
     )
-    ledger.notify_family(NotifyFamily(**ctx(purpose="family_support"), case_id=case, means="in_person"))
+    ledger.plan_notification(
+        PlanNotification(
+            **ctx(purpose="family_support"),
+            case_id=case,
+            planned_on="2026-04-20",
+            team=(
+                TeamMember("Dra. Lucía Méndez", "forensic_expert"),
+                TeamMember("Lic. Ana Ruiz", "psychologist"),
+            ),
+            contact="Rosa Chávez",
+            language="es",
+            place="Oficina de la fiscalía, Ciudad de Guatemala",
+            report_copy_handed_over=True,
+        )
+    )
+    ledger.notify_family(
+        NotifyFamily(
+            **ctx(purpose="family_support"),
+            case_id=case,
+            means="in_person",
+            report_reference="SEMEFO-SON-2026-0412",
+            acknowledgement="the family accepts the identification",
+            questions=("When can she come home?",),
+        )
+    )
+    course_of_the_case(ledger, case, remains)
     ledger.close_case(CloseCase(**ctx(FAMILY), case_id=case, reason="identified_deceased"))
     ledger.reopen_case(ReopenCase(**ctx(FAMILY), case_id=case, reason="the family asks for a second opinion"))
     ledger.record_person_located_alive(
@@ -240,3 +279,83 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
         "bone": bone,
         "revised_match": second,
     }
+
+
+def course_of_the_case(ledger: CaseLedger, case: UUID, remains: UUID) -> None:
+    """Inquiries, support, updates, languages, a protection risk; and the identified remains
+    buried, exhumed, released and handed over for repatriation (#17)."""
+    fi, support, soon = (
+        "forensic_identification",
+        ctx(purpose="family_support"),
+        date.today() + timedelta(days=10),
+    )
+    ledger.record_person_details(
+        RecordPersonDetails(
+            **ctx(), case_id=case, languages=("mam", "es"), gender_identity="woman", pregnant=False
+        )
+    )
+    ledger.record_contact_details(
+        RecordContactDetails(**ctx(), case_id=case, contact="Rosa Chávez", languages=("mam", "es"))
+    )
+    ledger.send_inquiry(
+        SendInquiry(
+            **ctx(),
+            case_id=case,
+            addressee="mx-estacion-migratoria-tapachula",
+            addressee_kind="detention_centre",
+            question="¿Estuvo detenida en febrero?",
+            due_on=soon,
+        )
+    )
+    ledger.answer_inquiry(
+        AnswerInquiry(**ctx(), case_id=case, inquiry=1, outcome="not_found", answered_on=date.today())
+    )
+    ledger.refer_support(ReferSupport(**support, case_id=case, kind="psychosocial", provider="Cruz Roja"))
+    ledger.record_support_provided(
+        RecordSupportProvided(
+            **ctx(purpose="family_support"),
+            case_id=case,
+            referral=1,
+            provided_on=date.today(),
+            outcome="ongoing",
+        )
+    )
+    ledger.set_update_cadence(
+        SetUpdateCadence(
+            **ctx(purpose="family_support"), case_id=case, every_days=30, focal_point="gt-consulado-tapachula"
+        )
+    )
+    ledger.give_family_update(
+        GiveFamilyUpdate(
+            **ctx(purpose="family_support"),
+            case_id=case,
+            given_on=date.today(),
+            given_by="Cónsul de Guatemala",
+            means="phone",
+            language="mam",
+        )
+    )
+    ledger.flag_protection_risk(FlagProtectionRisk(**ctx(), case_id=case, risks=("threats",)))
+    burial = {"cemetery": "Panteón de Altar", "grave": "fosa 3", "country": "MX", "buried_on": "2026-04-15"}
+    ledger.bury_remains(BuryRemains(**ctx(FORENSIC, fi), remains_id=remains, **burial))
+    ledger.exhume_remains(
+        ExhumeRemains(**ctx(FORENSIC, fi), remains_id=remains, exhumed_on="2026-04-18", reason="release")
+    )
+    ledger.release_remains(
+        ReleaseRemains(
+            **ctx(FORENSIC, fi),
+            remains_id=remains,
+            released_to="family",
+            recipient="Rosa Chávez",
+            released_on="2026-04-19",
+        )
+    )
+    ledger.hand_over_remains(
+        HandOverRemains(
+            **ctx(FORENSIC, fi),
+            remains_id=remains,
+            from_country="MX",
+            to_country="GT",
+            completed_on="2026-04-21",
+        )
+    )

@@ -822,7 +822,7 @@ class NodeContract:
         own, other = mx.views("MX"), mx.views("GT")
         for views in (own, other):
             assert {(f.aggregate_type, f.status) for f in views.forensic()} == {
-                ("UnidentifiedRemains", "identified"),
+                ("UnidentifiedRemains", "handed_over"),  # identified, released, repatriated (#17)
                 ("UnidentifiedRemains", "reopened"),  # a second bone, its match revised
                 ("Sample", "destroyed"),
                 ("Sample", "withdrawn"),  # the father withdrew his consent

@@ -108,7 +108,7 @@ def test_a_located_adults_choice_is_not_told_to_an_outsider(api: TestClient, tok
     staff = bearer(tokens, PROSECUTOR, "caseworker")
     salvadoran = api.post("/cases", json=SALVADORAN, headers=staff).json()["id"]
     assert api.post(f"/cases/{salvadoran}/located-alive", json=LOCATED, headers=staff).status_code == 200
-    notified = {"means": "phone", "whereabouts_shared": True}
+    notified = {"means": "phone", "language": "es", "whereabouts_shared": True}
     consulate = bearer(tokens, HN_CONSULATE, "consular_officer")
     outsider = api.post(f"/cases/{salvadoran}/notifications", json=notified, headers=consulate)
     assert outsider.status_code == 403 and outsider.json()["detail"] == REFUSED

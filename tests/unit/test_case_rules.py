@@ -173,7 +173,9 @@ def test_only_forensic_or_commission_roles_confirm_a_match(ledger: CaseLedger) -
 def test_the_family_is_notified_only_after_an_outcome(ledger: CaseLedger) -> None:
     case_id = new_case(ledger)
     with pytest.raises(RuleBroken, match="only after an identification or a location"):
-        ledger.notify_family(NotifyFamily(**ctx(purpose="family_support"), case_id=case_id, means="phone"))
+        ledger.notify_family(
+            NotifyFamily(**ctx(purpose="family_support"), case_id=case_id, means="phone", language="es")
+        )
     ledger.record_person_located_alive(
         RecordPersonLocatedAlive(
             **ctx(),
@@ -184,7 +186,13 @@ def test_the_family_is_notified_only_after_an_outcome(ledger: CaseLedger) -> Non
         )
     )
     ledger.notify_family(
-        NotifyFamily(**ctx(purpose="family_support"), case_id=case_id, means="phone", whereabouts_shared=True)
+        NotifyFamily(
+            **ctx(purpose="family_support"),
+            case_id=case_id,
+            means="phone",
+            language="es",
+            whereabouts_shared=True,
+        )
     )
     assert events_of(ledger, case_id)[-1] == "FamilyNotified"
 
@@ -203,10 +211,16 @@ def test_a_located_adult_who_declined_is_not_placed_for_the_family(ledger: CaseL
     with pytest.raises(RuleBroken, match="did not agree"):
         ledger.notify_family(
             NotifyFamily(
-                **ctx(purpose="family_support"), case_id=case_id, means="in_person", whereabouts_shared=True
+                **ctx(purpose="family_support"),
+                case_id=case_id,
+                means="in_person",
+                language="es",
+                whereabouts_shared=True,
             )
         )
-    ledger.notify_family(NotifyFamily(**ctx(purpose="family_support"), case_id=case_id, means="in_person"))
+    ledger.notify_family(
+        NotifyFamily(**ctx(purpose="family_support"), case_id=case_id, means="in_person", language="es")
+    )
     assert events_of(ledger, case_id)[-1] == "FamilyNotified"
 
 
@@ -224,7 +238,11 @@ def test_a_located_minor_is_placed_for_the_family_only_after_a_best_interests_de
         )
     )
     notify = NotifyFamily(
-        **ctx(purpose="family_support"), case_id=case_id, means="phone", whereabouts_shared=True
+        **ctx(purpose="family_support"),
+        case_id=case_id,
+        means="phone",
+        language="es",
+        whereabouts_shared=True,
     )
     with pytest.raises(RuleBroken, match="best-interests"):
         ledger.notify_family(notify)

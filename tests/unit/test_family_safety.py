@@ -59,7 +59,11 @@ def located(ledger: CaseLedger, *, agreed: bool, on: str = "2026-05-20", **perso
 def notify(ledger: CaseLedger, case_id: UUID) -> int:
     return ledger.notify_family(
         NotifyFamily(
-            **ctx(CASEWORKER, "family_support"), case_id=case_id, means="phone", whereabouts_shared=True
+            **ctx(CASEWORKER, "family_support"),
+            case_id=case_id,
+            means="phone",
+            language="es",
+            whereabouts_shared=True,
         )
     )
 

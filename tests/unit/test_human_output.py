@@ -136,6 +136,7 @@ def reads(ids: dict[str, str]) -> list[list[str]]:
         ["consult", case, "--by", "Rosa Xicará"],
         ["candidates", "--as", PROSECUTOR],
         ["token", "list"],
+        *[["course", "overdue", k, "--as", PROSECUTOR] for k in ("inquiries", "updates")],
     ]
 
 

@@ -119,7 +119,11 @@ class LedgerMachine(RuleBasedStateMachine):
         self.attempt(
             lambda: self.ledger.notify_family(
                 NotifyFamily(
-                    **ctx(purpose="family_support"), case_id=case, means=means, whereabouts_shared=share
+                    **ctx(purpose="family_support"),
+                    case_id=case,
+                    means=means,
+                    language="es",
+                    whereabouts_shared=share,
                 )
             )
         )
