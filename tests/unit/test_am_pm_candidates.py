@@ -5,12 +5,16 @@ keep from it; each candidate read is recorded; candidates at the threshold are p
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.commands import Actor, AddComprehensiveData
@@ -18,12 +22,16 @@ from ledger.errors import NotFound
 from ledger.forensic_commands import RecordPostMortem, RecordRemainsRecovered
 from ledger.match import Match
 from ledger.values import AgeRange, Effect, FoundDocument, Mark, Place, Tooth
+from services.api import create_app
 from services.bootstrap import Node, build_node
 from services.candidates import CandidatesRefused, listed
 from services.candidates_am_pm import AmPmCandidates, command_id_for
+from services.reading import CaseReading
 from services.settings import Settings
+from services.tokens import TokenStore
 from tests.contracts.test_event_log_contract import read_all
 from tests.factories import ctx, report
+from tests.infrastructure import cli_env
 from tests.network import keyed
 from topics.mapping import open_record
 
@@ -147,6 +155,15 @@ def test_mexicos_institute_finds_the_honduran_case_and_nothing_the_agreements_ke
     reads = mx.ledger.reads_of(uuid.UUID(jose))
     assert any(r.outcome == "granted" and "forensic" in r.tiers and found_id in r.reason for r in reads)
     assert mx.ledger.reads_of(uuid.UUID(sister)) == []
+    # ... and show on the family's "who read" list at Honduras's node.
+    mx.relay.run_once()
+    hn.sync("HN")
+    dossier = CaseReading(hn, _rules()).consult(uuid.UUID(jose), Actor("hn-cofamipro", "family_member"))
+    abroad = [r for r in dossier.reads if r.organisation == INSTITUTE]
+    assert abroad and all(r.interface == "cli at MX" and r.tiers == ("forensic",) for r in abroad)
+    assert found_id in abroad[0].reason
+    sisters = CaseReading(hn, _rules()).consult(uuid.UUID(sister), Actor("hn-cofamipro", "family_member"))
+    assert not [r for r in sisters.reads if r.organisation == INSTITUTE]
 
 
 def _rules() -> Any:
@@ -273,3 +290,73 @@ def test_bad_asks_are_refused_naming_what_is_wrong(nodes: tuple[Node, Node]) -> 
     # The control: the institute under its agreement reads it, and finds the remains.
     found = finder.for_case("MX", jose, EXPERT, FORENSIC, 0.0, "cli")
     assert [(c.left, c.right) for c in found] == [(found_id, jose)]
+
+
+def cli_settings(node: Node) -> dict[str, str]:
+    """A node's settings as the CLI reads them from the environment."""
+    s = node.settings
+    assert s.master_key is not None and s.key_registry is not None
+    return {
+        "CASELEDGER_NODE": s.node,
+        "CASELEDGER_DATA_DIR": str(s.data_dir),
+        "CASELEDGER_ACCESS_RULES": str(s.access_rules),
+        "CASELEDGER_NODE_KEY": str(s.node_key),
+        "CASELEDGER_RECIPIENT_KEY": str(s.recipient_key),
+        "CASELEDGER_MASTER_KEY": s.master_key.get_secret_value(),
+        "CASELEDGER_KEY_REGISTRY": str(s.key_registry),
+    }
+
+
+def test_the_api_and_the_command_line_give_the_same_objects(nodes: tuple[Node, Node], tmp_path: Path) -> None:
+    mx, hn = nodes
+    jose = honduran(hn)
+    found_id = remains(mx)
+    synced(mx, hn)
+    tokens = TokenStore(tmp_path / "api-tokens.json")
+    api = TestClient(create_app(mx, tokens, catch_up=True))
+
+    def bearer(organisation: str, role: str, purpose: str = FORENSIC) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens.issue(organisation, role, None)[0]}", "X-Purpose": purpose}
+
+    expert = bearer(INSTITUTE, "forensic_expert")
+    of_remains = api.get(f"/remains/{found_id}/candidates", headers=expert)
+    assert of_remains.status_code == 200, of_remains.text
+    [first] = [c for c in of_remains.json() if c["right"] == jose]
+    assert list(first) == KEYS and first["kind"] == "am_pm" and first["left"] == found_id
+    of_case = api.get(f"/cases/{jose}/candidates?kind=am_pm&min_score=0.5", headers=expert).json()
+    assert [(c["left"], c["right"]) for c in of_case] == [(found_id, jose)]
+    batch = api.get("/candidates?kind=am_pm", headers=expert).json()
+    assert (found_id, jose) in {(c["left"], c["right"]) for c in batch}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-c", "from services.cli import run; run()", "candidates", "--kind", "am_pm"),
+            *("--as", INSTITUTE, "--role", "forensic_expert", "--purpose", FORENSIC, "--remains", found_id),
+            "--json",
+        ],
+        env=cli_env(**cli_settings(mx)),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == of_remains.json()
+    # Bad asks: a clear error naming the field, nothing recorded lost.
+    too_high = api.get(f"/remains/{found_id}/candidates?min_score=1.5", headers=expert)
+    assert too_high.status_code == 422 and too_high.json()["detail"][0]["loc"] == ["query", "min_score"]
+    unknown = api.get(f"/remains/{uuid.uuid4()}/candidates", headers=expert)
+    assert unknown.status_code == 404 and unknown.json()["detail"][0]["loc"] == ["path", "remains_id"]
+    # The genetic laboratory reads Honduras's profiles, not its forensic tier: refused, recorded.
+    laboratory = bearer("mx-lab-genetica", "geneticist")
+    refused = api.get(f"/cases/{jose}/candidates?kind=am_pm", headers=laboratory)
+    assert refused.status_code == 403 and "refused and recorded" in refused.json()["detail"]
+    assert api.get(f"/remains/{found_id}/candidates", headers=laboratory).json() == []
+    shelter = api.get(
+        f"/remains/{found_id}/candidates", headers=bearer("mx-casa-migrante-tapachula", "caseworker")
+    )
+    assert shelter.status_code == 403 and "forensic roles only" in shelter.json()["detail"]
+    reads = mx.ledger.reads_of(uuid.UUID(jose))
+    assert {(r.recorded_by["organisation"], r.outcome) for r in reads} == {
+        (INSTITUTE, "granted"),
+        ("mx-lab-genetica", "refused"),
+    }
