@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.commands import Actor, AddComprehensiveData
@@ -22,10 +24,12 @@ from ledger.errors import NotFound
 from ledger.forensic_commands import RecordPostMortem, RecordRemainsRecovered
 from ledger.match import Match
 from ledger.values import AgeRange, Effect, FoundDocument, Mark, Place, Tooth
+from ledger.vocabulary import MATCH_BASES, PRIMARY_IDENTIFIERS
+from projections.duplicates import Candidate, Explained
 from services.api import create_app
 from services.bootstrap import Node, build_node
 from services.candidates import CandidatesRefused, listed
-from services.candidates_am_pm import AmPmCandidates, command_id_for
+from services.candidates_am_pm import AmPmCandidates, basis_of, command_id_for
 from services.reading import CaseReading
 from services.settings import Settings
 from services.tokens import TokenStore
@@ -360,3 +364,24 @@ def test_the_api_and_the_command_line_give_the_same_objects(nodes: tuple[Node, N
         (INSTITUTE, "granted"),
         ("mx-lab-genetica", "refused"),
     }
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["sex", "age", "stature", "marks", "dental", "effects", "names", "time", "place"]
+            ),
+            st.floats(-20, 20, allow_nan=False),
+        ),
+        max_size=12,
+    ),
+    st.floats(0, 1),
+)
+def test_the_matcher_never_proposes_on_a_primary_identifier(
+    weights: list[tuple[str, float]], score: float
+) -> None:
+    """Dental charts compared by a program are not an odontologist's identification: whatever
+    weighs most, the basis leaves the identification to two organisations' reviews."""
+    candidate = Candidate("r", "c", score, tuple(Explained(f, "outcome", w) for f, w in weights))
+    assert basis_of(candidate) in set(MATCH_BASES) - set(PRIMARY_IDENTIFIERS)
