@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import tempfile
 import time
-from datetime import UTC, datetime
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +107,11 @@ def bench_node(
                 case_id = node.ledger.report_missing_person(_report(record))
                 ids[str(case_id)] = report.id
                 for data in record["ante_mortem"]:
-                    node.ledger.add_comprehensive_data(
-                        AddComprehensiveData(**_ctx(FAMILIES), case_id=case_id, **_details(data))
-                    )
+                    details = _details(data)
+                    if any(details.values()):  # a family that could describe nothing adds nothing
+                        node.ledger.add_comprehensive_data(
+                            AddComprehensiveData(**_ctx(FAMILIES), case_id=case_id, **details)
+                        )
             remains_ids: dict[str, str] = {}
             for remains in found:
                 recovered = remains.recovered
