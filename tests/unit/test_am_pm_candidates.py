@@ -385,3 +385,22 @@ def test_the_matcher_never_proposes_on_a_primary_identifier(
     weighs most, the basis leaves the identification to two organisations' reviews."""
     candidate = Candidate("r", "c", score, tuple(Explained(f, "outcome", w) for f, w in weights))
     assert basis_of(candidate) in set(MATCH_BASES) - set(PRIMARY_IDENTIFIERS)
+
+
+@pytest.mark.parametrize(("threshold", "refused"), [("1.5", True), ("-0.1", True), ("0.8", False)])
+def test_a_threshold_out_of_range_is_refused_naming_the_setting(
+    tmp_path: Path, threshold: str, refused: bool
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "from services.cli import run; run()", "candidates", "--as", "MX", "--json"],
+        env=cli_env(CASELEDGER_DATA_DIR=str(tmp_path / "data"), CASELEDGER_MATCH_THRESHOLD=threshold),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Traceback" not in done.stderr
+    if refused:
+        assert done.returncode == 2 and "CASELEDGER_MATCH_THRESHOLD:" in done.stderr
+    else:  # the control: in range, the command runs
+        assert done.returncode == 0 and json.loads(done.stdout) == [], done.stderr
