@@ -157,14 +157,18 @@ class AmPmRecords:
     def ids(self, aggregate_type: str) -> list[str]:
         return [i for i, h in self.held.items() if h.aggregate_type == aggregate_type]
 
-    def _opened(self, aggregate_id: str, allowed: Allowed) -> list[tuple[str, dict[str, Any]]]:
+    def _opened(self, aggregate_id: str, allowed: Allowed) -> list[tuple[str, dict[str, Any]]] | None:
         """Each kept event's fields, from its public part and the tiers both this node holds
-        keys for and the caller may read (the other tiers' fields read as None)."""
+        keys for and the caller may read (the other tiers' fields read as None); None when
+        the record's first event does not open here (its origin wrapped no key for this node:
+        a refugee's case withheld from it, an erased one)."""
         held = self.held[aggregate_id]
         self.data_keys.load(str(t["key_id"]) for d in held.events for t in d.record.get("sealed", ()))
-        out = []
+        out: list[tuple[str, dict[str, Any]]] = []
         for decoded in held.events:
             opened = open_record(self.registry, self.data_keys, decoded)
+            if not out and "common" in opened.closed:
+                return None
             tiers = {tier: fields for tier, fields in opened.tiers.items() if allowed(tier)}
             out.append((decoded.name, merge(decoded.name, opened.public, tiers)))
         return out
@@ -172,12 +176,13 @@ class AmPmRecords:
     def case(self, case_id: str, allowed: Allowed) -> dict[str, Any] | None:
         """{"id", "person", "last_seen", "ante_mortem": [...]} (projections/am_pm.case_from_record)
         as the caller may read it, amendments applied; None when no report was read."""
-        if case_id not in self.held:
+        opened = self._opened(case_id, allowed) if case_id in self.held else None
+        if opened is None:
             return None
         person: dict[str, Any] = {}
         seen: dict[str, Any] = {}
         records: list[dict[str, Any]] = []
-        for name, fields in self._opened(case_id, allowed):
+        for name, fields in opened:
             if name == "CaseReported":
                 person, seen = dict(fields.get("person") or {}), dict(fields.get("last_seen") or {})
             elif name == "ComprehensiveDataAdded":
@@ -191,10 +196,11 @@ class AmPmRecords:
     def remains(self, remains_id: str, allowed: Allowed) -> dict[str, Any] | None:
         """{"id", "recovered_on", "place", "post_mortem": [...], "identified"}
         (projections/am_pm.remains_from_record) as the caller may read them."""
-        if remains_id not in self.held:
+        opened = self._opened(remains_id, allowed) if remains_id in self.held else None
+        if opened is None:
             return None
         found: dict[str, Any] = {"id": remains_id, "post_mortem": [], "identified": False}
-        for name, fields in self._opened(remains_id, allowed):
+        for name, fields in opened:
             if name == "RemainsRecovered":
                 found.update(recovered_on=fields.get("recovered_on"), place=fields.get("place") or {})
             elif name == "PostMortemRecorded":

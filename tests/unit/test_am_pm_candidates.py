@@ -140,6 +140,7 @@ def test_mexicos_institute_finds_the_honduran_case_and_nothing_the_agreements_ke
     jose = honduran(hn)
     sister = honduran(hn, given_names="Rosa", sex="female")  # the control: excluded by sex
     search_only = honduran(hn, given_names="José Luis", purposes=("search",))  # no forensic consent
+    refugee = honduran(hn, withheld_from_countries=("MX",))  # never shared with Mexico
     found_id = remains(mx)
     synced(mx, hn)
     finder = AmPmCandidates(mx, _rules())
@@ -147,6 +148,7 @@ def test_mexicos_institute_finds_the_honduran_case_and_nothing_the_agreements_ke
     assert [c.right for c in found][:1] == [jose]
     assert sister not in {c.right for c in found}, "a woman's case is never a man's remains"
     assert search_only not in {c.right for c in found}, "the family did not consent to forensic use"
+    assert refugee not in {c.right for c in found}, "a case withheld from Mexico is not compared there"
     shown = listed(found[0], "am_pm")
     assert list(shown) == KEYS and shown["kind"] == "am_pm" and shown["left"] == found_id
     assert shown["left_ref"] is None and shown["right_ref"] is None and 0.9 <= shown["score"] <= 1
