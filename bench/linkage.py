@@ -2,10 +2,12 @@
 ledger/names.py) on the synthetic corpus of bench/corpus.py, beside a naive matcher in the same
 run (exact match on folded given names and first surname). Remains: recall@1, recall@10 and
 mean reciprocal rank of projections/am_pm.py on the remains of bench/corpus_remains.py, beside
-a naive matcher (sex and age overlap only), and the time to rank every remains.
+a naive matcher (sex and age overlap only), and the time to rank every remains; with --node
+also end to end at an embedded node (bench/am_pm_node.py: recorded, relayed, projected, then
+the batch run a forensic expert asks for).
 
     python3 bench/linkage.py [--reports 10000] [--threshold 0.9] [--runs 3] [--train]
-                             [--remains 2000] [--only duplicates|remains]
+                             [--remains 2000] [--only duplicates|remains] [--node]
 
 --train learns the weights from the corpus (unlabelled) and writes the shipped model
 (projections/models/duplicates.json) before measuring.
@@ -102,27 +104,43 @@ def rank_quality(
     return at1 / n, at10 / n, reciprocal / n
 
 
-def bench_remains(corpus: Corpus, count: int, seed: int) -> None:
+def bench_remains(corpus: Corpus, count: int, seed: int, runs: int = 1, node: bool = False) -> None:
     found = remains(corpus, count, seed=seed)
     records = [case_record(r, seed) for r in corpus.reports]
-    started = time.perf_counter()
-    cases = [ante_mortem(c["id"], c["person"], c["last_seen"], c["ante_mortem"]) for c in records]
-    examined = [post_mortem(r.id, r.recovered, [r.post_mortem]) for r in found]
-    matcher = Matcher(cases)
-    ours = [[c.right for c in matcher.candidates(pm, limit=10)] for pm in examined]
-    ours_t = time.perf_counter() - started
-    started = time.perf_counter()
-    baseline = naive_ranks(examined, cases)
-    naive_t = time.perf_counter() - started
+    ours_t, naive_t = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        cases = [ante_mortem(c["id"], c["person"], c["last_seen"], c["ante_mortem"]) for c in records]
+        examined = [post_mortem(r.id, r.recovered, [r.post_mortem]) for r in found]
+        matcher = Matcher(cases)
+        ours = [[c.right for c in matcher.candidates(pm, limit=10)] for pm in examined]
+        ours_t.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        baseline = naive_ranks(examined, cases)
+        naive_t.append(time.perf_counter() - started)
     person_of = {r.id: r.person for r in corpus.reports}
     reported = sum(r.person is not None for r in found)
     print(f"remains: {count:,} remains ({reported:,} of reported people) against {len(cases):,} reports")
     for label, ranked, took in (
-        ("caseledger (am_pm):", ours, ours_t),
-        ("naive sex and age: ", baseline, naive_t),
+        ("caseledger (am_pm):", ours, statistics.median(ours_t)),
+        ("naive sex and age: ", baseline, statistics.median(naive_t)),
     ):
         at1, at10, mrr = rank_quality(ranked, found, person_of)
-        print(f"  {label} recall@1 {at1:.3f} recall@10 {at10:.3f} MRR {mrr:.3f} ({took:.1f} s)")
+        print(f"  {label} recall@1 {at1:.3f} recall@10 {at10:.3f} MRR {mrr:.3f} (median {took:.1f} s)")
+    print(f"  engine time ratio {statistics.median(ours_t) / max(statistics.median(naive_t), 1e-9):.1f}")
+    if node:
+        from bench.am_pm_node import bench_node
+
+        bench_node(
+            corpus,
+            found,
+            seed,
+            lambda: naive_ranks(
+                [post_mortem(r.id, r.recovered, [r.post_mortem]) for r in found],
+                [ante_mortem(c["id"], c["person"], c["last_seen"], c["ante_mortem"]) for c in records],
+            ),
+            lambda ranked: rank_quality(ranked, found, person_of),
+        )
 
 
 def main() -> None:
@@ -134,9 +152,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11, help="the measured corpus (training uses seed 7)")
     parser.add_argument("--remains", type=int, default=2_000)
     parser.add_argument("--only", choices=("duplicates", "remains"))
+    parser.add_argument("--node", action="store_true", help="remains also end to end at an embedded node")
     args = parser.parse_args()
     if args.only == "remains":
-        bench_remains(generate(args.reports, seed=args.seed), args.remains, args.seed)
+        bench_remains(generate(args.reports, seed=args.seed), args.remains, args.seed, args.runs, args.node)
         return
 
     if args.train:
@@ -170,7 +189,7 @@ def main() -> None:
         f"{', '.join(f'{t:.2f}' for t in ours_t)} / {', '.join(f'{t:.3f}' for t in naive_t)})"
     )
     if args.only is None:
-        bench_remains(corpus, args.remains, args.seed)
+        bench_remains(corpus, args.remains, args.seed, args.runs, args.node)
 
 
 if __name__ == "__main__":

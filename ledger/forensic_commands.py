@@ -199,6 +199,8 @@ class ProposeMatch(Command):
     basis: str
     score: float
     by_matcher: bool = False
+    # The matcher's reasons: (field, comparison, weight in bits) for each comparison it made.
+    explanation: tuple[tuple[str, str, float], ...] = ()
 
     def checked(self, today: date) -> dict[str, Any]:
         if (
@@ -215,7 +217,31 @@ class ProposeMatch(Command):
             "basis": v.choice("basis", self.basis, MATCH_BASES),
             "score": float(self.score),
             "by_matcher": bool(self.by_matcher),
+            "explanation": _explanation(self.explanation),
         }
+
+
+def _explanation(given: Any) -> list[dict[str, Any]] | None:
+    """The matcher's comparisons as the event keeps them; None when it gave none."""
+    if not given:
+        return None
+    if not isinstance(given, list | tuple) or len(given) > 100:
+        raise InvalidField("explanation", "must be a list of at most 100 (field, comparison, weight)")
+    kept = []
+    for i, item in enumerate(given):
+        if not isinstance(item, list | tuple) or len(item) != 3:
+            raise InvalidField(f"explanation[{i}]", "must be (field, comparison, weight)")
+        field, comparison, weight = item
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
+            raise InvalidField(f"explanation[{i}].weight", "must be a finite number")
+        kept.append(
+            {
+                "field": v.required_text(f"explanation[{i}].field", field, max_length=100),
+                "comparison": v.required_text(f"explanation[{i}].comparison", comparison, max_length=500),
+                "weight": float(weight),
+            }
+        )
+    return kept
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,9 @@ class Match(LedgerAggregate):
     """Proposed by a person or the matcher; confirmed, rejected or sent back for more evidence."""
 
     class MatchProposed(LedgerAggregate.Created):
+        """From v2 with the matcher's explanation: each comparison, its outcome and weight."""
+
+        class_version = 2
         origin: str
         command_id: str
         occurred_at: datetime
@@ -29,6 +32,12 @@ class Match(LedgerAggregate):
         basis: str
         score: float
         by_matcher: bool
+        explanation: list[dict[str, Any]] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 carried no explanation: a person's proposal, or the matcher's before it gave one."""
+            state.setdefault("explanation", None)
 
         def apply(self, aggregate: Any) -> None:
             aggregate.origin = self.origin

@@ -257,6 +257,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "basis": "forensic",
         "score": "forensic",
         "by_matcher": "forensic",
+        "explanation": "forensic",
     },
     "MatchReviewed": {"outcome": "forensic", "notes": "forensic"},
     "MatchRevised": {"reason": "forensic"},

@@ -111,11 +111,17 @@ def key_registry(settings: Settings, own: NodeKey, recipient: RecipientKey) -> K
 
 def readers_by_rules(rules: AccessRules) -> Readers:
     def readers(origin: str, tier: str, nationalities: Sequence[str], minor: bool) -> list[str]:
-        return list(
-            rules.entitled(
-                origin, tier, nationalities=nationalities, minor=minor, on=datetime.now(UTC).date()
-            )
+        entitled = rules.entitled(
+            origin, tier, nationalities=nationalities, minor=minor, on=datetime.now(UTC).date()
         )
+        # An organisation (not a consulate, which speaks for another country) reads through its
+        # jurisdiction's node: the node holds the key and decides each of its reads by the rules.
+        hosts = {
+            member.jurisdiction
+            for reader in entitled
+            if (member := rules.organisations.get(reader)) is not None and member.kind != "consulate"
+        }
+        return [*entitled, *sorted(hosts - set(entitled))]
 
     return readers
 

@@ -6,8 +6,8 @@ of an organisation that may read both cases' names for the purpose it states (as
 show them to it: services/caller_view.py). Every case listed, and the case asked about (not a
 report's own, which its recorder typed), is a read recorded on the ledger, a refusal too. A
 pair a person linked (CasesLinked) or judged to be two people (CasesJudgedDistinct) is not
-proposed again. Kind "am_pm" (remains and cases) is the forensic engine's: until it is wired
-here, asking for it says so.
+proposed again. Kind "am_pm" (remains and cases) is services/candidates_am_pm.py's
+(Candidates.am_pm).
 
 The names are opened from the views only while a check runs and stay in this process's
 memory; the blocking index (projections/duplicate_check.py) holds case ids under keyed hashes.
@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ledger.access_rules import AccessRules
 from ledger.commands import Actor, RecordRead
@@ -32,6 +32,9 @@ from projections.views import CaseRow, JurisdictionViews
 from services.bootstrap import Node
 from services.caller_view import CallerView, ledger_withholding
 from services.reading import READ_REFUSED
+
+if TYPE_CHECKING:
+    from services.candidates_am_pm import AmPmCandidates
 
 KINDS = ("duplicate", "am_pm")
 # Who may see possible duplicates: those who record and follow up reports.
@@ -47,10 +50,6 @@ _SETTLED = ("CasesLinked", "CasesJudgedDistinct")
 
 class CandidatesRefused(LedgerError):
     """The caller may not see these candidates; a refusal about a case has been recorded."""
-
-
-class NoEngine(LedgerError):
-    """Candidates of a kind this node cannot compute yet."""
 
 
 def listed(candidate: Candidate, kind: str = "duplicate") -> dict[str, Any]:
@@ -87,6 +86,16 @@ class Candidates:
     ) -> None:
         self.node, self.rules, self.today, self.clock = node, rules, today, clock
         self._indexes: dict[str, _Index] = {}
+        self._am_pm: Any = None
+
+    @property
+    def am_pm(self) -> AmPmCandidates:
+        """Ante-mortem / post-mortem candidates, for forensic roles (services/candidates_am_pm.py)."""
+        if self._am_pm is None:
+            from services.candidates_am_pm import AmPmCandidates
+
+            self._am_pm = AmPmCandidates(self.node, self.rules, self.today)
+        return cast("AmPmCandidates", self._am_pm)
 
     # ------------------------------------------------------------------ asks
 
@@ -154,10 +163,6 @@ class Candidates:
                 case_id, reader, purpose, "granted", "listed in a batch of possible duplicates", interface
             )
         return found
-
-    def for_remains(self, remains_id: str) -> list[Candidate]:
-        """The hook for the ante-mortem / post-mortem engine (projections/am_pm.py)."""
-        raise NoEngine("am_pm: no ante-mortem / post-mortem engine at this node yet")
 
     # ------------------------------------------------------------------ the check
 

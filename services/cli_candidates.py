@@ -1,5 +1,5 @@
-"""`caseledger candidates`: possible duplicates (and, once its engine lands, remains and the
-cases they may be), as the JSON objects the API gives (README, #14 item 8)."""
+"""`caseledger candidates`: possible duplicates, and remains and the cases they may be (kind
+am_pm), as the JSON objects the API gives (README, #14 item 8)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import click
 from ledger.access_rules import AccessRules
 from ledger.access_rules import load as load_rules
 from ledger.commands import Actor, JudgeCasesDistinct
+from ledger.errors import NotFound
 from ledger.validation import country
 from ledger.vocabulary import PURPOSES
 from projections.duplicates import Candidate
 from services import cli_common
 from services.bootstrap import Node
-from services.candidates import DEFAULT_MIN_SCORE, KINDS, Candidates, NoEngine, listed
+from services.candidates import DEFAULT_MIN_SCORE, KINDS, Candidates, CandidatesRefused, listed
 from services.cli_common import UserError, node_from_env, parse_case_id
 
 
@@ -71,15 +72,15 @@ def candidates(
     as_json: bool,
     no_sync: bool,
 ) -> None:
-    """Possible duplicates scored 0 to 1 and explained, among the cases the organisation may read."""
+    """Possible duplicates, or remains and the cases they may be (--kind am_pm, forensic roles),
+    scored 0 to 1 and explained, among the records the organisation may read. Kind am_pm
+    proposes the candidates at the node's threshold (CASELEDGER_MATCH_THRESHOLD) for review."""
     if not 0.0 <= min_score <= 1.0:
         raise UserError(f"--min-score: {min_score} is not between 0 and 1")
     if case_id and remains_id:
         raise UserError("--case, --remains: give one of them, not both")
-    if remains_id is not None or kind == "am_pm":
-        if kind == "duplicate":
-            raise UserError("--remains: remains have candidates of kind am_pm (--kind am_pm)")
-        raise UserError("--kind: am_pm: no ante-mortem / post-mortem engine at this node yet")
+    if remains_id is not None and kind == "duplicate":
+        raise UserError("--remains: remains have candidates of kind am_pm (--kind am_pm)")
     with node_from_env() as node:
         rules = rules_of(node)
         organisation, jurisdiction = reader_of(rules, name, node.settings.node)
@@ -93,16 +94,43 @@ def candidates(
         reader = Actor(organisation, role)
         if not no_sync:
             node.sync(jurisdiction)
-        try:
-            if case_id is not None:
-                found = finder.for_case(
-                    jurisdiction, str(parse_case_id(case_id)), reader, purpose, min_score, "cli"
-                )
-            else:
-                found = finder.batch(jurisdiction, reader, purpose, min_score, "cli")
-        except NoEngine as missing:
-            raise UserError(f"--kind: {missing}") from None
+        if kind == "am_pm":
+            found = _am_pm(finder, jurisdiction, case_id, remains_id, reader, purpose, min_score)
+        elif case_id is not None:
+            found = finder.for_case(
+                jurisdiction, str(parse_case_id(case_id)), reader, purpose, min_score, "cli"
+            )
+        else:
+            found = finder.batch(jurisdiction, reader, purpose, min_score, "cli")
         print_candidates(found, kind, as_json)
+
+
+def _am_pm(
+    finder: Candidates,
+    jurisdiction: str,
+    case_id: str | None,
+    remains_id: str | None,
+    reader: Actor,
+    purpose: str,
+    min_score: float,
+) -> list[Candidate]:
+    """Kind am_pm: of a case, of remains, or every unidentified remains (the batch run)."""
+    try:
+        if case_id is not None:
+            return finder.am_pm.for_case(
+                jurisdiction, str(parse_case_id(case_id)), reader, purpose, min_score, "cli"
+            )
+        if remains_id is not None:
+            try:
+                remains = str(uuid.UUID(remains_id))
+            except ValueError:
+                raise UserError(f"--remains: {remains_id!r} is not a remains id (a UUID)") from None
+            return finder.am_pm.for_remains(jurisdiction, remains, reader, purpose, min_score, "cli")
+        return finder.am_pm.batch(jurisdiction, reader, purpose, min_score, "cli")
+    except CandidatesRefused as refused:
+        raise UserError(f"--as: {refused}") from None
+    except NotFound as missing:
+        raise UserError(f"--{missing.kind}: {missing}") from None
 
 
 def at_report(node: Node, case_id: str, organisation: str, role: str, purpose: str) -> list[dict[str, Any]]:

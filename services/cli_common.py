@@ -135,7 +135,8 @@ def node_from_env(**overrides: Any) -> Iterator[Node]:
         settings = Settings(**overrides)
     except ValidationError as error:
         first = error.errors()[0]
-        raise UserError(f"configuration: {first['msg']}") from None
+        where = f"CASELEDGER_{str(first['loc'][0]).upper()}: " if first.get("loc") else ""
+        raise UserError(f"configuration: {where}{first['msg']}") from None
     try:
         node = build_node(settings)
     except LogUnavailable as error:

@@ -10,6 +10,7 @@ own case, including who read it, and that read is recorded too.
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from ledger.access_rules import AccessRules, Decision
+from ledger.audit import read_log_id_for
 from ledger.case import MissingPersonCase
 from ledger.commands import Actor, RecordRead
 from ledger.course import course_of, folded
@@ -183,6 +185,7 @@ class CaseReading:
             )
             for e in self.node.ledger.reads_of(case_id)
         ]
+        reads = sorted([*reads, *reads_elsewhere(self.node, case_id)], key=lambda r: r.at)
         return dataclasses.replace(dossier, reads=reads)
 
     def related(
@@ -342,3 +345,29 @@ def keep_flagged_contacts(event_type: str, fields: dict[str, Any], flagged: froz
             fields.pop(name, None)
         return True
     return False
+
+
+def reads_elsewhere(node: Node, case_id: UUID) -> list[ReadEntry]:
+    """The reads of the case recorded at other nodes (a forensic institute abroad comparing
+    remains with it), as this node's own views hold their public read logs."""
+    views, own = node.views(node.settings.node), node.settings.node
+    topics = node.catalogue.events_topics(node.event_log.list_topics())
+    origins = {node.catalogue.origin_of(t) for t in topics}
+    found = []
+    for origin in sorted(o for o in origins if o and o != own):
+        for entry in views.timeline(str(read_log_id_for(origin, str(case_id)))):
+            if entry.event_type == "ReadRecorded":
+                read = json.loads(entry.public)
+                found.append(
+                    ReadEntry(
+                        at=entry.occurred_at,
+                        organisation=entry.organisation,
+                        role=entry.role,
+                        purpose=str(read.get("read_purpose", "")),
+                        tiers=tuple(read.get("tiers") or ()),
+                        outcome=str(read.get("outcome", "")),
+                        reason=str(read.get("reason", "")),
+                        interface=f"{read.get('interface', '')} at {origin}",
+                    )
+                )
+    return found

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger import validation
@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     before further attempts get 429 for login_lockout_s."""
     login_lockout_s: int = 900
     """How long failed sign-ins count, and how long a throttled client waits."""
+    match_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
+    """Ante-mortem / post-mortem candidates scoring at least this (0 to 1) are proposed as
+    matches (MatchProposed by_matcher) for two people to review; below it they are listed only."""
 
     @field_validator("node")
     @classmethod

@@ -189,9 +189,11 @@ def test_candidate_reads_are_recorded_and_bad_asks_get_clear_errors(
         f"/cases/{first}/candidates", headers=bearer(tokens, "mx-lab-genetica", "geneticist")
     )
     assert geneticist.status_code == 403
-    am_pm = api.get(f"/cases/{first}/candidates?kind=am_pm", headers=staff)
-    assert am_pm.status_code == 422 and am_pm.json()["detail"][0]["loc"] == ["query", "kind"]
-    assert "no ante-mortem / post-mortem engine" in am_pm.json()["detail"][0]["msg"]
+    am_pm = api.get(f"/cases/{first}/candidates?kind=am_pm", headers=staff)  # forensic roles only
+    assert am_pm.status_code == 403 and "forensic roles only" in am_pm.json()["detail"]
+    refusals = [r for r in node.ledger.reads_of(uuid.UUID(first)) if r.outcome == "refused"]
+    assert refusals[-1].recorded_by["organisation"] == PROSECUTOR, "the refusal is recorded"
+    assert "sees no matches" in refusals[-1].reason
     expert = {
         **bearer(tokens, "mx-semefo-chiapas", "forensic_expert"),
         "X-Purpose": "forensic_identification",
@@ -205,8 +207,10 @@ def test_candidate_reads_are_recorded_and_bad_asks_get_clear_errors(
         "context": "river",
     }
     held = api.post("/remains", json=remains, headers=expert).json()["id"]
-    waiting = api.get(f"/remains/{held}/candidates", headers=expert)  # until the am_pm engine lands
-    assert waiting.status_code == 409 and "no ante-mortem / post-mortem engine" in waiting.json()["detail"]
+    # No case the institute may read for forensic identification: listed, nothing.
+    assert api.get(f"/remains/{held}/candidates", headers=expert).json() == []
+    too_low = api.get(f"/remains/{held}/candidates?min_score=-0.1", headers=expert)
+    assert too_low.status_code == 422 and too_low.json()["detail"][0]["loc"] == ["query", "min_score"]
     assert api.get(f"/cases/{first}/candidates?min_score=1", headers=staff).json() == []
 
 

@@ -76,7 +76,10 @@ def test_bad_asks_are_one_sentence_naming_the_option(tmp_path: Path) -> None:
     first, _ = report(tmp_path, "María José", "Pérez", "Gutiérrez")
     for args, message in (
         (["--min-score", "1.5"], "--min-score: 1.5 is not between 0 and 1"),
-        (["--kind", "am_pm", "--remains", first], "am_pm: no ante-mortem / post-mortem engine"),
+        (["--remains", first], "--remains: remains have candidates of kind am_pm"),
+        (["--kind", "am_pm", "--remains", first], "forensic roles only"),
+        (["--kind", "am_pm", "--remains", first, "--role", "forensic_expert"], "--remains: remains"),
+        (["--kind", "am_pm", "--remains", "x1", "--role", "forensic_expert"], "is not a remains id"),
         (["--case", "00000000-0000-4000-8000-000000000009"], "not recorded at this node"),
         (["--case", "nonsense"], "is not a case id"),
     ):
