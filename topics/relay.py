@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -30,7 +29,8 @@ from topics.log import (
     partition_for,
 )
 from topics.mapping import Outgoing, to_outgoing
-from topics.seals import Checked, RunChecker, message_digest, seal_runs
+from topics.reader import LogReader
+from topics.seals import Checked, message_digest, seal_runs
 from topics.signing import GENESIS, NodeKey, chain_hash
 
 log = logging.getLogger(__name__)
@@ -78,12 +78,8 @@ class Relay:
         ends = self.event_log.end_offsets(tps)
         begins = self.event_log.beginning_offsets(tps)
         highest = 0
-        reader = self.event_log.reader()
-        try:
-            for tp in tps:
-                highest = max(highest, self._last_in_partition(reader, tp, begins[tp], ends[tp]))
-        finally:
-            reader.close()
+        for tp in tps:
+            highest = max(highest, self._last_in_partition(tp, begins[tp], ends[tp]))
         return highest
 
     def _published_by_me(self, checked: Checked) -> int | None:
@@ -100,24 +96,26 @@ class Relay:
             None if origin == self.origin and self.signer.signed_this(data, signature) else "not signed here"
         )
 
-    def _last_in_partition(self, reader: Any, tp: TopicPartition, begin: int, end: int) -> int:
+    def _last_in_partition(self, tp: TopicPartition, begin: int, end: int) -> int:
         # Read a window at the tail; widen it when the tail holds only transaction markers, or
         # when the window starts inside a run too long to verify from its part.
         window = 64
         while True:
             start = max(begin, end - window)
-            reader.assign({tp: start})
-            checker = RunChecker(self._mine, lambda topic: self.origin if topic == self.topic else None)
+            reader = LogReader(
+                self.event_log,
+                self._mine,
+                lambda topic: self.origin if topic == self.topic else None,
+                timeout_s=60,
+                timed_out=lambda: LogUnavailable(f"{tp.topic}[{tp.partition}]: could not read the tail"),
+            )
             highest = 0
-            deadline = time.monotonic() + 60
-            while reader.position(tp) < end:
-                for checked in checker.feed(reader.poll(0.5, max_records=1000)):
+            for batch in reader.batches({tp: start}, {tp: end}):
+                for checked in batch.checked:
                     # Only what this relay signed counts: anything else on the topic is not its work.
                     mine = self._published_by_me(checked)
                     if mine is not None:
                         highest = max(highest, mine)
-                if time.monotonic() > deadline:
-                    raise LogUnavailable(f"{tp.topic}[{tp.partition}]: could not read the tail")
             if highest or start == begin:
                 return highest
             window *= 4
