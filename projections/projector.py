@@ -33,7 +33,7 @@ from projections.views import (
 )
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
-from topics.grants import grant_context, verify_grant
+from topics.grants import grant_context, granted
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
 from topics.mapping import CREATION_EVENTS, open_record
 from topics.reader import LogReader, decode_batch
@@ -121,7 +121,7 @@ class Projector:
             return [], {}
         ends = self.event_log.end_offsets(tps)
         if self.recipient is not None:
-            self._consume(self.key_partitions(existing), timeout_s, self.apply_keys)
+            self._consume(self.key_partitions(existing), timeout_s, self.apply_keys, grants=True)
         return tps, ends
 
     def consume_events(
@@ -147,6 +147,7 @@ class Projector:
         ends: dict[TopicPartition, int] | None = None,
         progress: Callable[[int], None] | None = None,
         verified: bool = False,
+        grants: bool = False,
     ) -> int:
         """Read each partition from the position the views hold to its end, through the one
         verified reader (topics/reader.py). Verified, a run of messages is applied once its
@@ -161,19 +162,20 @@ class Projector:
             return 0
         reader = LogReader(
             self.event_log,
-            self.keys.verify if verified else None,
+            self.keys.verify if verified or grants else None,
             self.catalogue.origin_of,
             max_records=self.batch_size,
             timeout_s=timeout_s,
             timed_out=lambda: TimeoutError(
                 f"views for {self.jurisdiction}: log did not deliver in {timeout_s} s"
             ),
+            grants=grants,
         )
         consumed = 0
         # Nothing past the ends taken at the start: a record beyond them may be sealed under a
         # key whose grant was committed after the grants were read.
         for batch in reader.batches(pending, ends):
-            checked: Sequence[Any] = batch.checked if verified else batch.records
+            checked: Sequence[Any] = batch.checked if verified or grants else batch.records
             advanced = {tp: p for tp, p in batch.resume.items() if p > positions[tp]}
             if checked or advanced:
                 apply(checked, advanced)
@@ -301,26 +303,31 @@ class Projector:
         )
 
     def apply_keys(
-        self, records: Sequence[LogRecord], positions: dict[TopicPartition, int] | None = None
+        self, checked: Sequence[Checked | LogRecord], positions: dict[TopicPartition, int] | None = None
     ) -> None:
         """Keep the data keys granted to this node; on a tombstone destroy the copy and purge
         the case from the views. A grant that is unsigned, forged or does not unwrap goes to
-        dead-letter with its reason; nothing of it is kept."""
+        dead-letter with its reason; nothing of it is kept. A bare record is checked alone."""
+        bare = [c for c in checked if not isinstance(c, Checked)]
+        alone = iter(LogReader(self.event_log, self.keys.verify, grants=True).check(bare))
+        items = [c if isinstance(c, Checked) else next(alone) for c in checked]
         reached: dict[TopicPartition, int] = dict(positions or {})
         purged: list[str] = []
         received: dict[str, bytes] = {}
-        for record in records:
+        for item in items:
+            record = item.record
             tp = TopicPartition(record.topic, record.partition)
             reached[tp] = max(reached.get(tp, 0), record.offset + 1)
             try:
-                self.apply_key(record, purged, received)
+                self.apply_key(item, purged, received)
             except (ValueError, UndecodableMessage, Refused) as error:
                 self.dead_letter(record, str(error))
         self.data_keys.put_many(received.items())  # one round trip for the batch
         self.views.apply([], [tracking_at(tp, nxt) for tp, nxt in reached.items()], {}, purged)
 
-    def apply_key(self, record: LogRecord, purged: list[str], received: dict[str, bytes]) -> None:
-        origin, key_id = verify_grant(record, self.keys)
+    def apply_key(self, item: Checked, purged: list[str], received: dict[str, bytes]) -> None:
+        record = item.record
+        origin, key_id = granted(item)
         aggregate_id = parse_key_id(key_id)[0]
         if record.value is None:
             received.pop(key_id, None)

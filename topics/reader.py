@@ -22,6 +22,7 @@ from typing import Any
 from ledger.keystore import KeyStore
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
+from topics.grants import GrantRuns
 from topics.log import EventLog, LogRecord, LogUnavailable, TopicPartition
 from topics.mapping import CREATION_EVENTS
 from topics.seals import Checked, RunChecker, Verify, place_in_run
@@ -55,8 +56,9 @@ class LogReader:
     """A bounded, verified read of some partitions of the log.
 
     verify: (origin, data, signature) -> problem or None, e.g. KeyRegistry.verify; None for a
-    topic whose messages carry no run signature (key grants, a feed's own topic): then only
-    `records` is filled. timed_out: the exception raised after timeout_s without progress."""
+    topic whose messages carry no signature (a feed's own topic): then only `records` is
+    filled. grants: the topic holds key grants (topics/grants.py GrantRuns). timed_out: the
+    exception raised after timeout_s without progress."""
 
     def __init__(
         self,
@@ -67,7 +69,9 @@ class LogReader:
         max_records: int = 1000,
         timeout_s: float = 30.0,
         timed_out: Callable[[], Exception] | None = None,
+        grants: bool = False,
     ) -> None:
+        self.grants = grants
         self.event_log = event_log
         self.verify = verify
         self.origin_of = origin_of
@@ -92,7 +96,7 @@ class LogReader:
         if not tps:
             return
         ends = dict(ends) if ends is not None else self.event_log.end_offsets(tps)
-        checker = RunChecker(self.verify, self.origin_of) if self.verify is not None else None
+        checker = self._checker()
         read = {tp: min(positions[tp], ends[tp]) for tp in tps}
         fed = dict(read)  # the next offset to feed the checker, per partition
         first = set(run_floor or ())  # partitions whose first message is still to come
@@ -130,7 +134,7 @@ class LogReader:
                     deadline = time.monotonic() + self.timeout_s  # timeout_s without progress
                 elif pending and time.monotonic() > deadline:
                     raise self.timed_out()
-                yield Batch(records, checked, dict(read), resume, not pending)  # type: ignore[arg-type]
+                yield Batch(records, checked, dict(read), resume, not pending)
         finally:
             reader.close()
 
@@ -138,11 +142,17 @@ class LogReader:
         """Records already in hand (whole runs, or messages signed alone), checked."""
         if self.verify is None:
             raise ValueError("this reader verifies nothing")
-        checker = RunChecker(self.verify, self.origin_of)
+        checker = self._checker()
+        assert checker is not None
         return checker.feed(records) + checker.flush()
 
+    def _checker(self) -> RunChecker | GrantRuns | None:
+        if self.verify is None:
+            return None
+        return GrantRuns(self.verify) if self.grants else RunChecker(self.verify, self.origin_of)
+
     @staticmethod
-    def _resume(checker: RunChecker | None, tp: TopicPartition, read: int) -> int:
+    def _resume(checker: RunChecker | GrantRuns | None, tp: TopicPartition, read: int) -> int:
         held = checker.held_from(tp) if checker is not None else None
         return read if held is None else held
 
