@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -106,12 +107,35 @@ def public_key_from_b64(encoded: str) -> X25519PublicKey:
         raise Refused("not a base64 X25519 public key") from None
 
 
-def wrap_for(recipient: X25519PublicKey, data_key: bytes, context: bytes) -> bytes:
-    """ephemeral public key || nonce || AES-GCM(data key), readable only by the recipient."""
-    ephemeral = X25519PrivateKey.generate()
-    ephemeral_raw, recipient_raw = _raw(ephemeral.public_key()), _raw(recipient)
-    kek = _kek(ephemeral.exchange(recipient), ephemeral_raw, recipient_raw, context)
+Ephemerals = dict[bytes, tuple[bytes, bytes]]  # recipient -> (ephemeral public key, shared secret)
+
+
+def wrap_for(
+    recipient: X25519PublicKey, data_key: bytes, context: bytes, ephemerals: Ephemerals | None = None
+) -> bytes:
+    """ephemeral public key || nonce || AES-GCM(data key), readable only by the recipient.
+    ephemerals: where one batch of grants keeps an ephemeral key per recipient, so a batch
+    pays one X25519 key generation and exchange per recipient instead of one per key (each
+    key still gets its own key-encryption key: the context goes into its derivation)."""
+    recipient_raw = _raw(recipient)
+    found = ephemerals.get(recipient_raw) if ephemerals is not None else None
+    if found is None:
+        ephemeral = X25519PrivateKey.generate()
+        found = (_raw(ephemeral.public_key()), ephemeral.exchange(recipient))
+        if ephemerals is not None:
+            ephemerals[recipient_raw] = found
+    ephemeral_raw, shared = found
+    kek = _kek(shared, ephemeral_raw, recipient_raw, context)
     return ephemeral_raw + seal(kek, data_key, context)
+
+
+@functools.lru_cache(maxsize=256)
+def _exchange(recipient: RecipientKey, ephemeral_raw: bytes) -> tuple[bytes, bytes]:
+    """The shared secret with a grant's ephemeral key, and the recipient's raw public key:
+    one exchange per batch of grants wrapped with the same ephemeral key."""
+    return recipient.private.exchange(X25519PublicKey.from_public_bytes(ephemeral_raw)), _raw(
+        recipient.public
+    )
 
 
 def unwrap(recipient: RecipientKey, wrapped: bytes, context: bytes) -> bytes:
@@ -119,10 +143,10 @@ def unwrap(recipient: RecipientKey, wrapped: bytes, context: bytes) -> bytes:
         raise Refused("wrapped key is too short")
     ephemeral_raw = wrapped[:32]
     try:
-        shared = recipient.private.exchange(X25519PublicKey.from_public_bytes(ephemeral_raw))
+        shared, recipient_raw = _exchange(recipient, ephemeral_raw)
     except ValueError:
         raise Refused("wrapped key carries no valid ephemeral key") from None
-    kek = _kek(shared, ephemeral_raw, _raw(recipient.public), context)
+    kek = _kek(shared, ephemeral_raw, recipient_raw, context)
     try:
         return open_sealed(kek, wrapped[32:], context)
     except Refused:

@@ -12,7 +12,6 @@ nothing afterwards, and DataErased drops the aggregate at once.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +24,7 @@ from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.log import EventLog, TopicPartition
 from topics.mapping import open_record
-from topics.seals import RunChecker
+from topics.reader import LogReader
 from topics.signing import KeyRegistry
 
 __all__ = ["AmPmRecords", "Held"]
@@ -97,32 +96,21 @@ class AmPmRecords:
         pending = {tp for tp in tps if self._positions.get(tp, 0) < ends[tp]}
         if not pending:
             return 0
-        checker = RunChecker(self.keys.verify, self.catalogue.origin_of)
-        reader = self.event_log.reader()
+        reader = LogReader(
+            self.event_log,
+            self.keys.verify,
+            self.catalogue.origin_of,
+            max_records=self.batch_size,
+            timeout_s=timeout_s,
+            timed_out=lambda: TimeoutError(f"the log did not deliver in {timeout_s} s"),
+        )
         read = {tp: self._positions.get(tp, 0) for tp in pending}
         count = 0
-        try:
-            reader.assign(dict(read))
-            deadline = time.monotonic() + timeout_s
-            while any(read[tp] < ends[tp] for tp in pending):
-                records = [
-                    r
-                    for r in reader.poll(0.5, max_records=self.batch_size)
-                    if r.offset < ends[TopicPartition(r.topic, r.partition)]
-                ]
-                read.update({tp: min(reader.position(tp), ends[tp]) for tp in pending})
-                checked = checker.feed(records)
-                if all(read[tp] >= ends[tp] for tp in pending):
-                    checked += checker.flush()
-                for item in checked:
-                    self._keep(item.record, item.problem)
-                count += len(records)
-                if records:
-                    deadline = time.monotonic() + timeout_s
-                elif time.monotonic() > deadline:
-                    raise TimeoutError(f"the log did not deliver in {timeout_s} s")
-        finally:
-            reader.close()
+        for batch in reader.batches(read, {tp: ends[tp] for tp in pending}):
+            for item in batch.checked:
+                self._keep(item.record, item.problem)
+            count += len(batch.records)
+            read.update(batch.read)
         self._positions.update(read)
         return count
 

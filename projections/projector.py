@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
 from ledger.keystore import KeyStore, MemoryKeyStore, parse_key_id
 from projections.access import AccessPolicy, OwnCasesOnly
-from projections.checks import Unapplicable, check_envelope, decode
+from projections.checks import Unapplicable, check_envelope
 from projections.refold import refold
 from projections.rows import RowMaker, links_of, status_before_closure
 from projections.views import (
@@ -35,10 +34,11 @@ from projections.views import (
 from projections.withheld import withheld_here
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
-from topics.grants import grant_context, verify_grant
+from topics.grants import grant_context, granted
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
 from topics.mapping import CREATION_EVENTS, open_record
-from topics.seals import Checked, RunChecker
+from topics.reader import LogReader, decode_batch
+from topics.seals import Checked
 from topics.signing import KeyRegistry
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class Projector:
             return [], {}
         ends = self.event_log.end_offsets(tps)
         if self.recipient is not None:
-            self._consume(self.key_partitions(existing), timeout_s, self.apply_keys)
+            self._consume(self.key_partitions(existing), timeout_s, self.apply_keys, grants=True)
         return tps, ends
 
     def consume_events(
@@ -133,8 +133,7 @@ class Projector:
         progress: Callable[[int], None] | None = None,
     ) -> int:
         """Apply the events of these partitions up to their ends (taken by prepare())."""
-        checker = RunChecker(self.keys.verify, self.catalogue.origin_of)
-        return self._consume(tps, timeout_s, self.apply, ends, progress, checker)
+        return self._consume(tps, timeout_s, self.apply, ends, progress, verified=True)
 
     def rebuild(self, progress: Callable[[int], None] | None = None, timeout_s: float = 300.0) -> int:
         """Drop the jurisdiction's views and build them again from offset 0 of every topic."""
@@ -148,58 +147,43 @@ class Projector:
         apply: Any,
         ends: dict[TopicPartition, int] | None = None,
         progress: Callable[[int], None] | None = None,
-        checker: RunChecker | None = None,
+        verified: bool = False,
+        grants: bool = False,
     ) -> int:
-        """Read each partition from the position the views hold to its end. With a checker,
-        a run of messages is applied once its signature is verified; the position stored
-        never passes the first message of a run still held, so a restart reads it again."""
+        """Read each partition from the position the views hold to its end, through the one
+        verified reader (topics/reader.py). Verified, a run of messages is applied once its
+        signature is checked; the position stored never passes the first message of a run
+        still held, so a restart reads it again."""
         if not tps:
             return 0
         ends = ends or self.event_log.end_offsets(tps)
         positions = self.views.positions(tps)
-        pending = {tp for tp in tps if positions[tp] < ends[tp]}
+        pending = {tp: positions[tp] for tp in tps if positions[tp] < ends[tp]}
         if not pending:
             return 0
-        read = dict(positions)
-        reader = self.event_log.reader()
+        reader = LogReader(
+            self.event_log,
+            self.keys.verify if verified or grants else None,
+            self.catalogue.origin_of,
+            max_records=self.batch_size,
+            timeout_s=timeout_s,
+            timed_out=lambda: TimeoutError(
+                f"views for {self.jurisdiction}: log did not deliver in {timeout_s} s"
+            ),
+            grants=grants,
+        )
         consumed = 0
-        try:
-            reader.assign({tp: positions[tp] for tp in pending})
-            deadline = time.monotonic() + timeout_s
-            while any(read[tp] < ends[tp] for tp in pending):
-                # Nothing past the ends taken at the start: a record beyond them may be sealed
-                # under a key whose grant was committed after the grants were read.
-                records = [
-                    r
-                    for r in reader.poll(0.5, max_records=self.batch_size)
-                    if r.offset < ends[TopicPartition(r.topic, r.partition)]
-                ]
-                # The reader's position also passes transaction markers, which carry no record.
-                read.update({tp: min(reader.position(tp), ends[tp]) for tp in pending})
-                checked: list[Any]
-                if checker is None:
-                    checked = records
-                else:
-                    checked = checker.feed(records)
-                    if all(read[tp] >= ends[tp] for tp in pending):
-                        checked += checker.flush()  # a run that never closed: dead-lettered, passed
-                advanced = {}
-                for tp in pending:
-                    held = checker.held_from(tp) if checker is not None else None
-                    reached = read[tp] if held is None else held
-                    if reached > positions[tp]:
-                        advanced[tp] = reached
-                if checked or advanced:
-                    apply(checked, advanced)
-                    if progress is not None:  # in offsets, which count transaction markers too
-                        progress(sum(p - positions[tp] for tp, p in advanced.items()))
-                    positions.update(advanced)
-                    consumed += len(checked)
-                    deadline = time.monotonic() + timeout_s  # timeout_s without progress, not in all
-                elif time.monotonic() > deadline:
-                    raise TimeoutError(f"views for {self.jurisdiction}: log did not deliver in {timeout_s} s")
-        finally:
-            reader.close()
+        # Nothing past the ends taken at the start: a record beyond them may be sealed under a
+        # key whose grant was committed after the grants were read.
+        for batch in reader.batches(pending, ends):
+            checked: Sequence[Any] = batch.checked if verified or grants else batch.records
+            advanced = {tp: p for tp, p in batch.resume.items() if p > positions[tp]}
+            if checked or advanced:
+                apply(checked, advanced)
+                if progress is not None:  # in offsets, which count transaction markers too
+                    progress(sum(p - positions[tp] for tp, p in advanced.items()))
+                positions.update(advanced)
+                consumed += len(checked)
         return consumed
 
     def run(self, stop: threading.Event, idle_s: float = 0.2) -> None:
@@ -220,8 +204,9 @@ class Projector:
     ) -> None:
         """Turn records into rows; write rows and the positions reached in one transaction.
         A record whose signature was checked comes as Checked; a bare record is checked alone."""
-        alone = RunChecker(self.keys.verify, self.catalogue.origin_of)
-        items = [c if isinstance(c, Checked) else alone.feed([c])[0] for c in checked]
+        bare = [c for c in checked if not isinstance(c, Checked)]
+        alone = iter(LogReader(self.event_log, self.keys.verify, self.catalogue.origin_of).check(bare))
+        items = [c if isinstance(c, Checked) else next(alone) for c in checked]
         rows: dict[str, CaseRow] = {}
         purged: list[str] = []
         restricted: list[str] = []
@@ -230,14 +215,7 @@ class Projector:
         reached: dict[TopicPartition, int] = dict(positions or {})
         ids = sorted({c.record.key.decode(errors="replace") for c in items if c.record.key})
         heads: dict[str, ChainHead] = self.views.chain_heads([i for i in ids if is_uuid(i)])
-        decodings = [decode(self.registry, c.record) for c in items]
-        # The keys the batch's sealed tiers name, in one query.
-        self.data_keys.load(
-            str(tier["key_id"])
-            for d in decodings
-            if isinstance(d, Decoded)
-            for tier in d.record.get("sealed", ())
-        )
+        decodings = decode_batch(self.registry, self.data_keys, (c.record for c in items))
         # The rows the batch's later events change, in one query each.
         later = [
             (d.name, d.record["meta"])
@@ -344,26 +322,31 @@ class Projector:
         return withheld_here(decoded.name, decoded.record, self.data_keys, policy, jurisdiction)
 
     def apply_keys(
-        self, records: Sequence[LogRecord], positions: dict[TopicPartition, int] | None = None
+        self, checked: Sequence[Checked | LogRecord], positions: dict[TopicPartition, int] | None = None
     ) -> None:
         """Keep the data keys granted to this node; on a tombstone destroy the copy and purge
         the case from the views. A grant that is unsigned, forged or does not unwrap goes to
-        dead-letter with its reason; nothing of it is kept."""
+        dead-letter with its reason; nothing of it is kept. A bare record is checked alone."""
+        bare = [c for c in checked if not isinstance(c, Checked)]
+        alone = iter(LogReader(self.event_log, self.keys.verify, grants=True).check(bare))
+        items = [c if isinstance(c, Checked) else next(alone) for c in checked]
         reached: dict[TopicPartition, int] = dict(positions or {})
         purged: list[str] = []
         received: dict[str, bytes] = {}
-        for record in records:
+        for item in items:
+            record = item.record
             tp = TopicPartition(record.topic, record.partition)
             reached[tp] = max(reached.get(tp, 0), record.offset + 1)
             try:
-                self.apply_key(record, purged, received)
+                self.apply_key(item, purged, received)
             except (ValueError, UndecodableMessage, Refused) as error:
                 self.dead_letter(record, str(error))
         self.data_keys.put_many(received.items())  # one round trip for the batch
         self.views.apply([], [tracking_at(tp, nxt) for tp, nxt in reached.items()], {}, purged)
 
-    def apply_key(self, record: LogRecord, purged: list[str], received: dict[str, bytes]) -> None:
-        origin, key_id = verify_grant(record, self.keys)
+    def apply_key(self, item: Checked, purged: list[str], received: dict[str, bytes]) -> None:
+        record = item.record
+        origin, key_id = granted(item)
         aggregate_id = parse_key_id(key_id)[0]
         if record.value is None:
             received.pop(key_id, None)

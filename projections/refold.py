@@ -4,17 +4,16 @@ still holds the rest."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from projections.checks import Unapplicable, check_envelope, decode
+from projections.checks import Unapplicable, check_envelope
 from projections.rows import public_only, status_before_closure
 from projections.views import CaseRow, ChainHead, TimelineRow
 from topics.avro import Decoded, UndecodableMessage
 from topics.log import LogRecord, TopicPartition
 from topics.mapping import open_record
-from topics.seals import Checked, RunChecker, place_in_run
+from topics.reader import LogReader, decode_batch
 
 if TYPE_CHECKING:
     from projections.projector import Projector
@@ -46,45 +45,32 @@ def _fold(
     projector: Projector, case_id: str, upto: LogRecord, start: int, beginning: int
 ) -> tuple[CaseRow | None, list[TimelineRow]]:
     tp = TopicPartition(upto.topic, upto.partition)
-    checker = RunChecker(projector.keys.verify, projector.catalogue.origin_of)
-    checked: list[Checked] = []
     mine = upto.key
-
-    def held_in_run() -> bool:  # a run's signature covers the whole run: read on until it closes
-        held = checker.held_from(tp)
-        return held is not None and held <= upto.offset
-
-    reader = projector.event_log.reader()
-    try:
-        end = projector.event_log.end_offsets([tp])[tp]
-        reader.assign({tp: start})
-        first = start > beginning
-        deadline = time.monotonic() + 60.0
-        while reader.position(tp) < end and (reader.position(tp) <= upto.offset or held_in_run()):
-            records = reader.poll(0.5, max_records=projector.batch_size)
-            place = place_in_run(records[0]) if first and records else None
-            if records:
-                first = False
-            if place is not None and place[0] > 1 and records[0].offset - (place[0] - 1) >= beginning:
-                reader.assign({tp: records[0].offset - (place[0] - 1)})  # back to the run's start
-                continue
-            checked += [c for c in checker.feed(records) if c.record.key == mine]
-            if records:
-                deadline = time.monotonic() + 60.0  # 60 s without a record, not 60 s in all
-            elif time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"views for {projector.jurisdiction}: {tp.topic} delivered nothing in 60 s"
-                )
-    finally:
-        reader.close()
-    checked += [c for c in checker.flush() if c.record.key == mine]  # runs that never closed
+    reader = LogReader(
+        projector.event_log,
+        projector.keys.verify,
+        projector.catalogue.origin_of,
+        max_records=projector.batch_size,
+        timeout_s=60.0,
+        timed_out=lambda: TimeoutError(
+            f"views for {projector.jurisdiction}: {tp.topic} delivered nothing in 60 s"
+        ),
+    )
+    # A run's signature covers the whole run: read on past `upto` until its run closes, and
+    # from the start of the run the read begins in.
+    checked = [
+        c
+        for batch in reader.batches({tp: start}, through={tp: upto.offset}, run_floor={tp: beginning})
+        for c in batch.checked
+        if c.record.key == mine
+    ]
+    decodings = decode_batch(projector.registry, projector.data_keys, (c.record for c in checked))
     maker = projector.row_maker.refolded()
     heads: dict[str, ChainHead] = {}
     row: CaseRow | None = None
     names: list[str] = []
     entries: list[TimelineRow] = []
-    for item in checked:
-        decoded = decode(projector.registry, item.record)
+    for item, decoded in zip(checked, decodings, strict=True):
         if item.record.offset > upto.offset or isinstance(decoded, UndecodableMessage):
             continue
         try:

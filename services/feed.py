@@ -33,10 +33,10 @@ from projections.access import RulesPolicy
 from projections.rows import amended_date, overlay
 from projections.withheld import withheld_here
 from services.bootstrap import Node
-from topics.avro import UndecodableMessage
+from topics.avro import Decoded, UndecodableMessage
 from topics.log import LogUnavailable, TopicPartition
 from topics.mapping import Opened, open_record
-from topics.seals import RunChecker, place_in_run
+from topics.reader import LogReader, decode_batch, run_start
 
 # Per partition: where to start reading (the first message of a signed run, which is verified
 # whole) and the first message not yet delivered.
@@ -216,47 +216,44 @@ class ConsularFeed:
         pending = [tp for tp in tps if position[tp][1] < ends[tp]]
         if not pending:
             return [], position
-        checker = RunChecker(self.node.keys.verify, self.node.catalogue.origin_of)
-        reader = self.node.event_log.reader()
+        reader = LogReader(
+            self.node.event_log,
+            self.node.keys.verify,
+            self.node.catalogue.origin_of,
+            max_records=500,
+            timeout_s=timeout_s,
+            timed_out=lambda: LogUnavailable(f"the log did not deliver in {timeout_s:.0f} s"),
+        )
         self._cases = {}  # each pass decides by the cases as they are now, not as they were
         taken: list[_Taken] = []
         held: set[TopicPartition] = set()
-        try:
-            reader.assign({tp: position[tp][0] for tp in pending})
-            deadline = time.monotonic() + timeout_s
-            while any(reader.position(tp) < ends[tp] for tp in pending):
-                records = [
-                    r
-                    for r in reader.poll(0.5, max_records=500)
-                    if r.offset < ends[TopicPartition(r.topic, r.partition)]
-                ]
-                if not records and time.monotonic() > deadline:
-                    raise LogUnavailable(f"the log did not deliver in {timeout_s:.0f} s")
-                checked = checker.feed(records)
-                if all(reader.position(tp) >= ends[tp] for tp in pending):
-                    checked += checker.flush()
-                for item in checked:
-                    record = item.record
-                    tp = TopicPartition(record.topic, record.partition)
-                    if tp in held or record.offset < position[tp][1]:
-                        continue  # held back, or delivered before (read again to verify its run)
-                    before = position[tp]
-                    place = place_in_run(record)
-                    mid_run = item.problem is None and place is not None and 0 < place[0] < place[1]
-                    start = record.offset - place[0] + 1 if mid_run and place else record.offset + 1
-                    position[tp] = (start, record.offset + 1)
-                    found = self._take(record.value, position) if item.problem is None else None
-                    if found is _HOLD:  # a case this node cannot place yet: try again next pass
-                        position[tp] = before
-                        held.add(tp)
-                    elif isinstance(found, _Taken):
-                        taken.append(found)
-            for tp in pending:  # past transaction markers too (every run is whole by the ends)
-                if tp not in held:
-                    reached = max(position[tp][1], min(reader.position(tp), ends[tp]))
-                    position[tp] = (reached, reached)
-        finally:
-            reader.close()
+        read: dict[TopicPartition, int] = {}
+        for batch in reader.batches({tp: position[tp][0] for tp in pending}, ends):
+            read = batch.read
+            fresh = [
+                c
+                for c in batch.checked
+                if TopicPartition(c.record.topic, c.record.partition) not in held
+                and c.record.offset >= position[TopicPartition(c.record.topic, c.record.partition)][1]
+            ]  # not held back, nor delivered before (read again to verify its run)
+            decodings = decode_batch(self.node.registry, self.node.data_keys, (c.record for c in fresh))
+            for item, decoded in zip(fresh, decodings, strict=True):
+                record = item.record
+                tp = TopicPartition(record.topic, record.partition)
+                if tp in held:
+                    continue
+                before = position[tp]
+                position[tp] = (run_start(item), record.offset + 1)
+                found = self._take(decoded, position) if item.problem is None else None
+                if found is _HOLD:  # a case this node cannot place yet: try again next pass
+                    position[tp] = before
+                    held.add(tp)
+                elif isinstance(found, _Taken):
+                    taken.append(found)
+        for tp in pending:  # past transaction markers too (every run is whole by the ends)
+            if tp not in held:
+                reached = max(position[tp][1], read.get(tp, position[tp][1]))
+                position[tp] = (reached, reached)
         # Decided once the pass has read to the ends: a consent withdrawn or a case erased later
         # in the log counts for every item before it, replayed or live.
         items = [found for one in taken for found in self._decide(one)]
@@ -290,13 +287,11 @@ class ConsularFeed:
             except CaseNotFound:
                 continue  # another node's case: that node records its own reads (a known limit)
 
-    def _take(self, value: bytes | None, position: Cursor) -> _Taken | object | None:
+    def _take(self, decoded: Decoded | UndecodableMessage, position: Cursor) -> _Taken | object | None:
         """The message opened, its case's context brought up to it; None when it is not for this
         feed; _HOLD when the case it concerns is not known here yet (its report not yet in this
         node's views), or known only as it was before events this pass did not read."""
-        try:
-            decoded = self.node.registry.decode(value)
-        except UndecodableMessage:
+        if isinstance(decoded, UndecodableMessage):
             return None  # the projection dead-letters it; a feed passes over it
         meta = decoded.record["meta"]
         if meta["aggregate_type"] != "MissingPersonCase":

@@ -21,7 +21,6 @@ import binascii
 import json
 import logging
 import threading
-import time
 from typing import Any
 
 from ledger.crypto import Refused, open_fixed
@@ -32,6 +31,7 @@ from services.feed import ConsularFeed, Cursor, FeedItem, _jsonable, decode_curs
 from topics.avro import SchemaRegistry, UndecodableMessage
 from topics.log import LogUnavailable, OutgoingRecord, Publisher
 from topics.mapping import message_context, month_of
+from topics.reader import LogReader
 
 log = logging.getLogger(__name__)
 # Header of every message this release publishes: items of earlier releases (without it)
@@ -193,20 +193,18 @@ class FeedPublisher:
         window = 16
         while end > begin:
             start = max(begin, end - window)
-            reader = log_.reader()
-            try:
-                reader.assign({tp: start})
-                found: bytes | None = None
-                sealed = False
-                deadline = time.monotonic() + 30
-                while reader.position(tp) < end:
-                    for record in reader.poll(0.5, max_records=500):
-                        if record.header("cursor"):
-                            found, sealed = record.header("cursor"), record.header(FORMAT[0]) == FORMAT[1]
-                    if time.monotonic() > deadline:
-                        raise LogUnavailable(f"{self.topic.name}: could not read its last message")
-            finally:
-                reader.close()
+            found: bytes | None = None
+            sealed = False
+            reader = LogReader(
+                log_,
+                None,  # the feed's own topic: its messages carry no run signature
+                max_records=500,
+                timed_out=lambda: LogUnavailable(f"{self.topic.name}: could not read its last message"),
+            )
+            for batch in reader.batches({tp: start}, {tp: end}):
+                for record in batch.records:
+                    if record.header("cursor"):
+                        found, sealed = record.header("cursor"), record.header(FORMAT[0]) == FORMAT[1]
             if found is not None:
                 if not sealed:
                     log.warning(

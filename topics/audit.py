@@ -11,16 +11,15 @@ published, so erased (crypto-shredded) cases verify like any other.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from topics.avro import SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
-from topics.log import EventLog, LogRecord, LogUnavailable, TopicPartition
+from topics.log import EventLog, LogRecord, LogUnavailable
 from topics.mapping import CREATION_EVENTS
-from topics.seals import RunChecker
-from topics.signing import GENESIS, KeyRegistry, chain_hash
+from topics.reader import CHAIN_GAP, CHAIN_MISMATCH, CHAIN_REPEAT, CHAIN_REWRITE, LogReader, chain_step
+from topics.signing import KeyRegistry
 
 
 @dataclass(frozen=True)
@@ -90,37 +89,30 @@ class LogVerifier:
             return report
         ends = self.event_log.end_offsets(tps)
         begins = self.event_log.beginning_offsets(tps)
-        pending = [tp for tp in tps if begins[tp] < ends[tp]]
-        reader = self.event_log.reader()
-        try:
-            reader.assign({tp: begins[tp] for tp in pending})
-            checker = RunChecker(self.keys.verify, self.catalogue.origin_of)
-            deadline = time.monotonic() + timeout_s
-            while any(reader.position(tp) < ends[tp] for tp in pending):
-                records = reader.poll(0.5, max_records=2000)
-                if not records and time.monotonic() > deadline:
-                    raise LogUnavailable(f"the log did not deliver everything in {timeout_s:.0f} s")
-                records = [r for r in records if r.offset < ends[TopicPartition(r.topic, r.partition)]]
-                checked = checker.feed(records)
-                if all(reader.position(tp) >= ends[tp] for tp in pending):
-                    checked += checker.flush()
-                for item in checked:
-                    record = item.record
-                    key = (record.key or b"").decode(errors="replace")
-                    if aggregate_id is not None and key != aggregate_id:
-                        continue
-                    report.messages += 1
-                    if key in broken:
-                        continue
-                    found = self._check(record, key, heads, item.problem)
-                    if isinstance(found, Break):
-                        report.breaks.append(found)
-                        broken.add(key)
-                    elif found is None:
-                        report.repeats += 1
-                progress(len(records))
-        finally:
-            reader.close()
+        reader = LogReader(
+            self.event_log,
+            self.keys.verify,
+            self.catalogue.origin_of,
+            max_records=2000,
+            timeout_s=timeout_s,
+            timed_out=lambda: LogUnavailable(f"the log did not deliver everything in {timeout_s:.0f} s"),
+        )
+        for batch in reader.batches({tp: begins[tp] for tp in tps if begins[tp] < ends[tp]}, ends):
+            for item in batch.checked:
+                record = item.record
+                key = (record.key or b"").decode(errors="replace")
+                if aggregate_id is not None and key != aggregate_id:
+                    continue
+                report.messages += 1
+                if key in broken:
+                    continue
+                found = self._check(record, key, heads, item.problem)
+                if isinstance(found, Break):
+                    report.breaks.append(found)
+                    broken.add(key)
+                elif found is None:
+                    report.repeats += 1
+            progress(len(batch.records))
         report.aggregates = len(heads)
         return report
 
@@ -150,17 +142,16 @@ class LogVerifier:
             return broke(signed, version)
         if record.header("aggregate_version") != str(version).encode():
             return broke("the version header is not the envelope's version", version)
-        previous, value = record.header("previous_hash") or b"", record.value or b""
-        digest = chain_hash(previous, value)
+        previous = record.header("previous_hash") or b""
         head = heads.get(key)
-        if head is not None and head[0] >= version:
-            if head[0] == version and head[1] == digest:
-                return None  # the same message again
+        found, digest = chain_step(head, version, previous, record.value or b"")
+        if found == CHAIN_REPEAT:
+            return None  # the same message again
+        if found == CHAIN_REWRITE and head is not None:
             return broke(f"version {version} again, with other bytes, after version {head[0]}", version)
-        expected = GENESIS if version == 1 else (head[1] if head and head[0] == version - 1 else None)
-        if expected is None:
+        if found == CHAIN_GAP:
             return broke(f"version {version} without version {version - 1} before it", version)
-        if previous != expected:
+        if found == CHAIN_MISMATCH:
             return broke(f"previous hash of version {version} does not match version {version - 1}", version)
         heads[key] = (version, digest)
         return True

@@ -10,6 +10,7 @@ drops the grants, and every node destroys its copy when it reads the tombstone.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -17,12 +18,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from ledger.crypto import wrap_for
+from ledger.crypto import Ephemerals, wrap_for
 from ledger.keystore import KeyStore, parse_key_id
 from ledger.tiers import is_minor
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
-from topics.log import LogRecord, OutgoingRecord
+from topics.log import LogRecord, OutgoingRecord, TopicPartition
+from topics.seals import RUN_SIGNATURE, Checked, Verify, place_in_run, run_bytes
 from topics.signing import KeyRegistry, NodeKey
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class Granting:
         self.withheld = withheld
         self._warned: set[str] = set()
         self._pending: dict[str, frozenset[str]] = {}
+        self._ephemerals: Ephemerals = {}  # one ephemeral key per recipient and batch (ledger/crypto.py)
         self._readers: dict[tuple[str, tuple[str, ...], bool], frozenset[str]] = {}
         self._readers_of: Any = None  # the event the kept answers are for
 
@@ -134,7 +137,10 @@ class Granting:
             readers = self.readers_for(aggregate_id, tier, event)
             if (self._pending.get(key_id) or self.keys.granted_to(key_id)) == readers:
                 continue  # granted already to exactly these readers
-            wrapped = {r: wrap_for(self.recipients[r], key, grant_context(key_id)) for r in sorted(readers)}
+            wrapped = {
+                r: wrap_for(self.recipients[r], key, grant_context(key_id), self._ephemerals)
+                for r in sorted(readers)
+            }
             value = self.registry.encode(
                 "KeyGrant",
                 {
@@ -153,11 +159,11 @@ class Granting:
     def granted(self) -> None:
         """Called once the batch's messages are committed: remember whom each key went to."""
         self.keys.record_grants(self._pending)
-        self._pending = {}
+        self._pending, self._ephemerals = {}, {}
 
     def abandoned(self) -> None:
         """The batch was not committed: its grants will be made again."""
-        self._pending = {}
+        self._pending, self._ephemerals = {}, {}
 
     def tombstones_for(self, aggregate_id: str) -> list[OutgoingRecord]:
         """A tombstone for every key the aggregate ever had."""
@@ -177,18 +183,92 @@ class Granting:
         )
 
 
-def verify_grant(record: LogRecord, nodes: KeyRegistry) -> tuple[str, str]:
-    """(origin, key id) of a grant or tombstone the origin signed, or ValueError with the reason."""
+def grant_digest(key_id: str, value: bytes | None) -> bytes:
+    """What an origin vouches for, for one grant or tombstone, in a run's signature."""
+    return hashlib.sha256(signed_grant(key_id, value)).digest()
+
+
+def grant_problem(record: LogRecord, verify: Verify) -> str | None:
+    """What checking a grant's own signature finds: None when its origin signed it."""
     origin = (record.header("origin") or b"").decode(errors="replace")
     signature = record.header("signature")
     if not record.key or signature is None:
-        raise ValueError("key grant without key or signature")
-    key_id = record.key.decode(errors="replace")
-    problem = nodes.verify(origin, signed_grant(key_id, record.value), signature)
-    if problem:
-        raise ValueError(f"key grant: {problem}")
+        return "key grant without key or signature"
+    problem = verify(origin, signed_grant(record.key.decode(errors="replace"), record.value), signature)
+    return f"key grant: {problem}" if problem else None
+
+
+class GrantRuns:
+    """Verifies key grants as they are read. The relay seals each transaction's grants per
+    partition as a run (topics/seals.py) and signs each grant on its own as well: a whole run
+    costs one signature check; a grant whose run is not whole (compaction drops superseded
+    grants; several origins' transactions interleave, so runs are kept per origin) or does
+    not verify is checked by its own signature, with the reason that check gives."""
+
+    def __init__(self, verify: Verify) -> None:
+        self._verify = verify
+        self._held: dict[tuple[TopicPartition, str], list[LogRecord]] = {}
+
+    def held_from(self, tp: TopicPartition) -> int | None:
+        offsets = [held[0].offset for (p, _), held in self._held.items() if p == tp and held]
+        return min(offsets) if offsets else None
+
+    def feed(self, records: Sequence[LogRecord]) -> list[Checked]:
+        out: list[Checked] = []
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            origin = (record.header("origin") or b"").decode(errors="replace")
+            place = place_in_run(record)
+            if place is None or not record.key or not 1 <= place[0] <= place[1]:
+                out.append(Checked(record, grant_problem(record, self._verify)))
+                continue
+            i, n = place
+            held = self._held.setdefault((tp, origin), [])
+            if i != len(held) + 1:
+                out.extend(self._alone(self._held.pop((tp, origin))))
+                if i != 1:
+                    out.append(Checked(record, grant_problem(record, self._verify)))
+                    continue
+                held = self._held.setdefault((tp, origin), [])
+            held.append(record)
+            if i == n:
+                out.extend(self._close(tp, origin))
+        return out
+
+    def flush(self) -> list[Checked]:
+        out: list[Checked] = []
+        for key in list(self._held):
+            out.extend(self._alone(self._held.pop(key)))
+        return out
+
+    def _alone(self, records: Sequence[LogRecord]) -> list[Checked]:
+        return [Checked(r, grant_problem(r, self._verify)) for r in records]
+
+    def _close(self, tp: TopicPartition, origin: str) -> list[Checked]:
+        held = self._held.pop((tp, origin))
+        signature = held[-1].header(RUN_SIGNATURE)
+        digests = [grant_digest((r.key or b"").decode(errors="replace"), r.value) for r in held]
+        if signature is None or self._verify(
+            origin, run_bytes(origin, tp.topic, tp.partition, digests), signature
+        ):
+            return self._alone(held)
+        return [Checked(r, None) for r in held]
+
+
+def granted(item: Checked) -> tuple[str, str]:
+    """(origin, key id) of a checked grant or tombstone, or ValueError with the reason."""
+    if item.problem is not None:
+        raise ValueError(item.problem)
+    record = item.record
+    origin = (record.header("origin") or b"").decode(errors="replace")
+    key_id = (record.key or b"").decode(errors="replace")
     try:
         parse_key_id(key_id)
     except ValueError:
         raise ValueError(f"key grant: {key_id!r} is not <aggregate>/<tier>/<generation>") from None
     return origin, key_id
+
+
+def verify_grant(record: LogRecord, nodes: KeyRegistry) -> tuple[str, str]:
+    """(origin, key id) of a grant or tombstone the origin signed, or ValueError with the reason."""
+    return granted(Checked(record, grant_problem(record, nodes.verify)))

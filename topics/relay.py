@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -20,7 +19,7 @@ from ledger.keystore import KeyStore
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.chain import ChainStore, MemoryChainStore
-from topics.grants import Granting
+from topics.grants import Granting, grant_digest
 from topics.log import (
     EventLog,
     LogUnavailable,
@@ -30,7 +29,8 @@ from topics.log import (
     partition_for,
 )
 from topics.mapping import Outgoing, to_outgoing
-from topics.seals import Checked, RunChecker, message_digest, seal_runs
+from topics.reader import LogReader
+from topics.seals import RUN_SIGNATURE, Checked, message_digest, seal_runs
 from topics.signing import GENESIS, NodeKey, chain_hash
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class Relay:
         self.topic = self.catalogue.events(origin).name
         self._publisher: Publisher | None = None
         self._position: int | None = None  # last notification id known to be on the topic
+        self._key_partitions: int | None = None
 
     def published_up_to(self) -> int:
         """The highest notification id committed on the topic (0 if none), read from the topic."""
@@ -78,12 +79,8 @@ class Relay:
         ends = self.event_log.end_offsets(tps)
         begins = self.event_log.beginning_offsets(tps)
         highest = 0
-        reader = self.event_log.reader()
-        try:
-            for tp in tps:
-                highest = max(highest, self._last_in_partition(reader, tp, begins[tp], ends[tp]))
-        finally:
-            reader.close()
+        for tp in tps:
+            highest = max(highest, self._last_in_partition(tp, begins[tp], ends[tp]))
         return highest
 
     def _published_by_me(self, checked: Checked) -> int | None:
@@ -100,24 +97,26 @@ class Relay:
             None if origin == self.origin and self.signer.signed_this(data, signature) else "not signed here"
         )
 
-    def _last_in_partition(self, reader: Any, tp: TopicPartition, begin: int, end: int) -> int:
+    def _last_in_partition(self, tp: TopicPartition, begin: int, end: int) -> int:
         # Read a window at the tail; widen it when the tail holds only transaction markers, or
         # when the window starts inside a run too long to verify from its part.
         window = 64
         while True:
             start = max(begin, end - window)
-            reader.assign({tp: start})
-            checker = RunChecker(self._mine, lambda topic: self.origin if topic == self.topic else None)
+            reader = LogReader(
+                self.event_log,
+                self._mine,
+                lambda topic: self.origin if topic == self.topic else None,
+                timeout_s=60,
+                timed_out=lambda: LogUnavailable(f"{tp.topic}[{tp.partition}]: could not read the tail"),
+            )
             highest = 0
-            deadline = time.monotonic() + 60
-            while reader.position(tp) < end:
-                for checked in checker.feed(reader.poll(0.5, max_records=1000)):
+            for batch in reader.batches({tp: start}, {tp: end}):
+                for checked in batch.checked:
                     # Only what this relay signed counts: anything else on the topic is not its work.
                     mine = self._published_by_me(checked)
                     if mine is not None:
                         highest = max(highest, mine)
-                if time.monotonic() > deadline:
-                    raise LogUnavailable(f"{tp.topic}[{tp.partition}]: could not read the tail")
             if highest or start == begin:
                 return highest
             window *= 4
@@ -203,12 +202,21 @@ class Relay:
         batch: dict[tuple[str, int], bytes] = {}
         messages: list[tuple[OutgoingRecord, bytes | None]] = []
         partitions = len(self.event_log.partitions(self.topic))
+        keys_topic = self.catalogue.keys().name
+
+        def sealed_grant(grant: OutgoingRecord) -> tuple[OutgoingRecord, bytes | None]:
+            # Grants are signed alone (compaction may leave a run partial) and in runs.
+            if self._key_partitions is None:
+                self._key_partitions = len(self.event_log.partitions(keys_topic))
+            placed = replace(grant, partition=partition_for(grant.key, self._key_partitions))
+            return placed, grant_digest(grant.key.decode(), grant.value)
+
         for notification in notifications:
             encoded, event = self._encode(notification)
             record = encoded.record
             value = record.value or b""
             if self.granting is not None:
-                messages.extend((grant, None) for grant in self.granting.grants_for(encoded.key_ids, event))
+                messages.extend(map(sealed_grant, self.granting.grants_for(encoded.key_ids, event)))
             aggregate_id, version = str(notification.originator_id), notification.originator_version
             previous = self._previous_hash(notification.originator_id, version, batch)
             batch[(aggregate_id, version)] = chain_hash(previous, value)
@@ -220,9 +228,14 @@ class Relay:
             placed = replace(record, headers=headers, partition=partition_for(record.key, partitions))
             messages.append((placed, message_digest(self.origin, aggregate_id, version, previous, value)))
             if self.granting is not None and notification.topic.endswith(ERASING_EVENTS):
-                messages.extend((tombstone, None) for tombstone in self.granting.tombstones_for(aggregate_id))
+                messages.extend(map(sealed_grant, self.granting.tombstones_for(aggregate_id)))
         self.chain.put([(a, v, h) for (a, v), h in batch.items()])
-        return seal_runs(self.origin, self.signer.sign, messages)
+        return seal_runs(
+            self.origin,
+            self.signer.sign,
+            messages,
+            lambda topic: RUN_SIGNATURE if topic == keys_topic else "signature",
+        )
 
     def run(self, stop: threading.Event, idle_s: float = 0.2, retry_s: float = 2.0) -> None:
         """Publish until stop is set; wait out an unreachable broker without losing anything."""

@@ -40,12 +40,19 @@ def run_bytes(origin: str, topic: str, partition: int, digests: Sequence[bytes])
     return f"caseledger/run/1\n{origin}\n{topic}\n{partition}\n{len(digests)}\n".encode() + b"".join(digests)
 
 
+RUN_SIGNATURE = "run_signature"
+"""Header of the last key grant of a run: grants keep their own `signature` header too."""
+
+
 def seal_runs(
-    origin: str, sign: Callable[[bytes], bytes], messages: Sequence[tuple[OutgoingRecord, bytes | None]]
+    origin: str,
+    sign: Callable[[bytes], bytes],
+    messages: Sequence[tuple[OutgoingRecord, bytes | None]],
+    signature_header: Callable[[str], str] = lambda topic: "signature",
 ) -> list[OutgoingRecord]:
-    """The messages, in order, with their `seal` headers and one signature per partition run.
-    A message to seal names its partition and comes with its digest; one without a digest
-    (a key grant, signed on its own) passes through as it is."""
+    """The messages, in order, with their `seal` headers and one signature per partition run
+    (in the header signature_header(topic) names). A message to seal names its partition and
+    comes with its digest; one without a digest passes through as it is."""
     runs: dict[tuple[str, int], list[int]] = {}
     for index, (record, digest) in enumerate(messages):
         if digest is None:
@@ -60,7 +67,8 @@ def seal_runs(
             headers = (*out[index].headers, (SEAL, f"{i}/{n}".encode()))
             if i == n:
                 digests = [d for j in indices if (d := messages[j][1]) is not None]
-                headers = (*headers, ("signature", sign(run_bytes(origin, topic, partition, digests))))
+                signature = sign(run_bytes(origin, topic, partition, digests))
+                headers = (*headers, (signature_header(topic), signature))
             out[index] = replace(out[index], headers=headers)
     return out
 
