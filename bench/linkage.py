@@ -220,12 +220,13 @@ def bench_pprl(reports: int, seed: int, clear_threshold: float, runs: int, train
         encoded_r = encode([_person(r) for r in right], secret)
         encode_t.append(time.perf_counter() - started)
         started = time.perf_counter()
-        found_pairs = candidates(encoded_l, encoded_r, threshold=threshold)
+        every = candidates(encoded_l, encoded_r, threshold=0.001)
         compare_t.append(time.perf_counter() - started)
-    found = set()
-    for c in found_pairs:
+    scored = {}
+    for c in every:
         a, b = left[c.left].id, right[c.right].id
-        found.add((min(a, b), max(a, b)))
+        scored[(min(a, b), max(a, b))] = c.score
+    found = {pair for pair, score in scored.items() if score >= threshold}
     cp, cr, cf = quality(clear, truth)
     pp, pr, pf = quality(found, truth)
     bp, br, bf = quality(baseline, truth)
@@ -239,9 +240,20 @@ def bench_pprl(reports: int, seed: int, clear_threshold: float, runs: int, train
     )
     print(f"  encodings (probability {threshold:.3f}): precision {pp:.3f} recall {pr:.3f} F1 {pf:.3f}")
     print(f"  naive baseline:             precision {bp:.3f} recall {br:.3f} F1 {bf:.3f}")
+    # The issue's measure: the encodings' recall at the clear text's precision (the most recall
+    # among thresholds whose precision is at least the clear text's), as a share of its recall.
+    same = max(
+        (
+            precision_recall_at(scored, truth, t)[1]
+            for t in sorted(set(scored.values()))
+            if precision_recall_at(scored, truth, t)[0] >= cp
+        ),
+        default=0.0,
+    )
     print(
-        f"  encodings' recall / clear text's: {pr / cr if cr else 0:.3f} (target >= 0.9 at precision "
-        f"{pp:.3f} vs {cp:.3f})"
+        f"  encodings' recall at the clear text's precision ({cp:.3f}): {same:.3f}, "
+        f"{same / cr if cr else 0:.3f} of the clear text's (target >= 0.9); at the shipped "
+        f"threshold {pr / cr if cr else 0:.3f} of it"
     )
     print(
         f"  time: encode both sides median {statistics.median(encode_t):.2f} s, compare all pairs "
