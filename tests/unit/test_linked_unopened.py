@@ -29,8 +29,15 @@ FI = "forensic_identification"
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
+    # The sample rules without Guatemala's forensic institute's agreement: nothing entitles an
+    # organisation at Guatemala's node to the match's forensic tier, so the node holds no key for it.
+    text = SAMPLE_POLICY.read_text(encoding="utf-8")
+    start = text.index('[[agreements]]\nid = "mx-cases-to-gt-inacif"')
+    end = text.index("[[agreements]]", start + 1)
+    policy = tmp_path / "rules.toml"
+    policy.write_text(text[:start] + text[end:], encoding="utf-8")
     network = keyed(
-        {c: Settings(node=c, data_dir=tmp_path, access_rules=SAMPLE_POLICY) for c in ("MX", "GT")},
+        {c: Settings(node=c, data_dir=tmp_path, access_rules=policy) for c in ("MX", "GT")},
         tmp_path / "keys",
     )
     mx, gt = build_node(network["MX"]), build_node(network["GT"])
