@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from projections.postgres_views import ensure_schema
-from services.bootstrap import ledger_schema
+from services.backends import embedded, ledger_schema, servers
 from services.settings import Settings
 from topics.chain import ChainStore, Link, PostgresChainStore, SQLiteChainStore
 
@@ -162,16 +162,26 @@ def test_the_property_fails_on_a_store_that_keeps_the_first_link(tmp_path: Path)
         follow(first_wins, [(0, 1, 3, False), (0, 2, 1, True)])
 
 
+# Each backend's store as a node gets it: from its factory (services/backends.py).
+
+
 class TestSQLiteChainStore(ChainStoreContract):
     @pytest.fixture
     def open_chain(self, tmp_path: Path) -> OpenChain:
-        return lambda: SQLiteChainStore(tmp_path / "ledger-mx.sqlite")
+        backend = embedded(Settings(node="MX", data_dir=tmp_path))
+        probe = backend.chain_store()
+        probe.close()
+        assert isinstance(probe, SQLiteChainStore)
+        return backend.chain_store
 
 
 @pytest.mark.integration
 class TestPostgresChainStore(ChainStoreContract):
     @pytest.fixture
-    def open_chain(self, database_url: str) -> OpenChain:
-        conninfo = Settings(database_url=database_url).postgres_conninfo()
-        ensure_schema(conninfo, ledger_schema("MX"))  # as the node's event store does first
-        return lambda: PostgresChainStore(conninfo, ledger_schema("MX"))
+    def open_chain(self, database_url: str, tmp_path: Path) -> OpenChain:
+        backend = servers(Settings(node="MX", data_dir=tmp_path, database_url=database_url))
+        ensure_schema(backend.settings.postgres_conninfo(), ledger_schema("MX"))  # as the ledger does first
+        probe = backend.chain_store()
+        probe.close()
+        assert isinstance(probe, PostgresChainStore)
+        return backend.chain_store

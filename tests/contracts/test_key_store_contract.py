@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ledger.crypto import MasterKey, Refused, new_data_key
 from ledger.keystore import KeyStore, SQLiteKeyStore, key_id_for, parse_key_id
-from services.bootstrap import ledger_schema
+from services.backends import embedded, servers
 from services.settings import Settings
 from topics.keystore import PostgresKeyStore
 
@@ -260,17 +260,26 @@ def test_the_property_fails_on_a_store_that_forgets_a_destruction(tmp_path: Path
         follow(forgetful, [("current", 0, "r"), ("destroy", 0, "")])
 
 
+# Each backend's store as a node gets it: from its factory (services/backends.py).
+
+
 class TestSQLiteKeyStore(KeyStoreContract):
     @pytest.fixture
     def open_store(self, tmp_path: Path) -> OpenStore:
-        master = MasterKey(new_data_key())
-        return lambda other=None: SQLiteKeyStore(other or master, tmp_path / "keys-mx.sqlite")
+        backend, master = embedded(Settings(node="MX", data_dir=tmp_path)), MasterKey(new_data_key())
+        probe = backend.key_store(master)
+        probe.close()
+        assert isinstance(probe, SQLiteKeyStore)
+        return lambda other=None: backend.key_store(other or master)
 
 
 @pytest.mark.integration
 class TestPostgresKeyStore(KeyStoreContract):
     @pytest.fixture
-    def open_store(self, database_url: str) -> OpenStore:
-        conninfo = Settings(database_url=database_url).postgres_conninfo()
+    def open_store(self, database_url: str, tmp_path: Path) -> OpenStore:
+        backend = servers(Settings(node="MX", data_dir=tmp_path, database_url=database_url))
         master = MasterKey(new_data_key())
-        return lambda other=None: PostgresKeyStore(other or master, conninfo, ledger_schema("MX"))
+        probe = backend.key_store(master)
+        probe.close()
+        assert isinstance(probe, PostgresKeyStore)
+        return lambda other=None: backend.key_store(other or master)
