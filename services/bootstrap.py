@@ -4,13 +4,13 @@ is wired at import time."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from eventsourcing.application import AggregateNotFoundError
 
 from ledger.access_rules import AccessRules
@@ -19,53 +19,26 @@ from ledger.application import CaseLedger
 from ledger.case import MissingPersonCase
 from ledger.crypto import MasterKey, RecipientKey
 from ledger.errors import CaseNotFound
-from ledger.keystore import KeyStore, SQLiteKeyStore
-from ledger.private_files import private_dir
+from ledger.keystore import KeyStore
 from ledger.tiers import is_minor
 from projections.access import RulesPolicy
-from projections.postgres_views import PostgresJurisdictionViews, ensure_schema
 from projections.projector import Projector
-from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.views import JurisdictionViews
+from services.backends import Backend, backend_for
+from services.backends import ledger_schema as ledger_schema  # where bench/ and tests import it
 from services.settings import Settings
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
-from topics.chain import ChainStore, PostgresChainStore, SQLiteChainStore
-from topics.embedded import SQLiteEventLog, use_wal
+from topics.chain import ChainStore
 from topics.grants import CaseContext, Granting, Readers, Withheld, own_cases_only
-from topics.kafka_log import KafkaEventLog
-from topics.keystore import PostgresKeyStore
 from topics.log import EventLog
 from topics.relay import Relay
 from topics.signing import KeyRegistry, NodeKey, load_or_create_recipient, write_private_file
 
 
-def ledger_schema(node: str) -> str:
-    """The PostgreSQL schema holding one node's event store."""
-    return f"ledger_{node.lower()}"
-
-
 def ledger_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing library's environment for this node's event store, in one place."""
-    cache = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache)} if settings.aggregate_cache else {}
-    if settings.database_url is None:
-        private_dir(settings.data_dir)
-        database = settings.data_dir / f"ledger-{settings.node.lower()}.sqlite"
-        use_wal(database)
-        return {**cache, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(database)}
-    info = settings.postgres_conninfo()
-    schema = ledger_schema(settings.node)
-    ensure_schema(info, schema)
-    return {
-        **cache,
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": info["dbname"],
-        "POSTGRES_HOST": info["host"],
-        "POSTGRES_PORT": str(info["port"]),
-        "POSTGRES_USER": info["user"],
-        "POSTGRES_PASSWORD": info["password"],
-        "POSTGRES_SCHEMA": schema,
-    }
+    return backend_for(settings).ledger_env()
 
 
 def node_key(settings: Settings) -> NodeKey:
@@ -95,10 +68,7 @@ def master_key(settings: Settings) -> MasterKey:
 
 
 def key_store(settings: Settings, master: MasterKey) -> KeyStore:
-    if settings.database_url:
-        return PostgresKeyStore(master, settings.postgres_conninfo(), ledger_schema(settings.node))
-    private_dir(settings.data_dir)
-    return SQLiteKeyStore(master, settings.data_dir / f"keys-{settings.node.lower()}.sqlite")
+    return backend_for(settings).key_store(master)
 
 
 def key_registry(settings: Settings, own: NodeKey, recipient: RecipientKey) -> KeyRegistry:
@@ -166,15 +136,11 @@ def withheld_readers(rules: AccessRules, ledger: CaseLedger) -> Withheld:
 
 
 def chain_store(settings: Settings) -> ChainStore:
-    if settings.database_url:
-        return PostgresChainStore(settings.postgres_conninfo(), ledger_schema(settings.node))
-    return SQLiteChainStore(settings.data_dir / f"ledger-{settings.node.lower()}.sqlite")
+    return backend_for(settings).chain_store()
 
 
 def build_log(settings: Settings) -> EventLog:
-    if settings.kafka_bootstrap:
-        return KafkaEventLog(settings.kafka_bootstrap, client_id=f"caseledger-{settings.node.lower()}")
-    return SQLiteEventLog(settings.data_dir / "log.sqlite")
+    return backend_for(settings).log()
 
 
 @dataclass
@@ -193,15 +159,14 @@ class Node:
     _views: dict[str, JurisdictionViews] = field(default_factory=dict)
     _projectors: dict[str, Projector] = field(default_factory=dict)
 
+    @functools.cached_property
+    def backend(self) -> Backend:
+        """Where this node keeps its stores (services/backends.py)."""
+        return backend_for(self.settings)
+
     def views(self, jurisdiction: str) -> JurisdictionViews:
         if jurisdiction not in self._views:
-            if self.settings.database_url:
-                self._views[jurisdiction] = PostgresJurisdictionViews(
-                    self.settings.postgres_conninfo(), jurisdiction, self.data_keys
-                )
-            else:
-                path = self.settings.data_dir / f"views-{jurisdiction.lower()}.sqlite"
-                self._views[jurisdiction] = SQLiteJurisdictionViews(path, jurisdiction, self.data_keys)
+            self._views[jurisdiction] = self.backend.views(jurisdiction, self.data_keys)
         return self._views[jurisdiction]
 
     def projector(self, jurisdiction: str) -> Projector:
@@ -237,45 +202,31 @@ class Node:
         for views in self._views.values():
             views.close()
         self.relay.close()
+        self.relay.chain.close()  # the relay's links (a connection on servers)
         self.event_log.close()
         self.ledger.close()
         self.data_keys.close()
 
 
-@contextlib.contextmanager
-def _one_at_a_time(settings: Settings) -> Iterator[None]:
-    """Processes of one node that start together (rebuild workers, serve and a CLI command)
-    take turns creating its tables and functions: PostgreSQL refuses concurrent CREATE OR
-    REPLACE on one catalogue row ("tuple concurrently updated")."""
-    if not settings.database_url:
-        yield
-        return
-    conninfo = {k: v for k, v in settings.postgres_conninfo().items() if v}
-    with psycopg.connect(**conninfo, autocommit=True) as connection:
-        name = f"caseledger-build:{settings.node}"
-        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
-        try:
-            yield
-        finally:
-            connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
-
-
 def build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     """Wire a node from settings: the event store, the log and its topics, the relay."""
-    with _one_at_a_time(settings):
+    # Processes of one node that start together (rebuild workers, serve and a CLI command)
+    # take turns creating its tables and functions.
+    with backend_for(settings).exclusive():
         return _build_node(settings, **ledger_kwargs)
 
 
 def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
-    keys = key_store(settings, master_key(settings))
+    backend = backend_for(settings)
+    keys = backend.key_store(master_key(settings))
     ledger = CaseLedger(
         settings.node,
-        env=ledger_env(settings),
+        env=backend.ledger_env(),
         snapshot_interval=settings.snapshot_interval,
         keys=keys,
         **ledger_kwargs,
     )
-    event_log = build_log(settings)
+    event_log = backend.log()
     catalogue = Catalogue(settings.topic_prefix, settings.partitions)
     event_log.create_topics(catalogue.node_topics(settings.node))
     registry = SchemaRegistry()
@@ -303,7 +254,7 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         catalogue,
         batch_size=settings.relay_batch_size,
         signer=signer,
-        chain=chain_store(settings),
+        chain=backend.chain_store(),
         keys=keys,
         granting=granting,
     )

@@ -22,7 +22,11 @@ class ChainStore(ABC):
 
     @abstractmethod
     def put(self, links: Sequence[Link]) -> None:
-        """Record links; recording the same link twice is harmless."""
+        """Record links, all or none; recording the same link twice is harmless, and a link
+        recorded again with another hash replaces the one kept."""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends
+        """Release the connection."""
 
 
 class MemoryChainStore(ChainStore):
@@ -56,8 +60,16 @@ class SQLiteChainStore(ChainStore):
     def put(self, links: Sequence[Link]) -> None:
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")
-            self._connection.executemany("INSERT OR REPLACE INTO relay_chain VALUES (?, ?, ?)", links)
+            try:
+                self._connection.executemany("INSERT OR REPLACE INTO relay_chain VALUES (?, ?, ?)", links)
+            except BaseException:
+                # Left open, the transaction would hold the half batch and refuse the next BEGIN.
+                self._connection.execute("ROLLBACK")
+                raise
             self._connection.execute("COMMIT")
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 class PostgresChainStore(ChainStore):
@@ -77,7 +89,12 @@ class PostgresChainStore(ChainStore):
             .as_string(self._connection)
         )
         self._insert = (
-            SQL("INSERT INTO {} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING")
+            # The latest link wins, as on SQLite: a batch whose publish was abandoned is
+            # encoded and recorded again, and the topic holds that second encoding.
+            SQL(
+                "INSERT INTO {} VALUES (%s, %s, %s) "
+                "ON CONFLICT (aggregate_id, version) DO UPDATE SET hash = excluded.hash"
+            )
             .format(table)
             .as_string(self._connection)
         )
