@@ -37,6 +37,7 @@ from ledger.roles import KIND_ROLES
 from ledger.vocabulary import PURPOSES
 from projections.views import ViewsFromLaterRelease
 from services.acting import Acting, ActRefused
+from services.api_admission import add_admission
 from services.api_candidates import add_candidates
 from services.api_commands import CASEWORK, ROUTES, add_command
 from services.api_common import (
@@ -110,6 +111,7 @@ def create_app(
     app.add_middleware(Contained)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(CsvLists)  # Accept: text/csv on the lists (services/api_export.py)
+    add_admission(app, node.settings.api_max_commands, node.settings.api_retry_after_s, node.settings.node)
     add_operations(app, node, lock)
     guard = Guard(SessionStore(), LoginThrottle(node.settings.login_attempts, node.settings.login_lockout_s))
 
