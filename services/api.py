@@ -111,7 +111,8 @@ def create_app(
     app.add_middleware(Contained)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(CsvLists)  # Accept: text/csv on the lists (services/api_export.py)
-    add_admission(app, node.settings.api_max_commands, node.settings.api_retry_after_s, node.settings.node)
+    admit = node.settings  # services/api_admission.py: 503 + Retry-After rather than timeouts
+    add_admission(app, admit.api_max_commands, admit.api_retry_after_s, admit.api_max_wait_s, admit.node)
     add_operations(app, node, lock)
     guard = Guard(SessionStore(), LoginThrottle(node.settings.login_attempts, node.settings.login_lockout_s))
 

@@ -3,10 +3,12 @@ with Retry-After, instead of letting requests queue until clients time out.
 
 Commands (every request that is not a GET, HEAD or OPTIONS) are admitted while fewer than
 `api_max_commands` of them are in flight — running, or waiting for the node's lock or a
-worker thread. One more is refused before its body is read: 503, Retry-After, and an
-application/problem+json body naming the reason. A refused command records nothing, so the
-client retries it as it is (with the same Idempotency-Key). Reads, and /health, /ready and
-/metrics, are never refused here. Because the queue is bounded, so is the memory that
+worker thread — and while the wait a new one would have, judged from the pace at which the
+node has been answering commands, is at most `api_max_wait_s` (a fixed count alone lets a
+slow node queue past its clients' timeouts). Any other is refused before its body is read:
+503, Retry-After, and an application/problem+json body naming the reason. A refused command
+records nothing, so the client retries it as it is (with the same Idempotency-Key). Reads,
+and /health, /ready and /metrics, are never refused here. Because the queue is bounded, so is the memory that
 waiting requests hold, whatever the offered rate.
 
 /metrics gains caseledger_api_commands_refused_total and caseledger_api_commands_in_flight.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,32 +34,52 @@ REASON = "overloaded"
 class Gate:
     """The count of commands in flight, their bound, and the refusals so far."""
 
-    def __init__(self, limit: int, retry_after_s: int) -> None:
+    def __init__(self, limit: int, retry_after_s: int, max_wait_s: float | None = None) -> None:
         if limit < 1:
             raise ValueError("api_max_commands: must be at least 1")
         if retry_after_s < 1:
             raise ValueError("api_retry_after_s: must be at least 1")
-        self.limit, self.retry_after_s = limit, retry_after_s
+        if max_wait_s is not None and max_wait_s <= 0:
+            raise ValueError("api_max_wait_s: must be more than 0")
+        self.limit, self.retry_after_s, self.max_wait_s = limit, retry_after_s, max_wait_s
         self.in_flight = 0
         self.refused = 0
+        self.pace: float | None = None
+        """Seconds between answers while commands wait (a moving average): the node's pace."""
+        self._last_answer = 0.0
+        self._busy = False  # commands were in flight when the last one was answered
         self._lock = threading.Lock()
         self._warned = False
 
+    def expected_wait(self) -> float:
+        """How long a command admitted now would wait for its answer, at the node's pace."""
+        return (self.in_flight + 1) * (self.pace or 0.0)
+
     def enter(self) -> bool:
         with self._lock:
-            if self.in_flight >= self.limit:
+            full = self.in_flight >= self.limit
+            # with none in flight, one is always admitted: its answer renews a stale pace
+            slow = (
+                self.in_flight > 0 and self.max_wait_s is not None and self.expected_wait() > self.max_wait_s
+            )
+            if full or slow:
                 self.refused += 1
                 first, self._warned = not self._warned, True
             else:
                 self.in_flight += 1
                 return True
         if first:  # once per process: a log line per refusal would itself be load
-            log.warning("api: %d commands in flight; further commands get 503 until some finish", self.limit)
+            log.warning("api: more commands than the node answers in time; the excess gets 503")
         return False
 
-    def leave(self) -> None:
+    def leave(self, took: float, now: float | None = None) -> None:
+        """A command was answered after `took` seconds in flight."""
+        now = time.monotonic() if now is None else now
         with self._lock:
             self.in_flight -= 1
+            interval = now - self._last_answer if self._busy else took
+            self.pace = interval if self.pace is None else 0.8 * self.pace + 0.2 * interval
+            self._last_answer, self._busy = now, self.in_flight > 0
 
     def metrics(self, node: str) -> str:
         with self._lock:
@@ -85,10 +108,11 @@ class Admission:
         if not self.gate.enter():
             await self._refuse(send)
             return
+        started = time.monotonic()
         try:
             await self.app(scope, receive, send)
         finally:
-            self.gate.leave()
+            self.gate.leave(time.monotonic() - started)
 
     async def _refuse(self, send: Any) -> None:
         wait = self.gate.retry_after_s
@@ -98,8 +122,8 @@ class Admission:
                 "title": "Service Unavailable",
                 "status": 503,
                 "reason": REASON,
-                "detail": f"the node has {self.gate.limit} commands in flight, its bound; nothing was "
-                f"recorded; send the same request again (same Idempotency-Key) in {wait} s",
+                "detail": "the node has more commands in flight than it can answer in time; nothing "
+                f"was recorded; send the same request again (same Idempotency-Key) in {wait} s",
                 "retry_after": wait,
             }
         ).encode()
@@ -113,9 +137,9 @@ class Admission:
         await send({"type": "http.response.body", "body": body})
 
 
-def add_admission(app: FastAPI, limit: int, retry_after_s: int, node: str) -> Gate:
+def add_admission(app: FastAPI, limit: int, retry_after_s: int, max_wait_s: float, node: str) -> Gate:
     """Bound the commands in flight on app; the gate's figures join /metrics."""
-    gate = Gate(limit, retry_after_s)
+    gate = Gate(limit, retry_after_s, max_wait_s)
     app.add_middleware(Admission, gate=gate)
     app.state.metrics_extra = [*getattr(app.state, "metrics_extra", []), lambda: gate.metrics(node)]
     app.state.admission = gate

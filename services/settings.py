@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     with Retry-After (services/api_admission.py): a bounded queue instead of timeouts."""
     api_retry_after_s: Annotated[int, Field(ge=1)] = 1
     """The Retry-After, in seconds, of a command refused because too many are in flight."""
+    api_max_wait_s: Annotated[float, Field(gt=0)] = 5.0
+    """A command is refused (503) when, at the pace the node has been answering, it would wait
+    longer than this for its answer: well under clients' timeouts."""
 
     @field_validator("node")
     @classmethod

@@ -32,9 +32,10 @@ def _reported(node: Node) -> list[str]:
 
 
 def _node(tmp_path: Path, limit: int) -> Node:
-    return build_node(
-        Settings(node="MX", data_dir=tmp_path, access_rules=SAMPLE_POLICY, api_max_commands=limit)
+    settings = Settings(
+        node="MX", data_dir=tmp_path, access_rules=SAMPLE_POLICY, api_max_commands=limit, api_max_wait_s=3600
     )
+    return build_node(settings)
 
 
 @pytest.fixture
@@ -148,11 +149,39 @@ def test_control_under_the_bound_nothing_is_refused(tmp_path: Path) -> None:
 def test_the_gate_counts_and_frees_its_places() -> None:
     gate = Gate(2, 3)
     assert gate.enter() and gate.enter() and not gate.enter()
-    gate.leave()
+    gate.leave(0.01)
     assert gate.enter() and not gate.enter()
     assert (gate.in_flight, gate.refused) == (2, 2)
     with pytest.raises(ValueError, match="api_max_commands"):
         Gate(0, 1)
+    with pytest.raises(ValueError, match="api_max_wait_s"):
+        Gate(1, 1, 0)
+
+
+def test_the_gate_refuses_what_would_wait_longer_than_the_bound_at_the_nodes_pace() -> None:
+    gate = Gate(100, 1, max_wait_s=1.0)
+    assert gate.enter()  # none in flight: always admitted
+    gate.leave(0.3, now=10.0)  # the node answers a command in 0.3 s
+    assert gate.pace == pytest.approx(0.3)
+    assert gate.enter() and gate.enter() and gate.enter()  # the third waits 0.9 s: admitted
+    assert not gate.enter()  # a fourth would wait 1.2 s: refused, though far under the count
+    assert gate.refused == 1
+    gate.leave(0.5, now=10.5)  # commands were waiting: the pace is the time between answers
+    assert gate.pace == pytest.approx(0.8 * 0.3 + 0.2 * 0.5)
+    control = Gate(100, 1, max_wait_s=None)  # no time bound: only the count refuses
+    control.enter()
+    control.leave(5.0)
+    assert all(control.enter() for _ in range(50))
+
+
+def test_a_stale_slow_pace_never_shuts_an_idle_node() -> None:
+    gate = Gate(100, 1, max_wait_s=1.0)
+    gate.enter()
+    gate.leave(30.0)  # one command took 30 s (the database restarted, say)
+    assert gate.enter()  # idle: admitted anyway, and its answer renews the pace
+    assert not gate.enter()
+    gate.leave(0.01, now=1000.0)
+    assert gate.pace == pytest.approx(0.8 * 30.0 + 0.2 * 0.01)
 
 
 def test_a_bound_below_one_is_refused_with_the_setting_named() -> None:
