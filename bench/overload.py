@@ -11,7 +11,8 @@ the server's resident memory at the start, the peak and the end of each phase.
 
     python3 bench/overload.py [--seconds 15] [--factor 2] [--clients 4] [--max-commands 32]
 
---max-commands 100000 shows the same load without admission control (the contrast).
+--max-commands 100000 --max-wait 100000 shows the same load without admission control (the
+contrast: commands queue until clients time out).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class Phase:
 class Server:
     """`caseledger serve` in a subprocess of its own, on a fresh database and topic prefix."""
 
-    def __init__(self, url: str, data_dir: Path, max_commands: int) -> None:
+    def __init__(self, url: str, data_dir: Path, max_commands: int, max_wait_s: float = 5.0) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -91,6 +92,7 @@ class Server:
             CASELEDGER_TOPIC_PREFIX=f"over{uuid.uuid4().hex[:6]}.",
             CASELEDGER_DATA_DIR=str(data_dir),
             CASELEDGER_API_MAX_COMMANDS=str(max_commands),
+            CASELEDGER_API_MAX_WAIT_S=str(max_wait_s),
         )
         self.settings = Settings(
             node="MX",
@@ -260,9 +262,10 @@ def main() -> None:
     parser.add_argument("--factor", type=float, default=2.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--max-commands", type=int, default=32)
+    parser.add_argument("--max-wait", type=float, default=5.0, help="api_max_wait_s, seconds")
     args = parser.parse_args()
     with fresh_database() as url, tempfile.TemporaryDirectory() as data_dir:
-        server = Server(url, Path(data_dir), args.max_commands)
+        server = Server(url, Path(data_dir), args.max_commands, args.max_wait)
         try:
             for _ in range(20):  # warm up: first commands create tables, keys, topics
                 send(server, requests.Session(), Phase("warm-up"))
@@ -274,6 +277,7 @@ def main() -> None:
         missing = lost(server, sustained.acknowledged + overload.acknowledged)
     print(
         f"overload: one node (Kafka + PostgreSQL), api_max_commands={args.max_commands}, "
+        f"api_max_wait_s={args.max_wait:g}, "
         f"{args.factor:g}x the sustained rate, {args.seconds:g} s per phase"
     )
     show(sustained)
