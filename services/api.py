@@ -106,13 +106,13 @@ def create_app(
     )
     app.state.node = node
     larger = {"/photos": MAX_PHOTO_BYTES, "/imports": MAX_IMPORT_BYTES}
+    admit = node.settings  # services/api_admission.py: 503 + Retry-After rather than timeouts
+    add_admission(app, admit.api_max_commands, admit.api_retry_after_s, admit.api_max_wait_s, admit.node)
     app.add_middleware(BodyLimit, limit=max_body_bytes, larger=larger)
     app.add_middleware(SameOrigin)
     app.add_middleware(Contained)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(CsvLists)  # Accept: text/csv on the lists (services/api_export.py)
-    admit = node.settings  # services/api_admission.py: 503 + Retry-After rather than timeouts
-    add_admission(app, admit.api_max_commands, admit.api_retry_after_s, admit.api_max_wait_s, admit.node)
     add_operations(app, node, lock)
     guard = Guard(SessionStore(), LoginThrottle(node.settings.login_attempts, node.settings.login_lockout_s))
 

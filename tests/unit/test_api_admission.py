@@ -99,6 +99,7 @@ def test_commands_beyond_the_bound_get_503_at_once_and_nothing_acknowledged_is_l
         assert answer.status_code == 503, answer.text
         assert answer.headers["Retry-After"] == "1"
         assert answer.headers["Content-Type"] == "application/problem+json"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"  # the security headers too
         body = answer.json()
         assert (
             body["status"] == 503
