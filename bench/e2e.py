@@ -46,6 +46,7 @@ from psycopg.sql import SQL, Identifier
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import KAFKA, fresh_database
+from bench.overload import distinct_report
 from ledger.access_rules import SAMPLE_POLICY
 from projections.postgres_views import views_schema
 from services.bootstrap import public_keys
@@ -149,11 +150,19 @@ class Watchers:
     def __init__(self, network: Network, url: str) -> None:
         self.views: dict[str, float] = {}
         self.feed: dict[str, float] = {}
+        self.relayed: dict[str, float] = {}
         self.stop = threading.Event()
         self.threads = [
             threading.Thread(target=self._poll_views, args=(url,), daemon=True),
             threading.Thread(
-                target=self._read_feed, args=(f"{network.prefix}ledger.feed.{CONSULATE}",), daemon=True
+                target=self._read_topic,
+                args=(f"{network.prefix}ledger.feed.{CONSULATE}", self.feed, True),
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._read_topic,
+                args=(f"{network.prefix}ledger.events.MX", self.relayed, False),
+                daemon=True,
             ),
         ]
         for thread in self.threads:
@@ -172,7 +181,7 @@ class Watchers:
                     self.views.setdefault(case_id, now)
                 self.stop.wait(0.005)
 
-    def _read_feed(self, topic: str) -> None:
+    def _read_topic(self, topic: str, seen: dict[str, float], reported_only: bool) -> None:
         consumer = KafkaConsumer(
             bootstrap_servers=KAFKA,
             isolation_level="read_committed",
@@ -183,14 +192,15 @@ class Watchers:
         try:
             while not self.stop.is_set() and not consumer.partitions_for_topic(topic):
                 self.stop.wait(0.2)
-            consumer.assign([TopicPartition(topic, 0)])
+            consumer.assign([TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))])
             consumer.seek_to_beginning()
             while not self.stop.is_set():
                 for batch in consumer.poll(timeout_ms=50).values():
                     now = time.perf_counter()
                     for record in batch:
-                        if dict(record.headers).get("event_type") == b"CaseReported":
-                            self.feed.setdefault(record.key.decode(), now)
+                        reported = dict(record.headers).get("event_type") == b"CaseReported"
+                        if record.key and (reported or not reported_only):
+                            seen.setdefault(record.key.decode(errors="replace"), now)
         finally:
             consumer.close()
 
@@ -212,7 +222,7 @@ def post(network: Network, sent: dict[str, float], refused: list[int]) -> None:
         "Idempotency-Key": uuid.uuid4().hex,
     }
     started = time.perf_counter()
-    answer = _local.session.post(f"{network.base}/cases", json=REPORT, headers=headers, timeout=30)
+    answer = _local.session.post(f"{network.base}/cases", json=distinct_report(), headers=headers, timeout=30)
     if answer.status_code == 201:
         sent[answer.json()["id"]] = started
     else:
@@ -239,7 +249,14 @@ def caseledger_run(network: Network, watchers: Watchers, rate: float, count: int
         time.sleep(0.1)
     views = [watchers.views[i] - t for i, t in sent.items() if i in watchers.views]
     feed = [watchers.feed[i] - t for i, t in sent.items() if i in watchers.feed]
-    return {"views": views, "feed": feed, "acknowledged": [len(sent)], "refused": [len(refused)]}
+    relayed = [watchers.relayed[i] - t for i, t in sent.items() if i in watchers.relayed]
+    return {
+        "views": views,
+        "feed": feed,
+        "relayed": relayed,
+        "acknowledged": [len(sent)],
+        "refused": [len(refused)],
+    }
 
 
 def baseline_run(rate: float, count: int) -> list[float]:
@@ -324,6 +341,7 @@ def main() -> None:
             f"  {rate:g} commands/s, {count} offered: acknowledged {ours['acknowledged'][0]}, "
             f"refused {ours['refused'][0]}"
         )
+        show("(MX API -> MX's events topic)", ours["relayed"])
         views = show("MX API -> GT views", ours["views"])
         feed = show("MX API -> HN consulate's feed topic", ours["feed"])
         raw = show("baseline: raw produce -> consume", base)

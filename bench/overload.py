@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import socket
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -44,6 +46,20 @@ from tests.unit.test_operations import REPORT
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 10.0
+
+
+def distinct_report() -> dict[str, object]:
+    """A report of a person no other report names: identical bodies would each be a possible
+    duplicate of every case before them, and every listing of one is a recorded read, so the
+    node's work per report would grow with the number of cases (that is the duplicate check
+    doing its job, not the load this bench measures)."""
+    letters = random.Random()
+
+    def name() -> str:
+        return "".join(letters.choice(string.ascii_lowercase) for _ in range(9)).capitalize()
+
+    born = f"{letters.randint(1950, 2005)}-{letters.randint(1, 12):02d}-{letters.randint(1, 28):02d}"
+    return {**REPORT, "given_names": name(), "first_surname": name(), "date_of_birth": born}
 
 
 def rss_mib(pid: int) -> float:
@@ -140,7 +156,9 @@ def send(server: Server, session: requests.Session, phase: Phase) -> str:
     }
     started = time.perf_counter()
     try:
-        answer = session.post(f"{server.base}/cases", json=REPORT, headers=headers, timeout=TIMEOUT_S)
+        answer = session.post(
+            f"{server.base}/cases", json=distinct_report(), headers=headers, timeout=TIMEOUT_S
+        )
     except requests.Timeout:
         phase.record("timeout", time.perf_counter() - started, None, False)
         return "timeout"
