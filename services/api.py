@@ -37,6 +37,7 @@ from ledger.roles import KIND_ROLES
 from ledger.vocabulary import PURPOSES
 from projections.views import ViewsFromLaterRelease
 from services.acting import Acting, ActRefused
+from services.api_admission import add_admission
 from services.api_candidates import add_candidates
 from services.api_commands import CASEWORK, ROUTES, add_command
 from services.api_common import (
@@ -105,6 +106,8 @@ def create_app(
     )
     app.state.node = node
     larger = {"/photos": MAX_PHOTO_BYTES, "/imports": MAX_IMPORT_BYTES}
+    admit = node.settings  # services/api_admission.py: 503 + Retry-After rather than timeouts
+    add_admission(app, admit.api_max_commands, admit.api_retry_after_s, admit.api_max_wait_s, admit.node)
     app.add_middleware(BodyLimit, limit=max_body_bytes, larger=larger)
     app.add_middleware(SameOrigin)
     app.add_middleware(Contained)

@@ -139,6 +139,7 @@ def add_operations(app: FastAPI, node: Node, lock: threading.RLock, ready_lag: i
         try:
             with lock:
                 text = metrics_text(node, tally)
+            text += "".join(more() for more in getattr(app.state, "metrics_extra", []))
         except LogUnavailable:
             return PlainTextResponse("# the log cannot be reached\n", 503)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     match_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
     """Ante-mortem / post-mortem candidates scoring at least this (0 to 1) are proposed as
     matches (MatchProposed by_matcher) for two people to review; below it they are listed only."""
+    api_max_commands: Annotated[int, Field(ge=1)] = 32
+    """Commands the API holds in flight (running or waiting) before it answers further ones 503
+    with Retry-After (services/api_admission.py): a bounded queue instead of timeouts."""
+    api_retry_after_s: Annotated[int, Field(ge=1)] = 1
+    """The Retry-After, in seconds, of a command refused because too many are in flight."""
+    api_max_wait_s: Annotated[float, Field(gt=0)] = 5.0
+    """A command is refused (503) when, at the pace the node has been answering, it would wait
+    longer than this for its answer: well under clients' timeouts."""
 
     @field_validator("node")
     @classmethod
