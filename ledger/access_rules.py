@@ -23,7 +23,9 @@ Organisation kinds: family_association, ngo, shelter, forensic_institute,
 genetic_laboratory, consulate, commission, prosecutor, search_commission. Purposes:
 search, forensic_identification, family_support, accountability, statistics. Tiers:
 public, common, reserved, forensic, genetic. Conditions: nationality_is_represented_country
-(the case's person holds the nationality the consulate represents).
+(the case's person holds the nationality the consulate represents);
+nationality_is_recipient_country (the case's person holds the nationality of the country the
+recipient sits in: a forensic service working for its own nationals missing abroad).
 
 Besides agreements, the origin's own organisations read their jurisdiction's cases:
 public, common and reserved for any purpose but statistics; forensic if they are forensic
@@ -66,7 +68,7 @@ ORGANISATION_KINDS = (
     "detention_centre",
     "hospital",
 )
-CONDITIONS = ("nationality_is_represented_country",)
+CONDITIONS = ("nationality_is_represented_country", "nationality_is_recipient_country")
 FORENSIC_READERS = ("forensic_institute", "genetic_laboratory", "commission", "search_commission")
 GENETIC_READERS = ("genetic_laboratory",)
 MANDATE_HOLDERS = ("commission", "prosecutor", "search_commission")
@@ -308,10 +310,14 @@ class AccessRules:
         return None
 
     def _conditions_hold(self, agreement: Agreement, nationalities: Iterable[str]) -> bool:
-        if "nationality_is_represented_country" in agreement.conditions:
-            represented = self.organisations[agreement.recipient].represents
-            return represented in set(nationalities)
-        return True
+        held = set(nationalities)
+        member = self.organisations.get(agreement.recipient)
+        if "nationality_is_represented_country" in agreement.conditions and (
+            member is None or member.represents not in held
+        ):
+            return False
+        country = member.jurisdiction if member else agreement.recipient
+        return "nationality_is_recipient_country" not in agreement.conditions or country in held
 
 
 def load(path: Path = SAMPLE_POLICY) -> AccessRules:

@@ -93,10 +93,12 @@ class Acting:
         local: Callable[[str], Any],
         foreign_case: ForeignCase = lambda case_id: None,
         foreign_match: ForeignMatch = lambda match_id: None,
+        foreign_remains: ForeignMatch = lambda remains_id: None,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
         self.origin, self.rules, self.local, self.today = origin, rules, local, today
         self.foreign_case, self.foreign_match = foreign_case, foreign_match
+        self.foreign_remains = foreign_remains
 
     def require(self, organisation: str, purpose: str, fields: Mapping[str, Any]) -> None:
         """Raise ActRefused unless the organisation may act on every record `fields` names."""
@@ -121,10 +123,18 @@ class Acting:
                 return False
             subjects += found
         member = self.rules.organisations.get(organisation) if self.rules is not None else None
-        if member is not None and member.kind == "consulate":
-            people = [s for s in subjects if s.person]
-            if subjects and (not people or any(member.represents not in s.nationalities for s in people)):
-                return False
+        people = [s for s in subjects if s.person]
+        if (
+            member is not None
+            and member.kind == "consulate"
+            and subjects
+            and (not people or any(member.represents not in s.nationalities for s in people))
+        ):
+            return False
+        # Remains, a sample or a match named beside a person's case are about that person: an
+        # agreement's nationality condition reads the case's nationalities for them too.
+        nationalities = tuple(sorted({n for s in people for n in s.nationalities}))
+        subjects = [s if s.person else dataclasses.replace(s, nationalities=nationalities) for s in subjects]
         return all(self._may_read(organisation, purpose, s) for s in subjects)
 
     def _may_read(self, organisation: str, purpose: str, subject: Subject) -> bool:
@@ -151,10 +161,12 @@ class Acting:
             return None if case is None else [case]
         record = self.local(record_id)
         if record is None:
-            if kind != "match":
-                return None  # remains and samples are acted on at the node that keeps them
-            origin = self.foreign_match(record_id)
-            return None if origin is None else [Subject(origin)]  # the command names its case too
+            if kind == "sample":
+                return None  # samples are acted on at the node that keeps them
+            # A match or remains kept elsewhere (a case's part of a repatriation names Mexico's
+            # remains): what this node's views hold of it; the command names its case too.
+            origin = self.foreign_match(record_id) if kind == "match" else self.foreign_remains(record_id)
+            return None if origin is None else [Subject(origin)]
         if not isinstance(record, _KINDS[kind]):
             return None
         subjects = [Subject(record.origin)]

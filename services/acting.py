@@ -45,11 +45,22 @@ class Acting(LedgerActing):
                 return None
             return Subject(row.origin, True, tuple(row.nationalities), _possibly_minor(row))
 
-        def foreign_match(match_id: str) -> str | None:
-            row = node.views(node.settings.node).forensic_rows([match_id]).get(match_id)
-            return row.origin if row is not None and row.aggregate_type == "Match" else None
+        def foreign(aggregate_type: str) -> Callable[[str], str | None]:
+            def origin(record_id: str) -> str | None:
+                row = node.views(node.settings.node).forensic_rows([record_id]).get(record_id)
+                return row.origin if row is not None and row.aggregate_type == aggregate_type else None
 
-        super().__init__(node.settings.node, rules, local, foreign_case, foreign_match, today)
+            return origin
+
+        super().__init__(
+            node.settings.node,
+            rules,
+            local,
+            foreign_case,
+            foreign("Match"),
+            foreign("UnidentifiedRemains"),
+            today,
+        )
         self.node = node
 
 

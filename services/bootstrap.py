@@ -258,4 +258,11 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         keys=keys,
         granting=granting,
     )
-    return Node(settings, ledger, event_log, relay, registry, catalogue, known, keys, recipient)
+    node = Node(settings, ledger, event_log, relay, registry, catalogue, known, keys, recipient)
+    if rules is not None:
+        # The ledger checks every command's recorder and the records it names under the rules,
+        # whatever adapter sends it (the API, the CLI, an import, the matcher): ledger/acting.py.
+        from services.acting import Acting
+
+        ledger.acting = Acting(node, rules)
+    return node

@@ -52,9 +52,9 @@ MECHANISM = Actor("mx-mecanismo-externo", "caseworker")
 SHELTER = Actor("mx-casa-migrante-tapachula", "caseworker")
 SEMEFO = Actor("mx-semefo-chiapas", "forensic_expert")
 LAB = Actor("mx-lab-genetica", "geneticist")
-HN_FORENSIC = Actor("Dirección de Medicina Forense, Honduras", "forensic_expert")
+HN_FORENSIC = Actor("hn-medicina-forense", "forensic_expert")
 CONSULATE = Actor("hn-consulado-tapachula", "consular_officer")
-GT_FAMILY_GROUP = Actor("Asociación de Familiares de Migrantes, Guatemala", "caseworker")
+GT_FAMILY_GROUP = Actor("gt-famidegua", "caseworker")
 FI = "forensic_identification"
 
 
@@ -179,6 +179,7 @@ def play(directory: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
                 reason="DNA analysis",
             )
         )
+        net.sync()  # Honduras's node learns of the case it takes a reference sample for
         mother = hn.ledger.take_sample(
             TakeSample(
                 **_ctx(HN_FORENSIC, FI),

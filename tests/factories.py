@@ -14,7 +14,7 @@ def report(**changes: Any) -> ReportMissingPerson:
     """A complete, valid report of a missing person; keyword arguments replace fields."""
     base = ReportMissingPerson(
         command_id=str(uuid.uuid4()),
-        recorded_by=Actor("Comité de Familiares de Migrantes", "caseworker"),
+        recorded_by=Actor("mx-casa-migrante-tapachula", "caseworker"),
         given_names="María José",
         first_surname="López",
         second_surname="Chávez",
@@ -33,11 +33,11 @@ def report(**changes: Any) -> ReportMissingPerson:
     return dataclasses.replace(base, **changes)
 
 
-CASEWORKER = Actor("Casa del Migrante", "caseworker")
-FORENSIC = Actor("Servicio Médico Forense", "forensic_expert")
-FAMILY = Actor("Comité de Familiares de Migrantes", "family_member")
+CASEWORKER = Actor("mx-casa-migrante-tapachula", "caseworker")
+FORENSIC = Actor("mx-semefo-chiapas", "forensic_expert")
+FAMILY = Actor("family:3f0a9c1d2e4b", "family_member")  # a family credential, no organisation
 # Another organisation than the one that proposes a match: two people decide an identification.
-REVIEWER = Actor("Equipo Argentino de Antropología Forense", "forensic_expert")
+REVIEWER = Actor("mx-mecanismo-externo", "forensic_expert")
 
 
 def ctx(actor: Actor = CASEWORKER, purpose: str = "search", **more: Any) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from ledger.remains_commands import BuryRemains, ExhumeRemains, HandOverRemains,
 from ledger.values import AgeRange, Coordinates, Effect, Mark, Place, TeamMember, Tooth
 from tests.factories import FAMILY, FORENSIC, ctx, report
 
-GENETICIST = Actor("Laboratorio de Genética Forense", "geneticist")
+GENETICIST = Actor("mx-lab-genetica", "geneticist")
 
 
 def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
@@ -92,7 +92,7 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
         JudgeCasesDistinct(
             **ctx(),
             case_id=case,
-            other_case_id=UUID("00000000-0000-4000-8000-00000000d15c"),  # reported at another node
+            other_case_id=twin,  # the ledger judges only cases its rules let the recorder read
             reason="another woman of the same name, born in 1971",
         )
     )
@@ -261,7 +261,7 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
     )
     ledger.determine_best_interests(
         DetermineBestInterests(
-            **ctx(Actor("DIF Chiapas", "child_protection_officer"), "family_support"),
+            **ctx(Actor("mx-casa-migrante-tapachula", "child_protection_officer"), "family_support"),
             case_id=child,
             decision="share_whereabouts",
             reason="his mother is safe to return to",

@@ -586,7 +586,7 @@ class NodeContract:
         [reported] = dossier.entries
         assert reported.withheld == () and reported.fields["family_contacts"][0]["name"] == "Rosa Chávez"
         assert reported.recorded_by == {
-            "organisation": "Comité de Familiares de Migrantes",
+            "organisation": "mx-casa-migrante-tapachula",
             "role": "caseworker",
         }
         assert [(r.organisation, r.outcome) for r in dossier.reads] == [

@@ -43,6 +43,19 @@ def test_a_consulate_sees_a_minors_name_only_under_an_agreement_that_names_minor
     assert allowed and allowed.agreement == "mx-cases-to-gt-consulate"
 
 
+def test_a_forensic_service_reads_its_own_nationals_cases_abroad_only() -> None:
+    """nationality_is_recipient_country: Honduras's forensic service reads Mexico's cases of
+    Hondurans (children's too) for identification; a Guatemalan's case is refused (the control)."""
+    fi = "forensic_identification"
+    allowed = decide("hn-medicina-forense", "MX", "common", fi, nationalities=["HN"], minor=True)
+    assert allowed and allowed.agreement == "mx-cases-to-hn-medicina-forense"
+    assert not decide("hn-medicina-forense", "MX", "common", fi, nationalities=["GT"])
+    assert not decide("hn-medicina-forense", "MX", "common", fi)
+    assert not decide("hn-medicina-forense", "MX", "common", "search", nationalities=["HN"])
+    assert "hn-medicina-forense" not in RULES.entitled("MX", "common", nationalities=["GT"], on=ON)
+    assert "hn-medicina-forense" in RULES.entitled("MX", "common", nationalities=["HN"], on=ON)
+
+
 def test_an_expired_agreement_is_refused_and_named() -> None:
     refused = decide("mx-mecanismo-externo", "HN", "reserved", "accountability", on=date(2028, 1, 1))
     assert not refused and refused.reason == "agreement hn-cases-to-mx-mechanism expired"

@@ -73,7 +73,7 @@ def test_an_inquiry_is_sent_answered_and_leaves_the_overdue_list(ledger: CaseLed
     assert [(i["inquiry"], i["addressee"], i["days_overdue"]) for i in overdue] == [
         (1, "mx-estacion-migratoria-tapachula", 12)
     ]
-    assert overdue[0]["sent_by"] == "Casa del Migrante" and overdue[0]["due_on"] == date(2026, 5, 20)
+    assert overdue[0]["sent_by"] == "mx-casa-migrante-tapachula" and overdue[0]["due_on"] == date(2026, 5, 20)
     # The second is due on the 15th: overdue on the 16th, and not before.
     assert len(ledger.overdue_inquiries(date(2026, 6, 15))) == 1
     assert len(ledger.overdue_inquiries(date(2026, 6, 16))) == 2
@@ -419,7 +419,7 @@ def test_a_protection_risk_marks_the_case_to_be_handled_with_care(ledger: CaseLe
     assert case.__dict__["course"]["protection"] == {
         "case": False,
         "contacts": ["rosa chavez"],
-        "by": "Casa del Migrante",
+        "by": "mx-casa-migrante-tapachula",
         "flags": 1,
     }
 
@@ -480,7 +480,7 @@ def test_the_course_survives_a_snapshot_on_sqlite(tmp_path: object) -> None:
 def test_a_consent_records_whether_the_risks_of_sharing_were_explained(ledger: CaseLedger) -> None:
     from ledger.commands import Actor, GrantConsent
 
-    REPORTER = Actor("Comité de Familiares de Migrantes", "caseworker")
+    REPORTER = Actor("mx-casa-migrante-tapachula", "caseworker")  # the factory's report
 
     case_id = new_case(ledger)
     explained = {"explained_by": "Casa del Migrante: Ana", "language": "es"}

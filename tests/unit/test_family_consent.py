@@ -23,8 +23,8 @@ from tests.factories import FAMILY, ctx, report
 from tests.unit.test_web_hardening import SAME, form_token
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
-REPORTER = Actor("Comité de Familiares de Migrantes", "caseworker")  # the factory's report
-ELSEWHERE = Actor("Casa del Migrante", "caseworker")
+REPORTER = Actor("mx-casa-migrante-tapachula", "caseworker")  # the factory's report
+ELSEWHERE = Actor("mx-fiscalia-migrantes", "caseworker")
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_after_the_family_withdrew_only_the_family_gives_consent_again(ledger: C
     ledger.withdraw_consent(
         WithdrawConsent(**ctx(FAMILY), case_id=case_id, consent_purpose="search", withdrawn_by="la madre")
     )
-    for staff in (REPORTER, ELSEWHERE, Actor("Comité de Familiares de Migrantes", "node_operator")):
+    for staff in (REPORTER, ELSEWHERE, Actor("mx-casa-migrante-tapachula", "node_operator")):
         with pytest.raises(NotOnBehalf, match="only the family"):
             grant(ledger, staff, case_id, "search")
     assert not ledger.get_case(case_id).has_consent("search"), "nothing was written"

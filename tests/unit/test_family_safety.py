@@ -31,7 +31,7 @@ from tests.factories import CASEWORKER, ctx, report
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 PURPOSES = ("search", "forensic_identification", "family_support")
-OFFICER = Actor("DIF Chiapas", "child_protection_officer")
+OFFICER = Actor("mx-casa-migrante-tapachula", "child_protection_officer")  # DIF staff at the shelter
 SHELTER = "mx-casa-migrante-tapachula"  # MX organisations in the sample policy
 PROSECUTOR = "mx-fiscalia-migrantes"
 FAMILY = Actor("family:rosa", "family_member")
@@ -421,7 +421,7 @@ def test_consent_records_who_explained_it_and_in_which_language(ledger: CaseLedg
         "mam",
     )
     grant = {"case_id": case_id, "consent_purpose": "family_support", "given_by": "Rosa Chávez, mother"}
-    reporter = Actor("Comité de Familiares de Migrantes", "caseworker")  # only it grants on their behalf
+    reporter = Actor("mx-casa-migrante-tapachula", "caseworker")  # only it grants on their behalf
     with pytest.raises(InvalidField) as refused:  # staff recording it on the family's behalf
         ledger.grant_consent(GrantConsent(**ctx(reporter), **grant, language="es"))
     assert refused.value.field == "explained_by"

@@ -43,7 +43,8 @@ def test_the_feed_names_the_recorder_with_the_common_tier_and_its_topic_seals_it
     items, _ = ConsularFeed(node, load_rules(SAMPLE_POLICY), CONSULATE).read(None)
     shown = {item.aggregate_id: item for item in items}
     exact = shown[adult]
-    assert exact.tiers == ("public", "common") and exact.recorded_by["organisation"] == FAMILY.organisation
+    reporter = report().recorded_by.organisation
+    assert exact.tiers == ("public", "common") and exact.recorded_by["organisation"] == reporter
     assert exact.recorded_at != month_of(exact.recorded_at), "the exact instant, not the month"
     # A minor's case shows the public tier only: the month, and no recorder.
     public = shown[minor]

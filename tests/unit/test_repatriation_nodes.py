@@ -16,8 +16,9 @@ from uuid import UUID, uuid4
 import pytest
 
 from ledger.access_rules import SAMPLE_POLICY
+from ledger.acting import ActRefused
 from ledger.commands import Actor, ConfirmIdentification
-from ledger.errors import NotFound, RuleBroken
+from ledger.errors import RuleBroken
 from ledger.forensic_commands import IdentifyRemains, ProposeMatch, RecordRemainsRecovered, ReviewMatch
 from ledger.remains_commands import (
     BuryRemains,
@@ -36,6 +37,7 @@ FI = "forensic_identification"
 SEMEFO = Actor("mx-semefo-chiapas", "forensic_expert")
 LAB = Actor("mx-lab-genetica", "geneticist")
 COFAMIPRO = Actor("hn-cofamipro", "caseworker")
+HN_FORENSIC = Actor("hn-medicina-forense", "forensic_expert")
 TODAY = datetime.now(UTC).date()
 
 
@@ -86,13 +88,15 @@ def repatriation_story(hn: Node, mx: Node, tag: str = "") -> tuple[UUID, UUID]:
         buried_on=days_ago(80),
     )
     mx.ledger.bury_remains(bury)  # unidentified, in a municipal grave
+    settle(hn, mx)  # Mexico's node acts only on a case it has heard of
     match = mx.ledger.propose_match(
         ProposeMatch(**ctx(LAB, FI), case_id=case_id, remains_id=remains, basis="dna", score=0.9999)
     )
     mx.ledger.review_match(ReviewMatch(**ctx(SEMEFO, FI), match_id=match, outcome="confirmed"))
     mx.ledger.identify_remains(IdentifyRemains(**ctx(SEMEFO, FI), remains_id=remains, match_id=match))
+    settle(hn, mx)  # Honduras's node learns of Mexico's match before its forensic service confirms it
     hn.ledger.confirm_identification(
-        ConfirmIdentification(**ctx(Actor("hn-cofamipro", "caseworker"), FI), case_id=case_id, match_id=match)
+        ConfirmIdentification(**ctx(HN_FORENSIC, FI), case_id=case_id, match_id=match)
     )
     # A second identification of the same remains is refused at both nodes.
     second = mx.ledger.propose_match(
@@ -101,9 +105,10 @@ def repatriation_story(hn: Node, mx: Node, tag: str = "") -> tuple[UUID, UUID]:
     mx.ledger.review_match(ReviewMatch(**ctx(SEMEFO, FI), match_id=second, outcome="confirmed"))
     with pytest.raises(RuleBroken, match="already identified"):
         mx.ledger.identify_remains(IdentifyRemains(**ctx(SEMEFO, FI), remains_id=remains, match_id=second))
+    settle(hn, mx)
     with pytest.raises(RuleBroken, match=r"^match_id: the remains are identified already, as another person"):
         hn.ledger.confirm_identification(
-            ConfirmIdentification(**ctx(COFAMIPRO, FI), case_id=other, match_id=second)
+            ConfirmIdentification(**ctx(HN_FORENSIC, FI), case_id=other, match_id=second)
         )
 
     release = ReleaseRemains(
@@ -130,8 +135,8 @@ def repatriation_story(hn: Node, mx: Node, tag: str = "") -> tuple[UUID, UUID]:
         mx.ledger.bury_remains(dataclasses.replace(bury, command_id=str(uuid4())))  # not a retry
     mx.ledger.hand_over_remains(dataclasses.replace(hand_over, command_id=str(uuid4())))
     home = {"from_country": "MX", "to_country": "HN"}
-    support = ctx(COFAMIPRO, "family_support")
-    with pytest.raises(NotFound):  # Honduras does not hold the remains: it records its own part only
+    support = ctx(HN_FORENSIC, FI)  # Honduras's forensic service receives them at the border
+    with pytest.raises(ActRefused):  # Honduras does not hold the remains: it records its own part only
         hn.ledger.bury_remains(
             BuryRemains(
                 **support,
@@ -155,7 +160,7 @@ def repatriation_story(hn: Node, mx: Node, tag: str = "") -> tuple[UUID, UUID]:
         )
     hn.ledger.receive_remains(
         ReceiveRemains(
-            **ctx(COFAMIPRO, "family_support"),
+            **ctx(HN_FORENSIC, FI),
             case_id=case_id,
             remains_id=remains,
             part="received",
@@ -165,7 +170,7 @@ def repatriation_story(hn: Node, mx: Node, tag: str = "") -> tuple[UUID, UUID]:
     )
     hn.ledger.receive_remains(
         ReceiveRemains(
-            **ctx(COFAMIPRO, "family_support"),
+            **ctx(HN_FORENSIC, FI),
             case_id=case_id,
             remains_id=remains,
             part="buried_at_home",
