@@ -246,7 +246,7 @@ def create_app(
         except Exception as error:  # the check is an aid; the report stands without it
             log.error("api: the duplicate check of a report failed: %s", type(error).__name__)
             return None
-        return [listed(c) for c in found]
+        return [listed(c, refs=candidates.references(who.jurisdiction, found)) for c in found]
 
     photos = PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node)
     for route in (*ROUTES, *COURSE_ROUTES):

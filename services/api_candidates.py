@@ -46,7 +46,8 @@ def add_candidates(
                 )
             except CandidatesRefused as refused:
                 raise HTTPException(403, str(refused)) from None
-        return [listed(c, kind) for c in found]
+        refs = candidates.references(who.jurisdiction, found)
+        return [listed(c, kind, refs) for c in found]
 
     @app.get(
         "/remains/{remains_id}/candidates",
@@ -65,7 +66,8 @@ def add_candidates(
                 )
             except CandidatesRefused as refused:
                 raise HTTPException(403, str(refused)) from None
-        return [listed(c, "am_pm") for c in found]
+        refs = candidates.references(who.jurisdiction, found)
+        return [listed(c, "am_pm", refs) for c in found]
 
     @app.get(
         "/candidates",
@@ -86,4 +88,5 @@ def add_candidates(
                 found = run(who.jurisdiction, who.credential.actor, who.purpose, min_score, "http")
             except CandidatesRefused as refused:
                 raise HTTPException(403, str(refused)) from None
-        return [listed(c, kind) for c in found]
+        refs = candidates.references(who.jurisdiction, found)
+        return [listed(c, kind, refs) for c in found]

@@ -52,17 +52,21 @@ class CandidatesRefused(LedgerError):
     """The caller may not see these candidates; a refusal about a case has been recorded."""
 
 
-def listed(candidate: Candidate, kind: str = "duplicate") -> dict[str, Any]:
+def listed(
+    candidate: Candidate, kind: str = "duplicate", refs: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
     """The stable JSON shape of a candidate (README): kind, left, right, left_ref, right_ref,
     score, explanation. The refs are the records' ids in the registries they were imported
-    from; none is imported yet."""
+    from (Candidates.references), null for a record not imported or whose common tier these
+    views do not open."""
     shown = candidate.as_json(kind)
+    refs = refs or {}
     return {
         "kind": shown["kind"],
         "left": shown["left"],
         "right": shown["right"],
-        "left_ref": None,
-        "right_ref": None,
+        "left_ref": refs.get(str(shown["left"])),
+        "right_ref": refs.get(str(shown["right"])),
         "score": shown["score"],
         "explanation": shown["explanation"],
     }
@@ -96,6 +100,18 @@ class Candidates:
 
             self._am_pm = AmPmCandidates(self.node, self.rules, self.today)
         return cast("AmPmCandidates", self._am_pm)
+
+    def references(self, jurisdiction: str, found: Sequence[Candidate]) -> dict[str, str | None]:
+        """Each listed record's reference in the registry it was imported from (`imported_from`,
+        common tier, on its first event), as the jurisdiction's views open it."""
+        from services.history import visible_fields
+
+        ids = sorted({str(c.left) for c in found} | {str(c.right) for c in found})
+        refs: dict[str, str | None] = {}
+        for record_id, entries in self.node.views(jurisdiction).timelines(ids).items():
+            imported = visible_fields(entries[0]).get("imported_from") if entries else None
+            refs[record_id] = imported.get("reference") if isinstance(imported, dict) else None
+        return refs
 
     # ------------------------------------------------------------------ asks
 

@@ -38,15 +38,21 @@ def reader_of(rules: AccessRules | None, name: str, node: str) -> tuple[str, str
     return code, code
 
 
-def print_candidates(found: Sequence[Candidate], kind: str, as_json: bool) -> None:
-    shown = [listed(c, kind) for c in found]
+def print_candidates(
+    found: Sequence[Candidate], kind: str, as_json: bool, refs: dict[str, str | None] | None = None
+) -> None:
+    shown = [listed(c, kind, refs) for c in found]
     if as_json:
         click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
         return
     click.echo(f"{len(shown)} possible {'duplicates' if kind == 'duplicate' else 'matches'}:")
     for item in shown:
         why = "; ".join(f"{e['field']}: {e['comparison']} ({e['weight']:+.1f})" for e in item["explanation"])
-        click.echo(f"  {item['left']} ~ {item['right']}  score {item['score']:.3f}  {why}")
+        left, right = (
+            f"{item[side]} (ref {item[side + '_ref']})" if item[side + "_ref"] else str(item[side])
+            for side in ("left", "right")
+        )
+        click.echo(f"  {left} ~ {right}  score {item['score']:.3f}  {why}")
 
 
 @click.command("candidates")
@@ -102,7 +108,7 @@ def candidates(
             )
         else:
             found = finder.batch(jurisdiction, reader, purpose, min_score, "cli")
-        print_candidates(found, kind, as_json)
+        print_candidates(found, kind, as_json, finder.references(jurisdiction, found))
 
 
 def _am_pm(
@@ -142,10 +148,9 @@ def at_report(node: Node, case_id: str, organisation: str, role: str, purpose: s
         else node.settings.node
     )
     node.sync(jurisdiction)
-    found = Candidates(node, rules).at_report(
-        jurisdiction, case_id, Actor(organisation, role), purpose, "cli"
-    )
-    return [listed(c) for c in found]
+    finder = Candidates(node, rules)
+    found = finder.at_report(jurisdiction, case_id, Actor(organisation, role), purpose, "cli")
+    return [listed(c, refs=finder.references(jurisdiction, found)) for c in found]
 
 
 @click.command("distinct")
