@@ -6,7 +6,7 @@ Commands (every request that is not a GET, HEAD or OPTIONS) are admitted while f
 worker thread — and while the wait a new one would have, judged from the pace at which the
 node has been answering commands, is at most `api_max_wait_s` (a fixed count alone lets a
 slow node queue past its clients' timeouts). Any other is refused before its body is read:
-503, Retry-After, and an application/problem+json body naming the reason. A refused command
+503, Retry-After, and the API's JSON error body (detail[].type "overloaded"). A refused command
 records nothing, so the client retries it as it is (with the same Idempotency-Key). Reads,
 and /health, /ready and /metrics, are never refused here. Because the queue is bounded, so is the memory that
 waiting requests hold, whatever the offered rate.
@@ -117,18 +117,21 @@ class Admission:
     async def _refuse(self, send: Any) -> None:
         wait = self.gate.retry_after_s
         body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Service Unavailable",
-                "status": 503,
+            {  # the API's one error shape (services/api_common.py problem): detail[].loc names the part
+                "detail": [
+                    {
+                        "loc": ["request"],
+                        "msg": "the node has more commands in flight than it can answer in time; nothing "
+                        f"was recorded; send the same request again (same Idempotency-Key) in {wait} s",
+                        "type": REASON,
+                    }
+                ],
                 "reason": REASON,
-                "detail": "the node has more commands in flight than it can answer in time; nothing "
-                f"was recorded; send the same request again (same Idempotency-Key) in {wait} s",
                 "retry_after": wait,
             }
         ).encode()
         headers = [
-            (b"content-type", b"application/problem+json"),
+            (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"retry-after", str(wait).encode()),
             (b"connection", b"close"),  # the unread body goes with the connection

@@ -51,7 +51,8 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         (500, "An unexpected failure; the node's log names it"),
         (
             503,
-            "The node's views were built by a later release; its operator must run that release or rebuild",
+            "The node is overloaded (nothing was recorded; resend with the same Idempotency-Key after "
+            "Retry-After), or its views were built by a later release",
         ),
     )
 }
