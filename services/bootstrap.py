@@ -35,6 +35,7 @@ from topics.embedded import SQLiteEventLog, use_wal
 from topics.grants import CaseContext, Granting, Readers, Withheld, own_cases_only
 from topics.kafka_log import KafkaEventLog
 from topics.keystore import PostgresKeyStore
+from topics.linkage_topic import LinkagePublishing
 from topics.log import EventLog
 from topics.relay import Relay
 from topics.signing import KeyRegistry, NodeKey, load_or_create_recipient, write_private_file
@@ -306,5 +307,41 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         chain=chain_store(settings),
         keys=keys,
         granting=granting,
+        linkage=linkage_publishing(settings, rules, signer, catalogue, ledger),
     )
     return Node(settings, ledger, event_log, relay, registry, catalogue, known, keys, recipient)
+
+
+def linkage_secret(settings: Settings) -> bytes | None:
+    """The network's linkage secret from settings (CASELEDGER_LINKAGE_SECRET), never the repository."""
+    if settings.linkage_secret is None:
+        return None
+    import base64
+    import binascii
+
+    from ledger.linkage import MIN_SECRET_BYTES
+
+    try:
+        secret = base64.b64decode(settings.linkage_secret.get_secret_value(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("CASELEDGER_LINKAGE_SECRET: not base64") from None
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"CASELEDGER_LINKAGE_SECRET: must be at least {MIN_SECRET_BYTES} random bytes")
+    return secret
+
+
+def linkage_publishing(
+    settings: Settings, rules: AccessRules | None, signer: NodeKey, catalogue: Catalogue, ledger: CaseLedger
+) -> LinkagePublishing | None:
+    """The relay's linkage step, when the node holds the network's linkage secret and rules."""
+    secret = linkage_secret(settings)
+    if secret is None or rules is None:
+        return None
+
+    def case_of(case_id: str) -> Any:
+        try:
+            return ledger.get_case(UUID(case_id))
+        except (CaseNotFound, ValueError):
+            return None
+
+    return LinkagePublishing(settings.node, secret, rules, signer, catalogue, case_of)

@@ -1,0 +1,311 @@
+"""Linkage encodings on the relay's path (#19, item 2) and the linkage process that compares
+them (item 3), on two embedded nodes sharing a log: HN and MX, under rules that let neither
+read the other's names (no agreement but linkage between them)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from ledger.access_rules import AccessRules, RulesError, parse
+from ledger.commands import Actor, EraseData, WithdrawConsent
+from ledger.linkage import encoding_bytes
+from services.bootstrap import Node, build_node
+from services.settings import Settings
+from tests.factories import ctx, report
+from tests.network import keyed
+from topics.catalogue import Catalogue
+from topics.linkage_topic import Found, LinkageFinder, linkage_record
+from topics.log import LogRecord, TopicPartition
+from topics.reader import LogReader
+from topics.signing import NodeKey
+
+HN_WORKER = Actor("hn-cofamipro", "caseworker")
+MX_WORKER = Actor("mx-casa-migrante-tapachula", "caseworker")
+
+
+def rules(*, minors: bool = False, linkage: bool = True) -> dict[str, Any]:
+    """HN and MX, each with one organisation; linkage both ways, and nothing else shared."""
+    return {
+        "version": 1,
+        "jurisdictions": [{"code": "HN", "name": "Honduras"}, {"code": "MX", "name": "México"}],
+        "organisations": [
+            {"id": "hn-cofamipro", "name": "COFAMIPRO", "kind": "family_association", "jurisdiction": "HN"},
+            {"id": "mx-casa-migrante-tapachula", "name": "Casa", "kind": "shelter", "jurisdiction": "MX"},
+        ],
+        "agreements": [
+            {
+                "id": f"linkage-{a.lower()}-{b.lower()}",
+                "from": a,
+                "to": b,
+                "tiers": ["public"],
+                "purposes": ["search"],
+                "linkage": linkage,
+                "includes_minors": minors,
+            }
+            for a, b in (("HN", "MX"), ("MX", "HN"))
+        ],
+    }
+
+
+def write_rules(path: Path, raw: dict[str, Any]) -> Path:
+    """The rules as TOML (arrays of tables of strings, booleans and string lists)."""
+    lines = [f"version = {raw['version']}"]
+    for table in ("jurisdictions", "organisations", "agreements"):
+        for item in raw[table]:
+            lines.append(f"[[{table}]]")
+            lines += [
+                f"{k} = {json.dumps(v)}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}"
+                for k, v in item.items()
+            ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[dict[str, Node]]:
+    secret = SecretStr(base64.b64encode(os.urandom(32)).decode())  # generated: never in the repo
+    policy = write_rules(tmp_path / "rules.toml", rules())
+    base = {
+        c: Settings(node=c, data_dir=tmp_path, access_rules=policy, linkage_secret=secret)
+        for c in ("HN", "MX")
+    }
+    built = {c: build_node(s) for c, s in keyed(base, tmp_path / "keys").items()}
+    yield built
+    for node in built.values():
+        node.close()
+
+
+def published(node: Node, origin: str) -> list[LogRecord]:
+    """Every record on ledger.linkage.<origin>, in order."""
+    topic = node.catalogue.linkage(origin).name
+    tps = node.event_log.partitions(topic)
+    reader = LogReader(node.event_log, None)
+    return [r for batch in reader.batches(dict.fromkeys(tps, 0)) for r in batch.records]
+
+
+def same_person(worker: Actor, nationality: str, **changes: Any) -> Any:
+    fields: dict[str, Any] = {
+        "recorded_by": worker,
+        "given_names": "Wilmer Josué",
+        "first_surname": "Hernández",
+        "second_surname": "Castillo",
+        "sex": "male",
+        "date_of_birth": "1996-04-12",
+        "nationalities": (nationality,),
+    }
+    return report(**{**fields, **changes})
+
+
+def test_the_linkage_field_is_checked_when_the_rules_load() -> None:
+    raw = rules()
+    raw["agreements"][0]["linkage"] = "yes"
+    with pytest.raises(RulesError, match=r"agreements\[linkage-hn-mx\].*linkage must be true or false"):
+        parse(raw)
+    raw = rules()
+    raw["agreements"][0]["to"] = "mx-casa-migrante-tapachula"
+    with pytest.raises(RulesError, match="linkage encodings are compared by a node"):
+        parse(raw)
+
+
+def test_linkage_recipients_follow_agreements_minors_and_withholding() -> None:
+    from datetime import date
+
+    on = date(2026, 12, 1)
+    adults: AccessRules = parse(rules())
+    assert adults.linkage_recipients("HN", on=on) == {"MX"}
+    assert adults.linkage_recipients("HN", minor=True, on=on) == frozenset()  # names no minors
+    assert parse(rules(minors=True)).linkage_recipients("HN", minor=True, on=on) == {"MX"}
+    assert adults.linkage_recipients("HN", withheld_from=["MX"], on=on) == frozenset()
+    assert parse(rules(linkage=False)).linkage_recipients("HN", on=on) == frozenset()  # control
+
+
+def test_a_consented_case_is_published_with_nothing_but_its_encoding(nodes: dict[str, Node]) -> None:
+    hn = nodes["HN"]
+    case = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))
+    hn.relay.run_once()
+    [record] = published(hn, "HN")
+    assert record.key == str(case).encode()
+    body = json.loads(record.value or b"")
+    assert set(body) == {"case_id", "origin", "schema_version", "bits", "recipients"}
+    assert (body["case_id"], body["origin"], body["recipients"]) == (str(case), "HN", ["MX"])
+    assert len(base64.b64decode(body["bits"])) == encoding_bytes()
+    text = (record.value or b"").decode().lower()
+    for personal in ("wilmer", "hernández", "hernandez", "castillo", "1996", "male"):
+        assert personal not in text
+    assert hn.relay.linkage is not None and hn.relay.linkage.store.get("HN", str(case)) is not None
+
+
+def test_no_encoding_without_search_consent_or_for_an_unnamed_minor(nodes: dict[str, Node]) -> None:
+    hn = nodes["HN"]
+    hn.ledger.report_missing_person(same_person(HN_WORKER, "HN", consented_purposes=("family_support",)))
+    hn.ledger.report_missing_person(same_person(HN_WORKER, "HN", date_of_birth="2012-01-01"))
+    hn.relay.run_once()
+    assert published(hn, "HN") == []
+    hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))  # control: an adult who consented
+    hn.relay.run_once()
+    assert len(published(hn, "HN")) == 1
+
+
+def test_withdrawal_and_erasure_publish_tombstones_and_the_store_forgets(nodes: dict[str, Node]) -> None:
+    hn = nodes["HN"]
+    withdrawn = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))
+    erased = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN", given_names="Otro"))
+    kept = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN", given_names="Tercero"))
+    hn.relay.run_once()
+    store = hn.relay.linkage.store  # type: ignore[union-attr]
+    assert len(store) == 3
+    hn.ledger.withdraw_consent(
+        WithdrawConsent(
+            **ctx(HN_WORKER), case_id=withdrawn, consent_purpose="search", withdrawn_by="Rosa Chávez"
+        )
+    )
+    hn.ledger.erase_data(EraseData(**ctx(HN_WORKER), case_id=erased, requested_by="Rosa Chávez"))
+    hn.relay.run_once()
+    last = {r.key: r.value for r in published(hn, "HN")}
+    assert last[str(withdrawn).encode()] is None and last[str(erased).encode()] is None
+    assert last[str(kept).encode()] is not None  # control: the others' stay
+    assert store.get("HN", str(withdrawn)) is None and store.get("HN", str(erased)) is None
+    assert store.get("HN", str(kept)) is not None
+
+
+def found_at(node: Node, rules_raw: dict[str, Any] | None = None) -> tuple[LinkageFinder, list[Found]]:
+    got: list[Found] = []
+    finder = LinkageFinder(
+        node.settings.node,
+        node.event_log,
+        node.catalogue,
+        node.keys.verify,
+        parse(rules_raw or rules()),
+        got.append,
+    )
+    return finder, got
+
+
+def test_the_same_person_at_both_origins_is_a_candidate_at_both(nodes: dict[str, Node]) -> None:
+    hn, mx = nodes["HN"], nodes["MX"]
+    at_hn = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))
+    hn.ledger.report_missing_person(same_person(HN_WORKER, "HN", given_names="Pedro", first_surname="Zúniga"))
+    at_mx = mx.ledger.report_missing_person(
+        same_person(MX_WORKER, "HN", given_names="Wilmer", second_surname=None)
+    )
+    hn.relay.run_once()
+    mx.relay.run_once()
+    hn_finder, hn_found = found_at(hn)
+    mx_finder, mx_found = found_at(mx)
+    hn_finder.run_once()
+    mx_finder.run_once()
+    assert [(f.case_id, f.other_origin, f.other_case_id) for f in hn_found] == [
+        (str(at_hn), "MX", str(at_mx))
+    ]
+    assert [(f.case_id, f.other_origin, f.other_case_id) for f in mx_found] == [
+        (str(at_mx), "HN", str(at_hn))
+    ]
+    assert hn_found[0].score >= 0.5
+    assert hn_finder.run_once() == []  # found once
+
+    # An erasure at HN: its tombstone removes the encoding from MX's linkage process too.
+    hn.ledger.erase_data(EraseData(**ctx(HN_WORKER), case_id=at_hn, requested_by="Rosa Chávez"))
+    hn.relay.run_once()
+    mx_finder.read()
+    assert mx_finder.store.get("HN", str(at_hn)) is None
+    assert mx_finder.store.get("MX", str(at_mx)) is not None  # control
+
+
+def test_without_a_linkage_agreement_nothing_is_compared(nodes: dict[str, Node]) -> None:
+    hn, mx = nodes["HN"], nodes["MX"]
+    hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))
+    mx.ledger.report_missing_person(same_person(MX_WORKER, "HN"))
+    hn.relay.run_once()
+    mx.relay.run_once()
+    finder, got = found_at(mx, rules(linkage=False))
+    finder.run_once()
+    assert got == [] and len(finder.store) == 2
+
+
+def test_bad_encodings_are_dead_lettered_with_their_reason_never_compared(nodes: dict[str, Node]) -> None:
+    mx = nodes["MX"]
+    mx.ledger.report_missing_person(same_person(MX_WORKER, "HN"))
+    mx.relay.run_once()
+    hn_key = NodeKey.generate()  # not the key the network knows for HN
+    catalogue: Catalogue = mx.catalogue
+    good = {
+        "case_id": "c1",
+        "origin": "HN",
+        "schema_version": 1,
+        "recipients": ["MX"],
+        "bits": base64.b64encode(bytes(encoding_bytes())).decode(),
+    }
+    # Forged and malformed messages, straight onto the topics.
+    mx.event_log.create_topics([catalogue.linkage("HN"), catalogue.linkage("XX")])
+    bad = [
+        linkage_record(catalogue, hn_key, "HN", "c1", 1, json.dumps(good).encode()),  # unverifiable
+        linkage_record(
+            catalogue, hn_key, "XX", "c2", 1, json.dumps({**good, "case_id": "c2", "origin": "XX"}).encode()
+        ),
+        dataclasses.replace(
+            linkage_record(catalogue, hn_key, "HN", "c3", 1, b"{}"), headers=(("origin", b"HN"),)
+        ),  # unsigned
+    ]
+    publisher = mx.event_log.publisher("test-forger")
+    publisher.publish([dataclasses.replace(r, partition=0) for r in bad])
+    publisher.close()
+    finder, got = found_at(mx)
+    finder.run_once()
+    reasons = sorted(reason for _, reason in finder.rejected)
+    assert len(reasons) == 3, reasons
+    assert any("unsigned" in r for r in reasons)
+    assert finder.store.get("HN", "c1") is None and finder.store.get("XX", "c2") is None
+    assert got == []
+    dead = mx.catalogue.deadletter("MX").name
+    tps = [TopicPartition(dead, 0)]
+    records = [r for b in LogReader(mx.event_log, None).batches(dict.fromkeys(tps, 0)) for r in b.records]
+    assert len(records) == 3 and all(r.header("reason") for r in records)
+
+
+def test_a_wrong_version_or_length_is_refused_by_a_correctly_signed_origin(nodes: dict[str, Node]) -> None:
+    hn = nodes["HN"]
+    signer = hn.relay.signer
+    catalogue = hn.catalogue
+    good = {
+        "case_id": "c1",
+        "origin": "HN",
+        "schema_version": 1,
+        "recipients": ["MX"],
+        "bits": base64.b64encode(bytes(encoding_bytes())).decode(),
+    }
+    records = [
+        linkage_record(catalogue, signer, "HN", "c1", 1, json.dumps(good).encode()),  # control: accepted
+        linkage_record(
+            catalogue,
+            signer,
+            "HN",
+            "c2",
+            1,
+            json.dumps({**good, "case_id": "c2", "schema_version": 9}).encode(),
+        ),
+        linkage_record(
+            catalogue,
+            signer,
+            "HN",
+            "c3",
+            1,
+            json.dumps({**good, "case_id": "c3", "bits": base64.b64encode(b"short").decode()}).encode(),
+        ),
+    ]
+    publisher = hn.event_log.publisher("test-wrong-version")
+    publisher.publish([dataclasses.replace(r, partition=0) for r in records])
+    publisher.close()
+    finder, _ = found_at(nodes["MX"])
+    finder.read()
+    reasons = sorted(reason for _, reason in finder.rejected)
+    assert [r.split(":")[0] for r in reasons] == ["bits", "schema_version"], reasons
+    assert finder.store.get("HN", "c1") is not None
