@@ -160,6 +160,14 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "notes": "reserved",
     },
     "UpdateCadenceSet": {"every_days": "public", "focal_point": "common"},
+    # A linkage candidate (#19): that another country holds a report of this person is itself
+    # sensitive; the origin's designated roles read it (ledger/linkage_case.py).
+    "LinkageCandidateFound": {
+        "other_origin": "reserved",
+        "other_case_id": "reserved",
+        "score": "reserved",
+        "schema_version": "public",
+    },
     "FamilyUpdateGiven": {
         "given_on": "common",
         "given_by": "reserved",

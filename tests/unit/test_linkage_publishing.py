@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from pydantic import SecretStr
@@ -309,3 +310,54 @@ def test_a_wrong_version_or_length_is_refused_by_a_correctly_signed_origin(nodes
     reasons = sorted(reason for _, reason in finder.rejected)
     assert [r.split(":")[0] for r in reasons] == ["bits", "schema_version"], reasons
     assert finder.store.get("HN", "c1") is not None
+
+
+def test_a_candidate_is_recorded_on_each_origins_case_and_sealed_on_the_log(nodes: dict[str, Node]) -> None:
+    from services.linkage import linkage_finder
+
+    hn, mx = nodes["HN"], nodes["MX"]
+    at_hn = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))
+    at_mx = mx.ledger.report_missing_person(same_person(MX_WORKER, "HN"))
+    unrelated = mx.ledger.report_missing_person(
+        same_person(MX_WORKER, "MX", given_names="Ana", first_surname="Ruiz", sex="female")
+    )
+    for node in (hn, mx):
+        node.relay.run_once()
+    for node in (hn, mx):
+        finder = linkage_finder(node, parse(rules()))
+        finder.run_once()
+        finder.run_once()  # found again: recorded once
+    found_hn = getattr(hn.ledger.get_case(at_hn), "linkage_candidates", {})
+    found_mx = getattr(mx.ledger.get_case(at_mx), "linkage_candidates", {})
+    assert list(found_hn) == [f"MX/{at_mx}"] and list(found_mx) == [f"HN/{at_hn}"]
+    assert 0.5 <= found_hn[f"MX/{at_mx}"]["score"] <= 1.0
+    assert getattr(mx.ledger.get_case(unrelated), "linkage_candidates", {}) == {}  # control
+    # On the log the candidate's fields are reserved: sealed, never in the clear.
+    mx.relay.run_once()
+    topic = mx.catalogue.events("MX").name
+    tps = mx.event_log.partitions(topic)
+    records = [r for b in LogReader(mx.event_log, None).batches(dict.fromkeys(tps, 0)) for r in b.records]
+    [candidate] = [r for r in records if r.header("event_type") == b"LinkageCandidateFound"]
+    assert str(at_hn).encode() not in (candidate.value or b"")
+    assert not any(str(at_hn).encode() in (r.value or b"") for r in records)
+
+
+def test_a_candidate_names_a_case_and_a_score_or_is_refused() -> None:
+    from datetime import date
+
+    from ledger.errors import InvalidField
+    from ledger.linkage_case import RecordLinkageCandidate
+
+    good = {
+        "command_id": "x",
+        "recorded_by": MX_WORKER,
+        "case_id": UUID(int=1),
+        "other_origin": "HN",
+        "other_case_id": str(UUID(int=2)),
+        "score": 0.97,
+        "schema_version": 1,
+    }
+    assert RecordLinkageCandidate(**good).checked(date(2026, 12, 1))["score"] == 0.97  # control
+    for field, bad in (("score", 1.5), ("other_case_id", "Wilmer"), ("other_origin", "Honduras")):
+        with pytest.raises(InvalidField, match=field):
+            RecordLinkageCandidate(**{**good, field: bad}).checked(date(2026, 12, 1))
