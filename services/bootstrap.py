@@ -4,7 +4,7 @@ is wired at import time."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -294,6 +294,7 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         readers=readers_by_rules(rules) if rules else own_cases_only,
         context=case_context(ledger),
         withheld=withheld_readers(rules, ledger) if rules else lambda aggregate_id, event: frozenset(),
+        disclosed=disclosed_readers(rules, ledger) if rules else lambda aggregate_id: frozenset(),
     )
     relay = Relay(
         ledger.recorder,
@@ -310,6 +311,31 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         linkage=linkage_publishing(settings, rules, signer, catalogue, ledger),
     )
     return Node(settings, ledger, event_log, relay, registry, catalogue, known, keys, recipient)
+
+
+def disclosed_readers(rules: AccessRules, ledger: CaseLedger) -> Callable[[str], frozenset[str]]:
+    """The nodes an approved disclosure (#19) lets read a case's common tier, while the family's
+    search consent holds and the rules let the case be linked with that node (a minor's only
+    under an agreement naming minors; never a country the case is withheld from)."""
+    from ledger.linkage_case import disclosed_to
+
+    def disclosed(aggregate_id: str) -> frozenset[str]:
+        try:
+            case = ledger.get_case(UUID(aggregate_id))
+        except (CaseNotFound, ValueError):
+            return frozenset()
+        approved = disclosed_to(case)
+        if not approved or case.erased or not case.has_consent("search"):
+            return frozenset()
+        allowed = rules.linkage_recipients(
+            ledger.origin,
+            minor=is_minor(case.person, case.last_seen),
+            withheld_from=case.withheld_from,
+            on=datetime.now(UTC).date(),
+        )
+        return approved & allowed
+
+    return disclosed
 
 
 def linkage_secret(settings: Settings) -> bytes | None:

@@ -53,6 +53,7 @@ DECIDING_EVENTS = (
     ".DataErased",
 )
 ERASED = (".DataErased",)
+DISCLOSURE = "disclosure/"  # the key of a disclosure request routed on the linkage topic
 
 
 class CaseState(Protocol):
@@ -163,7 +164,10 @@ class LinkagePublishing:
         )
 
     def messages_for(self, event_topic: str, case_id: str, version: int) -> list[OutgoingRecord]:
-        """The encoding or tombstone the event calls for, if any (nothing when unchanged)."""
+        """The encoding or tombstone the event calls for, if any (nothing when unchanged); a
+        disclosure request is routed to the origin it asks."""
+        if event_topic.endswith(".DisclosureRequested"):
+            return self._routed(case_id, version)
         if not event_topic.endswith(DECIDING_EVENTS) or "MissingPersonCase." not in event_topic:
             return []
         case = None if event_topic.endswith(ERASED) else self.case_of(case_id)
@@ -181,6 +185,26 @@ class LinkagePublishing:
         self._pending.append((case_id, encoding, recipients))
         value = linkage_value(encoding, recipients)
         return [linkage_record(self.catalogue, self.signer, self.origin, case_id, version, value)]
+
+    def _routed(self, case_id: str, version: int) -> list[OutgoingRecord]:
+        case = self.case_of(case_id)
+        asked = getattr(case, "__dict__", {}).get("disclosures", {}).get("asked", {})
+        out = []
+        for request, item in asked.items():
+            if item.get("version") != version:
+                continue
+            body = {
+                "kind": "disclosure_request",
+                "request": request,
+                "from_origin": self.origin,
+                "from_case_id": case_id,
+                "to_origin": item["other_origin"],
+                "to_case_id": item["other_case_id"],
+            }
+            value = json.dumps(body, sort_keys=True).encode()
+            key = f"{DISCLOSURE}{request}"
+            out.append(linkage_record(self.catalogue, self.signer, self.origin, key, version, value))
+        return out
 
     def _held(self, case_id: str) -> tuple[Encoding, frozenset[str]] | None:
         for pending_id, encoding, recipients in reversed(self._pending):
@@ -200,6 +224,17 @@ class LinkagePublishing:
 
     def abandoned(self) -> None:
         self._pending = []
+
+
+@dataclass(frozen=True)
+class DisclosureRequest:
+    """A request routed to this node: which of its cases, asked by which origin about which of
+    its own (case ids and origins only)."""
+
+    request: str
+    from_origin: str
+    from_case_id: str
+    case_id: str
 
 
 @dataclass(frozen=True)
@@ -233,6 +268,7 @@ class LinkageFinder:
         self.positions: dict[TopicPartition, int] = {}
         self.reported: set[tuple[str, str, str]] = set()
         self.rejected: list[tuple[LogRecord, str]] = []
+        self.requests: dict[str, DisclosureRequest] = {}  # routed here, for the designated roles
         self._deadletters: Publisher | None = None
 
     def run_once(self) -> list[Found]:
@@ -263,6 +299,8 @@ class LinkageFinder:
         """Keep, replace or forget one case's encoding; the problem if it cannot be used."""
         origin = self.catalogue.linkage_origin(record.topic) or ""
         case_id = (record.key or b"").decode("utf-8", "replace")
+        if case_id.startswith(DISCLOSURE):
+            return self._request(origin, record.value)
         if record.value is None:
             self.store.forget(origin, case_id)
             return None
@@ -285,6 +323,24 @@ class LinkageFinder:
             self.store.forget(origin, case_id)  # no longer for this node
             return None
         self.store.put(encoding, recipients)
+        return None
+
+    def _request(self, origin: str, value: bytes | None) -> str | None:
+        try:
+            body = json.loads(value or b"")
+            request = DisclosureRequest(
+                str(body["request"]),
+                str(body["from_origin"]),
+                str(body["from_case_id"]),
+                str(body["to_case_id"]),
+            )
+            to_origin = str(body["to_origin"])
+        except (ValueError, KeyError, TypeError):
+            return "value: not a disclosure request"
+        if request.from_origin != origin:
+            return "from_origin: the request names another origin than its topic"
+        if to_origin == self.node:
+            self.requests[request.request] = request
         return None
 
     def comparable(self, origin: str) -> bool:

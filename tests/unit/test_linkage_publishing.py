@@ -41,6 +41,8 @@ def rules(*, minors: bool = False, linkage: bool = True) -> dict[str, Any]:
         "organisations": [
             {"id": "hn-cofamipro", "name": "COFAMIPRO", "kind": "family_association", "jurisdiction": "HN"},
             {"id": "mx-casa-migrante-tapachula", "name": "Casa", "kind": "shelter", "jurisdiction": "MX"},
+            {"id": "mx-busqueda-nacional", "name": "CNB", "kind": "search_commission", "jurisdiction": "MX"},
+            {"id": "hn-conadeh", "name": "CONADEH", "kind": "commission", "jurisdiction": "HN"},
         ],
         "agreements": [
             {
@@ -361,3 +363,113 @@ def test_a_candidate_names_a_case_and_a_score_or_is_refused() -> None:
     for field, bad in (("score", 1.5), ("other_case_id", "Wilmer"), ("other_origin", "Honduras")):
         with pytest.raises(InvalidField, match=field):
             RecordLinkageCandidate(**{**good, field: bad}).checked(date(2026, 12, 1))
+
+
+MX_DESIGNATED = Actor("mx-busqueda-nacional", "investigator")
+HN_DESIGNATED = Actor("hn-conadeh", "commissioner")
+
+
+def grants_of(node: Node, key_prefix: str) -> dict[str, set[str]]:
+    """Each key of the case (by key id) and the readers its latest grant wraps it for."""
+    topic = node.catalogue.keys().name
+    tps = node.event_log.partitions(topic)
+    out: dict[str, set[str]] = {}
+    for batch in LogReader(node.event_log, None).batches(dict.fromkeys(tps, 0)):
+        for record in batch.records:
+            key = (record.key or b"").decode()
+            if key.startswith(key_prefix) and record.value is not None:
+                out[key] = set(node.registry.decode(record.value).record["grants"])
+    return out
+
+
+def test_an_approved_disclosure_grants_the_requester_the_common_tier_and_nothing_more(
+    nodes: dict[str, Node],
+) -> None:
+    import uuid
+
+    from ledger.errors import InvalidField, RuleBroken
+    from ledger.linkage_case import DecideDisclosure, RequestDisclosure
+    from services.linkage import linkage_finder
+
+    hn, mx = nodes["HN"], nodes["MX"]
+    at_hn = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))
+    at_mx = mx.ledger.report_missing_person(same_person(MX_WORKER, "HN"))
+    for node in (hn, mx):
+        node.relay.run_once()
+    finders = {c: linkage_finder(n, parse(rules())) for c, n in nodes.items()}
+    for finder in finders.values():
+        finder.run_once()
+    request = str(uuid.uuid4())
+    asked = {"case_id": at_mx, "request": request, "other_origin": "HN", "other_case_id": str(at_hn)}
+    with pytest.raises(InvalidField, match=r"recorded_by\.role"):  # a caseworker is not designated
+        mx.ledger.request_disclosure(RequestDisclosure(**ctx(MX_WORKER), **asked))
+    with pytest.raises(RuleBroken, match="linkage candidate"):  # only about a recorded candidate
+        mx.ledger.request_disclosure(
+            RequestDisclosure(**ctx(MX_DESIGNATED), **{**asked, "other_case_id": str(uuid.uuid4())})
+        )
+    mx.ledger.request_disclosure(RequestDisclosure(**ctx(MX_DESIGNATED), **asked))
+    mx.relay.run_once()
+    finders["HN"].read()
+    routed = finders["HN"].requests[request]
+    assert (routed.from_origin, routed.from_case_id, routed.case_id) == ("MX", str(at_mx), str(at_hn))
+    assert request not in finders["MX"].requests  # routed to HN only
+
+    prefix = f"{at_hn}/"
+    assert not any("MX" in readers for readers in grants_of(hn, prefix).values())  # before: nothing
+    decided = {
+        "case_id": at_hn,
+        "request": request,
+        "requester_origin": "MX",
+        "requester_case_id": str(at_mx),
+    }
+    with pytest.raises(InvalidField, match=r"recorded_by\.role"):
+        hn.ledger.decide_disclosure(DecideDisclosure(**ctx(HN_WORKER), **decided, decision="approved"))
+    hn.ledger.decide_disclosure(DecideDisclosure(**ctx(HN_DESIGNATED), **decided, decision="approved"))
+    hn.relay.run_once()
+    grants = grants_of(hn, prefix)
+    common = [k for k in grants if "/common/" in k]
+    assert common and all("MX" in grants[k] for k in common)
+    assert not any("MX" in readers for k, readers in grants.items() if "/common/" not in k)  # nothing more
+    from ledger.crypto import unwrap
+    from topics.grants import grant_context
+
+    [key_id] = common[-1:]
+    topic = hn.catalogue.keys().name
+    wrapped = None
+    for batch in LogReader(hn.event_log, None).batches(dict.fromkeys(hn.event_log.partitions(topic), 0)):
+        for record in batch.records:
+            if record.key == key_id.encode() and record.value is not None:
+                wrapped = hn.registry.decode(record.value).record["grants"].get("MX")  # the latest grant
+    assert wrapped is not None and hn.data_keys.get(key_id) == unwrap(
+        mx.recipient, wrapped, grant_context(key_id)
+    )
+
+
+def test_a_declined_disclosure_or_a_withdrawn_consent_grants_nothing(nodes: dict[str, Node]) -> None:
+    import uuid
+
+    from ledger.linkage_case import DecideDisclosure
+
+    hn = nodes["HN"]
+    declined = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))
+    withdrawn = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN", given_names="Otro"))
+    hn.relay.run_once()
+    for case, decision in ((declined, "declined"), (withdrawn, "approved")):
+        hn.ledger.decide_disclosure(
+            DecideDisclosure(
+                **ctx(HN_DESIGNATED),
+                case_id=case,
+                request=str(uuid.uuid4()),
+                requester_origin="MX",
+                requester_case_id=str(uuid.uuid4()),
+                decision=decision,
+            )
+        )
+    hn.ledger.withdraw_consent(
+        WithdrawConsent(
+            **ctx(HN_WORKER), case_id=withdrawn, consent_purpose="search", withdrawn_by="Rosa Chávez"
+        )
+    )
+    hn.relay.run_once()
+    for case in (declined, withdrawn):
+        assert not any("MX" in readers for readers in grants_of(hn, f"{case}/").values())
