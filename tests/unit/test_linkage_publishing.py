@@ -119,6 +119,19 @@ def test_the_linkage_field_is_checked_when_the_rules_load() -> None:
         parse(raw)
 
 
+def test_the_sample_policy_links_mexico_and_honduras_only() -> None:
+    from datetime import date
+
+    from ledger.access_rules import load
+
+    sample = load()
+    on = date(2026, 12, 1)
+    assert sample.linkage_recipients("MX", on=on) == {"HN"}
+    assert sample.linkage_recipients("MX", minor=True, on=on) == frozenset()  # names no minors
+    assert sample.linkage_recipients("HN", minor=True, on=on) == {"MX"}
+    assert sample.linkage_recipients("GT", on=on) == frozenset()
+
+
 def test_linkage_recipients_follow_agreements_minors_and_withholding() -> None:
     from datetime import date
 
