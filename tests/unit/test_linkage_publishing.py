@@ -486,3 +486,46 @@ def test_a_declined_disclosure_or_a_withdrawn_consent_grants_nothing(nodes: dict
     hn.relay.run_once()
     for case in (declined, withdrawn):
         assert not any("MX" in readers for readers in grants_of(hn, f"{case}/").values())
+
+
+class _Case:
+    """The state LinkagePublishing reads of a case."""
+
+    def __init__(self, date_of_birth: str | None, withheld_from: set[str] | None = None) -> None:
+        from datetime import date
+
+        born = date.fromisoformat(date_of_birth) if date_of_birth else None
+        self.person = {"given_names": "Wilmer", "first_surname": "Hernández", "date_of_birth": born}
+        self.last_seen = {"date": date(2026, 2, 3), "country": "MX"}
+        self.consents = {"search": True}
+        self.erased = False
+        self.withheld_from = withheld_from or set()
+
+
+@pytest.mark.parametrize(
+    ("minors", "date_of_birth", "withheld", "published"),
+    [
+        (False, "1996-04-12", set(), True),  # control: an adult
+        (False, "2012-01-01", set(), False),  # a minor, under an agreement that names none
+        (True, "2012-01-01", set(), True),  # a minor, under one that names minors
+        (False, None, set(), False),  # unknown age: the stricter reading
+        (True, "1996-04-12", {"MX"}, False),  # withheld from the only node it could go to
+    ],
+)
+def test_minors_only_under_an_agreement_naming_them(
+    minors: bool, date_of_birth: str | None, withheld: set[str], published: bool
+) -> None:
+    from topics.linkage_topic import LinkagePublishing
+
+    case = _Case(date_of_birth, withheld)
+    publishing = LinkagePublishing(
+        "HN",
+        os.urandom(32),
+        parse(rules(minors=minors)),
+        NodeKey.generate(),
+        Catalogue(),
+        lambda case_id: case,
+    )
+    out = publishing.messages_for("ledger.case:MissingPersonCase.CaseReported", "c1", 1)
+    assert bool(out) == published
+    assert all(r.value is not None for r in out)
