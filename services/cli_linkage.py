@@ -9,6 +9,7 @@ Nothing printed names a person: counts, case ids and origins only."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import click
@@ -17,7 +18,7 @@ from ledger.access_rules import load as load_rules
 from ledger.commands import Actor
 from ledger.linkage_case import DECISIONS, DecideDisclosure, RequestDisclosure
 from services.cli_common import UserError, node_from_env, parse_case_id
-from services.linkage import linkage_finder
+from services.linkage import candidates_of, linkage_finder
 
 
 @click.group("linkage")
@@ -43,6 +44,17 @@ def run() -> None:
         for request in finder.requests.values():
             asker = f"{request.from_origin} case {request.from_case_id}"
             click.echo(f"  request {request.request}: {asker} asks about {request.case_id}")
+
+
+@linkage_group.command("candidates")
+@click.option("--case", "case_id", required=True)
+@click.option("--as", "organisation", required=True)
+@click.option("--role", required=True)
+def candidates(case_id: str, organisation: str, role: str) -> None:
+    """A case's linkage candidates (designated roles only; the read is recorded)."""
+    with node_from_env() as node:
+        found = candidates_of(node, parse_case_id(case_id), Actor(organisation, role))
+    click.echo(json.dumps(found, indent=2))
 
 
 @linkage_group.command("request")

@@ -9,9 +9,9 @@ import uuid
 from typing import Any
 
 from ledger.access_rules import AccessRules
-from ledger.commands import Actor
-from ledger.errors import LedgerError
-from ledger.linkage_case import RecordLinkageCandidate
+from ledger.commands import Actor, RecordRead
+from ledger.errors import LedgerError, RuleBroken
+from ledger.linkage_case import LINKAGE_ROLES, RecordLinkageCandidate, disclosures_of, linkage_of
 from topics.linkage_topic import Found, LinkageFinder
 
 log = logging.getLogger(__name__)
@@ -51,4 +51,45 @@ def linkage_finder(node: Any, rules: AccessRules, actor: Actor = PROCESS) -> Lin
     """The node's linkage process, recording what it finds."""
     return LinkageFinder(
         node.settings.node, node.event_log, node.catalogue, node.keys.verify, rules, recorder(node, actor)
+    )
+
+
+def candidates_of(
+    node: Any, case_id: uuid.UUID, reader: Actor, interface: str = "cli"
+) -> list[dict[str, Any]]:
+    """A case's linkage candidates (other origin, its case id, score) and the disclosures it
+    asked, for this origin's designated roles only (LINKAGE_ROLES). Every look, granted or
+    refused, is a recorded read the family's page shows."""
+    case = node.ledger.get_case(case_id)
+    if reader.role not in LINKAGE_ROLES:
+        _record(
+            node, case_id, reader, "refused", f"the role {reader.role} sees no linkage candidates", interface
+        )
+        raise RuleBroken("recorded_by.role", f"the role {reader.role} may not see linkage candidates")
+    asked = disclosures_of(case)["asked"].values()
+    found = [
+        {
+            "other_origin": key.split("/", 1)[0],
+            "other_case_id": key.split("/", 1)[1],
+            "score": item["score"],
+            "disclosure_asked": any(f"{a['other_origin']}/{a['other_case_id']}" == key for a in asked),
+        }
+        for key, item in sorted(linkage_of(case).items())
+    ]
+    _record(node, case_id, reader, "granted", f"{len(found)} linkage candidates listed", interface)
+    return found
+
+
+def _record(node: Any, case_id: uuid.UUID, reader: Actor, outcome: str, reason: str, interface: str) -> None:
+    node.ledger.record_read(
+        RecordRead(
+            command_id=str(uuid.uuid4()),
+            recorded_by=reader,
+            case_id=case_id,
+            read_purpose="search",
+            tiers=("reserved",) if outcome == "granted" else (),
+            outcome=outcome,
+            reason=reason,
+            interface=interface,
+        )
     )

@@ -529,3 +529,24 @@ def test_minors_only_under_an_agreement_naming_them(
     out = publishing.messages_for("ledger.case:MissingPersonCase.CaseReported", "c1", 1)
     assert bool(out) == published
     assert all(r.value is not None for r in out)
+
+
+def test_candidates_are_shown_to_designated_roles_only_and_each_look_is_recorded(
+    nodes: dict[str, Node],
+) -> None:
+    from ledger.errors import RuleBroken
+    from services.linkage import candidates_of, linkage_finder
+
+    hn, mx = nodes["HN"], nodes["MX"]
+    at_hn = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))
+    at_mx = mx.ledger.report_missing_person(same_person(MX_WORKER, "HN"))
+    for node in (hn, mx):
+        node.relay.run_once()
+    linkage_finder(mx, parse(rules())).run_once()
+    with pytest.raises(RuleBroken, match="caseworker"):
+        candidates_of(mx, at_mx, MX_WORKER)
+    [shown] = candidates_of(mx, at_mx, MX_DESIGNATED)
+    assert (shown["other_origin"], shown["other_case_id"]) == ("HN", str(at_hn))
+    assert set(shown) == {"other_origin", "other_case_id", "score", "disclosure_asked"}
+    outcomes = [(r.recorded_by["role"], r.outcome) for r in mx.ledger.reads_of(at_mx)]
+    assert outcomes == [("caseworker", "refused"), ("investigator", "granted")]
