@@ -75,3 +75,46 @@ def test_the_same_person_is_a_candidate_at_both_origins_and_erasure_withdraws_it
     assert hn.relay.linkage is not None and hn.relay.linkage.store.get("HN", str(at_hn)) is None
     for finder in finders.values():
         finder.close()
+
+
+def test_a_disclosure_approved_at_hn_grants_mx_the_common_tier_key_only(network: dict[str, Node]) -> None:
+    import uuid
+
+    from ledger.linkage_case import DecideDisclosure, RequestDisclosure
+    from tests.unit.test_linkage_publishing import HN_DESIGNATED, MX_DESIGNATED, grants_of
+
+    hn, mx = network["HN"], network["MX"]
+    at_hn = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))
+    at_mx = mx.ledger.report_missing_person(same_person(MX_WORKER, "HN"))
+    for node in (hn, mx):
+        node.relay.run_once()
+    finders = {c: linkage_finder(n, parse(rules())) for c, n in network.items()}
+    for finder in finders.values():
+        finder.run_once()
+    request = str(uuid.uuid4())
+    mx.ledger.request_disclosure(
+        RequestDisclosure(
+            **ctx(MX_DESIGNATED), case_id=at_mx, request=request, other_origin="HN", other_case_id=str(at_hn)
+        )
+    )
+    mx.relay.run_once()
+    finders["HN"].read()
+    assert finders["HN"].requests[request].case_id == str(at_hn)
+    assert not any("MX" in r for r in grants_of(hn, f"{at_hn}/").values())  # control: not before
+    hn.ledger.decide_disclosure(
+        DecideDisclosure(
+            **ctx(HN_DESIGNATED),
+            case_id=at_hn,
+            request=request,
+            requester_origin="MX",
+            requester_case_id=str(at_mx),
+            decision="approved",
+        )
+    )
+    hn.relay.run_once()
+    grants = grants_of(hn, f"{at_hn}/")
+    common = sorted(k for k in grants if "/common/" in k)
+    assert common and "MX" in grants[common[-1]]
+    assert not any("MX" in r for k, r in grants.items() if "/common/" not in k)
+    for finder in finders.values():
+        finder.close()
