@@ -50,11 +50,20 @@ def run() -> None:
 @click.option("--case", "case_id", required=True)
 @click.option("--as", "organisation", required=True)
 @click.option("--role", required=True)
-def candidates(case_id: str, organisation: str, role: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+def candidates(case_id: str, organisation: str, role: str, as_json: bool) -> None:
     """A case's linkage candidates (designated roles only; the read is recorded)."""
     with node_from_env() as node:
         found = candidates_of(node, parse_case_id(case_id), Actor(organisation, role))
-    click.echo(json.dumps(found, indent=2))
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    click.echo(f"{len(found)} linkage candidates:")
+    for item in found:
+        asked = "disclosure asked" if item["disclosure_asked"] else "not asked yet"
+        click.echo(
+            f"  {item['other_origin']} case {item['other_case_id']}  score {item['score']:.3f}  {asked}"
+        )
 
 
 @linkage_group.command("request")
