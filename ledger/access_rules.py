@@ -11,7 +11,10 @@ A rules file (TOML) has these tables; every name below is checked when it is loa
                         conditions (optional), includes_minors (default false),
                         expires (optional date; the agreement holds through that day),
                         members (optional, to a node only: the kinds of that country's
-                        organisations that read under it too; by default the node alone)
+                        organisations that read under it too; by default the node alone),
+                        linkage (optional, to a node only, default false: the origin's
+                        encodings for privacy-preserving linkage (ledger/linkage.py) are
+                        published for that node to compare; minors' only if includes_minors)
     [[mandates]]        organisation, purposes, name (the law or instrument, as the family
                         will read it): a legal basis besides consent. The organisation's
                         reads for those purposes need no consent of the family (the tiers
@@ -104,6 +107,7 @@ class Agreement:
     includes_minors: bool
     expires: date | None
     members: frozenset[str] = frozenset()  # a node's agreement: the kinds of its organisations it extends to
+    linkage: bool = False  # the origin's linkage encodings are published for the recipient node
 
     def in_force(self, on: date) -> bool:
         return self.expires is None or on <= self.expires
@@ -284,6 +288,24 @@ class AccessRules:
                     break
         return found
 
+    def linkage_recipients(
+        self, origin: str, *, minor: bool = False, withheld_from: Iterable[str] = (), on: date
+    ) -> frozenset[str]:
+        """The nodes whose linkage process may compare an origin's case's encoding with their
+        own: those an agreement in force from the origin names with `linkage = true` (a minor's,
+        or a case of unknown age, only under one that also names minors), less the countries
+        the case is withheld from."""
+        withheld = set(withheld_from)
+        return frozenset(
+            a.recipient
+            for a in self.agreements
+            if a.linkage
+            and a.origin == origin
+            and a.in_force(on)
+            and (a.includes_minors or not minor)
+            and a.recipient not in withheld
+        )
+
     def withholds(self, reader: str, countries: Iterable[str]) -> bool:
         """Whether a case withheld from these countries is kept from this reader: the
         country's node, every organisation sitting there, and the consulates that represent it
@@ -435,6 +457,11 @@ def _agreement(
     )
     if members and recipient not in jurisdictions:
         raise RulesError(rule, "members names kinds of a node's organisations: to must be a jurisdiction")
+    linkage = item.get("linkage", False)
+    if not isinstance(linkage, bool):
+        raise RulesError(rule, "linkage must be true or false")
+    if linkage and recipient not in jurisdictions:
+        raise RulesError(rule, "linkage encodings are compared by a node: to must be a jurisdiction")
     unknown = set(item) - {
         "id",
         "from",
@@ -445,6 +472,7 @@ def _agreement(
         "includes_minors",
         "expires",
         "members",
+        "linkage",
     }
     if unknown:
         raise RulesError(rule, f"{sorted(unknown)[0]} is not a field of an agreement")
@@ -474,6 +502,7 @@ def _agreement(
         includes_minors,
         expires,
         members,
+        linkage,
     )
 
 

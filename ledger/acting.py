@@ -45,6 +45,7 @@ NAMES_A_RECORD = {
 }
 _KINDS: dict[str, type[Any]] = {"remains": UnidentifiedRemains, "sample": Sample, "match": Match}
 FAMILY_PREFIX = "family:"
+NODE_PROCESS_ROLE = "node_operator"  # a node's own process records as the node (its jurisdiction code)
 
 
 class ActRefused(LedgerError):
@@ -111,9 +112,22 @@ class Acting:
         actor = command.recorded_by
         if self.rules is None or case_bound(actor.organisation, actor.role):
             return
+        pointers = getattr(type(command), "POINTERS", ())  # records named but not acted on
+        fields = {
+            f.name: getattr(command, f.name) for f in dataclasses.fields(command) if f.name not in pointers
+        }
+        if actor.organisation == self.origin and actor.role == NODE_PROCESS_ROLE:
+            # The node's own process (the linkage finder), on records this node keeps only.
+            if not all(self._kept_here(kind, record_id) for kind, record_id in named(fields)):
+                raise ActRefused()
+            return
         check_staff(self.rules.organisations, actor.organisation, actor.role)
-        fields = {f.name: getattr(command, f.name) for f in dataclasses.fields(command)}
         self.require(actor.organisation, command.purpose, fields)
+
+    def _kept_here(self, kind: str, record_id: str) -> bool:
+        record = self.local(record_id)
+        wanted = MissingPersonCase if kind == "case" else _KINDS[kind]
+        return isinstance(record, wanted) and record.origin == self.origin
 
     def may_act(self, organisation: str, purpose: str, records: Iterable[tuple[str, str]]) -> bool:
         subjects: list[Subject] = []

@@ -30,6 +30,7 @@ from ledger.course_ledger import CourseLedger
 from ledger.errors import CaseNotFound, InvalidField, NotFound, VersionConflict
 from ledger.events import LedgerAggregate
 from ledger.forensic import ForensicLedger, identifying_match
+from ledger.linkage_case import LinkageLedger
 from ledger.match import Match
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
 from ledger.remains import UnidentifiedRemains
@@ -37,7 +38,7 @@ from ledger.sample import Sample
 from ledger.values import PHOTO_LOCATION
 
 
-class CaseLedger(CourseLedger, ForensicLedger):
+class CaseLedger(CourseLedger, ForensicLedger, LinkageLedger):
     """Records case actions for one origin jurisdiction."""
 
     def __init__(self, origin: str, *, snapshot_interval: int = 100, **kwargs: Any) -> None:

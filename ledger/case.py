@@ -15,6 +15,7 @@ from ledger.consent import FAMILY_ROLE, family_consent_state, refuse_grant_over_
 from ledger.course import CaseCourse
 from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded, command_key
+from ledger.linkage_case import CaseLinkage
 from ledger.notification import FamilyNotification
 from ledger.protection import PersonProtection
 from ledger.remains_course import CaseRepatriation
@@ -50,7 +51,9 @@ ANTE_MORTEM_V2 = (
 )
 
 
-class MissingPersonCase(PersonProtection, CaseCourse, FamilyNotification, CaseRepatriation, LedgerAggregate):
+class MissingPersonCase(
+    PersonProtection, CaseCourse, FamilyNotification, CaseRepatriation, CaseLinkage, LedgerAggregate
+):
     """A missing person's case: status is missing, located_alive, identified_deceased or closed."""
 
     class CaseReported(LedgerAggregate.Created):

@@ -160,6 +160,24 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "notes": "reserved",
     },
     "UpdateCadenceSet": {"every_days": "public", "focal_point": "common"},
+    # A linkage candidate (#19): that another country holds a report of this person is itself
+    # sensitive; the origin's designated roles read it (ledger/linkage_case.py).
+    "LinkageCandidateFound": {
+        "other_origin": "reserved",
+        "other_case_id": "reserved",
+        "score": "reserved",
+        "schema_version": "public",
+    },
+    # Disclosure requests (#19): routed on the linkage topic, reserved in the event; the
+    # decision and the requesting country are common, so the approval is sealed with the case's
+    # common tier key, whose grant then goes to the requesting node too.
+    "DisclosureRequested": {"request": "public", "other_origin": "reserved", "other_case_id": "reserved"},
+    "DisclosureDecided": {
+        "request": "public",
+        "requester_origin": "common",
+        "requester_case_id": "reserved",
+        "decision": "common",
+    },
     "FamilyUpdateGiven": {
         "given_on": "common",
         "given_by": "reserved",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,7 @@ from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.chain import ChainStore
 from topics.grants import CaseContext, Granting, Readers, Withheld, own_cases_only
+from topics.linkage_topic import LinkagePublishing
 from topics.log import EventLog
 from topics.relay import Relay
 from topics.signing import KeyRegistry, NodeKey, load_or_create_recipient, write_private_file
@@ -244,6 +245,7 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         readers=readers_by_rules(rules) if rules else own_cases_only,
         context=case_context(ledger),
         withheld=withheld_readers(rules, ledger) if rules else lambda aggregate_id, event: frozenset(),
+        disclosed=disclosed_readers(rules, ledger) if rules else lambda aggregate_id: frozenset(),
     )
     relay = Relay(
         ledger.recorder,
@@ -257,6 +259,7 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         chain=backend.chain_store(),
         keys=keys,
         granting=granting,
+        linkage=linkage_publishing(settings, rules, signer, catalogue, ledger),
     )
     node = Node(settings, ledger, event_log, relay, registry, catalogue, known, keys, recipient)
     if rules is not None:
@@ -266,3 +269,63 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
 
         ledger.acting = Acting(node, rules)
     return node
+
+
+def disclosed_readers(rules: AccessRules, ledger: CaseLedger) -> Callable[[str], frozenset[str]]:
+    """The nodes an approved disclosure (#19) lets read a case's common tier, while the family's
+    search consent holds and the rules let the case be linked with that node (a minor's only
+    under an agreement naming minors; never a country the case is withheld from)."""
+    from ledger.linkage_case import disclosed_to
+
+    def disclosed(aggregate_id: str) -> frozenset[str]:
+        try:
+            case = ledger.get_case(UUID(aggregate_id))
+        except (CaseNotFound, ValueError):
+            return frozenset()
+        approved = disclosed_to(case)
+        if not approved or case.erased or not case.has_consent("search"):
+            return frozenset()
+        allowed = rules.linkage_recipients(
+            ledger.origin,
+            minor=is_minor(case.person, case.last_seen),
+            withheld_from=case.withheld_from,
+            on=datetime.now(UTC).date(),
+        )
+        return approved & allowed
+
+    return disclosed
+
+
+def linkage_secret(settings: Settings) -> bytes | None:
+    """The network's linkage secret from settings (CASELEDGER_LINKAGE_SECRET), never the repository."""
+    if settings.linkage_secret is None:
+        return None
+    import base64
+    import binascii
+
+    from ledger.linkage import MIN_SECRET_BYTES
+
+    try:
+        secret = base64.b64decode(settings.linkage_secret.get_secret_value(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("CASELEDGER_LINKAGE_SECRET: not base64") from None
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"CASELEDGER_LINKAGE_SECRET: must be at least {MIN_SECRET_BYTES} random bytes")
+    return secret
+
+
+def linkage_publishing(
+    settings: Settings, rules: AccessRules | None, signer: NodeKey, catalogue: Catalogue, ledger: CaseLedger
+) -> LinkagePublishing | None:
+    """The relay's linkage step, when the node holds the network's linkage secret and rules."""
+    secret = linkage_secret(settings)
+    if secret is None or rules is None:
+        return None
+
+    def case_of(case_id: str) -> Any:
+        try:
+            return ledger.get_case(UUID(case_id))
+        except (CaseNotFound, ValueError):
+            return None
+
+    return LinkagePublishing(settings.node, secret, rules, signer, catalogue, case_of)

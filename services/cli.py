@@ -25,6 +25,7 @@ from services import (
     cli_family,
     cli_history,
     cli_import,
+    cli_linkage,
 )
 from services.cli_commands import act_group
 from services.cli_common import UNAVAILABLE, UserError, click_message, exit_status, node_from_env
@@ -312,6 +313,7 @@ for command in (
 ):
     main.add_command(command)
 main.add_command(act_group)
+main.add_command(cli_linkage.linkage_group)
 main.add_command(cli_import.import_group)
 cli_export.register(main)  # after the import group: `import pfif` joins it
 for command in cli_codes.COMMANDS:

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     before further attempts get 429 for login_lockout_s."""
     login_lockout_s: int = 900
     """How long failed sign-ins count, and how long a throttled client waits."""
+    linkage_secret: SecretStr | None = None
+    """Base64 of at least 32 random bytes the network's nodes share for privacy-preserving
+    linkage only (ledger/linkage.py); from a secret store, never the repository. Unset: this
+    node publishes no linkage encodings and compares none."""
     match_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
     """Ante-mortem / post-mortem candidates scoring at least this (0 to 1) are proposed as
     matches (MatchProposed by_matcher) for two people to review; below it they are listed only."""

@@ -268,6 +268,7 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
             decided_by="Lic. Ana Pérez",
         )
     )
+    linkage_story(ledger, case)
     ledger.erase_data(EraseData(**ctx(FAMILY), case_id=twin, requested_by="Rosa Chávez, her mother"))
     return {
         "case": case,
@@ -279,6 +280,39 @@ def whole_story(ledger: CaseLedger) -> dict[str, UUID]:
         "bone": bone,
         "revised_match": second,
     }
+
+
+def linkage_story(ledger: CaseLedger, case: UUID) -> None:
+    """A linkage candidate on the case (#19), a disclosure asked about it, and one decided on it
+    (as if another origin had asked): every linkage event once."""
+    from ledger.linkage_case import DecideDisclosure, RecordLinkageCandidate, RequestDisclosure
+
+    other = "7d3c0f6e-0000-4000-8000-0000000000aa"
+    designated = Actor("mx-busqueda-nacional", "investigator")
+    ledger.record_linkage_candidate(
+        RecordLinkageCandidate(
+            **ctx(), case_id=case, other_origin="HN", other_case_id=other, score=0.97, schema_version=1
+        )
+    )
+    ledger.request_disclosure(
+        RequestDisclosure(
+            **ctx(designated),
+            case_id=case,
+            request="7d3c0f6e-0000-4000-8000-0000000000ab",
+            other_origin="HN",
+            other_case_id=other,
+        )
+    )
+    ledger.decide_disclosure(
+        DecideDisclosure(
+            **ctx(designated),
+            case_id=case,
+            request="7d3c0f6e-0000-4000-8000-0000000000ac",
+            requester_origin="HN",
+            requester_case_id=other,
+            decision="declined",
+        )
+    )
 
 
 def course_of_the_case(ledger: CaseLedger, case: UUID, remains: UUID) -> None:

@@ -14,6 +14,7 @@ EVENTS = "ledger.events."
 KEYS = "ledger.keys"
 DEADLETTER = "ledger.deadletter."
 FEED = "ledger.feed."
+LINKAGE = "ledger.linkage."
 
 _EVENTS_CONFIG = MappingProxyType(
     {
@@ -71,9 +72,20 @@ class Catalogue:
         above public travel sealed under the case's data keys, which its erasure destroys."""
         return TopicDefinition(f"{self.prefix}{FEED}{organisation}", 1, _DEADLETTER_CONFIG)
 
+    def linkage(self, origin: str) -> TopicDefinition:
+        """One origin's linkage encodings (ledger/linkage.py), key = case id, the latest per
+        case kept: a case withdrawn or erased leaves a tombstone, and compaction drops its
+        encodings from the disk."""
+        return TopicDefinition(f"{self.prefix}{LINKAGE}{origin}", self.partitions, _KEYS_CONFIG)
+
+    def linkage_origin(self, topic: str) -> str | None:
+        """The origin of a linkage topic, or None for any other topic."""
+        head = f"{self.prefix}{LINKAGE}"
+        return topic[len(head) :] if topic.startswith(head) else None
+
     def node_topics(self, node: str) -> list[TopicDefinition]:
         """Every topic one node writes to."""
-        return [self.events(node), self.keys(), self.deadletter(node)]
+        return [self.events(node), self.keys(), self.deadletter(node), self.linkage(node)]
 
     def origin_of(self, topic: str) -> str | None:
         """The origin jurisdiction of an events topic, or None for any other topic."""

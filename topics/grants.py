@@ -68,10 +68,13 @@ class Granting:
         readers: Readers = own_cases_only,
         context: CaseContext = lambda aggregate_id: ((), False),
         withheld: Withheld = lambda aggregate_id, event: frozenset(),
+        disclosed: Callable[[str], frozenset[str]] = lambda aggregate_id: frozenset(),
     ) -> None:
         self.origin, self.keys, self.registry, self.catalogue = origin, keys, registry, catalogue
         self.signer, self.recipients, self.readers, self.context = signer, dict(recipients), readers, context
         self.withheld = withheld
+        # aggregate id -> the nodes an approved disclosure (#19) lets read its common tier
+        self.disclosed = disclosed
         self._warned: set[str] = set()
         self._pending: dict[str, frozenset[str]] = {}
         self._ephemerals: Ephemerals = {}  # one ephemeral key per recipient and batch (ledger/crypto.py)
@@ -89,7 +92,16 @@ class Granting:
     def readers_for(self, aggregate_id: str, tier: str, event: Any = None) -> frozenset[str]:
         """Who the rules entitle today to this tier of this aggregate (and can receive a key).
         Sealing and granting both ask while one event is published: the answer is kept for
-        that event."""
+        that event. An approved disclosure (#19) adds its requesting node to the common tier."""
+        if tier == "common":
+            disclosed = self.disclosed(aggregate_id) & set(self.recipients)
+            if disclosed:
+                return self._readers_without_disclosure(aggregate_id, tier, event) | (
+                    disclosed - self.withheld(aggregate_id, event)
+                )
+        return self._readers_without_disclosure(aggregate_id, tier, event)
+
+    def _readers_without_disclosure(self, aggregate_id: str, tier: str, event: Any) -> frozenset[str]:
         nationalities, minor = self.context_for(aggregate_id, event)
         if event is None:
             return self._entitled(tier, nationalities, minor) - self.withheld(aggregate_id, None)

@@ -20,6 +20,7 @@ from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.chain import ChainStore, MemoryChainStore
 from topics.grants import Granting, grant_digest
+from topics.linkage_topic import LinkagePublishing
 from topics.log import (
     EventLog,
     LogUnavailable,
@@ -56,6 +57,7 @@ class Relay:
         chain: ChainStore | None = None,
         keys: KeyStore | None = None,
         granting: Granting | None = None,
+        linkage: LinkagePublishing | None = None,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -67,11 +69,13 @@ class Relay:
         self.chain: ChainStore = chain or MemoryChainStore()
         self.keys = keys
         self.granting = granting
+        self.linkage = linkage  # publishes linkage encodings and tombstones (topics/linkage_topic.py)
         self.catalogue = catalogue or Catalogue()
         self.topic = self.catalogue.events(origin).name
         self._publisher: Publisher | None = None
         self._position: int | None = None  # last notification id known to be on the topic
         self._key_partitions: int | None = None
+        self._linkage_partitions: dict[str, int] = {}
 
     def published_up_to(self) -> int:
         """The highest notification id committed on the topic (0 if none), read from the topic."""
@@ -143,11 +147,15 @@ class Relay:
                 # The commit may or may not have happened: find out from the topic next time.
                 if self.granting is not None:
                     self.granting.abandoned()
+                if self.linkage is not None:
+                    self.linkage.abandoned()
                 self._position = None
                 self._close_publisher()
                 raise
             if self.granting is not None:
                 self.granting.granted()
+            if self.linkage is not None:
+                self.linkage.committed()
             self._position = notifications[-1].id
             published += len(notifications)
 
@@ -229,6 +237,13 @@ class Relay:
             messages.append((placed, message_digest(self.origin, aggregate_id, version, previous, value)))
             if self.granting is not None and notification.topic.endswith(ERASING_EVENTS):
                 messages.extend(map(sealed_grant, self.granting.tombstones_for(aggregate_id)))
+            if self.linkage is not None:
+                # A case's linkage encoding or tombstone, signed alone, in the event's transaction.
+                for linked in self.linkage.messages_for(notification.topic, aggregate_id, version):
+                    if linked.topic not in self._linkage_partitions:
+                        self._linkage_partitions[linked.topic] = len(self.event_log.partitions(linked.topic))
+                    count = self._linkage_partitions[linked.topic]
+                    messages.append((replace(linked, partition=partition_for(linked.key, count)), None))
         self.chain.put([(a, v, h) for (a, v), h in batch.items()])
         return seal_runs(
             self.origin,
@@ -250,6 +265,8 @@ class Relay:
                 log.exception("relay %s: %s; retrying in %.0f s", self.origin, type(error).__name__, retry_s)
                 if self.granting is not None:
                     self.granting.abandoned()
+                if self.linkage is not None:
+                    self.linkage.abandoned()
                 self._position = None
                 self._close_publisher()
                 stop.wait(retry_s)

@@ -30,6 +30,6 @@ def test_candidates_carry_the_registry_reference_of_imported_records(tmp_path: P
         (pair,) = [listed(c, refs=finder.references("MX", found)) for c in found]
         refs = {pair["left"]: pair["left_ref"], pair["right"]: pair["right_ref"]}
         assert refs == {str(imported): "ALB-2026-0042", str(typed): None}, "the control: typed in, none"
-        assert [listed(c) for c in found][0]["left_ref"] is None, "without references asked, null"
+        assert listed(found[0])["left_ref"] is None, "without references asked, null"
     finally:
         node.close()

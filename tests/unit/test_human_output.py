@@ -131,6 +131,7 @@ def reads(ids: dict[str, str]) -> list[list[str]]:
         *[["timeline", ids[k], "--as", "MX"] for k in ("case", "remains", "sample", "match")],
         *[["forensic", k, "--as", "MX"] for k in ("remains", "samples", "matches")],
         ["stats", "--as", "MX"],
+        ["linkage", "candidates", "--case", case, "--as", "mx-busqueda-nacional", "--role", "investigator"],
         ["audit", "verify"],
         ["case", "show", case, "--as", PROSECUTOR, "--purpose", "search"],
         ["consult", case, "--by", "Rosa Xicará"],

@@ -74,3 +74,34 @@ def test_without_the_rule_the_ledger_records_what_any_recorder_says(tmp_path: Pa
         assert bare.ledger.record_sighting(sighting(CONSULATE, case)) == 2
     finally:
         bare.close()
+
+
+def test_the_nodes_own_process_acts_only_on_records_it_keeps(tmp_path: Path) -> None:
+    """The node itself (its jurisdiction code, node_operator) records for its linkage process on
+    its own cases; on a case another node reported it is refused, and so is another country's
+    code (controls)."""
+    from tests.network import keyed
+
+    network = keyed(
+        {c: Settings(node=c, data_dir=tmp_path, access_rules=SAMPLE_POLICY) for c in ("MX", "GT")},
+        tmp_path / "keys",
+    )
+    mx, gt = build_node(network["MX"]), build_node(network["GT"])
+    try:
+        own = mx.ledger.report_missing_person(report(recorded_by=SHELTER, **CONSENTED))
+        theirs = gt.ledger.report_missing_person(
+            report(recorded_by=Actor("gt-famidegua", "caseworker"), **CONSENTED)
+        )
+        gt.relay.run_once()
+        mx.sync("MX")
+        assert str(theirs) in {r.case_id for r in mx.views("MX").cases()}, "the setting: MX sees it"
+        mx.ledger.record_sighting(sighting(Actor("MX", "node_operator"), own))
+        with pytest.raises(ActRefused):
+            mx.ledger.record_sighting(sighting(Actor("MX", "node_operator"), theirs))
+        with pytest.raises(InvalidField):  # another country's code is no organisation here
+            mx.ledger.record_sighting(sighting(Actor("GT", "node_operator"), own))
+        with pytest.raises(InvalidField):  # the node's code with another role is not its process
+            mx.ledger.record_sighting(sighting(Actor("MX", "caseworker"), own))
+    finally:
+        gt.close()
+        mx.close()
