@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ledger.errors import CommandIdReused
@@ -38,6 +38,7 @@ class CommandClaims:
         self.sqlite = not self.postgres and hasattr(self.datastore, "transaction")
         self._memory: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._batch = threading.local()  # this thread's prefetched claims (known())
         if self.postgres:
             self.table = f'"{self.datastore.schema}"."{TABLE}"' if self.datastore.schema else TABLE
             with self.datastore.transaction(commit=True) as cursor:
@@ -65,11 +66,23 @@ class CommandClaims:
                 self._release(key)
             raise
 
+    @contextlib.contextmanager
+    def known(self, command_ids: Iterable[str]) -> Iterator[None]:
+        """Within the block, this thread's check() of these command ids reads the claims they
+        had when it began, fetched in one query (a bulk import's batch), not one query each."""
+        keys = sorted(set(command_ids))
+        self._batch.held = (set(keys), self._held_many(keys))
+        try:
+            yield
+        finally:
+            self._batch.held = None
+
     def check(self, stored_command_id: str) -> None:
         """CommandIdReused if another request holds this command id (before anything is decided,
         so that a reused id is refused whatever the request would have met)."""
         key, digest = command_key(stored_command_id), _digest(stored_command_id)
-        held = self._held(key)
+        prefetched = getattr(self._batch, "held", None)
+        held = prefetched[1].get(key) if prefetched and key in prefetched[0] else self._held(key)
         if held and digest and held != digest:
             raise CommandIdReused(key)
 
@@ -86,6 +99,35 @@ class CommandClaims:
                 return None if row is None else str(row[0])
         with self._lock:
             return self._memory.get(key)
+
+    def _held_many(self, keys: list[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        if self.postgres:
+            with self.datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    f"SELECT command_id, digest FROM {self.table} WHERE command_id = ANY(%s)", (keys,)
+                )
+                rows = cursor.fetchall()
+            return {
+                str(r["command_id"] if isinstance(r, dict) else r[0]): str(
+                    r["digest"] if isinstance(r, dict) else r[1]
+                )
+                for r in rows
+            }
+        if self.sqlite:
+            found: dict[str, str] = {}
+            with self.datastore.transaction(commit=False) as cursor:
+                for start in range(0, len(keys), 500):  # under SQLite's limit of parameters
+                    part = keys[start : start + 500]
+                    marks = ",".join("?" * len(part))
+                    cursor.execute(
+                        f"SELECT command_id, digest FROM {TABLE} WHERE command_id IN ({marks})", part
+                    )
+                    found.update({str(r[0]): str(r[1]) for r in cursor.fetchall()})
+            return found
+        with self._lock:
+            return {k: self._memory[k] for k in keys if k in self._memory}
 
     def _claim(self, key: str, digest: str) -> bool:
         """True if this call took the claim; False if this very request held it already."""

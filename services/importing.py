@@ -228,17 +228,18 @@ class Importer:
             return [results[n] for n in range(len(chunk))]
         existing = self.batch.existing([self.batch.aggregate_id(c) for _, _, c in ready])
         new: list[tuple[int, Record, Any, Any]] = []
-        for n, record, command in ready:
-            try:
-                if self.batch.aggregate_id(command) in existing:
-                    results[n] = self._result(record, self.batch.update(command, self.reason))
-                else:
-                    # Decided now, so that one bad row spoils no batch.
-                    new.append((n, record, command, self.batch.new_aggregate(command)[0]))
-            except InvalidField as error:
-                results[n] = _refusal(record, error.field, error.problem)
-            except LedgerError as error:
-                results[n] = _refusal(record, "row", str(error))
+        with self.batch.ledger.claims.known(c.command_id for _, _, c in ready):  # one query a batch
+            for n, record, command in ready:
+                try:
+                    if self.batch.aggregate_id(command) in existing:
+                        results[n] = self._result(record, self.batch.update(command, self.reason))
+                    else:
+                        # Decided now, so that one bad row spoils no batch.
+                        new.append((n, record, command, self.batch.new_aggregate(command)[0]))
+                except InvalidField as error:
+                    results[n] = _refusal(record, error.field, error.problem)
+                except LedgerError as error:
+                    results[n] = _refusal(record, "row", str(error))
         saved = self.batch.save_new([c for _, _, c, _ in new], [a for _, _, _, a in new])
         for (n, record, _, _), outcome in zip(new, saved, strict=True):
             results[n] = self._result(record, outcome)

@@ -321,3 +321,28 @@ def test_the_reuse_check_can_fail_without_the_node_wide_claims() -> None:
     ledger.record_sighting(sighting(first, "k-1"))
     ledger.claims._memory.clear()  # as before issue 12's gap was closed: no node-wide memory
     assert ledger.record_sighting(sighting(second, "k-1")) == 2, "recorded as new: the gap"
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_a_batch_checks_its_command_ids_from_one_prefetch_and_still_refuses_a_reuse(
+    tmp_path: Path, backend: str
+) -> None:
+    """A bulk import's batch reads its command ids' claims in one query (CommandClaims.known):
+    a reused id is refused as before, a fresh one passes (the control)."""
+    node = None
+    if backend == "memory":
+        ledger = CaseLedger("MX", env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: NOW)
+    else:
+        node = build_node(Settings(node="MX", data_dir=tmp_path))
+        ledger = node.ledger
+    try:
+        ledger.report_missing_person(report(command_id="folio-1"))
+        with ledger.claims.known(["folio-1", "folio-2"]):
+            with pytest.raises(CommandIdReused):
+                ledger.report_missing_person(report(command_id="folio-1", given_names="Otra"))
+            assert ledger.report_missing_person(report(command_id="folio-2"))
+        with pytest.raises(CommandIdReused):  # outside the batch: one query, same answer
+            ledger.report_missing_person(report(command_id="folio-2", given_names="Otra"))
+    finally:
+        if node is not None:
+            node.close()
