@@ -246,6 +246,7 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "buried_on": "common",
     },
     "RemainsExhumed": {"exhumed_on": "common", "reason": "reserved"},
+    "RemainsTransferred": {"from_holder": "forensic", "to_holder": "forensic", "reason": "forensic"},
     "RemainsReleased": {"released_to": "public", "recipient": "reserved", "released_on": "common"},
     "RepatriationCompleted": {
         "part": "public",
