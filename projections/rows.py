@@ -201,6 +201,8 @@ class RowMaker:
                 overlay(fields, key, value)
         if name in _TRANSFERS and "to_holder" in fields:
             fields["holder"] = fields["to_holder"]
+            if name == "RemainsTransferred":  # the remains' chain of custody, in order
+                fields["custody"] = [*(state.get("custody") or [fields["from_holder"]]), fields["to_holder"]]
         for key, value in fields.items():
             overlay(state, key, value)
         held = set(opened.tiers) | set(opened.closed) | tiers_of(name)
