@@ -61,12 +61,14 @@ class ReleaseRemains(RemainsCommand):
     released_to: str
     recipient: str
     released_on: date | str
+    from_holder: str | None = None  # who gives them up; by default the custody chain's last
 
     def checked(self, today: date) -> dict[str, Any]:
         return {
             "released_to": v.choice("released_to", self.released_to, RELEASE_RECIPIENTS),
             "recipient": v.required_text("recipient", self.recipient),
             "released_on": v.past_date("released_on", self.released_on, today=today, required=True),
+            "from_holder": v.optional_text("from_holder", self.from_holder, max_length=200),
         }
 
 

@@ -81,15 +81,26 @@ class RemainsResting:
             resting_of(remains)["buried"] = None
 
     class RemainsReleased(Recorded):
-        """Identified remains released to the family or to a consulate."""
+        """Identified remains released to the family or to a consulate by their holder, who
+        gives them up: the recipient holds them from then on."""
 
+        class_version = 2
         released_to: str
         recipient: str
         released_on: date
+        from_holder: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 did not name the holder who gave the remains up."""
+            state["from_holder"] = None
 
         def evolve(self, remains: Any) -> None:
             resting_of(remains)["released_to"] = self.released_to
-            custody_of(remains).append(self.recipient)  # the recipient holds them now
+            custody = custody_of(remains)
+            if not custody and self.from_holder:
+                custody.append(self.from_holder)
+            custody.append(self.recipient)  # the recipient holds them now
 
     class RepatriationCompleted(RepatriationCompleted):
         def evolve(self, remains: Any) -> None:
@@ -156,7 +167,15 @@ class RemainsResting:
             raise RuleBroken(
                 "remains_id", f"the remains were released already, to the {resting['released_to']}"
             )
-        self.trigger_event(self.RemainsReleased, **envelope, **data)
+        custody = custody_of(self)
+        given = data.pop("from_holder", None)
+        if custody and given is not None and given != custody[-1]:
+            raise RuleBroken(
+                "from_holder",
+                f"the remains are released by their current holder, {custody[-1]!r}, not {given!r}",
+            )
+        holder = custody[-1] if custody else given
+        self.trigger_event(self.RemainsReleased, **envelope, **data, from_holder=holder)
 
     def hand_over(self, envelope: dict[str, Any], **data: Any) -> None:
         resting = resting_of(self)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from ledger.errors import InvalidField, RuleBroken
 from ledger.forensic_commands import IdentifyRemains
-from ledger.remains_commands import ExhumeRemains, TransferRemains
+from ledger.remains_commands import ExhumeRemains, ReleaseRemains, TransferRemains
 from ledger.remains_course import custody_of
 from services.bootstrap import Node
 from services.tokens import TokenStore
@@ -77,7 +77,20 @@ def test_a_release_makes_its_recipient_the_holder_and_the_hand_over_ends_custody
         ExhumeRemains(**ctx(FORENSIC, FI), remains_id=remains, exhumed_on="2026-05-18", reason="release")
     )
     transfer(mx, remains, CEMETERY, SEMEFO)
-    release(mx, remains)  # to the consulate, hn-consulado-tapachula
+    with pytest.raises(RuleBroken, match=r"^from_holder: the remains are released by their current holder"):
+        mx.release_remains(
+            ReleaseRemains(
+                **ctx(FORENSIC, FI),
+                remains_id=remains,
+                released_to="consulate",
+                recipient="hn-consulado-tapachula",
+                released_on="2026-05-20",
+                from_holder=CEMETERY,  # it gave them up already
+            )
+        )
+    release(mx, remains)  # to the consulate, hn-consulado-tapachula; by the holder, SEMEFO
+    [released] = [e for e in mx.repository.event_store.get(remains) if type(e).__name__ == "RemainsReleased"]
+    assert released.from_holder == SEMEFO  # the holder who gave them up
     with pytest.raises(RuleBroken, match=r"^from_holder: .*'hn-consulado-tapachula', not 'SEMEFO Tapachula'"):
         transfer(mx, remains, SEMEFO, "Funeraria San José")
     transfer(mx, remains, "hn-consulado-tapachula", "Funeraria San José")
@@ -187,3 +200,12 @@ def test_the_command_line_transfers_custody_and_refuses_a_broken_chain(tmp_path:
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)
     assert row["state"]["custody"] == [SEMEFO, LAB, CEMETERY] and row["state"]["holder"] == CEMETERY
+
+
+def test_a_release_recorded_before_custody_was_kept_reads_with_no_holder() -> None:
+    from ledger.remains import UnidentifiedRemains
+
+    state: dict[str, object] = {"released_to": "family", "recipient": "Rosa Cruz"}
+    UnidentifiedRemains.RemainsReleased.upcast_v1_v2(state)
+    assert state["from_holder"] is None
+    assert UnidentifiedRemains.RemainsReleased.class_version == 2
