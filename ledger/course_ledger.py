@@ -30,6 +30,7 @@ from ledger.remains_commands import (
     HandOverRemains,
     ReceiveRemains,
     ReleaseRemains,
+    TransferRemains,
 )
 
 # The events that put a case on an overdue list (the lists read only the cases that hold one).
@@ -95,6 +96,9 @@ class CourseLedger(LedgerApplication):
 
     def release_remains(self, command: ReleaseRemains) -> int:
         return self._remains_act(command, lambda r, e, d: r.release(e, **d))
+
+    def transfer_remains(self, command: TransferRemains) -> int:
+        return self._remains_act(command, lambda r, e, d: r.transfer(e, **d))
 
     def hand_over_remains(self, command: HandOverRemains) -> int:
         return self._remains_act(command, lambda r, e, d: r.hand_over(e, **d))

@@ -1,5 +1,5 @@
 """Commands about remains after recovery and identification (ledger/remains_course.py):
-burial, exhumation, release, and each node's part of a repatriation."""
+burial, exhumation, custody, release, and each node's part of a repatriation."""
 
 from __future__ import annotations
 
@@ -61,12 +61,30 @@ class ReleaseRemains(RemainsCommand):
     released_to: str
     recipient: str
     released_on: date | str
+    from_holder: str | None = None  # who gives them up; by default the custody chain's last
 
     def checked(self, today: date) -> dict[str, Any]:
         return {
             "released_to": v.choice("released_to", self.released_to, RELEASE_RECIPIENTS),
             "recipient": v.required_text("recipient", self.recipient),
             "released_on": v.past_date("released_on", self.released_on, today=today, required=True),
+            "from_holder": v.optional_text("from_holder", self.from_holder, max_length=200),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferRemains(RemainsCommand):
+    """Pass custody of remains from their current holder to the next, as for samples."""
+
+    from_holder: str
+    to_holder: str
+    reason: str
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {
+            "from_holder": v.required_text("from_holder", self.from_holder),
+            "to_holder": v.required_text("to_holder", self.to_holder),
+            "reason": v.required_text("reason", self.reason, max_length=1000),
         }
 
 

@@ -2,6 +2,9 @@
 (recorded where the remains are held), an exhumation, the release of identified remains to
 the family or a consulate, and a repatriation from node to node, each node recording its own
 part (handed over at the remains' node; received and buried at home at the case's node).
+Custody is continuous, as for samples: each RemainsTransferred passes the remains from the
+current holder to the next (the first transfer names who held them since recovery), and a
+release makes its recipient the holder.
 
 A mixin of UnidentifiedRemains (the remains' part) and one of MissingPersonCase (the part the
 family's country records); both carry RepatriationCompleted, one schema for both."""
@@ -23,6 +26,14 @@ def resting_of(remains: Any) -> dict[str, Any]:
     found: dict[str, Any] | None = remains.__dict__.get("resting")
     if found is None:
         found = remains.__dict__["resting"] = {"buried": None, "released_to": None, "handed_over_to": None}
+    return found
+
+
+def custody_of(remains: Any) -> list[str]:
+    """Who held the remains, in order; the last holds them now (empty: none named yet)."""
+    found: list[str] | None = remains.__dict__.get("custody")
+    if found is None:
+        found = remains.__dict__["custody"] = []
     return found
 
 
@@ -70,18 +81,62 @@ class RemainsResting:
             resting_of(remains)["buried"] = None
 
     class RemainsReleased(Recorded):
-        """Identified remains released to the family or to a consulate."""
+        """Identified remains released to the family or to a consulate by their holder, who
+        gives them up: the recipient holds them from then on."""
 
+        class_version = 2
         released_to: str
         recipient: str
         released_on: date
+        from_holder: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 did not name the holder who gave the remains up."""
+            state["from_holder"] = None
 
         def evolve(self, remains: Any) -> None:
             resting_of(remains)["released_to"] = self.released_to
+            custody = custody_of(remains)
+            if not custody and self.from_holder:
+                custody.append(self.from_holder)
+            custody.append(self.recipient)  # the recipient holds them now
 
     class RepatriationCompleted(RepatriationCompleted):
         def evolve(self, remains: Any) -> None:
             resting_of(remains)["handed_over_to"] = self.to_country
+
+    class RemainsTransferred(Recorded):
+        """Custody of the remains passed from their current holder to the next."""
+
+        from_holder: str
+        to_holder: str
+        reason: str
+
+        def evolve(self, remains: Any) -> None:
+            custody = custody_of(remains)
+            if not custody:  # the first transfer names who held them since recovery
+                custody.append(self.from_holder)
+            custody.append(self.to_holder)
+
+    def transfer(self, envelope: dict[str, Any], from_holder: str, to_holder: str, reason: str) -> None:
+        handed_over_to = resting_of(self)["handed_over_to"]
+        if handed_over_to is not None:
+            raise RuleBroken(
+                "remains_id",
+                f"the remains were handed over to {handed_over_to}: their custody continues there",
+            )
+        custody = custody_of(self)
+        if custody and from_holder != custody[-1]:
+            raise RuleBroken(
+                "from_holder",
+                f"custody can pass only from the current holder, {custody[-1]!r}, not {from_holder!r}",
+            )
+        if to_holder == from_holder:
+            raise RuleBroken("to_holder", "custody passes to another holder")
+        self.trigger_event(
+            self.RemainsTransferred, **envelope, from_holder=from_holder, to_holder=to_holder, reason=reason
+        )
 
     def bury(self, envelope: dict[str, Any], **data: Any) -> None:
         resting = resting_of(self)
@@ -112,7 +167,15 @@ class RemainsResting:
             raise RuleBroken(
                 "remains_id", f"the remains were released already, to the {resting['released_to']}"
             )
-        self.trigger_event(self.RemainsReleased, **envelope, **data)
+        custody = custody_of(self)
+        given = data.pop("from_holder", None)
+        if custody and given is not None and given != custody[-1]:
+            raise RuleBroken(
+                "from_holder",
+                f"the remains are released by their current holder, {custody[-1]!r}, not {given!r}",
+            )
+        holder = custody[-1] if custody else given
+        self.trigger_event(self.RemainsReleased, **envelope, **data, from_holder=holder)
 
     def hand_over(self, envelope: dict[str, Any], **data: Any) -> None:
         resting = resting_of(self)

@@ -246,7 +246,13 @@ FIELD_TIERS: Final[Mapping[str, Mapping[str, str]]] = {
         "buried_on": "common",
     },
     "RemainsExhumed": {"exhumed_on": "common", "reason": "reserved"},
-    "RemainsReleased": {"released_to": "public", "recipient": "reserved", "released_on": "common"},
+    "RemainsTransferred": {"from_holder": "forensic", "to_holder": "forensic", "reason": "forensic"},
+    "RemainsReleased": {
+        "released_to": "public",
+        "recipient": "reserved",
+        "released_on": "common",
+        "from_holder": "forensic",  # a holder, as in SampleTransferred and RemainsTransferred
+    },
     "RepatriationCompleted": {
         "part": "public",
         "remains_id": "common",

@@ -71,6 +71,9 @@ _FORENSIC_STATUS = {
     "RepatriationCompleted": "handed_over",
 }
 
+# Custody passing from holder to holder: the holder changes, the status stays.
+_TRANSFERS = ("SampleTransferred", "RemainsTransferred")
+
 
 def overlay(target: dict[str, Any], key: str, value: Any) -> None:
     """Set a field; a section (a dict) is merged field by field with what is there."""
@@ -196,8 +199,10 @@ class RowMaker:
         for tier in sorted(visible):
             for key, value in opened.tiers[tier].items():
                 overlay(fields, key, value)
-        if name == "SampleTransferred" and "to_holder" in fields:
+        if name in _TRANSFERS and "to_holder" in fields:
             fields["holder"] = fields["to_holder"]
+            if name == "RemainsTransferred":  # the remains' chain of custody, in order
+                fields["custody"] = [*(state.get("custody") or [fields["from_holder"]]), fields["to_holder"]]
         for key, value in fields.items():
             overlay(state, key, value)
         held = set(opened.tiers) | set(opened.closed) | tiers_of(name)
@@ -205,7 +210,7 @@ class RowMaker:
         status = _FORENSIC_STATUS.get(name, current.status if current is not None else "recorded")
         if name == "MatchReviewed":  # the outcome is forensic: "reviewed" to those who may not read it
             status = str(fields.get("outcome") or "reviewed")
-        if name == "SampleTransferred" and current is not None:
+        if name in _TRANSFERS and current is not None:
             status = current.status
         return ForensicRow(
             aggregate_id=str(meta["aggregate_id"]),

@@ -31,6 +31,7 @@ from ledger.remains_commands import (
     HandOverRemains,
     ReceiveRemains,
     ReleaseRemains,
+    TransferRemains,
 )
 from services.acting import Acting
 from services.api_commands import CASEWORK, FORENSIC, REVIEWERS, Route
@@ -134,6 +135,14 @@ COURSE_ROUTES = (
         ExhumeRemains,
         "exhume_remains",
         "Record that remains were exhumed",
+        FORENSIC | REVIEWERS,
+        "remains_id",
+    ),
+    Route(
+        "/remains/{remains_id}/custody",
+        TransferRemains,
+        "transfer_remains",
+        "Pass custody of remains from their current holder to the next",
         FORENSIC | REVIEWERS,
         "remains_id",
     ),

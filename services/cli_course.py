@@ -141,6 +141,7 @@ NAMES = {
     "bury_remains": "bury",
     "exhume_remains": "exhume",
     "release_remains": "release",
+    "transfer_remains": "transfer",
     "hand_over_remains": "hand-over",
 }
 

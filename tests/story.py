@@ -48,7 +48,13 @@ from ledger.forensic_commands import (
     WithdrawDonorConsent,
 )
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
-from ledger.remains_commands import BuryRemains, ExhumeRemains, HandOverRemains, ReleaseRemains
+from ledger.remains_commands import (
+    BuryRemains,
+    ExhumeRemains,
+    HandOverRemains,
+    ReleaseRemains,
+    TransferRemains,
+)
 from ledger.values import AgeRange, Coordinates, Effect, Mark, Place, TeamMember, Tooth
 from tests.factories import FAMILY, FORENSIC, ctx, report
 
@@ -374,6 +380,15 @@ def course_of_the_case(ledger: CaseLedger, case: UUID, remains: UUID) -> None:
     ledger.bury_remains(BuryRemains(**ctx(FORENSIC, fi), remains_id=remains, **burial))
     ledger.exhume_remains(
         ExhumeRemains(**ctx(FORENSIC, fi), remains_id=remains, exhumed_on="2026-04-18", reason="release")
+    )
+    ledger.transfer_remains(
+        TransferRemains(
+            **ctx(FORENSIC, fi),
+            remains_id=remains,
+            from_holder="Panteón de Altar",
+            to_holder="SEMEFO Sonora",
+            reason="release",
+        )
     )
     ledger.release_remains(
         ReleaseRemains(
