@@ -209,7 +209,7 @@ def test_topics_init_is_idempotent(tmp_path: Path) -> None:
 
 def test_rules_check_validates_and_names_the_broken_rule(tmp_path: Path) -> None:
     sample = caseledger(tmp_path, "rules", "check")
-    assert sample.returncode == 0 and "4 jurisdictions, 17 organisations, 11 agreements" in sample.stdout
+    assert sample.returncode == 0 and "4 jurisdictions, 17 organisations, 13 agreements" in sample.stdout
     broken = tmp_path / "rules.toml"
     broken.write_text(
         'version = 1\n[[jurisdictions]]\ncode = "MX"\nname = "México"\n'
