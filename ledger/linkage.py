@@ -109,6 +109,16 @@ def _secret(secret: bytes) -> bytes:
     return bytes(secret)
 
 
+def secret_id(secret: bytes) -> str:
+    """A name for the linkage secret that reveals nothing of it (HMAC-SHA256 of a fixed label
+    under the secret, 8 bytes): encodings say which secret made them, so that after a rotation
+    (topics/linkage_topic.py) encodings made under different secrets are never compared."""
+    import hashlib
+    import hmac
+
+    return hmac.new(_secret(secret), b"caseledger linkage secret id", hashlib.sha256).hexdigest()[:16]
+
+
 def encode(
     people: Sequence[Mapping[str, Any]], secret: bytes, *, version: int = SCHEMA_VERSION
 ) -> list[bytes]:
@@ -134,6 +144,7 @@ class Encoding:
     origin: str
     schema_version: int
     bits: bytes
+    secret_id: str = ""  # which linkage secret made it (secret_id()); "" before rotations were named
 
     def checked(self) -> Encoding:
         """The encoding if it can be compared; otherwise LinkageError naming what is wrong."""
@@ -151,6 +162,7 @@ class Encoding:
             "origin": self.origin,
             "schema_version": self.schema_version,
             "bits": base64.b64encode(self.bits).decode("ascii"),
+            "secret_id": self.secret_id,
         }
 
 

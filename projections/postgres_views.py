@@ -209,8 +209,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             )
             self._timeline_restore = (
                 SQL(
-                    "UPDATE {0}.timeline SET shown = %s, withheld = %s "
-                    "WHERE aggregate_id = %s AND version = %s"
+                    "UPDATE {0}.timeline SET shown = %s, withheld = %s, occurred_at = %s, "
+                    "recorded_at = %s, organisation = %s, role = %s WHERE aggregate_id = %s AND version = %s"
                 )
                 .format(Identifier(schema))
                 .as_string(connection)
@@ -325,7 +325,19 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             if restored:
                 cursor.executemany(
                     self._timeline_restore,
-                    [(e.shown, list(e.withheld), e.aggregate_id, e.version) for e in restored],
+                    [
+                        (
+                            e.shown,
+                            list(e.withheld),
+                            e.occurred_at,
+                            e.recorded_at,
+                            e.organisation,
+                            e.role,
+                            e.aggregate_id,
+                            e.version,
+                        )
+                        for e in restored
+                    ],
                 )
             if purged:
                 cursor.executemany(self._purge_sql, [(c,) for c in purged])

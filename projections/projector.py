@@ -34,7 +34,7 @@ from projections.views import (
 from projections.withheld import withheld_here
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
-from topics.grants import grant_context, granted
+from topics.grants import DISCLOSED, grant_context, granted
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
 from topics.mapping import CREATION_EVENTS, open_record
 from topics.reader import LogReader, decode_batch
@@ -72,6 +72,7 @@ class Projector:
         self.registry = registry or SchemaRegistry()
         self.policy: AccessPolicy = policy or OwnCasesOnly()
         self.row_maker = RowMaker(jurisdiction, self.policy)
+        self.row_maker.disclosed = self.disclosed
         self.catalogue = catalogue or Catalogue()
         self.batch_size = batch_size
         self.keys = keys
@@ -259,15 +260,18 @@ class Projector:
                 readable = Decoded(decoded.name, decoded.writer_version, opened.plain)
                 row = self.row_maker.to_row(readable, current, opened.closed)
                 if (
-                    decoded.name == "ConsentGranted"
-                    and row is not None
+                    row is not None
                     and row.restricted
                     and row.status != "erased"
                     and self.row_maker.purpose in row.consents
                     and current is not None
-                    and self.row_maker.purpose not in current.consents
+                    and (
+                        (decoded.name == "ConsentGranted" and self.row_maker.purpose not in current.consents)
+                        or (decoded.name == "DisclosureDecided" and self.disclosed(link[0]))
+                    )
                 ):
                     # Consent given again: what withdrawing it emptied is only in the log now.
+                    # A disclosure approved (#19): the case's earlier events open with its key.
                     refolded, entries = refold(self, link[0], record)
                     if refolded is not None and not refolded.restricted:
                         row, restored[link[0]] = replace(refolded, version=row.version), entries
@@ -333,18 +337,24 @@ class Projector:
         reached: dict[TopicPartition, int] = dict(positions or {})
         purged: list[str] = []
         received: dict[str, bytes] = {}
+        disclosed: set[str] = set()
         for item in items:
             record = item.record
             tp = TopicPartition(record.topic, record.partition)
             reached[tp] = max(reached.get(tp, 0), record.offset + 1)
             try:
-                self.apply_key(item, purged, received)
+                if self.apply_key(item, purged, received):
+                    disclosed.add(granted(item)[1])
             except (ValueError, UndecodableMessage, Refused) as error:
                 self.dead_letter(record, str(error))
         self.data_keys.put_many(received.items())  # one round trip for the batch
+        # Kept with the key, so that a rebuild of the views opens the case as the first pass did.
+        self.data_keys.record_grants({k: DISCLOSED for k in disclosed if k in received})
         self.views.apply([], [tracking_at(tp, nxt) for tp, nxt in reached.items()], {}, purged)
 
-    def apply_key(self, item: Checked, purged: list[str], received: dict[str, bytes]) -> None:
+    def apply_key(self, item: Checked, purged: list[str], received: dict[str, bytes]) -> bool:
+        """Keep one grant's key (or destroy it on a tombstone); True when the origin granted it
+        to this node by an approved disclosure (#19) rather than by the agreements."""
         record = item.record
         origin, key_id = granted(item)
         aggregate_id = parse_key_id(key_id)[0]
@@ -352,14 +362,26 @@ class Projector:
             received.pop(key_id, None)
             self.data_keys.destroy([key_id])
             purged.append(aggregate_id)
-            return
+            return False
         grant = self.registry.decode(record.value)
         if grant.name != "KeyGrant" or grant.record["key_id"] != key_id or grant.record["origin"] != origin:
             raise ValueError("key grant: its body does not match its key and origin")
         wrapped = grant.record["grants"].get(self.node)
         if wrapped is None or self.recipient is None:
-            return  # not granted to this node
+            return False  # not granted to this node
         received[key_id] = unwrap(self.recipient, wrapped, grant_context(key_id))
+        return self.node in grant.record.get("disclosed_to", ())
+
+    def disclosed(self, case_id: str) -> bool:
+        """Whether the case's origin disclosed its common tier to this node (#19): a common-tier
+        key of the case this node keeps was granted by disclosure. Asked only when the rules do
+        not let these views read the tier but a key to it is held: a rare case."""
+        if self.jurisdiction != self.node:
+            return False
+        return any(
+            parse_key_id(k)[1] == "common" and self.data_keys.granted_to(k) == DISCLOSED
+            for k in self.data_keys.live(case_id)
+        )
 
     def dead_letter(self, record: LogRecord, reason: str) -> None:
         """Publish the record, untouched, with the reason and where it came from."""

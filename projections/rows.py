@@ -4,7 +4,7 @@ timeline entry, as far as the access rules, the family's consent and the keys he
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -154,7 +154,7 @@ def links_of(name: str, opened: Opened) -> list[Link]:
 def public_only(row: CaseRow) -> CaseRow:
     """The row without anything above the public tier."""
     emptied: dict[str, Any] = dict.fromkeys(PURGED_COLUMNS)
-    return replace(row, restricted=True, **emptied)
+    return replace(row, restricted=True, disclosed=False, **emptied)
 
 
 class RowMaker:
@@ -165,6 +165,9 @@ class RowMaker:
         self.policy = policy
         self.purpose: str = getattr(policy, "purpose", "search")  # what these views are for
         self.consent_blind = False  # folding a case again: only the consent given last counts
+        # case id -> whether its origin disclosed its common tier to this node (#19): set by
+        # the projector from the key grants it keeps (projections/projector.py)
+        self.disclosed: Callable[[str], bool] = lambda case_id: False
 
     def consents(self, purposes: Sequence[str] | set[str]) -> bool:
         """Whether the family's consent lets these views show a case's personal data."""
@@ -174,7 +177,7 @@ class RowMaker:
         """A row maker for folding a case again from its first event, blind to consent on the
         way (Projector.refold applies the consent given last)."""
         blind = RowMaker(self.jurisdiction, self.policy)
-        blind.purpose, blind.consent_blind = self.purpose, True
+        blind.purpose, blind.consent_blind, blind.disclosed = self.purpose, True, self.disclosed
         return blind
 
     def forensic_row(self, name: str, opened: Opened, current: ForensicRow | None) -> ForensicRow | None:
@@ -230,7 +233,7 @@ class RowMaker:
         tiers of the event these views hold no key for."""
         meta: dict[str, Any] = decoded.record["meta"]
         if decoded.name == "CaseReported":
-            return self.reported(decoded.record)
+            return self.reported(decoded.record, closed)
         if current is None or meta["aggregate_type"] != "MissingPersonCase":
             return None
         version = int(meta["aggregate_version"])
@@ -260,9 +263,10 @@ class RowMaker:
             status = str(decoded.record.get("status") or "missing")  # public: the status after it
         return replace(current, version=version, status=status or current.status)
 
-    def reported(self, body: dict[str, Any]) -> CaseRow:
+    def reported(self, body: dict[str, Any], closed: Sequence[str] = ()) -> CaseRow:
         meta: dict[str, Any] = body["meta"]
         origin = str(meta["origin"])
+        case_id = str(meta["aggregate_id"])
         person, seen = body["person"], body["last_seen"]
         consents = tuple(sorted(body["consented_purposes"]))
         minor = is_minor(person, seen)
@@ -270,21 +274,24 @@ class RowMaker:
         # most the common tier, so a minor's identity is read only through an audited read
         # (services/reading.py). A tier this node holds no key for reads as None: restricted
         # whatever the rules say; and a case is shared only with the family's consent for it.
+        # Beyond the rules, an origin may disclose one case's common tier to this node on a
+        # linkage candidate's request (#19): it wrapped the key for it and said so, signed.
+        tier = tier_of("CaseReported", "person.given_names")
+        readable = self.policy.may_read(
+            self.jurisdiction, origin, tier, nationalities=person["nationalities"], minor=minor
+        )
+        disclosed = (
+            not readable and tier not in closed and origin != self.jurisdiction and self.disclosed(case_id)
+        )
         common = (
             person["given_names"] is not None
             and not minor
             and not body.get("withheld_from_countries")  # a refugee's: through the audited read only
             and self.consents(consents)
-            and self.policy.may_read(
-                self.jurisdiction,
-                origin,
-                tier_of("CaseReported", "person.given_names"),
-                nationalities=person["nationalities"],
-                minor=minor,
-            )
+            and (readable or disclosed)
         )
         row = CaseRow(
-            case_id=str(meta["aggregate_id"]),
+            case_id=case_id,
             origin=origin,
             version=meta["aggregate_version"],
             status="missing",
@@ -303,6 +310,7 @@ class RowMaker:
             last_seen_place=seen["place"],
             consents=consents,
             minor=minor,
+            disclosed=disclosed,
         )
         return row if common else public_only(row)
 

@@ -50,6 +50,8 @@ class RowSealer:
             fields: dict[str, Any] = {f: getattr(row, f) for f in SEALED_CASE_FIELDS}
             if not row.minor:
                 fields["minor"] = False
+            if row.disclosed:
+                fields["disclosed"] = True
             stored.append(
                 (
                     replace(row, **_EMPTY),

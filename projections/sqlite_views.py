@@ -221,9 +221,24 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                 )
             for values in cases:
                 cursor.execute(_UPSERT, _case_values(values))
+            # Shown again: its fields, and who recorded it and when, exact where the first pass
+            # held no key to the envelope (a case disclosed afterwards, #19).
             cursor.executemany(
-                "UPDATE timeline SET shown = ?, withheld = ? WHERE aggregate_id = ? AND version = ?",
-                [(e.shown, ",".join(e.withheld), e.aggregate_id, e.version) for e in restored],
+                "UPDATE timeline SET shown = ?, withheld = ?, occurred_at = ?, recorded_at = ?, "
+                "organisation = ?, role = ? WHERE aggregate_id = ? AND version = ?",
+                [
+                    (
+                        e.shown,
+                        ",".join(e.withheld),
+                        e.occurred_at.astimezone(UTC).isoformat(),
+                        e.recorded_at.astimezone(UTC).isoformat(),
+                        e.organisation,
+                        e.role,
+                        e.aggregate_id,
+                        e.version,
+                    )
+                    for e in restored
+                ],
             )
             for case_id in purged:
                 cursor.execute(_PURGE, (case_id,))

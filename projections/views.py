@@ -42,6 +42,10 @@ class CaseRow:
     # can tell: remains, samples and matches linked to the case inherit the minor rule. Stored
     # sealed with the fields above public (projections/sealed_rows.py), never as a column.
     minor: bool = True
+    # Shown by an approved disclosure (#19) rather than by the agreements: the origin wrapped
+    # this case's common tier for this node on a linkage candidate's request. Stored sealed
+    # like `minor`; the callers it is shown to are the node's own (services/caller_view.py).
+    disclosed: bool = False
 
     @property
     def display_name(self) -> str:
@@ -358,7 +362,7 @@ class JurisdictionViews(TrackingRecorder, ABC):
         same data exactly when their digests are equal."""
         hasher = hashlib.sha256()
         for row in sorted(self.cases(), key=lambda r: r.case_id):
-            hasher.update(repr((*(getattr(row, c) for c in CASE_COLUMNS), row.minor)).encode())
+            hasher.update(repr((*(getattr(row, c) for c in CASE_COLUMNS), row.minor, row.disclosed)).encode())
         for aggregate_id, (version, digest) in sorted(self.all_chain_heads().items()):
             hasher.update(f"{aggregate_id}:{version}:{digest.hex()}".encode())
             for entry in self.timeline(aggregate_id):

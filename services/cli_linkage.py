@@ -18,7 +18,7 @@ from ledger.access_rules import load as load_rules
 from ledger.commands import Actor
 from ledger.linkage_case import DECISIONS, DecideDisclosure, RequestDisclosure
 from services.cli_common import UserError, node_from_env, parse_case_id
-from services.linkage import candidates_of, linkage_finder
+from services.linkage import candidates_of, linkage_finder, rotate_secret
 
 
 @click.group("linkage")
@@ -122,3 +122,16 @@ def decide(
         )
         node.relay.run_once()
     click.echo(f"request {request_id} {decision}")
+
+
+@linkage_group.command("rotate")
+def rotate() -> None:
+    """Announce that this node now encodes under the network's new linkage secret (installed in
+    CASELEDGER_LINKAGE_SECRET first) and publish its encodings again under it; every node then
+    withdraws this origin's encodings made under the old one."""
+    with node_from_env() as node:
+        if node.settings.access_rules is None or node.settings.linkage_secret is None:
+            raise UserError("CASELEDGER_LINKAGE_SECRET: linkage needs the network's rules and linkage secret")
+        count, previous = rotate_secret(node)
+    withdrawn = ", ".join(previous) or "none"
+    click.echo(f"{count} encodings published again under the new linkage secret; withdrawn: {withdrawn}")

@@ -99,3 +99,60 @@ def _record(node: Any, case_id: uuid.UUID, reader: Actor, outcome: str, reason: 
             interface=interface,
         )
     )
+
+
+def published_by(node: Any) -> dict[str, str]:
+    """The cases this origin's linkage topic holds an encoding of now (case id -> the secret id
+    it was made under), read and verified from the topic's beginning."""
+    import json
+
+    from topics.linkage_topic import DISCLOSURE, ROTATION
+    from topics.reader import LogReader
+
+    topic = node.catalogue.linkage(node.settings.node).name
+    if topic not in node.event_log.list_topics():
+        return {}
+    tps = node.event_log.partitions(topic)
+    begins = node.event_log.beginning_offsets(tps)
+    reader = LogReader(node.event_log, node.keys.verify, node.catalogue.linkage_origin)
+    held: dict[str, str] = {}
+    for batch in reader.batches(begins):
+        for checked in batch.checked:
+            key = (checked.record.key or b"").decode("utf-8", "replace")
+            if checked.problem or key.startswith((DISCLOSURE, ROTATION)):
+                continue
+            if checked.record.value is None:
+                held.pop(key, None)
+            else:
+                held[key] = str(json.loads(checked.record.value).get("secret_id", ""))
+    return held
+
+
+def rotate_secret(node: Any) -> tuple[int, list[str]]:
+    """After the operators installed the network's new linkage secret on this node: announce
+    the rotation on its linkage topic, signed, and publish each case it had published encoded
+    again under the new secret, in one transaction. Returns how many cases were re-encoded and
+    the secret ids they were made under before."""
+    publishing = node.relay.linkage
+    if publishing is None:
+        raise RuleBroken("linkage_secret", "this node holds no linkage secret and rules")
+    held = published_by(node)
+    records = publishing.rotation(sorted(held), held.values())
+    publisher = node.event_log.publisher(
+        f"{node.catalogue.prefix}caseledger-linkage-rotation-{node.settings.node}"
+    )
+    try:
+        publisher.publish(records)
+        publishing.committed()
+    except Exception:
+        publishing.abandoned()
+        raise
+    finally:
+        publisher.close()
+    log.info(
+        "linkage %s: rotated to secret %s, %d cases re-encoded",
+        node.settings.node,
+        publishing.secret_id,
+        len(held),
+    )
+    return len(held), sorted(set(held.values()) - {publishing.secret_id})

@@ -37,6 +37,11 @@ CaseContext = Callable[[str], tuple[Sequence[str], bool]]
 Withheld = Callable[[str, Any], frozenset[str]]
 
 
+# What a reader's key store records as whom a key received by an approved disclosure (#19)
+# was granted on: the origin disclosed this aggregate's tier to it beyond the agreements.
+DISCLOSED = frozenset({"disclosure"})
+
+
 def grant_context(key_id: str) -> bytes:
     return f"grant:{key_id}".encode()
 
@@ -149,6 +154,9 @@ class Granting:
             readers = self.readers_for(aggregate_id, tier, event)
             if (self._pending.get(key_id) or self.keys.granted_to(key_id)) == readers:
                 continue  # granted already to exactly these readers
+            # Readers the rules do not entitle, wrapped for by an approved disclosure: the grant
+            # says so, signed, so that their views open this case's tier and no other's.
+            disclosed = readers - self._readers_without_disclosure(aggregate_id, tier, event)
             wrapped = {
                 r: wrap_for(self.recipients[r], key, grant_context(key_id), self._ephemerals)
                 for r in sorted(readers)
@@ -162,6 +170,7 @@ class Granting:
                     "tier": tier,
                     "granted_at": datetime.now(UTC),
                     "grants": wrapped,
+                    "disclosed_to": sorted(disclosed),
                 },
             )
             self._pending[key_id] = readers

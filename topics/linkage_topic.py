@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from ledger.access_rules import AccessRules
-from ledger.linkage import SCHEMA_VERSION, Encoding, LinkageError, candidates, encode
+from ledger.linkage import SCHEMA_VERSION, Encoding, LinkageError, candidates, encode, secret_id
 from ledger.tiers import is_minor
 from topics.catalogue import Catalogue
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
@@ -54,6 +54,9 @@ DECIDING_EVENTS = (
 )
 ERASED = (".DataErased",)
 DISCLOSURE = "disclosure/"  # the key of a disclosure request routed on the linkage topic
+# The key of an origin's announcement that it rotated to another linkage secret: its encodings
+# made under any other secret are withdrawn, and are never compared again.
+ROTATION = "rotation/"
 
 
 class CaseState(Protocol):
@@ -150,6 +153,7 @@ class LinkagePublishing:
         self.origin, self.secret, self.rules, self.signer = origin, secret, rules, signer
         self.catalogue, self.case_of, self.today = catalogue, case_of, today
         self.store = store if store is not None else EncodingStore()
+        self.secret_id = secret_id(secret)
         self._pending: list[tuple[str, Encoding | None, frozenset[str]]] = []
 
     def recipients(self, case: CaseState | None) -> frozenset[str]:
@@ -178,13 +182,50 @@ class LinkagePublishing:
                 return []  # never published: nothing to withdraw
             self._pending.append((case_id, None, frozenset()))
             return [linkage_record(self.catalogue, self.signer, self.origin, case_id, version, None)]
+        return self._encoded(case_id, version, case, recipients, held)
+
+    def _encoded(
+        self,
+        case_id: str,
+        version: int,
+        case: CaseState,
+        recipients: frozenset[str],
+        held: tuple[Encoding, frozenset[str]] | None,
+    ) -> list[OutgoingRecord]:
         [bits] = encode([case.person], self.secret)
-        encoding = Encoding(case_id, self.origin, SCHEMA_VERSION, bits)
+        encoding = Encoding(case_id, self.origin, SCHEMA_VERSION, bits, self.secret_id)
         if held is not None and held[0] == encoding and held[1] == recipients:
             return []
         self._pending.append((case_id, encoding, recipients))
         value = linkage_value(encoding, recipients)
         return [linkage_record(self.catalogue, self.signer, self.origin, case_id, version, value)]
+
+    def rotation(self, published: Iterable[str], previous: Iterable[str] = ()) -> list[OutgoingRecord]:
+        """After the network's linkage secret was rotated (the node holds the new one): the
+        signed announcement that this origin now encodes under it, then each case it had
+        published encoded again under it (or its tombstone, if it may no longer be linked).
+        Readers withdraw this origin's encodings made under any other secret on reading the
+        announcement; the re-encodings replace them on the compacted topic."""
+        body = {
+            "kind": "secret_rotated",
+            "origin": self.origin,
+            "secret_id": self.secret_id,
+            "previous": sorted(set(previous) - {self.secret_id}),
+            "rotated_at": datetime.now(UTC).isoformat(),
+        }
+        key = f"{ROTATION}{self.secret_id}"
+        value = json.dumps(body, sort_keys=True).encode()
+        out = [linkage_record(self.catalogue, self.signer, self.origin, key, 0, value)]
+        for case_id in dict.fromkeys(published):
+            case = self.case_of(case_id)
+            version = int(getattr(case, "version", 0) or 0)
+            recipients = self.recipients(case)
+            if case is None or not recipients:
+                self._pending.append((case_id, None, frozenset()))
+                out.append(linkage_record(self.catalogue, self.signer, self.origin, case_id, version, None))
+            else:
+                out.extend(self._encoded(case_id, version, case, recipients, None))
+        return out
 
     def _routed(self, case_id: str, version: int) -> list[OutgoingRecord]:
         case = self.case_of(case_id)
@@ -269,6 +310,7 @@ class LinkageFinder:
         self.reported: set[tuple[str, str, str]] = set()
         self.rejected: list[tuple[LogRecord, str]] = []
         self.requests: dict[str, DisclosureRequest] = {}  # routed here, for the designated roles
+        self.rotated: dict[str, str] = {}  # origin -> the linkage secret it announced last
         self._deadletters: Publisher | None = None
 
     def run_once(self) -> list[Found]:
@@ -301,6 +343,8 @@ class LinkageFinder:
         case_id = (record.key or b"").decode("utf-8", "replace")
         if case_id.startswith(DISCLOSURE):
             return self._request(origin, record.value)
+        if case_id.startswith(ROTATION):
+            return self._rotation(origin, case_id, record.value)
         if record.value is None:
             self.store.forget(origin, case_id)
             return None
@@ -312,6 +356,7 @@ class LinkageFinder:
                 str(body["origin"]),
                 int(body["schema_version"]),
                 base64.b64decode(str(body["bits"]), validate=True),
+                str(body.get("secret_id", "")),
             ).checked()
         except LinkageError as error:
             return str(error)
@@ -322,7 +367,25 @@ class LinkageFinder:
         if origin != self.node and self.node not in recipients:
             self.store.forget(origin, case_id)  # no longer for this node
             return None
+        if encoding.secret_id != self.rotated.get(origin, encoding.secret_id):
+            self.store.forget(origin, case_id)  # made under a secret its origin rotated away from
+            return None
         self.store.put(encoding, recipients)
+        return None
+
+    def _rotation(self, origin: str, key: str, value: bytes | None) -> str | None:
+        """An origin's announcement of the linkage secret it now encodes under: its encodings
+        made under another secret are withdrawn here."""
+        try:
+            body = json.loads(value or b"")
+            announced, named = str(body["secret_id"]), str(body["origin"])
+        except (ValueError, KeyError, TypeError):
+            return "value: not a linkage secret rotation"
+        if named != origin or key != f"{ROTATION}{announced}":
+            return "secret_id: the rotation names another origin or secret than its key and topic"
+        self.rotated[origin] = announced
+        for stale in [e for e in self.store.of(origin) if e.secret_id != announced]:
+            self.store.forget(origin, stale.case_id)
         return None
 
     def _request(self, origin: str, value: bytes | None) -> str | None:
@@ -356,16 +419,27 @@ class LinkageFinder:
         for origin in sorted(self.store.origins()):
             if not own or not self.comparable(origin):
                 continue
-            theirs = self.store.of(origin)
-            for pair in candidates([e.bits for e in own], [e.bits for e in theirs]):
-                mine, other = own[pair.left], theirs[pair.right]
+            for mine, other, score in self._pairs(own, self.store.of(origin)):
                 key = (mine.case_id, origin, other.case_id)
                 if key in self.reported:
                     continue
                 self.reported.add(key)
-                found = Found(mine.case_id, origin, other.case_id, round(pair.score, 4))
+                found = Found(mine.case_id, origin, other.case_id, round(score, 4))
                 self.found(found)
                 out.append(found)
+        return out
+
+    @staticmethod
+    def _pairs(own: list[Encoding], theirs: list[Encoding]) -> list[tuple[Encoding, Encoding, float]]:
+        """Candidate pairs among encodings made under the same linkage secret only (during a
+        rotation the two sides may briefly hold different ones: those are never compared)."""
+        out = []
+        for secret in sorted({e.secret_id for e in own}):
+            mine = [e for e in own if e.secret_id == secret]
+            other = [e for e in theirs if e.secret_id == secret]
+            if other:
+                for pair in candidates([e.bits for e in mine], [e.bits for e in other]):
+                    out.append((mine[pair.left], other[pair.right], pair.score))
         return out
 
     def _dead_letter(self, record: LogRecord, reason: str) -> None:

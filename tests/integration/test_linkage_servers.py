@@ -116,5 +116,19 @@ def test_a_disclosure_approved_at_hn_grants_mx_the_common_tier_key_only(network:
     common = sorted(k for k in grants if "/common/" in k)
     assert common and "MX" in grants[common[-1]]
     assert not any("MX" in r for k, r in grants.items() if "/common/" not in k)
+    # MX's views (PostgreSQL) now hold the HN case's common tier, nothing reserved, and the same
+    # after a rebuild from zero; MX's own organisations read it to search.
+    mx.sync("MX")
+    views = mx.views("MX")
+    row = views.rows([str(at_hn)])[str(at_hn)]
+    assert (row.given_names, row.first_surname, row.disclosed) == ("Wilmer Josué", "Hernández", True)
+    shown = " ".join(e.shown for e in views.timeline(str(at_hn)))
+    assert "Wilmer" in shown and "5555" not in shown and "circumstances" not in shown
+    from services.caller_view import CallerView
+
+    assert CallerView(views, parse(rules()), MX_DESIGNATED.organisation, "search").case(row).given_names
+    digest = views.digest()
+    mx.projector("MX").rebuild()
+    assert views.digest() == digest
     for finder in finders.values():
         finder.close()

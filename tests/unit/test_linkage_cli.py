@@ -51,3 +51,23 @@ def test_a_disclosure_asked_by_a_caseworker_is_refused_naming_the_field(tmp_path
     )
     assert asked.returncode != 0
     assert "error: recorded_by.role:" in asked.stderr and "Traceback" not in asked.stderr
+
+
+def test_linkage_rotate_needs_the_secret_and_announces_the_new_one(tmp_path: Path) -> None:
+    refused = caseledger(
+        tmp_path, "linkage", "rotate", CASELEDGER_NODE="HN", CASELEDGER_ACCESS_RULES=str(SAMPLE_POLICY)
+    )
+    assert refused.returncode != 0 and "CASELEDGER_LINKAGE_SECRET" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    secret = base64.b64encode(os.urandom(32)).decode()
+    rotated = caseledger(
+        tmp_path,
+        "linkage",
+        "rotate",
+        CASELEDGER_NODE="HN",
+        CASELEDGER_ACCESS_RULES=str(SAMPLE_POLICY),
+        CASELEDGER_LINKAGE_SECRET=secret,
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert "0 encodings published again" in rotated.stdout and "withdrawn: none" in rotated.stdout
+    assert secret not in rotated.stdout + rotated.stderr

@@ -550,3 +550,166 @@ def test_candidates_are_shown_to_designated_roles_only_and_each_look_is_recorded
     assert set(shown) == {"other_origin", "other_case_id", "score", "disclosure_asked"}
     outcomes = [(r.recorded_by["role"], r.outcome) for r in mx.ledger.reads_of(at_mx)]
     assert outcomes == [("caseworker", "refused"), ("investigator", "granted")]
+
+
+def test_after_an_approved_disclosure_the_requesting_node_views_show_the_common_tier_only(
+    nodes: dict[str, Node],
+) -> None:
+    """#19 item 4 end to end on the embedded log: before the approval MX's views hold the HN
+    case's public tier only; after it, its names, for MX's own organisations reading to search,
+    and still nothing reserved (the family's phone, the circumstances), nothing for a consulate
+    sitting in MX, and nothing of another HN case (control)."""
+    import uuid
+
+    from ledger.linkage_case import DecideDisclosure, RequestDisclosure
+    from services.caller_view import CallerView
+    from services.linkage import linkage_finder
+
+    hn, mx = nodes["HN"], nodes["MX"]
+    at_hn = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))
+    other_hn = hn.ledger.report_missing_person(
+        same_person(HN_WORKER, "HN", given_names="Ana", first_surname="Ruiz", sex="female")
+    )
+    at_mx = mx.ledger.report_missing_person(same_person(MX_WORKER, "HN"))
+    for node in (hn, mx):
+        node.relay.run_once()
+    finders = {c: linkage_finder(n, parse(rules())) for c, n in nodes.items()}
+    for finder in finders.values():
+        finder.run_once()
+    mx.sync("MX")
+    before = mx.views("MX").rows([str(at_hn)])[str(at_hn)]
+    assert before.restricted and before.given_names is None and not before.disclosed  # control
+
+    request = str(uuid.uuid4())
+    mx.ledger.request_disclosure(
+        RequestDisclosure(
+            **ctx(MX_DESIGNATED), case_id=at_mx, request=request, other_origin="HN", other_case_id=str(at_hn)
+        )
+    )
+    mx.relay.run_once()
+    finders["HN"].read()
+    hn.ledger.decide_disclosure(
+        DecideDisclosure(
+            **ctx(HN_DESIGNATED),
+            case_id=at_hn,
+            request=request,
+            requester_origin="MX",
+            requester_case_id=str(at_mx),
+            decision="approved",
+        )
+    )
+    hn.relay.run_once()
+    mx.sync("MX")
+    views = mx.views("MX")
+    rows = views.rows([str(at_hn), str(other_hn)])
+    after = rows[str(at_hn)]
+    assert (after.given_names, after.first_surname, after.disclosed) == ("Wilmer Josué", "Hernández", True)
+    assert rows[str(other_hn)].restricted and rows[str(other_hn)].given_names is None  # control
+    shown = " ".join(e.shown for e in views.timeline(str(at_hn)))
+    assert "Wilmer" in shown
+    assert "5555" not in shown and "family_contacts" not in shown  # the reserved tier stays closed
+
+    raw = rules()
+    raw["jurisdictions"].append({"code": "GT", "name": "Guatemala"})
+    raw["organisations"].append(
+        {
+            "id": "gt-consulado-tapachula",
+            "name": "Consulado",
+            "kind": "consulate",
+            "jurisdiction": "MX",
+            "represents": "GT",
+        }
+    )
+    rules_ = parse(raw)
+    designated = CallerView(views, rules_, MX_DESIGNATED.organisation, "search")
+    assert designated.case(after).given_names == "Wilmer Josué"
+    assert "Wilmer" in " ".join(e.shown for e in designated.timeline(str(at_hn)))
+    # Another purpose, or a consulate sitting in MX (it speaks for another country), sees no names.
+    assert CallerView(views, rules_, MX_DESIGNATED.organisation, "statistics").case(after).given_names is None
+    consulate = CallerView(views, rules_, "gt-consulado-tapachula", "search")
+    assert consulate.case(after).given_names is None and consulate.timeline(str(at_hn)) == []
+    assert (
+        CallerView(views, rules_, MX_WORKER.organisation, "search").case(after).given_names == "Wilmer Josué"
+    )
+
+    # A rebuild from zero opens the case as the first pass did (the disclosure is kept with its key).
+    digest = views.digest()
+    mx.projector("MX").rebuild()
+    assert views.digest() == digest
+    assert views.rows([str(at_hn)])[str(at_hn)].given_names == "Wilmer Josué"
+    for finder in finders.values():
+        finder.close()
+
+
+def test_a_rotated_secret_is_announced_and_withdraws_the_encodings_made_under_the_old_one(
+    nodes: dict[str, Node],
+) -> None:
+    """#19 item 1: the linkage secret is rotated by a signed announcement on the origin's
+    linkage topic; its cases are encoded again under the new secret, every reader withdraws
+    the old encodings, and encodings made under different secrets are never compared."""
+    from ledger.linkage import secret_id
+    from services.bootstrap import linkage_publishing
+    from services.linkage import linkage_finder, published_by, rotate_secret
+    from topics.linkage_topic import ROTATION
+
+    hn, mx = nodes["HN"], nodes["MX"]
+    at_hn = str(hn.ledger.report_missing_person(same_person(HN_WORKER, "HN")))
+    at_mx = str(mx.ledger.report_missing_person(same_person(MX_WORKER, "HN")))
+    for node in (hn, mx):
+        node.relay.run_once()
+    old = hn.relay.linkage.secret_id if hn.relay.linkage else ""
+    first = linkage_finder(mx, parse(rules()))
+    assert [(f.case_id, f.other_case_id) for f in first.run_once()] == [(at_mx, at_hn)]
+    first.close()
+
+    new_secret = SecretStr(base64.b64encode(os.urandom(32)).decode())
+    for node in (hn, mx):  # the operators install the network's new secret on each node
+        node.relay.linkage = linkage_publishing(
+            node.settings.model_copy(update={"linkage_secret": new_secret}),
+            parse(rules()),
+            node.relay.signer,
+            node.catalogue,
+            node.ledger,
+        )
+    new = secret_id(base64.b64decode(new_secret.get_secret_value()))
+    assert new != old
+    assert rotate_secret(hn) == (1, [old])
+    assert published_by(hn) == {at_hn: new}
+    announced = [r for r in published(hn, "HN") if (r.key or b"").startswith(ROTATION.encode())]
+    assert len(announced) == 1 and json.loads(announced[0].value or b"")["previous"] == [old]
+
+    # MX still encodes under the old secret: nothing is compared across the two.
+    between = linkage_finder(mx, parse(rules()))
+    assert between.run_once() == []
+    assert between.rejected == []
+    held = between.store.get("HN", at_hn)
+    assert held is not None and held.secret_id == new  # the old encoding was withdrawn
+    between.close()
+
+    assert rotate_secret(mx) == (1, [old])
+    after = linkage_finder(mx, parse(rules()))
+    assert [(f.case_id, f.other_case_id) for f in after.run_once()] == [(at_mx, at_hn)]
+    assert {e.secret_id for o in ("HN", "MX") for e in after.store.of(o)} == {new}
+    after.close()
+    # Rotating again under the same secret announces it again and changes no encoding's bits.
+    assert rotate_secret(hn) == (1, [])
+
+
+def test_a_rotation_naming_another_origin_is_dead_lettered(nodes: dict[str, Node]) -> None:
+    from services.linkage import linkage_finder
+    from topics.linkage_topic import ROTATION, linkage_record
+
+    hn, mx = nodes["HN"], nodes["MX"]
+    forged = json.dumps({"kind": "secret_rotated", "origin": "MX", "secret_id": "ab"}).encode()
+    record = linkage_record(hn.catalogue, hn.relay.signer, "HN", f"{ROTATION}ab", 0, forged)
+    hn.event_log.create_topics([hn.catalogue.linkage("HN")])
+    publisher = hn.event_log.publisher("forged-rotation")
+    publisher.publish([record])
+    publisher.close()
+    finder = linkage_finder(mx, parse(rules()))
+    finder.read()
+    assert [reason for _, reason in finder.rejected] == [
+        "secret_id: the rotation names another origin or secret than its key and topic"
+    ]
+    assert finder.rotated == {}
+    finder.close()

@@ -41,7 +41,7 @@ def values_for(schema: Any, named: dict[str, Any] | None = None) -> st.SearchStr
     logical = schema.get("logicalType")
     if logical == "date":
         return st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 1, 1))
-    if logical == "timestamp-micros":
+    if logical in ("timestamp-micros", "timestamp-millis"):
         return st.datetimes(
             min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
         )
