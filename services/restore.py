@@ -1,0 +1,207 @@
+"""A node that lost its database gets it back (#18): `keys backup` seals the node's keys for
+the operators' offline recovery keys (ledger/key_backup.py); `keys restore` puts them back;
+`restore` rebuilds the event store, the data keys and the relay's hash chain from the node's
+own topics (topics/restore.py) plus that backup.
+
+Keys made after the last backup come back too when the node's own grants on `ledger.keys`
+wrap them for the node itself (every tier the rules let the origin's node read; all tiers
+without rules): the node's X25519 key, in the backup, unwraps them. A key neither the backup
+nor such a grant holds is lost with the database: the tiers it sealed come back empty, and
+its id is recorded as destroyed so that it is never made again. What was recorded but not
+yet relayed when the database was lost is on no topic: only PostgreSQL's own backups (WAL
+archiving) hold it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.crypto import MasterKey
+from ledger.key_backup import BackupRefused, KeyBackup, open_backup, seal_backup
+from ledger.restore_store import StoreNotEmpty, insert_restored
+from ledger.sealed_store import SealingMapper
+from services.backends import backend_for
+from services.bootstrap import (
+    Node,
+    build_node,
+    master_key,
+    master_key_path,
+    node_key_path,
+    recipient_key,
+    recipient_key_path,
+)
+from services.settings import Settings
+from topics.restore import ENVELOPE, RestoreRefused, domain_event, own_events, own_grants
+from topics.signing import NodeKey, load_or_create_recipient, write_private_file
+
+__all__ = [
+    "BackupRefused",
+    "KeysRestored",
+    "RestoreRefused",
+    "Restored",
+    "StoreNotEmpty",
+    "make_backup",
+    "restore_keys",
+    "restore_node",
+]
+
+
+@dataclass(frozen=True)
+class KeysRestored:
+    kept: int
+    destroyed: int
+    files_written: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What `restore` put back, in counts (nothing personal)."""
+
+    events: int
+    aggregates: int
+    last_notification_id: int
+    keys_from_backup: int
+    keys_from_grants: int
+    keys_lost: int  # named by messages, held by neither the backup nor the node's own grants
+    events_with_closed_tiers: int
+
+
+def make_backup(settings: Settings, recovery_keys: list[str]) -> bytes:
+    """The node's key backup file's bytes, for these recovery public keys (base64)."""
+    master = master_key(settings)
+    signing, recipient = node_key_path(settings), recipient_key_path(settings)
+    NodeKey.load_or_create(signing)
+    load_or_create_recipient(recipient)
+    store = backend_for(settings).key_store(master)
+    try:
+        keys = store.export()
+    finally:
+        store.close()
+    backup = KeyBackup(
+        node=settings.node,
+        keys=keys,
+        signing_key=signing.read_bytes(),
+        recipient_key=recipient.read_bytes(),
+        master_key=_master_value(master),
+    )
+    return seal_backup(backup, recovery_keys)
+
+
+def _master_value(master: MasterKey) -> str:
+    import base64
+
+    return base64.b64encode(master.key).decode()
+
+
+def _secrets_to_write(settings: Settings, backup: KeyBackup) -> list[tuple[Path, bytes]]:
+    """The node's key files the backup puts back; BackupRefused when the node holds other
+    keys than the backup's (then nothing is written)."""
+    if backup.node != settings.node:
+        raise BackupRefused(f"backup: it is node {backup.node}'s; this node is {settings.node}")
+    writes = []
+    for what, path, content in (
+        ("signing key", node_key_path(settings), backup.signing_key),
+        ("X25519 key", recipient_key_path(settings), backup.recipient_key),
+    ):
+        if not path.exists():
+            writes.append((path, content))
+        elif path.read_bytes() != content:
+            raise BackupRefused(f"{what}: {path} holds another key than the backup's; move it away first")
+    if settings.master_key is not None:
+        if settings.master_key.get_secret_value().strip() != backup.master_key:
+            raise BackupRefused(
+                "CASELEDGER_MASTER_KEY differs from the backed-up master key: set it to the backup's "
+                "(it keys the digests a retried command is recognised by)"
+            )
+    else:
+        path = master_key_path(settings)
+        if not path.exists():
+            writes.append((path, backup.master_key.encode()))
+        elif path.read_text().strip() != backup.master_key:
+            raise BackupRefused(f"master key: {path} holds another key than the backup's; move it away first")
+    return writes
+
+
+def restore_keys(settings: Settings, backup: KeyBackup) -> KeysRestored:
+    """Put the backup's node keys (where missing) and data keys back."""
+    writes = _secrets_to_write(settings, backup)
+    for path, content in writes:
+        write_private_file(path, content)
+    store = backend_for(settings).key_store(master_key(settings))
+    try:
+        kept, destroyed = store.restore(backup.keys)
+    finally:
+        store.close()
+    return KeysRestored(kept, destroyed, tuple(str(path) for path, _ in writes))
+
+
+def restore_node(settings: Settings, backup: KeyBackup | None = None) -> Restored:
+    """Rebuild the node's event store, data keys and hash chain from its own topics (and the
+    key backup, put back first when given). The event store must be empty."""
+    if backup is not None:
+        _secrets_to_write(settings, backup)  # refused before anything is written
+    node = build_node(settings)
+    try:
+        if node.ledger.recorder.max_notification_id():
+            raise StoreNotEmpty(
+                "restore: the node's event store is not empty; a restore only fills an empty one"
+            )
+        from_backup = restore_keys(settings, backup).kept if backup is not None else 0
+        return _restore(node, from_backup)
+    finally:
+        node.close()
+
+
+def _restore(node: Node, from_backup: int) -> Restored:
+    settings = node.settings
+    keys = node.data_keys
+    grants = own_grants(
+        node.event_log,
+        node.catalogue,
+        node.registry,
+        settings.node,
+        node.keys.verify,
+        recipient_key(settings),
+    )
+    held_before = {k for k in grants.keys if keys.get(k) is not None}
+    keys.restore(grants.keys)
+    keys.record_grants(grants.readers)
+    events = own_events(node.event_log, node.catalogue, node.registry, settings.node, node.keys.verify, keys)
+    named = {key_id for event in events for key_id in event.key_ids.values()}
+    unheld = {key_id for key_id in named if keys.get(key_id) is None}
+    known = {k for aggregate in {k.rsplit("/", 2)[0] for k in unheld} for k in keys.known(aggregate)}
+    lost = unheld - known  # a known one was destroyed (erased): it is not lost
+    keys.restore(dict.fromkeys(lost))  # never made again under the same id
+    mapper = node.ledger.mapper
+    assert isinstance(mapper, SealingMapper)
+    rows = []
+    for event in events:
+        key_ids = dict(event.key_ids)
+        envelope = key_ids.pop(ENVELOPE, None)
+        if envelope is not None:
+            key_ids.setdefault("common", envelope)
+        stored = mapper.to_restored_event(domain_event(event.topic, event.state), key_ids)
+        rows.append((event.notification_id, stored, str(event.state.get("command_id") or "")))
+    insert_restored(node.ledger.recorder, rows)
+    node.relay.chain.put([event.link for event in events])
+    return Restored(
+        events=len(events),
+        aggregates=len({event.link[0] for event in events}),
+        last_notification_id=events[-1].notification_id if events else 0,
+        keys_from_backup=from_backup,
+        keys_from_grants=len([k for k, v in grants.keys.items() if v is not None and k not in held_before]),
+        keys_lost=len(lost),
+        events_with_closed_tiers=sum(1 for event in events if event.closed),
+    )
+
+
+def read_backup(path: Path, recovery_key: Path) -> KeyBackup:
+    from ledger.key_backup import load_recovery_key
+
+    recovery = load_recovery_key(recovery_key)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise BackupRefused(f"backup: cannot read {path}: {error.strerror}") from None
+    return open_backup(data, recovery)
