@@ -28,7 +28,6 @@ from services.bootstrap import (
     master_key,
     master_key_path,
     node_key_path,
-    recipient_key,
     recipient_key_path,
 )
 from services.settings import Settings
@@ -125,29 +124,34 @@ def _secrets_to_write(settings: Settings, backup: KeyBackup) -> list[tuple[Path,
 
 def restore_keys(settings: Settings, backup: KeyBackup) -> KeysRestored:
     """Put the backup's node keys (where missing) and data keys back."""
-    writes = _secrets_to_write(settings, backup)
-    for path, content in writes:
-        write_private_file(path, content)
+    written = _write_secrets(settings, backup)
     store = backend_for(settings).key_store(master_key(settings))
     try:
         kept, destroyed = store.restore(backup.keys)
     finally:
         store.close()
-    return KeysRestored(kept, destroyed, tuple(str(path) for path, _ in writes))
+    return KeysRestored(kept, destroyed, written)
+
+
+def _write_secrets(settings: Settings, backup: KeyBackup) -> tuple[str, ...]:
+    writes = _secrets_to_write(settings, backup)  # all checked before any is written
+    for path, content in writes:
+        write_private_file(path, content)
+    return tuple(str(path) for path, _ in writes)
 
 
 def restore_node(settings: Settings, backup: KeyBackup | None = None) -> Restored:
     """Rebuild the node's event store, data keys and hash chain from its own topics (and the
     key backup, put back first when given). The event store must be empty."""
     if backup is not None:
-        _secrets_to_write(settings, backup)  # refused before anything is written
+        _write_secrets(settings, backup)  # before the node is built, which would make new ones
     node = build_node(settings)
     try:
         if node.ledger.recorder.max_notification_id():
             raise StoreNotEmpty(
                 "restore: the node's event store is not empty; a restore only fills an empty one"
             )
-        from_backup = restore_keys(settings, backup).kept if backup is not None else 0
+        from_backup = node.data_keys.restore(backup.keys)[0] if backup is not None else 0
         return _restore(node, from_backup)
     finally:
         node.close()
@@ -162,7 +166,7 @@ def _restore(node: Node, from_backup: int) -> Restored:
         node.registry,
         settings.node,
         node.keys.verify,
-        recipient_key(settings),
+        node.recipient,
     )
     held_before = {k for k in grants.keys if keys.get(k) is not None}
     keys.restore(grants.keys)

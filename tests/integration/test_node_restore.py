@@ -102,9 +102,11 @@ def test_a_node_that_loses_its_database_is_restored_from_its_topics_and_key_back
     unrelayed = mx.ledger.report_missing_person(report(given_names="Pendiente"))
     before = aggregates(mx)
     relayed_up_to = mx.relay.published_up_to()
-    mx.close()
 
-    lose_database(database_url, "MX")
+    lose_database(database_url, "MX")  # under the running node
+    with pytest.raises(Exception, match="does not exist"):
+        mx.ledger.report_missing_person(report(given_names="Perdida"))
+    mx.close()
     gt.projector("GT").run_once()  # the network goes on meanwhile
 
     # Control: a backup altered by one byte is refused, and nothing is written.

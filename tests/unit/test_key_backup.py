@@ -96,7 +96,7 @@ def test_what_is_not_a_backup_or_a_recovery_key_is_refused(tmp_path: Path) -> No
 
 
 def test_a_node_backup_puts_every_key_and_the_node_keys_back(tmp_path: Path) -> None:
-    settings = Settings(node="MX", data_dir=tmp_path / "mx")
+    settings = Settings(node="MX", kafka_bootstrap=None, database_url=None, data_dir=tmp_path / "mx")
     node = build_node(settings)
     node.ledger.report_missing_person(report())
     exported = node.data_keys.export()
@@ -106,7 +106,9 @@ def test_a_node_backup_puts_every_key_and_the_node_keys_back(tmp_path: Path) -> 
     backup = read_backup(tmp_path / "mx.backup", tmp_path / "r.pem")
     assert backup.keys == exported and len(exported) >= 2
 
-    moved = Settings(node="MX", data_dir=tmp_path / "elsewhere")  # the data directory was lost too
+    moved = Settings(
+        node="MX", kafka_bootstrap=None, database_url=None, data_dir=tmp_path / "elsewhere"
+    )  # the data directory was lost too
     done = restore_keys(moved, backup)
     assert done.kept == len(exported) and len(done.files_written) == 3
     assert (tmp_path / "elsewhere" / "node-mx.key").read_bytes() == backup.signing_key
@@ -120,17 +122,19 @@ def test_a_node_backup_puts_every_key_and_the_node_keys_back(tmp_path: Path) -> 
 def test_restoring_keys_refuses_another_nodes_backup_or_other_node_keys_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
-    settings = Settings(node="MX", data_dir=tmp_path / "mx")
+    settings = Settings(node="MX", kafka_bootstrap=None, database_url=None, data_dir=tmp_path / "mx")
     build_node(settings).close()
     public = new_recovery_key(tmp_path / "r.pem")
     (tmp_path / "mx.backup").write_bytes(make_backup(settings, [public]))
     backup = read_backup(tmp_path / "mx.backup", tmp_path / "r.pem")
 
     with pytest.raises(BackupRefused, match="node MX's; this node is GT"):
-        restore_keys(Settings(node="GT", data_dir=tmp_path / "gt"), backup)
+        restore_keys(
+            Settings(node="GT", kafka_bootstrap=None, database_url=None, data_dir=tmp_path / "gt"), backup
+        )
     assert not (tmp_path / "gt").exists()
 
-    other = Settings(node="MX", data_dir=tmp_path / "other")
+    other = Settings(node="MX", kafka_bootstrap=None, database_url=None, data_dir=tmp_path / "other")
     build_node(other).close()  # a node with keys of its own
     before = sorted(p.name for p in (tmp_path / "other").iterdir())
     with pytest.raises(BackupRefused, match="holds another key than the backup's"):

@@ -41,7 +41,9 @@ def state_of(node: Node) -> dict[UUID, dict[str, Any]]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(node="MX", data_dir=tmp_path / "mx", snapshot_interval=0)
+    return Settings(
+        node="MX", kafka_bootstrap=None, database_url=None, data_dir=tmp_path / "mx", snapshot_interval=0
+    )
 
 
 def test_every_kind_of_event_comes_back_as_recorded_and_the_node_goes_on(
@@ -65,7 +67,7 @@ def test_every_kind_of_event_comes_back_as_recorded_and_the_node_goes_on(
     ]
     node.close()
 
-    lose_database(settings)
+    lose_database(settings, keys_too=True)  # the data directory's key files too
     done = restore_node(settings, read_backup(tmp_path / "mx.backup", tmp_path / "recovery.pem"))
     assert (done.events, done.keys_lost) == (len(notifications), 0)
     assert done.keys_from_grants >= 2, "the report made after the backup: its keys from MX's own grants"
@@ -169,7 +171,7 @@ def test_the_commands_back_up_restore_and_refuse_a_wrong_recovery_key(tmp_path: 
     )
     assert backup.returncode == 0, backup.stderr
     caseledger(tmp_path, "keys", "recovery-key", "--out", str(tmp_path / "stranger.pem"))
-    lose_database(Settings(node="MX", data_dir=tmp_path / "data"))
+    lose_database(Settings(node="MX", kafka_bootstrap=None, database_url=None, data_dir=tmp_path / "data"))
 
     wrong = caseledger(
         tmp_path,
