@@ -187,8 +187,10 @@ def _restore(node: Node, from_backup: int) -> Restored:
             key_ids.setdefault("common", envelope)
         stored = mapper.to_restored_event(domain_event(event.topic, event.state), key_ids)
         rows.append((event.notification_id, stored, str(event.state.get("command_id") or "")))
-    insert_restored(node.ledger.recorder, rows)
+    # The links first: the events' insert is the one commit point, so a restore stopped before
+    # it leaves an empty store and can be run again (keys and links are written idempotently).
     node.relay.chain.put([event.link for event in events])
+    insert_restored(node.ledger.recorder, rows)
     return Restored(
         events=len(events),
         aggregates=len({event.link[0] for event in events}),

@@ -13,6 +13,7 @@ PostgreSQL's own backups (WAL archiving) must cover.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
@@ -22,7 +23,7 @@ from psycopg.sql import SQL, Identifier
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.commands import AmendData, EraseData, RecordSighting
-from ledger.errors import CaseNotFound
+from ledger.errors import CaseNotFound, CommandIdReused
 from ledger.key_backup import BackupRefused, new_recovery_key
 from ledger.values import Place
 from projections.postgres_views import views_schema
@@ -82,7 +83,8 @@ def test_a_node_that_loses_its_database_is_restored_from_its_topics_and_key_back
     settings: dict[str, Settings], gt: Node, database_url: str, tmp_path: Path
 ) -> None:
     mx = build_node(settings["MX"])
-    first = mx.ledger.report_missing_person(report(given_names="Yaretzi", nationalities=("GT",)))
+    reported = report(given_names="Yaretzi", nationalities=("GT",))
+    first = mx.ledger.report_missing_person(reported)
     mx.ledger.record_sighting(sighting(first, "Arriaga"))
     mx.sync("MX")
     recovery = new_recovery_key(tmp_path / "operator-recovery.pem")  # offline in real life
@@ -136,6 +138,13 @@ def test_a_node_that_loses_its_database_is_restored_from_its_topics_and_key_back
                 assert state == before[aggregate_id]
         with pytest.raises(CaseNotFound):
             mx.ledger.get_case(unrelayed)
+
+        # The command claims came back: a retry is recognised, a reused id refused.
+        highest = mx.ledger.recorder.max_notification_id()
+        assert mx.ledger.report_missing_person(reported) == first
+        assert mx.ledger.recorder.max_notification_id() == highest
+        with pytest.raises(CommandIdReused):
+            mx.ledger.report_missing_person(replace(reported, given_names="Otra"))
 
         # MX keeps taking commands on the chains it had, and new ones.
         assert mx.ledger.record_sighting(sighting(first, "Tapachula")) == 3
