@@ -29,19 +29,22 @@ def _claims(stored: Sequence[tuple[int, StoredEvent, str]]) -> list[tuple[str, s
     return list(found.items())
 
 
-def insert_restored(recorder: Any, stored: Sequence[tuple[int, StoredEvent, str]]) -> None:
-    """stored: (notification id, stored event, its command id as recorded) in id order."""
+def insert_restored(recorder: Any, stored: Sequence[tuple[int, StoredEvent, str]], after: int = 0) -> None:
+    """stored: (notification id, stored event, its command id as recorded) in id order, all
+    above `after`, the highest id the store must hold now (0: it must be empty)."""
     datastore: Any = getattr(recorder, "datastore", None)
     table = getattr(recorder, "events_table_name", None)
     if datastore is None or table is None:
         raise StoreNotEmpty(
             "restore: this event store keeps nothing on disk (memory): nothing to restore into"
         )
-    if recorder.max_notification_id():
+    if (recorder.max_notification_id() or 0) != after:
         raise StoreNotEmpty(
-            "restore: the node's event store is not empty; a restore only fills an empty one "
-            "(drop the damaged store first)"
+            "restore: the node's event store changed while it was being restored; "
+            "stop the node's other processes and run the restore again"
         )
+    if stored and stored[0][0] <= after:
+        raise StoreNotEmpty(f"restore: notification {stored[0][0]} is in the store already")
     claims = _claims(stored)
     if hasattr(datastore, "schema"):  # PostgreSQL
         qualified = f'"{datastore.schema}"."{table}"'

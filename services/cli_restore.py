@@ -128,21 +128,27 @@ def keys_restore(backup: Path, recovery: Path) -> None:
 @click.command("restore")
 @_BACKUP
 @_RECOVERY
-def restore(backup: Path | None, recovery: Path | None) -> None:
+@click.option(
+    "--onto-existing",
+    is_flag=True,
+    help="Add to a store a point-in-time recovery brought back what the topic holds beyond it.",
+)
+def restore(backup: Path | None, recovery: Path | None, onto_existing: bool) -> None:
     """Rebuild the node's event store, data keys and hash chain from its own topics, after its
-    database was lost (with the key backup, put back first, when given)."""
+    database was lost (with the key backup, put back first, when given). Stop the node first."""
     if (backup is None) != (recovery is None):
         raise UserError("--backup and --recovery-private-key go together")
     settings = _settings()
     try:
         opened = read_backup(backup, recovery) if backup is not None and recovery is not None else None
-        done = restore_node(settings, opened)
+        done = restore_node(settings, opened, onto_existing=onto_existing)
     except (BackupRefused, RestoreRefused, StoreNotEmpty) as error:
         raise UserError(str(error), REFUSED) from None
     except LogUnavailable as error:
         raise UserError(f"log: unreachable ({error}); is Kafka running?", UNAVAILABLE) from None
+    held = f" (beyond the {done.already_held} the store held)" if done.already_held else ""
     click.echo(
-        f"restored node {settings.node}: {done.events} events of {done.aggregates} records up to "
+        f"restored node {settings.node}: {done.events} events{held} of {done.aggregates} records up to "
         f"notification {done.last_notification_id}; keys: {done.keys_from_backup} from the backup, "
         f"{done.keys_from_grants} from the node's own grants, {done.keys_lost} lost"
         + (

@@ -31,7 +31,7 @@ from services.bootstrap import (
     recipient_key_path,
 )
 from services.settings import Settings
-from topics.restore import ENVELOPE, RestoreRefused, domain_event, own_events, own_grants
+from topics.restore import ENVELOPE, RecoveredEvent, RestoreRefused, domain_event, own_events, own_grants
 from topics.signing import NodeKey, load_or_create_recipient, write_private_file
 
 __all__ = [
@@ -64,6 +64,7 @@ class Restored:
     keys_from_grants: int
     keys_lost: int  # named by messages, held by neither the backup nor the node's own grants
     events_with_closed_tiers: int
+    already_held: int = 0  # events the store held already (onto_existing)
 
 
 def make_backup(settings: Settings, recovery_keys: list[str]) -> bytes:
@@ -140,24 +141,30 @@ def _write_secrets(settings: Settings, backup: KeyBackup) -> tuple[str, ...]:
     return tuple(str(path) for path, _ in writes)
 
 
-def restore_node(settings: Settings, backup: KeyBackup | None = None) -> Restored:
+def restore_node(
+    settings: Settings, backup: KeyBackup | None = None, *, onto_existing: bool = False
+) -> Restored:
     """Rebuild the node's event store, data keys and hash chain from its own topics (and the
-    key backup, put back first when given). The event store must be empty."""
+    key backup, put back first when given) into an empty event store; onto_existing: into a
+    store a point-in-time recovery (WAL archive) brought back to some moment, adding what the
+    topic holds beyond it. Stop the node's other processes first."""
     if backup is not None:
         _write_secrets(settings, backup)  # before the node is built, which would make new ones
     node = build_node(settings)
     try:
-        if node.ledger.recorder.max_notification_id():
+        highest = node.ledger.recorder.max_notification_id() or 0
+        if highest and not onto_existing:
             raise StoreNotEmpty(
-                "restore: the node's event store is not empty; a restore only fills an empty one"
+                "restore: the node's event store is not empty; a restore only fills an empty one "
+                "(after a point-in-time recovery, --onto-existing adds what the topic holds beyond it)"
             )
         from_backup = node.data_keys.restore(backup.keys)[0] if backup is not None else 0
-        return _restore(node, from_backup)
+        return _restore(node, from_backup, highest)
     finally:
         node.close()
 
 
-def _restore(node: Node, from_backup: int) -> Restored:
+def _restore(node: Node, from_backup: int, highest: int) -> Restored:
     settings = node.settings
     keys = node.data_keys
     grants = own_grants(
@@ -171,7 +178,9 @@ def _restore(node: Node, from_backup: int) -> Restored:
     held_before = {k for k in grants.keys if keys.get(k) is not None}
     keys.restore(grants.keys)
     keys.record_grants(grants.readers)
-    events = own_events(node.event_log, node.catalogue, node.registry, settings.node, node.keys.verify, keys)
+    read = own_events(node.event_log, node.catalogue, node.registry, settings.node, node.keys.verify, keys)
+    _agrees_with_store(node, [e for e in read if e.notification_id <= highest], highest)
+    events = [e for e in read if e.notification_id > highest]
     named = {key_id for event in events for key_id in event.key_ids.values()}
     unheld = {key_id for key_id in named if keys.get(key_id) is None}
     known = {k for aggregate in {k.rsplit("/", 2)[0] for k in unheld} for k in keys.known(aggregate)}
@@ -188,18 +197,38 @@ def _restore(node: Node, from_backup: int) -> Restored:
         stored = mapper.to_restored_event(domain_event(event.topic, event.state), key_ids)
         rows.append((event.notification_id, stored, str(event.state.get("command_id") or "")))
     # The links first: the events' insert is the one commit point, so a restore stopped before
-    # it leaves an empty store and can be run again (keys and links are written idempotently).
-    node.relay.chain.put([event.link for event in events])
-    insert_restored(node.ledger.recorder, rows)
+    # it leaves the store as it was and can be run again (keys and links are idempotent).
+    node.relay.chain.put([event.link for event in read])
+    insert_restored(node.ledger.recorder, rows, after=highest)
     return Restored(
         events=len(events),
         aggregates=len({event.link[0] for event in events}),
-        last_notification_id=events[-1].notification_id if events else 0,
+        last_notification_id=read[-1].notification_id if read else highest,
         keys_from_backup=from_backup,
         keys_from_grants=len([k for k, v in grants.keys.items() if v is not None and k not in held_before]),
         keys_lost=len(lost),
         events_with_closed_tiers=sum(1 for event in events if event.closed),
+        already_held=len(read) - len(events),
     )
+
+
+def _agrees_with_store(node: Node, on_topic: list[RecoveredEvent], highest: int) -> None:
+    """The store a point-in-time recovery brought back holds, under each notification id the
+    topic names up to its end, the same aggregate and version."""
+    expected = {e.notification_id: (e.link[0], e.link[1]) for e in on_topic}
+    start = 1
+    while start <= highest:
+        page = node.ledger.recorder.select_notifications(start, 1000, stop=highest)
+        if not page:
+            break
+        for n in page:
+            if n.id in expected and expected.pop(n.id) != (str(n.originator_id), n.originator_version):
+                raise RestoreRefused(f"restore: the store and the topic disagree at notification {n.id}")
+        start = page[-1].id + 1
+    if expected:
+        raise RestoreRefused(
+            f"restore: the store lacks notification {min(expected)} that the topic holds below its end"
+        )
 
 
 def read_backup(path: Path, recovery_key: Path) -> KeyBackup:

@@ -5,6 +5,7 @@ written. The same on Kafka and PostgreSQL: tests/integration/test_node_restore.p
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,9 @@ from uuid import UUID
 import pytest
 
 import topics.restore
-from ledger.commands import AmendData
+from ledger.commands import AmendData, RecordSighting
 from ledger.key_backup import new_recovery_key
+from ledger.values import Place
 from services.bootstrap import Node, build_node
 from services.restore import RestoreRefused, StoreNotEmpty, make_backup, read_backup, restore_node
 from services.settings import Settings
@@ -199,3 +201,66 @@ def test_the_commands_back_up_restore_and_refuse_a_wrong_recovery_key(tmp_path: 
     assert "José" not in done.stdout + done.stderr, "no personal data in what restore prints"
     again = caseledger(tmp_path, "cases", "--as", "MX")
     assert "José Ángel" in again.stdout
+
+
+def test_after_a_point_in_time_recovery_the_topic_fills_in_what_the_wal_archive_had_not(
+    settings: Settings, tmp_path: Path
+) -> None:
+    node = build_node(settings)
+    first = node.ledger.report_missing_person(report(given_names="Antes"))
+    node.relay.run_once()
+    node.close()
+    archived = tmp_path / "archived"  # a base backup and WAL up to here
+    archived.mkdir()
+    for path in settings.data_dir.iterdir():
+        if path.name.startswith(("ledger-", "keys-")):
+            shutil.copy2(path, archived / path.name)
+    node = build_node(settings)
+    second = node.ledger.report_missing_person(report(given_names="Luego"))
+    node.ledger.amend_data(
+        AmendData(**ctx(FAMILY), case_id=first, changes={"person.aliases": ["Ante"]}, reason="nickname")
+    )
+    assert node.relay.run_once() == 2
+    node.close()
+
+    lose_database(settings)
+    for path in archived.iterdir():
+        shutil.copy2(path, settings.data_dir / path.name)  # the point-in-time recovery
+    with pytest.raises(StoreNotEmpty, match="--onto-existing"):
+        restore_node(settings)
+    done = restore_node(settings, onto_existing=True)
+    assert (done.events, done.already_held, done.keys_lost) == (2, 1, 0)
+    node = build_node(settings)
+    try:
+        assert node.ledger.get_case(second).person["given_names"] == "Luego"
+        assert node.ledger.get_case(first).person["aliases"] == ["Ante"]
+        assert (
+            node.ledger.record_sighting(
+                RecordSighting(
+                    **ctx(),
+                    case_id=first,
+                    seen_on="2026-03-01",
+                    place=Place("MX", "Arriaga"),
+                    source="witness",
+                )
+            )
+            == 3
+        )
+        assert node.relay.run_once() == 1
+        verified = LogVerifier(node.event_log, node.keys, node.registry, node.catalogue).verify()
+        assert verified.breaks == [] and verified.messages == 4
+    finally:
+        node.close()
+
+
+def test_the_check_catches_a_recovered_store_that_disagrees_with_the_topic(settings: Settings) -> None:
+    node = build_node(settings)
+    node.ledger.report_missing_person(report(given_names="Una"))
+    node.relay.run_once()
+    node.close()
+    lose_database(settings)
+    node = build_node(settings)  # a store brought back from another node's archive, say
+    node.ledger.report_missing_person(report(given_names="Otra cosa"))
+    node.close()
+    with pytest.raises(RestoreRefused, match="disagree at notification 1"):
+        restore_node(settings, onto_existing=True)
