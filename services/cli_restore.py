@@ -157,6 +157,11 @@ def restore(backup: Path | None, recovery: Path | None, onto_existing: bool) -> 
             else ""
         )
     )
+    if done.grants_unopened or done.grants_refused:
+        click.echo(
+            f"grants in the node's name: {done.grants_unopened} wrapped for another X25519 key, "
+            f"{done.grants_refused} not signed by the node (neither kept)"
+        )
     click.echo(
         "what was recorded after the last relayed event and before the loss is on no topic: "
         "recover it from PostgreSQL's own backups (WAL archiving)"

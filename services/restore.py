@@ -65,6 +65,8 @@ class Restored:
     keys_lost: int  # named by messages, held by neither the backup nor the node's own grants
     events_with_closed_tiers: int
     already_held: int = 0  # events the store held already (onto_existing)
+    grants_unopened: int = 0  # the node's own grants its X25519 key does not unwrap (an older key)
+    grants_refused: int = 0  # grants in the node's name it did not sign: never kept
 
 
 def make_backup(settings: Settings, recovery_keys: list[str]) -> bytes:
@@ -209,6 +211,8 @@ def _restore(node: Node, from_backup: int, highest: int) -> Restored:
         keys_lost=len(lost),
         events_with_closed_tiers=sum(1 for event in events if event.closed),
         already_held=len(read) - len(events),
+        grants_unopened=grants.unopened,
+        grants_refused=grants.refused,
     )
 
 

@@ -68,6 +68,7 @@ class OwnKeys:
     readers: dict[str, frozenset[str]] = field(default_factory=dict)
     unheld: set[str] = field(default_factory=set)
     refused: int = 0  # grants naming this origin that it did not sign: never kept
+    unopened: int = 0  # grants to the node that its X25519 key does not unwrap
 
 
 def _reader(event_log: EventLog, verify: Verify, catalogue: Catalogue, grants: bool) -> LogReader:
@@ -121,10 +122,10 @@ def own_grants(
             try:
                 found.keys[key_id] = unwrap(recipient, wrapped, grant_context(key_id))
             except Refused:
-                raise RestoreRefused(
-                    f"key grant {key_id} does not unwrap with this node's X25519 key: is it the "
-                    "node's own key (the backup holds it)?"
-                ) from None
+                # Wrapped for an earlier X25519 key of the node: the backup may hold the key.
+                found.unopened += 1
+                found.unheld.add(key_id)
+                continue
             found.unheld.discard(key_id)
     return found
 

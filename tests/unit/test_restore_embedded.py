@@ -264,3 +264,24 @@ def test_the_check_catches_a_recovered_store_that_disagrees_with_the_topic(setti
     node.close()
     with pytest.raises(RestoreRefused, match="disagree at notification 1"):
         restore_node(settings, onto_existing=True)
+
+
+def test_without_the_backup_or_the_node_x25519_key_the_events_come_back_unopened(
+    settings: Settings,
+) -> None:
+    node = build_node(settings)
+    case_id = node.ledger.report_missing_person(report(given_names="Sin llave"))
+    node.relay.run_once()
+    node.close()
+    lose_database(settings)
+    (settings.data_dir / "node-mx.x25519").unlink()  # a new one is made: the grants do not open
+    done = restore_node(settings)
+    assert done.events == 1 and done.grants_unopened >= 2
+    assert done.keys_lost >= 2 and done.events_with_closed_tiers == 1
+    node = build_node(settings)
+    try:
+        case = node.ledger.get_case(case_id)
+        assert case.person["given_names"] is None and case.person["sex"] == report().sex
+        assert node.data_keys.erased(str(case_id), "common"), "a lost key's id is never made again"
+    finally:
+        node.close()
