@@ -177,7 +177,8 @@ def _restore(node: Node, from_backup: int, highest: int) -> Restored:
         node.keys.verify,
         node.recipient,
     )
-    held_before = {k for k in grants.keys if keys.get(k) is not None}
+    keys.load(grants.keys)  # one query; then each is asked of memory
+    held_before = {k for k in grants.keys if keys.cached(k) is not None}
     keys.restore(grants.keys)
     keys.record_grants(grants.readers)
     read = own_events(node.event_log, node.catalogue, node.registry, settings.node, node.keys.verify, keys)

@@ -23,7 +23,7 @@ from ledger.audit import ReadLog
 from ledger.case import MissingPersonCase
 from ledger.crypto import RecipientKey, Refused, unwrap
 from ledger.errors import LedgerError
-from ledger.keystore import KeyStore
+from ledger.keystore import KeyStore, MemoryKeyStore
 from ledger.match import Match
 from ledger.remains import UnidentifiedRemains
 from ledger.sample import Sample
@@ -267,8 +267,11 @@ def _same_bytes(
         assert key is not None
         return key_id, key
 
+    # As when it was published: an envelope sealed then had its keys live (a later erasure
+    # does not change the message), one left in the clear had them destroyed already.
+    publishing = MemoryKeyStore(keys.master) if envelope is not None else keys
     again = to_outgoing(
-        registry, catalogue, domain_event(*event), event[0], origin, notification_id, keys, key_for
+        registry, catalogue, domain_event(*event), event[0], origin, notification_id, publishing, key_for
     )
     if again.record.value != record.value:
         raise RestoreRefused(
