@@ -6,8 +6,10 @@ transaction with the command claims the events' command ids make (ledger/command
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
@@ -29,9 +31,14 @@ def _claims(stored: Sequence[tuple[int, StoredEvent, str]]) -> list[tuple[str, s
     return list(found.items())
 
 
-def insert_restored(recorder: Any, stored: Sequence[tuple[int, StoredEvent, str]], after: int = 0) -> None:
-    """stored: (notification id, stored event, its command id as recorded) in id order, all
-    above `after`, the highest id the store must hold now (0: it must be empty)."""
+Row = tuple[int, StoredEvent, str]  # notification id, stored event, its command id as recorded
+
+
+@contextlib.contextmanager
+def restoring(recorder: Any, after: int = 0) -> Iterator[Callable[[Sequence[Row]], None]]:
+    """One transaction into which restored events are inserted batch by batch (any order of
+    notification ids, all above `after`, the highest id the store holds now: 0 when empty);
+    it commits when the block ends and writes nothing if the block raises."""
     datastore: Any = getattr(recorder, "datastore", None)
     table = getattr(recorder, "events_table_name", None)
     if datastore is None or table is None:
@@ -43,39 +50,50 @@ def insert_restored(recorder: Any, stored: Sequence[tuple[int, StoredEvent, str]
             "restore: the node's event store changed while it was being restored; "
             "stop the node's other processes and run the restore again"
         )
-    if stored and stored[0][0] <= after:
-        raise StoreNotEmpty(f"restore: notification {stored[0][0]} is in the store already")
-    claims = _claims(stored)
-    if hasattr(datastore, "schema"):  # PostgreSQL
-        qualified = f'"{datastore.schema}"."{table}"'
-        with datastore.transaction(commit=True) as cursor:
-            cursor.executemany(
-                f"INSERT INTO {qualified} (notification_id, originator_id, originator_version, topic, state) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                [(n, s.originator_id, s.originator_version, s.topic, s.state) for n, s, _ in stored],
-            )
-            if stored:
-                cursor.execute(
-                    "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
-                    (qualified, stored[-1][0]),
+    postgres = hasattr(datastore, "schema")
+    events = f'"{datastore.schema}"."{table}"' if postgres else table
+    claims = f'"{datastore.schema}"."{CLAIMS}"' if postgres else CLAIMS
+    mark = "%s" if postgres else "?"
+    highest = after
+    with datastore.transaction(commit=True) as cursor:
+
+        def insert(rows: Sequence[Row]) -> None:
+            nonlocal highest
+            if not rows:
+                return
+            if min(n for n, _, _ in rows) <= after:
+                raise StoreNotEmpty(
+                    f"restore: notification {min(n for n, _, _ in rows)} is in the store already"
                 )
+            column = "notification_id" if postgres else "rowid"  # SQLite: the rowid is the id
             cursor.executemany(
-                f'INSERT INTO "{datastore.schema}"."{CLAIMS}" (command_id, digest) VALUES (%s, %s) '
+                f"INSERT INTO {events} ({column}, originator_id, originator_version, topic, state) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
+                [
+                    (n, _originator(s.originator_id, postgres), s.originator_version, s.topic, s.state)
+                    for n, s, _ in rows
+                ],
+            )
+            cursor.executemany(
+                f"INSERT INTO {claims} (command_id, digest) VALUES ({mark}, {mark}) "
                 "ON CONFLICT (command_id) DO NOTHING",
-                claims,
+                _claims(rows),
             )
-        return
-    with datastore.transaction(commit=True) as cursor:  # SQLite: the rowid is the notification id
-        for n, s, _ in stored:
-            originator = s.originator_id.hex if hasattr(s.originator_id, "hex") else s.originator_id
+            highest = max(highest, *(n for n, _, _ in rows))
+
+        yield insert
+        if postgres and highest > after:
             cursor.execute(
-                f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (n, originator, s.originator_version, s.topic, s.state),
+                "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)", (events, highest)
             )
-        for key, digest in claims:
-            cursor.execute(
-                f"INSERT INTO {CLAIMS} (command_id, digest) VALUES (?, ?) "
-                "ON CONFLICT (command_id) DO NOTHING",
-                (key, digest),
-            )
+
+
+def _originator(originator_id: Any, postgres: bool) -> Any:
+    """As the library's recorder stores it: a UUID in PostgreSQL, its hex digits in SQLite."""
+    return originator_id if postgres or not isinstance(originator_id, UUID) else originator_id.hex
+
+
+def insert_restored(recorder: Any, stored: Sequence[Row], after: int = 0) -> None:
+    """The restored events, in one transaction (restoring())."""
+    with restoring(recorder, after) as insert:
+        insert(stored)

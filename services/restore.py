@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger.crypto import MasterKey
-from ledger.key_backup import BackupRefused, KeyBackup, open_backup, seal_backup
-from ledger.restore_store import StoreNotEmpty, insert_restored
+from ledger.key_backup import BackupRefused, KeyBackup, load_recovery_key, open_backup, seal_backup
+from ledger.keystore import KeyStore
+from ledger.restore_store import StoreNotEmpty, restoring
 from ledger.sealed_store import SealingMapper
 from services.backends import backend_for
 from services.bootstrap import (
@@ -31,7 +32,14 @@ from services.bootstrap import (
     recipient_key_path,
 )
 from services.settings import Settings
-from topics.restore import ENVELOPE, RecoveredEvent, RestoreRefused, domain_event, own_events, own_grants
+from topics.restore import (
+    ENVELOPE,
+    RecoveredEvent,
+    RestoreRefused,
+    domain_event,
+    own_event_batches,
+    own_grants,
+)
 from topics.signing import NodeKey, load_or_create_recipient, write_private_file
 
 __all__ = [
@@ -181,46 +189,64 @@ def _restore(node: Node, from_backup: int, highest: int) -> Restored:
     held_before = {k for k in grants.keys if keys.cached(k) is not None}
     keys.restore(grants.keys)
     keys.record_grants(grants.readers)
-    read = own_events(node.event_log, node.catalogue, node.registry, settings.node, node.keys.verify, keys)
-    _agrees_with_store(node, [e for e in read if e.notification_id <= highest], highest)
-    events = [e for e in read if e.notification_id > highest]
-    named = {key_id for event in events for key_id in event.key_ids.values()}
-    unheld = {key_id for key_id in named if keys.get(key_id) is None}
-    known = {k for aggregate in {k.rsplit("/", 2)[0] for k in unheld} for k in keys.known(aggregate)}
-    lost = unheld - known  # a known one was destroyed (erased): it is not lost
-    keys.restore(dict.fromkeys(lost))  # never made again under the same id
     mapper = node.ledger.mapper
     assert isinstance(mapper, SealingMapper)
-    rows = []
-    for event in events:
-        key_ids = dict(event.key_ids)
-        envelope = key_ids.pop(ENVELOPE, None)
-        if envelope is not None:
-            key_ids.setdefault("common", envelope)
-        stored = mapper.to_restored_event(domain_event(event.topic, event.state), key_ids)
-        rows.append((event.notification_id, stored, str(event.state.get("command_id") or "")))
-    # The links first: the events' insert is the one commit point, so a restore stopped before
-    # it leaves the store as it was and can be run again (keys and links are idempotent).
-    node.relay.chain.put([event.link for event in read])
-    insert_restored(node.ledger.recorder, rows, after=highest)
+    expected: dict[int, tuple[str, int]] = {}  # what a recovered store must hold already
+    aggregates: set[str] = set()
+    events = closed = lost = last = 0
+    # One transaction for every batch: the events' insert is the one commit point, so a restore
+    # stopped before it leaves the store as it was and can be run again (keys, links idempotent).
+    with restoring(node.ledger.recorder, after=highest) as insert:
+        for batch in own_event_batches(
+            node.event_log, node.catalogue, node.registry, settings.node, node.keys.verify, keys
+        ):
+            expected.update({e.notification_id: e.link[:2] for e in batch if e.notification_id <= highest})
+            fresh = [e for e in batch if e.notification_id > highest]
+            lost += _keep_lost_keys_destroyed(keys, fresh)
+            rows = []
+            for event in fresh:
+                key_ids = dict(event.key_ids)
+                envelope = key_ids.pop(ENVELOPE, None)
+                if envelope is not None:
+                    key_ids.setdefault("common", envelope)
+                stored = mapper.to_restored_event(domain_event(event.topic, event.state), key_ids)
+                rows.append((event.notification_id, stored, str(event.state.get("command_id") or "")))
+            node.relay.chain.put([event.link for event in batch])
+            insert(rows)
+            events += len(fresh)
+            closed += sum(1 for event in fresh if event.closed)
+            aggregates.update(event.link[0] for event in fresh)
+            last = max(last, *(event.notification_id for event in batch))
+        held = len(expected)
+        _agrees_with_store(node, expected, highest)
     return Restored(
-        events=len(events),
-        aggregates=len({event.link[0] for event in events}),
-        last_notification_id=read[-1].notification_id if read else highest,
+        events=events,
+        aggregates=len(aggregates),
+        last_notification_id=max(last, highest),
         keys_from_backup=from_backup,
         keys_from_grants=len([k for k, v in grants.keys.items() if v is not None and k not in held_before]),
-        keys_lost=len(lost),
-        events_with_closed_tiers=sum(1 for event in events if event.closed),
-        already_held=len(read) - len(events),
+        keys_lost=lost,
+        events_with_closed_tiers=closed,
+        already_held=held,
         grants_unopened=grants.unopened,
         grants_refused=grants.refused,
     )
 
 
-def _agrees_with_store(node: Node, on_topic: list[RecoveredEvent], highest: int) -> None:
+def _keep_lost_keys_destroyed(keys: KeyStore, events: list[RecoveredEvent]) -> int:
+    """Record as destroyed the keys these events name that neither the backup nor the node's
+    own grants hold (their tiers come back empty), so no new key is made under their ids; a
+    key the store knows destroyed (erased) is not lost. Returns how many were lost."""
+    unheld = {k for event in events for k in event.key_ids.values() if keys.get(k) is None}
+    known = {k for aggregate in {k.rsplit("/", 2)[0] for k in unheld} for k in keys.known(aggregate)}
+    lost = unheld - known
+    keys.restore(dict.fromkeys(lost))
+    return len(lost)
+
+
+def _agrees_with_store(node: Node, expected: dict[int, tuple[str, int]], highest: int) -> None:
     """The store a point-in-time recovery brought back holds, under each notification id the
     topic names up to its end, the same aggregate and version."""
-    expected = {e.notification_id: (e.link[0], e.link[1]) for e in on_topic}
     start = 1
     while start <= highest:
         page = node.ledger.recorder.select_notifications(start, 1000, stop=highest)
@@ -237,8 +263,6 @@ def _agrees_with_store(node: Node, on_topic: list[RecoveredEvent], highest: int)
 
 
 def read_backup(path: Path, recovery_key: Path) -> KeyBackup:
-    from ledger.key_backup import load_recovery_key
-
     recovery = load_recovery_key(recovery_key)
     try:
         data = path.read_bytes()

@@ -13,7 +13,7 @@ tier whose key is lost or was destroyed (erasure) cannot be compared and comes b
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,15 +147,30 @@ def own_events(
     keys: KeyStore,
 ) -> list[RecoveredEvent]:
     """Every event on the origin's topic, verified, rebuilt, in notification order."""
+    found = own_event_batches(event_log, catalogue, registry, origin, verify, keys)
+    return sorted((event for batch in found for event in batch), key=lambda e: e.notification_id)
+
+
+def own_event_batches(
+    event_log: EventLog,
+    catalogue: Catalogue,
+    registry: SchemaRegistry,
+    origin: str,
+    verify: Verify,
+    keys: KeyStore,
+) -> Iterator[list[RecoveredEvent]]:
+    """The events on the origin's topic, verified and rebuilt, a reader's batch at a time (in
+    offset order per partition, so notification ids interleave across partitions): memory
+    holds one batch and each aggregate's chain head, however long the log."""
     topic = catalogue.events(origin).name
     if topic not in event_log.list_topics():
-        return []
+        return
     tps = event_log.partitions(topic)
     heads: dict[str, ChainHead] = {}
-    found: dict[int, RecoveredEvent] = {}
     for batch in _reader(event_log, verify, catalogue, grants=False).batches(
         event_log.beginning_offsets(tps)
     ):
+        found: list[RecoveredEvent] = []
         items = batch.checked
         decodings = decode_batch(registry, keys, (item.record for item in items))
         for item, decoding in zip(items, decodings, strict=True):
@@ -186,15 +201,18 @@ def own_events(
                 _same_bytes(
                     registry, catalogue, origin, event, notification_id, keys, key_ids, decoding, record
                 )
-            found[notification_id] = RecoveredEvent(
-                notification_id,
-                event[0],
-                event[1],
-                key_ids,
-                tuple(opened.closed),
-                (aggregate_id, version, digest),
+            found.append(
+                RecoveredEvent(
+                    notification_id,
+                    event[0],
+                    event[1],
+                    key_ids,
+                    tuple(opened.closed),
+                    (aggregate_id, version, digest),
+                )
             )
-    return [found[n] for n in sorted(found)]
+        if found:
+            yield found
 
 
 def _as_stored(value: Any) -> Any:
