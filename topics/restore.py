@@ -113,7 +113,12 @@ def own_grants(
                 found.readers.pop(key_id, None)
                 found.unheld.discard(key_id)
                 continue
-            grant = registry.decode(item.record.value).record
+            try:
+                grant = registry.decode(item.record.value).record
+            except UndecodableMessage as error:
+                raise RestoreRefused(f"key grant {key_id}: {error}; nothing was restored") from None
+            if grant.get("key_id") != key_id or grant.get("origin") != origin:
+                raise RestoreRefused(f"key grant {key_id}: its body names another key or origin")
             found.readers[key_id] = frozenset(grant["grants"])
             wrapped = grant["grants"].get(origin)
             if wrapped is None:
@@ -187,7 +192,9 @@ def own_event_batches(
             )
             if step == CHAIN_REPEAT:
                 continue  # the same message published twice: restored once
-            if step != CHAIN_OK or meta["origin"] != origin:
+            if meta["origin"] != origin:
+                raise RestoreRefused(f"{where}: the envelope names origin {meta['origin']!r}")
+            if step != CHAIN_OK:
                 raise RestoreRefused(f"{where}: the hash chain breaks ({step}); run `audit verify`")
             heads[aggregate_id] = (version, digest)
             try:
