@@ -77,8 +77,40 @@ class KeyStore(ABC):
     @abstractmethod
     def _set_grants(self, grants: dict[str, frozenset[str]]) -> None: ...
 
+    @abstractmethod
+    def _all_rows(self) -> list[KeyRow]:
+        """Every key row, destroyed ones included (a backup reads them all)."""
+
     def close(self) -> None:  # noqa: B027 - optional for backends
         """Release the connection."""
+
+    # ------------------------------------------------------------ backup and restore
+
+    def export(self) -> dict[str, bytes | None]:
+        """Every key this node ever had, unwrapped (None: destroyed), for a key backup
+        (ledger/key_backup.py) and nothing else: the result holds every data key in clear."""
+        with self._lock:
+            return {
+                row.key_id: None if row.wrapped is None else self.master.unwrap(row.key_id, row.wrapped)
+                for row in self._all_rows()
+            }
+
+    def restore(self, keys: Mapping[str, bytes | None]) -> tuple[int, int]:
+        """Put back keys from a backup or from the node's own grants (None: destroyed, so a
+        new generation is made if the tier is needed again, never this key id reused). A key
+        destroyed here or in the backup stays destroyed. Returns (kept, destroyed) counts."""
+        rows = []
+        for key_id, key in keys.items():
+            aggregate_id, tier, generation = parse_key_id(key_id)
+            wrapped = None if key is None else self.master.wrap(key_id, key)
+            rows.append(KeyRow(key_id, aggregate_id, tier, generation, wrapped))
+        with self._lock:
+            self._insert_many(rows)
+            gone = [row.key_id for row in rows if row.wrapped is None]
+            if gone:
+                self.destroy(gone)
+            self._current.clear()
+            return len(rows) - len(gone), len(gone)
 
     # ------------------------------------------------------------ use
 
@@ -294,6 +326,9 @@ class MemoryKeyStore(KeyStore):
     def _rows(self, aggregate_id: str) -> list[KeyRow]:
         return [r for r in self._table.values() if r.aggregate_id == aggregate_id]
 
+    def _all_rows(self) -> list[KeyRow]:
+        return list(self._table.values())
+
     def _grants(self, key_ids: list[str]) -> dict[str, frozenset[str]]:
         return {k: self._grant_table[k] for k in key_ids if k in self._grant_table}
 
@@ -341,6 +376,9 @@ class SQLiteKeyStore(KeyStore):
             f"SELECT {self._COLUMNS} FROM data_keys WHERE aggregate_id = ?", (aggregate_id,)
         )
         return [KeyRow(*row) for row in cursor.fetchall()]
+
+    def _all_rows(self) -> list[KeyRow]:
+        return [KeyRow(*row) for row in self._db.execute(f"SELECT {self._COLUMNS} FROM data_keys").fetchall()]
 
     def _row(self, key_id: str) -> KeyRow | None:
         row = self._db.execute(

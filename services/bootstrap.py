@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -42,16 +43,25 @@ def ledger_env(settings: Settings) -> dict[str, str]:
     return backend_for(settings).ledger_env()
 
 
+def node_key_path(settings: Settings) -> Path:
+    return settings.node_key or settings.data_dir / f"node-{settings.node.lower()}.key"
+
+
+def recipient_key_path(settings: Settings) -> Path:
+    return settings.recipient_key or settings.data_dir / f"node-{settings.node.lower()}.x25519"
+
+
+def master_key_path(settings: Settings) -> Path:
+    """Where the master key is kept when CASELEDGER_MASTER_KEY does not give it."""
+    return settings.data_dir / f"master-{settings.node.lower()}.key"
+
+
 def node_key(settings: Settings) -> NodeKey:
-    return NodeKey.load_or_create(
-        settings.node_key or settings.data_dir / f"node-{settings.node.lower()}.key"
-    )
+    return NodeKey.load_or_create(node_key_path(settings))
 
 
 def recipient_key(settings: Settings) -> RecipientKey:
-    return load_or_create_recipient(
-        settings.recipient_key or settings.data_dir / f"node-{settings.node.lower()}.x25519"
-    )
+    return load_or_create_recipient(recipient_key_path(settings))
 
 
 def public_keys(settings: Settings) -> dict[str, str]:
@@ -62,7 +72,7 @@ def public_keys(settings: Settings) -> dict[str, str]:
 def master_key(settings: Settings) -> MasterKey:
     if settings.master_key is not None:
         return MasterKey.from_config(settings.master_key.get_secret_value())
-    path = settings.data_dir / f"master-{settings.node.lower()}.key"
+    path = master_key_path(settings)
     if not path.exists():
         write_private_file(path, MasterKey.generate_config_value().encode())
     return MasterKey.from_config(path.read_text().strip(), setting=str(path))

@@ -26,6 +26,7 @@ from services import (
     cli_history,
     cli_import,
     cli_linkage,
+    cli_restore,
 )
 from services.cli_commands import act_group
 from services.cli_common import UNAVAILABLE, UserError, click_message, exit_status, node_from_env
@@ -332,7 +333,7 @@ main.add_command(act_group)
 main.add_command(cli_linkage.linkage_group)
 main.add_command(cli_import.import_group)
 cli_export.register(main)  # after the import group: `import pfif` joins it
-for command in cli_codes.COMMANDS:
+for command in (*cli_codes.COMMANDS, *cli_restore.COMMANDS):
     main.add_command(command)
 
 

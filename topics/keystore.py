@@ -44,6 +44,10 @@ class PostgresKeyStore(KeyStore):
         rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE aggregate_id = %s", aggregate_id)
         return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
 
+    def _all_rows(self) -> list[KeyRow]:
+        rows = self._query(f"SELECT {_COLUMNS} FROM {{}}")
+        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+
     def _row(self, key_id: str) -> KeyRow | None:
         rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = %s", key_id)
         if not rows:

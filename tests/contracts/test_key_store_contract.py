@@ -180,6 +180,30 @@ class KeyStoreContract:
         # Control: a grant to one key is not a grant to another.
         assert opened().granted_to(other_id) is None
 
+    # ------------------------------------------------------------ backup and restore (#18)
+
+    def test_export_and_restore_give_back_every_key_and_keep_destroyed_ones_destroyed(
+        self, opened: Callable[..., KeyStore]
+    ) -> None:
+        a, b, c, d = aggregate(), aggregate(), aggregate(), aggregate()
+        store = opened()
+        live_id, live = store.current(a, "restricted")
+        gone_id, _ = store.current(b, "restricted")
+        store.destroy([gone_id])
+        exported = opened().export()
+        assert exported[live_id] == live and exported[gone_id] is None
+
+        # Keys from a backup: one kept, one destroyed there, one live here but destroyed there.
+        back, held_id = new_data_key(), store.current(c, "restricted")[0]
+        backup = {key_id_for(d, "restricted", 1): back, key_id_for(d, "restricted", 2): None, held_id: None}
+        assert opened().restore(backup) == (1, 2)
+        again = opened()
+        assert again.get(key_id_for(d, "restricted", 1)) == back
+        assert again.get(held_id) is None and again.erased(c, "restricted")
+        assert again.erased(d, "restricted"), "the newest generation was destroyed"
+        assert again.current(d, "restricted")[0] == key_id_for(d, "restricted", 3), "never an id reused"
+        assert again.restore(backup) == (1, 2) and opened().export()[live_id] == live
+
     # ------------------------------------------------------------ property
 
     @settings(
