@@ -306,6 +306,18 @@ class AccessRules:
             and a.recipient not in withheld
         )
 
+    def disclosure_members(self, origin: str, recipient: str, *, on: date) -> frozenset[str]:
+        """The kinds of the recipient node's organisations that read a case the origin disclosed
+        to it on a linkage candidate's request (#19): those named in `members` of an agreement
+        in force from the origin to that node with `linkage = true`. None named: the node's
+        organisations read nothing of it in lists (its audited reads still decide)."""
+        return frozenset(
+            kind
+            for a in self.agreements
+            if a.linkage and a.origin == origin and a.recipient == recipient and a.in_force(on)
+            for kind in a.members
+        )
+
     def withholds(self, reader: str, countries: Iterable[str]) -> bool:
         """Whether a case withheld from these countries is kept from this reader: the
         country's node, every organisation sitting there, and the consulates that represent it

@@ -103,6 +103,10 @@ class CaseLinkage:
         self._refuse_if_erased("DisclosureDecided")
         if data["request"] in disclosures_of(self)["decided"]:
             raise RuleBroken("disclosure", "this request was decided already")
+        if f"{data['requester_origin']}/{data['requester_case_id']}" not in linkage_of(self):
+            raise RuleBroken(
+                "disclosure", "only a request about a linkage candidate recorded on this case can be decided"
+            )
         if data["decision"] == "approved" and data["requester_origin"] in getattr(
             self, "withheld_from", set()
         ):

@@ -34,7 +34,7 @@ from projections.views import (
 from projections.withheld import withheld_here
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
-from topics.grants import DISCLOSED, grant_context, granted
+from topics.grants import disclosed_by, grant_context, granted
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
 from topics.mapping import CREATION_EVENTS, open_record
 from topics.reader import LogReader, decode_batch
@@ -267,7 +267,10 @@ class Projector:
                     and current is not None
                     and (
                         (decoded.name == "ConsentGranted" and self.row_maker.purpose not in current.consents)
-                        or (decoded.name == "DisclosureDecided" and self.disclosed(link[0]))
+                        or (
+                            decoded.name == "DisclosureDecided"
+                            and self.disclosed(link[0], str(decoded.record["meta"]["origin"]))
+                        )
                     )
                 ):
                     # Consent given again: what withdrawing it emptied is only in the log now.
@@ -337,24 +340,32 @@ class Projector:
         reached: dict[TopicPartition, int] = dict(positions or {})
         purged: list[str] = []
         received: dict[str, bytes] = {}
-        disclosed: set[str] = set()
+        disclosed: dict[str, str] = {}  # key id -> the origin that disclosed it to this node
         for item in items:
             record = item.record
             tp = TopicPartition(record.topic, record.partition)
             reached[tp] = max(reached.get(tp, 0), record.offset + 1)
             try:
-                if self.apply_key(item, purged, received):
-                    disclosed.add(granted(item)[1])
+                by = self.apply_key(item, purged, received)
+                if by is not None:
+                    disclosed[granted(item)[1]] = by
             except (ValueError, UndecodableMessage, Refused) as error:
                 self.dead_letter(record, str(error))
         self.data_keys.put_many(received.items())  # one round trip for the batch
-        # Kept with the key, so that a rebuild of the views opens the case as the first pass did.
-        self.data_keys.record_grants({k: DISCLOSED for k in disclosed if k in received})
+        # Kept with the key, so that a rebuild of the views opens the case as the first pass did;
+        # never over what this node records of its own keys (the readers it granted them to).
+        self.data_keys.record_grants(
+            {
+                k: disclosed_by(by)
+                for k, by in disclosed.items()
+                if k in received and _received_here(self.data_keys.granted_to(k))
+            }
+        )
         self.views.apply([], [tracking_at(tp, nxt) for tp, nxt in reached.items()], {}, purged)
 
-    def apply_key(self, item: Checked, purged: list[str], received: dict[str, bytes]) -> bool:
-        """Keep one grant's key (or destroy it on a tombstone); True when the origin granted it
-        to this node by an approved disclosure (#19) rather than by the agreements."""
+    def apply_key(self, item: Checked, purged: list[str], received: dict[str, bytes]) -> str | None:
+        """Keep one grant's key (or destroy it on a tombstone); the granting origin when it
+        granted it to this node by an approved disclosure (#19) rather than by the agreements."""
         record = item.record
         origin, key_id = granted(item)
         aggregate_id = parse_key_id(key_id)[0]
@@ -362,24 +373,27 @@ class Projector:
             received.pop(key_id, None)
             self.data_keys.destroy([key_id])
             purged.append(aggregate_id)
-            return False
+            return None
         grant = self.registry.decode(record.value)
         if grant.name != "KeyGrant" or grant.record["key_id"] != key_id or grant.record["origin"] != origin:
             raise ValueError("key grant: its body does not match its key and origin")
         wrapped = grant.record["grants"].get(self.node)
         if wrapped is None or self.recipient is None:
-            return False  # not granted to this node
+            return None  # not granted to this node
         received[key_id] = unwrap(self.recipient, wrapped, grant_context(key_id))
-        return self.node in grant.record.get("disclosed_to", ())
+        if origin != self.node and self.node in grant.record.get("disclosed_to", ()):
+            return origin
+        return None
 
-    def disclosed(self, case_id: str) -> bool:
+    def disclosed(self, case_id: str, origin: str) -> bool:
         """Whether the case's origin disclosed its common tier to this node (#19): a common-tier
-        key of the case this node keeps was granted by disclosure. Asked only when the rules do
-        not let these views read the tier but a key to it is held: a rare case."""
-        if self.jurisdiction != self.node:
+        key of the case this node keeps was granted by that origin, by disclosure (another
+        node's word for it counts for nothing). Asked only when the rules do not let these views
+        read the tier but a key to it is held: a rare case."""
+        if self.jurisdiction != self.node or origin == self.node:
             return False
         return any(
-            parse_key_id(k)[1] == "common" and self.data_keys.granted_to(k) == DISCLOSED
+            parse_key_id(k)[1] == "common" and self.data_keys.granted_to(k) == disclosed_by(origin)
             for k in self.data_keys.live(case_id)
         )
 
@@ -422,3 +436,9 @@ class Projector:
     def close(self) -> None:
         if self._deadletters is not None:
             self._deadletters.close()
+
+
+def _received_here(recorded: frozenset[str] | None) -> bool:
+    """Whether what the key store records of a key is a reader's (nothing, or a disclosure's
+    basis), not an origin's record of the readers it granted its own key to."""
+    return recorded is None or all(r.startswith("disclosure:") for r in recorded)

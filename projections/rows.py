@@ -165,9 +165,9 @@ class RowMaker:
         self.policy = policy
         self.purpose: str = getattr(policy, "purpose", "search")  # what these views are for
         self.consent_blind = False  # folding a case again: only the consent given last counts
-        # case id -> whether its origin disclosed its common tier to this node (#19): set by
-        # the projector from the key grants it keeps (projections/projector.py)
-        self.disclosed: Callable[[str], bool] = lambda case_id: False
+        # (case id, its origin) -> whether that origin disclosed the case's common tier to this
+        # node (#19): set by the projector from the key grants it keeps (projections/projector.py)
+        self.disclosed: Callable[[str, str], bool] = lambda case_id, origin: False
 
     def consents(self, purposes: Sequence[str] | set[str]) -> bool:
         """Whether the family's consent lets these views show a case's personal data."""
@@ -281,7 +281,10 @@ class RowMaker:
             self.jurisdiction, origin, tier, nationalities=person["nationalities"], minor=minor
         )
         disclosed = (
-            not readable and tier not in closed and origin != self.jurisdiction and self.disclosed(case_id)
+            not readable
+            and tier not in closed
+            and origin != self.jurisdiction
+            and self.disclosed(case_id, origin)
         )
         common = (
             person["given_names"] is not None

@@ -293,7 +293,7 @@ def _discard(table: dict[Any, set[str]], at: Any, case_id: str) -> None:
 def kind_of(row: CaseRow) -> tuple[object, ...]:
     """What a caller's reading of a case depends on (services/caller_view.py, CallerView.case):
     two cases of one kind are read alike."""
-    return (row.restricted, row.consents, row.origin, row.nationalities)
+    return (row.restricted, row.consents, row.origin, row.nationalities, row.disclosed)
 
 
 FACETS = ("status", "sex", "last_seen_country", "origin")

@@ -93,21 +93,28 @@ class CallerView:
         return (
             not row.restricted
             and (self.purpose in row.consents or self.mandated)  # a legal mandate stands in for consent
-            and (self.may_read(row.origin, "common", row.nationalities) or self._disclosed_to_caller(row))
+            and (self.may_read(row.origin, "common", row.nationalities) or self.disclosed_to_caller(row))
         )
 
-    def _disclosed_to_caller(self, row: CaseRow) -> bool:
+    def disclosed_to_caller(self, row: CaseRow) -> bool:
         """A case its origin disclosed to this node on a linkage candidate's request (#19) is
-        shown, for search, to the node's own organisations that read under its agreements (the
-        requester among them), never to a consulate sitting here nor for another purpose."""
-        if not row.disclosed or self.rules is None or self.purpose != "search":
+        shown, for search and with the family's consent to it, to the node's organisations of
+        the kinds the origin's linkage agreement with the node names as members (rules:
+        AccessRules.disclosure_members); never to a consulate sitting here."""
+        if (
+            not row.disclosed
+            or self.rules is None
+            or self.purpose != "search"
+            or "search" not in row.consents
+        ):
             return False
         member = self.rules.organisations.get(self.organisation)
+        here = getattr(self.views, "jurisdiction", None)
         return (
             member is not None
             and member.kind != "consulate"
-            and member.jurisdiction == getattr(self.views, "jurisdiction", None)
-            and "search" in row.consents
+            and member.jurisdiction == here
+            and member.kind in self.rules.disclosure_members(row.origin, member.jurisdiction, on=self.today())
         )
 
     # ------------------------------------------------------------------ reads
@@ -120,7 +127,7 @@ class CallerView:
             self.case(row)
             for row in self.views.cases()
             if not self.kept_from_caller(row.case_id)
-            and (self.lists(row.origin, row.nationalities) or self._disclosed_to_caller(row))
+            and (self.lists(row.origin, row.nationalities) or self.disclosed_to_caller(row))
         ]
 
     def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]:
@@ -129,7 +136,7 @@ class CallerView:
             return []
         if entries[0].aggregate_type == "MissingPersonCase":
             row = self.views.rows([aggregate_id]).get(aggregate_id)
-            disclosed = row is not None and self._disclosed_to_caller(row)
+            disclosed = row is not None and self.disclosed_to_caller(row)
             if not disclosed and not self.lists(
                 entries[0].origin, row.nationalities if row is not None else ()
             ):

@@ -323,7 +323,8 @@ def reader(view: CallerView) -> Callable[[CaseRow], CaseRow | None]:
         if outcome is None and row.restricted and view.kept_from_caller(row.case_id):
             outcome = decided[kind] = "hidden"
         if outcome is None:
-            if not view.lists(row.origin, row.nationalities):  # no public tier: not listed at all
+            if not view.lists(row.origin, row.nationalities) and not view.disclosed_to_caller(row):
+                # no public tier (nor a disclosure to this caller, #19): not listed at all
                 outcome = decided[kind] = "hidden"
             else:
                 outcome = decided[kind] = "all" if view.case(row) is row else "public"

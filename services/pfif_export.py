@@ -50,8 +50,15 @@ def default_schema() -> Path:
 
 
 def exportable(row: CaseRow) -> bool:
-    """A case PFIF may carry: still missing, names shown, the family consented to search."""
-    return row.status == "missing" and not row.restricted and not row.minor and "search" in row.consents
+    """A case PFIF may carry: still missing, names shown, the family consented to search. A case
+    another origin disclosed to this node (#19) is for its searchers, never for a registry."""
+    return (
+        row.status == "missing"
+        and not row.restricted
+        and not row.minor
+        and not row.disclosed
+        and "search" in row.consents
+    )
 
 
 def _time(moment: datetime) -> str:

@@ -37,9 +37,11 @@ CaseContext = Callable[[str], tuple[Sequence[str], bool]]
 Withheld = Callable[[str, Any], frozenset[str]]
 
 
-# What a reader's key store records as whom a key received by an approved disclosure (#19)
-# was granted on: the origin disclosed this aggregate's tier to it beyond the agreements.
-DISCLOSED = frozenset({"disclosure"})
+def disclosed_by(origin: str) -> frozenset[str]:
+    """What a reader's key store records, for a key it received by an approved disclosure (#19),
+    in place of the readers an origin records for its own keys: which origin disclosed it. Its
+    views honour it only for that origin's cases (projections/projector.py)."""
+    return frozenset({f"disclosure:{origin}"})
 
 
 def grant_context(key_id: str) -> bytes:

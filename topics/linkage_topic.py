@@ -54,9 +54,10 @@ DECIDING_EVENTS = (
 )
 ERASED = (".DataErased",)
 DISCLOSURE = "disclosure/"  # the key of a disclosure request routed on the linkage topic
-# The key of an origin's announcement that it rotated to another linkage secret: its encodings
-# made under any other secret are withdrawn, and are never compared again.
-ROTATION = "rotation/"
+# The key of an origin's announcements that it rotated to another linkage secret: one key, so
+# that they stay in order and compaction keeps the latest. Its encodings made under any other
+# secret are withdrawn from comparison.
+ROTATION = "rotation"
 
 
 class CaseState(Protocol):
@@ -213,9 +214,8 @@ class LinkagePublishing:
             "previous": sorted(set(previous) - {self.secret_id}),
             "rotated_at": datetime.now(UTC).isoformat(),
         }
-        key = f"{ROTATION}{self.secret_id}"
         value = json.dumps(body, sort_keys=True).encode()
-        out = [linkage_record(self.catalogue, self.signer, self.origin, key, 0, value)]
+        out = [linkage_record(self.catalogue, self.signer, self.origin, ROTATION, 0, value)]
         for case_id in dict.fromkeys(published):
             case = self.case_of(case_id)
             version = int(getattr(case, "version", 0) or 0)
@@ -310,7 +310,8 @@ class LinkageFinder:
         self.reported: set[tuple[str, str, str]] = set()
         self.rejected: list[tuple[LogRecord, str]] = []
         self.requests: dict[str, DisclosureRequest] = {}  # routed here, for the designated roles
-        self.rotated: dict[str, str] = {}  # origin -> the linkage secret it announced last
+        # origin -> (when, the linkage secret) of the newest rotation it announced
+        self.rotated: dict[str, tuple[datetime, str]] = {}
         self._deadletters: Publisher | None = None
 
     def run_once(self) -> list[Found]:
@@ -343,8 +344,8 @@ class LinkageFinder:
         case_id = (record.key or b"").decode("utf-8", "replace")
         if case_id.startswith(DISCLOSURE):
             return self._request(origin, record.value)
-        if case_id.startswith(ROTATION):
-            return self._rotation(origin, case_id, record.value)
+        if case_id == ROTATION:
+            return self._rotation(origin, record.value)
         if record.value is None:
             self.store.forget(origin, case_id)
             return None
@@ -367,25 +368,28 @@ class LinkageFinder:
         if origin != self.node and self.node not in recipients:
             self.store.forget(origin, case_id)  # no longer for this node
             return None
-        if encoding.secret_id != self.rotated.get(origin, encoding.secret_id):
-            self.store.forget(origin, case_id)  # made under a secret its origin rotated away from
-            return None
+        # Kept whatever secret made it: the latest per case replaces the earlier on the topic, and
+        # comparison leaves out what a rotation withdrew (_pairs). Dropping it here would depend on
+        # the order partitions are read in.
         self.store.put(encoding, recipients)
         return None
 
-    def _rotation(self, origin: str, key: str, value: bytes | None) -> str | None:
-        """An origin's announcement of the linkage secret it now encodes under: its encodings
-        made under another secret are withdrawn here."""
+    def _rotation(self, origin: str, value: bytes | None) -> str | None:
+        """An origin's announcement of the linkage secret it now encodes under. One older than
+        the newest seen (an announcement replayed) changes nothing."""
         try:
             body = json.loads(value or b"")
             announced, named = str(body["secret_id"]), str(body["origin"])
+            when = datetime.fromisoformat(str(body["rotated_at"]))
+            if when.tzinfo is None:
+                raise ValueError("rotated_at without a time zone")
         except (ValueError, KeyError, TypeError):
             return "value: not a linkage secret rotation"
-        if named != origin or key != f"{ROTATION}{announced}":
-            return "secret_id: the rotation names another origin or secret than its key and topic"
-        self.rotated[origin] = announced
-        for stale in [e for e in self.store.of(origin) if e.secret_id != announced]:
-            self.store.forget(origin, stale.case_id)
+        if named != origin:
+            return "origin: the rotation names another origin than its topic"
+        newest = self.rotated.get(origin)
+        if newest is None or when > newest[0]:
+            self.rotated[origin] = (when, announced)
         return None
 
     def _request(self, origin: str, value: bytes | None) -> str | None:
@@ -419,7 +423,9 @@ class LinkageFinder:
         for origin in sorted(self.store.origins()):
             if not own or not self.comparable(origin):
                 continue
-            for mine, other, score in self._pairs(own, self.store.of(origin)):
+            for mine, other, score in self._pairs(
+                self._current(own, self.node), self._current(self.store.of(origin), origin)
+            ):
                 key = (mine.case_id, origin, other.case_id)
                 if key in self.reported:
                     continue
@@ -428,6 +434,12 @@ class LinkageFinder:
                 self.found(found)
                 out.append(found)
         return out
+
+    def _current(self, encodings: list[Encoding], origin: str) -> list[Encoding]:
+        """An origin's encodings made under the secret it announced last (all, if it never
+        announced a rotation): the others are withdrawn."""
+        newest = self.rotated.get(origin)
+        return encodings if newest is None else [e for e in encodings if e.secret_id == newest[1]]
 
     @staticmethod
     def _pairs(own: list[Encoding], theirs: list[Encoding]) -> list[tuple[Encoding, Encoding, float]]:

@@ -126,7 +126,10 @@ def test_a_disclosure_approved_at_hn_grants_mx_the_common_tier_key_only(network:
     assert "Wilmer" in shown and "5555" not in shown and "circumstances" not in shown
     from services.caller_view import CallerView
 
-    assert CallerView(views, parse(rules()), MX_DESIGNATED.organisation, "search").case(row).given_names
+    raw = rules()
+    raw["agreements"][0]["members"] = ["search_commission"]  # HN -> MX: who at MX reads a disclosure
+    assert CallerView(views, parse(raw), MX_DESIGNATED.organisation, "search").case(row).given_names
+    assert CallerView(views, parse(raw), MX_WORKER.organisation, "search").case(row).given_names is None
     digest = views.digest()
     mx.projector("MX").rebuild()
     assert views.digest() == digest

@@ -25,7 +25,7 @@ from tests.factories import ctx, report
 from tests.network import keyed
 from topics.catalogue import Catalogue
 from topics.linkage_topic import Found, LinkageFinder, linkage_record
-from topics.log import LogRecord, TopicPartition
+from topics.log import LogRecord, OutgoingRecord, TopicPartition
 from topics.reader import LogReader
 from topics.signing import NodeKey
 
@@ -151,7 +151,8 @@ def test_a_consented_case_is_published_with_nothing_but_its_encoding(nodes: dict
     [record] = published(hn, "HN")
     assert record.key == str(case).encode()
     body = json.loads(record.value or b"")
-    assert set(body) == {"case_id", "origin", "schema_version", "bits", "recipients"}
+    # secret_id names the linkage secret (an HMAC under it of a fixed label): no personal field
+    assert set(body) == {"case_id", "origin", "schema_version", "bits", "recipients", "secret_id"}
     assert (body["case_id"], body["origin"], body["recipients"]) == (str(case), "HN", ["MX"])
     assert len(base64.b64decode(body["bits"])) == encoding_bytes()
     text = (record.value or b"").decode().lower()
@@ -461,23 +462,35 @@ def test_an_approved_disclosure_grants_the_requester_the_common_tier_and_nothing
 def test_a_declined_disclosure_or_a_withdrawn_consent_grants_nothing(nodes: dict[str, Node]) -> None:
     import uuid
 
-    from ledger.linkage_case import DecideDisclosure
+    from ledger.errors import RuleBroken
+    from ledger.linkage_case import DecideDisclosure, RecordLinkageCandidate
 
     hn = nodes["HN"]
     declined = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN"))
     withdrawn = hn.ledger.report_missing_person(same_person(HN_WORKER, "HN", given_names="Otro"))
     hn.relay.run_once()
     for case, decision in ((declined, "declined"), (withdrawn, "approved")):
-        hn.ledger.decide_disclosure(
-            DecideDisclosure(
-                **ctx(HN_DESIGNATED),
+        requester = str(uuid.uuid4())
+        decided = {
+            "case_id": case,
+            "request": str(uuid.uuid4()),
+            "requester_origin": "MX",
+            "requester_case_id": requester,
+            "decision": decision,
+        }
+        with pytest.raises(RuleBroken, match="linkage candidate"):  # no candidate, no disclosure
+            hn.ledger.decide_disclosure(DecideDisclosure(**ctx(HN_DESIGNATED), **decided))
+        hn.ledger.record_linkage_candidate(
+            RecordLinkageCandidate(
+                **ctx(Actor("HN", "node_operator")),
                 case_id=case,
-                request=str(uuid.uuid4()),
-                requester_origin="MX",
-                requester_case_id=str(uuid.uuid4()),
-                decision=decision,
+                other_origin="MX",
+                other_case_id=requester,
+                score=0.97,
+                schema_version=1,
             )
         )
+        hn.ledger.decide_disclosure(DecideDisclosure(**ctx(HN_DESIGNATED), **decided))
     hn.ledger.withdraw_consent(
         WithdrawConsent(
             **ctx(HN_WORKER), case_id=withdrawn, consent_purpose="search", withdrawn_by="Rosa Chávez"
@@ -620,17 +633,24 @@ def test_after_an_approved_disclosure_the_requesting_node_views_show_the_common_
             "represents": "GT",
         }
     )
+    # Without members on the linkage agreement, no organisation of MX lists the disclosed case.
+    assert CallerView(views, parse(raw), MX_DESIGNATED.organisation, "search").case(after).given_names is None
+    raw["agreements"][0]["members"] = ["search_commission"]  # HN -> MX: who at MX reads a disclosure
     rules_ = parse(raw)
     designated = CallerView(views, rules_, MX_DESIGNATED.organisation, "search")
     assert designated.case(after).given_names == "Wilmer Josué"
+    assert [c.given_names for c in designated.cases() if c.case_id == str(at_hn)] == ["Wilmer Josué"]
     assert "Wilmer" in " ".join(e.shown for e in designated.timeline(str(at_hn)))
-    # Another purpose, or a consulate sitting in MX (it speaks for another country), sees no names.
+    # Another purpose, another kind of organisation here (a shelter), or a consulate sitting in
+    # MX (it speaks for another country and is never a member) sees no names.
     assert CallerView(views, rules_, MX_DESIGNATED.organisation, "statistics").case(after).given_names is None
+    assert CallerView(views, rules_, MX_WORKER.organisation, "search").case(after).given_names is None
     consulate = CallerView(views, rules_, "gt-consulado-tapachula", "search")
     assert consulate.case(after).given_names is None and consulate.timeline(str(at_hn)) == []
-    assert (
-        CallerView(views, rules_, MX_WORKER.organisation, "search").case(after).given_names == "Wilmer Josué"
-    )
+    # Nor does it leave the node in a PFIF export for outside registries.
+    from services.pfif_export import exportable
+
+    assert not exportable(after) and exportable(dataclasses.replace(after, disclosed=False))  # control
 
     # A rebuild from zero opens the case as the first pass did (the disclosure is kept with its key).
     digest = views.digest()
@@ -694,14 +714,49 @@ def test_a_rotated_secret_is_announced_and_withdraws_the_encodings_made_under_th
     # Rotating again under the same secret announces it again and changes no encoding's bits.
     assert rotate_secret(hn) == (1, [])
 
+    # A second rotation, then the first announcement replayed onto HN's topic: a reader that
+    # starts afresh, whatever order it reads the partitions in, compares under the newest.
+    third = SecretStr(base64.b64encode(os.urandom(32)).decode())
+    for node in (hn, mx):
+        node.relay.linkage = linkage_publishing(
+            node.settings.model_copy(update={"linkage_secret": third}),
+            parse(rules()),
+            node.relay.signer,
+            node.catalogue,
+            node.ledger,
+        )
+        rotate_secret(node)
+    replayed = announced[0]
+    publisher = hn.event_log.publisher("replayed-rotation")
+    publisher.publish(
+        [
+            OutgoingRecord(
+                replayed.topic, replayed.key or b"", replayed.value, replayed.headers, replayed.timestamp_ms
+            )
+        ]
+    )
+    publisher.close()
+    latest = linkage_finder(mx, parse(rules()))
+    assert [(f.case_id, f.other_case_id) for f in latest.run_once()] == [(at_mx, at_hn)]
+    assert latest.rotated["HN"][1] == secret_id(base64.b64decode(third.get_secret_value()))
+    assert latest.rejected == []
+    latest.close()
+
 
 def test_a_rotation_naming_another_origin_is_dead_lettered(nodes: dict[str, Node]) -> None:
     from services.linkage import linkage_finder
     from topics.linkage_topic import ROTATION, linkage_record
 
     hn, mx = nodes["HN"], nodes["MX"]
-    forged = json.dumps({"kind": "secret_rotated", "origin": "MX", "secret_id": "ab"}).encode()
-    record = linkage_record(hn.catalogue, hn.relay.signer, "HN", f"{ROTATION}ab", 0, forged)
+    forged = json.dumps(
+        {
+            "kind": "secret_rotated",
+            "origin": "MX",
+            "secret_id": "ab",
+            "rotated_at": "2026-12-01T00:00:00+00:00",
+        }
+    ).encode()
+    record = linkage_record(hn.catalogue, hn.relay.signer, "HN", ROTATION, 0, forged)
     hn.event_log.create_topics([hn.catalogue.linkage("HN")])
     publisher = hn.event_log.publisher("forged-rotation")
     publisher.publish([record])
@@ -709,7 +764,7 @@ def test_a_rotation_naming_another_origin_is_dead_lettered(nodes: dict[str, Node
     finder = linkage_finder(mx, parse(rules()))
     finder.read()
     assert [reason for _, reason in finder.rejected] == [
-        "secret_id: the rotation names another origin or secret than its key and topic"
+        "origin: the rotation names another origin than its topic"
     ]
     assert finder.rotated == {}
     finder.close()
