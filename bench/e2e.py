@@ -12,11 +12,17 @@ rows; the feed topic is read by a plain read_committed consumer. A command the A
     python3 bench/e2e.py [--rates 10,100] [--seconds 10]
 
 Targets (issue #18): p50 <= 50 ms and p99 <= 200 ms at 10 commands/s. Not met on 2026-12-01
-(2 shared cores at load ~8; 3,011 topics on the test broker): at 10/s, all 100 acknowledged;
-on MX's events topic p50 553 / p99 1,313 ms (the relay polls every 0.2 s), in GT's views p50
-1,405 / p90 1,905 / p99 2,284 ms, on the HN feed p50 1,605 / p99 2,549 ms, beside raw
-produce->consume p50 11 / p99 405 ms (ratio of medians 128 and 146). Each views pass lists
-every topic of the cluster (kafka-python parses all 3,011: 280-380 ms a pass here).
+on 2 shared cores at load 4-7 (three other engineers' tests running); 3,000+ topics on the test
+broker. At 10/s, all 100 acknowledged, in one run each:
+- before the relay woke on commit, and the views and feeds long-polled and reused their readers:
+  on MX's events topic p50 134 / p99 364 ms; in GT's views p50 785 / p90 1,113 / p99 1,282 ms;
+  on the HN feed p50 427 / p99 757 ms; beside raw produce->consume p50 6.4 / p99 46 ms;
+- after: topic p50 92 / p99 563 ms; GT's views p50 449 / p90 732 / p99 897 ms; HN feed p50
+  145 / p99 643 ms; beside raw p50 3.3 / p99 15.6 ms.
+A new KafkaConsumer per read cost 120 ms before its first record (3 ms reused), a views pass
+took two, and each pass listed every topic of the cluster (kafka-python parses all of them:
+280-380 ms a pass). At 100/s the node sustains ~16/s through the API here and refuses the
+rest with 503 (services/api_admission.py).
 """
 
 from __future__ import annotations

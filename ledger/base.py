@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
@@ -109,6 +110,12 @@ class LedgerApplication(Application[UUID]):
         # Who may record what under the network's rules (ledger/acting.py); the composition
         # root sets it when the node has rules, with what its views know of others' records.
         self.acting: Acting | None = None
+        # Set after every commit: the relay of this process wakes on it (topics/relay.py).
+        self.saved = threading.Event()
+
+    def _notify(self, recordings: list[Any]) -> None:
+        super()._notify(recordings)
+        self.saved.set()
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Every tier above public is sealed before it reaches the database (ledger/sealed_store.py)."""

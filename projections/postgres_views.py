@@ -274,7 +274,26 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 .format(Identifier(schema))
                 .as_string(connection)
             )
+            self._positions_select = (
+                SQL(
+                    "SELECT application_name, max(notification_id) AS next FROM {0}.tracking "
+                    "WHERE application_name = ANY(%s) GROUP BY application_name"
+                )
+                .format(Identifier(schema))
+                .as_string(connection)
+            )
         create_tables(self)
+
+    def positions(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The next offset to read in each partition, in one query (a query per partition was
+        a sixth of a live pass)."""
+        if not tps:
+            return {}
+        names = {tracking_name(tp): tp for tp in tps}
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._positions_select, (list(names),))
+            found = {str(r["application_name"]): r["next"] for r in cursor.fetchall()}
+        return {tp: int(found.get(name) or 0) for name, tp in names.items()}
 
     def chain_heads(self, aggregate_ids: Sequence[str]) -> dict[str, ChainHead]:
         if not aggregate_ids:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -40,6 +41,7 @@ from topics.mapping import CREATION_EVENTS, open_record
 from topics.reader import LogReader, decode_batch
 from topics.seals import Checked
 from topics.signing import KeyRegistry
+from topics.watch import LogWatch
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ class Projector:
         self._deadletters: Publisher | None = None
         self.worker = ""  # set in a worker process that projects a share of the partitions
         self._upgraded = False
+        self._ends: dict[TopicPartition, int] = {}  # where the last pass read the events to
 
     def partitions(self, existing: set[str] | None = None) -> list[TopicPartition]:
         """The events topics' partitions; existing: the log's topics, when already listed."""
@@ -99,16 +102,25 @@ class Projector:
         positions = self.views.positions(tps)
         return {tp: max(0, ends[tp] - positions[tp]) for tp in tps}
 
-    def run_once(self, timeout_s: float = 30.0, progress: Callable[[int], None] | None = None) -> int:
-        """Apply everything committed up to now; return the number of events consumed."""
-        tps, ends = self.prepare(timeout_s)
+    def run_once(
+        self,
+        timeout_s: float = 30.0,
+        progress: Callable[[int], None] | None = None,
+        existing: set[str] | None = None,
+    ) -> int:
+        """Apply everything committed up to now; return the number of events consumed.
+        existing: the log's topics, when the caller listed them already."""
+        tps, ends = self.prepare(timeout_s, existing)
         return self.consume_events(tps, ends, timeout_s, progress) if tps else 0
 
-    def prepare(self, timeout_s: float = 30.0) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
+    def prepare(
+        self, timeout_s: float = 30.0, existing: set[str] | None = None
+    ) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
         """The events partitions and their ends now, with the key grants read up to a point
         after those ends were taken: the relay commits a grant with the first event sealed
         under it, so every event up to the ends has its grant (or its tombstone) read first."""
-        existing = self.event_log.list_topics()  # a metadata round trip: once per pass
+        if existing is None:
+            existing = self.event_log.list_topics()  # a metadata round trip: once per pass
         if not self._upgraded:
             earlier = self.views.upgrade(keep=self.key_partitions(existing))
             if earlier is not None:
@@ -122,6 +134,7 @@ class Projector:
         if not tps:
             return [], {}
         ends = self.event_log.end_offsets(tps)
+        self._ends = ends
         if self.recipient is not None:
             self._consume(self.key_partitions(existing), timeout_s, self.apply_keys, grants=True)
         return tps, ends
@@ -187,18 +200,37 @@ class Projector:
                 consumed += len(checked)
         return consumed
 
-    def run(self, stop: threading.Event, idle_s: float = 0.2) -> None:
-        """Keep the views current until stop is set."""
-        while not stop.is_set():
-            try:
-                if self.run_once() == 0:
-                    stop.wait(idle_s)
-            except ViewsFromLaterRelease as error:  # waiting will not mend it; the API still reads
-                log.error("projector stopped: %s", error)
-                return
-            except Exception as error:  # the loop must outlive a broker restart
-                log.warning("projector %s: %s", self.jurisdiction, type(error).__name__)
-                stop.wait(2.0)
+    def run(self, stop: threading.Event, idle_s: float = 1.0, listed_s: float = 5.0) -> None:
+        """Keep the views current until stop is set. Between passes it long-polls: a watch on
+        the events partitions at the ends the last pass reached wakes it as soon as any holds
+        a new record (at most idle_s later otherwise). The log's topics are listed once every
+        listed_s (a new origin's topic is found within that): listing a broker's thousands of
+        topics on every pass was most of a pass's time."""
+        watch = LogWatch(self.event_log)
+        listed: set[str] | None = None
+        listed_at = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    if listed is None or time.monotonic() - listed_at > listed_s:
+                        listed, listed_at = self.event_log.list_topics(), time.monotonic()
+                    if self.run_once(existing=listed) > 0:
+                        continue
+                    if self._ends:
+                        watch.wait(self._ends, idle_s)
+                    else:  # no events topic yet: look for one again after a while
+                        listed = None
+                        stop.wait(idle_s)
+                except ViewsFromLaterRelease as error:  # waiting will not mend it; the API still reads
+                    log.error("projector stopped: %s", error)
+                    return
+                except Exception as error:  # the loop must outlive a broker restart
+                    log.warning("projector %s: %s", self.jurisdiction, type(error).__name__)
+                    listed = None
+                    watch.close()
+                    stop.wait(2.0)
+        finally:
+            watch.close()
 
     def apply(
         self, checked: Sequence[Checked | LogRecord], positions: dict[TopicPartition, int] | None = None

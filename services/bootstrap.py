@@ -271,6 +271,7 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         granting=granting,
         linkage=linkage_publishing(settings, rules, signer, catalogue, ledger),
     )
+    relay.wakeup = ledger.saved  # a command committed here wakes this process's relay
     node = Node(settings, ledger, event_log, relay, registry, catalogue, known, keys, recipient)
     if rules is not None:
         # The ledger checks every command's recorder and the records it names under the rules,

@@ -205,11 +205,14 @@ class ConsularFeed:
         self._cases: dict[str, CaseContext] = {}
         self._lagging: dict[str, float] = {}  # cases held back because views lag: since when
 
-    def read(self, cursor: Cursor | None = None, timeout_s: float = 30.0) -> tuple[list[FeedItem], Cursor]:
+    def read(
+        self, cursor: Cursor | None = None, timeout_s: float = 30.0, existing: set[str] | None = None
+    ) -> tuple[list[FeedItem], Cursor]:
         """Everything committed after the cursor (from the beginning if None), and the cursor
-        after it. Partitions that appeared since the cursor was made are read from their start."""
+        after it. Partitions that appeared since the cursor was made are read from their start.
+        existing: the log's topics, when the caller listed them already."""
         projector = self.node.projector(self.node.settings.node)
-        tps = projector.partitions()
+        tps = projector.partitions(existing)
         begins = self.node.event_log.beginning_offsets(tps)
         position = {tp: (cursor or {}).get(tp, (begins[tp], begins[tp])) for tp in tps}
         ends = self.node.event_log.end_offsets(tps)

@@ -21,6 +21,7 @@ import binascii
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 from ledger.crypto import Refused, open_fixed
@@ -32,6 +33,7 @@ from topics.avro import SchemaRegistry, UndecodableMessage
 from topics.log import LogUnavailable, OutgoingRecord, Publisher
 from topics.mapping import message_context, month_of
 from topics.reader import LogReader
+from topics.watch import LogWatch
 
 log = logging.getLogger(__name__)
 # Header of every message this release publishes: items of earlier releases (without it)
@@ -158,14 +160,16 @@ class FeedPublisher:
         self._cursor: Cursor | None = None
         self._publisher: Publisher | None = None
 
-    def run_once(self) -> int:
+    def run_once(self, existing: set[str] | None = None) -> int:
+        """Publish what the feed read since the last pass; existing: the log's topics, when
+        the caller listed them already."""
         log_ = self.feed.node.event_log
         if self._publisher is None:
             log_.create_topics([self.topic])
             prefix = self.feed.node.catalogue.prefix
             self._publisher = log_.publisher(f"{prefix}caseledger-feed-{self.feed.organisation}")
             self._cursor = self.last_cursor()
-        items, after = self.feed.read(self._cursor)
+        items, after = self.feed.read(self._cursor, existing=existing)
         if items:
             self._publisher.publish(
                 [
@@ -219,15 +223,40 @@ class FeedPublisher:
             window *= 4
         return None
 
-    def run(self, stop: threading.Event, idle_s: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                if self.run_once() == 0:
-                    stop.wait(idle_s)
-            except Exception as error:  # a feed must outlive a broker restart
-                log.warning("feed %s: %s", self.feed.organisation, type(error).__name__)
-                self._close()
-                stop.wait(2.0)
+    def run(
+        self, stop: threading.Event, idle_s: float = 1.0, listed_s: float = 5.0, held_s: float = 0.02
+    ) -> None:
+        """Publish until stop is set. Between passes it long-polls the events partitions at the
+        cursor (topics/watch.py); while items wait for the views to catch up, it looks again
+        every held_s. The log's topics are listed once every listed_s, not on every pass."""
+        watch = LogWatch(self.feed.node.event_log)
+        listed: set[str] | None = None
+        listed_at = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    if listed is None or time.monotonic() - listed_at > listed_s:
+                        listed, listed_at = self.feed.node.event_log.list_topics(), time.monotonic()
+                    if self.run_once(listed) > 0:
+                        continue
+                    cursor = self._cursor or {}
+                    if not cursor:  # no events topic yet: look for one again after a while
+                        listed = None
+                        stop.wait(idle_s)
+                        continue
+                    began = time.monotonic()
+                    if watch.wait({tp: read for tp, (_, read) in cursor.items()}, idle_s) and (
+                        time.monotonic() - began < held_s
+                    ):
+                        stop.wait(held_s)  # there already: items held back until the views catch up
+                except Exception as error:  # a feed must outlive a broker restart
+                    log.warning("feed %s: %s", self.feed.organisation, type(error).__name__)
+                    self._close()
+                    watch.close()
+                    listed = None
+                    stop.wait(2.0)
+        finally:
+            watch.close()
 
     def _close(self) -> None:
         if self._publisher is not None:

@@ -55,6 +55,11 @@ class KafkaEventLog(EventLog):
         self.client_id = client_id
         self._consumer: Any = None
         self._lock = threading.RLock()  # a KafkaConsumer is not thread-safe; relay and views share it
+        # Readers closed after a clean read wait here for the next one: a new KafkaConsumer
+        # connects and learns the cluster's metadata again, which cost a live views pass most
+        # of its time (two readers a pass). One thread uses a reader at a time.
+        self._idle_readers: list[_KafkaReader] = []
+        self._pool_lock = threading.Lock()
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -140,12 +145,25 @@ class KafkaEventLog(EventLog):
         return _KafkaPublisher(self.bootstrap, transactional_id, self.client_id)
 
     def reader(self) -> Reader:
-        return _KafkaReader(self.bootstrap, self.client_id)
+        with self._pool_lock:
+            idle = self._idle_readers.pop() if self._idle_readers else None
+        return _PooledReader(idle or _KafkaReader(self.bootstrap, self.client_id), self._give_back)
+
+    def _give_back(self, reader: _KafkaReader) -> None:
+        with self._pool_lock:
+            if len(self._idle_readers) < _IDLE_READERS:
+                self._idle_readers.append(reader)
+                return
+        reader.close()
 
     def close(self) -> None:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+        with self._pool_lock:
+            idle, self._idle_readers = self._idle_readers, []
+        for reader in idle:
+            reader.close()
 
 
 class _KafkaPublisher(Publisher):
@@ -242,6 +260,53 @@ class _KafkaPublisher(Publisher):
             self._visibility.close()
 
 
+_IDLE_READERS = 4
+
+
+class _PooledReader(Reader):
+    """A reader lent by the pool: closed after a clean read it goes back, unassigned; after a
+    failed one it is closed for good (a consumer that met a broker error starts afresh)."""
+
+    def __init__(self, inner: _KafkaReader, give_back: Any) -> None:
+        self._inner, self._give_back, self._broken = inner, give_back, False
+        self._closed = False
+
+    def assign(self, positions: Mapping[TopicPartition, int]) -> None:
+        try:
+            self._inner.assign(positions)
+        except BaseException:
+            self._broken = True
+            raise
+
+    def position(self, tp: TopicPartition) -> int:
+        try:
+            return self._inner.position(tp)
+        except BaseException:
+            self._broken = True
+            raise
+
+    def poll(self, timeout_s: float, max_records: int = 500) -> list[LogRecord]:
+        try:
+            return self._inner.poll(timeout_s, max_records)
+        except BaseException:
+            self._broken = True
+            raise
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._broken:
+            self._inner.close()
+            return
+        try:
+            self._inner.unassign()
+        except Exception:  # a reader that cannot even unassign is not kept
+            self._inner.close()
+            return
+        self._give_back(self._inner)
+
+
 class _KafkaReader(Reader):
     """A read_committed consumer on explicitly assigned partitions; no group, no auto-commit."""
 
@@ -267,6 +332,9 @@ class _KafkaReader(Reader):
 
     def position(self, tp: TopicPartition) -> int:
         return int(self._consumer.position(_ktp(tp)))
+
+    def unassign(self) -> None:
+        self._consumer.assign([])
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[LogRecord]:
         batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)

@@ -76,6 +76,9 @@ class Relay:
         self._position: int | None = None  # last notification id known to be on the topic
         self._key_partitions: int | None = None
         self._linkage_partitions: dict[str, int] = {}
+        # Set by the ledger after each commit (ledger/base.py, LedgerApplication.saved): the
+        # relay of a process that also takes commands wakes on it instead of polling.
+        self.wakeup: threading.Event | None = None
 
     def published_up_to(self) -> int:
         """The highest notification id committed on the topic (0 if none), read from the topic."""
@@ -253,11 +256,15 @@ class Relay:
         )
 
     def run(self, stop: threading.Event, idle_s: float = 0.2, retry_s: float = 2.0) -> None:
-        """Publish until stop is set; wait out an unreachable broker without losing anything."""
+        """Publish until stop is set; wait out an unreachable broker without losing anything.
+        Idle, it wakes when this process commits a command (wakeup) and every idle_s anyway
+        (commands another process recorded in the same store)."""
         while not stop.is_set():
+            if self.wakeup is not None:
+                self.wakeup.clear()  # before reading: a commit from now on wakes the next wait
             try:
                 if self.run_once() == 0:
-                    stop.wait(idle_s)
+                    (self.wakeup or stop).wait(idle_s)
             except LogUnavailable as error:
                 log.warning("relay %s: %s; retrying in %.0f s", self.origin, error, retry_s)
                 stop.wait(retry_s)
