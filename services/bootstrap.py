@@ -260,6 +260,7 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         keys=keys,
         granting=granting,
         linkage=linkage_publishing(settings, rules, signer, catalogue, ledger),
+        shred=ledger.shred,
     )
     node = Node(settings, ledger, event_log, relay, registry, catalogue, known, keys, recipient)
     if rules is not None:
