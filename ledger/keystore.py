@@ -139,15 +139,19 @@ class KeyStore(ABC):
             return latest.key_id, key
 
     def erased(self, aggregate_id: str, tier: str) -> bool:
-        """Whether the aggregate's newest key for the tier was destroyed (its data erased), so
-        that nothing new is sealed for it under a key made afresh."""
+        """Whether the aggregate's data was erased here, so that nothing new is sealed for the
+        tier under a key made afresh: its newest key for the tier was destroyed, or it never had
+        one and others of its keys were (a donor's sample has no common-tier data at rest: the
+        key its envelopes need would be made after the erasure, and never destroyed)."""
         with self._lock:
             cached = self._current.get((aggregate_id, tier))
             if cached is not None and cached in self._open:
                 return False
-            rows = [r for r in self._rows(aggregate_id) if r.tier == tier]
-            latest = max(rows, key=lambda r: r.generation, default=None)
-            return latest is not None and latest.wrapped is None
+            rows = self._rows(aggregate_id)
+            latest = max((r for r in rows if r.tier == tier), key=lambda r: r.generation, default=None)
+            if latest is None:
+                return any(r.wrapped is None for r in rows)
+            return latest.wrapped is None
 
     def current_many(
         self, aggregate_id: str, tiers: Iterable[str], *, new: bool = False
@@ -314,7 +318,16 @@ class KeyStore(ABC):
         return ids
 
     def destroy_aggregate(self, aggregate_id: str) -> list[str]:
-        return self.destroy(self.live(aggregate_id))
+        """Destroy every live key of the aggregate; returns the ids destroyed. Keys another
+        process destroyed are forgotten here too, so none stays open in this one's memory."""
+        with self._lock:
+            rows = self._rows(aggregate_id)
+            destroyed = self.destroy([r.key_id for r in rows if r.wrapped is not None])
+            gone = {r.key_id for r in rows}
+            for key_id in gone:
+                self._open.pop(key_id, None)
+            self._current = {k: v for k, v in self._current.items() if v not in gone}
+            return destroyed
 
 
 class MemoryKeyStore(KeyStore):

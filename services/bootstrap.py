@@ -270,6 +270,7 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         keys=keys,
         granting=granting,
         linkage=linkage_publishing(settings, rules, signer, catalogue, ledger),
+        shred=ledger.shred,
     )
     relay.wakeup = ledger.saved  # a command committed here wakes this process's relay
     node = Node(settings, ledger, event_log, relay, registry, catalogue, known, keys, recipient)

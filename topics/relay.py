@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 # Events after which the aggregate's keys are destroyed at the origin: tombstones follow them.
 ERASING_EVENTS = (".DataErased", ".DonorConsentWithdrawn")
 
+# Erases an aggregate at the origin (ledger/base.py LedgerApplication.shred); done again as
+# its erasure is relayed, so no key the tombstones name stays live here.
+Shred = Callable[[UUID], object]
+
 
 class Relay:
     """Publishes a node's stored events to `ledger.events.<origin>`, in notification order."""
@@ -58,6 +62,7 @@ class Relay:
         keys: KeyStore | None = None,
         granting: Granting | None = None,
         linkage: LinkagePublishing | None = None,
+        shred: Shred | None = None,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -70,6 +75,10 @@ class Relay:
         self.keys = keys
         self.granting = granting
         self.linkage = linkage  # publishes linkage encodings and tombstones (topics/linkage_topic.py)
+        # Without the application (tests, tools): the keys alone; its shred deletes snapshots too.
+        self.shred: Shred | None = shred or (
+            (lambda aggregate_id: keys.destroy_aggregate(str(aggregate_id))) if keys is not None else None
+        )
         self.catalogue = catalogue or Catalogue()
         self.topic = self.catalogue.events(origin).name
         self._publisher: Publisher | None = None
@@ -223,6 +232,12 @@ class Relay:
             return placed, grant_digest(grant.key.decode(), grant.value)
 
         for notification in notifications:
+            erasing = notification.topic.endswith(ERASING_EVENTS)
+            if erasing and self.shred is not None:
+                # The erasure destroyed the keys at the origin; any made or kept since (a key
+                # sealed with before the shred ran, or one for data recorded after it) goes
+                # now, before the tombstones name it and before anything else is sealed.
+                self.shred(notification.originator_id)
             encoded, event = self._encode(notification)
             record = encoded.record
             value = record.value or b""
@@ -238,7 +253,7 @@ class Relay:
             )
             placed = replace(record, headers=headers, partition=partition_for(record.key, partitions))
             messages.append((placed, message_digest(self.origin, aggregate_id, version, previous, value)))
-            if self.granting is not None and notification.topic.endswith(ERASING_EVENTS):
+            if self.granting is not None and erasing:
                 messages.extend(map(sealed_grant, self.granting.tombstones_for(aggregate_id)))
             if self.linkage is not None:
                 # A case's linkage encoding or tombstone, signed alone, in the event's transaction.

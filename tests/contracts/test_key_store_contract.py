@@ -147,6 +147,30 @@ class KeyStoreContract:
         assert parse_key_id(new_id) == (a, "restricted", 2) and new != old
         assert opened().get(old_id) is None and not opened().erased(a, "restricted")
 
+    def test_an_erased_aggregate_counts_as_erased_for_a_tier_it_never_had(
+        self, opened: Callable[..., KeyStore]
+    ) -> None:
+        a, b = aggregate(), aggregate()
+        store = opened()
+        store.current(a, "genetic")
+        store.current(b, "genetic")
+        assert not store.erased(a, "common"), "control: a live aggregate is not erased"
+        assert not store.erased(aggregate(), "common"), "control: nor is one without keys"
+        store.destroy_aggregate(a)
+        # The key a relay would make for its envelope after the erasure is never made.
+        assert opened().erased(a, "common") and not opened().erased(b, "common")
+
+    def test_destroying_an_aggregate_forgets_keys_another_handle_destroyed(
+        self, opened: Callable[..., KeyStore]
+    ) -> None:
+        a = aggregate()
+        relay, command = opened(), opened()
+        key_id, _ = relay.current(a, "common")  # open in this handle's memory
+        command.destroy_aggregate(a)
+        assert relay.cached(key_id) is not None and not relay.erased(a, "common"), "control: stale"
+        assert relay.destroy_aggregate(a) == []
+        assert relay.cached(key_id) is None and relay.get(key_id) is None and relay.erased(a, "common")
+
     # ------------------------------------------------------------ generations
 
     def test_rotation_adds_a_generation_and_the_old_one_still_opens_old_data(
