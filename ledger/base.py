@@ -82,6 +82,17 @@ class SetAsList(Transcoding):
         return set(data)
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(command_type: type) -> tuple[str, ...]:
+    """A command class's field names (dataclasses.fields() costs a bulk import per row)."""
+    names = _FIELD_NAMES.get(command_type)
+    if names is None:
+        names = _FIELD_NAMES[command_type] = tuple(f.name for f in dataclasses.fields(command_type))
+    return names
+
+
 class LedgerApplication(Application[UUID]):
     """The plumbing every handler shares: checking, loading, deciding, saving, consent."""
 
@@ -164,9 +175,9 @@ class LedgerApplication(Application[UUID]):
         """What the command asks, less what a retry may change (the If-Match version, the
         time it was sent when the client did not state it)."""
         targets = {
-            f.name: str(getattr(command, f.name))
-            for f in dataclasses.fields(command)
-            if isinstance(getattr(command, f.name), UUID)
+            name: str(value)
+            for name in _field_names(type(command))
+            if isinstance(value := getattr(command, name), UUID)
         }
         content = {
             "command": type(command).__name__,
