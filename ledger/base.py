@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import hmac
 import json
 import threading
@@ -81,6 +80,17 @@ class SetAsList(Transcoding):
 
     def decode(self, data: list[Any]) -> set[Any]:
         return set(data)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(command_type: type) -> tuple[str, ...]:
+    """A command class's field names (dataclasses.fields() costs a bulk import per row)."""
+    names = _FIELD_NAMES.get(command_type)
+    if names is None:
+        names = _FIELD_NAMES[command_type] = tuple(f.name for f in dataclasses.fields(command_type))
+    return names
 
 
 class LedgerApplication(Application[UUID]):
@@ -171,9 +181,9 @@ class LedgerApplication(Application[UUID]):
         """What the command asks, less what a retry may change (the If-Match version, the
         time it was sent when the client did not state it)."""
         targets = {
-            f.name: str(getattr(command, f.name))
-            for f in dataclasses.fields(command)
-            if isinstance(getattr(command, f.name), UUID)
+            name: str(value)
+            for name in _field_names(type(command))
+            if isinstance(value := getattr(command, name), UUID)
         }
         content = {
             "command": type(command).__name__,
@@ -184,7 +194,8 @@ class LedgerApplication(Application[UUID]):
             "data": data,
         }
         canonical = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
-        return hmac.new(self._digest_key, canonical.encode(), hashlib.sha256).hexdigest()[:DIGEST_LENGTH]
+        # hmac.digest: the same HMAC-SHA256 as hmac.new(...).hexdigest(), in one C call.
+        return hmac.digest(self._digest_key, canonical.encode(), "sha256").hex()[:DIGEST_LENGTH]
 
     def _load(self, cls: type[A], kind: str, aggregate_id: UUID) -> A:
         try:

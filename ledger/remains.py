@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -11,6 +12,7 @@ from ledger.events import LedgerAggregate, Recorded
 from ledger.remains_course import RemainsResting
 
 
+@functools.lru_cache(maxsize=2048)  # a bulk import asks twice per row (uuid5: ~5 us)
 def remains_id_for(origin: str, command_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"caseledger:remains:{origin}:{command_id}")
 

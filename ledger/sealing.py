@@ -9,6 +9,7 @@ back as None in every field it holds, so readers see "restricted", never a guess
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from ledger.tiers import BY_FIELD, FIELD_TIERS, TIERS, tier_of
 PUBLIC = "public"
 
 
+@functools.cache
 def tiers_of(event_type: str) -> frozenset[str]:
     """The tiers above public that an event type's fields fall into (amendments: by field)."""
     return frozenset(t for t in FIELD_TIERS.get(event_type, {}).values() if t not in (PUBLIC, BY_FIELD))
@@ -29,14 +31,27 @@ def _amendment_tier(change: Mapping[str, Any]) -> str:
         return "reserved"  # an unknown field is kept closed rather than guessed open
 
 
+@functools.cache
+def _sealed_paths(event_type: str) -> tuple[tuple[str, str, str], ...]:
+    """(head, leaf, tier) of each field of the event type above the public tier, in order:
+    worked out once per type, as a node splits every event it records."""
+    return tuple(
+        (*_head_leaf(path), tier) for path, tier in FIELD_TIERS.get(event_type, {}).items() if tier != PUBLIC
+    )
+
+
+def _head_leaf(path: str) -> tuple[str, str]:
+    head, _, leaf = path.partition(".")
+    return head, leaf
+
+
 def split(event_type: str, attributes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The public fields (and everything untagged: ids, envelope), and each higher tier's
     fields, nested as they are in the event. The input is not modified."""
     public: dict[str, Any] = dict(attributes)
     groups: dict[str, dict[str, Any]] = {}
     copied: set[str] = set()
-    for path, tier in FIELD_TIERS.get(event_type, {}).items():
-        head, _, leaf = path.partition(".")
+    for head, leaf, tier in _sealed_paths(event_type):
         if head not in public:
             continue
         if tier == BY_FIELD:
@@ -49,13 +64,11 @@ def split(event_type: str, attributes: Mapping[str, Any]) -> tuple[dict[str, Any
                     groups.setdefault(change_tier, {}).setdefault(head, []).append(change)
             public[head] = kept
             continue
-        if tier == PUBLIC:
-            continue
         if not leaf:
             groups.setdefault(tier, {})[head] = public.pop(head)
             continue
         parent = public[head]
-        if not isinstance(parent, Mapping) or leaf not in parent:
+        if (type(parent) is not dict and not isinstance(parent, Mapping)) or leaf not in parent:
             continue  # an absent section (None) says nothing about its fields
         if head not in copied:
             public[head] = parent = dict(parent)

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class MappingRefused(InvalidField):
     """The mapping, or the file's header against it, is wrong: the whole file is refused."""
 
 
+@lru_cache(maxsize=4096)  # a file repeats its values (countries, sexes): memory stays bounded
 def fold(text: str) -> str:
     """Lower case, no accents, single spaces: how a value map's keys are compared."""
     decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
@@ -105,6 +106,10 @@ class ImportMapping:
     encoding: str | None = None
     delimiter: str | None = None
     sheet: str | None = None
+    # What every row shares, worked out on the first row: {field: {folded value: value}}
+    # for value tables, and {field path: column} for the report.
+    _folded: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _columns_of: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ checking
 
@@ -203,9 +208,10 @@ class ImportMapping:
                 _put(fields, path, self.value(path, value))
             except ValueError as error:
                 return RowProblem(row, _text(cells.get(self.reference)), column, path, str(error))
-        columns = {path: column for column, path in self.columns.items()}
-        columns["external_ref"] = self.reference
-        return Record(row, _text(cells.get(self.reference)), fields, columns)
+        if not self._columns_of:
+            self._columns_of.update({path: column for column, path in self.columns.items()})
+            self._columns_of["external_ref"] = self.reference
+        return Record(row, _text(cells.get(self.reference)), fields, self._columns_of)
 
     def value(self, path: str, cell: Any) -> Any:
         if path in LIST_FIELDS:
@@ -220,6 +226,8 @@ class ImportMapping:
 
     def _mapped(self, path: str, cell: Any) -> Any:
         table = self.values.get(path)
+        if type(cell) is str and table is None:  # a CSV's cells: no date or time to keep
+            return _text(cell)
         if isinstance(cell, datetime | date) or table is None:
             return cell if isinstance(cell, datetime | date) else _text(cell)
         text = _text(cell)
@@ -227,7 +235,9 @@ class ImportMapping:
             return country_names(table.split(":")[1]).get(fold(text), text)
         if text in table:
             return table[text]
-        folded = {fold(k): v for k, v in table.items()}
+        folded = self._folded.get(path)
+        if folded is None:
+            folded = self._folded[path] = {fold(k): v for k, v in table.items()}
         return folded.get(fold(text), text)
 
 
@@ -256,19 +266,33 @@ def _date(value: Any, fmt: str) -> str:
     if isinstance(value, date):
         return value.isoformat()
     try:
-        return datetime.strptime(str(value), fmt).date().isoformat()
+        return _parsed_date(str(value), fmt)
     except ValueError as error:
         why = "no such day" if "day is out of range" in str(error) else f"expected the format {fmt}"
         raise ValueError(f"{value!r} is not a date: {why}") from None
 
 
+@lru_cache(maxsize=8192)  # strptime costs ~15 us; a file's dates repeat (days of a few years)
+def _parsed_date(text: str, fmt: str) -> str:
+    return datetime.strptime(text, fmt).date().isoformat()
+
+
+@cache
+def _parts(path: str) -> tuple[tuple[str, bool], ...]:
+    """A dotted path's parts, each with whether it is a list index (a mapping has few paths)."""
+    return tuple((part, part.isdigit()) for part in path.split("."))
+
+
 def _put(target: dict[str, Any], path: str, value: Any) -> None:
     """Set a dotted path ("family_contacts.0.phone") in nested dicts and lists."""
-    parts = path.split(".")
+    parts = _parts(path)
+    if len(parts) == 1:
+        target[path] = value
+        return
     node: Any = target
-    for part, following in itertools.pairwise(parts):
-        container: Any = [] if following.isdigit() else {}
-        if part.isdigit():
+    for (part, is_index), (_, following) in itertools.pairwise(parts):
+        container: Any = [] if following else {}
+        if is_index:
             index = int(part)
             while len(node) <= index:
                 node.append(None)
@@ -277,8 +301,8 @@ def _put(target: dict[str, Any], path: str, value: Any) -> None:
             node = node[index]
         else:
             node = node.setdefault(part, container)
-    last = parts[-1]
-    if last.isdigit():
+    last, is_index = parts[-1]
+    if is_index:
         while len(node) <= int(last):
             node.append(None)
         node[int(last)] = value

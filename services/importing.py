@@ -226,16 +226,17 @@ class Importer:
             for n, record, command in ready:
                 results[n] = self._one(record, command)
             return [results[n] for n in range(len(chunk))]
-        existing = self.batch.existing([self.batch.aggregate_id(c) for _, _, c in ready])
+        ids = [self.batch.aggregate_id(c) for _, _, c in ready]
+        existing = self.batch.existing(ids)
         new: list[tuple[int, Record, Any, Any]] = []
         with self.batch.ledger.claims.known(c.command_id for _, _, c in ready):  # one query a batch
-            for n, record, command in ready:
+            for (n, record, command), record_id in zip(ready, ids, strict=True):
                 try:
-                    if self.batch.aggregate_id(command) in existing:
+                    if record_id in existing:
                         results[n] = self._result(record, self.batch.update(command, self.reason))
                     else:
                         # Decided now, so that one bad row spoils no batch.
-                        new.append((n, record, command, self.batch.new_aggregate(command)[0]))
+                        new.append((n, record, command, self.batch.new_event(command)[0]))
                 except InvalidField as error:
                     results[n] = _refusal(record, error.field, error.problem)
                 except LedgerError as error:

@@ -8,7 +8,8 @@ from typing import Any
 
 from ledger.application import CaseLedger
 from ledger.commands import Actor
-from services.importing import Record, RowResult, import_records
+from ledger.import_batch import ImportBatch
+from services.importing import Importer, Record, RowResult, import_records
 
 CASEWORKER = Actor("Casa del Migrante", "caseworker")
 PERSON = {
@@ -63,3 +64,20 @@ def test_a_sighting_names_its_case_by_the_reference_it_was_imported_under() -> N
     )
     [unknown] = run(ledger, "sightings", [Record(2, "n2", {**note, "case_ref": "nobody"})])
     assert unknown.outcome == "refused" and unknown.field == "case_ref"
+
+
+def test_a_batch_makes_the_very_event_the_aggregate_would_record() -> None:
+    """The bulk path makes creating events without folding them into aggregates: the same
+    event type and attributes (only the instants differ, each taken when it is made)."""
+    ledger = CaseLedger("MX", env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    importer = Importer(ledger, "reports", source="pfif:example.org", recorded_by=CASEWORKER)
+    command = importer.command(person(1, "p1", given_names="Ana María"))
+    batch = ImportBatch(ledger)
+    aggregate, aggregate_command_id = batch.new_aggregate(command)
+    event, event_command_id = batch.new_event(command)
+    [pending] = aggregate.pending_events
+    instants = ("timestamp", "occurred_at")
+    assert type(event) is type(pending) and event_command_id == aggregate_command_id
+    assert {k: v for k, v in vars(event).items() if k not in instants} == {
+        k: v for k, v in vars(pending).items() if k not in instants
+    }
