@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
 from ledger.keystore import KeyStore
+from projections.claims import Claims
 from projections.sealed_rows import STORED_CASE_COLUMNS, RowSealer
 from projections.view_keys import ViewKeys
 from projections.views import (
@@ -62,6 +63,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         self._sealer = RowSealer(self.view_keys)
         schema = views_schema(jurisdiction)
         self._schema = Identifier(schema)
+        self._conninfo = conninfo
+        self._claims = Claims(self._schema)
         ensure_schema(conninfo, schema)
         datastore = PostgresDatastore(
             dbname=conninfo["dbname"],
@@ -339,10 +342,14 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                     SQL("DELETE FROM {}.timeline WHERE aggregate_id = %s").format(self._schema), (case_id,)
                 )
             for tracking in trackings:
-                self._insert_tracking(cursor, tracking)
+                if self._claims.held(tracking.application_name):
+                    self._claims.write(cursor, tracking)  # compare-and-set: PartitionTaken
+                else:
+                    self._insert_tracking(cursor, tracking)
             cursor.execute(self._count_change)
             counted = cursor.fetchone()
             serial = int(counted["serial"]) if counted else 0
+        self._claims.committed(trackings)
         self.view_keys.destroy([*purged, *removed])
         self.changed([r.case_id for r in rows], [*purged, *removed], serial)
 
@@ -480,6 +487,26 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 cursor.execute(self._links_select + " WHERE aggregate_id = ANY(%s::uuid[])", (wanted,))
             found = [(str(r["aggregate_id"]), bytes(r["sealed"])) for r in cursor.fetchall()]
         return self._sealer.open_links(found)
+
+    def claim(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        positions = self.positions(tps)
+        self._claims.hold({tracking_name(tp): p for tp, p in positions.items()})
+        return positions
+
+    def release(self, tps: Sequence[TopicPartition]) -> None:
+        self._claims.drop([tracking_name(tp) for tp in tps])
+
+    @contextlib.contextmanager
+    def taking_turns(self, what: str) -> Iterator[None]:
+        # A session lock on a connection of its own: a process killed while holding it loses
+        # its connection, and PostgreSQL hands the lock to the next one.
+        key = f"caseledger-views:{views_schema(self.jurisdiction)}:{what}"
+        with psycopg.connect(**_psycopg_args(self._conninfo), autocommit=True) as connection:
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                yield
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
     def close(self) -> None:
         self.datastore.close()

@@ -1,13 +1,18 @@
-"""`caseledger` commands for the HTTP API: serve (the whole node) and token (credentials)."""
+"""`caseledger` commands for the HTTP API: serve (the whole node), views-worker (a share of a
+jurisdiction's views) and token (credentials)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
+import signal
+import socket
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +24,9 @@ from services.cli_text import echo_table, emit_json, organisation_names, when, w
 from services.feed import ConsularFeed
 from services.feed_topic import FeedPublisher
 from services.tokens import TokenStore
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 
 def token_store(data_dir: Path) -> TokenStore:
@@ -196,6 +204,46 @@ def serve(jurisdictions: tuple[str, ...], host: str, port: int, no_api: bool, fe
                 worker.join(timeout=10)
 
 
+@click.command("views-worker")
+@click.option(
+    "--as", "jurisdiction", default=None, help="The jurisdiction whose views to keep (default: the node's)."
+)
+@click.option(
+    "--group",
+    default=None,
+    help="The projection group every worker of these views joins (default: caseledger-views-<node>-<as>).",
+)
+def views_worker(jurisdiction: str | None, group: str | None) -> None:
+    """Keep a jurisdiction's views current as one of several processes, on this machine or
+    others: Kafka's consumer group shares the events partitions among the workers, and each
+    commits its rows with their offsets in PostgreSQL. Start or stop workers at will; the
+    relay runs elsewhere (`serve` or `relay --follow`). SIGTERM or Ctrl-C stops one cleanly."""
+    from projections.group_worker import GroupWorker
+
+    logging.getLogger("projections.group_worker").setLevel(logging.INFO)  # its share as it changes
+    with node_from_env() as node:
+        if not (node.settings.database_url and node.settings.kafka_bootstrap):
+            raise UserError(
+                "a projection group needs Kafka and PostgreSQL: set CASELEDGER_KAFKA_BOOTSTRAP and "
+                "CASELEDGER_DATABASE_URL (on the embedded default, `serve` keeps the views)"
+            )
+        name = cli_common.jurisdiction(node, jurisdiction or node.settings.node)
+        projector = node.projector(name)
+        projector.worker = f"-{socket.gethostname()}-{os.getpid()}"  # its own dead-letter producer
+        worker = GroupWorker(projector, group=group)
+        stop = threading.Event()
+
+        def stopping(_signal: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, stopping)
+        click.echo(f"views worker for {name} in group {worker.group}; {node.settings.describe()}")
+        try:
+            worker.run(stop)
+        except KeyboardInterrupt:
+            stop.set()
+
+
 @click.group("network")
 def network_group() -> None:
     """A network of nodes: their keys and the registry that names them."""
@@ -257,4 +305,4 @@ def demo(directory: Path) -> None:
     play(directory, click.echo)
 
 
-COMMANDS = (token_group, serve, network_group, demo)
+COMMANDS = (token_group, serve, views_worker, network_group, demo)

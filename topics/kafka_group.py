@@ -11,6 +11,7 @@ members keep projecting those they keep.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any
 
@@ -71,7 +72,7 @@ class KafkaMembership(Membership):
             self._consumer = KafkaConsumer(
                 bootstrap_servers=bootstrap,
                 group_id=group,
-                client_id=f"{client_id}-group",
+                client_id=f"{client_id}-group-{os.getpid()}",  # which process holds what, to an operator
                 enable_auto_commit=False,  # positions live with the rows, never in the group
                 isolation_level="read_committed",
                 partition_assignment_strategy=(CooperativeStickyAssignor,),
