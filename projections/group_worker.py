@@ -8,7 +8,8 @@ and positions in one PostgreSQL transaction per batch, as a lone projector does.
 the group between batches: a partition taken from it is given up once the batch in hand has
 committed, and the rest of its pass is abandoned, so the next owner reads from the position
 stored. The key grants, whose positions every process shares, are read by one process at a
-time before the events they unlock.
+time before the events they unlock; a process that finds them read by another forgets the
+data keys it holds in memory, as a tombstone among them may have destroyed some.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class GroupWorker(GroupListener):
         self.group = group or f"{prefix}caseledger-views-{projector.node}-{projector.jurisdiction}"
         self.idle_s = idle_s
         self.owned: frozenset[TopicPartition] = frozenset()
+        self._grants: list[TopicPartition] = []  # the key grants' partitions
+        self._grants_seen: dict[TopicPartition, int] | None = None  # their positions after this worker's read
 
     def assigned(self, tps: frozenset[TopicPartition]) -> Mapping[TopicPartition, int]:
         positions = self.projector.views.claim(sorted(tps))
@@ -85,7 +88,14 @@ class GroupWorker(GroupListener):
         """One pass over this worker's partitions up to their ends now; the events consumed."""
         projector = self.projector
         with projector.views.taking_turns("grants"):
+            if not self._grants:
+                self._grants = projector.key_partitions()
+            if projector.views.positions(self._grants) != self._grants_seen:
+                # Another worker read grants since this one last did: a tombstone among them
+                # destroyed keys this process may still hold in memory.
+                projector.data_keys.forget_all()
             tps, ends = projector.prepare()
+            self._grants_seen = projector.views.positions(self._grants)
         mine = [tp for tp in tps if tp in self.owned]
         if not mine:
             return 0
