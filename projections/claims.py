@@ -26,6 +26,12 @@ class Claims:
 
     def __init__(self, schema: Identifier) -> None:
         self._expected: dict[str, int] = {}
+        # A batch of claimed partitions waits at most 5 s for a row another process holds, and
+        # holds none of its own for more than 10 s idle: a process stopped mid-batch (SIGSTOP, a
+        # paused VM) loses its transaction instead of stalling the partition's next owner.
+        self.bounded = SQL(
+            "SET LOCAL lock_timeout = '5s'; SET LOCAL idle_in_transaction_session_timeout = '10s'"
+        )
         # A partition never written has no row, or one at 0.
         self._first = SQL(
             "INSERT INTO {0}.tracking AS t VALUES (%(name)s, %(next)s) ON CONFLICT (application_name) "

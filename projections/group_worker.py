@@ -7,16 +7,19 @@ A process claims what it is given by reading the positions from the views' track
 and positions in one PostgreSQL transaction per batch, as a lone projector does. It answers
 the group between batches: a partition taken from it is given up once the batch in hand has
 committed, and the rest of its pass is abandoned, so the next owner reads from the position
-stored. The key grants, whose positions every process shares, are read by one process at a
-time before the events they unlock; a process that finds them read by another forgets the
-data keys it holds in memory, as a tombstone among them may have destroyed some.
+stored. The key grants, whose positions every process shares, are read by each process before
+the events they unlock, from where the last reader committed; a process that finds them read
+by another forgets the data keys it holds in memory, as a tombstone may have destroyed some.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
+
+from eventsourcing.persistence import IntegrityError
 
 from projections.claims import PartitionTaken
 from projections.projector import Projector
@@ -25,6 +28,7 @@ from topics.catalogue import EVENTS
 from topics.log import GroupListener, Membership, TopicPartition
 
 log = logging.getLogger(__name__)
+_GRANT_RACES = 5
 
 
 class _GivenUp(Exception):
@@ -48,30 +52,39 @@ class GroupWorker(GroupListener):
     def assigned(self, tps: frozenset[TopicPartition]) -> Mapping[TopicPartition, int]:
         positions = self.projector.views.claim(sorted(tps))
         self.owned |= tps
-        log.info("views %s: projecting %s", self.projector.jurisdiction, _names(tps))
+        log.info("views %s, process %d: projecting %s", self.projector.jurisdiction, os.getpid(), _names(tps))
         return positions
 
     def revoked(self, tps: frozenset[TopicPartition]) -> None:
         self.owned -= tps
         self.projector.views.release(sorted(tps))
-        log.info("views %s: gave up %s", self.projector.jurisdiction, _names(tps))
+        log.info("views %s, process %d: gave up %s", self.projector.jurisdiction, os.getpid(), _names(tps))
 
     def run(self, stop: threading.Event) -> None:
         """Take part in the group and keep this worker's share current until stop is set; leave
         the group on the way out, so its partitions move at once."""
-        membership = self.projector.event_log.membership(
-            self.group, f"{self.projector.catalogue.prefix}{EVENTS}", self
-        )
+        membership = self._join()
         try:
             busy = False
             while not stop.is_set():
                 try:
                     membership.owned(0.0 if busy else self.idle_s)  # joins, rebalances, waits
                     busy = self.run_once(membership) > 0
-                except PartitionTaken as error:  # the group moved it and this worker is the last to know
-                    log.warning("views %s: %s", self.projector.jurisdiction, error)
-                    self.projector.views.claim(sorted(self.owned))
-                    busy = True
+                except PartitionTaken as error:
+                    # Another process committed a partition this one holds: the group moved it and
+                    # this process is the last to know (it was stopped, or cut off). It writes
+                    # nothing more until the group gives it partitions again, as a new member.
+                    log.warning(
+                        "views %s, process %d: %s; joining the group again",
+                        self.projector.jurisdiction,
+                        os.getpid(),
+                        error,
+                    )
+                    membership.close()  # gives up what the group still thought was its
+                    if self.owned:
+                        self.revoked(self.owned)
+                    membership = self._join()
+                    busy = False
                 except ViewsFromLaterRelease as error:
                     log.error("views worker stopped: %s", error)
                     return
@@ -84,18 +97,34 @@ class GroupWorker(GroupListener):
         finally:
             membership.close()
 
+    def _join(self) -> Membership:
+        return self.projector.event_log.membership(
+            self.group, f"{self.projector.catalogue.prefix}{EVENTS}", self
+        )
+
+    def _prepare(self) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
+        """The projector's prepare(): the events partitions, their ends, and the key grants read
+        up to a point after them. Workers read the grants at once and share their positions: when
+        another commits a position first, what it read is in the key store, and this one reads
+        on from there (no lock to wait on, which a stopped worker would hold for all)."""
+        for _ in range(_GRANT_RACES):
+            try:
+                return self.projector.prepare()
+            except IntegrityError:  # the position moved under this read: read on from it
+                continue
+        return self.projector.prepare()
+
     def run_once(self, membership: Membership) -> int:
         """One pass over this worker's partitions up to their ends now; the events consumed."""
         projector = self.projector
-        with projector.views.taking_turns("grants"):
-            if not self._grants:
-                self._grants = projector.key_partitions()
-            if projector.views.positions(self._grants) != self._grants_seen:
-                # Another worker read grants since this one last did: a tombstone among them
-                # destroyed keys this process may still hold in memory.
-                projector.data_keys.forget_all()
-            tps, ends = projector.prepare()
-            self._grants_seen = projector.views.positions(self._grants)
+        if not self._grants:
+            self._grants = projector.key_partitions()
+        if projector.views.positions(self._grants) != self._grants_seen:
+            # Another worker read grants since this one last did: a tombstone among them
+            # destroyed keys this process may still hold in memory.
+            projector.data_keys.forget_all()
+        tps, ends = self._prepare()
+        self._grants_seen = projector.views.positions(self._grants)
         mine = [tp for tp in tps if tp in self.owned]
         if not mine:
             return 0

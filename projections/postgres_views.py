@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,7 +63,6 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         self._sealer = RowSealer(self.view_keys)
         schema = views_schema(jurisdiction)
         self._schema = Identifier(schema)
-        self._conninfo = conninfo
         self._claims = Claims(self._schema)
         ensure_schema(conninfo, schema)
         datastore = PostgresDatastore(
@@ -306,6 +305,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         cases = self._sealer.case_values(rows)
         sealed_links = self._sealer.links(links)
         with self.datastore.transaction(commit=True) as cursor:
+            if any(self._claims.held(t.application_name) for t in trackings):
+                cursor.execute(self._claims.bounded)  # a stopped process must not stall its successor
             if sealed_links:  # a few per match or identification: no staging needed
                 cursor.executemany(self._links_insert, sealed_links)
             # A batch's rows go through COPY into per-transaction staging tables and are merged
@@ -495,18 +496,6 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
 
     def release(self, tps: Sequence[TopicPartition]) -> None:
         self._claims.drop([tracking_name(tp) for tp in tps])
-
-    @contextlib.contextmanager
-    def taking_turns(self, what: str) -> Iterator[None]:
-        # A session lock on a connection of its own: a process killed while holding it loses
-        # its connection, and PostgreSQL hands the lock to the next one.
-        key = f"caseledger-views:{views_schema(self.jurisdiction)}:{what}"
-        with psycopg.connect(**_psycopg_args(self._conninfo), autocommit=True) as connection:
-            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
-            try:
-                yield
-            finally:
-                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
     def close(self) -> None:
         self.datastore.close()

@@ -6,7 +6,6 @@ import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -416,11 +415,6 @@ class JurisdictionViews(TrackingRecorder, ABC):
 
     def release(self, tps: Sequence[TopicPartition]) -> None:
         """Forget the claim on these partitions (the group moved them to another process)."""
-        raise NotImplementedError(_ONE_WRITER)
-
-    def taking_turns(self, what: str) -> AbstractContextManager[None]:
-        """Held while one of several processes does `what` (e.g. reads the key grants, whose
-        positions all of them share): the others wait, then find it done."""
         raise NotImplementedError(_ONE_WRITER)
 
     @abstractmethod

@@ -18,6 +18,8 @@ import click
 
 from ledger.access_rules import load as load_rules
 from ledger.errors import InvalidField
+from projections.group_worker import GroupWorker
+from projections.projector import Projector
 from services import cli_common
 from services.cli_common import UserError, node_from_env, parse_case_id, rules_of
 from services.cli_text import echo_table, emit_json, organisation_names, when, words
@@ -150,20 +152,40 @@ def token_revoke(token_id: str) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--no-api", is_flag=True, help="Run the relay and the views only.")
 @click.option(
+    "--views-group",
+    is_flag=True,
+    help="Keep the views as one member of each jurisdiction's projection group, beside `views-worker` "
+    "processes, rather than alone (Kafka and PostgreSQL).",
+)
+@click.option(
     "--feed",
     "feeds",
     multiple=True,
     help="A consulate whose feed to keep on its Kafka topic ledger.feed.<organisation> (repeatable).",
 )
-def serve(jurisdictions: tuple[str, ...], host: str, port: int, no_api: bool, feeds: tuple[str, ...]) -> None:
+def serve(
+    jurisdictions: tuple[str, ...],
+    host: str,
+    port: int,
+    no_api: bool,
+    feeds: tuple[str, ...],
+    views_group: bool,
+) -> None:
     """Run the node: its API, the relay that publishes its events, its views and the consular
     feeds asked for, until interrupted (Ctrl-C)."""
     with node_from_env() as node:
         wanted = [cli_common.jurisdiction(node, j) for j in jurisdictions] or [node.settings.node]
+        if views_group and not (node.settings.database_url and node.settings.kafka_bootstrap):
+            raise UserError("--views-group: a projection group needs Kafka and PostgreSQL")
         stop = threading.Event()
         workers = [threading.Thread(target=node.relay.run, args=(stop,), name="relay", daemon=True)]
         workers += [
-            threading.Thread(target=node.projector(j).run, args=(stop,), name=f"views-{j}", daemon=True)
+            threading.Thread(
+                target=_group_worker(node.projector(j)).run if views_group else node.projector(j).run,
+                args=(stop,),
+                name=f"views-{j}",
+                daemon=True,
+            )
             for j in wanted
         ]
         if feeds:
@@ -204,6 +226,11 @@ def serve(jurisdictions: tuple[str, ...], host: str, port: int, no_api: bool, fe
                 worker.join(timeout=10)
 
 
+def _group_worker(projector: Projector, group: str | None = None) -> GroupWorker:
+    projector.worker = f"-{socket.gethostname()}-{os.getpid()}"  # its own dead-letter producer
+    return GroupWorker(projector, group=group)
+
+
 @click.command("views-worker")
 @click.option(
     "--as", "jurisdiction", default=None, help="The jurisdiction whose views to keep (default: the node's)."
@@ -218,8 +245,6 @@ def views_worker(jurisdiction: str | None, group: str | None) -> None:
     others: Kafka's consumer group shares the events partitions among the workers, and each
     commits its rows with their offsets in PostgreSQL. Start or stop workers at will; the
     relay runs elsewhere (`serve` or `relay --follow`). SIGTERM or Ctrl-C stops one cleanly."""
-    from projections.group_worker import GroupWorker
-
     logging.getLogger("projections.group_worker").setLevel(logging.INFO)  # its share as it changes
     with node_from_env() as node:
         if not (node.settings.database_url and node.settings.kafka_bootstrap):
@@ -228,9 +253,7 @@ def views_worker(jurisdiction: str | None, group: str | None) -> None:
                 "CASELEDGER_DATABASE_URL (on the embedded default, `serve` keeps the views)"
             )
         name = cli_common.jurisdiction(node, jurisdiction or node.settings.node)
-        projector = node.projector(name)
-        projector.worker = f"-{socket.gethostname()}-{os.getpid()}"  # its own dead-letter producer
-        worker = GroupWorker(projector, group=group)
+        worker = _group_worker(node.projector(name), group)
         stop = threading.Event()
 
         def stopping(_signal: int, _frame: FrameType | None) -> None:

@@ -444,30 +444,6 @@ class TestPostgresViews(ViewsContract):
         finally:
             other.close()
 
-    def test_processes_take_turns(
-        self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]
-    ) -> None:
-        other = open_views()
-        order: list[str] = []
-        inside = threading.Event()
-
-        def second() -> None:
-            inside.wait(10)
-            with other.taking_turns("grants"):
-                order.append("second")
-
-        thread = threading.Thread(target=second)
-        thread.start()
-        try:
-            with views.taking_turns("grants"):
-                inside.set()
-                thread.join(0.5)  # the second waits for the first
-                order.append("first")
-            thread.join(10)
-            assert order == ["first", "second"]
-        finally:
-            other.close()
-
     def test_views_of_format_3_gain_the_sealed_columns_and_the_links_and_are_rebuilt(
         self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews], set_format: SetFormat
     ) -> None:

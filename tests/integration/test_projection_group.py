@@ -116,97 +116,155 @@ class Group:
         self.admin.close()
 
 
-def test_three_workers_one_killed_and_one_added_end_with_the_views_of_a_rebuild(
-    node: Node, settings: Settings, tmp_path: Path
-) -> None:
-    now = node.ledger.clock()
-    recorded = 0
+class Stream:
+    """Cases recorded and relayed a step at a time, worker processes, and the views they keep."""
 
-    def record(cases: int) -> None:
-        nonlocal recorded
+    def __init__(self, node: Node, settings: Settings, log: Path) -> None:
+        self.node, self.settings, self.log = node, settings, log
+        self.now = node.ledger.clock()
+        self.recorded = 0
+        self.record()
+        self.projector = node.projector("MX")
+        self.every = frozenset(self.projector.partitions())
+        assert len(self.every) == PARTITIONS
+        self.views = node.views("MX")
+        self.group = Group(settings.kafka_bootstrap or "", f"{settings.topic_prefix}caseledger-views-MX-MX")
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def record(self, cases: int = STEP) -> None:
         made = []
-        for n in range(recorded, recorded + cases):
+        for n in range(self.recorded, self.recorded + cases):
             command = report(command_id=f"group-{n}", given_names=f"Persona {n}")
-            made.append(MissingPersonCase.report("MX", command.envelope(now), command.checked(now.date())))
+            made.append(
+                MissingPersonCase.report("MX", command.envelope(self.now), command.checked(self.now.date()))
+            )
         for start in range(0, len(made), 250):
-            node.ledger.save(*made[start : start + 250])
-        while node.relay.run_once():
+            self.node.ledger.save(*made[start : start + 250])
+        while self.node.relay.run_once():
             pass
-        recorded += cases
+        self.recorded += cases
 
-    record(STEP)
-    projector = node.projector("MX")
-    every = frozenset(projector.partitions())
-    assert len(every) == PARTITIONS
-    views = node.views("MX")
-    group = Group(settings.kafka_bootstrap or "", f"{settings.topic_prefix}caseledger-views-MX-MX")
-    log = tmp_path / "workers.log"
-    workers = [worker(settings, log) for _ in range(3)]
+    def start(self, count: int = 1) -> None:
+        self.workers += [worker(self.settings, self.log) for _ in range(count)]
 
-    def alive() -> None:
-        dead = [w.pid for w in workers if w.poll() is not None]
-        assert not dead, f"workers {dead} exited; their output:\n{log.read_text()[-4000:]}"
+    def alive(self) -> None:
+        dead = [w.pid for w in self.workers if w.poll() is not None]
+        assert not dead, f"workers {dead} exited; their output:\n{self.log.read_text()[-4000:]}"
 
-    try:
-        shares = group.settled({w.pid for w in workers}, every, alive)
-        assert group.protocol == "cooperative-sticky"
+    def settled(self) -> dict[int, frozenset[TopicPartition]]:
+        """Wait until the running workers share every partition; their shares."""
+        return self.group.settled({w.pid for w in self.workers}, self.every, self.alive)
 
-        # Kill a worker while its own partitions have records to go (the stream goes on).
-        victim = workers[0]
+    def busy(self, pid: int, share: frozenset[TopicPartition]) -> None:
+        """Record until this worker's own partitions have records to go."""
         while True:
-            record(STEP)
-            lag = projector.lag()
-            pending = sum(lag[tp] for tp in shares[victim.pid])
-            if pending:
-                break
-        victim.send_signal(signal.SIGKILL)  # no clean shutdown, possibly mid-batch
-        victim.wait(timeout=30)
-        workers.remove(victim)
-        at_kill = len(views.cases())
-        assert 0 < at_kill < recorded, f"the kill must land mid-stream ({at_kill} of {recorded} rows)"
+            self.record()
+            lag = self.projector.lag()
+            if sum(lag[tp] for tp in share):
+                return
 
-        record(STEP)
-        # The killed worker's share goes to the two others once its session lapses...
-        group.settled({w.pid for w in workers}, every, alive)
-        record(STEP)
-        workers.append(worker(settings, log))  # ...and a new worker takes a share from them.
-        group.settled({w.pid for w in workers}, every, alive)
-        record(STEP)
-
+    def caught_up(self) -> None:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and (
-            len(views.cases()) < recorded or sum(projector.lag().values()) > 0
+            len(self.views.cases()) < self.recorded or sum(self.projector.lag().values()) > 0
         ):
-            alive()
+            self.alive()
             time.sleep(0.2)
-        assert sum(projector.lag().values()) == 0, "the workers caught up"
-    finally:
-        for process in workers:
-            process.terminate()  # SIGTERM: leave the group cleanly
-        for process in workers:
+        assert sum(self.projector.lag().values()) == 0, "the workers caught up"
+
+    def stop(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)  # a stopped one must hear the SIGTERM
+                process.terminate()  # leave the group cleanly
+        for process in self.workers:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-        group.close()
+        self.group.close()
 
-    rows = views.cases()
-    assert len(rows) == recorded and len({r.case_id for r in rows}) == recorded
-    deadletters = node.catalogue.deadletter(node.settings.node).name
-    assert deadletters not in node.event_log.list_topics() or not sum(
-        node.event_log.end_offsets(node.event_log.partitions(deadletters)).values()
-    ), "no record was refused as a repeat or a gap"
-    shared = views.digest()
+    def equal_to_a_rebuild(self) -> None:
+        """Every case once, nothing dead-lettered, and the digest of a rebuild from zero."""
+        rows = self.views.cases()
+        assert len(rows) == self.recorded and len({r.case_id for r in rows}) == self.recorded
+        log = self.node.event_log
+        deadletters = self.node.catalogue.deadletter(self.settings.node).name
+        assert deadletters not in log.list_topics() or not sum(
+            log.end_offsets(log.partitions(deadletters)).values()
+        ), "no record was refused as a repeat or a gap"
+        shared = self.views.digest()
+        self.projector.rebuild()  # the same views, projected from zero by one process alone
+        assert self.views.digest() == shared
+        # The control: the comparison sees a single changed row.
+        with self.views.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+            cursor.execute(
+                SQL("UPDATE {}.cases SET status = 'located_alive' WHERE case_id = %s").format(
+                    self.views._schema  # type: ignore[attr-defined]
+                ),
+                (rows[0].case_id,),
+            )
+        assert self.views.digest() != shared
 
-    projector.rebuild()  # the same views, projected from zero by one process without interruption
-    assert views.digest() == shared
 
-    # The control: the comparison sees a single changed row.
-    with views.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
-        cursor.execute(
-            SQL("UPDATE {}.cases SET status = 'located_alive' WHERE case_id = %s").format(
-                views._schema  # type: ignore[attr-defined]
-            ),
-            (rows[0].case_id,),
-        )
-    assert views.digest() != shared
+@pytest.fixture
+def stream(node: Node, settings: Settings, tmp_path: Path) -> Iterator[Stream]:
+    started = Stream(node, settings, tmp_path / "workers.log")
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def test_three_workers_one_killed_and_one_added_end_with_the_views_of_a_rebuild(stream: Stream) -> None:
+    stream.start(3)
+    shares = stream.settled()
+    assert stream.group.protocol == "cooperative-sticky"
+    victim = stream.workers[0]
+    stream.busy(victim.pid, shares[victim.pid])
+    victim.send_signal(signal.SIGKILL)  # while its partitions have records to go, possibly mid-batch
+    victim.wait(timeout=30)
+    stream.workers.remove(victim)
+    at_kill = len(stream.views.cases())
+    assert 0 < at_kill < stream.recorded, f"the kill must land mid-stream ({at_kill} of {stream.recorded})"
+    stream.record()
+    stream.settled()  # the killed worker's share goes to the two others once its session lapses
+    stream.record()
+    stream.start()  # and a new worker takes a share from them
+    stream.settled()
+    stream.record()
+    stream.caught_up()
+    stream.stop()
+    stream.equal_to_a_rebuild()
+
+
+def test_a_worker_stopped_until_its_share_moved_commits_none_of_it_when_it_wakes(stream: Stream) -> None:
+    stream.start(2)
+    shares = stream.settled()
+    sleeper, other = stream.workers
+    stream.busy(sleeper.pid, shares[sleeper.pid])
+    sleeper.send_signal(signal.SIGSTOP)  # alive, silent, possibly with a batch in hand
+    at_stop = stream.views.positions(sorted(shares[sleeper.pid]))
+    stream.group.settled({other.pid}, stream.every, lambda: None)  # the sleeper's session lapsed
+    stream.record()
+    deadline = time.monotonic() + 30  # the successor moves the sleeper's partitions on
+    while time.monotonic() < deadline:
+        now = stream.views.positions(sorted(shares[sleeper.pid]))
+        if all(now[tp] > at_stop[tp] for tp in now):
+            break
+        time.sleep(0.2)
+    bookmark = stream.log.stat().st_size
+    sleeper.send_signal(signal.SIGCONT)
+    stream.settled()  # it learns it lost its share, rejoins, and is given a share again
+    stream.record()
+    stream.caught_up()
+    woke = stream.log.read_bytes()[bookmark:].decode(errors="replace")
+    # Awake, it heard it had lost its share before writing, or its batch in hand was refused
+    # and it wrote nothing more until the group gave it a share again: the successor's own
+    # commits were never refused.
+    assert f"process {sleeper.pid}: gave up" in woke, woke[-2000:]
+    assert f"process {other.pid}: " not in "".join(
+        line for line in woke.splitlines(keepends=True) if "moved its position" in line
+    ), woke[-2000:]
+    stream.stop()
+    stream.equal_to_a_rebuild()

@@ -1,5 +1,6 @@
 """A projection group shares views on PostgreSQL over Kafka: on the embedded default, which has
-one writer, `views-worker` says so and what to set, and the views refuse claims."""
+one writer, `views-worker` and `serve --views-group` say so and what to set, and the views
+refuse claims."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def test_a_views_worker_on_the_embedded_default_names_what_it_needs(
     result = CliRunner().invoke(main, ["views-worker"])
     assert result.exit_code != 0
     assert "CASELEDGER_KAFKA_BOOTSTRAP" in result.output and "CASELEDGER_DATABASE_URL" in result.output
+    served = CliRunner().invoke(main, ["serve", "--no-api", "--views-group"])
+    assert served.exit_code != 0 and "Kafka and PostgreSQL" in served.output
 
 
 def test_views_with_one_writer_refuse_a_claim(tmp_path: Path) -> None:
