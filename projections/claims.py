@@ -26,11 +26,14 @@ class Claims:
 
     def __init__(self, schema: Identifier) -> None:
         self._expected: dict[str, int] = {}
-        # A batch of claimed partitions waits at most 5 s for a row another process holds, and
-        # holds none of its own for more than 10 s idle: a process stopped mid-batch (SIGSTOP, a
-        # paused VM) loses its transaction instead of stalling the partition's next owner.
+        # A group member's batch waits at most 5 s for a row another process holds, and holds
+        # its own no longer than 10 s idle or 30 s in one statement (a COPY waits for its
+        # client's rows): a member stopped mid-batch (SIGSTOP, a paused VM) loses its transaction
+        # instead of stalling the others, whose batches all touch a few shared rows (the change
+        # counter, the key grants' positions).
         self.bounded = SQL(
-            "SET LOCAL lock_timeout = '5s'; SET LOCAL idle_in_transaction_session_timeout = '10s'"
+            "SET LOCAL lock_timeout = '5s'; SET LOCAL idle_in_transaction_session_timeout = '10s'; "
+            "SET LOCAL statement_timeout = '30s'"
         )
         # A partition never written has no row, or one at 0.
         self._first = SQL(
@@ -49,6 +52,10 @@ class Claims:
     def drop(self, names: Sequence[str]) -> None:
         for name in names:
             self._expected.pop(name, None)
+
+    def __bool__(self) -> bool:
+        """Whether this process holds any partition (it is a member of a projection group)."""
+        return bool(self._expected)
 
     def held(self, name: str) -> bool:
         return name in self._expected

@@ -305,8 +305,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         cases = self._sealer.case_values(rows)
         sealed_links = self._sealer.links(links)
         with self.datastore.transaction(commit=True) as cursor:
-            if any(self._claims.held(t.application_name) for t in trackings):
-                cursor.execute(self._claims.bounded)  # a stopped process must not stall its successor
+            if self._claims:  # a group member: a stopped one must not stall the others
+                cursor.execute(self._claims.bounded)
             if sealed_links:  # a few per match or identification: no staging needed
                 cursor.executemany(self._links_insert, sealed_links)
             # A batch's rows go through COPY into per-transaction staging tables and are merged

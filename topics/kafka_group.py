@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-import re
+import time
 from typing import Any
 
 from kafka import KafkaConsumer
@@ -24,6 +24,7 @@ from kafka.errors import KafkaError
 from topics.log import GroupListener, LogUnavailable, Membership, TopicPartition
 
 log = logging.getLogger(__name__)
+_RELIST_S = 30.0
 
 
 def _ours(tps: Any) -> frozenset[TopicPartition]:
@@ -78,12 +79,26 @@ class KafkaMembership(Membership):
                 partition_assignment_strategy=(CooperativeStickyAssignor,),
                 session_timeout_ms=int(session_s * 1000),
                 heartbeat_interval_ms=max(500, int(session_s * 1000) // 6),
-                metadata_max_age_ms=30000,  # topics of new origins join the group within 30 s
                 **(client or {}),
             )
-            self._consumer.subscribe(pattern=f"^{re.escape(prefix)}.*", listener=_Rebalance(self))
+            self._prefix, self._topics, self._listed = prefix, [""], 0.0
+            self._subscribe()
         except KafkaError as error:
             raise LogUnavailable(f"kafka at {bootstrap}: {type(error).__name__}") from error
+
+    def _subscribe(self) -> None:
+        """Subscribe to the topics of the prefix by name, listed again every 30 s (a new
+        origin's topic joins the group then). Not by pattern: a pattern member waits for
+        metadata of every topic of the cluster before each rejoin, and within the short waits
+        between batches (owned(0)) a large cluster's metadata never arrives, so it never rejoins."""
+        self._listed = time.monotonic()
+        topics = sorted(t for t in self._consumer.topics() if t.startswith(self._prefix))
+        if topics != self._topics:
+            self._topics = topics
+            if topics:
+                self._consumer.subscribe(topics=topics, listener=_Rebalance(self))
+            else:
+                self._consumer.unsubscribe()
 
     def given(self, tps: frozenset[TopicPartition]) -> None:
         """Partitions assigned: stop the consumer from ever fetching them, then claim them."""
@@ -115,6 +130,11 @@ class KafkaMembership(Membership):
 
     def owned(self, wait_s: float = 0.0) -> frozenset[TopicPartition]:
         try:
+            if time.monotonic() - self._listed > (_RELIST_S if self._topics else 1.0):
+                self._subscribe()
+            if not self._topics:  # nothing to share yet
+                time.sleep(wait_s)
+                return self._held
             self._consumer.poll(timeout_ms=int(wait_s * 1000), max_records=1)  # all paused: no records
         except KafkaError as error:
             raise LogUnavailable(f"group {self.group}: {type(error).__name__}") from error
