@@ -222,6 +222,15 @@ class KeyStore(ABC):
                         self._open.pop(key_id, None)
                         self._granted.pop(key_id, None)
 
+    def forget_all(self) -> None:
+        """Drop every key from memory; they stay wrapped at rest and are read again when needed.
+        Another process of this node may have destroyed some: the workers of a projection group
+        read the key grants and their tombstones in turn (projections/group_worker.py)."""
+        with self._lock:
+            self._open.clear()
+            self._current.clear()
+            self._granted.clear()
+
     def rotate(self, aggregate_id: str, tier: str) -> tuple[str, bytes]:
         """A new generation for new data of this aggregate and tier (the old key still opens
         the old data here): used when a reader loses its entitlement."""

@@ -13,6 +13,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
 from ledger.keystore import KeyStore
+from projections.claims import Claims
 from projections.sealed_rows import STORED_CASE_COLUMNS, RowSealer
 from projections.view_keys import ViewKeys
 from projections.views import (
@@ -62,6 +63,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         self._sealer = RowSealer(self.view_keys)
         schema = views_schema(jurisdiction)
         self._schema = Identifier(schema)
+        self._claims = Claims(self._schema)
         ensure_schema(conninfo, schema)
         datastore = PostgresDatastore(
             dbname=conninfo["dbname"],
@@ -322,6 +324,8 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         cases = self._sealer.case_values(rows)
         sealed_links = self._sealer.links(links)
         with self.datastore.transaction(commit=True) as cursor:
+            if self._claims:  # a group member: a stopped one must not stall the others
+                cursor.execute(self._claims.bounded)
             if sealed_links:  # a few per match or identification: no staging needed
                 cursor.executemany(self._links_insert, sealed_links)
             # A batch's rows go through COPY into per-transaction staging tables and are merged
@@ -370,10 +374,14 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                     SQL("DELETE FROM {}.timeline WHERE aggregate_id = %s").format(self._schema), (case_id,)
                 )
             for tracking in trackings:
-                self._insert_tracking(cursor, tracking)
+                if self._claims.held(tracking.application_name):
+                    self._claims.write(cursor, tracking)  # compare-and-set: PartitionTaken
+                else:
+                    self._insert_tracking(cursor, tracking)
             cursor.execute(self._count_change)
             counted = cursor.fetchone()
             serial = int(counted["serial"]) if counted else 0
+        self._claims.committed(trackings)
         self.view_keys.destroy([*purged, *removed])
         self.changed([r.case_id for r in rows], [*purged, *removed], serial)
 
@@ -511,6 +519,14 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 cursor.execute(self._links_select + " WHERE aggregate_id = ANY(%s::uuid[])", (wanted,))
             found = [(str(r["aggregate_id"]), bytes(r["sealed"])) for r in cursor.fetchall()]
         return self._sealer.open_links(found)
+
+    def claim(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        positions = self.positions(tps)
+        self._claims.hold({tracking_name(tp): p for tp, p in positions.items()})
+        return positions
+
+    def release(self, tps: Sequence[TopicPartition]) -> None:
+        self._claims.drop([tracking_name(tp) for tp in tps])
 
     def close(self) -> None:
         self.datastore.close()

@@ -222,6 +222,9 @@ def tracking_at(tp: TopicPartition, next_offset: int) -> Tracking:
 VIEWS_FORMAT = 5
 
 
+_ONE_WRITER = "a projection group shares views on PostgreSQL; views on SQLite have one writer"
+
+
 class ViewsFromLaterRelease(Exception):
     """The views were built by a later release; this one would misread them."""
 
@@ -406,6 +409,17 @@ class JurisdictionViews(TrackingRecorder, ABC):
     def positions(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """The next offset to read in each partition."""
         return {tp: self.max_tracking_id(tracking_name(tp)) or 0 for tp in tps}
+
+    def claim(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """Hold these partitions for this process (its projection group gave them to it): their
+        positions now. From here on apply() commits a position of one of them only if the
+        stored one is still the one this process read or last wrote (projections/claims.py),
+        else raises PartitionTaken and writes nothing."""
+        raise NotImplementedError(_ONE_WRITER)
+
+    def release(self, tps: Sequence[TopicPartition]) -> None:
+        """Forget the claim on these partitions (the group moved them to another process)."""
+        raise NotImplementedError(_ONE_WRITER)
 
     @abstractmethod
     def close(self) -> None: ...

@@ -68,7 +68,11 @@ class Backend(ABC):
     def log(self) -> EventLog:
         settings = self.settings
         if settings.kafka_bootstrap:
-            return KafkaEventLog(settings.kafka_bootstrap, client_id=f"caseledger-{settings.node.lower()}")
+            return KafkaEventLog(
+                settings.kafka_bootstrap,
+                client_id=f"caseledger-{settings.node.lower()}",
+                group_session_s=settings.projection_group_session_s,
+            )
         return SQLiteEventLog(settings.data_dir / "log.sqlite")
 
     def _cache(self) -> dict[str, str]:

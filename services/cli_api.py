@@ -1,24 +1,34 @@
-"""`caseledger` commands for the HTTP API: serve (the whole node) and token (credentials)."""
+"""`caseledger` commands for the HTTP API: serve (the whole node), views-worker (a share of a
+jurisdiction's views) and token (credentials)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
+import signal
+import socket
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ledger.access_rules import load as load_rules
 from ledger.errors import InvalidField
+from projections.group_worker import GroupWorker
+from projections.projector import Projector
 from services import cli_common
 from services.cli_common import UserError, node_from_env, parse_case_id, rules_of
 from services.cli_text import echo_table, emit_json, organisation_names, when, words
 from services.feed import ConsularFeed
 from services.feed_topic import FeedPublisher
 from services.tokens import TokenStore
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 
 def token_store(data_dir: Path) -> TokenStore:
@@ -142,20 +152,40 @@ def token_revoke(token_id: str) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--no-api", is_flag=True, help="Run the relay and the views only.")
 @click.option(
+    "--views-group",
+    is_flag=True,
+    help="Keep the views as one member of each jurisdiction's projection group, beside `views-worker` "
+    "processes, rather than alone (Kafka and PostgreSQL).",
+)
+@click.option(
     "--feed",
     "feeds",
     multiple=True,
     help="A consulate whose feed to keep on its Kafka topic ledger.feed.<organisation> (repeatable).",
 )
-def serve(jurisdictions: tuple[str, ...], host: str, port: int, no_api: bool, feeds: tuple[str, ...]) -> None:
+def serve(
+    jurisdictions: tuple[str, ...],
+    host: str,
+    port: int,
+    no_api: bool,
+    feeds: tuple[str, ...],
+    views_group: bool,
+) -> None:
     """Run the node: its API, the relay that publishes its events, its views and the consular
     feeds asked for, until interrupted (Ctrl-C)."""
     with node_from_env() as node:
         wanted = [cli_common.jurisdiction(node, j) for j in jurisdictions] or [node.settings.node]
+        if views_group and not (node.settings.database_url and node.settings.kafka_bootstrap):
+            raise UserError("--views-group: a projection group needs Kafka and PostgreSQL")
         stop = threading.Event()
         workers = [threading.Thread(target=node.relay.run, args=(stop,), name="relay", daemon=True)]
         workers += [
-            threading.Thread(target=node.projector(j).run, args=(stop,), name=f"views-{j}", daemon=True)
+            threading.Thread(
+                target=_group_worker(node.projector(j)).run if views_group else node.projector(j).run,
+                args=(stop,),
+                name=f"views-{j}",
+                daemon=True,
+            )
             for j in wanted
         ]
         if feeds:
@@ -194,6 +224,47 @@ def serve(jurisdictions: tuple[str, ...], host: str, port: int, no_api: bool, fe
             stop.set()
             for worker in workers:
                 worker.join(timeout=10)
+
+
+def _group_worker(projector: Projector, group: str | None = None) -> GroupWorker:
+    projector.worker = f"-{socket.gethostname()}-{os.getpid()}"  # its own dead-letter producer
+    return GroupWorker(projector, group=group)
+
+
+@click.command("views-worker")
+@click.option(
+    "--as", "jurisdiction", default=None, help="The jurisdiction whose views to keep (default: the node's)."
+)
+@click.option(
+    "--group",
+    default=None,
+    help="The projection group every worker of these views joins (default: caseledger-views-<node>-<as>).",
+)
+def views_worker(jurisdiction: str | None, group: str | None) -> None:
+    """Keep a jurisdiction's views current as one of several processes, on this machine or
+    others: Kafka's consumer group shares the events partitions among the workers, and each
+    commits its rows with their offsets in PostgreSQL. Start or stop workers at will; the
+    relay runs elsewhere (`serve` or `relay --follow`). SIGTERM or Ctrl-C stops one cleanly."""
+    logging.getLogger("projections.group_worker").setLevel(logging.INFO)  # its share as it changes
+    with node_from_env() as node:
+        if not (node.settings.database_url and node.settings.kafka_bootstrap):
+            raise UserError(
+                "a projection group needs Kafka and PostgreSQL: set CASELEDGER_KAFKA_BOOTSTRAP and "
+                "CASELEDGER_DATABASE_URL (on the embedded default, `serve` keeps the views)"
+            )
+        name = cli_common.jurisdiction(node, jurisdiction or node.settings.node)
+        worker = _group_worker(node.projector(name), group)
+        stop = threading.Event()
+
+        def stopping(_signal: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, stopping)
+        click.echo(f"views worker for {name} in group {worker.group}; {node.settings.describe()}")
+        try:
+            worker.run(stop)
+        except KeyboardInterrupt:
+            stop.set()
 
 
 @click.group("network")
@@ -257,4 +328,4 @@ def demo(directory: Path) -> None:
     play(directory, click.echo)
 
 
-COMMANDS = (token_group, serve, network_group, demo)
+COMMANDS = (token_group, serve, views_worker, network_group, demo)

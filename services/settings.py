@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     """Events per relay transaction."""
     projection_batch_size: int = 1000
     """Records per views transaction (rows and offsets commit together)."""
+    projection_group_session_s: Annotated[float, Field(ge=1.0)] = 10.0
+    """How long a `views-worker` may be silent (killed, stopped) before its projection group
+    gives its partitions to the other workers (Kafka's brokers refuse less than 6 s by default)."""
     access_rules: Path | None = None
     """The network's access rules (TOML, ledger/access_rules.py); unset: each jurisdiction sees
     the public tier of others' cases and all of its own."""

@@ -15,7 +15,9 @@ from topics.catalogue import TopicDefinition
 from topics.log import (
     MAX_RECORD_BYTES,
     EventLog,
+    GroupListener,
     LogRecord,
+    Membership,
     OutgoingRecord,
     Publisher,
     Reader,
@@ -124,9 +126,33 @@ class SQLiteEventLog(EventLog):
     def reader(self) -> Reader:
         return _SQLiteReader(self.path)
 
+    def membership(self, group: str, prefix: str, listener: GroupListener) -> Membership:
+        return _SoleMember(self, prefix, listener)
+
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+class _SoleMember(Membership):
+    """The embedded log has one writer: its group has one member, which holds every partition."""
+
+    def __init__(self, log: SQLiteEventLog, prefix: str, listener: GroupListener) -> None:
+        self._log, self._prefix, self._listener = log, prefix, listener
+        self._held: frozenset[TopicPartition] = frozenset()
+
+    def owned(self, wait_s: float = 0.0) -> frozenset[TopicPartition]:
+        topics = sorted(t for t in self._log.list_topics() if t.startswith(self._prefix))
+        found = frozenset(tp for topic in topics for tp in self._log.partitions(topic))
+        if found - self._held:
+            self._listener.assigned(found - self._held)
+            self._held = found
+        return self._held
+
+    def close(self) -> None:
+        if self._held:
+            self._listener.revoked(self._held)
+        self._held = frozenset()
 
 
 class _SQLitePublisher(Publisher):

@@ -17,11 +17,14 @@ from kafka.errors import (
 )
 
 from topics.catalogue import TopicDefinition
+from topics.kafka_group import KafkaMembership
 from topics.log import (
     MAX_RECORD_BYTES,
     EventLog,
+    GroupListener,
     LogRecord,
     LogUnavailable,
+    Membership,
     OutgoingRecord,
     Publisher,
     Reader,
@@ -48,9 +51,14 @@ class KafkaEventLog(EventLog):
     """Topics on a Kafka cluster reached at bootstrap (host:port[,host:port...])."""
 
     def __init__(
-        self, bootstrap: str, replication_factor: int | None = None, client_id: str = "caseledger"
+        self,
+        bootstrap: str,
+        replication_factor: int | None = None,
+        client_id: str = "caseledger",
+        group_session_s: float = 10.0,
     ) -> None:
         self.bootstrap = bootstrap
+        self.group_session_s = group_session_s  # a silent group member loses its partitions after it
         self.replication_factor = replication_factor  # None: as the cluster allows (replication())
         self.client_id = client_id
         self._consumer: Any = None
@@ -155,6 +163,17 @@ class KafkaEventLog(EventLog):
                 self._idle_readers.append(reader)
                 return
         reader.close()
+
+    def membership(self, group: str, prefix: str, listener: GroupListener) -> Membership:
+        return KafkaMembership(
+            self.bootstrap,
+            group,
+            prefix,
+            listener,
+            client_id=self.client_id,
+            session_s=self.group_session_s,
+            client=_CLIENT,
+        )
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -99,6 +99,35 @@ class Reader(ABC):
     def close(self) -> None: ...
 
 
+class GroupListener(ABC):
+    """What a member of a group does when the group moves partitions to or from it."""
+
+    @abstractmethod
+    def assigned(self, tps: frozenset[TopicPartition]) -> Mapping[TopicPartition, int]:
+        """These partitions are this member's now; return the position of each, read from
+        where the member keeps its positions (never from the group's committed offsets)."""
+
+    @abstractmethod
+    def revoked(self, tps: frozenset[TopicPartition]) -> None:
+        """These partitions are no longer this member's (given up, or lost with the member's
+        place in the group): write nothing more of them."""
+
+
+class Membership(ABC):
+    """A place in a group of processes that share the partitions of some topics. The group only
+    assigns: the member reads its partitions through topics/reader.py from its own positions
+    and commits nothing to the group."""
+
+    @abstractmethod
+    def owned(self, wait_s: float = 0.0) -> frozenset[TopicPartition]:
+        """Take part in the group for up to wait_s (join, rebalance; the listener is called from
+        here, in the caller's thread of control), then the partitions this member holds."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Leave the group; what this member held goes to the others."""
+
+
 class EventLog(ABC):
     """A log of topics with partitions, as Kafka has them."""
 
@@ -129,6 +158,11 @@ class EventLog(ABC):
 
     @abstractmethod
     def reader(self) -> Reader: ...
+
+    @abstractmethod
+    def membership(self, group: str, prefix: str, listener: GroupListener) -> Membership:
+        """A place in `group`, which shares the partitions of every topic whose name starts
+        with prefix (topics created later included) among its members."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -11,7 +11,15 @@ import pytest
 from topics.catalogue import TopicDefinition
 from topics.embedded import SQLiteEventLog
 from topics.kafka_log import KafkaEventLog
-from topics.log import EventLog, LogRecord, OutgoingRecord, RecordRejected, TopicPartition
+from topics.log import (
+    EventLog,
+    GroupListener,
+    LogRecord,
+    Membership,
+    OutgoingRecord,
+    RecordRejected,
+    TopicPartition,
+)
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z in milliseconds
 
@@ -41,6 +49,31 @@ def read_all(log: EventLog, topic: str, starts: dict[TopicPartition, int] | None
         return found
     finally:
         reader.close()
+
+
+class Positions(GroupListener):
+    """A group member's own record of positions: what it is given starts at 2."""
+
+    def __init__(self) -> None:
+        self.held: set[TopicPartition] = set()
+        self.given: list[frozenset[TopicPartition]] = []
+
+    def assigned(self, tps: frozenset[TopicPartition]) -> dict[TopicPartition, int]:
+        self.held |= tps
+        self.given.append(tps)
+        return dict.fromkeys(tps, 2)
+
+    def revoked(self, tps: frozenset[TopicPartition]) -> None:
+        self.held -= tps
+
+
+def owned_when(
+    member: Membership, wanted: Callable[[frozenset[TopicPartition]], bool]
+) -> frozenset[TopicPartition]:
+    deadline = time.monotonic() + 60
+    while not wanted(owned := member.owned(0.2)):
+        assert time.monotonic() < deadline, f"the group did not settle; this member holds {sorted(owned)}"
+    return owned
 
 
 class EventLogContract:
@@ -161,6 +194,22 @@ class EventLogContract:
         reader.close()
         assert [r.value for r in seen] == [b"value-k-7"]
 
+    def test_a_lone_member_of_a_group_holds_every_partition_of_its_topics(
+        self, log: EventLog, unique: str
+    ) -> None:
+        prefix = f"group.{unique}."
+        log.create_topics([TopicDefinition(f"{prefix}{origin}", 3) for origin in ("MX", "GT")])
+        log.create_topics([TopicDefinition(f"other.{unique}.MX", 2)])
+        every = frozenset(tp for t in (f"{prefix}MX", f"{prefix}GT") for tp in log.partitions(t))
+        listener = Positions()
+        member = log.membership(f"group-{unique}", prefix, listener)
+        try:
+            assert owned_when(member, lambda owned: owned == every) == every
+            assert listener.held == every  # the listener heard each partition given
+        finally:
+            member.close()
+        assert not listener.held, "leaving the group gives every partition up"
+
 
 class TestEmbeddedLog(EventLogContract):
     @pytest.fixture
@@ -173,3 +222,38 @@ class TestKafkaLog(EventLogContract):
     @pytest.fixture
     def open_log(self, kafka_bootstrap: str) -> Callable[[], EventLog]:
         return lambda: KafkaEventLog(kafka_bootstrap)
+
+    def test_a_group_shares_partitions_and_moves_only_those_that_change_hands(
+        self, log: EventLog, unique: str
+    ) -> None:
+        prefix = f"group.{unique}."
+        log.create_topics([TopicDefinition(f"{prefix}MX", 6)])
+        every = frozenset(log.partitions(f"{prefix}MX"))
+        first, second = Positions(), Positions()
+        members = [log.membership(f"group-{unique}", prefix, first)]
+        try:
+            assert owned_when(members[0], lambda owned: owned == every) == every
+            members.append(log.membership(f"group-{unique}", prefix, second))
+            shares = settled(members, every)
+            assert all(len(share) == 3 for share in shares)
+            # Cooperative: the first member gave three partitions up and kept the others
+            # throughout; nothing was taken from it and given back.
+            assert first.given == [every] and first.held == shares[0]
+            assert second.held == shares[1]
+            members.pop().close()
+            assert settled(members, every) == [every]
+        finally:
+            for member in members:
+                member.close()
+
+
+def settled(members: list[Membership], every: frozenset[TopicPartition]) -> list[frozenset[TopicPartition]]:
+    """Each member's share once the shares are disjoint, none is empty and together they are every
+    partition (the members answer the group in turn, as separate processes would at once)."""
+    deadline = time.monotonic() + 60
+    while True:
+        shares = [member.owned(0.1) for member in members]
+        union = frozenset().union(*shares)
+        if union == every and sum(map(len, shares)) == len(every) and all(shares):
+            return shares
+        assert time.monotonic() < deadline, f"the group did not settle: {shares}"

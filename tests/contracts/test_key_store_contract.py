@@ -136,6 +136,20 @@ class KeyStoreContract:
         # Control: destroying one aggregate's keys leaves another's readable.
         assert opened().get(kept_id) == kept and not again.erased(b, "restricted")
 
+    def test_a_key_destroyed_by_another_process_is_gone_here_once_memory_is_forgotten(
+        self, opened: Callable[..., KeyStore]
+    ) -> None:
+        a, b = aggregate(), aggregate()
+        store = opened()
+        key_id, _ = store.current(a, "restricted")
+        kept_id, kept = store.current(b, "restricted")
+        other = opened()  # another worker of the node, which reads the tombstone
+        other.destroy_aggregate(a)
+        assert store.cached(key_id) is not None  # the control: memory still holds it here
+        store.forget_all()
+        assert store.cached(key_id) is None and store.get(key_id) is None
+        assert store.get(kept_id) == kept and store.current(b, "restricted") == (kept_id, kept)
+
     def test_a_tier_needed_after_erasure_gets_a_new_generation_never_the_old_key(
         self, opened: Callable[..., KeyStore]
     ) -> None:

@@ -16,6 +16,7 @@ from psycopg.sql import SQL, Literal
 
 from ledger.crypto import MasterKey, new_data_key
 from ledger.keystore import MemoryKeyStore
+from projections.claims import PartitionTaken
 from projections.postgres_views import PostgresJurisdictionViews, views_schema
 from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.views import (
@@ -404,6 +405,44 @@ class TestPostgresViews(ViewsContract):
                     cursor.execute(SQL("INSERT INTO {}.views_format VALUES (%s)").format(schema), (value,))
 
         return stamp
+
+    def test_a_process_that_lost_a_partition_cannot_commit_it(
+        self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]
+    ) -> None:
+        successor = open_views()
+        try:
+            assert views.claim([TP]) == {TP: 0}
+            views.apply([row(1)], [tracking_at(TP, 3), tracking_at(KEYS, 9)])  # keys: not claimed
+            views.apply([row(2)], [tracking_at(TP, 5)])  # from its own last commit
+            assert successor.claim([TP]) == {TP: 5}  # the group moved TP; the loser has not heard
+            successor.apply([row(3)], [tracking_at(TP, 6)])
+            # The loser's next batch read from 5 too; its position (7) is past the stored one,
+            # which a forward-only check would let through, applying record 5 twice.
+            with pytest.raises(PartitionTaken):
+                views.apply([row(4)], [tracking_at(TP, 7)])
+            assert {r.case_id for r in views.cases()} == {row(n).case_id for n in (1, 2, 3)}
+            assert views.positions([TP, KEYS]) == {TP: 6, KEYS: 9}
+            assert views.claim([TP]) == {TP: 6}  # claimed again (the group gave it back)
+            views.apply([row(4)], [tracking_at(TP, 7)])
+            with pytest.raises(PartitionTaken):
+                successor.apply([row(5)], [tracking_at(TP, 8)])
+            successor.release([TP])
+            successor.apply([], [tracking_at(TP, 9)])  # unclaimed: forward-only, as a lone projector
+        finally:
+            successor.close()
+
+    def test_two_processes_claiming_a_partition_never_written_commit_it_once(
+        self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]
+    ) -> None:
+        other = open_views()
+        try:
+            assert views.claim([TP]) == other.claim([TP]) == {TP: 0}
+            other.apply([row(1)], [tracking_at(TP, 2)])
+            with pytest.raises(PartitionTaken):
+                views.apply([row(2)], [tracking_at(TP, 2)])
+            assert [r.case_id for r in views.cases()] == [row(1).case_id]
+        finally:
+            other.close()
 
     def test_views_of_format_3_gain_the_sealed_columns_and_the_links_and_are_rebuilt(
         self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews], set_format: SetFormat

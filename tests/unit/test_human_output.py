@@ -56,7 +56,18 @@ SIGHTING = {
 REMAINS = {"recovered_on": "2026-06-01", "place": {"country": "MX", "place": "Huixtla"}, "context": "river"}
 
 # Every command of the CLI that only reads, and what it is run with; the rest write or run.
-WRITES = {"report", "relay", "topics", "quickstart", "serve", "network", "demo", "rebuild", "amend"}
+WRITES = {
+    "report",
+    "relay",
+    "topics",
+    "quickstart",
+    "serve",
+    "views-worker",
+    "network",
+    "demo",
+    "rebuild",
+    "amend",
+}
 WRITES |= {"consent", "erase", "distinct", "act", "family-code"}
 WRITES |= {"import", "export"}  # files in other systems' formats (PFIF XML, CSV), not text for people
 
