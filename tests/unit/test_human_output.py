@@ -70,6 +70,7 @@ WRITES = {
 }
 WRITES |= {"consent", "erase", "distinct", "act", "family-code"}
 WRITES |= {"import", "export"}  # files in other systems' formats (PFIF XML, CSV), not text for people
+WRITES |= {"keys", "restore"}  # key backups and a node's stores rebuilt from its topics (#18)
 
 
 @pytest.fixture
