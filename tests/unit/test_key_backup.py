@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from ledger.key_backup import (
     BackupRefused,
@@ -22,12 +25,21 @@ from services.settings import Settings
 from tests.factories import report
 
 
+def _pem(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+
+
+# The node's own keys, made when the tests run (never a key in the repository).
+SIGNING_PEM = _pem(Ed25519PrivateKey.generate())
+RECIPIENT_PEM = _pem(X25519PrivateKey.generate())
+
+
 def a_backup(node: str = "MX") -> KeyBackup:
     return KeyBackup(
         node=node,
         keys={"c1/common/1": b"k" * 32, "c1/reserved/1": None},
-        signing_key=b"-----BEGIN PRIVATE KEY-----\nsigning\n",
-        recipient_key=b"-----BEGIN PRIVATE KEY-----\nx25519\n",
+        signing_key=SIGNING_PEM,
+        recipient_key=RECIPIENT_PEM,
         master_key="bWFzdGVy",
     )
 
@@ -45,7 +57,9 @@ def test_any_one_recovery_key_opens_the_backup(operators: tuple[list[str], list[
         assert open_backup(sealed, load_recovery_key(path)) == a_backup().__class__(
             **{**a_backup().__dict__, "created_at": json.loads(sealed)["created_at"]}
         )
-    assert b"k" * 32 not in sealed and b"signing" not in sealed, "nothing of the keys in clear"
+    assert b"k" * 32 not in sealed and SIGNING_PEM.splitlines()[1] not in sealed, (
+        "nothing of the keys in clear"
+    )
 
 
 def test_a_recovery_key_file_is_never_overwritten_and_is_owner_only(tmp_path: Path) -> None:
