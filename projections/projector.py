@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -41,7 +40,7 @@ from topics.mapping import CREATION_EVENTS, open_record
 from topics.reader import LogReader, decode_batch
 from topics.seals import Checked
 from topics.signing import KeyRegistry
-from topics.watch import LogWatch
+from topics.watch import LogWatch, TopicListing
 
 log = logging.getLogger(__name__)
 
@@ -207,26 +206,23 @@ class Projector:
         listed_s (a new origin's topic is found within that): listing a broker's thousands of
         topics on every pass was most of a pass's time."""
         watch = LogWatch(self.event_log)
-        listed: set[str] | None = None
-        listed_at = 0.0
+        listing = TopicListing(self.event_log, listed_s)
         try:
             while not stop.is_set():
                 try:
-                    if listed is None or time.monotonic() - listed_at > listed_s:
-                        listed, listed_at = self.event_log.list_topics(), time.monotonic()
-                    if self.run_once(existing=listed) > 0:
+                    if self.run_once(existing=listing.get()) > 0:
                         continue
                     if self._ends:
                         watch.wait(self._ends, idle_s)
                     else:  # no events topic yet: look for one again after a while
-                        listed = None
+                        listing.forget()
                         stop.wait(idle_s)
                 except ViewsFromLaterRelease as error:  # waiting will not mend it; the API still reads
                     log.error("projector stopped: %s", error)
                     return
                 except Exception as error:  # the loop must outlive a broker restart
                     log.warning("projector %s: %s", self.jurisdiction, type(error).__name__)
-                    listed = None
+                    listing.forget()
                     watch.close()
                     stop.wait(2.0)
         finally:

@@ -33,7 +33,7 @@ from topics.avro import SchemaRegistry, UndecodableMessage
 from topics.log import LogUnavailable, OutgoingRecord, Publisher
 from topics.mapping import message_context, month_of
 from topics.reader import LogReader
-from topics.watch import LogWatch
+from topics.watch import LogWatch, TopicListing
 
 log = logging.getLogger(__name__)
 # Header of every message this release publishes: items of earlier releases (without it)
@@ -230,18 +230,15 @@ class FeedPublisher:
         cursor (topics/watch.py); while items wait for the views to catch up, it looks again
         every held_s. The log's topics are listed once every listed_s, not on every pass."""
         watch = LogWatch(self.feed.node.event_log)
-        listed: set[str] | None = None
-        listed_at = 0.0
+        listing = TopicListing(self.feed.node.event_log, listed_s)
         try:
             while not stop.is_set():
                 try:
-                    if listed is None or time.monotonic() - listed_at > listed_s:
-                        listed, listed_at = self.feed.node.event_log.list_topics(), time.monotonic()
-                    if self.run_once(listed) > 0:
+                    if self.run_once(listing.get()) > 0:
                         continue
                     cursor = self._cursor or {}
                     if not cursor:  # no events topic yet: look for one again after a while
-                        listed = None
+                        listing.forget()
                         stop.wait(idle_s)
                         continue
                     began = time.monotonic()
@@ -253,7 +250,7 @@ class FeedPublisher:
                     log.warning("feed %s: %s", self.feed.organisation, type(error).__name__)
                     self._close()
                     watch.close()
-                    listed = None
+                    listing.forget()
                     stop.wait(2.0)
         finally:
             watch.close()

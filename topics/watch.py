@@ -8,11 +8,30 @@ the caller reads what arrived through its own verified reader (topics/reader.py)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from topics.log import EventLog, Reader, TopicPartition
 
-__all__ = ["LogWatch"]
+__all__ = ["LogWatch", "TopicListing"]
+
+
+class TopicListing:
+    """The log's topics, listed again only every `every_s` (or after forget()): listing a
+    broker's thousands of topics on every pass of a long-running reader was most of a pass."""
+
+    def __init__(self, event_log: EventLog, every_s: float = 5.0) -> None:
+        self.event_log, self.every_s = event_log, every_s
+        self._listed: set[str] | None = None
+        self._at = 0.0
+
+    def get(self) -> set[str]:
+        if self._listed is None or time.monotonic() - self._at > self.every_s:
+            self._listed, self._at = self.event_log.list_topics(), time.monotonic()
+        return self._listed
+
+    def forget(self) -> None:
+        self._listed = None
 
 
 class LogWatch:
