@@ -17,7 +17,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.crypto import MasterKey, new_data_key
 from ledger.keystore import KeyStore
 from services.settings import Settings
-from topics.keystore import PostgresKeyStore
+from topics.key_stores import PostgresKeyStore
 
 KAFKA = os.environ.get("CASELEDGER_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 SERVER_URL = os.environ.get("CASELEDGER_DATABASE_URL", "postgresql://caseledger@127.0.0.1:15432/caseledger")

@@ -2,3 +2,5 @@
 
 Pure domain: nothing here imports Kafka, Avro, HTTP or the other top-level packages.
 """
+
+__all__ = []

@@ -55,6 +55,23 @@ from ledger.errors import InvalidField, LedgerError
 from ledger.tiers import TIERS
 from ledger.vocabulary import PURPOSES
 
+__all__ = [
+    "CONDITIONS",
+    "FORENSIC_READERS",
+    "GENETIC_READERS",
+    "MANDATE_HOLDERS",
+    "ORGANISATION_KINDS",
+    "SAMPLE_POLICY",
+    "AccessRules",
+    "Agreement",
+    "Decision",
+    "Mandate",
+    "Organisation",
+    "RulesError",
+    "load",
+    "parse",
+]
+
 ORGANISATION_KINDS = (
     "family_association",
     "ngo",

@@ -31,6 +31,20 @@ from ledger.sample import Sample
 from ledger.tiers import is_minor
 from ledger.vocabulary import CASE_BOUND_ROLES
 
+__all__ = [
+    "FAMILY_PREFIX",
+    "NAMES_A_RECORD",
+    "NODE_PROCESS_ROLE",
+    "REFUSED",
+    "ActRefused",
+    "Acting",
+    "ForeignCase",
+    "ForeignMatch",
+    "Subject",
+    "case_bound",
+    "named",
+]
+
 REFUSED = (
     "the access rules do not let this organisation act on this record for this purpose, "
     "or no such record is kept at this node"

@@ -37,6 +37,8 @@ from ledger.remains import UnidentifiedRemains
 from ledger.sample import Sample
 from ledger.values import PHOTO_LOCATION
 
+__all__ = ["CaseLedger"]
+
 
 class CaseLedger(CourseLedger, ForensicLedger, LinkageLedger):
     """Records case actions for one origin jurisdiction."""

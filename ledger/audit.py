@@ -16,6 +16,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ledger.events import LedgerAggregate, Recorded
 
+__all__ = ["ReadLog", "read_log_id_for"]
+
 
 def read_log_id_for(node: str, case_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"caseledger:reads:{node}:{case_id}")

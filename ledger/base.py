@@ -40,6 +40,8 @@ from ledger.match import Match
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
 from ledger.sealed_store import SealingMapper
 
+__all__ = ["CONSENT_EXEMPT", "A", "DateAsISO", "LedgerApplication", "SetAsList"]
+
 A = TypeVar("A", bound=LedgerAggregate)
 
 # What the family does with its own case needs no consent for a purpose.

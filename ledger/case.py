@@ -24,6 +24,8 @@ from ledger.tiers import age_between, is_minor
 from ledger.validation import not_before_birth
 from ledger.vocabulary import CaseStatus
 
+__all__ = ["ANTE_MORTEM_V2", "MissingPersonCase", "case_id_for", "identified_remains"]
+
 
 def identified_remains(case: Any) -> dict[str, str]:
     """remains id -> match id of every identification the case holds (an older snapshot: its one)."""

@@ -19,6 +19,8 @@ from typing import Any
 from ledger.errors import CommandIdReused
 from ledger.events import command_key
 
+__all__ = ["TABLE", "CommandClaims"]
+
 TABLE = "caseledger_command_claims"
 
 

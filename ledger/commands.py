@@ -42,6 +42,32 @@ from ledger.vocabulary import (
     SOURCES,
 )
 
+__all__ = [
+    "AMENDABLE",
+    "INTERFACES",
+    "READ_OUTCOMES",
+    "Actor",
+    "AddComprehensiveData",
+    "AmendData",
+    "CaseCommand",
+    "CloseCase",
+    "Command",
+    "ConfirmIdentification",
+    "EraseData",
+    "GrantConsent",
+    "JudgeCasesDistinct",
+    "LinkCases",
+    "NotifyFamily",
+    "RecordPersonLocatedAlive",
+    "RecordRead",
+    "RecordSighting",
+    "ReopenCase",
+    "ReportMissingPerson",
+    "WithdrawConsent",
+    "explained_consent",
+    "source_fields",
+]
+
 
 @dataclass(frozen=True)
 class Actor:

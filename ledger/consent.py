@@ -6,6 +6,8 @@ from typing import Any
 
 from ledger.errors import NotOnBehalf
 
+__all__ = ["FAMILY_ROLE", "family_consent_state", "refuse_grant_over_the_family"]
+
 FAMILY_ROLE = "family_member"
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from ledger.errors import InvalidField, RuleBroken
 from ledger.events import Recorded
 
+__all__ = ["CaseCourse", "course_of", "folded"]
+
 
 def folded(text: str | None) -> str:
     """A name compared as people write it: accents, case and spacing aside."""

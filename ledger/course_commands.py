@@ -24,6 +24,29 @@ from ledger.vocabulary import (
     UPDATE_MEANS,
 )
 
+__all__ = [
+    "FAMILY_SUPPORT",
+    "LONGEST_WAIT_DAYS",
+    "AnswerInquiry",
+    "FlagProtectionRisk",
+    "GiveFamilyUpdate",
+    "PlanNotification",
+    "RecordContactDetails",
+    "RecordPersonDetails",
+    "RecordSupportProvided",
+    "ReferSupport",
+    "SendInquiry",
+    "SetUpdateCadence",
+    "day",
+    "family_support",
+    "language",
+    "languages",
+    "team_of",
+    "whole",
+    "within",
+    "yes_no",
+]
+
 FAMILY_SUPPORT = "family_support"
 LONGEST_WAIT_DAYS = 366
 

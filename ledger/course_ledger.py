@@ -33,6 +33,8 @@ from ledger.remains_commands import (
     TransferRemains,
 )
 
+__all__ = ["OVERDUE_EVENTS", "CourseLedger"]
+
 # The events that put a case on an overdue list (the lists read only the cases that hold one).
 OVERDUE_EVENTS = ("InquirySent", "UpdateCadenceSet")
 

@@ -22,6 +22,24 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ledger.errors import LedgerError
 
+__all__ = [
+    "KEY",
+    "NONCE",
+    "Ephemerals",
+    "MasterKey",
+    "RecipientKey",
+    "Refused",
+    "data_key_id",
+    "new_data_key",
+    "open_fixed",
+    "open_sealed",
+    "public_key_from_b64",
+    "seal",
+    "seal_fixed",
+    "unwrap",
+    "wrap_for",
+]
+
 NONCE = 12
 KEY = 32
 _GRANT_INFO = b"caseledger key grant v1"

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "CaseNotFound",
+    "CommandIdReused",
+    "ConsentRequired",
+    "InvalidField",
+    "LedgerError",
+    "NotFound",
+    "NotOnBehalf",
+    "RuleBroken",
+    "VersionConflict",
+]
+
 
 class LedgerError(Exception):
     """Base of every error the ledger raises on purpose."""

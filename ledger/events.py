@@ -10,6 +10,8 @@ from eventsourcing.domain import Aggregate
 
 from ledger.errors import CommandIdReused
 
+__all__ = ["DIGEST_LENGTH", "ENVELOPE_KEYS", "LedgerAggregate", "Recorded", "command_key", "with_digest"]
+
 DIGEST_LENGTH = 16
 _HEX = frozenset("0123456789abcdef")
 

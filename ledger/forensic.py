@@ -29,6 +29,8 @@ from ledger.remains import UnidentifiedRemains, remains_id_for
 from ledger.sample import Sample, sample_id_for
 from ledger.vocabulary import MATCH_REVIEWER_ROLES
 
+__all__ = ["ForensicLedger", "identifying_match"]
+
 
 def identifying_match(
     facts: Mapping[str, Any], *, case_id: str | None = None, remains_id: str | None = None

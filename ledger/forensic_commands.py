@@ -37,6 +37,22 @@ from ledger.vocabulary import (
     SEXES,
 )
 
+__all__ = [
+    "POST_MORTEM_SEXES",
+    "DestroySample",
+    "IdentifyRemains",
+    "ProposeMatch",
+    "RecordPostMortem",
+    "RecordProfile",
+    "RecordRemainsRecovered",
+    "ReopenIdentification",
+    "ReviewMatch",
+    "ReviseMatch",
+    "TakeSample",
+    "TransferSample",
+    "WithdrawDonorConsent",
+]
+
 
 @dataclass(frozen=True, kw_only=True)
 class RecordRemainsRecovered(Command):

@@ -24,7 +24,9 @@ from ledger.errors import CommandIdReused, InvalidField, LedgerError
 from ledger.events import LedgerAggregate, command_key
 from ledger.forensic_commands import RecordRemainsRecovered
 from ledger.remains import UnidentifiedRemains, remains_id_for
-from ledger.sealing import tiers_of
+from ledger.tier_split import tiers_of
+
+__all__ = ["BODY_FIELD", "FIXED_REPORT_FIELDS", "Created", "ImportBatch", "Outcome"]
 
 Created = CanInitAggregate[UUID]  # the first event of an aggregate
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from ledger import validation as v
 
+__all__ = ["ImportedFrom", "import_command_id"]
+
 
 @dataclass(frozen=True)
 class ImportedFrom:

@@ -34,6 +34,16 @@ from ledger.crypto import (
     wrap_for,
 )
 
+__all__ = [
+    "FORMAT",
+    "BackupRefused",
+    "KeyBackup",
+    "load_recovery_key",
+    "new_recovery_key",
+    "open_backup",
+    "seal_backup",
+]
+
 FORMAT = "caseledger-key-backup/1"
 
 

@@ -29,6 +29,24 @@ from typing import Any
 
 from ledger.names import HYPOCORISTICS, phonetic, tokens
 
+__all__ = [
+    "CHUNK",
+    "MIN_SECRET_BYTES",
+    "SCHEMAS",
+    "SCHEMA_VERSION",
+    "Candidate",
+    "Encoding",
+    "LinkageError",
+    "candidates",
+    "dice",
+    "encode",
+    "encoding_bytes",
+    "fields",
+    "schema_json",
+    "score_pairs",
+    "secret_id",
+]
+
 SCHEMA_VERSION = 1
 SCHEMAS = Path(__file__).with_name("linkage_schemas")
 MIN_SECRET_BYTES = 32

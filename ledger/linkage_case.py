@@ -21,6 +21,19 @@ from ledger.commands import CaseCommand
 from ledger.errors import InvalidField, RuleBroken
 from ledger.events import Recorded
 
+__all__ = [
+    "DECISIONS",
+    "LINKAGE_ROLES",
+    "CaseLinkage",
+    "DecideDisclosure",
+    "LinkageLedger",
+    "RecordLinkageCandidate",
+    "RequestDisclosure",
+    "disclosed_to",
+    "disclosures_of",
+    "linkage_of",
+]
+
 # Who sees linkage candidates and asks for disclosure: the node's national bodies, not every
 # caseworker (a candidate reveals that another country holds a report of the person).
 LINKAGE_ROLES = frozenset({"commissioner", "investigator", "node_operator"})

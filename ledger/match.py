@@ -10,6 +10,8 @@ from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded
 from ledger.vocabulary import PRIMARY_IDENTIFIERS
 
+__all__ = ["Match", "match_id_for"]
+
 
 def match_id_for(origin: str, command_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"caseledger:match:{origin}:{command_id}")

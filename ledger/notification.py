@@ -13,6 +13,8 @@ from ledger.errors import InvalidField, RuleBroken
 from ledger.events import Recorded
 from ledger.vocabulary import CaseStatus
 
+__all__ = ["FamilyNotification"]
+
 
 class FamilyNotification:
     """NotificationPlanned, and the checks every notification passes."""

@@ -8,6 +8,8 @@ import contextlib
 import os
 from pathlib import Path
 
+__all__ = ["private_dir", "private_file"]
+
 
 def private_dir(path: Path) -> Path:
     """Make the directory (and missing parents) if needed; the directory itself owner-only."""

@@ -12,6 +12,8 @@ from ledger.errors import RuleBroken
 from ledger.tiers import age_readings
 from ledger.vocabulary import CaseStatus
 
+__all__ = ["PersonProtection"]
+
 
 class PersonProtection:
     """Decisions of MissingPersonCase that protect its person, on the state its events keep."""

@@ -13,6 +13,8 @@ from ledger.commands import CaseCommand
 from ledger.errors import InvalidField
 from ledger.vocabulary import BEST_INTERESTS_DECISIONS, BEST_INTERESTS_ROLES
 
+__all__ = ["DetermineBestInterests", "WithholdSharing"]
+
 
 @dataclass(frozen=True, kw_only=True)
 class DetermineBestInterests(CaseCommand):

@@ -11,6 +11,8 @@ from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded
 from ledger.remains_course import RemainsResting
 
+__all__ = ["POST_MORTEM_V2", "UnidentifiedRemains", "remains_id_for"]
+
 
 @functools.lru_cache(maxsize=2048)  # a bulk import asks twice per row (uuid5: ~5 us)
 def remains_id_for(origin: str, command_id: str) -> UUID:

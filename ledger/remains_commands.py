@@ -14,6 +14,17 @@ from ledger.errors import InvalidField
 from ledger.remains_course import RELEASE_RECIPIENTS, REPATRIATION_PARTS
 from ledger.values import Coordinates
 
+__all__ = [
+    "BuryRemains",
+    "ExhumeRemains",
+    "HandOverRemains",
+    "ReceiveRemains",
+    "ReleaseRemains",
+    "RemainsCommand",
+    "TransferRemains",
+    "repatriation_fields",
+]
+
 
 @dataclass(frozen=True, kw_only=True)
 class RemainsCommand(Command):

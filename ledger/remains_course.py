@@ -17,6 +17,16 @@ from typing import TYPE_CHECKING, Any
 from ledger.errors import InvalidField, RuleBroken
 from ledger.events import Recorded
 
+__all__ = [
+    "RELEASE_RECIPIENTS",
+    "REPATRIATION_PARTS",
+    "CaseRepatriation",
+    "RemainsResting",
+    "RepatriationCompleted",
+    "custody_of",
+    "resting_of",
+]
+
 REPATRIATION_PARTS = ("handed_over", "received", "buried_at_home")
 RELEASE_RECIPIENTS = ("family", "consulate")
 

@@ -17,6 +17,8 @@ from ledger.command_claims import TABLE as CLAIMS
 from ledger.errors import LedgerError
 from ledger.events import command_key
 
+__all__ = ["Row", "StoreNotEmpty", "insert_restored", "restoring"]
+
 
 class StoreNotEmpty(LedgerError):
     """A restore writes into an empty event store only."""

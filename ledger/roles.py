@@ -9,6 +9,8 @@ from ledger.access_rules import ORGANISATION_KINDS, Organisation
 from ledger.errors import InvalidField
 from ledger.vocabulary import ROLES
 
+__all__ = ["KIND_ROLES", "check_staff", "known_organisation", "role_for_kind"]
+
 _EVERY_KIND = ("caseworker",)  # every organisation has staff who work with families
 _NATIONAL_BODY = ("commissioner", "investigator", "forensic_expert", "node_operator")
 KIND_ROLES: Mapping[str, frozenset[str]] = {

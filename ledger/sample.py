@@ -9,6 +9,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded
 
+__all__ = ["Sample", "sample_id_for"]
+
 
 def sample_id_for(origin: str, command_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"caseledger:sample:{origin}:{command_id}")

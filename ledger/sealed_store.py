@@ -1,7 +1,7 @@
 """The node's own event store holds ciphertext for every tier above public (#5).
 
 SealingMapper stands in for eventsourcing's Mapper: before an event reaches SQLite or
-PostgreSQL, each higher tier of its fields (ledger/sealing.py) is sealed under that
+PostgreSQL, each higher tier of its fields (ledger/tier_split.py) is sealed under that
 aggregate's data key for the tier, bound to the aggregate, version and tier. Snapshots
 are sealed whole under the aggregate's snapshot key. Reading opens what the key store
 still holds; a tier whose key was destroyed (erasure) reads as None, while ciphertext
@@ -20,7 +20,9 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.crypto import Refused, open_sealed, seal
 from ledger.keystore import KeyStore
-from ledger.sealing import merge, split
+from ledger.tier_split import merge, split
+
+__all__ = ["SEALED", "SNAPSHOT_TIER", "SealingMapper", "UnreadableSnapshot"]
 
 SEALED = "__sealed__"
 SNAPSHOT_TIER = "snapshot"

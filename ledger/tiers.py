@@ -13,6 +13,20 @@ from typing import Any, Final
 
 from ledger.vocabulary import ADULT_AGE
 
+__all__ = [
+    "BY_FIELD",
+    "ENVELOPE_TIERS",
+    "FIELD_TIERS",
+    "TIERS",
+    "UnknownField",
+    "age_between",
+    "age_readings",
+    "amendment_tier",
+    "fields_by_tier",
+    "is_minor",
+    "tier_of",
+]
+
 TIERS: Final = ("public", "common", "reserved", "forensic", "genetic")
 BY_FIELD: Final = "by_field"  # DataAmended.changes: each change has the tier of the field it amends
 

@@ -11,6 +11,20 @@ import pycountry
 
 from ledger.errors import InvalidField
 
+__all__ = [
+    "EARLIEST",
+    "LATEST_YEAR",
+    "choice",
+    "countries",
+    "country",
+    "instant",
+    "not_before_birth",
+    "optional_text",
+    "past_date",
+    "required_text",
+    "visible",
+]
+
 EARLIEST = date(1900, 1, 1)
 """No date the ledger records, and no instant a history is asked at, comes before this."""
 LATEST_YEAR = 2999

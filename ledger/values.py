@@ -28,6 +28,29 @@ from ledger.vocabulary import (
     SOURCES,
 )
 
+__all__ = [
+    "FDI_TEETH",
+    "PHOTO_LOCATION",
+    "AgeRange",
+    "Coordinates",
+    "Effect",
+    "FamilyContact",
+    "FoundDocument",
+    "IdDocument",
+    "Mark",
+    "MedicalFinding",
+    "PhotoReference",
+    "Place",
+    "Source",
+    "TeamMember",
+    "Tooth",
+    "checked_range",
+    "each",
+    "optional_range",
+    "physique",
+    "texts",
+]
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -4,6 +4,51 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+__all__ = [
+    "ADULT_AGE",
+    "BEST_INTERESTS_DECISIONS",
+    "BEST_INTERESTS_ROLES",
+    "BODY_SITES",
+    "BUILDS",
+    "CASE_BOUND_ROLES",
+    "CLOSURE_REASONS",
+    "CLOTHING_CATEGORIES",
+    "COLOURS",
+    "DENTAL_CONDITIONS",
+    "DONOR_RELATIONSHIPS",
+    "EFFECT_CATEGORIES",
+    "ESTIMATED_SEXES",
+    "EYE_COLOURS",
+    "GENDER_IDENTITIES",
+    "HAIR_COLOURS",
+    "ID_DOCUMENT_KINDS",
+    "INQUIRY_ADDRESSEE_KINDS",
+    "INQUIRY_OUTCOMES",
+    "LANGUAGES",
+    "MARK_KINDS",
+    "MATCH_BASES",
+    "MATCH_OUTCOMES",
+    "MATCH_REVIEWER_ROLES",
+    "MEDICAL_FINDINGS",
+    "NOTIFICATION_MEANS",
+    "NOTIFICATION_TEAM_ROLES",
+    "PRIMARY_IDENTIFIERS",
+    "PROFILE_KINDS",
+    "PROTECTION_RISKS",
+    "PURPOSES",
+    "RECOVERY_CONTEXTS",
+    "RELIABILITY",
+    "REMAINS_CONDITIONS",
+    "ROLES",
+    "SAMPLE_TYPES",
+    "SEXES",
+    "SOURCES",
+    "SUPPORT_KINDS",
+    "SUPPORT_OUTCOMES",
+    "UPDATE_MEANS",
+    "CaseStatus",
+]
+
 
 class CaseStatus(StrEnum):
     """Where a case stands. There is deliberately no "presumed dead"."""

@@ -13,6 +13,8 @@ from typing import Protocol
 
 from ledger.access_rules import AccessRules
 
+__all__ = ["AccessPolicy", "OwnCasesOnly", "RulesPolicy"]
+
 
 class AccessPolicy(Protocol):
     def may_read(

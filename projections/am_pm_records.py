@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.keystore import KeyStore
-from ledger.sealing import merge
+from ledger.tier_split import merge
 from projections.checks import Unapplicable, check_envelope, decode
 from projections.views import ChainHead
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage

@@ -14,6 +14,21 @@ from rapidfuzz import fuzz
 from ledger.names import compare, normalise, tokens
 from projections.duplicates import Explained
 
+__all__ = [
+    "AGE_TOLERANCE",
+    "DEFINITE",
+    "MARK_WEIGHT",
+    "PLACE_STEPS",
+    "RESTORED_WEIGHT",
+    "SPAN_DAYS",
+    "STATURE_TOLERANCE",
+    "Share",
+    "distance_km",
+    "exclusion",
+    "explain",
+    "posterior",
+]
+
 if TYPE_CHECKING:
     from projections.am_pm import AnteMortem, PostMortem
 

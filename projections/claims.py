@@ -15,6 +15,8 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from psycopg.sql import SQL, Identifier
 
+__all__ = ["Claims", "PartitionTaken"]
+
 
 class PartitionTaken(Exception):
     """Another process moved a claimed partition's position: this batch is not written."""

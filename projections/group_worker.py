@@ -27,6 +27,8 @@ from projections.views import ViewsFromLaterRelease
 from topics.catalogue import EVENTS
 from topics.log import GroupListener, Membership, TopicPartition
 
+__all__ = ["GroupWorker"]
+
 log = logging.getLogger(__name__)
 _GRANT_RACES = 5
 

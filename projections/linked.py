@@ -21,6 +21,17 @@ from typing import Any
 from ledger.tiers import TIERS
 from projections.views import CaseRow, ForensicRow, JurisdictionViews, TimelineRow
 
+__all__ = [
+    "SHOWN_TIERS",
+    "CaseReader",
+    "JurisdictionReading",
+    "coarse",
+    "coarse_entry",
+    "public_fields",
+    "refused_by_links",
+    "without_common",
+]
+
 # The tiers a view may show beside the public one (genetic data never enters a view).
 SHOWN_TIERS = ("common", "reserved", "forensic")
 # Match statuses that are not a review's outcome (which is forensic).

@@ -33,6 +33,8 @@ from projections.views import (
 )
 from topics.log import TopicPartition
 
+__all__ = ["PostgresJurisdictionViews", "ensure_schema", "views_schema"]
+
 _COLUMNS = STORED_CASE_COLUMNS
 
 

@@ -38,9 +38,11 @@ from topics.grants import disclosed_by, grant_context, granted
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
 from topics.mapping import CREATION_EVENTS, open_record
 from topics.reader import LogReader, decode_batch
-from topics.seals import Checked
+from topics.run_signatures import Checked
 from topics.signing import KeyRegistry
 from topics.watch import LogWatch, TopicListing
+
+__all__ = ["Projector"]
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,8 @@ from topics.log import LogRecord, TopicPartition
 from topics.mapping import open_record
 from topics.reader import LogReader, decode_batch
 
+__all__ = ["refold"]
+
 if TYPE_CHECKING:
     from projections.projector import Projector
 

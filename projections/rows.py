@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from ledger.sealing import tiers_of
+from ledger.tier_split import tiers_of
 from ledger.tiers import TIERS, age_between, is_minor, tier_of
 from projections.access import AccessPolicy
 from projections.views import (
@@ -24,6 +24,16 @@ from projections.views import (
 )
 from topics.avro import Decoded
 from topics.mapping import Opened
+
+__all__ = [
+    "RowMaker",
+    "age_band",
+    "amended_date",
+    "links_of",
+    "overlay",
+    "public_only",
+    "status_before_closure",
+]
 
 
 def age_band(born: date | None, seen: date | None) -> str | None:

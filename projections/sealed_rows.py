@@ -30,6 +30,8 @@ from projections.views import (
     TimelineRow,
 )
 
+__all__ = ["SEALED_CASE_FIELDS", "STORED_CASE_COLUMNS", "RowSealer"]
+
 SEALED_CASE_FIELDS = PURGED_COLUMNS
 # The cases table's columns: CaseRow's, then the sealed fields and the search tokens.
 STORED_CASE_COLUMNS = (*CASE_COLUMNS, "sealed", "name_tokens")

@@ -31,6 +31,8 @@ from projections.views import (
 from topics.embedded import use_wal
 from topics.log import TopicPartition
 
+__all__ = ["SQLiteJurisdictionViews"]
+
 _CREATE = """
 CREATE TABLE IF NOT EXISTS cases (
     case_id TEXT PRIMARY KEY, origin TEXT NOT NULL, version INTEGER NOT NULL,

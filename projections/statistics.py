@@ -17,6 +17,21 @@ from dataclasses import dataclass
 
 from projections.views import CaseRow, ForensicRow, JurisdictionViews
 
+__all__ = [
+    "CASE_DIMENSIONS",
+    "SMALLEST_CELL",
+    "UNKNOWN",
+    "UNKNOWN_MONTH",
+    "VIEWS",
+    "Cell",
+    "Count",
+    "monthly",
+    "remains_monthly",
+    "shown",
+    "suppressed",
+    "tally",
+]
+
 SMALLEST_CELL = 5
 UNKNOWN_MONTH = "unknown"  # the month is above what these views may read
 UNKNOWN = "unknown"

@@ -30,6 +30,8 @@ from typing import Any
 from ledger.crypto import MasterKey, Refused, new_data_key, open_sealed, seal
 from ledger.keystore import KeyStore, MemoryKeyStore, key_id_for
 
+__all__ = ["TOKEN_BYTES", "VIEWS_TIER", "ViewKeys", "name_words"]
+
 VIEWS_TIER = "views"
 TOKEN_BYTES = 16
 _GENERATION = 4

@@ -15,6 +15,28 @@ from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 
 from topics.log import TopicPartition
 
+__all__ = [
+    "CASE_COLUMNS",
+    "FORENSIC_COLUMNS",
+    "FORENSIC_TYPES",
+    "PURGED_COLUMNS",
+    "TIMELINE_COLUMNS",
+    "UNKNOWN_CASE",
+    "VIEWS_FORMAT",
+    "CaseRow",
+    "ChainHead",
+    "ForensicRow",
+    "JurisdictionViews",
+    "Link",
+    "TimelineRow",
+    "ViewsFromLaterRelease",
+    "create_tables",
+    "is_uuid",
+    "stale_format",
+    "tracking_at",
+    "tracking_name",
+]
+
 
 @dataclass(frozen=True)
 class CaseRow:

@@ -26,6 +26,8 @@ from ledger.keystore import KeyStore
 from ledger.vocabulary import PURPOSES
 from projections.access import AccessPolicy
 
+__all__ = ["WITHHOLDING_EVENTS", "entitled", "withheld_here"]
+
 WITHHOLDING_EVENTS = frozenset({"CaseReported", "SharingWithheld"})
 
 

@@ -8,4 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["SCHEMA_DIR"]
+
 SCHEMA_DIR = Path(__file__).resolve().parent

@@ -78,6 +78,8 @@ from services.web_security import (
     attempt_keys,
 )
 
+__all__ = ["BINARY", "MAX_BODY_BYTES", "Purpose", "create_app"]
+
 log = logging.getLogger(__name__)
 BINARY = {"type": "string", "format": "binary"}
 

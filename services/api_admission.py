@@ -25,6 +25,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+__all__ = ["REASON", "SAFE_METHODS", "Admission", "Gate", "add_admission"]
+
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -13,6 +13,8 @@ from services.api_common import Caller, not_family
 from services.bootstrap import Node
 from services.candidates import DEFAULT_MIN_SCORE, Candidates, CandidatesRefused, listed
 
+__all__ = ["MinScore", "add_candidates"]
+
 MinScore = Query(DEFAULT_MIN_SCORE, ge=0.0, le=1.0, description="The lowest score listed (0 to 1)")
 
 

@@ -59,6 +59,19 @@ from services.api_common import Caller, HeaderProblem, etag, own_case, parse_if_
 from services.api_limits import ITEM_LENGTHS, MAX_ITEMS, TEXT_LENGTHS, Day, text
 from services.bootstrap import Node
 
+__all__ = [
+    "CASEWORK",
+    "ENVELOPE",
+    "FAMILY_BEHALF",
+    "FORENSIC",
+    "REVIEWERS",
+    "ROUTES",
+    "Country",
+    "Route",
+    "add_command",
+    "body_model",
+]
+
 # imported_from: set by an import (services/importing.py), never by a request body.
 ENVELOPE = frozenset({"command_id", "recorded_by", "purpose", "expected_version", "extra", "imported_from"})
 

@@ -19,6 +19,28 @@ from projections.views import JurisdictionViews
 from services.caller_view import CallerView, ledger_withholding
 from services.tokens import Credential
 
+__all__ = [
+    "PROBLEMS",
+    "BodyLimit",
+    "Caller",
+    "Contained",
+    "HeaderProblem",
+    "Problem",
+    "ProblemItem",
+    "QueryProblem",
+    "TooLarge",
+    "empty",
+    "encodable",
+    "etag",
+    "jsonable",
+    "jurisdiction_of",
+    "not_family",
+    "own_case",
+    "parse_if_match",
+    "problem",
+    "seen_by",
+]
+
 log = logging.getLogger(__name__)
 
 

@@ -38,6 +38,17 @@ from services.api_commands import CASEWORK, FORENSIC, REVIEWERS, Route
 from services.api_common import Caller, jsonable
 from services.bootstrap import Node
 
+__all__ = [
+    "COURSE_ROUTES",
+    "NOTIFY",
+    "OVERSEERS",
+    "PROTECTION",
+    "Oversees",
+    "add_course_reads",
+    "overdue_inquiries",
+    "overdue_updates",
+]
+
 PROTECTION = CASEWORK | {"child_protection_officer"}
 COURSE_ROUTES = (
     Route(

@@ -14,6 +14,8 @@ from typing import Any
 
 from services.cli_export import to_csv
 
+__all__ = ["CsvLists", "wants_csv"]
+
 
 def wants_csv(scope: dict[str, Any]) -> bool:
     accept = next((v for k, v in scope.get("headers", []) if k == b"accept"), b"").decode("latin-1")

@@ -14,6 +14,8 @@ from services.api_common import Caller
 from services.family_codes import MAX_LIFETIME, FamilyCodes, shown
 from services.tokens import TokenStore
 
+__all__ = ["FamilyCodeRequest", "add_family_codes"]
+
 
 class FamilyCodeRequest(BaseModel):
     family_member: str = Field(min_length=1, max_length=200, description="Whom the code is for")

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+__all__ = ["ITEM_LENGTHS", "MAX_ITEMS", "TEXT_LENGTHS", "VISIBLE", "Day", "text"]
+
 # The limits the domain enforces on text (ledger/commands.py, ledger/forensic_commands.py:
 # the max_length of each field's check), stated in the schema so that a client knows them.
 TEXT_LENGTHS: dict[str, int] = {

@@ -23,6 +23,8 @@ from services.bootstrap import Node
 from services.feed import ConsularFeed, decode_cursor, sse
 from services.history import case_as_of, diff, timeline_items
 
+__all__ = ["FORENSIC_LISTS", "add_reads"]
+
 FORENSIC_LISTS = (("remains", "UnidentifiedRemains"), ("samples", "Sample"), ("matches", "Match"))
 
 

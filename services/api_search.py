@@ -19,6 +19,8 @@ from services import case_search
 from services.api_common import Caller, QueryProblem, not_family, seen_by
 from services.bootstrap import Node
 
+__all__ = ["add_case_list"]
+
 
 def add_case_list(
     app: FastAPI,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import psycopg
 
 from ledger.crypto import MasterKey
-from ledger.keystore import KeyStore, SQLiteKeyStore
+from ledger.keystore import KeyStore
 from ledger.private_files import private_dir
 from projections.postgres_views import PostgresJurisdictionViews, ensure_schema
 from projections.sqlite_views import SQLiteJurisdictionViews
@@ -25,7 +25,7 @@ from services.settings import Settings
 from topics.chain import ChainStore, PostgresChainStore, SQLiteChainStore
 from topics.embedded import SQLiteEventLog, use_wal
 from topics.kafka_log import KafkaEventLog
-from topics.keystore import PostgresKeyStore
+from topics.key_stores import PostgresKeyStore, SQLiteKeyStore
 from topics.log import EventLog
 
 __all__ = ["Backend", "Embedded", "Servers", "backend_for", "embedded", "ledger_schema", "servers"]

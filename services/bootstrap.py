@@ -37,6 +37,29 @@ from topics.log import EventLog
 from topics.relay import Relay
 from topics.signing import KeyRegistry, NodeKey, load_or_create_recipient, write_private_file
 
+__all__ = [
+    "Node",
+    "build_log",
+    "build_node",
+    "case_context",
+    "chain_store",
+    "disclosed_readers",
+    "key_registry",
+    "key_store",
+    "ledger_env",
+    "linkage_publishing",
+    "linkage_secret",
+    "master_key",
+    "master_key_path",
+    "node_key",
+    "node_key_path",
+    "public_keys",
+    "readers_by_rules",
+    "recipient_key",
+    "recipient_key_path",
+    "withheld_readers",
+]
+
 
 def ledger_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing library's environment for this node's event store, in one place."""

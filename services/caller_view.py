@@ -25,6 +25,8 @@ from projections.linked import coarse, coarse_entry, refused_by_links
 from projections.rows import overlay, public_only
 from projections.views import CaseRow, ForensicRow, JurisdictionViews, TimelineRow
 
+__all__ = ["CallerView", "ledger_withholding", "public_listing"]
+
 # The tiers a view may show beside the public one (genetic data never enters a view).
 _SHOWN_TIERS = ("common", "reserved", "forensic")
 # Match statuses that are a review's outcome, which is forensic; a reader without it sees "reviewed".

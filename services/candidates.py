@@ -33,6 +33,16 @@ from services.bootstrap import Node
 from services.caller_view import CallerView, ledger_withholding
 from services.reading import READ_REFUSED
 
+__all__ = [
+    "DEFAULT_MIN_SCORE",
+    "DUPLICATE_ROLES",
+    "KINDS",
+    "REFRESH_SECONDS",
+    "Candidates",
+    "CandidatesRefused",
+    "listed",
+]
+
 if TYPE_CHECKING:
     from services.candidates_am_pm import AmPmCandidates
 

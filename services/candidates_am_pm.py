@@ -43,6 +43,8 @@ from services.bootstrap import Node
 from services.caller_view import CallerView, ledger_withholding
 from services.candidates import CandidatesRefused
 
+__all__ = ["AM_PM_ROLES", "LIMIT", "AmPmCandidates", "basis_of", "command_id_for"]
+
 # Who may see remains and the cases they may be: forensic tier, forensic roles.
 AM_PM_ROLES = frozenset({"forensic_expert", "geneticist"})
 LIMIT = 10  # candidates per remains (or per case), best first

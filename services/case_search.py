@@ -30,6 +30,22 @@ from projections.search_index import FACETS, CaseIndex, Hit, index_for, kind_of
 from projections.views import CaseRow, JurisdictionViews
 from services.caller_view import CallerView, public_listing
 
+__all__ = [
+    "AGE_BANDS",
+    "MAX_QUERY",
+    "PARAMETERS",
+    "STATUSES",
+    "CaseSearch",
+    "Found",
+    "Key",
+    "Page",
+    "as_listed",
+    "find",
+    "from_query",
+    "parse",
+    "reader",
+]
+
 STATUSES = ("missing", "located_alive", "identified_deceased", "closed")
 AGE_BANDS = ("0-11", "12-17", "18-29", "30-44", "45-59", "60+")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500

@@ -27,10 +27,27 @@ from services import (
     cli_import,
     cli_linkage,
     cli_restore,
+    cli_verify,
 )
 from services.cli_commands import act_group
 from services.cli_common import UNAVAILABLE, UserError, click_message, exit_status, node_from_env
 from topics.log import LogUnavailable
+
+__all__ = [
+    "F",
+    "cases",
+    "lag",
+    "main",
+    "print_cases",
+    "quickstart",
+    "relay",
+    "report",
+    "rules",
+    "rules_check",
+    "run",
+    "topics",
+    "topics_init",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -324,6 +341,7 @@ def quickstart() -> None:
 for command in (
     *cli_family.COMMANDS,
     *cli_history.COMMANDS,
+    *cli_verify.COMMANDS,
     *cli_api.COMMANDS,
     *cli_candidates.COMMANDS,
     *cli_course.COMMANDS,

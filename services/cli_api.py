@@ -27,6 +27,21 @@ from services.feed import ConsularFeed
 from services.feed_topic import FeedPublisher
 from services.tokens import TokenStore
 
+__all__ = [
+    "COMMANDS",
+    "demo",
+    "network_group",
+    "network_init",
+    "parse_lifetime",
+    "serve",
+    "token_group",
+    "token_issue",
+    "token_list",
+    "token_revoke",
+    "token_store",
+    "views_worker",
+]
+
 if TYPE_CHECKING:
     from types import FrameType
 

@@ -22,6 +22,8 @@ from services.bootstrap import Node
 from services.candidates import DEFAULT_MIN_SCORE, KINDS, Candidates, CandidatesRefused, listed
 from services.cli_common import UserError, node_from_env, parse_case_id
 
+__all__ = ["COMMANDS", "at_report", "candidates", "distinct", "print_candidates", "reader_of", "rules_of"]
+
 
 def rules_of(node: Node) -> AccessRules | None:
     return load_rules(node.settings.access_rules) if node.settings.access_rules else None

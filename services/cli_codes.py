@@ -9,6 +9,8 @@ from services.cli_api import parse_lifetime, token_store
 from services.cli_common import UserError, node_from_env, parse_case_id
 from services.family_codes import FamilyCodes, shown
 
+__all__ = ["COMMANDS", "family_code"]
+
 
 @click.command("family-code")
 @click.argument("case_id")

@@ -28,6 +28,8 @@ from services.api_commands import ROUTES, Route, body_model
 from services.cli_common import CONFLICT, REFUSED, UserError, node_from_env, parse_case_id, reader
 from services.cli_text import emit_json
 
+__all__ = ["COMMANDS", "OWN_COMMAND", "act_group", "command_name", "make", "parse_body"]
+
 # Commands with their own, richer command (report, amend, consent, erase, distinct).
 OWN_COMMAND = {
     "report_missing_person": "report",

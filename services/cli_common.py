@@ -38,6 +38,18 @@ from services.reading import ReadRefused
 from services.settings import Settings
 from topics.log import LogUnavailable
 
+__all__ = [
+    "UserError",
+    "click_message",
+    "exit_status",
+    "instant",
+    "jurisdiction",
+    "node_from_env",
+    "parse_case_id",
+    "reader",
+    "rules_of",
+]
+
 USAGE, REFUSED, NOT_FOUND, CONFLICT, UNAVAILABLE = 2, 3, 4, 5, 6
 
 

@@ -22,6 +22,8 @@ from services.api_commands import ENVELOPE, Route
 from services.api_course import COURSE_ROUTES, NOTIFY, overdue_inquiries, overdue_updates
 from services.cli_common import UserError, instant, node_from_env, parse_case_id
 
+__all__ = ["COMMANDS", "NAMES", "course_group", "overdue", "record_id", "route_command"]
+
 
 def record_id(target: str, text: str) -> uuid.UUID:
     if target == "case_id":

@@ -17,6 +17,19 @@ import click
 
 from services.cli_common import UserError, node_from_env
 
+__all__ = [
+    "FORMATS",
+    "as_items",
+    "emit",
+    "export_group",
+    "export_mmp",
+    "export_pfif",
+    "format_option",
+    "import_pfif",
+    "register",
+    "to_csv",
+]
+
 FORMATS = ("text", "csv", "json")
 format_option = click.option(
     "--format",

@@ -19,6 +19,21 @@ from services.cli_text import echo_table, emit_json, empty, organisation_names, 
 from services.reading import CaseReading, Dossier
 from services.tokens import family_pseudonym, node_secret
 
+__all__ = [
+    "COMMANDS",
+    "amend",
+    "case_group",
+    "case_show",
+    "consent",
+    "consult",
+    "dossier_json",
+    "erase",
+    "family_member",
+    "print_dossier",
+    "reading",
+    "show",
+]
+
 
 def print_dossier(dossier: Dossier, name: Callable[[str], str] = str) -> None:
     """A case as its reader may see it, in the order things happened, each event with when and

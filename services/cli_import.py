@@ -21,6 +21,20 @@ from services.import_mapping import ImportMapping, MappingRefused
 from services.import_templates import TEMPLATES
 from services.importing import RowResult
 
+__all__ = [
+    "COMMANDS",
+    "REPORT_FIELDS",
+    "SHOWN",
+    "ErrorReport",
+    "F",
+    "error_report",
+    "import_group",
+    "import_remains",
+    "import_reports",
+    "run_import",
+    "write_template",
+]
+
 F = TypeVar("F", bound=Callable[..., Any])
 REPORT_FIELDS = ("row", "external_ref", "outcome", "record_id", "column", "field", "problem")
 SHOWN = 20  # refused rows printed on the terminal; the error report holds them all

@@ -20,6 +20,8 @@ from ledger.linkage_case import DECISIONS, DecideDisclosure, RequestDisclosure
 from services.cli_common import UserError, node_from_env, parse_case_id
 from services.linkage import candidates_of, linkage_finder, rotate_secret
 
+__all__ = ["candidates", "decide", "linkage_group", "request", "rotate", "run"]
+
 
 @click.group("linkage")
 def linkage_group() -> None:

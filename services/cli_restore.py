@@ -23,6 +23,8 @@ from services.restore import (
 from services.settings import Settings
 from topics.log import LogUnavailable
 
+__all__ = ["COMMANDS", "keys_backup", "keys_group", "keys_restore", "recovery_key", "restore"]
+
 
 def _settings() -> Settings:
     try:

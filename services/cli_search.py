@@ -15,6 +15,8 @@ import click
 from projections.views import JurisdictionViews
 from services import case_search
 
+__all__ = ["OPTIONS", "listed", "parse", "show"]
+
 OPTIONS = {name: f"--{name.replace('_', '-')}" for name in case_search.PARAMETERS}
 OPTIONS["q"] = "--search"
 

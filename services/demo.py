@@ -46,6 +46,22 @@ from services.bootstrap import Node, build_node, public_keys
 from services.feed import ConsularFeed
 from services.settings import Settings
 
+__all__ = [
+    "CONSULATE",
+    "COUNTRIES",
+    "FI",
+    "GT_FAMILY_GROUP",
+    "HN_FORENSIC",
+    "LAB",
+    "MECHANISM",
+    "SEMEFO",
+    "SHELTER",
+    "Network",
+    "network",
+    "play",
+    "side_by_side",
+]
+
 COUNTRIES = ("MX", "GT", "HN")
 
 MECHANISM = Actor("mx-mecanismo-externo", "caseworker")

@@ -26,6 +26,17 @@ from ledger.errors import InvalidField
 from ledger.private_files import private_dir
 from services.tokens import Credential, TokenStore, node_secret
 
+__all__ = [
+    "ALPHABET",
+    "LENGTH",
+    "LIFETIME",
+    "MAX_LIFETIME",
+    "FamilyCodes",
+    "looks_like_code",
+    "normalise",
+    "shown",
+]
+
 ALPHABET = "ACDEFHJKMNPRTUVWXY3479"
 LENGTH = 10
 LIFETIME = timedelta(days=14)

@@ -36,6 +36,8 @@ from services.sessions import Guard
 from services.tokens import Credential, TokenStore
 from services.web_security import attempt_keys, set_session_cookie
 
+__all__ = ["COOKIE", "KIND", "NOTICES", "add_family_pages", "family_course", "node_today", "resting_place"]
+
 COOKIE = "caseledger_family"
 KIND = "family"
 NOTICES = ("amended", "granted_notice", "withdrawn_notice", "erased_notice")

@@ -17,6 +17,8 @@ from ledger.access_rules import AccessRules
 from services.family_words import TEXT
 from services.reading import MANDATE_REASON, Dossier, Entry, ReadEntry
 
+__all__ = ["EVENTS", "Shown", "ShownRead", "Words"]
+
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 EVENTS = {

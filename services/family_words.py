@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["AMENDABLE", "COURSE", "LANGUAGES", "TEXT"]
+
 LANGUAGES = ("es", "en")
 
 TEXT: dict[str, dict[str, Any]] = {

@@ -26,7 +26,7 @@ from typing import Any
 from ledger.access_rules import AccessRules
 from ledger.commands import Actor, RecordRead
 from ledger.errors import CaseNotFound, InvalidField
-from ledger.sealing import tiers_of
+from ledger.tier_split import tiers_of
 from ledger.tiers import TIERS, is_minor
 from ledger.vocabulary import PURPOSES
 from projections.access import RulesPolicy
@@ -37,6 +37,19 @@ from topics.avro import Decoded, UndecodableMessage
 from topics.log import LogUnavailable, TopicPartition
 from topics.mapping import Opened, open_record
 from topics.reader import LogReader, decode_batch, run_start
+
+__all__ = [
+    "AUDITED",
+    "LAG_PATIENCE_S",
+    "RETRACTED",
+    "CaseContext",
+    "ConsularFeed",
+    "Cursor",
+    "FeedItem",
+    "decode_cursor",
+    "encode_cursor",
+    "sse",
+]
 
 # Per partition: where to start reading (the first message of a signed run, which is verified
 # whole) and the first message not yet delivered.

@@ -35,6 +35,8 @@ from topics.mapping import message_context, month_of
 from topics.reader import LogReader
 from topics.watch import LogWatch, TopicListing
 
+__all__ = ["FORMAT", "FeedPublisher", "feed_message", "open_feed_message"]
+
 log = logging.getLogger(__name__)
 # Header of every message this release publishes: items of earlier releases (without it)
 # carried every shown field in the clear.

@@ -18,6 +18,22 @@ from typing import Any, Protocol, TypeVar
 
 from projections.views import TIMELINE_COLUMNS, TimelineRow
 
+__all__ = [
+    "HAPPENED_ON",
+    "KNOWN_AS_OF",
+    "CaseAsOf",
+    "T",
+    "Timelines",
+    "case_as_of",
+    "diff",
+    "entry_happened",
+    "fold",
+    "happened",
+    "in_happened_order",
+    "timeline_items",
+    "visible_fields",
+]
+
 T = TypeVar("T")
 
 # The field that says on which day a thing happened, where the event says it (common tier or

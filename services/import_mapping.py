@@ -24,6 +24,18 @@ import pycountry
 from ledger.errors import InvalidField
 from services.importing import KINDS, Record, field_names
 
+__all__ = [
+    "BUILT_IN_MAPS",
+    "DATE_FIELDS",
+    "KEYS",
+    "LIST_FIELDS",
+    "ImportMapping",
+    "MappingRefused",
+    "RowProblem",
+    "country_names",
+    "fold",
+]
+
 DATE_FIELDS = {
     "reports": ("date_of_birth", "last_seen_date"),
     "remains": ("recovered_on",),

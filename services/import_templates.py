@@ -3,6 +3,8 @@ a shelter's spreadsheet in Spanish, as such registries are kept, and how it maps
 
 from __future__ import annotations
 
+__all__ = ["REMAINS_MAPPING", "REMAINS_SAMPLE", "REPORTS_MAPPING", "REPORTS_SAMPLE", "TEMPLATES"]
+
 REPORTS_MAPPING = """\
 # caseledger import mapping: reports (missing persons). Edit the column names on the left
 # to match your file's header; fields on the right are caseledger's (`caseledger report --help`).

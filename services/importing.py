@@ -34,6 +34,21 @@ from ledger.import_batch import ImportBatch, Outcome
 from ledger.imports import ImportedFrom, import_command_id
 from services.api_commands import ROUTES, body_model
 
+__all__ = [
+    "BATCH_SIZE",
+    "KINDS",
+    "OUTCOMES",
+    "ImportSummary",
+    "Importer",
+    "Record",
+    "RowResult",
+    "body_for",
+    "column_of",
+    "field_names",
+    "import_records",
+    "refuse_duplicates",
+]
+
 KINDS: dict[str, type] = {
     "reports": ReportMissingPerson,
     "remains": RecordRemainsRecovered,

@@ -14,6 +14,17 @@ from ledger.errors import LedgerError, RuleBroken
 from ledger.linkage_case import LINKAGE_ROLES, RecordLinkageCandidate, disclosures_of, linkage_of
 from topics.linkage_topic import Found, LinkageFinder
 
+__all__ = [
+    "PROCESS_ROLE",
+    "candidates_of",
+    "command_id_for",
+    "linkage_finder",
+    "process_actor",
+    "published_by",
+    "recorder",
+    "rotate_secret",
+]
+
 log = logging.getLogger(__name__)
 PROCESS_ROLE = "node_operator"
 

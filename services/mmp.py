@@ -22,6 +22,8 @@ from projections.linked import coarse
 from projections.statistics import SMALLEST_CELL
 from projections.views import JurisdictionViews
 
+__all__ = ["COLUMNS", "incidents", "region", "shown", "to_csv"]
+
 COLUMNS = (
     "Incident ID",
     "Incident Type",

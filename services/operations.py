@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from services.bootstrap import Node
 from topics.log import LogUnavailable, TopicPartition
 
+__all__ = ["READY_LAG", "RequestCounts", "Tally", "add_operations", "metrics_text"]
+
 READY_LAG = 100
 """The views answer as /ready while fewer than this many events wait for them in all."""
 

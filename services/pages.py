@@ -36,6 +36,8 @@ from services.stats_pages import add_statistics_pages
 from services.tokens import Credential, TokenStore
 from services.web_security import attempt_keys, set_session_cookie
 
+__all__ = ["COOKIE", "KIND", "MATCH_OUTCOMES", "READERS", "SampleCustody", "add_pages", "templates"]
+
 COOKIE = "caseledger_session"
 KIND = "pages"
 READERS = (

@@ -19,6 +19,8 @@ from services.bootstrap import Node, build_node
 from services.settings import Settings
 from topics.log import TopicPartition
 
+__all__ = ["project", "shares"]
+
 
 def shares(pending: dict[TopicPartition, int], workers: int) -> list[list[TopicPartition]]:
     """The partitions split into at most `workers` shares of about equal work (records to

@@ -22,6 +22,23 @@ from pathlib import Path
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+__all__ = [
+    "FIELD_TYPES",
+    "NAMESPACES",
+    "NOTE_FIELDS",
+    "PERSON_FIELDS",
+    "PFIF_1_4",
+    "RENAMED",
+    "REQUIRED_NOTE",
+    "REQUIRED_PERSON",
+    "FeedRefused",
+    "Record",
+    "check_value",
+    "parse_approx_date",
+    "parse_time",
+    "read_feed",
+]
+
 NAMESPACES = {f"http://zesty.ca/pfif/{v}": v for v in ("1.2", "1.3", "1.4")}
 PFIF_1_4 = "http://zesty.ca/pfif/1.4"
 

@@ -27,6 +27,17 @@ from services.history import fold, visible_fields
 from services.pfif import PFIF_1_4
 from services.pfif_mapping import NOTE_PREFIX, SOURCE
 
+__all__ = [
+    "CHECKOUT",
+    "PfifExport",
+    "SchemaInvalid",
+    "default_schema",
+    "exportable",
+    "ledger_ids",
+    "reference_dir",
+    "validate",
+]
+
 CHECKOUT = Path(__file__).resolve().parents[1]
 _NS = "{" + PFIF_1_4 + "}"
 

@@ -36,6 +36,8 @@ from services.pfif_mapping import (
     sighting_command,
 )
 
+__all__ = ["ImportReport", "PfifImport", "body", "build"]
+
 
 @dataclass
 class ImportReport:

@@ -18,6 +18,19 @@ from typing import Any
 
 from services.pfif import Record, parse_approx_date, parse_time
 
+__all__ = [
+    "SOURCE",
+    "STATUS_SENTENCE",
+    "STATUS_SOURCE",
+    "ImportOptions",
+    "left_out",
+    "lines",
+    "link_command",
+    "provenance",
+    "report_command",
+    "sighting_command",
+]
+
 PERSON_PREFIX, NOTE_PREFIX, LINK_PREFIX = "pfif-person:", "pfif-note:", "pfif-link:"
 SOURCE = "pfif"  # the import source of every PFIF record: their record ids are unique worldwide
 

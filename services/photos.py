@@ -29,6 +29,8 @@ from ledger.keystore import KeyStore
 from ledger.private_files import private_dir
 from ledger.values import PHOTO_LOCATION
 
+__all__ = ["MAX_PHOTO_BYTES", "MEDIA_TYPES", "TIER", "PhotoAltered", "PhotoStore", "StoredPhoto", "photo_of"]
+
 MAX_PHOTO_BYTES = 5_000_000
 MEDIA_TYPES = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n", "image/webp": b"RIFF"}
 TIER = "photo"

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+__all__ = ["REPR_MARKS", "empty", "is_month", "kind", "plain", "reprs_in", "when", "words"]
+
 # Python's and JSON's ways of writing a value, which a person should never have to read.
 REPR_MARKS = re.compile(r"\{'|\['|\bNone\b|\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|\b(True|False)\b")
 

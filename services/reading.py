@@ -27,10 +27,28 @@ from ledger.commands import Actor, RecordRead
 from ledger.course import course_of, folded
 from ledger.errors import LedgerError
 from ledger.events import ENVELOPE_KEYS
-from ledger.sealing import merge, split
+from ledger.tier_split import merge, split
 from ledger.tiers import TIERS, is_minor
 from services.bootstrap import Node
 from services.history import happened, in_happened_order
+
+__all__ = [
+    "ABOVE_PUBLIC",
+    "AUDITED",
+    "ERASED",
+    "MANDATE_REASON",
+    "READ_REFUSED",
+    "CaseErased",
+    "CaseReading",
+    "Dossier",
+    "Entry",
+    "Protect",
+    "ReadEntry",
+    "ReadRefused",
+    "flagged_contacts",
+    "keep_flagged_contacts",
+    "reads_elsewhere",
+]
 
 ABOVE_PUBLIC = TIERS[1:]
 READ_REFUSED = (

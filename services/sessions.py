@@ -18,6 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+__all__ = ["IDLE_S", "LONGEST_S", "MAX_SESSIONS", "Guard", "LoginThrottle", "Session", "SessionStore"]
+
 IDLE_S = 30 * 60
 LONGEST_S = 12 * 3600
 MAX_SESSIONS = 20_000  # of each kind; the oldest go first, so a flood of forms cannot exhaust memory

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger import validation
 
+__all__ = ["Settings"]
+
 
 class Settings(BaseSettings):
     """A node's configuration. With no Kafka and no database URL it runs embedded (SQLite)."""

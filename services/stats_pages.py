@@ -26,6 +26,8 @@ from projections.views import CaseRow
 from services.api_common import jurisdiction_of
 from services.caller_view import ledger_withholding
 
+__all__ = ["STATUS_WORDS", "UNKNOWN", "Chart", "add_statistics_pages", "as_csv", "charts", "svg"]
+
 UNKNOWN = "not known"
 STATUS_WORDS = {
     "missing": "missing",

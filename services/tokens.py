@@ -32,6 +32,17 @@ from ledger.validation import required_text
 from ledger.vocabulary import CASE_BOUND_ROLES, ROLES
 from topics.signing import write_private_file
 
+__all__ = [
+    "LIFETIME",
+    "MAX_LIFETIME",
+    "PREFIX",
+    "Credential",
+    "TokenStore",
+    "family_pseudonym",
+    "node_secret",
+    "token_id_of",
+]
+
 PREFIX = "clt_"
 LIFETIME = timedelta(days=90)
 """How long a token lives unless issued with another lifetime; a token issued before tokens

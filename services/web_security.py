@@ -18,6 +18,22 @@ from fastapi.responses import HTMLResponse, Response
 from services.api_common import problem
 from services.tokens import token_id_of
 
+__all__ = [
+    "ASSETS",
+    "CSP",
+    "FORM_PATHS",
+    "HEADERS",
+    "SAFE_METHODS",
+    "SameOrigin",
+    "SecurityHeaders",
+    "add_assets",
+    "add_docs",
+    "attempt_keys",
+    "client_address",
+    "set_session_cookie",
+    "too_many",
+]
+
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"

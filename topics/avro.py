@@ -18,6 +18,8 @@ from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from schemas import SCHEMA_DIR
 
+__all__ = ["MAGIC", "Decoded", "SchemaRegistry", "SchemaVersion", "UndecodableMessage"]
+
 MAGIC = b"\xc3\x01"
 _FILE = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.v(?P<version>[0-9]+)\.avsc$")
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+__all__ = ["DEADLETTER", "EVENTS", "FEED", "KEYS", "LINKAGE", "Catalogue", "TopicDefinition"]
+
 EVENTS = "ledger.events."
 KEYS = "ledger.keys"
 DEADLETTER = "ledger.deadletter."

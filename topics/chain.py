@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 from psycopg.sql import SQL, Identifier
 
+__all__ = ["ChainStore", "Link", "MemoryChainStore", "PostgresChainStore", "SQLiteChainStore"]
+
 Link = tuple[str, int, bytes]  # aggregate id, version, chain hash
 
 

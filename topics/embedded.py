@@ -26,6 +26,8 @@ from topics.log import (
     partition_for,
 )
 
+__all__ = ["SQLiteEventLog", "use_wal"]
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS log_topics (
     name TEXT PRIMARY KEY, partitions INTEGER NOT NULL, config TEXT NOT NULL);

@@ -24,8 +24,24 @@ from ledger.tiers import is_minor
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.log import LogRecord, OutgoingRecord, TopicPartition
-from topics.seals import RUN_SIGNATURE, Checked, Verify, place_in_run, run_bytes
+from topics.run_signatures import RUN_SIGNATURE, Checked, Verify, place_in_run, run_bytes
 from topics.signing import KeyRegistry, NodeKey
+
+__all__ = [
+    "CaseContext",
+    "GrantRuns",
+    "Granting",
+    "Readers",
+    "Withheld",
+    "disclosed_by",
+    "grant_context",
+    "grant_digest",
+    "grant_problem",
+    "granted",
+    "own_cases_only",
+    "signed_grant",
+    "verify_grant",
+]
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +239,7 @@ def grant_problem(record: LogRecord, verify: Verify) -> str | None:
 
 class GrantRuns:
     """Verifies key grants as they are read. The relay seals each transaction's grants per
-    partition as a run (topics/seals.py) and signs each grant on its own as well: a whole run
+    partition as a run (topics/run_signatures.py) and signs each grant on its own as well: a whole run
     costs one signature check; a grant whose run is not whole (compaction drops superseded
     grants; several origins' transactions interleave, so runs are kept per origin) or does
     not verify is checked by its own signature, with the reason that check gives."""

@@ -23,6 +23,8 @@ from kafka.errors import KafkaError
 
 from topics.log import GroupListener, LogUnavailable, Membership, TopicPartition
 
+__all__ = ["KafkaMembership"]
+
 log = logging.getLogger(__name__)
 _RELIST_S = 30.0
 

@@ -32,6 +32,8 @@ from topics.log import (
     TopicPartition,
 )
 
+__all__ = ["KafkaEventLog", "replication"]
+
 # Fast group joins and failure detection; sensible for one node on loopback and in tests.
 _CLIENT = {"request_timeout_ms": 30000, "reconnect_backoff_max_ms": 2000}
 

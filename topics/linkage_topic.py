@@ -37,8 +37,23 @@ from ledger.tiers import is_minor
 from topics.catalogue import Catalogue
 from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
 from topics.reader import LogReader
-from topics.seals import Verify
+from topics.run_signatures import Verify
 from topics.signing import GENESIS, NodeKey, signed_bytes
+
+__all__ = [
+    "DECIDING_EVENTS",
+    "DISCLOSURE",
+    "ERASED",
+    "ROTATION",
+    "CaseState",
+    "DisclosureRequest",
+    "EncodingStore",
+    "Found",
+    "LinkageFinder",
+    "LinkagePublishing",
+    "linkage_record",
+    "linkage_value",
+]
 
 log = logging.getLogger(__name__)
 

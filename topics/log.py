@@ -13,6 +13,22 @@ from kafka.partitioner.default import murmur2
 
 from topics.catalogue import TopicDefinition
 
+__all__ = [
+    "MAX_RECORD_BYTES",
+    "EventLog",
+    "GroupListener",
+    "Headers",
+    "LogRecord",
+    "LogUnavailable",
+    "Membership",
+    "OutgoingRecord",
+    "Publisher",
+    "Reader",
+    "RecordRejected",
+    "TopicPartition",
+    "partition_for",
+]
+
 Headers = tuple[tuple[str, bytes], ...]
 
 

@@ -15,11 +15,31 @@ from uuid import UUID, uuid5
 from ledger.crypto import open_fixed, seal_fixed
 from ledger.events import ENVELOPE_KEYS
 from ledger.keystore import KeyStore
-from ledger.sealing import merge, split
+from ledger.tier_split import merge, split
 from ledger.tiers import ENVELOPE_TIERS
 from topics.avro import Decoded, SchemaRegistry, SchemaVersion, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.log import OutgoingRecord
+
+__all__ = [
+    "CREATION_EVENTS",
+    "ENVELOPE_TIER",
+    "ERASURES",
+    "KeyFor",
+    "Opened",
+    "Outgoing",
+    "SealedTierRefused",
+    "event_id_for",
+    "message_context",
+    "month_of",
+    "open_envelope",
+    "open_record",
+    "seal_envelope",
+    "seal_record",
+    "seals_envelope",
+    "to_outgoing",
+    "to_record",
+]
 
 # Attributes every ledger event carries that the envelope, not the body, holds.
 _ENVELOPE_ATTRIBUTES = {*ENVELOPE_KEYS, "origin"}

@@ -4,7 +4,7 @@ batches, with the position a restart resumes from.
 Every consumer of the shared log reads through it: the relay's recovery, `audit verify`,
 the projections, a refold, the consular feed and the feed's own topic. It polls assigned
 partitions from given positions up to given ends (nothing past them), verifies each run's
-batch signature (topics/seals.py: a run is held until its last message arrives), hands out
+batch signature (topics/run_signatures.py: a run is held until its last message arrives), hands out
 each batch with the positions safe to store (never past the first message of a run still
 held), and, once every partition reached its end, flushes the runs that never closed as
 unverifiable. The chain check (`check_envelope`, `chain_step`) and the decoding that loads
@@ -25,8 +25,21 @@ from topics.catalogue import Catalogue
 from topics.grants import GrantRuns
 from topics.log import EventLog, LogRecord, LogUnavailable, TopicPartition
 from topics.mapping import CREATION_EVENTS
-from topics.seals import Checked, RunChecker, Verify, place_in_run
+from topics.run_signatures import Checked, RunChecker, Verify, place_in_run
 from topics.signing import GENESIS, chain_hash
+
+__all__ = [
+    "POLL_S",
+    "Batch",
+    "ChainHead",
+    "LogReader",
+    "Unapplicable",
+    "chain_step",
+    "check_envelope",
+    "decode",
+    "decode_batch",
+    "run_start",
+]
 
 # A poll that reaches a partition's closing transaction marker returns nothing and waits out its
 # timeout: short polls keep that wait to a few milliseconds (a live pass reads to a marker on

@@ -31,8 +31,10 @@ from topics.log import (
 )
 from topics.mapping import Outgoing, to_outgoing
 from topics.reader import LogReader
-from topics.seals import RUN_SIGNATURE, Checked, message_digest, seal_runs
+from topics.run_signatures import RUN_SIGNATURE, Checked, message_digest, sign_runs
 from topics.signing import GENESIS, NodeKey, chain_hash
+
+__all__ = ["ERASING_EVENTS", "Relay", "Shred"]
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +217,7 @@ class Relay:
 
     def _signed_and_chained(self, notifications: Sequence[Any]) -> list[OutgoingRecord]:
         """Each message carries the hash of its aggregate's previous message; the origin signs
-        each partition's run of the batch once (topics/seals.py). The links are kept before
+        each partition's run of the batch once (topics/run_signatures.py). The links are kept before
         publishing (they are the same if published again). Grants for the keys the batch seals
         with go first, and a case's erasure is followed by tombstones for its keys, all in the
         batch's transaction."""
@@ -263,7 +265,7 @@ class Relay:
                     count = self._linkage_partitions[linked.topic]
                     messages.append((replace(linked, partition=partition_for(linked.key, count)), None))
         self.chain.put([(a, v, h) for (a, v), h in batch.items()])
-        return seal_runs(
+        return sign_runs(
             self.origin,
             self.signer.sign,
             messages,

@@ -33,7 +33,19 @@ from topics.grants import grant_context, granted
 from topics.log import EventLog
 from topics.mapping import CREATION_EVENTS, open_record, to_outgoing
 from topics.reader import CHAIN_OK, CHAIN_REPEAT, ChainHead, LogReader, chain_step, decode_batch
-from topics.seals import Verify
+from topics.run_signatures import Verify
+
+__all__ = [
+    "AGGREGATES",
+    "ENVELOPE",
+    "OwnKeys",
+    "RecoveredEvent",
+    "RestoreRefused",
+    "domain_event",
+    "own_event_batches",
+    "own_events",
+    "own_grants",
+]
 
 AGGREGATES = {cls.__name__: cls for cls in (MissingPersonCase, UnidentifiedRemains, Sample, Match, ReadLog)}
 ENVELOPE = "envelope"  # the key id sealing a message's envelope, beside the tiers' key ids

@@ -19,9 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ledger.sealing import PUBLIC, sealed_tiers
+from ledger.tier_split import PUBLIC, sealed_tiers
 from ledger.tiers import BY_FIELD, FIELD_TIERS
 from schemas import SCHEMA_DIR
+
+__all__ = ["SEALED_FIELD", "expected_files", "generate", "inner_name", "is_sealed", "main"]
 
 SEALED_FIELD = {
     "name": "sealed",

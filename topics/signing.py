@@ -24,6 +24,16 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from ledger.crypto import RecipientKey, Refused, public_key_from_b64
 from ledger.private_files import private_dir
 
+__all__ = [
+    "GENESIS",
+    "KeyRegistry",
+    "NodeKey",
+    "chain_hash",
+    "load_or_create_recipient",
+    "signed_bytes",
+    "write_private_file",
+]
+
 GENESIS = bytes(32)
 """The previous hash of an aggregate's first event."""
 

@@ -1,5 +1,5 @@
-"""One contract for every KeyStore: the embedded SQLite store (ledger/keystore.py) and the
-PostgreSQL store (topics/keystore.py) pass the same cases. Erasure is the destruction of a
+"""One contract for every KeyStore: the embedded SQLite store (topics/key_stores.py) and the
+PostgreSQL store (topics/key_stores.py) pass the same cases. Erasure is the destruction of a
 key, so "destroyed stays destroyed, across a reopen and a grant received again" is the
 invariant that matters most here."""
 
@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.crypto import MasterKey, Refused, new_data_key
-from ledger.keystore import KeyStore, SQLiteKeyStore, key_id_for, parse_key_id
+from ledger.keystore import KeyStore, key_id_for, parse_key_id
 from services.backends import embedded, servers
 from services.settings import Settings
-from topics.keystore import PostgresKeyStore
+from topics.key_stores import PostgresKeyStore, SQLiteKeyStore
 
 OpenStore = Callable[..., KeyStore]  # open_store(master=None): calling again reopens the same store
 Step = tuple[str, int, str]  # (operation, which aggregate, tier)

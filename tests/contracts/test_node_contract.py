@@ -39,7 +39,7 @@ from ledger.forensic_commands import (
     TakeSample,
     WithdrawDonorConsent,
 )
-from ledger.sealing import sealed_tiers
+from ledger.tier_split import sealed_tiers
 from ledger.values import Place
 from projections.statistics import UNKNOWN_MONTH, monthly
 from services import feed as feed_module
@@ -55,11 +55,11 @@ from tests.contracts.test_event_log_contract import read_all
 from tests.factories import FAMILY, FORENSIC, REVIEWER, ctx, report
 from tests.network import keyed
 from tests.story import whole_story
-from topics.audit import LogVerifier
 from topics.grants import signed_grant
 from topics.log import OutgoingRecord
+from topics.log_verifier import LogVerifier
 from topics.relay import Relay
-from topics.seals import message_digest, run_bytes
+from topics.run_signatures import message_digest, run_bytes
 from topics.signing import GENESIS, signed_bytes
 
 UNWRAP_REFUSED = b"wrapped key does not open: tampered, or granted to another organisation"

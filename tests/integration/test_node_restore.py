@@ -33,7 +33,7 @@ from services.restore import make_backup, read_backup, restore_node
 from services.settings import Settings
 from tests.factories import FAMILY, ctx, report
 from tests.network import keyed
-from topics.audit import LogVerifier
+from topics.log_verifier import LogVerifier
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from ledger.commands import AddComprehensiveData
 from ledger.errors import InvalidField
 from ledger.forensic_commands import RecordPostMortem
 from ledger.remains import UnidentifiedRemains
-from ledger.sealing import split
+from ledger.tier_split import split
 from ledger.tiers import tier_of
 from ledger.values import Effect, FoundDocument, Mark, MedicalFinding, Tooth
 from tests.factories import FORENSIC, ctx, report

@@ -11,7 +11,6 @@ import pytest
 import services.backends
 import services.bootstrap
 from ledger.crypto import MasterKey, new_data_key
-from ledger.keystore import SQLiteKeyStore
 from projections.postgres_views import PostgresJurisdictionViews
 from projections.sqlite_views import SQLiteJurisdictionViews
 from services.backends import Embedded, Servers, backend_for, embedded, servers
@@ -20,7 +19,7 @@ from services.settings import Settings
 from topics.chain import PostgresChainStore, SQLiteChainStore
 from topics.embedded import SQLiteEventLog
 from topics.kafka_log import KafkaEventLog
-from topics.keystore import PostgresKeyStore
+from topics.key_stores import PostgresKeyStore, SQLiteKeyStore
 
 
 def test_the_settings_name_the_backend(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.grants import Granting, GrantRuns, grant_digest
 from topics.log import LogRecord
-from topics.seals import RUN_SIGNATURE, seal_runs
+from topics.run_signatures import RUN_SIGNATURE, sign_runs
 from topics.signing import KeyRegistry, NodeKey
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def test_no_verified_read_loop_outside_topics() -> None:
 
 def test_the_lint_catches_a_second_read_loop() -> None:
     copy = """
-from topics.seals import RunChecker
+from topics.run_signatures import RunChecker
 
 def read(event_log, keys, catalogue, tps):
     checker = RunChecker(keys.verify, catalogue.origin_of)
@@ -122,7 +122,7 @@ def _grants_run(n: int) -> tuple[list[LogRecord], KeyRegistry]:
     )
     key_ids = [granting.key_for(f"{CASE[:-1]}{i}", "common")[0] for i in range(n)]
     grants = [replace(g, partition=0) for g in granting.grants_for(key_ids)]
-    sealed = seal_runs(
+    sealed = sign_runs(
         "MX",
         mx.sign,
         [(g, grant_digest(g.key.decode(), g.value)) for g in grants],

@@ -24,7 +24,7 @@ from services.settings import Settings
 from tests.factories import FAMILY, ctx, report
 from tests.infrastructure import cli_env
 from tests.story import whole_story
-from topics.audit import LogVerifier
+from topics.log_verifier import LogVerifier
 
 
 def lose_database(settings: Settings, keys_too: bool = False) -> None:

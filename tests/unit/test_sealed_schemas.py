@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ledger.sealing import sealed_tiers
+from ledger.tier_split import sealed_tiers
 from ledger.tiers import BY_FIELD, FIELD_TIERS
 from schemas import SCHEMA_DIR
 from topics.avro import SchemaRegistry

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.sealing import merge, split
+from ledger.tier_split import merge, split
 from ledger.tiers import BY_FIELD, FIELD_TIERS, tier_of
 from tests.unit.test_schema_evolution import REGISTRY, values_for
 

@@ -3,7 +3,7 @@ what makes the history trustworthy, and report the first break.
 
 For each message, in offset order per partition (an aggregate's messages share one
 partition): it decodes; its envelope names the origin of its topic; the origin's Ed25519
-key signed it (with the rest of its run, topics/seals.py); and it carries the hash of its
+key signed it (with the rest of its run, topics/run_signatures.py); and it carries the hash of its
 aggregate's previous message, versions following 1, 2, 3... A repeat of a message already
 seen (same version, same bytes) is not a break. The hash chain is over the bytes as
 published, so erased (crypto-shredded) cases verify like any other.
@@ -20,6 +20,8 @@ from topics.log import EventLog, LogRecord, LogUnavailable
 from topics.mapping import CREATION_EVENTS
 from topics.reader import CHAIN_GAP, CHAIN_MISMATCH, CHAIN_REPEAT, CHAIN_REWRITE, LogReader, chain_step
 from topics.signing import KeyRegistry
+
+__all__ = ["Break", "LogVerifier", "Report"]
 
 
 @dataclass(frozen=True)

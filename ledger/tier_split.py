@@ -15,6 +15,8 @@ from typing import Any
 
 from ledger.tiers import BY_FIELD, FIELD_TIERS, TIERS, tier_of
 
+__all__ = ["PUBLIC", "merge", "sealed_tiers", "split", "tiers_of"]
+
 PUBLIC = "public"
 
 

@@ -1,8 +1,11 @@
-"""The node's data keys in PostgreSQL (ledger/keystore.py has the contract and SQLite)."""
+"""Where a node keeps its data keys: in a SQLite file (embedded) or in PostgreSQL (servers),
+side by side under one contract (ledger/keystore.py; tests/contracts/test_key_store_contract.py)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -10,8 +13,11 @@ from psycopg.sql import SQL, Identifier
 
 from ledger.crypto import MasterKey
 from ledger.keystore import KeyRow, KeyStore
+from ledger.private_files import private_file
 
 _COLUMNS = "key_id, aggregate_id, tier, generation, wrapped"
+
+__all__ = ["PostgresKeyStore", "SQLiteKeyStore"]
 
 
 class PostgresKeyStore(KeyStore):
@@ -123,3 +129,79 @@ class PostgresKeyStore(KeyStore):
 
     def close(self) -> None:
         self._connection.close()
+
+
+class SQLiteKeyStore(KeyStore):
+    """Keys in a SQLite file; secure_delete overwrites a destroyed key's bytes on disk."""
+
+    def __init__(self, master: MasterKey, path: Path) -> None:
+        super().__init__(master)
+        self._db = sqlite3.connect(
+            private_file(path), timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA secure_delete = ON")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS data_keys (key_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL, "
+            "tier TEXT NOT NULL, generation INTEGER NOT NULL, wrapped BLOB, destroyed_at TEXT)"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS data_keys_aggregate ON data_keys (aggregate_id)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS key_grants (key_id TEXT PRIMARY KEY, readers TEXT NOT NULL)"
+        )
+
+    _COLUMNS = "key_id, aggregate_id, tier, generation, wrapped"
+
+    def _rows(self, aggregate_id: str) -> list[KeyRow]:
+        cursor = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM data_keys WHERE aggregate_id = ?", (aggregate_id,)
+        )
+        return [KeyRow(*row) for row in cursor.fetchall()]
+
+    def _all_rows(self) -> list[KeyRow]:
+        return [KeyRow(*row) for row in self._db.execute(f"SELECT {self._COLUMNS} FROM data_keys").fetchall()]
+
+    def _row(self, key_id: str) -> KeyRow | None:
+        row = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM data_keys WHERE key_id = ?", (key_id,)
+        ).fetchone()
+        return None if row is None else KeyRow(*row)
+
+    def _insert(self, row: KeyRow) -> bool:
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?, ?, ?, NULL)",
+            (row.key_id, row.aggregate_id, row.tier, row.generation, row.wrapped),
+        )
+        return cursor.rowcount == 1
+
+    def _insert_many(self, rows: list[KeyRow]) -> set[str]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            inserted = {row.key_id for row in rows if self._insert(row)}
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return inserted
+
+    def _destroy(self, key_ids: Iterable[str]) -> None:
+        self._db.executemany(
+            "UPDATE data_keys SET wrapped = NULL, destroyed_at = datetime('now') WHERE key_id = ?",
+            [(k,) for k in key_ids],
+        )
+
+    def _grants(self, key_ids: list[str]) -> dict[str, frozenset[str]]:
+        found = {}
+        for key_id in key_ids:
+            row = self._db.execute("SELECT readers FROM key_grants WHERE key_id = ?", (key_id,)).fetchone()
+            if row is not None:
+                found[key_id] = frozenset(r for r in row[0].split(",") if r)
+        return found
+
+    def _set_grants(self, grants: dict[str, frozenset[str]]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO key_grants VALUES (?, ?)",
+            [(k, ",".join(sorted(v))) for k, v in grants.items()],
+        )
+
+    def close(self) -> None:
+        self._db.close()

@@ -24,6 +24,18 @@ from dataclasses import dataclass, replace
 from topics.log import LogRecord, OutgoingRecord, TopicPartition
 from topics.signing import signed_bytes
 
+__all__ = [
+    "RUN_SIGNATURE",
+    "SEAL",
+    "Checked",
+    "RunChecker",
+    "Verify",
+    "message_digest",
+    "place_in_run",
+    "run_bytes",
+    "sign_runs",
+]
+
 SEAL = "seal"
 """Header: b"i/n", this message's place in its run."""
 
@@ -44,7 +56,7 @@ RUN_SIGNATURE = "run_signature"
 """Header of the last key grant of a run: grants keep their own `signature` header too."""
 
 
-def seal_runs(
+def sign_runs(
     origin: str,
     sign: Callable[[bytes], bytes],
     messages: Sequence[tuple[OutgoingRecord, bytes | None]],
