@@ -40,7 +40,7 @@ from topics.mapping import CREATION_EVENTS, open_record
 from topics.reader import LogReader, decode_batch
 from topics.seals import Checked
 from topics.signing import KeyRegistry
-from topics.watch import LogWatch, TopicListing
+from topics.watch import LogWatch, shared_listing
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class Projector:
         listed_s (a new origin's topic is found within that): listing a broker's thousands of
         topics on every pass was most of a pass's time."""
         watch = LogWatch(self.event_log)
-        listing = TopicListing(self.event_log, listed_s)
+        listing = shared_listing(self.event_log, listed_s)
         try:
             while not stop.is_set():
                 try:
