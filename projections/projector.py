@@ -83,6 +83,7 @@ class Projector:
         self.worker = ""  # set in a worker process that projects a share of the partitions
         self._upgraded = False
         self._ends: dict[TopicPartition, int] = {}  # where the last pass read the events to
+        self._positions: dict[TopicPartition, int] | None = None  # the views' when prepare() read them
 
     def partitions(self, existing: set[str] | None = None) -> list[TopicPartition]:
         """The events topics' partitions; existing: the log's topics, when already listed."""
@@ -110,7 +111,10 @@ class Projector:
         """Apply everything committed up to now; return the number of events consumed.
         existing: the log's topics, when the caller listed them already."""
         tps, ends = self.prepare(timeout_s, existing)
-        return self.consume_events(tps, ends, timeout_s, progress) if tps else 0
+        if not tps:
+            return 0
+        positions, self._positions = self._positions, None
+        return self._consume(tps, timeout_s, self.apply, ends, progress, verified=True, positions=positions)
 
     def prepare(
         self, timeout_s: float = 30.0, existing: set[str] | None = None
@@ -134,8 +138,14 @@ class Projector:
             return [], {}
         ends = self.event_log.end_offsets(tps)
         self._ends = ends
-        if self.recipient is not None:
-            self._consume(self.key_partitions(existing), timeout_s, self.apply_keys, grants=True)
+        key_tps = self.key_partitions(existing) if self.recipient is not None else []
+        # The positions of both in one query (applying the grants moves only theirs): run_once
+        # reads the events from them. The grants' ends are taken after the events' (above).
+        positions = self.views.positions([*tps, *key_tps])
+        self._positions = {tp: positions[tp] for tp in tps}
+        if key_tps:
+            key_positions = {tp: positions[tp] for tp in key_tps}
+            self._consume(key_tps, timeout_s, self.apply_keys, grants=True, positions=key_positions)
         return tps, ends
 
     def consume_events(
@@ -162,6 +172,7 @@ class Projector:
         progress: Callable[[int], None] | None = None,
         verified: bool = False,
         grants: bool = False,
+        positions: dict[TopicPartition, int] | None = None,
     ) -> int:
         """Read each partition from the position the views hold to its end, through the one
         verified reader (topics/reader.py). Verified, a run of messages is applied once its
@@ -170,7 +181,7 @@ class Projector:
         if not tps:
             return 0
         ends = ends or self.event_log.end_offsets(tps)
-        positions = self.views.positions(tps)
+        positions = dict(positions) if positions is not None else self.views.positions(tps)
         pending = {tp: positions[tp] for tp in tps if positions[tp] < ends[tp]}
         if not pending:
             return 0
