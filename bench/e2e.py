@@ -23,6 +23,30 @@ A new KafkaConsumer per read cost 120 ms before its first record (3 ms reused), 
 took two, and each pass listed every topic of the cluster (kafka-python parses all of them:
 280-380 ms a pass). At 100/s the node sustains ~16/s through the API here and refuses the
 rest with 503 (services/api_admission.py).
+
+Then (h-latency2): the relay listens for PostgreSQL NOTIFY (topics/commit_notices.py) and
+reads its partition count once; topic listings moved to a background thread with a client of
+their own (they held the metadata lock the relay and every end_offsets waited on); reads
+fetch with fetch.max.wait.ms 10 (a pooled reader waited up to 500 ms for the fetch its last
+read left at the broker), the long-poll watch with 500 ms on a consumer of its own; key ids a
+batch's load() did not find are not asked again; one positions query per views pass; the
+relay asks a case's withheld/disclosed readers once per event, not per tier. Measured on
+2026-12-01 13:33-13:40 at load 10-39 on the 2 shared cores (a chaos cluster, write-path and
+import benchmarks running), the branch alternated with main, one run each:
+- 10/s, main: views p50 1,916 / p99 7,937 ms, feed p50 1,541, topic p50 1,214 (95 of 100
+  acknowledged); a run at load 30 acknowledged 30 of 100 (views p50 7,483 ms);
+- 10/s, branch: views p50 2,122 / 1,916, p99 4,828 / 4,133 ms; feed p50 1,676 / 1,282;
+  topic p50 1,524 / 1,115 (93 and 100 of 100 acknowledged); raw p50 5.0-7.3 ms;
+- 100/s: main views p50 3,403 / p99 9,510 ms (88 acknowledged); branch 3,726 / 8,592 ms
+  (68 acknowledged); raw p50 6.1-7.5 ms.
+At that load every figure is CPU queueing (the relay thread is busy 80% of the time at
+10/s): the targets are not met and the runs cannot tell the changes apart. What a pass
+still waits on (py-spy, 50 Hz, of the same run): MX's relay thread in Kafka's flush and
+commit (18%), the visibility check after commit (7%), the key store's lock, which the API,
+MX's views and the feed share with it over one PostgreSQL connection (14%), the chain links'
+and the grants' writes (15%), loading the case (9%); GT's views in PostgreSQL (views.apply
+26%, keeping granted keys 10%, chain heads 10%, positions 4%) and in Kafka reads and
+end_offsets (31%).
 """
 
 from __future__ import annotations

@@ -43,6 +43,10 @@ class KeyStore(ABC):
         self.master = master
         self._lock = threading.RLock()
         self._open: dict[str, bytes] = {}
+        # The ids the last load() asked for and found no key under (never here, or destroyed):
+        # get() answers None for them without a query until the next load(). Opening a batch
+        # asked the store again for every tier it holds no key to (a round trip per message).
+        self._absent: frozenset[str] = frozenset()
         self._current: dict[tuple[str, str], str] = {}
         self._granted: dict[str, frozenset[str] | None] = {}  # None: known never granted
 
@@ -265,11 +269,13 @@ class KeyStore(ABC):
         """Bring these keys into memory with one query (unknown or destroyed ones are skipped)."""
         with self._lock:
             wanted = [k for k in dict.fromkeys(key_ids) if k not in self._open]
+            self._absent = frozenset()
             if not wanted:
                 return
             for row in self._rows_by_ids(wanted):
                 if row.wrapped is not None:
                     self._open[row.key_id] = self.master.unwrap(row.key_id, row.wrapped)
+            self._absent = frozenset(k for k in wanted if k not in self._open)
 
     def cached(self, key_id: str) -> bytes | None:
         """The key if it is in memory already (load() brings it), without a query."""
@@ -281,6 +287,8 @@ class KeyStore(ABC):
         with self._lock:
             if key_id in self._open:
                 return self._open[key_id]
+            if key_id in self._absent:
+                return None
             row = self._row(key_id)
             if row is None or row.wrapped is None:
                 return None

@@ -40,7 +40,7 @@ from topics.mapping import CREATION_EVENTS, open_record
 from topics.reader import LogReader, decode_batch
 from topics.run_signatures import Checked
 from topics.signing import KeyRegistry
-from topics.watch import LogWatch, TopicListing
+from topics.watch import LogWatch, shared_listing
 
 __all__ = ["Projector"]
 
@@ -85,6 +85,7 @@ class Projector:
         self.worker = ""  # set in a worker process that projects a share of the partitions
         self._upgraded = False
         self._ends: dict[TopicPartition, int] = {}  # where the last pass read the events to
+        self._positions: dict[TopicPartition, int] | None = None  # the views' when prepare() read them
 
     def partitions(self, existing: set[str] | None = None) -> list[TopicPartition]:
         """The events topics' partitions; existing: the log's topics, when already listed."""
@@ -112,7 +113,10 @@ class Projector:
         """Apply everything committed up to now; return the number of events consumed.
         existing: the log's topics, when the caller listed them already."""
         tps, ends = self.prepare(timeout_s, existing)
-        return self.consume_events(tps, ends, timeout_s, progress) if tps else 0
+        if not tps:
+            return 0
+        positions, self._positions = self._positions, None
+        return self._consume(tps, timeout_s, self.apply, ends, progress, verified=True, positions=positions)
 
     def prepare(
         self, timeout_s: float = 30.0, existing: set[str] | None = None
@@ -136,8 +140,14 @@ class Projector:
             return [], {}
         ends = self.event_log.end_offsets(tps)
         self._ends = ends
-        if self.recipient is not None:
-            self._consume(self.key_partitions(existing), timeout_s, self.apply_keys, grants=True)
+        key_tps = self.key_partitions(existing) if self.recipient is not None else []
+        # The positions of both in one query (applying the grants moves only theirs): run_once
+        # reads the events from them. The grants' ends are taken after the events' (above).
+        positions = self.views.positions([*tps, *key_tps])
+        self._positions = {tp: positions[tp] for tp in tps}
+        if key_tps:
+            key_positions = {tp: positions[tp] for tp in key_tps}
+            self._consume(key_tps, timeout_s, self.apply_keys, grants=True, positions=key_positions)
         return tps, ends
 
     def consume_events(
@@ -164,6 +174,7 @@ class Projector:
         progress: Callable[[int], None] | None = None,
         verified: bool = False,
         grants: bool = False,
+        positions: dict[TopicPartition, int] | None = None,
     ) -> int:
         """Read each partition from the position the views hold to its end, through the one
         verified reader (topics/reader.py). Verified, a run of messages is applied once its
@@ -172,7 +183,7 @@ class Projector:
         if not tps:
             return 0
         ends = ends or self.event_log.end_offsets(tps)
-        positions = self.views.positions(tps)
+        positions = dict(positions) if positions is not None else self.views.positions(tps)
         pending = {tp: positions[tp] for tp in tps if positions[tp] < ends[tp]}
         if not pending:
             return 0
@@ -208,7 +219,7 @@ class Projector:
         listed_s (a new origin's topic is found within that): listing a broker's thousands of
         topics on every pass was most of a pass's time."""
         watch = LogWatch(self.event_log)
-        listing = TopicListing(self.event_log, listed_s)
+        listing = shared_listing(self.event_log, listed_s)
         try:
             while not stop.is_set():
                 try:

@@ -12,6 +12,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
@@ -23,6 +24,7 @@ from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.views import JurisdictionViews
 from services.settings import Settings
 from topics.chain import ChainStore, PostgresChainStore, SQLiteChainStore
+from topics.commit_notices import CommitNotices
 from topics.embedded import SQLiteEventLog, use_wal
 from topics.kafka_log import KafkaEventLog
 from topics.key_stores import PostgresKeyStore, SQLiteKeyStore
@@ -74,6 +76,10 @@ class Backend(ABC):
                 group_session_s=settings.projection_group_session_s,
             )
         return SQLiteEventLog(settings.data_dir / "log.sqlite")
+
+    def commit_notices(self, recorder: Any) -> CommitNotices | None:
+        """What wakes a relay when another process commits events (None: it polls)."""
+        return None
 
     def _cache(self) -> dict[str, str]:
         aggregates = self.settings.aggregate_cache
@@ -139,6 +145,11 @@ class Servers(Backend):
 
     def chain_store(self) -> ChainStore:
         return PostgresChainStore(self.settings.postgres_conninfo(), self._schema)
+
+    def commit_notices(self, recorder: Any) -> CommitNotices | None:
+        # The library's recorder notifies its channel in the transaction inserting events.
+        channel = getattr(recorder, "channel_name", None)
+        return CommitNotices(self.settings.postgres_conninfo(), channel) if channel else None
 
     def views(self, jurisdiction: str, keys: KeyStore) -> JurisdictionViews:
         return PostgresJurisdictionViews(self.settings.postgres_conninfo(), jurisdiction, keys)

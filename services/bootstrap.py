@@ -296,6 +296,7 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         shred=ledger.shred,
     )
     relay.wakeup = ledger.saved  # a command committed here wakes this process's relay
+    relay.notices = backend.commit_notices(ledger.recorder)  # and one committed elsewhere
     node = Node(settings, ledger, event_log, relay, registry, catalogue, known, keys, recipient)
     if rules is not None:
         # The ledger checks every command's recorder and the records it names under the rules,

@@ -33,7 +33,7 @@ from topics.avro import SchemaRegistry, UndecodableMessage
 from topics.log import LogUnavailable, OutgoingRecord, Publisher
 from topics.mapping import message_context, month_of
 from topics.reader import LogReader
-from topics.watch import LogWatch, TopicListing
+from topics.watch import LogWatch, shared_listing
 
 __all__ = ["FORMAT", "FeedPublisher", "feed_message", "open_feed_message"]
 
@@ -232,7 +232,7 @@ class FeedPublisher:
         cursor (topics/watch.py); while items wait for the views to catch up, it looks again
         every held_s. The log's topics are listed once every listed_s, not on every pass."""
         watch = LogWatch(self.feed.node.event_log)
-        listing = TopicListing(self.feed.node.event_log, listed_s)
+        listing = shared_listing(self.feed.node.event_log, listed_s)
         try:
             while not stop.is_set():
                 try:

@@ -103,6 +103,8 @@ class Granting:
         self._ephemerals: Ephemerals = {}  # one ephemeral key per recipient and batch (ledger/crypto.py)
         self._readers: dict[tuple[str, tuple[str, ...], bool], frozenset[str]] = {}
         self._readers_of: Any = None  # the event the kept answers are for
+        self._answers: dict[tuple[str, str], frozenset[str]] = {}
+        self._answers_of: Any = None
 
     def context_for(self, aggregate_id: str, event: Any = None) -> tuple[Sequence[str], bool]:
         """The case's nationalities and minor status: from the report being published when it
@@ -117,23 +119,40 @@ class Granting:
         Sealing and granting both ask while one event is published: the answer is kept for
         that event. An approved disclosure (#19) adds its requesting node to the common tier."""
         if tier == "common":
-            disclosed = self.disclosed(aggregate_id) & set(self.recipients)
+            disclosed = self._asked(event, ("disclosed", aggregate_id), lambda: self.disclosed(aggregate_id))
+            disclosed &= set(self.recipients)
             if disclosed:
                 return self._readers_without_disclosure(aggregate_id, tier, event) | (
-                    disclosed - self.withheld(aggregate_id, event)
+                    disclosed - self._withheld(aggregate_id, event)
                 )
         return self._readers_without_disclosure(aggregate_id, tier, event)
+
+    def _asked(
+        self, event: Any, question: tuple[str, str], ask: Callable[[], frozenset[str]]
+    ) -> frozenset[str]:
+        """An answer kept while one event is published: each of its tiers asked again, and
+        each question loaded the case from the event store (a round trip and a copy)."""
+        if event is None:
+            return ask()
+        if event is not self._answers_of:
+            self._answers_of, self._answers = event, {}
+        if question not in self._answers:
+            self._answers[question] = ask()
+        return self._answers[question]
+
+    def _withheld(self, aggregate_id: str, event: Any) -> frozenset[str]:
+        return self._asked(event, ("withheld", aggregate_id), lambda: self.withheld(aggregate_id, event))
 
     def _readers_without_disclosure(self, aggregate_id: str, tier: str, event: Any) -> frozenset[str]:
         nationalities, minor = self.context_for(aggregate_id, event)
         if event is None:
-            return self._entitled(tier, nationalities, minor) - self.withheld(aggregate_id, None)
+            return self._entitled(tier, nationalities, minor) - self._withheld(aggregate_id, None)
         if event is not self._readers_of:
             self._readers_of, self._readers = event, {}
         asked = (tier, tuple(sorted(nationalities)), minor)
         if asked not in self._readers:
             # A case withheld from a country (a refugee's) wraps no key for it, whatever the rules.
-            self._readers[asked] = self._entitled(tier, nationalities, minor) - self.withheld(
+            self._readers[asked] = self._entitled(tier, nationalities, minor) - self._withheld(
                 aggregate_id, event
             )
         return self._readers[asked]

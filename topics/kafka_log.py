@@ -70,6 +70,10 @@ class KafkaEventLog(EventLog):
         # of its time (two readers a pass). One thread uses a reader at a time.
         self._idle_readers: list[_KafkaReader] = []
         self._pool_lock = threading.Lock()
+        # Listing a cluster's topics parses every topic's metadata (3,600 topics here: 0.4-0.8 s):
+        # a client of its own, so a listing never holds the metadata lock the others wait on.
+        self._lister: Any = None
+        self._list_lock = threading.Lock()
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -114,8 +118,18 @@ class KafkaEventLog(EventLog):
             admin.close()
 
     def list_topics(self) -> set[str]:
-        with self._guard():
-            return set(self._metadata().topics())
+        with self._list_lock:
+            try:
+                if self._lister is None:
+                    self._lister = KafkaConsumer(
+                        bootstrap_servers=self.bootstrap,
+                        client_id=f"{self.client_id}-lister",
+                        enable_auto_commit=False,
+                        **_CLIENT,
+                    )
+                return set(self._lister.topics())
+            except KafkaError as error:
+                raise LogUnavailable(f"kafka at {self.bootstrap}: {type(error).__name__}") from error
 
     def partitions(self, topic: str) -> list[TopicPartition]:
         with self._guard():
@@ -159,6 +173,12 @@ class KafkaEventLog(EventLog):
             idle = self._idle_readers.pop() if self._idle_readers else None
         return _PooledReader(idle or _KafkaReader(self.bootstrap, self.client_id), self._give_back)
 
+    def watcher(self) -> Reader:
+        # Its own consumer, not the pool's: the broker holds its fetches up to half a second,
+        # and a pooled reader lent on with such a fetch outstanding could fetch nothing more
+        # from that broker until it returned.
+        return _KafkaReader(self.bootstrap, self.client_id, fetch_max_wait_ms=500)
+
     def _give_back(self, reader: _KafkaReader) -> None:
         with self._pool_lock:
             if len(self._idle_readers) < _IDLE_READERS:
@@ -181,6 +201,10 @@ class KafkaEventLog(EventLog):
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+        with self._list_lock:
+            if self._lister is not None:
+                self._lister.close()
+                self._lister = None
         with self._pool_lock:
             idle, self._idle_readers = self._idle_readers, []
         for reader in idle:
@@ -282,6 +306,11 @@ class _KafkaPublisher(Publisher):
 
 
 _IDLE_READERS = 4
+# How long the broker holds a reader's fetch at a partition's end (kafka-python: 500 ms). A
+# consumer has one fetch per broker in flight: the fetch sent after a read's last records
+# (kafka-python pipelines one) stays at the broker until data comes or this time passes, and
+# the reader's next read, lent from the pool, waited for it: up to half a second per pass.
+READ_FETCH_WAIT_MS = 10
 
 
 class _PooledReader(Reader):
@@ -331,7 +360,7 @@ class _PooledReader(Reader):
 class _KafkaReader(Reader):
     """A read_committed consumer on explicitly assigned partitions; no group, no auto-commit."""
 
-    def __init__(self, bootstrap: str, client_id: str) -> None:
+    def __init__(self, bootstrap: str, client_id: str, fetch_max_wait_ms: int = READ_FETCH_WAIT_MS) -> None:
         self._consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             client_id=f"{client_id}-reader",
@@ -343,6 +372,7 @@ class _KafkaReader(Reader):
             # Until a new reader knows its partitions' leaders, kafka-python sleeps this long
             # per poll (100 ms by default): two such sleeps were most of a live pass's latency.
             retry_backoff_ms=10,
+            fetch_max_wait_ms=fetch_max_wait_ms,
             **_CLIENT,
         )
 

@@ -175,6 +175,10 @@ class EventLog(ABC):
     @abstractmethod
     def reader(self) -> Reader: ...
 
+    def watcher(self) -> Reader:
+        """A reader for waiting long at the partitions' ends (topics/watch.py)."""
+        return self.reader()
+
     @abstractmethod
     def membership(self, group: str, prefix: str, listener: GroupListener) -> Membership:
         """A place in `group`, which shares the partitions of every topic whose name starts

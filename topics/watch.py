@@ -8,30 +8,75 @@ the caller reads what arrived through its own verified reader (topics/reader.py)
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+import weakref
 from collections.abc import Mapping
 
 from topics.log import EventLog, Reader, TopicPartition
 
-__all__ = ["LogWatch", "TopicListing"]
+__all__ = ["LogWatch", "TopicListing", "shared_listing"]
+
+log = logging.getLogger(__name__)
 
 
 class TopicListing:
-    """The log's topics, listed again only every `every_s` (or after forget()): listing a
-    broker's thousands of topics on every pass of a long-running reader was most of a pass."""
+    """The log's topics, listed again every `every_s` in the background: listing a broker's
+    thousands of topics took 0.4-0.8 s here, and a pass that listed them itself kept every
+    record arriving meanwhile waiting. Only the first listing (or the one after forget())
+    is made in the caller's thread; after that get() answers at once with the last listing,
+    at most every_s plus one listing's time old."""
 
     def __init__(self, event_log: EventLog, every_s: float = 5.0) -> None:
         self.event_log, self.every_s = event_log, every_s
         self._listed: set[str] | None = None
         self._at = 0.0
+        self._lock = threading.Lock()
+        self._refreshing: threading.Thread | None = None
 
     def get(self) -> set[str]:
-        if self._listed is None or time.monotonic() - self._at > self.every_s:
-            self._listed, self._at = self.event_log.list_topics(), time.monotonic()
-        return self._listed
+        with self._lock:
+            listed, stale = self._listed, time.monotonic() - self._at > self.every_s
+            if listed is not None and stale and self._refreshing is None:
+                self._refreshing = threading.Thread(target=self._refresh, name="topic-listing", daemon=True)
+                self._refreshing.start()
+        if listed is None:
+            listed = self.event_log.list_topics()
+            with self._lock:
+                self._listed, self._at = listed, time.monotonic()
+        return listed
+
+    def _refresh(self) -> None:
+        try:
+            listed = self.event_log.list_topics()
+        except Exception as error:  # the next get() tries again; the last listing still serves
+            log.warning("listing the log's topics failed: %s", type(error).__name__)
+            with self._lock:
+                self._refreshing = None
+            return
+        with self._lock:
+            if self._listed is not None:  # not forgotten meanwhile
+                self._listed, self._at = listed, time.monotonic()
+            self._refreshing = None
 
     def forget(self) -> None:
-        self._listed = None
+        with self._lock:
+            self._listed = None
+
+
+_shared: weakref.WeakKeyDictionary[EventLog, TopicListing] = weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
+
+
+def shared_listing(event_log: EventLog, every_s: float = 5.0) -> TopicListing:
+    """One listing per log for the long-running readers of a process (the views and the feeds
+    of `serve` share their log): each listing costs a parse of every topic's metadata."""
+    with _shared_lock:
+        listing = _shared.get(event_log)
+        if listing is None or listing.every_s != every_s:
+            listing = _shared[event_log] = TopicListing(event_log, every_s)
+        return listing
 
 
 class LogWatch:
@@ -44,7 +89,7 @@ class LogWatch:
         if not positions:
             return False
         if self._reader is None:
-            self._reader = self.event_log.reader()
+            self._reader = self.event_log.watcher()
         self._reader.assign(positions)
         return bool(self._reader.poll(timeout_s, max_records=1))
 

@@ -82,6 +82,20 @@ class KeyStoreContract:
         assert {k: again.cached(k) for k in received} == received
         assert again.get(key_id_for(a, "restricted", 9)) is None
 
+    def test_a_key_load_did_not_find_is_none_until_the_next_load(
+        self, opened: Callable[..., KeyStore]
+    ) -> None:
+        a = aggregate()
+        key_id, key = key_id_for(a, "common", 1), new_data_key()
+        store = opened()
+        store.load([key_id])  # not granted yet
+        opened().put_many([(key_id, key)])  # another process keeps it now
+        assert store.get(key_id) is None  # the answer of the batch's load, without a query
+        store.load([])  # the next batch: the earlier answer no longer stands
+        assert store.get(key_id) == key
+        store.put_many([(key_id, key)])
+        assert store.get(key_id) == key
+
     # ------------------------------------------------------------ inserting many is idempotent
 
     def test_inserting_the_same_keys_again_keeps_the_first(self, opened: Callable[..., KeyStore]) -> None:
