@@ -87,10 +87,10 @@ class CommandClaims:
             raise CommandIdReused(key)
 
     def _held(self, key: str) -> str | None:
-        if self.postgres:
-            with self.datastore.transaction(commit=False) as cursor:
-                cursor.execute(f"SELECT digest FROM {self.table} WHERE command_id = %s", (key,))
-                row = cursor.fetchone()
+        if self.postgres:  # one round trip: the pool's connections are in autocommit
+            with self.datastore.get_connection() as connection:
+                sql = f"SELECT digest FROM {self.table} WHERE command_id = %s"
+                row = connection.execute(sql, (key,), prepare=True).fetchone()
                 return None if row is None else str(row["digest"] if isinstance(row, dict) else row[0])
         if self.sqlite:
             with self.datastore.transaction(commit=False) as cursor:

@@ -13,7 +13,6 @@ field or header at fault; nothing unexpected reaches a caller as a stack trace.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from dataclasses import asdict
 from typing import Any, Literal, get_args
@@ -64,6 +63,7 @@ from services.api_search import add_case_list
 from services.bootstrap import Node
 from services.candidates import Candidates, listed
 from services.family_pages import add_family_pages
+from services.node_lock import NodeLock
 from services.operations import add_operations
 from services.pages import add_pages
 from services.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, PhotoAltered, PhotoStore, photo_of
@@ -95,7 +95,7 @@ def create_app(
     catch_up: publish and project before each read of the views (a node without background
     relay and projector threads); `caseledger serve` runs those threads instead."""
     rules: AccessRules | None = load_rules(node.settings.access_rules) if node.settings.access_rules else None
-    lock = threading.RLock()
+    lock = NodeLock()  # given up while a command waits for its commit (services/node_lock.py)
     app = FastAPI(
         title="caseledger",
         version="1",
@@ -105,6 +105,13 @@ def create_app(
         redoc_url=None,
     )
     app.state.node = node
+    if node.ledger.group is not None:
+        group = node.ledger.group
+        group.waiting = lock.released
+        app.state.metrics_extra = [
+            *getattr(app.state, "metrics_extra", []),
+            lambda: group.metrics(node.settings.node),
+        ]
     larger = {"/photos": MAX_PHOTO_BYTES, "/imports": MAX_IMPORT_BYTES}
     admit = node.settings  # services/api_admission.py: 503 + Retry-After rather than timeouts
     add_admission(app, admit.api_max_commands, admit.api_retry_after_s, admit.api_max_wait_s, admit.node)
