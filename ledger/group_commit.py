@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,7 +180,7 @@ class GroupCommit:
         """Commit the sealed saves together; if an aggregate version of one of them was
         recorded first, each alone, in order, so that only the ones in conflict fail."""
         try:
-            kept = self._together(sealed)
+            kept = self._commit_refusing(sealed)
             if kept:
                 self.figures.add(kept)
             return
@@ -192,10 +192,10 @@ class GroupCommit:
         for save in sealed:
             try:
                 try:
-                    kept = self._together([save])
+                    kept = self._commit_refusing([save])
                 except KeyConflict:  # sealed again with the keys stored before
                     save.keys, save.stored = [], [self.app.mapper.to_stored_event(e) for e in save.events]
-                    kept = self._together([save])
+                    kept = self._commit_refusing([save])
                 if kept:
                     self.figures.add(1)
                     self.figures.alone += 1
@@ -239,35 +239,28 @@ class GroupCommit:
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _together(self, saves: list[_Save]) -> int:
-        """One transaction: the table's lock, the claims, the events; IntegrityError if one
-        of the events' aggregate versions is recorded already. Returns how many saves it
-        committed (those whose claim was not refused)."""
+        """One transaction: the table's lock, the claims, the keys, the events; IntegrityError
+        if one of the events' aggregate versions is recorded already. A save whose command id
+        another request holds is refused and the rest committed without it. Returns how many
+        saves it committed."""
         for save in saves:
             save.error = None
-        with self._transaction() as cursor:
-            self.recorder._lock_table(cursor)  # notification ids in commit order, as the library's
-            refused = self._claim(cursor, saves)
-            kept = [s for s in saves if s not in refused]
-            self._store_keys(cursor, kept)
-            stored = [event for s in kept for event in s.stored]
-            ids: list[int] = []
-            if stored:
-                self.recorder._notify_channel(cursor)
-                rows = [
-                    self.recorder.construct_pg_stored_event(
-                        e.originator_id, e.originator_version, e.topic, e.state
-                    )
-                    for e in stored
-                ]
-                cursor.execute(self.recorder.insert_events_statement, (rows,))
-                ids = [row["notification_id"] for row in cursor.fetchall()]
-        for save, error in refused.items():
-            save.error = error
-        for save in kept:
+        failed: Exception | None = None
+        # Pipelined, as the library's own insert: two round trips whatever the group's size
+        # (every statement, then the commit).
+        with self.datastore.get_connection() as connection:
+            with connection.pipeline(), connection.transaction():
+                try:
+                    ids = self._statements(connection, saves)
+                except Exception as error:  # raised once the pipeline is left, as the library does
+                    failed = error
+            if failed is not None:
+                raise failed
+        for save in saves:
             if save.keys:
                 self.app.keys.adopt_first_keys(save.keys)
         position = 0
-        for save in kept:
+        for save in saves:
             save.recordings = [
                 Recording(
                     event,
@@ -284,40 +277,67 @@ class GroupCommit:
                 )
             ]
             position += len(save.stored)
-        return len(kept)
+        return len(saves)
 
-    def _store_keys(self, cursor: Any, saves: list[_Save]) -> None:
-        """The saves' staged first keys, in this transaction; KeyConflict if one exists."""
-        rows = {row.key_id: row for save in saves for row, _ in save.keys}
-        if rows and self.app.keys.insert_staged(cursor, list(rows.values())) != set(rows):
-            raise KeyConflict("a first data key of a new aggregate exists already")
+    def _commit_refusing(self, saves: list[_Save]) -> int:
+        """_together, the saves whose command id another request holds refused (CommandIdReused)."""
+        try:
+            return int(self._together(saves))
+        except _Refused as refusal:
+            for save, error in refusal.refused.items():
+                save.error = error
+            rest = [s for s in saves if s not in refusal.refused]
+            return self._commit_refusing(rest) if rest else 0
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        with self.datastore.transaction(commit=True) as cursor:
-            yield cursor
-
-    def _claim(self, cursor: Any, saves: list[_Save]) -> dict[_Save, CommandIdReused]:
-        """Insert the saves' command claims; the saves whose id another request holds."""
+    def _statements(self, connection: Any, saves: list[_Save]) -> list[int]:
+        """The transaction's statements, sent together; the events' notification ids."""
+        stored = [event for s in saves for event in s.stored]
+        staged = {row.key_id: row for save in saves for row, _ in save.keys}
         claiming = [(s, command_key(s.claim), _digest(s.claim)) for s in saves if s.claim]
-        if not claiming:
-            return {}
+        with connection.cursor() as claims, connection.cursor() as keys, connection.cursor() as events:
+            self.recorder._lock_table(claims)  # notification ids in commit order, as the library's
+            if claiming:
+                self._claim(claims, [k for _, k, _ in claiming], [d for _, _, d in claiming])
+            if staged:
+                keys.execute(*self.app.keys.insert_staged(list(staged.values())))
+            self.recorder._notify_channel(events)
+            rows = [
+                self.recorder.construct_pg_stored_event(
+                    e.originator_id, e.originator_version, e.topic, e.state
+                )
+                for e in stored
+            ]
+            events.execute(self.recorder.insert_events_statement, (rows,))
+            if claiming:
+                held = {row["command_id"]: row["digest"] for row in claims.fetchall()}
+                refused = {
+                    save: CommandIdReused(key)
+                    for save, key, digest in claiming
+                    # a key twice in the group: the first request holds it
+                    if (holder := held.get(key, digest)) and digest and holder != digest
+                }
+                if refused:
+                    raise _Refused(refused)
+            if staged and {r["key_id"] for r in keys.fetchall()} != set(staged):
+                raise KeyConflict("a first data key of a new aggregate exists already")
+            return [row["notification_id"] for row in events.fetchall()]
+
+    def _claim(self, cursor: Any, keys: list[str], digests: list[str]) -> None:
+        """Insert the command claims; then select who holds each (this request or another)."""
         cursor.execute(
             f"INSERT INTO {self.claims_table} (command_id, digest) "
-            "SELECT * FROM unnest(%s::text[], %s::text[]) ON CONFLICT (command_id) DO NOTHING "
-            "RETURNING command_id, digest",
-            ([k for _, k, _ in claiming], [d for _, _, d in claiming]),
+            "SELECT * FROM unnest(%s::text[], %s::text[]) ON CONFLICT (command_id) DO NOTHING",
+            (keys, digests),
         )
-        held = {row["command_id"]: row["digest"] for row in cursor.fetchall()}
-        earlier = sorted({k for _, k, _ in claiming} - set(held))
-        if earlier:
-            cursor.execute(
-                f"SELECT command_id, digest FROM {self.claims_table} WHERE command_id = ANY(%s)", (earlier,)
-            )
-            held.update({row["command_id"]: row["digest"] for row in cursor.fetchall()})
-        refused: dict[_Save, CommandIdReused] = {}
-        for save, key, digest in claiming:
-            holder = held.get(key, digest)  # a key twice in the group: the first request holds it
-            if holder and digest and holder != digest:
-                refused[save] = CommandIdReused(key)
-        return refused
+        cursor.execute(
+            f"SELECT command_id, digest FROM {self.claims_table} WHERE command_id = ANY(%s)", (keys,)
+        )
+
+
+class _Refused(Exception):
+    """Saves whose command id another request holds: the transaction is rolled back and made
+    again without them (rare: the claims were checked when the commands were decided)."""
+
+    def __init__(self, refused: dict[_Save, CommandIdReused]) -> None:
+        super().__init__(f"{len(refused)} command ids held by other requests")
+        self.refused = refused
