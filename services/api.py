@@ -12,6 +12,7 @@ field or header at fault; nothing unexpected reaches a caller as a stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import asdict
@@ -108,6 +109,7 @@ def create_app(
     if node.ledger.group is not None:
         group = node.ledger.group
         group.waiting = lock.released
+        node.ledger.claims.waiting = lock.released  # its read of a command id's claim, too
         app.state.metrics_extra = [
             *getattr(app.state, "metrics_extra", []),
             lambda: group.metrics(node.settings.node),
@@ -249,7 +251,13 @@ def create_app(
         when the check fails: the report is recorded, and its answer must say so."""
         try:
             sync(who.jurisdiction)
-            found = candidates.at_report(who.jurisdiction, case_id, who.credential.actor, who.purpose, "http")
+            # The new case is read with the node's lock given up (a read of the event store,
+            # while the next requests decide theirs); the check itself holds it.
+            with lock.released() if node.ledger.group is not None else contextlib.nullcontext():
+                case = node.ledger.get_case(uuid.UUID(case_id))
+            found = candidates.at_report(
+                who.jurisdiction, case_id, who.credential.actor, who.purpose, "http", case=case
+            )
         except Exception as error:  # the check is an aid; the report stands without it
             log.error("api: the duplicate check of a report failed: %s", type(error).__name__)
             return None

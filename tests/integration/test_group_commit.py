@@ -240,3 +240,63 @@ def test_the_keys_made_in_a_group_open_its_events_after_a_restart(database_url: 
 def test_the_group_commit_is_only_on_postgresql() -> None:
     ledger = CaseLedger("MX", env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     assert ledger.group is None and not GroupCommit.usable(ledger)
+
+
+def test_the_api_answers_concurrent_requests_each_after_its_group_commits(
+    database_url: str, tmp_path: Path
+) -> None:
+    """16 clients POST reports to the node's API under uvicorn (bench/overload.py's server,
+    the API alone): every one is answered 201 with its own case, each retry with its first
+    answer, and the node's /metrics count fewer commit transactions than reports."""
+    import requests
+
+    from bench.overload import Server, distinct_report
+
+    server = Server(database_url, tmp_path, max_commands=64, api_only=True)
+    answers: dict[str, str] = {}
+    retried: dict[str, str] = {}
+
+    def client(n: int) -> None:
+        with requests.Session() as session:
+            for i in range(4):
+                key, body = f"client{n}-{i}", distinct_report()
+                headers = {"Authorization": f"Bearer {server.token}", "X-Purpose": "search"}
+                sent = session.post(
+                    f"{server.base}/cases", json=body, headers={**headers, "Idempotency-Key": key}, timeout=60
+                )
+                assert sent.status_code == 201, sent.text
+                answers[key] = sent.json()["id"]
+                if i == 0:  # the same request again: the first answer, nothing new recorded
+                    again = session.post(
+                        f"{server.base}/cases",
+                        json=body,
+                        headers={**headers, "Idempotency-Key": key},
+                        timeout=60,
+                    )
+                    retried[key] = again.json()["id"]
+
+    try:
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        metrics = requests.get(f"{server.base}/metrics", timeout=10).text
+    finally:
+        server.stop()
+    assert len(answers) == CLIENTS * 4 and len(set(answers.values())) == CLIENTS * 4
+    assert all(answers[k] == v for k, v in retried.items()) and len(retried) == CLIENTS
+    figures = {
+        line.split("{")[0]: int(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("caseledger_commit_group")
+    }
+    saves, groups = figures["caseledger_commit_group_saves_total"], figures["caseledger_commit_groups_total"]
+    assert saves >= CLIENTS * 4 and groups < saves, figures
+    reader = CaseLedger("MX", env=ledger_env(Settings(node="MX", database_url=database_url)))
+    try:
+        recorded = reader.recorder.select_notifications(start=1, limit=1000)
+    finally:
+        reader.close()
+    reported = [str(n.originator_id) for n in recorded if n.topic.endswith("CaseReported")]
+    assert sorted(reported) == sorted(answers.values()), "every answered report once, none other"
