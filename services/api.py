@@ -92,7 +92,9 @@ def create_app(
     node: Node, tokens: TokenStore, *, max_body_bytes: int = MAX_BODY_BYTES, catch_up: bool = False
 ) -> FastAPI:
     """The API of one node. Calls into the node are serialised: its stores are not all
-    safe to share between threads, and one node's command rate is well within one lock.
+    safe to share between threads. On PostgreSQL a command gives the lock up while it reads
+    its claim and while it waits for its commit, so that the next commands decide meanwhile
+    and commit with it (ledger/group_commit.py, services/node_lock.py).
     catch_up: publish and project before each read of the views (a node without background
     relay and projector threads); `caseledger serve` runs those threads instead."""
     rules: AccessRules | None = load_rules(node.settings.access_rules) if node.settings.access_rules else None
