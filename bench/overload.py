@@ -45,6 +45,18 @@ from services.tokens import TokenStore
 from tests.unit.test_operations import REPORT
 
 ROOT = Path(__file__).resolve().parents[1]
+SERVE = "from services.cli import run; run()"
+# The API as `caseledger serve` runs it (uvicorn, one process), without its relay and views.
+API_ONLY = (
+    "import sys, uvicorn\n"
+    "from services.api import create_app\n"
+    "from services.bootstrap import build_node\n"
+    "from services.cli_api import token_store\n"
+    "from services.settings import Settings\n"
+    "settings = Settings()\n"
+    "app = create_app(build_node(settings), token_store(settings.data_dir))\n"
+    "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[1]), log_level='warning', access_log=False)\n"
+)
 TIMEOUT_S = 10.0
 
 
@@ -95,7 +107,10 @@ class Phase:
 class Server:
     """`caseledger serve` in a subprocess of its own, on a fresh database and topic prefix."""
 
-    def __init__(self, url: str, data_dir: Path, max_commands: int, max_wait_s: float = 5.0) -> None:
+    def __init__(
+        self, url: str, data_dir: Path, max_commands: int, max_wait_s: float = 5.0, api_only: bool = False
+    ) -> None:
+        """api_only: the node's API under uvicorn without the relay, the views or Kafka (API_ONLY)."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -120,8 +135,11 @@ class Server:
         self.token, _ = TokenStore(data_dir / "api-tokens.json").issue(
             "mx-fiscalia-migrantes", "caseworker", None
         )
+        if api_only:
+            del self.env["CASELEDGER_KAFKA_BOOTSTRAP"]
+        command = [API_ONLY, str(self.port)] if api_only else [SERVE, "serve", "--port", str(self.port)]
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from services.cli import run; run()", "serve", "--port", str(self.port)],
+            [sys.executable, "-c", *command],
             env=self.env,
             stdout=subprocess.DEVNULL,
         )

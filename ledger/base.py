@@ -35,6 +35,7 @@ from ledger.course_commands import FlagProtectionRisk
 from ledger.crypto import MasterKey, new_data_key
 from ledger.errors import CaseNotFound, ConsentRequired, NotFound, VersionConflict
 from ledger.events import DIGEST_LENGTH, LedgerAggregate, with_digest
+from ledger.group_commit import GroupCommit
 from ledger.keystore import KeyStore, MemoryKeyStore
 from ledger.match import Match
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
@@ -107,9 +108,11 @@ class LedgerApplication(Application[UUID]):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         foreign_matches: Callable[[UUID], Mapping[str, Any] | None] | None = None,
         keys: KeyStore | None = None,
+        group_commit: bool = True,
     ) -> None:
         """keys: where the data keys sealing the event store live; by default in memory under
-        a master key made for this process (tests and throwaway ledgers)."""
+        a master key made for this process (tests and throwaway ledgers). group_commit: on
+        PostgreSQL, commit concurrent commands' saves together (ledger/group_commit.py)."""
         self.origin = v.country("origin", origin)
         self.clock = clock
         self.foreign_matches = foreign_matches
@@ -119,11 +122,27 @@ class LedgerApplication(Application[UUID]):
         self._digest_key = hmac.digest(self.keys.master.key, b"caseledger command digest v1", "sha256")
         super().__init__(env=env)
         self.claims = CommandClaims(self.recorder)  # a command id reused for another record
+        # On PostgreSQL, concurrent commands' saves commit together (ledger/group_commit.py).
+        grouped = group_commit and GroupCommit.usable(self)
+        self.group: GroupCommit | None = GroupCommit(self) if grouped else None
         # Who may record what under the network's rules (ledger/acting.py); the composition
         # root sets it when the node has rules, with what its views know of others' records.
         self.acting: Acting | None = None
         # Set after every commit: the relay of this process wakes on it (topics/relay.py).
         self.saved = threading.Event()
+
+    def _record(self, processing_event: Any) -> list[Any]:
+        """The library's _record, through the group commit when there is one; a save's
+        command_claim (a stored command id) is claimed in the transaction of its events."""
+        claim = processing_event.saved_kwargs.pop("command_claim", None)
+        if self.group is None:
+            with self.claims.claimed(claim) if claim else contextlib.nullcontext():
+                return cast(list[Any], super()._record(processing_event))
+        recordings = self.group.record(processing_event.events, claim)
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
+        return recordings
 
     def _notify(self, recordings: list[Any]) -> None:
         super()._notify(recordings)
@@ -208,9 +227,9 @@ class LedgerApplication(Application[UUID]):
             raise NotFound(kind, str(aggregate_id))
         return aggregate
 
-    def _save(self, loaded_version: int, *aggregates: LedgerAggregate) -> None:
+    def _save(self, loaded_version: int, *aggregates: LedgerAggregate, claim: str | None = None) -> None:
         try:
-            self.save(*aggregates)
+            self.save(*aggregates, command_claim=claim)
         except IntegrityError:
             # Someone else saved first: report the version they left.
             first = aggregates[0]
@@ -219,8 +238,7 @@ class LedgerApplication(Application[UUID]):
 
     def _create(self, aggregate: LedgerAggregate, command_id: str) -> UUID:
         try:
-            with self.claims.claimed(command_id):
-                self.save(aggregate)
+            self.save(aggregate, command_claim=command_id)
         except IntegrityError:
             existing = cast(LedgerAggregate, self.repository.get(aggregate.id))
             if not existing.already_applied(command_id):
@@ -244,8 +262,7 @@ class LedgerApplication(Application[UUID]):
             raise VersionConflict(str(aggregate_id), command.expected_version, aggregate.version)
         loaded_version = int(aggregate.version)
         others = decide(aggregate, envelope, data) or []
-        with self.claims.claimed(envelope["command_id"]):
-            self._save(loaded_version, aggregate, *others)
+        self._save(loaded_version, aggregate, *others, claim=envelope["command_id"])
         return int(aggregate.version)
 
     def _case_act(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ledger.errors import CommandIdReused
@@ -41,6 +41,9 @@ class CommandClaims:
         self._memory: dict[str, str] = {}
         self._lock = threading.Lock()
         self._batch = threading.local()  # this thread's prefetched claims (known())
+        # Around check()'s read: the API gives its node lock up there (services/node_lock.py);
+        # the command has decided nothing yet, so it is as if it took the lock after the read.
+        self.waiting: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
         if self.postgres:
             self.table = f'"{self.datastore.schema}"."{TABLE}"' if self.datastore.schema else TABLE
             with self.datastore.transaction(commit=True) as cursor:
@@ -84,15 +87,19 @@ class CommandClaims:
         so that a reused id is refused whatever the request would have met)."""
         key, digest = command_key(stored_command_id), _digest(stored_command_id)
         prefetched = getattr(self._batch, "held", None)
-        held = prefetched[1].get(key) if prefetched and key in prefetched[0] else self._held(key)
+        if prefetched and key in prefetched[0]:
+            held = prefetched[1].get(key)
+        else:
+            with self.waiting():
+                held = self._held(key)
         if held and digest and held != digest:
             raise CommandIdReused(key)
 
     def _held(self, key: str) -> str | None:
-        if self.postgres:
-            with self.datastore.transaction(commit=False) as cursor:
-                cursor.execute(f"SELECT digest FROM {self.table} WHERE command_id = %s", (key,))
-                row = cursor.fetchone()
+        if self.postgres:  # one round trip: the pool's connections are in autocommit
+            with self.datastore.get_connection() as connection:
+                sql = f"SELECT digest FROM {self.table} WHERE command_id = %s"
+                row = connection.execute(sql, (key,), prepare=True).fetchone()
                 return None if row is None else str(row["digest"] if isinstance(row, dict) else row[0])
         if self.sqlite:
             with self.datastore.transaction(commit=False) as cursor:

@@ -213,6 +213,25 @@ class KeyStore(ABC):
                         self._current[(aggregate_id, tier)] = key_id
                         self._granted[key_id] = None
 
+    def stage_first_keys(self, wanted: Mapping[str, Iterable[str]]) -> list[tuple[KeyRow, bytes]]:
+        """First keys for new aggregates ({aggregate id: tiers}) made in memory only, for the
+        caller to store in the transaction of the events they seal (ledger/group_commit.py),
+        then adopt_first_keys(); a tier whose key this store knows already is left out."""
+        with self._lock:
+            pairs = [(a, t) for a, tiers in wanted.items() for t in dict.fromkeys(tiers)]
+            made = [
+                (a, t, key_id_for(a, t, 1), new_data_key()) for a, t in pairs if (a, t) not in self._current
+            ]
+        return [(KeyRow(k, a, t, 1, self.master.wrap(k, key)), key) for a, t, k, key in made]
+
+    def adopt_first_keys(self, staged: Iterable[tuple[KeyRow, bytes]]) -> None:
+        """Keys of stage_first_keys() now stored: used from here on."""
+        with self._lock:
+            for row, key in staged:
+                self._open[row.key_id] = key
+                self._current[(row.aggregate_id, row.tier)] = row.key_id
+                self._granted[row.key_id] = None
+
     def forget_cached(self, made: Mapping[str, Iterable[str]]) -> None:
         """Drop these aggregates' keys ({aggregate id: tiers}) from memory; they stay wrapped
         at rest and are read again when needed: a bulk import of millions of rows made them,

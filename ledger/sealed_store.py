@@ -41,7 +41,13 @@ class SealingMapper(Mapper[Any]):
         super().__init__(transcoder)
         self.keys = keys
 
-    def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
+    def to_stored_event(
+        self,
+        domain_event: DomainEventProtocol[Any],
+        first_keys: Mapping[tuple[str, str], tuple[str, bytes]] | None = None,
+    ) -> StoredEvent:
+        """first_keys: (aggregate id, tier) -> (key id, key) for a new aggregate whose keys are
+        stored in the transaction of its events (ledger/group_commit.py)."""
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
         version = state.pop("originator_version")
@@ -58,7 +64,11 @@ class SealingMapper(Mapper[Any]):
             public, groups = split(type(domain_event).__name__, state)
             state = public
             seals: dict[str, list[str]] = {}
-            keys = self.keys.current_many(aggregate, groups, new=version == 1)
+            staged = first_keys or {}
+            keys = {t: staged[(aggregate, t)] for t in groups if (aggregate, t) in staged}
+            if len(keys) < len(groups):
+                rest = [t for t in groups if t not in keys]
+                keys.update(self.keys.current_many(aggregate, rest, new=version == 1))
             for tier, group in groups.items():
                 key_id, key = keys[tier]
                 sealed = seal(key, self.transcoder.encode(group), _context(aggregate, version, tier))

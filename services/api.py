@@ -12,8 +12,8 @@ field or header at fault; nothing unexpected reaches a caller as a stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import threading
 import uuid
 from dataclasses import asdict
 from typing import Any, Literal, get_args
@@ -64,6 +64,7 @@ from services.api_search import add_case_list
 from services.bootstrap import Node
 from services.candidates import Candidates, listed
 from services.family_pages import add_family_pages
+from services.node_lock import NodeLock
 from services.operations import add_operations
 from services.pages import add_pages
 from services.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, PhotoAltered, PhotoStore, photo_of
@@ -93,11 +94,13 @@ def create_app(
     node: Node, tokens: TokenStore, *, max_body_bytes: int = MAX_BODY_BYTES, catch_up: bool = False
 ) -> FastAPI:
     """The API of one node. Calls into the node are serialised: its stores are not all
-    safe to share between threads, and one node's command rate is well within one lock.
+    safe to share between threads. On PostgreSQL a command gives the lock up while it reads
+    its claim and while it waits for its commit, so that the next commands decide meanwhile
+    and commit with it (ledger/group_commit.py, services/node_lock.py).
     catch_up: publish and project before each read of the views (a node without background
     relay and projector threads); `caseledger serve` runs those threads instead."""
     rules: AccessRules | None = load_rules(node.settings.access_rules) if node.settings.access_rules else None
-    lock = threading.RLock()
+    lock = NodeLock()  # given up while a command waits for its commit (services/node_lock.py)
     app = FastAPI(
         title="caseledger",
         version="1",
@@ -107,6 +110,14 @@ def create_app(
         redoc_url=None,
     )
     app.state.node = node
+    if node.ledger.group is not None:
+        group = node.ledger.group
+        group.waiting = lock.released
+        node.ledger.claims.waiting = lock.released  # its read of a command id's claim, too
+        app.state.metrics_extra = [
+            *getattr(app.state, "metrics_extra", []),
+            lambda: group.metrics(node.settings.node),
+        ]
     larger = {"/photos": MAX_PHOTO_BYTES, "/imports": MAX_IMPORT_BYTES}
     admit = node.settings  # services/api_admission.py: 503 + Retry-After rather than timeouts
     add_admission(app, admit.api_max_commands, admit.api_retry_after_s, admit.api_max_wait_s, admit.node)
@@ -244,7 +255,13 @@ def create_app(
         when the check fails: the report is recorded, and its answer must say so."""
         try:
             sync(who.jurisdiction)
-            found = candidates.at_report(who.jurisdiction, case_id, who.credential.actor, who.purpose, "http")
+            # The new case is read with the node's lock given up (a read of the event store,
+            # while the next requests decide theirs); the check itself holds it.
+            with lock.released() if node.ledger.group is not None else contextlib.nullcontext():
+                case = node.ledger.get_case(uuid.UUID(case_id))
+            found = candidates.at_report(
+                who.jurisdiction, case_id, who.credential.actor, who.purpose, "http", case=case
+            )
         except Exception as error:  # the check is an aid; the report stands without it
             log.error("api: the duplicate check of a report failed: %s", type(error).__name__)
             return None

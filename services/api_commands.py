@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
-import threading
 import typing
 import uuid
 from dataclasses import dataclass
@@ -58,6 +57,7 @@ from services.acting import Acting, ActRefused
 from services.api_common import Caller, HeaderProblem, etag, own_case, parse_if_match
 from services.api_limits import ITEM_LENGTHS, MAX_ITEMS, TEXT_LENGTHS, Day, text
 from services.bootstrap import Node
+from services.node_lock import NodeLock
 
 __all__ = [
     "CASEWORK",
@@ -369,7 +369,7 @@ def add_command(
     app: FastAPI,
     route: Route,
     node: Node,
-    lock: threading.RLock,
+    lock: NodeLock,
     caller: Any,
     acting: Acting,
     photos: Any = None,
@@ -419,13 +419,10 @@ def add_command(
             purpose=who.purpose,
             expected_version=parse_if_match(if_match) if route.target is not None else None,
         )
+        photo = fields.get("photo") if photos is not None and route.command is ReportMissingPerson else None
         try:
-            with lock:
-                photo = (
-                    fields.get("photo")
-                    if photos is not None and route.command is ReportMissingPerson
-                    else None
-                )
+            # A report tying a photo to itself keeps the lock while it commits (services/node_lock.py).
+            with lock.pinned() if photo else lock:
                 photo_id = (
                     photos.check_claim(photo, who.credential.actor.organisation, command_id)
                     if photo

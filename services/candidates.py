@@ -151,11 +151,12 @@ class Candidates:
         return found
 
     def at_report(
-        self, jurisdiction: str, case_id: str, reader: Actor, purpose: str, interface: str
+        self, jurisdiction: str, case_id: str, reader: Actor, purpose: str, interface: str, case: Any = None
     ) -> list[Candidate]:
         """The possible duplicates of a case just reported here, that its recorder may see
-        (none for a role that sees no candidates). The new case goes into the index at once."""
-        case = self.node.ledger.get_case(uuid.UUID(case_id))
+        (none for a role that sees no candidates). The new case goes into the index at once.
+        case: the case as the caller read it already."""
+        case = case or self.node.ledger.get_case(uuid.UUID(case_id))
         subject = features(case_id, case.person, case.last_seen)
         views = self.node.views(jurisdiction)
         held = self._index(jurisdiction, views)

@@ -101,7 +101,7 @@ def metrics_text(node: Node, tally: Tally) -> str:
     return "\n".join(lines) + "\n"
 
 
-def add_operations(app: FastAPI, node: Node, lock: threading.RLock, ready_lag: int = READY_LAG) -> None:
+def add_operations(app: FastAPI, node: Node, lock: Any, ready_lag: int = READY_LAG) -> None:
     """/health, /ready and /metrics on the node's API (no credential, no personal data)."""
     tally = Tally()
     app.add_middleware(RequestCounts, tally=tally)

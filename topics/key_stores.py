@@ -23,6 +23,8 @@ __all__ = ["PostgresKeyStore", "SQLiteKeyStore"]
 class PostgresKeyStore(KeyStore):
     def __init__(self, master: MasterKey, conninfo: dict[str, Any], schema: str) -> None:
         super().__init__(master)
+        self.conninfo = {k: conninfo.get(k) for k in ("dbname", "host", "port")}
+        self.schema = schema
         self._connection = psycopg.connect(**{k: v for k, v in conninfo.items() if v}, autocommit=True)
         self._table = SQL("{}.data_keys").format(Identifier(schema))
         self._insert_many_sql: str | None = None
@@ -100,6 +102,23 @@ class PostgresKeyStore(KeyStore):
         )
         found = self._connection.execute(self._insert_many_sql, args, prepare=True).fetchall()
         return {r[0] for r in found}
+
+    def insert_staged(self, rows: list[KeyRow]) -> tuple[Any, tuple[list[Any], ...]]:
+        """The statement and parameters inserting keys (stage_first_keys) in the caller's
+        transaction, on a connection to this store's database; it returns the key ids it
+        inserted (a key id that exists is left as it is)."""
+        statement = SQL(
+            "INSERT INTO {} SELECT k, a, t, g, w, NULL FROM unnest("
+            "%b::text[], %b::text[], %b::text[], %b::integer[], %b::bytea[]) AS r(k, a, t, g, w) "
+            "ON CONFLICT DO NOTHING RETURNING key_id"
+        ).format(self._table)
+        return statement, (
+            [r.key_id for r in rows],
+            [r.aggregate_id for r in rows],
+            [r.tier for r in rows],
+            [r.generation for r in rows],
+            [r.wrapped for r in rows],
+        )
 
     def _destroy(self, key_ids: Iterable[str]) -> None:
         with self._connection.cursor() as cursor:
