@@ -43,7 +43,7 @@ from eventsourcing.utils import retry
 from ledger.command_claims import _digest
 from ledger.errors import CommandIdReused
 from ledger.events import command_key
-from ledger.sealing import tiers_of
+from ledger.tier_split import tiers_of
 
 MAX_GROUP_EVENTS = 500  # a group's insert stays one modest statement
 

@@ -29,7 +29,7 @@ from services.node_lock import NodeLock
 from services.settings import Settings
 from tests.factories import report
 from tests.unit.test_command_ids_across_records import sighting
-from topics.keystore import PostgresKeyStore
+from topics.key_stores import PostgresKeyStore
 
 pytestmark = pytest.mark.integration
 
