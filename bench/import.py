@@ -81,7 +81,7 @@ def write_rows(path: Path, rows: int, run: int) -> None:
             )
 
 
-def caseledger_run(url: str, path: Path, rows: int, profile: bool) -> tuple[float, str]:
+def caseledger_run(url: str, path: Path, rows: int, profile: bool, workers: int) -> tuple[float, str]:
     settings = Settings(node="MX", database_url=url)
     ledger = CaseLedger("MX", env=ledger_env(settings), keys=node_keys(url), snapshot_interval=0)
     mapping = ImportMapping.from_dict(__import__("tomllib").loads(REPORTS_MAPPING), "reports")
@@ -90,12 +90,14 @@ def caseledger_run(url: str, path: Path, rows: int, profile: bool) -> tuple[floa
     if profiler:
         profiler.enable()
     summary = import_file(
-        ledger, path, mapping, recorded_by=Actor("Albergue", "caseworker"), batch_size=BATCH
+        ledger, path, mapping, recorded_by=Actor("Albergue", "caseworker"), batch_size=BATCH, workers=workers
     )
     if profiler:
         profiler.disable()
     elapsed = time.perf_counter() - started
     assert summary.counts["recorded"] == rows, summary.counts
+    stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in summary.seconds.items())
+    print(f"  import {elapsed:.1f} s: {stages}, the rest reading and scanning the file", flush=True)
     table = f'"{ledger_schema("MX")}"."{ledger.recorder.events_table_name}"'
     ledger.close()
     if profiler:
@@ -127,6 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="import worker processes (0: none)")
     parser.add_argument("--profile", action="store_true", help="cProfile the first run's import")
     args = parser.parse_args()
     ours, baseline = [], []
@@ -135,7 +138,7 @@ def main() -> None:
             path = Path(directory) / f"rows-{run}.csv"
             write_rows(path, args.rows, run)
             with fresh_database() as url:
-                rate, table = caseledger_run(url, path, args.rows, args.profile and run == 0)
+                rate, table = caseledger_run(url, path, args.rows, args.profile and run == 0, args.workers)
                 ours.append(rate)
                 baseline.append(baseline_run(url, table, run))
             print(
