@@ -1,9 +1,11 @@
 """Bulk import: report rows from a CSV file to their PostgreSQL commits (both passes over the
 file, every row checked as the API checks it, sealed, saved 500 per transaction; the relay off
 the path), beside a raw psycopg executemany of the same stored event rows, 500 per commit, into
-a table like the event store's.
+a table like the event store's. The import runs with --workers processes checking, making
+and sealing the rows beside the one that writes (services/import_workers.py); --workers 0
+measures the import in one process.
 
-    python3 bench/import.py [--rows 50000] [--runs 3] [--profile]
+    python3 bench/import.py [--rows 50000] [--runs 3] [--workers 2] [--profile]
 """
 
 from __future__ import annotations
@@ -96,8 +98,13 @@ def caseledger_run(url: str, path: Path, rows: int, profile: bool, workers: int)
         profiler.disable()
     elapsed = time.perf_counter() - started
     assert summary.counts["recorded"] == rows, summary.counts
-    stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in summary.seconds.items())
-    print(f"  import {elapsed:.1f} s: {stages}, the rest reading and scanning the file", flush=True)
+    waited = "waiting for the workers" if workers > 1 else "checks, events"
+    print(
+        f"  import {elapsed:.1f} s: {summary.seconds['prepare']:.1f} s {waited}, "
+        f"{summary.seconds['finish']:.1f} s the database's part (sealing too without workers), "
+        "the rest reading and scanning the file",
+        flush=True,
+    )
     table = f'"{ledger_schema("MX")}"."{ledger.recorder.events_table_name}"'
     ledger.close()
     if profiler:
