@@ -1,9 +1,11 @@
 """Bulk import: report rows from a CSV file to their PostgreSQL commits (both passes over the
 file, every row checked as the API checks it, sealed, saved 500 per transaction; the relay off
 the path), beside a raw psycopg executemany of the same stored event rows, 500 per commit, into
-a table like the event store's.
+a table like the event store's. The import runs with --workers processes checking, making
+and sealing the rows beside the one that writes (services/import_workers.py); --workers 0
+measures the import in one process.
 
-    python3 bench/import.py [--rows 50000] [--runs 3] [--profile]
+    python3 bench/import.py [--rows 50000] [--runs 3] [--workers 2] [--profile]
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def write_rows(path: Path, rows: int, run: int) -> None:
             )
 
 
-def caseledger_run(url: str, path: Path, rows: int, profile: bool) -> tuple[float, str]:
+def caseledger_run(url: str, path: Path, rows: int, profile: bool, workers: int) -> tuple[float, str]:
     settings = Settings(node="MX", database_url=url)
     ledger = CaseLedger("MX", env=ledger_env(settings), keys=node_keys(url), snapshot_interval=0)
     mapping = ImportMapping.from_dict(__import__("tomllib").loads(REPORTS_MAPPING), "reports")
@@ -90,12 +92,19 @@ def caseledger_run(url: str, path: Path, rows: int, profile: bool) -> tuple[floa
     if profiler:
         profiler.enable()
     summary = import_file(
-        ledger, path, mapping, recorded_by=Actor("Albergue", "caseworker"), batch_size=BATCH
+        ledger, path, mapping, recorded_by=Actor("Albergue", "caseworker"), batch_size=BATCH, workers=workers
     )
     if profiler:
         profiler.disable()
     elapsed = time.perf_counter() - started
     assert summary.counts["recorded"] == rows, summary.counts
+    waited = "waiting for the workers" if workers > 1 else "checks, events"
+    print(
+        f"  import {elapsed:.1f} s: {summary.seconds['prepare']:.1f} s {waited}, "
+        f"{summary.seconds['finish']:.1f} s the database's part (sealing too without workers), "
+        "the rest reading and scanning the file",
+        flush=True,
+    )
     table = f'"{ledger_schema("MX")}"."{ledger.recorder.events_table_name}"'
     ledger.close()
     if profiler:
@@ -127,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="import worker processes (0: none)")
     parser.add_argument("--profile", action="store_true", help="cProfile the first run's import")
     args = parser.parse_args()
     ours, baseline = [], []
@@ -135,7 +145,7 @@ def main() -> None:
             path = Path(directory) / f"rows-{run}.csv"
             write_rows(path, args.rows, run)
             with fresh_database() as url:
-                rate, table = caseledger_run(url, path, args.rows, args.profile and run == 0)
+                rate, table = caseledger_run(url, path, args.rows, args.profile and run == 0, args.workers)
                 ours.append(rate)
                 baseline.append(baseline_run(url, table, run))
             print(

@@ -86,6 +86,8 @@ class SetAsList(Transcoding):
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+# json.dumps(content, sort_keys=True, default=str, ensure_ascii=False), the encoder made once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False)
 
 
 def _field_names(command_type: type) -> tuple[str, ...]:
@@ -190,12 +192,18 @@ class LedgerApplication(Application[UUID]):
     def _checked(self, command: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """The envelope and the event's attributes; the envelope's command id carries the
         digest of the request (ledger/events.py), so a reused id is told from a retry."""
-        now = self.clock()
-        envelope, data = command.envelope(now), command.checked(now.date())
-        envelope["command_id"] = with_digest(envelope["command_id"], self._digest(command, envelope, data))
+        envelope, data = self._prechecked(command)
         self.claims.check(envelope["command_id"])
         if self.acting is not None and not isinstance(command, RecordRead):  # a read is logged, even refused
             self.acting.check_command(command)
+        return envelope, data
+
+    def _prechecked(self, command: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What _checked finds without the database: the command's own checks and the keyed
+        digest (a bulk import's worker processes run this part; ledger/import_batch.py)."""
+        now = self.clock()
+        envelope, data = command.envelope(now), command.checked(now.date())
+        envelope["command_id"] = with_digest(envelope["command_id"], self._digest(command, envelope, data))
         return envelope, data
 
     def _digest(self, command: Any, envelope: dict[str, Any], data: dict[str, Any]) -> str:
@@ -214,7 +222,7 @@ class LedgerApplication(Application[UUID]):
             "targets": targets,
             "data": data,
         }
-        canonical = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
+        canonical = _CANONICAL.encode(content)
         # hmac.digest: the same HMAC-SHA256 as hmac.new(...).hexdigest(), in one C call.
         return hmac.digest(self._digest_key, canonical.encode(), "sha256").hex()[:DIGEST_LENGTH]
 

@@ -105,6 +105,10 @@ class ImportBatch:
         attributes), made without folding it into an aggregate that a bulk import never reads:
         the fold cost about a twentieth of an imported row."""
         envelope, data = self._decided(command)
+        return self.event_for(command, envelope, data), envelope["command_id"]
+
+    def event_for(self, command: Command, envelope: dict[str, Any], data: dict[str, Any]) -> Created:
+        """The creating event of a checked command (its envelope and attributes)."""
         origin = self.ledger.origin
         key = command_key(envelope["command_id"])
         made: tuple[type[LedgerAggregate], type[Created], UUID]
@@ -117,7 +121,7 @@ class ImportBatch:
         aggregate_type, aggregate_id = made[0], made[2]
         event_type: Any = made[1]  # its own fields are keywords mypy cannot see
         # What Aggregate._create gives a creating event, then the attributes it is made with.
-        event = event_type(
+        event: Created = event_type(
             originator_topic=get_topic(aggregate_type),
             originator_id=aggregate_id,
             originator_version=aggregate_type.INITIAL_VERSION,
@@ -126,21 +130,29 @@ class ImportBatch:
             **envelope,
             **data,
         )
-        return event, envelope["command_id"]
+        return event
 
     def _decided(self, command: Command) -> tuple[dict[str, Any], dict[str, Any]]:
         envelope, data = self.ledger._checked(command)
+        self.check_origin(command, data)
+        return envelope, data
+
+    def check_origin(self, command: Command, data: dict[str, Any]) -> None:
+        """InvalidField if a report would withhold the case from the node that records it."""
         if isinstance(command, ReportMissingPerson) and self.ledger.origin in data["withheld_from_countries"]:
             raise InvalidField(
                 "withheld_from_countries",
                 f"the case is recorded in {self.ledger.origin}; it cannot be withheld from it",
             )
-        return envelope, data
 
     def aggregate_id(self, command: Command) -> UUID:
-        if isinstance(command, ReportMissingPerson):
-            return case_id_for(self.ledger.origin, command.command_id)
-        return remains_id_for(self.ledger.origin, command.command_id)
+        return self.id_for(type(command), command.command_id)
+
+    def id_for(self, command_type: type, command_id: str) -> UUID:
+        """The id of the aggregate a creating command of this type and id makes."""
+        if issubclass(command_type, ReportMissingPerson):
+            return case_id_for(self.ledger.origin, command_id)
+        return remains_id_for(self.ledger.origin, command_id)
 
     def existing(self, ids: Sequence[UUID]) -> set[UUID]:
         """Which of these aggregates the event store already holds (one query per batch)."""
@@ -172,14 +184,21 @@ class ImportBatch:
 
     # ------------------------------------------------------------------ saving
 
-    def save_new(self, commands: Sequence[Command], events: Sequence[Created] | None = None) -> list[Outcome]:
+    def save_new(self, commands: Sequence[Command], events: Sequence[Any] | None = None) -> list[Outcome]:
         """Record the creating events of new aggregates (new_event) in one transaction; if one
         was recorded meanwhile (by another process), each is decided and saved alone.
-        InvalidField and other ledger errors are raised by new_event before anything is saved."""
+        InvalidField and other ledger errors are raised by new_event before anything is saved.
+        An event may come sealed ahead (ledger/import_ahead.py: its stored row and keys)."""
         if not commands:
             return []
         if events is None:
             events = [self.new_event(c)[0] for c in commands]
+        if any(type(e) is tuple for e in events):
+            if all(type(e) is tuple for e in events) and self._copies():
+                return self._save_sealed(commands, events)
+            events = [
+                self.new_event(c)[0] if type(e) is tuple else e for c, e in zip(commands, events, strict=True)
+            ]
         keys = self.ledger.keys
         made = self._tiers(events)
         if hasattr(keys, "make_first_keys"):  # every new aggregate's keys in one round trip
@@ -192,6 +211,9 @@ class ImportBatch:
         finally:
             if hasattr(keys, "forget_cached"):  # memory stays flat however long the file
                 keys.forget_cached(made)
+        return self._save_each(commands)
+
+    def _save_each(self, commands: Sequence[Command]) -> list[Outcome]:
         results: list[Outcome] = []
         for command in commands:
             aggregate = self.new_aggregate(command)[0]
@@ -202,19 +224,53 @@ class ImportBatch:
                 results.append(self.update(command, "recorded meanwhile"))
         return results
 
+    def _save_sealed(self, commands: Sequence[Command], sealed: Sequence[Any]) -> list[Outcome]:
+        """save_new of events sealed ahead: their keys inserted in one round trip, an event
+        whose key the store held already sealed again here under the store's key."""
+        keys: Any = self.ledger.keys
+        inserted = keys.add_first_keys([row for _, key_rows in sealed for row in key_rows])
+        rows: list[Any] = []
+        again: dict[str, set[str]] = {}
+        for n, (row, key_rows) in enumerate(sealed):  # commands[n]: made again if need be
+            if all(k.key_id in inserted for k in key_rows):
+                rows.append(row)
+                continue
+            event = self.new_event(commands[n])[0]
+            again.update(self._tiers([event]))
+            stored = self.ledger.mapper.to_stored_event(event)
+            rows.append((stored.originator_id, stored.originator_version, stored.topic, stored.state))
+        try:
+            self._copy(rows)
+            return [Outcome("recorded", str(row[0])) for row in rows]
+        except IntegrityError:
+            pass
+        finally:
+            keys.forget_cached(again)
+        return self._save_each(commands)
+
+    def _copies(self) -> bool:
+        """Whether new events go in by COPY (PostgreSQL), where events sealed ahead are saved."""
+        recorder: Any = self.ledger.recorder
+        return hasattr(getattr(recorder, "datastore", None), "schema") and hasattr(recorder, "_lock_table")
+
     def _save_together(self, events: Sequence[Created]) -> None:
         """ledger.save(*events), on PostgreSQL with the rows sent by binary COPY: the
         library's INSERT passes an array of composite rows as text, whose escaping of the
         sealed bytes in Python took about a fifth of a bulk import's time (py-spy, bench/import.py).
-        The table's lock and notification are the library's own, in the same transaction;
         IntegrityError if one of the aggregates was recorded meanwhile."""
-        recorder: Any = self.ledger.recorder
-        datastore: Any = getattr(recorder, "datastore", None)
-        if not hasattr(datastore, "schema") or not hasattr(recorder, "_lock_table"):
+        if not self._copies():
             self.ledger.save(*events)
             return
         to_stored = self.ledger.mapper.to_stored_event
         stored = [to_stored(event) for event in events]
+        self._copy([(e.originator_id, e.originator_version, e.topic, e.state) for e in stored])
+
+    def _copy(self, rows: Sequence[tuple[Any, int, str, bytes]]) -> None:
+        """The stored rows in by binary COPY, in one transaction that takes the library's own
+        table lock and notification first, so notification ids commit in order; IntegrityError
+        if one of them is there already."""
+        recorder: Any = self.ledger.recorder
+        datastore: Any = recorder.datastore
         statement = (
             f'COPY "{datastore.schema}"."{recorder.events_table_name}" '
             "(originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
@@ -224,8 +280,8 @@ class ImportBatch:
             recorder._notify_channel(cursor)
             with cursor.copy(statement) as copy:
                 copy.set_types([datastore.originator_id_type, "int8", "text", "bytea"])
-                for event in stored:
-                    copy.write_row((event.originator_id, event.originator_version, event.topic, event.state))
+                for row in rows:
+                    copy.write_row(row)
 
     def _tiers(self, events: Sequence[Created]) -> dict[str, set[str]]:
         wanted: dict[str, set[str]] = {}

@@ -232,6 +232,16 @@ class KeyStore(ABC):
                 self._current[(row.aggregate_id, row.tier)] = row.key_id
                 self._granted[row.key_id] = None
 
+    def add_first_keys(self, rows: list[KeyRow]) -> set[str]:
+        """Insert first keys made and wrapped elsewhere (ledger/import_ahead.py), in a few
+        round trips; the ids of those inserted (a key id the store holds already is left as
+        it is, and the caller seals again with current()). Nothing is cached in memory."""
+        with self._lock:
+            inserted: set[str] = set()
+            for start in range(0, len(rows), 2000):
+                inserted |= self._insert_many(rows[start : start + 2000])
+            return inserted
+
     def forget_cached(self, made: Mapping[str, Iterable[str]]) -> None:
         """Drop these aggregates' keys ({aggregate id: tiers}) from memory; they stay wrapped
         at rest and are read again when needed: a bulk import of millions of rows made them,

@@ -136,9 +136,7 @@ def run_import(kind: str, file: Path, options: dict[str, Any]) -> None:
                 file,
                 mapping,
                 recorded_by=actor,
-                purpose=options["purpose"],
-                encoding=options["encoding"],
-                batch_size=options["batch_size"],
+                **{name: options[name] for name in ("purpose", "encoding", "batch_size", "workers")},
                 on_row=on_row,
                 on_scan=on_scan,
             )
@@ -187,6 +185,13 @@ def _import_options(kind: str) -> Callable[[F], F]:
                 click.option("--role", help="caseworker for reports, forensic_expert for remains (default)."),
                 click.option("--purpose", default="search", show_default=True),
                 click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True),
+                click.option(
+                    "--workers",
+                    type=click.IntRange(0, 64),
+                    default=0,
+                    show_default=True,
+                    help="Processes that check rows and seal them beside the one that writes (bulk speed).",
+                ),
             )
         ):
             function = option(function)

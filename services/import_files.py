@@ -209,11 +209,13 @@ def import_file(
     purpose: str = "search",
     encoding: str | None = None,
     batch_size: int = 500,
+    workers: int = 0,
     on_row: Callable[[RowResult], None] | None = None,
     on_scan: Callable[[Scan], None] | None = None,
 ) -> ImportSummary:
     """Import a file of one kind under a mapping; refused whole (FileRefused, MappingRefused)
-    before anything is written, or row by row (each row's result to on_row)."""
+    before anything is written, or row by row (each row's result to on_row); workers: see
+    services/import_workers.py."""
     file = TabularFile(
         path, encoding=encoding or mapping.encoding, delimiter=mapping.delimiter, sheet=mapping.sheet
     )
@@ -224,47 +226,44 @@ def import_file(
         recorded_by=recorded_by,
         purpose=purpose,
         batch_size=batch_size,
+        workers=workers,
     )
     found = scan(file, mapping)
     if on_scan is not None:
         on_scan(found)
 
-    def records() -> Iterator[Record | RowResult]:
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         for _, number, cells in file.rows():
-            if EXTRA in cells:
-                yield RowResult(
-                    number,
-                    "",
-                    "refused",
-                    None,
-                    None,
-                    "row",
-                    f"has {cells[EXTRA]} cells, more than the header",
-                )
-                continue
-            made = mapping.record(number, cells)
-            if isinstance(made, RowProblem):
-                yield RowResult(
-                    made.row, made.external_ref, "refused", None, made.column, made.field, made.problem
-                )
-                continue
-            rows = found.duplicates.get(made.external_ref.strip())
-            if rows:
-                shown = ", ".join(str(r) for r in rows[:10]) + (" ..." if len(rows) > 10 else "")
-                yield RowResult(
-                    number,
-                    made.external_ref,
-                    "refused",
-                    None,
-                    mapping.reference,
-                    "imported_from.reference",
-                    f"{made.external_ref!r} is the reference of {len(rows)} rows ({shown}); none of "
-                    "them is imported until each has its own",
-                )
-                continue
-            yield made
+            yield number, cells
 
-    return importer.run(records(), on_row)
+    def record(row: tuple[int, dict[str, Any]]) -> Record | RowResult:
+        """A row's record, or its refusal (run by the import's workers when it has some)."""
+        number, cells = row
+        if EXTRA in cells:
+            return RowResult(
+                number, "", "refused", None, None, "row", f"has {cells[EXTRA]} cells, more than the header"
+            )
+        made = mapping.record(number, cells)
+        if isinstance(made, RowProblem):
+            return RowResult(
+                made.row, made.external_ref, "refused", None, made.column, made.field, made.problem
+            )
+        rows = found.duplicates.get(made.external_ref.strip())
+        if rows:
+            shown = ", ".join(str(r) for r in rows[:10]) + (" ..." if len(rows) > 10 else "")
+            return RowResult(
+                number,
+                made.external_ref,
+                "refused",
+                None,
+                mapping.reference,
+                "imported_from.reference",
+                f"{made.external_ref!r} is the reference of {len(rows)} rows ({shown}); none of "
+                "them is imported until each has its own",
+            )
+        return made
+
+    return importer.run(rows(), on_row, made=record)
 
 
 __all__ = ["FileRefused", "MappingRefused", "Scan", "TabularFile", "import_file", "scan"]

@@ -18,10 +18,9 @@ report becomes a DataAmended of what changed; duplicated references in one call 
 
 from __future__ import annotations
 
-import dataclasses
+import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -33,6 +32,8 @@ from ledger.forensic_commands import RecordRemainsRecovered
 from ledger.import_batch import ImportBatch, Outcome
 from ledger.imports import ImportedFrom, import_command_id
 from services.api_commands import ROUTES, body_model
+from services.import_commands import MadeWhenNeeded
+from services.import_results import Checked, ImportSummary, Prepared, Record, RowResult, chunks
 
 __all__ = [
     "BATCH_SIZE",
@@ -56,42 +57,6 @@ KINDS: dict[str, type] = {
 }
 OUTCOMES = ("recorded", "unchanged", "amended", "refused")
 BATCH_SIZE = 500
-
-
-@dataclass(frozen=True)
-class Record:
-    """One record of a source: its row (or position), its reference there, its fields."""
-
-    row: int
-    external_ref: str
-    fields: Mapping[str, Any]
-    columns: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RowResult:
-    """One line of the report: the row, what became of it, and for a refusal, where and why."""
-
-    row: int
-    external_ref: str
-    outcome: str
-    record_id: str | None = None
-    column: str | None = None
-    field: str | None = None
-    problem: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class ImportSummary:
-    counts: Counter[str] = field(default_factory=Counter)
-    refused: list[RowResult] = field(default_factory=list)  # at most keep_refused of them
-
-    @property
-    def rows(self) -> int:
-        return sum(self.counts.values())
 
 
 def _body_type(kind: str) -> type[BaseModel]:
@@ -159,7 +124,10 @@ class Importer:
         recorded_by: Actor,
         purpose: str = "search",
         batch_size: int = BATCH_SIZE,
+        workers: int = 0,
     ) -> None:
+        """workers: processes that check rows and make their events beside this one, which
+        does the database's part (services/import_workers.py); 0 or 1: this process alone."""
         if kind not in KINDS:
             raise InvalidField("kind", f"{kind!r} is not imported; kinds: {', '.join(KINDS)}")
         self.ledger = ledger
@@ -171,6 +139,7 @@ class Importer:
         recorded_by.checked()
         self.purpose = purpose
         self.batch_size = max(1, batch_size)
+        self.workers = workers
         self.body = body_for(kind)
         self.batch = ImportBatch(ledger)
         self.reason = f"changed in {source} since it was imported"
@@ -202,64 +171,125 @@ class Importer:
         )
 
     def run(
-        self, records: Iterable[Record | RowResult], on_row: Callable[[RowResult], None] | None = None
+        self,
+        records: Iterable[Any],
+        on_row: Callable[[RowResult], None] | None = None,
+        made: Callable[[Any], Record | RowResult] | None = None,
     ) -> ImportSummary:
         """Records in, a result per record out in the same order; a RowResult among the
-        records (a row the reader already refused) passes through in its place."""
+        records (a row the reader already refused) passes through in its place. made: what
+        makes each item of records a Record (or its refusal), when they are a file's rows."""
+        if self.workers > 1 and self.kind != "sightings":
+            from services.import_workers import run_with_workers
+
+            return run_with_workers(self, records, self.workers, on_row, made)
         summary = ImportSummary()
-
-        def emit(result: RowResult) -> None:
-            summary.counts[result.outcome] += 1
-            if result.outcome == "refused" and len(summary.refused) < 10_000:
-                summary.refused.append(result)
-            if on_row is not None:
-                on_row(result)
-
-        for chunk in _chunks(records, self.batch_size):
-            for result in self._run_chunk(chunk):
-                emit(result)
+        for chunk in chunks(records, self.batch_size):
+            started = time.perf_counter()
+            prepared = self._prepare(chunk if made is None else [made(row) for row in chunk])
+            middle = time.perf_counter()
+            finished = self._finish(prepared)
+            summary.took(middle - started, time.perf_counter() - middle)
+            for result in finished:
+                summary.add(result, on_row)
         return summary
 
     def _run_chunk(self, chunk: list[Record | RowResult]) -> list[RowResult]:
-        results: dict[int, RowResult] = {}
-        ready: list[tuple[int, Record, Any]] = []
-        for n, record in enumerate(chunk):
+        return self._finish(self._prepare(chunk))
+
+    def _prepare(self, chunk: list[Record | RowResult]) -> list[Prepared]:
+        """What a chunk's records ask and what their checks find, without the database: the
+        part a bulk import's worker processes do (services/import_workers.py)."""
+        prepared: list[Prepared] = []
+        for record in chunk:
             if isinstance(record, RowResult):
-                results[n] = record
+                prepared.append(record)
                 continue
             try:
                 if not str(record.external_ref or "").strip():
                     raise InvalidField(
                         "imported_from.reference", "is empty: every record needs its reference"
                     )
-                ready.append((n, record, self.command(record)))
+                command = self.command(record)
             except ValidationError as error:
-                results[n] = _refusal(record, *_pydantic_problem(error))
+                prepared.append(_refusal(record, *_pydantic_problem(error)))
+                continue
             except InvalidField as error:
-                results[n] = _refusal(record, error.field, error.problem)
+                prepared.append(_refusal(record, error.field, error.problem))
+                continue
+            prepared.append(
+                (record, command, None if self.kind == "sightings" else self._checks(record, command))
+            )
+        return prepared
+
+    def _checks(self, record: Record, command: Any) -> Checked:
+        """A new record's creating event, or its refusal; the origin's check is kept for after
+        the database's checks (the order ImportBatch.new_event checks in)."""
+        try:
+            envelope, data = self.ledger._prechecked(command)
+        except InvalidField as error:
+            return _refusal(record, error.field, error.problem)
+        except LedgerError as error:
+            return _refusal(record, "row", str(error))
+        try:
+            self.batch.check_origin(command, data)
+            later = None
+        except InvalidField as error:
+            later = _refusal(record, error.field, error.problem)
+        return envelope["command_id"], self.batch.event_for(command, envelope, data), later
+
+    def _finish(self, prepared: list[Prepared]) -> list[RowResult]:
+        """The database's part of a chunk: which records exist, the command ids' claims, the
+        amendments, and one transaction for the new records."""
+        results: dict[int, RowResult] = {}
+        ready: list[tuple[int, Record, Any, Checked | None]] = []
+        for n, item in enumerate(prepared):
+            if isinstance(item, RowResult):
+                results[n] = item
+            else:
+                ready.append((n, *item))
         if self.kind == "sightings":
-            for n, record, command in ready:
+            for n, record, command, _ in ready:
                 results[n] = self._one(record, command)
-            return [results[n] for n in range(len(chunk))]
-        ids = [self.batch.aggregate_id(c) for _, _, c in ready]
+            return [results[n] for n in range(len(prepared))]
+        command_ids = [self._command_id(r) if c is None else c.command_id for _, r, c, _ in ready]
+        ids = [self.batch.id_for(KINDS[self.kind], c) for c in command_ids]
         existing = self.batch.existing(ids)
         new: list[tuple[int, Record, Any, Any]] = []
-        with self.batch.ledger.claims.known(c.command_id for _, _, c in ready):  # one query a batch
-            for (n, record, command), record_id in zip(ready, ids, strict=True):
+        with self.batch.ledger.claims.known(command_ids):  # one query a batch
+            for (n, record, command, checks), record_id in zip(ready, ids, strict=True):
                 try:
                     if record_id in existing:
+                        command = command or self.command(record)
                         results[n] = self._result(record, self.batch.update(command, self.reason))
-                    else:
-                        # Decided now, so that one bad row spoils no batch.
-                        new.append((n, record, command, self.batch.new_event(command)[0]))
+                    elif (refused := self._refused(record, command, checks)) is not None:
+                        results[n] = refused
+                    else:  # decided now, so that one bad row spoils no batch
+                        new.append((n, record, command, checks[1]))  # type: ignore[index]
                 except InvalidField as error:
                     results[n] = _refusal(record, error.field, error.problem)
                 except LedgerError as error:
                     results[n] = _refusal(record, "row", str(error))
-        saved = self.batch.save_new([c for _, _, c, _ in new], [a for _, _, _, a in new])
+        commands = MadeWhenNeeded(self.command, [(r, c) for _, r, c, _ in new])
+        saved = self.batch.save_new(commands, [a for _, _, _, a in new])
         for (n, record, _, _), outcome in zip(new, saved, strict=True):
             results[n] = self._result(record, outcome)
-        return [results[n] for n in range(len(chunk))]
+        return [results[n] for n in range(len(prepared))]
+
+    def _refused(self, record: Record, command: Any, checks: Checked | None) -> RowResult | None:
+        """A new record's refusal, in ImportBatch.new_event's order: its own checks, then the
+        command id's claim and who acts (LedgerError, raised), then the origin."""
+        if checks is None or isinstance(checks, RowResult):
+            return checks
+        stored_id, _, later = checks
+        self.ledger.claims.check(stored_id)
+        if self.ledger.acting is not None:
+            self.ledger.acting.check_command(command or self.command(record))
+        return later
+
+    def _command_id(self, record: Record) -> str:
+        """The command id command(record) gives its command (ledger/imports.py)."""
+        return import_command_id(self.kind, self.source, str(record.external_ref).strip())
 
     def _one(self, record: Record, command: Any) -> RowResult:
         try:
@@ -328,14 +358,3 @@ def import_records(
     if not check_duplicates:
         return importer.run(records, on_row)
     return importer.run(refuse_duplicates(records), on_row)
-
-
-def _chunks(records: Iterable[Record | RowResult], size: int) -> Iterator[list[Record | RowResult]]:
-    chunk: list[Record | RowResult] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -93,6 +93,10 @@ def recorded(node: Node) -> int:
 
 
 class ImportContract:
+    CLI_OPTIONS: tuple[
+        str, ...
+    ] = ()  # more options for the CLI's runs (tests/contracts/test_import_workers.py)
+
     @pytest.fixture
     def settings(self) -> Settings:
         raise NotImplementedError
@@ -272,6 +276,7 @@ class ImportContract:
             str(tmp_path / "mapping.toml"),
             "--batch-size",
             "50",
+            *self.CLI_OPTIONS,
         ]
         env = cli_env(**environment(settings))
         process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

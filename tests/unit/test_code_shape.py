@@ -79,7 +79,6 @@ COMPLEX_FUNCTIONS = {
     ("services/family_pages.py", "add_family_pages"): 30,
     ("services/history.py", "fold"): 17,
     ("services/import_mapping.py", "_check_fields"): 13,
-    ("services/importing.py", "_run_chunk"): 13,
     ("services/pages.py", "add_pages"): 25,
     ("services/pfif.py", "_record"): 13,
     ("services/pfif.py", "read_feed"): 15,

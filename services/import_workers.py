@@ -1,0 +1,168 @@
+"""A bulk import's per-row work in worker processes: each chunk of records is checked and
+made into creating events (Importer._prepare: the API's checks, the command's checks, the
+keyed digest, the event) by a worker, while this process does the database's part of the
+chunk before it (Importer._finish: which records exist, the claims, sealing, one COPY).
+
+The results are the ones Importer.run gives: chunks are finished one at a time, in the
+file's order, by this process alone, so the events, their command ids, the order of their
+notification ids, the amendments and a run's resuming are the same. Only _prepare runs in
+a worker, and it touches no database, key or file: the workers are forked from this process
+(they share its checked settings and caches), ignore Ctrl-C, and leave when this process
+goes, however it goes (SIGKILL included).
+
+Each worker has one chunk at most: a chunk is sent to a worker only once its previous result
+was read, so neither side can block the other on a full pipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from ledger.import_ahead import AheadSealer
+from services.import_results import Checked, ImportSummary, Prepared, Record, RowResult, chunks
+from services.importing import Importer
+
+__all__ = ["FAILED", "Workers", "run_with_workers"]
+
+FAILED = "failed"  # what a worker sends back, with the traceback, when preparing a chunk raised
+_importer: Importer | None = None  # the importer the workers were forked from
+_made: Callable[[Any], Record | RowResult] | None = None  # and what makes its records
+
+
+def _work(connection: Connection) -> None:
+    """A worker: prepare each chunk it is sent, until the pipe closes or its parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
+    parent = multiprocessing.parent_process()
+    watched: list[Any] = [connection] + ([parent.sentinel] if parent is not None else [])
+    assert _importer is not None
+    made = _made
+    sealer = AheadSealer(_importer.ledger) if _importer.batch._copies() else None
+    while True:
+        ready = wait(watched)
+        if connection not in ready:  # the parent is gone
+            return
+        try:
+            chunk = connection.recv()
+        except EOFError:
+            return
+        if chunk is None:
+            return
+        try:
+            records = chunk if made is None else [made(row) for row in chunk]
+            sent = [_sent(item, sealer) for item in _importer._prepare(records)]
+        except Exception:  # a bug, not a row's refusal: the parent stops the import with it
+            connection.send((FAILED, traceback.format_exc()))
+            continue
+        connection.send((None if made is None else records, sent))
+
+
+def _sent(item: Prepared, sealer: AheadSealer | None) -> RowResult | Checked | None:
+    """What goes back of a prepared record: its result, or its checks (the record is kept by
+    the parent, and its command, costly to send, is made again there only if needed), with
+    the event sealed ahead when it would be new (ledger/import_ahead.py)."""
+    if isinstance(item, RowResult):
+        return item
+    checks = item[2]
+    if sealer is None or checks is None or isinstance(checks, RowResult) or checks[2] is not None:
+        return checks
+    return checks[0], sealer.seal(checks[1]), None
+
+
+class Workers:
+    """Worker processes preparing chunks for one importer, results read back in order."""
+
+    def __init__(
+        self, importer: Importer, count: int, made: Callable[[Any], Record | RowResult] | None
+    ) -> None:
+        global _importer, _made
+        _importer, _made = importer, made
+        context = multiprocessing.get_context("fork")
+        self.connections: list[Connection] = []
+        self.processes: list[Any] = []
+        try:
+            for _ in range(count):
+                ours, theirs = context.Pipe(duplex=True)
+                process = context.Process(target=_work, args=(theirs,), daemon=True, name="caseledger-import")
+                process.start()
+                theirs.close()
+                self.connections.append(ours)
+                self.processes.append(process)
+        finally:
+            _importer, _made = None, None
+
+    def prepared(self, chunks: Iterable[list[Record | RowResult]]) -> Iterator[list[Prepared]]:
+        """Each chunk prepared, in order; a worker is given its next chunk as soon as it has
+        handed back its last, so it prepares ahead while the caller finishes the chunk before."""
+        source = iter(chunks)
+        waiting: deque[tuple[Connection, list[Record | RowResult]]] = deque()  # in the chunks' order
+        for connection in self.connections:
+            if not self._give(connection, source, waiting):
+                break
+        while waiting:
+            connection, chunk = waiting.popleft()
+            try:
+                records, sent = connection.recv()
+            except EOFError:
+                raise RuntimeError("an import worker stopped before it finished its chunk") from None
+            if records == FAILED:
+                raise RuntimeError(f"an import worker failed on a chunk:\n{sent}")
+            self._give(connection, source, waiting)
+            yield [
+                item if isinstance(item, RowResult) else (record, None, item)
+                for record, item in zip(chunk if records is None else records, sent, strict=True)
+            ]
+
+    @staticmethod
+    def _give(connection: Connection, source: Iterator[list[Any]], waiting: deque[Any]) -> bool:
+        chunk = next(source, None)
+        if chunk is None:
+            return False
+        connection.send(chunk)
+        waiting.append((connection, chunk))
+        return True
+
+    def close(self) -> None:
+        for connection in self.connections:
+            with contextlib.suppress(OSError):  # a worker gone already
+                connection.send(None)
+            connection.close()
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+
+
+def run_with_workers(
+    importer: Importer,
+    records: Iterable[Record | RowResult],
+    workers: int,
+    on_row: Callable[[RowResult], None] | None = None,
+    made: Callable[[Any], Record | RowResult] | None = None,
+) -> ImportSummary:
+    """Importer.run(records, on_row, made), with the chunks prepared by `workers` processes."""
+    summary = ImportSummary()
+    pool = Workers(importer, workers, made)
+    try:
+        prepared = pool.prepared(chunks(records, importer.batch_size))
+        while True:
+            started = time.perf_counter()
+            chunk = next(prepared, None)
+            middle = time.perf_counter()
+            if chunk is None:
+                break
+            finished = importer._finish(chunk)
+            summary.took(middle - started, time.perf_counter() - middle)
+            for result in finished:
+                summary.add(result, on_row)
+    finally:
+        pool.close()
+    return summary

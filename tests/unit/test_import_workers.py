@@ -1,0 +1,126 @@
+"""The import's worker processes (services/import_workers.py) on an in-memory ledger: the same
+results and events as one process, a worker's failure stopping the import with its cause,
+and workers that leave when the process that forked them is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.application import CaseLedger
+from ledger.crypto import MasterKey, new_data_key
+from ledger.keystore import MemoryKeyStore
+from services.importing import Importer, Record, RowResult, refuse_duplicates
+from tests.unit.test_importing import CASEWORKER, person
+
+ROOT = Path(__file__).resolve().parents[2]
+POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+
+
+def records() -> list[Record]:
+    good = [person(n, f"p{n}", given_names=f"Ana {n}") for n in range(1, 30)]
+    bad = [
+        person(30, "p30", sex="X"),
+        person(31, "p31", last_seen_date="2026-02-30"),
+        person(32, "", given_names="Sin referencia"),
+        person(33, "p33", withheld_from_countries=["MX"]),  # refused after the database's checks
+        person(34, "p1", given_names="Otra"),  # p1 twice: both refused
+    ]
+    return [*good, *bad]
+
+
+def imported(ledger: CaseLedger, workers: int, batch_size: int = 4) -> list[RowResult]:
+    results: list[RowResult] = []
+    importer = Importer(
+        ledger,
+        "reports",
+        source="pfif:example.org",
+        recorded_by=CASEWORKER,
+        batch_size=batch_size,
+        workers=workers,
+    )
+    importer.run(refuse_duplicates(records()), results.append)
+    return results
+
+
+def events(ledger: CaseLedger) -> list[tuple[Any, str, dict[str, Any]]]:
+    found = []
+    for notification in ledger.recorder.select_notifications(1, 1000):
+        event = ledger.mapper.to_domain_event(notification)
+        kept = {k: v for k, v in vars(event).items() if k not in ("timestamp", "occurred_at")}
+        found.append((notification.originator_id, notification.topic, kept))
+    return found
+
+
+def test_workers_give_the_results_and_events_of_one_process() -> None:
+    master = MasterKey(new_data_key())
+    plain = CaseLedger("MX", env=POPO, keys=MemoryKeyStore(master))
+    fast = CaseLedger("MX", env=POPO, keys=MemoryKeyStore(master))
+    first = imported(plain, 0)
+    assert imported(fast, 2) == first
+    outcomes = {r.row: r.outcome for r in first}
+    assert sum(o == "recorded" for o in outcomes.values()) == 28 and outcomes[33] == "refused"
+    assert [r.field for r in first if r.row == 33] == ["withheld_from_countries"]
+    assert events(fast) == events(plain) and len(events(plain)) == 28
+    again = imported(fast, 2)
+    assert again == imported(plain, 0) and {r.outcome for r in again} == {"unchanged", "refused"}
+
+
+def test_a_worker_that_fails_stops_the_import_with_its_cause(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Importer, chunk: list[Any]) -> list[Any]:
+        raise ZeroDivisionError("a bug in preparing rows")
+
+    monkeypatch.setattr(Importer, "_prepare", broken)  # the workers are forked with it
+    ledger = CaseLedger("MX", env=POPO)
+    with pytest.raises(RuntimeError, match="ZeroDivisionError: a bug in preparing rows"):
+        imported(ledger, 2)
+    assert ledger.recorder.max_notification_id() in (None, 0)
+
+
+PARENT = """
+import sys, time
+from ledger.application import CaseLedger
+from services.import_workers import Workers
+from services.importing import Importer
+from tests.unit.test_importing import CASEWORKER
+importer = Importer(CaseLedger("MX", env={"PERSISTENCE_MODULE": "eventsourcing.popo"}), "reports",
+                    source="s", recorded_by=CASEWORKER)
+workers = Workers(importer, 2, None)
+print(" ".join(str(p.pid) for p in workers.processes), flush=True)
+time.sleep(120)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+def test_workers_leave_when_their_parent_is_killed(stop: signal.Signals) -> None:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    try:
+        assert len(pids) == 2 and all(alive(p) for p in pids)  # control: they run
+        os.kill(parent.pid, stop)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(p) for p in pids)
+    finally:
+        parent.kill()
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
