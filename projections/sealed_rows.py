@@ -14,7 +14,7 @@ through here, so neither ever writes a name, a date or a place in clear.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -34,6 +34,12 @@ SEALED_CASE_FIELDS = PURGED_COLUMNS
 # The cases table's columns: CaseRow's, then the sealed fields and the search tokens.
 STORED_CASE_COLUMNS = (*CASE_COLUMNS, "sealed", "name_tokens")
 _EMPTY: dict[str, Any] = dict.fromkeys(SEALED_CASE_FIELDS)
+
+
+def stored_case(stored: Mapping[str, Any]) -> tuple[CaseRow, bytes | None]:
+    """A case row read back (its columns by name, in the rows' types) and its sealed value."""
+    plain = {k: v for k, v in stored.items() if k not in ("sealed", "name_tokens")}
+    return CaseRow(**plain), stored["sealed"]
 
 
 class RowSealer:
