@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from projections.view_ddl import Dialect
-from projections.view_tables import FORENSIC, FORENSIC_BY_KIND, VIEW_TABLES, Column, Index
+from projections.view_tables import FORENSIC, FORENSIC_BY_KIND, SQL_VIEWS, VIEW_TABLES, Column, Index, Table
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,15 @@ class AddColumn:
         return [dialect.add_column(self.table, self.column)]
 
 
-Step = AddIndex | AddColumn
+@dataclass(frozen=True)
+class AddTable:
+    table: Table
+
+    def sql(self, dialect: Dialect) -> list[str]:
+        return [dialect.create_table(self.table)]
+
+
+Step = AddIndex | AddColumn | AddTable
 
 
 @dataclass(frozen=True)
@@ -134,11 +142,14 @@ def migrate(
     pending: Plan,
     run: Callable[[Any, Sequence[str]], None],
 ) -> list[str]:
-    """Apply the in-place steps of a plan that needs no rebuild, in order; return what each
-    migration did (for the log)."""
+    """Apply the in-place steps of a plan that needs no rebuild, in order, and define the SQL
+    views again (a format may change what they show); return what each migration did (for the
+    log). The steps alone bring the tables and indexes to the declaration: nothing else
+    creates them here."""
     assert not pending.rebuild
     done = []
     for migration in pending.migrations:
         run(cursor, [s for step in migration.steps for s in step.sql(dialect)])
         done.append(f"format {migration.to_format}: {migration.why}")
+    run(cursor, [dialect.create_view(v) for v in SQL_VIEWS])
     return done

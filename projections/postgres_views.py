@@ -74,7 +74,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         )
         super().__init__(datastore, tracking_table_name="tracking")
         # Several processes may open the same views at once (rebuild workers, a node's serve and
-        # its CLI): their DDL (CREATE OR REPLACE VIEW above all) would collide in the catalogue.
+        # its CLI): their DDL (replacing the SQL views above all) would collide in the catalogue.
         # One transaction-scoped advisory lock per schema makes them take turns.
         self.sql_create_statements.insert(0, Composed([SQL(self._sql.lock)]))
         self.sql_create_statements.extend(Composed([SQL(s)]) for s in self.dialect.bookkeeping())

@@ -224,8 +224,9 @@ class JurisdictionViews(TrackingRecorder, ABC):
             if pending is not None:
                 for done in migrate(cursor, self.dialect, pending, self._run):
                     log.info("views %s migrated in place to %s", self.jurisdiction, done)
-            if found != VIEWS_FORMAT:
+            elif found is None:  # new views (opened before they were stamped)
                 self._run(cursor, self.dialect.declaration())
+            if found != VIEWS_FORMAT:
                 self._stamp(cursor)
             return None
 
