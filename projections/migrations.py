@@ -132,8 +132,13 @@ def plan(found: int | None, built: bool, jurisdiction: str) -> Plan | None:
 
 
 def recreate(dialect: Dialect) -> list[str]:
-    """The DDL of a rebuild: every view table dropped and created from the declaration."""
-    return [*(dialect.drop_table(t) for t in VIEW_TABLES), *dialect.declaration()]
+    """The DDL of a rebuild of views of another format: every view table and SQL view
+    dropped, whatever shape that format gave them, and created from the declaration."""
+    return [
+        *(dialect.drop_view(v) for v in SQL_VIEWS),
+        *(dialect.drop_table(t) for t in VIEW_TABLES),
+        *dialect.declaration(),
+    ]
 
 
 def migrate(

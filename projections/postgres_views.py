@@ -197,10 +197,6 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             found.setdefault(entry.aggregate_id, []).append(entry)
         return found
 
-    def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
-        with self.datastore.transaction(commit=True) as cursor:
-            self._reset(cursor, keep)
-
     def _reset(self, cursor: Any, keep: Sequence[TopicPartition]) -> None:
         cursor.execute(self._sql.truncate)
         cursor.execute(

@@ -197,10 +197,6 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                 found += cursor.fetchall()
         return found
 
-    def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
-        with self.datastore.transaction(commit=True) as cursor:
-            self._reset(cursor, keep)
-
     def _reset(self, cursor: Any, keep: Sequence[TopicPartition]) -> None:
         # eventsourcing's row that marks the tracking table's format stays too: without it, the
         # next process to open these views "migrates" the table, and a second reset makes that fail.

@@ -90,6 +90,9 @@ class Dialect:
     def drop_table(self, table: Table) -> str:
         return f"DROP TABLE IF EXISTS {self.name(table.name)}"
 
+    def drop_view(self, view: View) -> str:
+        return f"DROP VIEW IF EXISTS {self.name(view.name)}"
+
     def select(self, view: View) -> str:
         shown = ", ".join(c if isinstance(c, str) else f"{c[0]} AS {c[1]}" for c in view.columns)
         return f"SELECT {shown} FROM {self.name(view.table)} WHERE {view.kind_column} = {_literal(view.kind)}"

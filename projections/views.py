@@ -15,12 +15,14 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 
-from projections.migrations import VIEWS_FORMAT, ViewsFromLaterRelease, migrate, plan, recreate
+# VIEWS_FORMAT and ViewsFromLaterRelease are where callers have found them.
+from projections.migrations import VIEWS_FORMAT as VIEWS_FORMAT
+from projections.migrations import ViewsFromLaterRelease as ViewsFromLaterRelease
+from projections.migrations import migrate, plan, recreate
 from projections.view_ddl import Dialect
 from projections.view_tables import CASES, FORENSIC, TIMELINE
 from topics.log import TopicPartition
 
-__all__ = ["VIEWS_FORMAT", "ViewsFromLaterRelease"]  # re-exported: where callers have found them
 log = logging.getLogger(__name__)
 
 
@@ -313,12 +315,17 @@ class JurisdictionViews(TrackingRecorder, ABC):
     def all_chain_heads(self) -> dict[str, ChainHead]:
         """Every aggregate's last verified (version, hash)."""
 
-    @abstractmethod
     def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
         """Empty every view table and forget every position but those of keep (one
         transaction): a rebuild. The node's data keys outlive its views, so a rebuild keeps
         its place on the keys topic rather than unwrapping every grant again. Emptied views
-        are of this release's format."""
+        are of this release's format: views of another (a later release's) get this release's
+        tables, whatever shape that format gave them."""
+        with self._format_transaction() as cursor:
+            found, _ = self._read_format(cursor)
+            if found != VIEWS_FORMAT:
+                self._run(cursor, recreate(self.dialect))
+            self._reset(cursor, keep)
 
     def digest(self) -> str:
         """SHA-256 over every row of every view table, in a canonical order: two views hold the
