@@ -16,7 +16,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from ledger.keystore import KeyStore
 from projections.claims import Claims
 from projections.postgres_statements import Statements
-from projections.sealed_rows import RowSealer, stored_case
+from projections.sealed_rows import RowSealer
 from projections.view_ddl import PostgresDialect
 from projections.view_keys import ViewKeys
 from projections.views import (
@@ -57,11 +57,11 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         views seal opens in this process only)."""
         self.jurisdiction = jurisdiction
         self.view_keys = ViewKeys(keys)
-        self._sealer = RowSealer(self.view_keys)
         schema = views_schema(jurisdiction)
         self._schema = Identifier(schema)
         self._claims = Claims(self._schema)
         self.dialect = PostgresDialect(schema)
+        self._sealer = RowSealer(self.view_keys, self.dialect)
         self._sql = Statements(schema, self.dialect)
         ensure_schema(conninfo, schema)
         datastore = PostgresDatastore(
@@ -182,18 +182,14 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
 
     def timeline(self, aggregate_id: str, until: datetime | None = None) -> list[TimelineRow]:
         found = self._query(self._sql.timeline, aggregate_id, until or datetime.max.replace(tzinfo=UTC))
-        return self._sealer.open_timeline(TimelineRow(**self.dialect.decode("timeline", r)) for r in found)
+        return self._sealer.read_timeline(found)
 
     def timelines(self, aggregate_ids: Sequence[str]) -> dict[str, list[TimelineRow]]:
         wanted = [c for c in dict.fromkeys(aggregate_ids) if is_uuid(c)]
         found: dict[str, list[TimelineRow]] = {}
         if not wanted:
             return found
-        stored = [
-            TimelineRow(**self.dialect.decode("timeline", r))
-            for r in self._query(self._sql.timelines, wanted)
-        ]
-        for entry in self._sealer.open_timeline(stored):
+        for entry in self._sealer.read_timeline(self._query(self._sql.timelines, wanted)):
             found.setdefault(entry.aggregate_id, []).append(entry)
         return found
 
@@ -210,7 +206,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
 
     def cases(self) -> list[CaseRow]:
         found = self._query(self._sql.cases + " ORDER BY reported_at DESC, case_id")
-        return self._sealer.open_cases([stored_case(self.dialect.decode("cases", r)) for r in found])
+        return self._sealer.read_cases(found)
 
     def search_tokens(self) -> dict[str, bytes]:
         return {str(r["case_id"]): bytes(r["name_tokens"]) for r in self._query(self._sql.search_tokens)}
@@ -230,7 +226,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         if not wanted:
             return {}
         found = self._query(self._sql.rows, wanted)
-        opened = self._sealer.open_cases([stored_case(self.dialect.decode("cases", r)) for r in found])
+        opened = self._sealer.read_cases(found)
         return {r.case_id: r for r in opened}
 
     def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:
@@ -239,14 +235,14 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
             found = self._query(self._sql.forensic + newest)
         else:
             found = self._query(self._sql.forensic + " WHERE aggregate_type = %s" + newest, aggregate_type)
-        return self._sealer.open_forensic(ForensicRow(**self.dialect.decode("forensic", r)) for r in found)
+        return self._sealer.read_forensic(found)
 
     def forensic_rows(self, aggregate_ids: Sequence[str]) -> dict[str, ForensicRow]:
         wanted = [c for c in dict.fromkeys(aggregate_ids) if is_uuid(c)]
         if not wanted:
             return {}
         found = self._query(self._sql.forensic + " WHERE aggregate_id = ANY(%s)", wanted)
-        opened = self._sealer.open_forensic(ForensicRow(**self.dialect.decode("forensic", r)) for r in found)
+        opened = self._sealer.read_forensic(found)
         return {f.aggregate_id: f for f in opened}
 
     def links(self, aggregate_ids: Sequence[str] | None = None) -> list[Link]:

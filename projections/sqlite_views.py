@@ -13,7 +13,7 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from ledger.keystore import KeyStore
 from ledger.private_files import private_dir
-from projections.sealed_rows import STORED_CASE_COLUMNS, RowSealer, stored_case
+from projections.sealed_rows import STORED_CASE_COLUMNS, RowSealer
 from projections.view_ddl import SQLiteDialect
 from projections.view_keys import ViewKeys
 from projections.view_tables import VIEW_TABLES
@@ -82,7 +82,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         private_dir(Path(path).parent)
         self.jurisdiction = jurisdiction
         self.view_keys = ViewKeys(keys)
-        self._sealer = RowSealer(self.view_keys)
+        self._sealer = RowSealer(self.view_keys, _D)
         use_wal(path)
         super().__init__(SQLiteDatastore(str(path)))
         create_tables(self)
@@ -173,16 +173,15 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(query + " ORDER BY version", args)
             found = cursor.fetchall()
-        return self._sealer.open_timeline(TimelineRow(**_D.decode("timeline", r)) for r in found)
+        return self._sealer.read_timeline(found)
 
     def timelines(self, aggregate_ids: Sequence[str]) -> dict[str, list[TimelineRow]]:
         query = (
             f"SELECT {_D.columns('timeline')} FROM timeline WHERE aggregate_id IN ({{}}) "
             "ORDER BY aggregate_id, version"
         )
-        stored = [TimelineRow(**_D.decode("timeline", r)) for r in self._select_in(query, aggregate_ids)]
         found: dict[str, list[TimelineRow]] = {}
-        for entry in self._sealer.open_timeline(stored):
+        for entry in self._sealer.read_timeline(self._select_in(query, aggregate_ids)):
             found.setdefault(entry.aggregate_id, []).append(entry)
         return found
 
@@ -213,7 +212,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(f"SELECT {', '.join(_COLUMNS)} FROM cases ORDER BY reported_at DESC, case_id")
             found = cursor.fetchall()
-        return self._sealer.open_cases([stored_case(_D.decode("cases", r)) for r in found])
+        return self._sealer.read_cases(found)
 
     def search_tokens(self) -> dict[str, bytes]:
         with self.datastore.transaction(commit=False) as cursor:
@@ -236,7 +235,7 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
 
     def rows(self, case_ids: Sequence[str]) -> dict[str, CaseRow]:
         found = self._select_in(f"SELECT {', '.join(_COLUMNS)} FROM cases WHERE case_id IN ({{}})", case_ids)
-        opened = self._sealer.open_cases([stored_case(_D.decode("cases", r)) for r in found])
+        opened = self._sealer.read_cases(found)
         return {r.case_id: r for r in opened}
 
     def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:
@@ -247,12 +246,12 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(query + " ORDER BY recorded_at DESC, aggregate_id", args)
             found = cursor.fetchall()
-        return self._sealer.open_forensic(ForensicRow(**_D.decode("forensic", r)) for r in found)
+        return self._sealer.read_forensic(found)
 
     def forensic_rows(self, aggregate_ids: Sequence[str]) -> dict[str, ForensicRow]:
         query = f"SELECT {_D.columns('forensic')} FROM forensic WHERE aggregate_id IN ({{}})"
         found = self._select_in(query, aggregate_ids)
-        opened = self._sealer.open_forensic(ForensicRow(**_D.decode("forensic", r)) for r in found)
+        opened = self._sealer.read_forensic(found)
         return {f.aggregate_id: f for f in opened}
 
     def links(self, aggregate_ids: Sequence[str] | None = None) -> list[Link]:

@@ -7,8 +7,9 @@ integers; PostgreSQL has a type for each. Rows come back as mappings by column n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any
 
 from psycopg.sql import Identifier
@@ -124,23 +125,54 @@ class Dialect:
         return ", ".join(table(table_name).names)
 
     def encode(self, table_name: str, row: object) -> tuple[Any, ...]:
-        """A row object's (or mapping's) values for this table's columns, as stored."""
-        get = row.get if isinstance(row, Mapping) else lambda name: getattr(row, name)
-        return tuple(self.store(c.type, get(c.name)) for c in table(table_name).columns)
+        """A row object's values for this table's columns, as stored."""
+        return self.encode_values(table_name, [getattr(row, name) for name in table(table_name).names])
 
     def encode_values(self, table_name: str, values: Sequence[Any]) -> tuple[Any, ...]:
         """A row's values in this table's column order, as stored."""
-        return tuple(self.store(c.type, v) for c, v in zip(table(table_name).columns, values, strict=True))
+        storers = self._storers[table_name]
+        return tuple(v if f is None or v is None else f(v) for f, v in zip(storers, values, strict=True))
 
-    def decode(self, table_name: str, row: Mapping[str, Any]) -> dict[str, Any]:
-        """A stored row (by column name) with its values in the rows' Python types."""
-        declared = table(table_name)
-        return {name: self.load(declared.column(name).type, row[name]) for name in row.keys()}  # noqa: SIM118 (sqlite3.Row)
+    def decode(self, table_name: str, rows: Sequence[Any]) -> list[list[Any]]:
+        """Rows read with every column of this table (`columns()`), their values in the rows'
+        Python types in the declared order. The names the rows were read under are checked
+        against the declaration once per batch rather than looked up in every row."""
+        if not rows:
+            return []
+        names, loaders = table(table_name).names, self._loaders[table_name]
+        first = rows[0]
+        held = tuple(first.keys())
+        if held != names:
+            raise ValueError(f"{table_name}: read columns {held}, declared {names}")
+        values = (r.values() for r in rows) if isinstance(first, dict) else rows
+        return [self._load(loaders, row) for row in values]
 
-    def store(self, type_: Type, value: Any) -> Any:
+    @staticmethod
+    def _load(loaders: Sequence[tuple[int, Callable[[Any], Any]]], row: Any) -> list[Any]:
+        values = list(row)
+        for at, load in loaders:
+            if values[at] is not None:
+                values[at] = load(values[at])
+        return values
+
+    @cached_property
+    def _storers(self) -> dict[str, tuple[Callable[[Any], Any] | None, ...]]:
+        return {t.name: tuple(self.storer(c.type) for c in t.columns) for t in (*VIEW_TABLES, *BOOKKEEPING)}
+
+    @cached_property
+    def _loaders(self) -> dict[str, list[tuple[int, Callable[[Any], Any]]]]:
+        """For each table, the columns whose stored values are converted when read, with how."""
+        return {
+            t.name: [(at, load) for at, c in enumerate(t.columns) if (load := self.loader(c.type))]
+            for t in (*VIEW_TABLES, *BOOKKEEPING)
+        }
+
+    def storer(self, type_: Type) -> Callable[[Any], Any] | None:
+        """How a value of this type is stored (None: as it is)."""
         raise NotImplementedError
 
-    def load(self, type_: Type, value: Any) -> Any:
+    def loader(self, type_: Type) -> Callable[[Any], Any] | None:
+        """How a stored value of this type is read back (None: as it is)."""
         raise NotImplementedError
 
 
@@ -148,7 +180,8 @@ class SQLiteDialect(Dialect):
     types = _SQLITE_TYPES
 
     def default(self, column: Column) -> str:
-        stored = self.store(column.type, column.default)
+        storer = self.storer(column.type)
+        stored = column.default if storer is None else storer(column.default)
         return str(stored) if isinstance(stored, int) else _literal(stored)
 
     def create_table(self, table: Table) -> str:
@@ -157,33 +190,23 @@ class SQLiteDialect(Dialect):
     def create_view(self, view: View) -> str:
         return f"CREATE VIEW IF NOT EXISTS {self.name(view.name)} AS {self.select(view)}"
 
-    def store(self, type_: Type, value: Any) -> Any:
-        if value is None:
-            return None
-        if type_ is Type.TIME:
-            return value.astimezone(UTC).isoformat()
-        if type_ is Type.DATE:
-            return value.isoformat()
-        if type_ is Type.TEXTS:
-            return ",".join(value)
-        if type_ is Type.BOOL:
-            return int(value)
-        return value
+    def storer(self, type_: Type) -> Callable[[Any], Any] | None:
+        storers: dict[Type, Callable[[Any], Any]] = {
+            Type.TIME: lambda v: v.astimezone(UTC).isoformat(),
+            Type.DATE: date.isoformat,
+            Type.TEXTS: ",".join,
+            Type.BOOL: int,
+        }
+        return storers.get(type_)
 
-    def load(self, type_: Type, value: Any) -> Any:
-        if value is None:
-            return None
-        if type_ is Type.TIME:
-            return datetime.fromisoformat(value)
-        if type_ is Type.DATE:
-            return date.fromisoformat(value)
-        if type_ is Type.TEXTS:
-            return tuple(v for v in value.split(",") if v)
-        if type_ is Type.BOOL:
-            return bool(value)
-        if type_ is Type.BYTES:
-            return bytes(value)
-        return int(value) if type_ is Type.INT else value
+    def loader(self, type_: Type) -> Callable[[Any], Any] | None:
+        loaders: dict[Type, Callable[[Any], Any]] = {
+            Type.TIME: datetime.fromisoformat,
+            Type.DATE: date.fromisoformat,
+            Type.TEXTS: lambda v: tuple(t for t in v.split(",") if t),
+            Type.BOOL: bool,
+        }
+        return loaders.get(type_)
 
 
 class PostgresDialect(Dialect):
@@ -207,16 +230,8 @@ class PostgresDialect(Dialect):
     def drop_table(self, table: Table) -> str:
         return super().drop_table(table) + " CASCADE"  # the SQL views over it go too
 
-    def store(self, type_: Type, value: Any) -> Any:
-        return list(value) if type_ is Type.TEXTS and value is not None else value
+    def storer(self, type_: Type) -> Callable[[Any], Any] | None:
+        return list if type_ is Type.TEXTS else None
 
-    def load(self, type_: Type, value: Any) -> Any:
-        if value is None:
-            return None
-        if type_ is Type.ID:
-            return str(value)
-        if type_ is Type.TEXTS:
-            return tuple(value)
-        if type_ is Type.BYTES:
-            return bytes(value)
-        return int(value) if type_ is Type.INT else value
+    def loader(self, type_: Type) -> Callable[[Any], Any] | None:
+        return {Type.ID: str, Type.TEXTS: tuple}.get(type_)

@@ -9,6 +9,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from projections.migrations import AddColumn, AddIndex, AddTable
 from projections.view_ddl import PostgresDialect, SQLiteDialect
 from projections.view_tables import (
@@ -89,8 +91,11 @@ def test_values_go_in_and_come_back_out_as_they_were_on_sqlite() -> None:
         f"INSERT INTO timeline ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
         dialect.encode("timeline", entry),
     )
-    found = connection.execute(f"SELECT {dialect.columns('timeline')} FROM timeline").fetchone()
-    assert TimelineRow(**dialect.decode("timeline", found)) == entry
+    found = connection.execute(f"SELECT {dialect.columns('timeline')} FROM timeline").fetchall()
+    assert [TimelineRow(*v) for v in dialect.decode("timeline", found)] == [entry]
+    reordered = connection.execute("SELECT version, aggregate_id FROM timeline").fetchall()
+    with pytest.raises(ValueError, match="declared"):  # read back by name: other columns are refused
+        dialect.decode("timeline", reordered)
 
 
 def test_migration_steps_alter_a_table_that_holds_rows_in_place() -> None:
