@@ -230,6 +230,15 @@ class PostgresDialect(Dialect):
     def drop_table(self, table: Table) -> str:
         return super().drop_table(table) + " CASCADE"  # the SQL views over it go too
 
+    def create_index(self, index: Index) -> str:
+        """Create the index unless it exists: CREATE INDEX IF NOT EXISTS would first wait for
+        a lock on the table that holds off its writers, at every opening of the views."""
+        exists = _literal(self.prefix + index.name)
+        return (
+            f"DO $caseledger$ BEGIN IF to_regclass({exists}) IS NULL THEN "
+            f"{super().create_index(index)}; END IF; END $caseledger$"
+        )
+
     def storer(self, type_: Type) -> Callable[[Any], Any] | None:
         return list if type_ is Type.TEXTS else None
 
