@@ -45,6 +45,8 @@ from ledger.errors import CommandIdReused
 from ledger.events import command_key
 from ledger.tier_split import tiers_of
 
+__all__ = ["MAX_GROUP_EVENTS", "Figures", "GroupCommit", "KeyConflict"]
+
 MAX_GROUP_EVENTS = 500  # a group's insert stays one modest statement
 
 

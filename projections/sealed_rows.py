@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from projections.view_ddl import Dialect
 from projections.view_keys import ViewKeys
 from projections.views import (
     CASE_COLUMNS,
@@ -41,8 +42,24 @@ _EMPTY: dict[str, Any] = dict.fromkeys(SEALED_CASE_FIELDS)
 class RowSealer:
     """Seals rows on their way into the views and opens them on their way out."""
 
-    def __init__(self, keys: ViewKeys) -> None:
+    def __init__(self, keys: ViewKeys, dialect: Dialect) -> None:
+        """dialect: how the adapter's backend stores the rows (projections/view_ddl.py)."""
         self.keys = keys
+        self.dialect = dialect
+
+    # The rows are read with every column of their table, which the row types hold in the
+    # declared order (tests/unit/test_view_tables.py); a case row's are followed by its sealed
+    # value and its name tokens.
+
+    def read_cases(self, found: Sequence[Any]) -> list[CaseRow]:
+        """Case rows as read, opened (left empty where the key is gone)."""
+        return self.open_cases([(CaseRow(*v[:-2]), v[-2]) for v in self.dialect.decode("cases", found)])
+
+    def read_timeline(self, found: Sequence[Any]) -> list[TimelineRow]:
+        return self.open_timeline(TimelineRow(*v) for v in self.dialect.decode("timeline", found))
+
+    def read_forensic(self, found: Sequence[Any]) -> list[ForensicRow]:
+        return self.open_forensic(ForensicRow(*v) for v in self.dialect.decode("forensic", found))
 
     def cases(self, rows: Sequence[CaseRow]) -> list[tuple[CaseRow, bytes | None, bytes | None]]:
         """Each row with its sealed fields emptied, the sealed value and the name tokens."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,6 +15,12 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 
+# VIEWS_FORMAT and ViewsFromLaterRelease are where callers have found them.
+from projections.migrations import VIEWS_FORMAT as VIEWS_FORMAT
+from projections.migrations import ViewsFromLaterRelease as ViewsFromLaterRelease
+from projections.migrations import migrate, plan, recreate
+from projections.view_ddl import Dialect
+from projections.view_tables import CASES, FORENSIC, TIMELINE
 from topics.log import TopicPartition
 
 __all__ = [
@@ -32,10 +40,11 @@ __all__ = [
     "ViewsFromLaterRelease",
     "create_tables",
     "is_uuid",
-    "stale_format",
     "tracking_at",
     "tracking_name",
 ]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,21 +105,8 @@ class TimelineRow:
     withheld: tuple[str, ...]  # the tiers the event holds that this view does not show
 
 
-TIMELINE_COLUMNS = (
-    "aggregate_id",
-    "version",
-    "aggregate_type",
-    "event_type",
-    "origin",
-    "occurred_at",
-    "recorded_at",
-    "organisation",
-    "role",
-    "purpose",
-    "public",
-    "shown",
-    "withheld",
-)
+# The columns of the view tables (projections/view_tables.py), in the rows' field order.
+TIMELINE_COLUMNS = TIMELINE.names
 
 ChainHead = tuple[int, bytes]
 
@@ -133,16 +129,7 @@ class ForensicRow:
     withheld: tuple[str, ...]  # the tiers its events hold that this view does not show
 
 
-FORENSIC_COLUMNS = (
-    "aggregate_id",
-    "aggregate_type",
-    "origin",
-    "version",
-    "status",
-    "recorded_at",
-    "state",
-    "withheld",
-)
+FORENSIC_COLUMNS = FORENSIC.names
 
 # What an erasure empties in a case row: everything above the public tier.
 PURGED_COLUMNS = (
@@ -155,27 +142,9 @@ PURGED_COLUMNS = (
     "last_seen_place",
 )
 
-# The cases view's columns, in CaseRow's order, for every adapter.
-CASE_COLUMNS = (
-    "case_id",
-    "origin",
-    "version",
-    "status",
-    "reported_at",
-    "sex",
-    "age_band",
-    "nationalities",
-    "last_seen_country",
-    "last_seen_month",
-    "route",
-    "restricted",
-    "given_names",
-    "first_surname",
-    "second_surname",
-    "last_seen_date",
-    "last_seen_place",
-    "consents",
-)
+# The cases view's columns, in CaseRow's order, for every adapter: the stored ones but the
+# sealed value and the search tokens (projections/sealed_rows.py).
+CASE_COLUMNS = CASES.names[:-2]
 
 
 @dataclass(frozen=True)
@@ -226,47 +195,7 @@ def tracking_at(tp: TopicPartition, next_offset: int) -> Tracking:
     return Tracking(tracking_name(tp), next_offset)
 
 
-# How rows are derived from events. Raise it whenever a release would derive any row
-# differently or changes a view table: views are derived data, and a node rebuilds views of an
-# earlier format from offset 0 before it projects into them (Projector.prepare).
-#   1  (not recorded) up to 5b21567
-#   2  consent given again shows a case again; a timeline entry whose common fields were
-#      emptied says they are withheld
-#   3  a date of birth corrected to a minor's (or taken away) restricts the case's row and
-#      timeline; a corrected adult's age band follows the correction
-#   4  fields above public are stored sealed under the node's views keys (cases.sealed,
-#      timeline.shown, forensic.state) and names as keyed tokens (cases.name_tokens); a
-#      rebuild seals what views of earlier formats held in clear
-#   5  a case row says whether the person is (possibly) a minor (sealed with its fields above
-#      public); the links of remains, samples and matches to cases (and of samples to remains)
-#      are kept, sealed under the linked record's views key, so that they inherit the case's
-#      minor rule and consent; views of formats 3 and 4 are rebuilt
-VIEWS_FORMAT = 5
-
-
 _ONE_WRITER = "a projection group shares views on PostgreSQL; views on SQLite have one writer"
-
-
-class ViewsFromLaterRelease(Exception):
-    """The views were built by a later release; this one would misread them."""
-
-    def __init__(self, jurisdiction: str, found: int) -> None:
-        self.what = f"views of {jurisdiction}: built by a later caseledger (views format {found})"
-        super().__init__(
-            f"{self.what}; this release reads format {VIEWS_FORMAT}. Run that release, or "
-            f"`caseledger rebuild --as {jurisdiction}` with this one."
-        )
-
-
-def stale_format(found: int | None, built: bool, jurisdiction: str) -> int | None:
-    """What an upgrade does with views of format `found` (None: not recorded; `built`: they
-    hold positions all the same): the format to rebuild from, or None to leave them. Views of
-    a later format are refused."""
-    if found is not None and found > VIEWS_FORMAT:
-        raise ViewsFromLaterRelease(jurisdiction, found)
-    if found == VIEWS_FORMAT or (found is None and not built):
-        return None
-    return found or 1
 
 
 class JurisdictionViews(TrackingRecorder, ABC):
@@ -274,33 +203,65 @@ class JurisdictionViews(TrackingRecorder, ABC):
 
     jurisdiction: str
 
-    @abstractmethod
-    def upgrade(self, keep: Sequence[TopicPartition] = ()) -> int | None:
-        """Bring the views to this release's format (VIEWS_FORMAT), in one transaction that
-        concurrent openers take in turn: views of an earlier format are emptied for a rebuild
-        from offset 0 (keep's positions kept, as reset() does) and the earlier format returned;
-        current or new views are left as they are (None). Views of a later format raise
-        ViewsFromLaterRelease."""
+    dialect: Dialect  # how this backend spells the declaration (projections/view_ddl.py)
 
-    def _settle_format(
-        self, cursor: Any, found: int | None, built: bool, keep: Sequence[TopicPartition]
-    ) -> int | None:
-        """upgrade()'s decision, inside its transaction: found is the recorded format (None
-        when none is), built whether the views hold positions all the same."""
-        earlier = stale_format(found, built, self.jurisdiction)
-        if earlier is not None:
-            self._reset(cursor, keep)
-        elif found is None:
-            self._stamp(cursor)
-        return earlier
+    @abstractmethod
+    def _format_transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction on these views that processes opening them at once take in
+        turn (its cursor)."""
+
+    @abstractmethod
+    def _read_format(self, cursor: Any) -> tuple[int | None, bool]:
+        """The recorded format (None when none is) and whether the views hold positions."""
+
+    def _run(self, cursor: Any, statements: Sequence[Any]) -> None:
+        for statement in statements:
+            cursor.execute(statement)
+
+    def _open_tables(self) -> None:
+        """At opening: new views get this release's tables and are stamped with its format;
+        views of this format get any table, index or SQL view they lack. Views of another
+        format are left as they are for upgrade()."""
+        with self._format_transaction() as cursor:
+            found, built = self._read_format(cursor)
+            if found == VIEWS_FORMAT or (found is None and not built):
+                self._run(cursor, self.dialect.declaration())
+                if found is None:
+                    self._stamp(cursor)
+
+    def upgrade(self, keep: Sequence[TopicPartition] = ()) -> int | None:
+        """Bring the views to this release's format (VIEWS_FORMAT) by the migrations after
+        theirs (projections/migrations.py), in one transaction that concurrent openers take in
+        turn. If one of them needs a rebuild, the view tables are created anew from the
+        declaration and emptied for a rebuild from offset 0 (keep's positions kept, as reset()
+        does) and the earlier format is returned; otherwise the views are altered in place,
+        rows and positions kept, and None returned, as for views of this format. Views of a
+        later format raise ViewsFromLaterRelease, nothing altered."""
+        with self._format_transaction() as cursor:
+            found, built = self._read_format(cursor)
+            pending = plan(found, built, self.jurisdiction)
+            if pending is not None and pending.rebuild:
+                self._run(cursor, recreate(self.dialect))
+                self._reset(cursor, keep)
+                return pending.earlier
+            if pending is not None:
+                for done in migrate(cursor, self.dialect, pending, self._run):
+                    log.info("views %s migrated in place to %s", self.jurisdiction, done)
+            elif found is None:  # new views (opened before they were stamped)
+                self._run(cursor, self.dialect.declaration())
+            if found != VIEWS_FORMAT:
+                self._stamp(cursor)
+            return None
 
     @abstractmethod
     def _reset(self, cursor: Any, keep: Sequence[TopicPartition]) -> None:
         """reset() inside a transaction; it stamps the views with this release's format."""
 
-    @abstractmethod
     def _stamp(self, cursor: Any) -> None:
         """Record that the views are of this release's format (VIEWS_FORMAT)."""
+        formats = self.dialect.name("views_format")
+        cursor.execute(f"DELETE FROM {formats}")
+        cursor.execute(f"INSERT INTO {formats} VALUES ({VIEWS_FORMAT})")
 
     @abstractmethod
     def apply(
@@ -375,12 +336,17 @@ class JurisdictionViews(TrackingRecorder, ABC):
     def all_chain_heads(self) -> dict[str, ChainHead]:
         """Every aggregate's last verified (version, hash)."""
 
-    @abstractmethod
     def reset(self, keep: Sequence[TopicPartition] = ()) -> None:
         """Empty every view table and forget every position but those of keep (one
         transaction): a rebuild. The node's data keys outlive its views, so a rebuild keeps
         its place on the keys topic rather than unwrapping every grant again. Emptied views
-        are of this release's format."""
+        are of this release's format: views of another (a later release's) get this release's
+        tables, whatever shape that format gave them."""
+        with self._format_transaction() as cursor:
+            found, _ = self._read_format(cursor)
+            if found != VIEWS_FORMAT:
+                self._run(cursor, recreate(self.dialect))
+            self._reset(cursor, keep)
 
     def digest(self) -> str:
         """SHA-256 over every row of every view table, in a canonical order: two views hold the

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+__all__ = ["NodeLock"]
+
 
 class NodeLock:
     """A reentrant lock that knows its owner and depth, so that it can be given up."""

@@ -23,6 +23,8 @@ from typing import Any
 import psycopg
 from psycopg.sql import SQL, Identifier
 
+__all__ = ["CommitNotices"]
+
 log = logging.getLogger(__name__)
 
 

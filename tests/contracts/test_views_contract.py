@@ -17,6 +17,7 @@ from psycopg.sql import SQL, Literal
 from ledger.crypto import MasterKey, new_data_key
 from ledger.keystore import MemoryKeyStore
 from projections.claims import PartitionTaken
+from projections.migrations import MIGRATIONS
 from projections.postgres_views import PostgresJurisdictionViews, views_schema
 from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.views import (
@@ -35,6 +36,8 @@ TP = TopicPartition("ledger.events.GT", 0)
 OTHER = TopicPartition("ledger.events.GT", 1)
 KEYS = TopicPartition("ledger.keys", 0)
 SetFormat = Callable[[JurisdictionViews, "int | None"], None]
+# A format the views of which are rebuilt (the last migration that says so comes after it).
+BEFORE_REBUILD = max(m.to_format for m in MIGRATIONS if m.rebuild) - 1
 
 
 def row(n: int = 1, version: int = 1, **changes: object) -> CaseRow:
@@ -81,7 +84,7 @@ class ViewsContract:
         assert views.upgrade() is None, "new views are of this release's format"
         views.apply([row(1)], [tracking_at(TP, 4), tracking_at(KEYS, 9)])
         assert views.upgrade(keep=[KEYS]) is None and views.cases() == [row(1)]
-        for n, earlier in enumerate((None, VIEWS_FORMAT - 1), start=2):  # None: built before formats
+        for n, earlier in enumerate((None, BEFORE_REBUILD), start=2):  # None: built before formats
             views.apply([row(n)], [tracking_at(TP, 4 + n)])
             set_format(views, earlier)
             assert views.upgrade(keep=[KEYS]) == (earlier or 1)
@@ -97,7 +100,7 @@ class ViewsContract:
         self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews], set_format: SetFormat
     ) -> None:
         views.apply([row(1)], [tracking_at(TP, 4)])
-        set_format(views, VIEWS_FORMAT - 1)
+        set_format(views, BEFORE_REBUILD)
         start = threading.Barrier(4)
         results: list[int | None] = []
 
@@ -112,7 +115,7 @@ class ViewsContract:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
-        assert sorted(results, key=str) == [VIEWS_FORMAT - 1, None, None, None]
+        assert sorted(results, key=str) == [BEFORE_REBUILD, None, None, None]
         assert views.cases() == []
 
     def test_rows_and_positions_are_written_together(self, views: JurisdictionViews) -> None:
