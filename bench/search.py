@@ -34,7 +34,7 @@ from bench.corpus import Report, _noisy, generate
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.access_rules import load as load_rules
 from ledger.crypto import MasterKey, new_data_key
-from ledger.keystore import MemoryKeyStore
+from ledger.memory_key_store import MemoryKeyStore
 from projections.postgres_views import PostgresJurisdictionViews, views_schema
 from projections.rows import age_band
 from projections.sqlite_views import SQLiteJurisdictionViews

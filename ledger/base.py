@@ -36,8 +36,9 @@ from ledger.crypto import MasterKey, new_data_key
 from ledger.errors import CaseNotFound, ConsentRequired, NotFound, VersionConflict
 from ledger.events import DIGEST_LENGTH, LedgerAggregate, with_digest
 from ledger.group_commit import GroupCommit
-from ledger.keystore import KeyStore, MemoryKeyStore
+from ledger.keystore import KeyStore
 from ledger.match import Match
+from ledger.memory_key_store import MemoryKeyStore
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
 from ledger.sealed_store import SealingMapper
 

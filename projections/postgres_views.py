@@ -150,13 +150,7 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
                 "cases": [self.dialect.encode_values("cases", c) for c in cases],
                 "forensic": [encode("forensic", f) for f in forensic],
             }
-            for table, values in batches.items():
-                if values:
-                    copy_sql, merge_sql = sql.stage[table]
-                    with cursor.copy(copy_sql) as copy:
-                        for value in values:
-                            copy.write_row(value)
-                    cursor.execute(merge_sql)
+            self._stage(cursor, batches)
             if restored:
                 cursor.executemany(sql.timeline_restore, [_restored(e) for e in restored])
             if purged:
@@ -177,6 +171,16 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         self._claims.committed(trackings)
         self.view_keys.destroy([*purged, *removed])
         self.changed([r.case_id for r in rows], [*purged, *removed], serial)
+
+    def _stage(self, cursor: Any, batches: Mapping[str, Sequence[Sequence[Any]]]) -> None:
+        """Each table's rows by COPY into its staging table, then one merge statement."""
+        for table, values in batches.items():
+            if values:
+                copy_sql, merge_sql = self._sql.stage[table]
+                with cursor.copy(copy_sql) as copy:
+                    for value in values:
+                        copy.write_row(value)
+                cursor.execute(merge_sql)
 
     def all_chain_heads(self) -> dict[str, ChainHead]:
         found = self._query(self._sql.heads)

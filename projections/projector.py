@@ -14,7 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
-from ledger.keystore import KeyStore, MemoryKeyStore, parse_key_id
+from ledger.keystore import KeyStore, parse_key_id
+from ledger.memory_key_store import MemoryKeyStore
 from projections.access import AccessPolicy, OwnCasesOnly
 from projections.checks import Unapplicable, check_envelope
 from projections.refold import refold
@@ -34,8 +35,9 @@ from projections.views import (
 from projections.withheld import withheld_here
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
+from topics.dead_letters import DeadLetters
 from topics.grants import disclosed_by, grant_context, granted
-from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
+from topics.log import EventLog, LogRecord, TopicPartition
 from topics.mapping import CREATION_EVENTS, open_record
 from topics.reader import LogReader, decode_batch
 from topics.run_signatures import Checked
@@ -81,7 +83,7 @@ class Projector:
         self.keys = keys
         self.data_keys: KeyStore = data_keys or MemoryKeyStore(MasterKey(new_data_key()))
         self.recipient = recipient
-        self._deadletters: Publisher | None = None
+        self._deadletters: DeadLetters | None = None
         self.worker = ""  # set in a worker process that projects a share of the partitions
         self._upgraded = False
         self._ends: dict[TopicPartition, int] = {}  # where the last pass read the events to
@@ -440,39 +442,13 @@ class Projector:
 
     def dead_letter(self, record: LogRecord, reason: str) -> None:
         """Publish the record, untouched, with the reason and where it came from."""
-        log.warning(
-            "views %s: %s[%d]@%d dead-lettered: %s",
-            self.jurisdiction,
-            record.topic,
-            record.partition,
-            record.offset,
-            reason,
-        )
-        topic = self.catalogue.deadletter(self.node)
-        if self._deadletters is None:
-            self.event_log.create_topics([topic])
-            self._deadletters = self.event_log.publisher(
-                f"{self.catalogue.prefix}caseledger-deadletter-{self.node}-{self.jurisdiction}{self.worker}"
+        if self._deadletters is None:  # a worker's id is known only once it runs
+            self._deadletters = DeadLetters(
+                *(self.event_log, self.catalogue, self.node, f"views {self.jurisdiction}"),
+                f"{self.catalogue.prefix}caseledger-deadletter-{self.node}-{self.jurisdiction}{self.worker}",
+                (("jurisdiction", self.jurisdiction.encode()),),
             )
-        headers = (
-            ("reason", reason.encode()),
-            ("source_topic", record.topic.encode()),
-            ("source_partition", str(record.partition).encode()),
-            ("source_offset", str(record.offset).encode()),
-            ("jurisdiction", self.jurisdiction.encode()),
-            *record.headers,
-        )
-        self._deadletters.publish(
-            [
-                OutgoingRecord(
-                    topic.name,
-                    record.key or b"",
-                    record.value or b"",
-                    headers,
-                    record.timestamp_ms,
-                )
-            ]
-        )
+        self._deadletters.send(record, reason)
 
     def close(self) -> None:
         if self._deadletters is not None:

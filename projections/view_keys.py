@@ -28,7 +28,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from ledger.crypto import MasterKey, Refused, new_data_key, open_sealed, seal
-from ledger.keystore import KeyStore, MemoryKeyStore, key_id_for
+from ledger.keystore import KeyStore, key_id_for
+from ledger.memory_key_store import MemoryKeyStore
 
 __all__ = ["TOKEN_BYTES", "VIEWS_TIER", "ViewKeys", "name_words"]
 

@@ -64,7 +64,7 @@ from services.api_search import add_case_list
 from services.bootstrap import Node
 from services.candidates import Candidates, listed
 from services.family_pages import add_family_pages
-from services.node_lock import NodeLock
+from services.node_lock import NodeLock, share_with_group_commit
 from services.operations import add_operations
 from services.pages import add_pages
 from services.photos import MAX_PHOTO_BYTES, MEDIA_TYPES, PhotoAltered, PhotoStore, photo_of
@@ -79,7 +79,7 @@ from services.web_security import (
     attempt_keys,
 )
 
-__all__ = ["BINARY", "MAX_BODY_BYTES", "Purpose", "create_app"]
+__all__ = ["BINARY", "MAX_BODY_BYTES", "Purpose", "add_middleware", "create_app"]
 
 log = logging.getLogger(__name__)
 BINARY = {"type": "string", "format": "binary"}
@@ -90,13 +90,24 @@ assert set(get_args(Purpose)) == set(PURPOSES), "the API's purposes are the voca
 MAX_BODY_BYTES = 1_000_000
 
 
+def add_middleware(app: FastAPI, node: Node, max_body_bytes: int) -> None:
+    """Admission (503 + Retry-After rather than timeouts), body limits, same-origin forms,
+    contained errors, security headers and CSV lists, outermost last."""
+    admit = node.settings
+    add_admission(app, admit.api_max_commands, admit.api_retry_after_s, admit.api_max_wait_s, admit.node)
+    larger = {"/photos": MAX_PHOTO_BYTES, "/imports": MAX_IMPORT_BYTES}
+    app.add_middleware(BodyLimit, limit=max_body_bytes, larger=larger)
+    app.add_middleware(SameOrigin)
+    app.add_middleware(Contained)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(CsvLists)  # Accept: text/csv on the lists (services/api_export.py)
+
+
 def create_app(
     node: Node, tokens: TokenStore, *, max_body_bytes: int = MAX_BODY_BYTES, catch_up: bool = False
 ) -> FastAPI:
-    """The API of one node. Calls into the node are serialised: its stores are not all
-    safe to share between threads. On PostgreSQL a command gives the lock up while it reads
-    its claim and while it waits for its commit, so that the next commands decide meanwhile
-    and commit with it (ledger/group_commit.py, services/node_lock.py).
+    """The API of one node. Calls into the node are serialised (services/node_lock.py: on
+    PostgreSQL a command waiting for its commit lets the next ones decide and join it).
     catch_up: publish and project before each read of the views (a node without background
     relay and projector threads); `caseledger serve` runs those threads instead."""
     rules: AccessRules | None = load_rules(node.settings.access_rules) if node.settings.access_rules else None
@@ -110,22 +121,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.node = node
-    if node.ledger.group is not None:
-        group = node.ledger.group
-        group.waiting = lock.released
-        node.ledger.claims.waiting = lock.released  # its read of a command id's claim, too
-        app.state.metrics_extra = [
-            *getattr(app.state, "metrics_extra", []),
-            lambda: group.metrics(node.settings.node),
-        ]
-    larger = {"/photos": MAX_PHOTO_BYTES, "/imports": MAX_IMPORT_BYTES}
-    admit = node.settings  # services/api_admission.py: 503 + Retry-After rather than timeouts
-    add_admission(app, admit.api_max_commands, admit.api_retry_after_s, admit.api_max_wait_s, admit.node)
-    app.add_middleware(BodyLimit, limit=max_body_bytes, larger=larger)
-    app.add_middleware(SameOrigin)
-    app.add_middleware(Contained)
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(CsvLists)  # Accept: text/csv on the lists (services/api_export.py)
+    grouped = share_with_group_commit(lock, node, app.state)
+    add_middleware(app, node, max_body_bytes)
     add_operations(app, node, lock)
     guard = Guard(SessionStore(), LoginThrottle(node.settings.login_attempts, node.settings.login_lockout_s))
 
@@ -257,7 +254,7 @@ def create_app(
             sync(who.jurisdiction)
             # The new case is read with the node's lock given up (a read of the event store,
             # while the next requests decide theirs); the check itself holds it.
-            with lock.released() if node.ledger.group is not None else contextlib.nullcontext():
+            with lock.released() if grouped else contextlib.nullcontext():
                 case = node.ledger.get_case(uuid.UUID(case_id))
             found = candidates.at_report(
                 who.jurisdiction, case_id, who.credential.actor, who.purpose, "http", case=case

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["NodeLock"]
+__all__ = ["NodeLock", "share_with_group_commit"]
 
 
 class NodeLock:
@@ -71,3 +71,16 @@ class NodeLock:
                 yield
             finally:
                 self._pinned -= 1
+
+
+def share_with_group_commit(lock: NodeLock, node: Any, state: Any) -> bool:
+    """On a ledger that commits in groups (PostgreSQL), a command gives the API's lock up while
+    it waits for its commit and while it reads its claim; the writer's counts join /metrics
+    (state: the app's). Whether the node's ledger groups its commits."""
+    group = node.ledger.group
+    if group is None:
+        return False
+    group.waiting = lock.released
+    node.ledger.claims.waiting = lock.released
+    state.metrics_extra = [*getattr(state, "metrics_extra", []), lambda: group.metrics(node.settings.node)]
+    return True

@@ -35,7 +35,8 @@ from ledger.access_rules import AccessRules
 from ledger.linkage import SCHEMA_VERSION, Encoding, LinkageError, candidates, encode, secret_id
 from ledger.tiers import is_minor
 from topics.catalogue import Catalogue
-from topics.log import EventLog, LogRecord, OutgoingRecord, Publisher, TopicPartition
+from topics.dead_letters import DeadLetters
+from topics.log import EventLog, LogRecord, OutgoingRecord, TopicPartition
 from topics.reader import LogReader
 from topics.run_signatures import Verify
 from topics.signing import GENESIS, NodeKey, signed_bytes
@@ -327,7 +328,10 @@ class LinkageFinder:
         self.requests: dict[str, DisclosureRequest] = {}  # routed here, for the designated roles
         # origin -> (when, the linkage secret) of the newest rotation it announced
         self.rotated: dict[str, tuple[datetime, str]] = {}
-        self._deadletters: Publisher | None = None
+        self._deadletters = DeadLetters(
+            *(event_log, catalogue, node, f"linkage {node}"),
+            f"{catalogue.prefix}caseledger-linkage-deadletter-{node}",
+        )
 
     def run_once(self) -> list[Found]:
         """Read what is new on every linkage topic, then report the new candidate pairs."""
@@ -470,33 +474,8 @@ class LinkageFinder:
         return out
 
     def _dead_letter(self, record: LogRecord, reason: str) -> None:
-        log.warning(
-            "linkage %s: %s[%d]@%d dead-lettered: %s",
-            self.node,
-            record.topic,
-            record.partition,
-            record.offset,
-            reason,
-        )
         self.rejected.append((record, reason))
-        topic = self.catalogue.deadletter(self.node)
-        if self._deadletters is None:
-            self.event_log.create_topics([topic])
-            self._deadletters = self.event_log.publisher(
-                f"{self.catalogue.prefix}caseledger-linkage-deadletter-{self.node}"
-            )
-        headers = (
-            ("reason", reason.encode()),
-            ("source_topic", record.topic.encode()),
-            ("source_partition", str(record.partition).encode()),
-            ("source_offset", str(record.offset).encode()),
-            *record.headers,
-        )
-        self._deadletters.publish(
-            [OutgoingRecord(topic.name, record.key or b"", record.value or b"", headers, record.timestamp_ms)]
-        )
+        self._deadletters.send(record, reason)
 
     def close(self) -> None:
-        if self._deadletters is not None:
-            self._deadletters.close()
-            self._deadletters = None
+        self._deadletters.close()

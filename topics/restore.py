@@ -23,8 +23,9 @@ from ledger.audit import ReadLog
 from ledger.case import MissingPersonCase
 from ledger.crypto import RecipientKey, Refused, unwrap
 from ledger.errors import LedgerError
-from ledger.keystore import KeyStore, MemoryKeyStore
+from ledger.keystore import KeyStore
 from ledger.match import Match
+from ledger.memory_key_store import MemoryKeyStore
 from ledger.remains import UnidentifiedRemains
 from ledger.sample import Sample
 from topics.avro import SchemaRegistry, UndecodableMessage

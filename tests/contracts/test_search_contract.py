@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ledger.crypto import MasterKey, new_data_key
-from ledger.keystore import MemoryKeyStore
+from ledger.memory_key_store import MemoryKeyStore
 from projections.postgres_views import PostgresJurisdictionViews
 from projections.rows import public_only
 from projections.search_index import index_for

@@ -15,7 +15,7 @@ from eventsourcing.persistence import IntegrityError
 from psycopg.sql import SQL, Literal
 
 from ledger.crypto import MasterKey, new_data_key
-from ledger.keystore import MemoryKeyStore
+from ledger.memory_key_store import MemoryKeyStore
 from projections.claims import PartitionTaken
 from projections.migrations import MIGRATIONS
 from projections.postgres_views import PostgresJurisdictionViews, views_schema

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from ledger.crypto import MasterKey, new_data_key
-from ledger.keystore import MemoryKeyStore
+from ledger.memory_key_store import MemoryKeyStore
 from projections.migrations import MIGRATIONS
 from projections.postgres_views import PostgresJurisdictionViews, views_schema
 from projections.sqlite_views import SQLiteJurisdictionViews

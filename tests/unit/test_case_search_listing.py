@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ledger.crypto import MasterKey, new_data_key
-from ledger.keystore import MemoryKeyStore
+from ledger.memory_key_store import MemoryKeyStore
 from projections.rows import public_only
 from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.views import CaseRow, tracking_at

@@ -279,7 +279,7 @@ def test_the_rules_withhold_a_case_from_every_reader_of_the_country_whatever_the
 def granting_for(ledger: CaseLedger, nationality: str) -> Any:
     """The relay's key granting under the sample rules, every reader holding a key."""
     from ledger.crypto import MasterKey, RecipientKey, new_data_key
-    from ledger.keystore import MemoryKeyStore
+    from ledger.memory_key_store import MemoryKeyStore
     from services.bootstrap import readers_by_rules, withheld_readers
     from topics.avro import SchemaRegistry
     from topics.catalogue import Catalogue

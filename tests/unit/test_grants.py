@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
-from ledger.keystore import MemoryKeyStore
+from ledger.memory_key_store import MemoryKeyStore
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.grants import Granting, grant_context

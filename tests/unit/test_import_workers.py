@@ -16,7 +16,7 @@ import pytest
 
 from ledger.application import CaseLedger
 from ledger.crypto import MasterKey, new_data_key
-from ledger.keystore import MemoryKeyStore
+from ledger.memory_key_store import MemoryKeyStore
 from services.importing import Importer, Record, RowResult, refuse_duplicates
 from tests.unit.test_importing import CASEWORKER, person
 

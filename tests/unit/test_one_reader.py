@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ledger.crypto import MasterKey, RecipientKey, new_data_key
-from ledger.keystore import MemoryKeyStore
+from ledger.memory_key_store import MemoryKeyStore
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.grants import Granting, GrantRuns, grant_digest

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger.crypto import MasterKey, new_data_key
-from ledger.keystore import MemoryKeyStore
+from ledger.memory_key_store import MemoryKeyStore
 from tests.unit.test_avro_framing import case_reported_record
 from topics.avro import SchemaRegistry
 from topics.mapping import open_envelope, open_record, seal_envelope

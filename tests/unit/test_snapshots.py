@@ -8,7 +8,7 @@ from pathlib import Path
 from ledger.application import CaseLedger
 from ledger.commands import CloseCase, LinkCases, RecordSighting, ReopenCase
 from ledger.crypto import MasterKey, new_data_key
-from ledger.keystore import MemoryKeyStore
+from ledger.memory_key_store import MemoryKeyStore
 from ledger.values import Place
 from tests.factories import ctx, report
 
