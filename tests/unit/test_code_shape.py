@@ -45,7 +45,6 @@ LONG_FUNCTIONS = {
     ("services/api_imports.py", "add_imports"): 87,
     ("services/feed.py", "_decide"): 82,
     ("services/cli_commands.py", "make"): 80,
-    ("projections/postgres_views.py", "apply"): 79,
     ("ledger/access_rules.py", "_agreement"): 79,
     ("services/api_candidates.py", "add_candidates"): 74,
     ("services/cli_import.py", "run_import"): 73,
