@@ -17,6 +17,7 @@ from kafka.errors import (
 )
 
 from topics.catalogue import TopicDefinition
+from topics.kafka_bounded import bounded
 from topics.kafka_group import KafkaMembership
 from topics.log import (
     MAX_RECORD_BYTES,
@@ -34,6 +35,9 @@ from topics.log import (
 
 # Fast group joins and failure detection; sensible for one node on loopback and in tests.
 _CLIENT = {"request_timeout_ms": 30000, "reconnect_backoff_max_ms": 2000}
+# The longest a commit or an abort may take (topics/kafka_bounded.py): after that the
+# publisher is dropped, and the next one's init_transactions() settles what was left.
+_TRANSACTION_S, _ABORT_S = 60.0, 10.0
 
 
 def _ktp(tp: TopicPartition) -> KafkaTP:
@@ -236,7 +240,7 @@ class _KafkaPublisher(Publisher):
                 sent = future.get(timeout=0)  # surfaces a failed send before committing
                 where = KafkaTP(sent.topic, sent.partition)
                 written[where] = max(written.get(where, -1), sent.offset)
-            producer.commit_transaction()
+            bounded(producer.commit_transaction, _TRANSACTION_S, "commit_transaction")
             self._await_visible(written)
         except MessageSizeTooLargeError as error:
             self._abort()
@@ -271,7 +275,7 @@ class _KafkaPublisher(Publisher):
     def _abort(self) -> None:
         # If this fails, the coordinator aborts the transaction on timeout or on the next init.
         with contextlib.suppress(KafkaError):
-            self._producer.abort_transaction()
+            bounded(self._producer.abort_transaction, _ABORT_S, "abort_transaction")
 
     def close(self) -> None:
         self._producer.close(timeout=5)
