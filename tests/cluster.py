@@ -128,18 +128,20 @@ class Cluster:
             admin.close()
         return int(next(p["leader_id"] for p in described["partitions"] if p["partition_index"] == partition))
 
-    def in_sync(self, topics: list[str]) -> bool:
-        """Whether every partition of these topics has all three replicas in sync again."""
+    def out_of_sync(self, topics: list[str]) -> list[str]:
+        """The partitions of these topics without a leader or with fewer than three replicas
+        in sync, as `topic[partition] leader L isr [..]`."""
         admin = self._admin()
         try:
             described = admin.describe_topics(topics)
         finally:
             admin.close()
-        return all(
-            len(p["isr_nodes"]) == self.BROKERS and p["leader_id"] >= 0
+        return [
+            f"{t['name']}[{p['partition_index']}] leader {p['leader_id']} isr {sorted(p['isr_nodes'])}"
             for t in described
             for p in t["partitions"]
-        )
+            if len(p["isr_nodes"]) < self.BROKERS or p["leader_id"] < 0
+        ]
 
     # ------------------------------------------------------------ PostgreSQL
     @property
