@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -135,8 +136,30 @@ class Projector:
         ends = self.event_log.end_offsets(tps)
         self._ends = ends
         if self.recipient is not None:
-            self._consume(self.key_partitions(existing), timeout_s, self.apply_keys, grants=True)
+            keys = self.key_partitions(existing)
+            decided = self._grants_decided(keys, timeout_s)
+            self._consume(keys, timeout_s, self.apply_keys, decided, grants=True)
         return tps, ends
+
+    def _grants_decided(self, tps: list[TopicPartition], timeout_s: float) -> dict[TopicPartition, int]:
+        """The key grants' committed ends, once every grant written before now is decided. A
+        relay's transaction commits on each partition it wrote as its marker lands there: an
+        event may be visible on its topic while its grant, written before it, still waits for
+        its marker on `ledger.keys` (whose leader may just have died). Read to the committed
+        end alone, the views would apply that event without its key, closed for good (found
+        by bench/chaos.py); so they wait until the grants' committed end passes what was
+        written when the events' ends were taken."""
+        if not tps:
+            return {}
+        written = self.event_log.written_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ends = self.event_log.end_offsets(tps)
+            if all(ends[tp] >= written[tp] for tp in tps):
+                return ends
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"views for {self.jurisdiction}: key grants undecided for {timeout_s} s")
+            time.sleep(0.005)
 
     def consume_events(
         self,

@@ -66,6 +66,7 @@ class KafkaEventLog(EventLog):
         self.replication_factor = replication_factor  # None: as the cluster allows (replication())
         self.client_id = client_id
         self._consumer: Any = None
+        self._uncommitted: Any = None  # high watermarks (written_offsets)
         self._lock = threading.RLock()  # a KafkaConsumer is not thread-safe; relay and views share it
         # Readers closed after a clean read wait here for the next one: a new KafkaConsumer
         # connects and learns the cluster's metadata again, which cost a live views pass most
@@ -138,6 +139,19 @@ class KafkaEventLog(EventLog):
             found = self._metadata().end_offsets([_ktp(tp) for tp in tps])
             return {TopicPartition(k.topic, k.partition): int(v) for k, v in found.items()}
 
+    def written_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        with self._guard():
+            if self._uncommitted is None:
+                self._uncommitted = KafkaConsumer(
+                    bootstrap_servers=self.bootstrap,
+                    client_id=f"{self.client_id}-written",
+                    isolation_level="read_uncommitted",
+                    enable_auto_commit=False,
+                    **_CLIENT,
+                )
+            found = self._uncommitted.end_offsets([_ktp(tp) for tp in tps])
+            return {TopicPartition(k.topic, k.partition): int(v) for k, v in found.items()}
+
     def beginning_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         with self._guard():
             found = self._metadata().beginning_offsets([_ktp(tp) for tp in tps])
@@ -183,6 +197,9 @@ class KafkaEventLog(EventLog):
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+        if self._uncommitted is not None:
+            self._uncommitted.close()
+            self._uncommitted = None
         with self._pool_lock:
             idle, self._idle_readers = self._idle_readers, []
         for reader in idle:
