@@ -18,9 +18,14 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "compose" / "services"
@@ -109,24 +114,36 @@ class Cluster:
         ]
         return KafkaAdminClient(bootstrap_servers=",".join(live) or self.bootstrap, request_timeout_ms=10000)
 
+    def _ask(self, question: Callable[[KafkaAdminClient], T], timeout_s: float = 60) -> T:
+        """An admin request, asked again while a broker just restarted does not answer yet."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                admin = self._admin()
+                try:
+                    return question(admin)
+                finally:
+                    admin.close()
+            except KafkaError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+
     def controller(self) -> int:
         """The active controller: the leader of the KRaft quorum (__cluster_metadata)."""
-        admin = self._admin()
-        try:
-            quorum = admin.describe_metadata_quorum()
-        finally:
-            admin.close()
+        quorum = self._ask(lambda admin: admin.describe_metadata_quorum())
         [partition] = quorum["topics"][0]["partitions"]
         return int(partition["leader_id"])
 
     def leader(self, topic: str, partition: int) -> int:
-        """The broker leading one partition."""
-        admin = self._admin()
-        try:
-            (described,) = admin.describe_topics([topic])
-        finally:
-            admin.close()
-        return int(next(p["leader_id"] for p in described["partitions"] if p["partition_index"] == partition))
+        """The broker leading one partition (one with a leader: -1 is none yet)."""
+        deadline = time.monotonic() + 60
+        while True:
+            (described,) = self._ask(lambda admin: admin.describe_topics([topic]))
+            found = next(p["leader_id"] for p in described["partitions"] if p["partition_index"] == partition)
+            if found >= 0 or time.monotonic() > deadline:
+                return int(found)
+            time.sleep(1.0)
 
     def out_of_sync(self, topics: list[str]) -> list[str]:
         """The partitions of these topics without a leader or with fewer than three replicas
