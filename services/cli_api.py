@@ -167,6 +167,11 @@ def token_revoke(token_id: str) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--no-api", is_flag=True, help="Run the relay and the views only.")
 @click.option(
+    "--no-relay",
+    is_flag=True,
+    help="Leave publishing to a relay run apart (`caseledger relay --follow`), supervised on its own.",
+)
+@click.option(
     "--views-group",
     is_flag=True,
     help="Keep the views as one member of each jurisdiction's projection group, beside `views-worker` "
@@ -185,6 +190,7 @@ def serve(
     no_api: bool,
     feeds: tuple[str, ...],
     views_group: bool,
+    no_relay: bool,
 ) -> None:
     """Run the node: its API, the relay that publishes its events, its views and the consular
     feeds asked for, until interrupted (Ctrl-C)."""
@@ -193,7 +199,11 @@ def serve(
         if views_group and not (node.settings.database_url and node.settings.kafka_bootstrap):
             raise UserError("--views-group: a projection group needs Kafka and PostgreSQL")
         stop = threading.Event()
-        workers = [threading.Thread(target=node.relay.run, args=(stop,), name="relay", daemon=True)]
+        workers = (
+            []
+            if no_relay
+            else [threading.Thread(target=node.relay.run, args=(stop,), name="relay", daemon=True)]
+        )
         workers += [
             threading.Thread(
                 target=_group_worker(node.projector(j)).run if views_group else node.projector(j).run,

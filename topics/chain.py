@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 from psycopg.sql import SQL, Identifier
 
+from topics.pg_connection import Reconnecting
+
 __all__ = ["ChainStore", "Link", "MemoryChainStore", "PostgresChainStore", "SQLiteChainStore"]
 
 Link = tuple[str, int, bytes]  # aggregate id, version, chain hash
@@ -76,7 +78,7 @@ class SQLiteChainStore(ChainStore):
 
 class PostgresChainStore(ChainStore):
     def __init__(self, conninfo: dict[str, Any], schema: str) -> None:
-        self._connection = psycopg.connect(**{k: v for k, v in conninfo.items() if v}, autocommit=True)
+        self._pg = Reconnecting(conninfo)  # outlives a server restart (topics/pg_connection.py)
         self._lock = threading.Lock()
         table = SQL("{}.relay_chain").format(Identifier(schema))
         self._connection.execute(
@@ -101,6 +103,10 @@ class PostgresChainStore(ChainStore):
             .as_string(self._connection)
         )
 
+    @property
+    def _connection(self) -> psycopg.Connection[Any]:
+        return self._pg.connection
+
     def get(self, aggregate_id: str, version: int) -> bytes | None:
         with self._lock:
             row = self._connection.execute(self._select, (aggregate_id, version)).fetchone()
@@ -111,4 +117,4 @@ class PostgresChainStore(ChainStore):
             self._connection.cursor().executemany(self._insert, links)
 
     def close(self) -> None:
-        self._connection.close()
+        self._pg.close()

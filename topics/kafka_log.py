@@ -17,6 +17,7 @@ from kafka.errors import (
 )
 
 from topics.catalogue import TopicDefinition
+from topics.kafka_bounded import bounded
 from topics.kafka_group import KafkaMembership
 from topics.log import (
     MAX_RECORD_BYTES,
@@ -36,6 +37,9 @@ __all__ = ["KafkaEventLog", "replication"]
 
 # Fast group joins and failure detection; sensible for one node on loopback and in tests.
 _CLIENT = {"request_timeout_ms": 30000, "reconnect_backoff_max_ms": 2000}
+# The longest a commit or an abort may take (topics/kafka_bounded.py): after that the
+# publisher is dropped, and the next one's init_transactions() settles what was left.
+_TRANSACTION_S, _ABORT_S = 60.0, 10.0
 
 
 def _ktp(tp: TopicPartition) -> KafkaTP:
@@ -64,6 +68,7 @@ class KafkaEventLog(EventLog):
         self.replication_factor = replication_factor  # None: as the cluster allows (replication())
         self.client_id = client_id
         self._consumer: Any = None
+        self._uncommitted: Any = None  # high watermarks (written_offsets)
         self._lock = threading.RLock()  # a KafkaConsumer is not thread-safe; relay and views share it
         # Readers closed after a clean read wait here for the next one: a new KafkaConsumer
         # connects and learns the cluster's metadata again, which cost a live views pass most
@@ -150,6 +155,19 @@ class KafkaEventLog(EventLog):
             found = self._metadata().end_offsets([_ktp(tp) for tp in tps])
             return {TopicPartition(k.topic, k.partition): int(v) for k, v in found.items()}
 
+    def written_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        with self._guard():
+            if self._uncommitted is None:
+                self._uncommitted = KafkaConsumer(
+                    bootstrap_servers=self.bootstrap,
+                    client_id=f"{self.client_id}-written",
+                    isolation_level="read_uncommitted",
+                    enable_auto_commit=False,
+                    **_CLIENT,
+                )
+            found = self._uncommitted.end_offsets([_ktp(tp) for tp in tps])
+            return {TopicPartition(k.topic, k.partition): int(v) for k, v in found.items()}
+
     def beginning_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         with self._guard():
             found = self._metadata().beginning_offsets([_ktp(tp) for tp in tps])
@@ -205,6 +223,9 @@ class KafkaEventLog(EventLog):
             if self._lister is not None:
                 self._lister.close()
                 self._lister = None
+        if self._uncommitted is not None:
+            self._uncommitted.close()
+            self._uncommitted = None
         with self._pool_lock:
             idle, self._idle_readers = self._idle_readers, []
         for reader in idle:
@@ -262,7 +283,7 @@ class _KafkaPublisher(Publisher):
                 sent = future.get(timeout=0)  # surfaces a failed send before committing
                 where = KafkaTP(sent.topic, sent.partition)
                 written[where] = max(written.get(where, -1), sent.offset)
-            producer.commit_transaction()
+            bounded(producer.commit_transaction, _TRANSACTION_S, "commit_transaction")
             self._await_visible(written)
         except MessageSizeTooLargeError as error:
             self._abort()
@@ -297,7 +318,7 @@ class _KafkaPublisher(Publisher):
     def _abort(self) -> None:
         # If this fails, the coordinator aborts the transaction on timeout or on the next init.
         with contextlib.suppress(KafkaError):
-            self._producer.abort_transaction()
+            bounded(self._producer.abort_transaction, _ABORT_S, "abort_transaction")
 
     def close(self) -> None:
         self._producer.close(timeout=5)

@@ -14,6 +14,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.crypto import MasterKey
 from ledger.keystore import KeyRow, KeyStore
 from ledger.private_files import private_file
+from topics.pg_connection import Reconnecting
 
 _COLUMNS = "key_id, aggregate_id, tier, generation, wrapped"
 
@@ -25,7 +26,7 @@ class PostgresKeyStore(KeyStore):
         super().__init__(master)
         self.conninfo = {k: conninfo.get(k) for k in ("dbname", "host", "port")}
         self.schema = schema
-        self._connection = psycopg.connect(**{k: v for k, v in conninfo.items() if v}, autocommit=True)
+        self._pg = Reconnecting(conninfo)  # outlives a server restart (topics/pg_connection.py)
         self._table = SQL("{}.data_keys").format(Identifier(schema))
         self._insert_many_sql: str | None = None
         self._connection.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
@@ -44,6 +45,10 @@ class PostgresKeyStore(KeyStore):
                 self._grants_table
             )
         )
+
+    @property
+    def _connection(self) -> psycopg.Connection[Any]:
+        return self._pg.connection
 
     def _query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return self._connection.execute(SQL(sql).format(self._table), args).fetchall()
@@ -147,7 +152,7 @@ class PostgresKeyStore(KeyStore):
             )
 
     def close(self) -> None:
-        self._connection.close()
+        self._pg.close()
 
 
 class SQLiteKeyStore(KeyStore):

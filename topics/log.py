@@ -161,6 +161,11 @@ class EventLog(ABC):
     def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """The offset after the last committed record of each partition."""
 
+    def written_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The offset after the last record written to each partition, committed or not yet
+        decided (Kafka's high watermark); where a commit is atomic, the end offsets."""
+        return self.end_offsets(tps)
+
     @abstractmethod
     def beginning_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]: ...
 

@@ -146,12 +146,17 @@ class Relay:
 
     def run_once(self) -> int:
         """Publish what is pending, one transaction per batch; return how many events went out."""
-        if self._position is None:
-            self._position = self.published_up_to()
+        # The publisher first: its init_transactions() fences any earlier relay of this origin
+        # and settles the transaction it left (a commit under way completes, its markers
+        # written; anything else aborts). Read before that, the topic's committed tail could
+        # miss a batch that commits a moment later, and the relay would publish it again.
         if self._publisher is None:
+            self._position = None
             self._publisher = self.event_log.publisher(
                 f"{self.catalogue.prefix}caseledger-relay-{self.origin}"
             )
+        if self._position is None:
+            self._position = self.published_up_to()
         published = 0
         while True:
             notifications = self.recorder.select_notifications(

@@ -1,65 +1,27 @@
 """A replicated cluster on one machine: `compose/services up --brokers 3 kafka` starts three
 KRaft brokers (each one of a three-voter controller quorum) on loopback; the topic catalogue
 replicates three times with min.insync.replicas 2, so an acknowledged write survives a broker's
-loss. The cluster here has its own state directory and ports, beside the suite's one broker."""
+loss. The cluster (tests/cluster.py, started once per session by tests/integration/conftest.py)
+has its own state directory and ports, beside the suite's one broker."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from tests.cluster import Cluster
 from topics.catalogue import Catalogue
 from topics.kafka_log import KafkaEventLog, replication
 from topics.log import LogUnavailable, OutgoingRecord, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "compose" / "services"
 pytestmark = pytest.mark.integration
-BASE = int(os.environ.get("CASELEDGER_CLUSTER_TEST_PORT", "29192"))
-
-
-class Cluster:
-    def __init__(self, state: Path) -> None:
-        self.state = state
-        self.env = {  # the jars are shared by every state directory: no second download
-            **{k: v for k, v in os.environ.items() if not k.startswith("CASELEDGER_")},
-            "CASELEDGER_SERVICES_DIR": str(state),
-            "CASELEDGER_KAFKA_PORT": str(BASE),
-            "CASELEDGER_KAFKA_CONTROLLER_PORT": str(BASE + 1),
-            "CASELEDGER_KAFKA_HEAP": "-Xms128m -Xmx384m",
-        }
-        self.bootstrap = ",".join(f"127.0.0.1:{BASE + 2 * n}" for n in range(3))
-
-    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(SCRIPT), *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-
-    def pid(self, broker: int) -> int:
-        return int((self.state / f"kafka-{broker}.pid").read_text())
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    state = Path(tempfile.mkdtemp(prefix="caseledger-cluster-"))
-    c = Cluster(state)
-    started = c.run("up", "--brokers", "3", "kafka")
-    try:
-        assert started.returncode == 0, started.stderr
-        yield c
-    finally:
-        c.run("down", "kafka", timeout=120)
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_replication_follows_the_cluster_size() -> None:
@@ -136,7 +98,7 @@ def test_a_write_acknowledged_survives_the_leaders_death(cluster: Cluster, uniqu
         )
     finally:
         log.close()
-        cluster.run("up", "--brokers", "3", "kafka")  # the killed broker back, for what follows
+        cluster.up()  # the killed broker back, for what follows
 
 
 def test_the_docker_compose_cluster_matches_the_scripts_layout() -> None:

@@ -2,7 +2,7 @@
 share one jurisdiction's events partitions through a Kafka consumer group with cooperative
 rebalancing; one is killed with SIGKILL while its partitions have records to go, another joins,
 and once they have caught up the views equal, by digest, a rebuild from zero. Positions stay in
-PostgreSQL with the rows: the group only assigns."""
+PostgreSQL with the rows: the group only assigns. On the three-broker cluster (tests/cluster.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
 from psycopg.sql import SQL
 
 from ledger.case import MissingPersonCase
 from services.bootstrap import Node, build_node
 from services.settings import Settings
+from tests.cluster import Cluster
 from tests.factories import report
 from tests.infrastructure import cli_env
 from topics.log import TopicPartition
@@ -30,10 +32,12 @@ STEP = 500  # cases recorded and relayed at a time: one event each
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str, database_url: str, unique: str, tmp_path: Path) -> Settings:
+def settings(cluster: Cluster, database_url: str, unique: str, tmp_path: Path) -> Settings:
+    """MX on the three-broker cluster (replication 3, min.insync.replicas 2), its views on the
+    suite's PostgreSQL."""
     return Settings(
         node="MX",
-        kafka_bootstrap=kafka_bootstrap,
+        kafka_bootstrap=cluster.bootstrap,
         database_url=database_url,
         topic_prefix=f"group{unique}.",
         data_dir=tmp_path / "MX",
@@ -79,7 +83,12 @@ class Group:
 
     def shares(self) -> dict[int, frozenset[TopicPartition]] | None:
         """Each member's partitions by process id, once the group is stable; else None."""
-        described = self.admin.describe_groups([self.name])[self.name]
+        try:
+            described = self.admin.describe_groups([self.name])[self.name]
+        except KafkaError as error:  # a cluster's group coordinator may be elected a moment late
+            if not error.retriable:
+                raise
+            return None
         if described["group_state"] != "Stable":
             return None
         self.protocol = described["protocol_data"]
