@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -43,7 +42,7 @@ from topics.mapping import CREATION_EVENTS, open_record
 from topics.reader import LogReader, decode_batch
 from topics.run_signatures import Checked
 from topics.signing import KeyRegistry
-from topics.watch import LogWatch, shared_listing
+from topics.watch import LogWatch, grants_decided, shared_listing
 
 __all__ = ["Projector"]
 
@@ -149,30 +148,10 @@ class Projector:
         positions = self.views.positions([*tps, *key_tps])
         self._positions = {tp: positions[tp] for tp in tps}
         if key_tps:
-            decided = self._grants_decided(key_tps, timeout_s)
+            decided = grants_decided(self.event_log, key_tps, timeout_s, f"views for {self.jurisdiction}")
             key_positions = {tp: positions[tp] for tp in key_tps}
             self._consume(key_tps, timeout_s, self.apply_keys, decided, grants=True, positions=key_positions)
         return tps, ends
-
-    def _grants_decided(self, tps: list[TopicPartition], timeout_s: float) -> dict[TopicPartition, int]:
-        """The key grants' committed ends, once every grant written before now is decided. A
-        relay's transaction commits on each partition it wrote as its marker lands there: an
-        event may be visible on its topic while its grant, written before it, still waits for
-        its marker on `ledger.keys` (whose leader may just have died). Read to the committed
-        end alone, the views would apply that event without its key, closed for good (found
-        by bench/chaos.py); so they wait until the grants' committed end passes what was
-        written when the events' ends were taken."""
-        if not tps:
-            return {}
-        written = self.event_log.written_offsets(tps)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            ends = self.event_log.end_offsets(tps)
-            if all(ends[tp] >= written[tp] for tp in tps):
-                return ends
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"views for {self.jurisdiction}: key grants undecided for {timeout_s} s")
-            time.sleep(0.005)
 
     def consume_events(
         self,

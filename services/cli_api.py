@@ -45,6 +45,8 @@ __all__ = [
 if TYPE_CHECKING:
     from types import FrameType
 
+    from services.bootstrap import Node
+
 
 def token_store(data_dir: Path) -> TokenStore:
     """The node's API credentials, beside its signing keys in the data directory."""
@@ -213,21 +215,7 @@ def serve(
             )
             for j in wanted
         ]
-        if feeds:
-            if not node.settings.access_rules:
-                raise UserError(
-                    "--feed: a consular feed needs the network's access rules (CASELEDGER_ACCESS_RULES)"
-                )
-            rules = load_rules(node.settings.access_rules)
-            workers += [
-                threading.Thread(
-                    target=FeedPublisher(ConsularFeed(node, rules, organisation)).run,
-                    args=(stop,),
-                    name=f"feed-{organisation}",
-                    daemon=True,
-                )
-                for organisation in feeds
-            ]
+        workers += _feed_threads(node, feeds, stop)
         for worker in workers:
             worker.start()
         where = "" if no_api else f"; API on http://{host}:{port} (OpenAPI at /openapi.json)"
@@ -249,6 +237,24 @@ def serve(
             stop.set()
             for worker in workers:
                 worker.join(timeout=10)
+
+
+def _feed_threads(node: Node, feeds: tuple[str, ...], stop: threading.Event) -> list[threading.Thread]:
+    """A thread keeping each consulate's feed on its topic (none when no feed is asked for)."""
+    if not feeds:
+        return []
+    if not node.settings.access_rules:
+        raise UserError("--feed: a consular feed needs the network's access rules (CASELEDGER_ACCESS_RULES)")
+    rules = load_rules(node.settings.access_rules)
+    return [
+        threading.Thread(
+            target=FeedPublisher(ConsularFeed(node, rules, organisation)).run,
+            args=(stop,),
+            name=f"feed-{organisation}",
+            daemon=True,
+        )
+        for organisation in feeds
+    ]
 
 
 def _group_worker(projector: Projector, group: str | None = None) -> GroupWorker:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from topics.log import EventLog, Reader, TopicPartition
 
-__all__ = ["LogWatch", "TopicListing", "shared_listing"]
+__all__ = ["LogWatch", "TopicListing", "grants_decided", "shared_listing"]
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +97,26 @@ class LogWatch:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+
+
+def grants_decided(
+    event_log: EventLog, tps: list[TopicPartition], timeout_s: float, who: str
+) -> dict[TopicPartition, int]:
+    """The key grants' committed ends, once every grant written before now is decided. A
+    relay's transaction commits on each partition it wrote as its marker lands there: an
+    event may be visible on its topic while its grant, written before it, still waits for
+    its marker on `ledger.keys` (whose leader may just have died). Read to the committed
+    end alone, the views would apply that event without its key, closed for good (found
+    by bench/chaos.py); so they wait until the grants' committed end passes what was
+    written when the events' ends were taken."""
+    if not tps:
+        return {}
+    written = event_log.written_offsets(tps)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ends = event_log.end_offsets(tps)
+        if all(ends[tp] >= written[tp] for tp in tps):
+            return ends
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{who}: key grants undecided for {timeout_s} s")
+        time.sleep(0.005)
