@@ -250,11 +250,15 @@ class GroupCommit:
         failed: Exception | None = None
         # Pipelined, as the library's own insert: two round trips whatever the group's size
         # (every statement, then the commit).
+        # A refusal of our own (_Refused, KeyConflict) comes after the statements ran: it must
+        # leave the transaction's block as an exception, so that the block rolls back rather
+        # than commits; it is raised again once the pipeline is left, as the library does.
         with self.datastore.get_connection() as connection:
-            with connection.pipeline(), connection.transaction():
+            with connection.pipeline():
                 try:
-                    ids = self._statements(connection, saves)
-                except Exception as error:  # raised once the pipeline is left, as the library does
+                    with connection.transaction():
+                        ids = self._statements(connection, saves)
+                except Exception as error:
                     failed = error
             if failed is not None:
                 raise failed

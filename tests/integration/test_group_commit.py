@@ -213,6 +213,67 @@ def test_a_command_in_conflict_fails_alone(database_url: str, ledger: CaseLedger
     assert ledger.report_missing_person(report(command_id="dup", given_names=winner)) == dups[0]
 
 
+def test_a_save_refused_in_its_group_leaves_nothing_recorded(database_url: str, ledger: CaseLedger) -> None:
+    """One idempotency key sent with sightings of two different cases, decided together: one is
+    recorded, the other refused, and the refused one's sighting is not in the store (the
+    refusal rolls its transaction back; it is not committed and then reported as refused)."""
+    x = ledger.report_missing_person(report(command_id="case-x"))
+    y = ledger.report_missing_person(report(command_id="case-y"))
+    release, wait_queued = held_group(ledger)
+    calls: list[Callable[[], Any]] = [
+        lambda: ledger.report_missing_person(report(command_id="holder")),  # holds the commit
+        lambda: ledger.record_sighting(sighting(x, "shared", "Arriaga")),
+        lambda: ledger.record_sighting(sighting(y, "shared", "Huixtla")),
+    ]
+    outcome: list[Any] = []
+    runner = threading.Thread(target=lambda: outcome.extend(in_threads(ledger, calls)))
+    runner.start()
+    wait_queued(2)
+    release.set()
+    runner.join(60)
+    _, on_x, on_y = outcome
+    refused = [r for r in (on_x, on_y) if isinstance(r, CommandIdReused)]
+    assert len(refused) == 1 and [on_x, on_y].count(2) == 1, outcome
+    loser = y if isinstance(on_y, CommandIdReused) else x
+    assert committed(database_url, ledger, loser) == 1, "the refused sighting is not recorded"
+    assert ledger.get_case(loser).version == 1
+    assert len(ledger.recorder.select_notifications(start=1, limit=100)) == 2 + 1 + 1
+
+
+def test_a_first_key_another_process_stored_is_used_not_replaced(
+    database_url: str, ledger: CaseLedger
+) -> None:
+    """A new case whose first keys another process of the node stored meanwhile (a bulk import's
+    chunk, say): the group's staged keys conflict, its transaction rolls back, and the case is
+    sealed again under the stored keys; another process with the master key reads it."""
+    from ledger.case import case_id_for
+    from ledger.tier_split import tiers_of
+
+    case_id = case_id_for("MX", "pre-keyed")
+    other = PostgresKeyStore(
+        ledger.keys.master,
+        Settings(node="MX", database_url=database_url).postgres_conninfo(),
+        ledger_schema("MX"),
+    )
+    try:
+        other.make_first_keys({str(case_id): tiers_of("CaseReported")})
+    finally:
+        other.close()
+    assert ledger.report_missing_person(report(command_id="pre-keyed")) == case_id
+    assert committed(database_url, ledger, case_id) == 1
+    again = PostgresKeyStore(
+        ledger.keys.master,
+        Settings(node="MX", database_url=database_url).postgres_conninfo(),
+        ledger_schema("MX"),
+    )
+    reader = CaseLedger("MX", env=ledger_env(Settings(node="MX", database_url=database_url)), keys=again)
+    try:
+        assert reader.get_case(case_id).person["given_names"] == "María José"
+    finally:
+        reader.close()
+        again.close()
+
+
 def test_the_keys_made_in_a_group_open_its_events_after_a_restart(database_url: str, tmp_path: Path) -> None:
     """The first data keys are stored in the group's transaction: another process, with the
     same master key, reads every case (a key not stored would read as erased: None)."""
