@@ -421,8 +421,10 @@ def add_command(
         )
         photo = fields.get("photo") if photos is not None and route.command is ReportMissingPerson else None
         try:
-            # A report tying a photo to itself keeps the lock while it commits (services/node_lock.py).
-            with lock.pinned() if photo else lock:
+            # A report tying a photo to itself, and a command that narrows access (a withdrawal
+            # of consent, an erasure: ledger/narrowing.py), keep the lock while they commit, so
+            # that nothing is decided on the record as it was before them (services/node_lock.py).
+            with lock.holding(command, photo=bool(photo)):
                 photo_id = (
                     photos.check_claim(photo, who.credential.actor.organisation, command_id)
                     if photo

@@ -240,7 +240,7 @@ def add_family_pages(
             "case_id": uuid.UUID(str(credential.case_id)),
         }
         try:
-            with lock:
+            with lock.pinned():  # a family's consent, amendment or withdrawal: committed before the next
                 do(envelope)
         except InvalidField as error:
             return case_page(credential, form_token, language, error=f"{error.field}: {error.problem}")

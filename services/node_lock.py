@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from ledger.narrowing import narrows
+
 __all__ = ["NodeLock", "share_with_group_commit"]
 
 
@@ -61,6 +63,11 @@ class NodeLock:
         finally:
             for _ in range(depth):
                 self.acquire()
+
+    def holding(self, command: Any, photo: bool = False) -> contextlib.AbstractContextManager[Any]:
+        """The lock for running a command: pinned through its commit when the command narrows
+        access (ledger/narrowing.py) or ties a photo to itself, else given up while it waits."""
+        return self.pinned() if photo or narrows(command) else self
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[None]:

@@ -361,3 +361,54 @@ def test_the_api_answers_concurrent_requests_each_after_its_group_commits(
         reader.close()
     reported = [str(n.originator_id) for n in recorded if n.topic.endswith("CaseReported")]
     assert sorted(reported) == sorted(answers.values()), "every answered report once, none other"
+
+
+def test_a_sample_decided_while_a_withdrawal_commits_sees_the_withdrawal(
+    database_url: str, ledger: CaseLedger
+) -> None:
+    """The API's lock is given up while a command waits for its commit, but not by a command
+    that narrows access (ledger/narrowing.py): a sample asked for while the family's withdrawal
+    of consent for identification waits for its commit is decided after it, and refused."""
+    from ledger.commands import WithdrawConsent
+    from ledger.errors import ConsentRequired
+    from ledger.forensic_commands import TakeSample
+    from tests.factories import FAMILY, FORENSIC, ctx
+
+    fi = "forensic_identification"
+    case_id = ledger.report_missing_person(report(command_id="consenting", consented_purposes=("search", fi)))
+    lock = NodeLock()
+    assert ledger.group is not None
+    ledger.group.waiting = lock.released
+    release, _ = held_group(ledger)
+    withdraw = WithdrawConsent(
+        **ctx(FAMILY), case_id=case_id, consent_purpose=fi, withdrawn_by="Rosa, mother"
+    )
+    sample = TakeSample(
+        **ctx(FORENSIC, fi),
+        taken_on="2026-04-05",
+        sample_type="buccal_swab",
+        holder="Medicina Forense",
+        case_id=case_id,
+        donor_relationship="mother",
+        donor_consent_given_by="Rosa Chávez, the donor",
+    )
+    results: dict[str, Any] = {}
+
+    def run(name: str, command: Any, call: Callable[[Any], Any]) -> None:
+        try:
+            with lock.holding(command):
+                results[name] = call(command)
+        except Exception as error:
+            results[name] = error
+
+    withdrawing = threading.Thread(target=run, args=("withdraw", withdraw, ledger.withdraw_consent))
+    withdrawing.start()
+    time.sleep(0.5)  # the withdrawal decided, its commit held
+    sampling = threading.Thread(target=run, args=("sample", sample, ledger.take_sample))
+    sampling.start()
+    time.sleep(0.5)  # the sample asked meanwhile
+    release.set()
+    withdrawing.join(30)
+    sampling.join(30)
+    assert results["withdraw"] == 2, results
+    assert isinstance(results["sample"], ConsentRequired), results
