@@ -113,6 +113,7 @@ class KeyStore(ABC):
             if gone:
                 self.destroy(gone)
             self._current.clear()
+            self._absent = frozenset()
             return len(rows) - len(gone), len(gone)
 
     # ------------------------------------------------------------ use
@@ -262,6 +263,7 @@ class KeyStore(ABC):
             self._open.clear()
             self._current.clear()
             self._granted.clear()
+            self._absent = frozenset()
 
     def rotate(self, aggregate_id: str, tier: str) -> tuple[str, bytes]:
         """A new generation for new data of this aggregate and tier (the old key still opens
@@ -338,6 +340,7 @@ class KeyStore(ABC):
             rows.append((KeyRow(key_id, aggregate_id, tier, generation, self.master.wrap(key_id, key)), key))
         with self._lock:
             inserted = self._insert_many([row for row, _ in rows])
+            self._absent = frozenset()  # a key not found before may have come meanwhile
             for row, key in rows:
                 if row.key_id in inserted:
                     self._open[row.key_id] = key

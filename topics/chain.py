@@ -113,8 +113,10 @@ class PostgresChainStore(ChainStore):
         return None if row is None else bytes(row[0])
 
     def put(self, links: Sequence[Link]) -> None:
-        with self._lock, self._connection.transaction():
-            self._connection.cursor().executemany(self._insert, links)
+        with self._lock:
+            connection = self._connection  # one connection for the transaction and its statement
+            with connection.transaction(), connection.cursor() as cursor:
+                cursor.executemany(self._insert, links)
 
     def close(self) -> None:
         self._pg.close()
