@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -20,6 +21,8 @@ from services.caller_view import CallerView, ledger_withholding
 from services.tokens import Credential
 
 __all__ = [
+    "DATABASE_AWAY",
+    "DATABASE_RETRY_S",
     "PROBLEMS",
     "BodyLimit",
     "Caller",
@@ -169,10 +172,27 @@ class Contained:
                 "api: unexpected %s on %s %s", type(error).__name__, scope.get("method"), scope.get("path")
             )
             if scope["type"] == "http" and not started:
-                body = JSONResponse(
-                    {"detail": "internal error; the node's log names its kind"}, status_code=500
-                )
-                await body(scope, receive, send)
+                await _contained(error)(scope, receive, send)
+
+
+# The node's database away for a moment (a restart, a lost connection): the store reconnects at
+# its next statement, so the caller is told to resend, as when the node is overloaded. A command
+# whose commit did happen is answered with its first answer on a resend with its Idempotency-Key.
+DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError)
+DATABASE_RETRY_S = 2
+
+
+def _contained(error: Exception) -> JSONResponse:
+    if isinstance(error, DATABASE_AWAY):
+        return JSONResponse(
+            {
+                "detail": "the node's database is unavailable for a moment; resend the same request "
+                "(with its Idempotency-Key) after Retry-After"
+            },
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_S)},
+        )
+    return JSONResponse({"detail": "internal error; the node's log names its kind"}, status_code=500)
 
 
 class TooLarge(Exception):

@@ -239,6 +239,23 @@ def test_an_unexpected_failure_is_a_500_without_details(
     assert "RuntimeError" in caplog.text and "Yesenia" not in caplog.text, "the log names the kind only"
 
 
+def test_a_database_away_for_a_moment_is_a_503_with_retry_after(
+    node: Node, tokens: TokenStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A restart of the node's PostgreSQL: the caller is told to resend, not given a 500."""
+    import psycopg
+
+    def away(command: object) -> None:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    node.ledger.report_missing_person = away  # type: ignore[method-assign]
+    api = TestClient(create_app(node, tokens, catch_up=True))
+    failed = api.post("/cases", json=REPORT, headers=bearer(tokens, PROSECUTOR, "caseworker"))
+    assert failed.status_code == 503 and failed.headers["Retry-After"] == "2", failed.text
+    assert "Idempotency-Key" in failed.json()["detail"] and "Traceback" not in failed.text
+    assert "OperationalError" in caplog.text
+
+
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # the signature and some bytes: enough for a store
 
 
