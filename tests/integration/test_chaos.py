@@ -22,7 +22,7 @@ import pytest
 from bench.chaos import run
 from tests.cluster import Cluster
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 PAUSE_S = float(os.environ.get("CHAOS_PAUSE_S", "10"))
 
 
