@@ -205,11 +205,10 @@ def session() -> requests.Session:
     return _local.session  # type: ignore[no-any-return]
 
 
-def closed_loop(server: Server, clients: int, seconds: float) -> Phase:
-    phase = Phase("sustained (closed loop)")
-    stop, sampler = threading.Event(), threading.Event()
-    memory = threading.Thread(target=sample_memory, args=(server, phase, sampler))
-    memory.start()
+def clients_for(server: Server, phase: Phase, clients: int, seconds: float) -> None:
+    """Closed loop for `seconds`: each client sends its next report once its last is answered,
+    and waits as Retry-After says after a 503. The phase's elapsed time is set."""
+    stop = threading.Event()
 
     def client() -> None:
         own = requests.Session()
@@ -226,6 +225,15 @@ def closed_loop(server: Server, clients: int, seconds: float) -> Phase:
     for thread in threads:
         thread.join()
     phase.elapsed = time.perf_counter() - started
+
+
+def closed_loop(server: Server, clients: int, seconds: float) -> Phase:
+    phase = Phase("sustained (closed loop)")
+    sampler = threading.Event()
+    memory = threading.Thread(target=sample_memory, args=(server, phase, sampler))
+    memory.start()
+
+    clients_for(server, phase, clients, seconds)
     sampler.set()
     memory.join()
     phase.offered = sum(phase.statuses.values())

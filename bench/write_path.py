@@ -19,7 +19,6 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from uuid import UUID
@@ -32,7 +31,7 @@ from eventsourcing.domain import Aggregate, event
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import fresh_database, node_keys, report
-from bench.overload import Phase, Server, send
+from bench.overload import Phase, Server, clients_for, send
 from ledger.application import CaseLedger
 from services.bootstrap import ledger_env
 from services.settings import Settings
@@ -113,24 +112,8 @@ def api_run(server: Server, clients: int, seconds: float) -> tuple[float, Phase,
     """Closed loop: each client sends its next report when its last is answered. The rate of
     201s, the phase's tallies, and the mean count of commands per commit transaction."""
     phase = Phase(f"{clients} clients")
-    stop = threading.Event()
     before = groups(server)
-
-    def client() -> None:
-        own = requests.Session()
-        while not stop.is_set():
-            if send(server, own, phase) == "503":
-                stop.wait(1.0)  # as Retry-After says
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    phase.elapsed = time.perf_counter() - started
+    clients_for(server, phase, clients, seconds)
     after = groups(server)
     per_group = (after[1] - before[1]) / max(1, after[0] - before[0])
     return phase.statuses["201"] / phase.elapsed, phase, per_group
