@@ -32,7 +32,7 @@ from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.chain import ChainStore
 from topics.grants import CaseContext, Granting, Readers, Withheld, own_cases_only
-from topics.linkage_topic import LinkagePublishing
+from topics.linkage_publishing import LinkagePublishing
 from topics.log import EventLog
 from topics.relay import Relay
 from topics.signing import KeyRegistry, NodeKey, load_or_create_recipient, write_private_file

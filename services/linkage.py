@@ -117,7 +117,7 @@ def published_by(node: Any) -> dict[str, str]:
     it was made under), read and verified from the topic's beginning."""
     import json
 
-    from topics.linkage_topic import DISCLOSURE, ROTATION
+    from topics.linkage_publishing import DISCLOSURE, ROTATION
     from topics.reader import LogReader
 
     topic = node.catalogue.linkage(node.settings.node).name

@@ -22,7 +22,7 @@ from topics.catalogue import Catalogue
 from topics.chain import ChainStore, MemoryChainStore
 from topics.commit_notices import CommitNotices
 from topics.grants import Granting, grant_digest
-from topics.linkage_topic import LinkagePublishing
+from topics.linkage_publishing import LinkagePublishing
 from topics.log import (
     EventLog,
     LogUnavailable,

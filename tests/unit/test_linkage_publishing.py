@@ -24,7 +24,8 @@ from services.settings import Settings
 from tests.factories import ctx, report
 from tests.network import keyed
 from topics.catalogue import Catalogue
-from topics.linkage_topic import Found, LinkageFinder, linkage_record
+from topics.linkage_publishing import linkage_record
+from topics.linkage_topic import Found, LinkageFinder
 from topics.log import LogRecord, OutgoingRecord, TopicPartition
 from topics.reader import LogReader
 from topics.signing import NodeKey
@@ -528,7 +529,7 @@ class _Case:
 def test_minors_only_under_an_agreement_naming_them(
     minors: bool, date_of_birth: str | None, withheld: set[str], published: bool
 ) -> None:
-    from topics.linkage_topic import LinkagePublishing
+    from topics.linkage_publishing import LinkagePublishing
 
     case = _Case(date_of_birth, withheld)
     publishing = LinkagePublishing(
@@ -670,7 +671,7 @@ def test_a_rotated_secret_is_announced_and_withdraws_the_encodings_made_under_th
     from ledger.linkage import secret_id
     from services.bootstrap import linkage_publishing
     from services.linkage import linkage_finder, published_by, rotate_secret
-    from topics.linkage_topic import ROTATION
+    from topics.linkage_publishing import ROTATION
 
     hn, mx = nodes["HN"], nodes["MX"]
     at_hn = str(hn.ledger.report_missing_person(same_person(HN_WORKER, "HN")))
@@ -745,7 +746,7 @@ def test_a_rotated_secret_is_announced_and_withdraws_the_encodings_made_under_th
 
 def test_a_rotation_naming_another_origin_is_dead_lettered(nodes: dict[str, Node]) -> None:
     from services.linkage import linkage_finder
-    from topics.linkage_topic import ROTATION, linkage_record
+    from topics.linkage_publishing import ROTATION, linkage_record
 
     hn, mx = nodes["HN"], nodes["MX"]
     forged = json.dumps(
