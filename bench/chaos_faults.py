@@ -23,6 +23,7 @@ from bench.chaos_network import COUNTRIES, Network
 from tests.cluster import Cluster
 from topics.catalogue import Catalogue
 from topics.kafka_log import KafkaEventLog
+from topics.log import LogUnavailable
 
 
 @dataclass
@@ -58,13 +59,20 @@ class Faults:
         self._restart_postgres(n)
 
     def _busiest(self, origin: str) -> tuple[int, str]:
-        """The leader of the origin's events partition holding the most records."""
+        """The leader of the origin's events partition holding the most records (asked again,
+        up to three times, while the cluster does not answer)."""
         topic = self.catalogue.events(origin).name
-        log = KafkaEventLog(self.cluster.bootstrap)
-        try:
-            ends = log.end_offsets(log.partitions(topic))
-        finally:
-            log.close()
+        for attempt in range(3):
+            log = KafkaEventLog(self.cluster.bootstrap)
+            try:
+                ends = log.end_offsets(log.partitions(topic))
+                break
+            except LogUnavailable:
+                if attempt == 2:
+                    raise
+                self._settle()
+            finally:
+                log.close()
         busiest = max(ends, key=lambda tp: ends[tp])
         return self.cluster.leader(topic, busiest.partition), f"{topic}[{busiest.partition}]"
 

@@ -26,6 +26,7 @@ from ledger.access_rules import SAMPLE_POLICY
 from ledger.access_rules import load as load_rules
 from services.bootstrap import Node, build_node
 from tests.cluster import Cluster
+from topics.log import LogUnavailable
 
 AUDIT_EVENTS = ("ReadLogOpened", "ReadRecorded")  # the audit log of reads: no command of the load's
 
@@ -114,6 +115,7 @@ def verdict(
         problems.append(f"{len(unanswered)} commands never answered for good, e.g. {unanswered[:2]}")
     nodes = {c: build_node(n.settings) for c, n in network.nodes.items()}
     try:
+        notes += settled(cluster, network.prefix, say)
         late = caught_up(network, nodes, commands, timeout_s=240)
         if late:
             problems.append(f"the network did not catch up: {late}")
@@ -127,7 +129,7 @@ def verdict(
         # left undone shows in the checks below.
         problems += _topics(network, nodes, commands, notes)
         problems += _feeds(network, nodes, commands)
-        problems += _views(nodes)
+        problems += _views(cluster, network.prefix, nodes, say)
         counts = state.published(network.bootstrap, [n.catalogue.events(c).name for c, n in nodes.items()])
         versions = state.view_versions(network.database_url, COUNTRIES)
         done = state.projected(versions, acknowledged_events(commands))
@@ -181,13 +183,43 @@ def _feeds(network: Network, nodes: dict[str, Node], commands: Sequence[Command]
     return problems
 
 
-def _views(nodes: dict[str, Node]) -> list[str]:
-    """Each node's views as the group workers left them, against a rebuild from zero."""
+def settled(cluster: Cluster, prefix: str, say: Callable[[str], None], timeout_s: float = 180) -> list[str]:
+    """Wait until every partition of the run's topics has a leader and all three replicas in
+    sync: the checks read the cluster as it is after the faults, not while it still elects
+    leaders (a read of a partition without a leader times out). What still lags is a note."""
+    deadline = time.monotonic() + timeout_s
+    lagging = ["(not asked yet)"]
+    while time.monotonic() < deadline:
+        try:
+            lagging = cluster.out_of_sync(cluster.topics(prefix))
+        except Exception as error:  # a broker just started may not answer metadata yet
+            lagging = [type(error).__name__]
+        if not lagging:
+            return []
+        time.sleep(2.0)
+    said = f"the cluster was not in sync after {timeout_s:.0f} s: {', '.join(lagging[:5])}"
+    say(f"  ({said})")
+    return [said]
+
+
+def _views(cluster: Cluster, prefix: str, nodes: dict[str, Node], say: Callable[[str], None]) -> list[str]:
+    """Each node's views as the group workers left them, against a rebuild from zero. A rebuild
+    the cluster did not serve (LogUnavailable) is tried again once the cluster is in sync; the
+    views digest is compared only after a rebuild that completed."""
     problems = []
     for country, node in nodes.items():
         views = node.views(country)
         kept, rows = views.digest(), _snapshot(views)
-        node.projector(country).rebuild()
+        for attempt in range(1, 4):
+            try:
+                node.projector(country).rebuild()
+                break
+            except LogUnavailable as error:
+                say(f"  ({country}: rebuild {attempt} not served by the cluster: {error}; waiting)")
+                settled(cluster, prefix, say, timeout_s=60)
+        else:
+            problems.append(f"{country}: the cluster did not serve a rebuild of its views in three tries")
+            continue
         if views.digest() != kept:
             differ = _difference(rows, _snapshot(views))
             problems.append(f"{country}: its views differ from a rebuild from zero: {differ}")

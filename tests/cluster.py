@@ -145,9 +145,13 @@ class Cluster:
                 return int(found)
             time.sleep(1.0)
 
+    def topics(self, prefix: str) -> list[str]:
+        """The cluster's topics whose names begin with prefix."""
+        return sorted(t for t in self._ask(lambda admin: admin.list_topics()) if t.startswith(prefix))
+
     def out_of_sync(self, topics: list[str]) -> list[str]:
-        """The partitions of these topics without a leader or with fewer than three replicas
-        in sync, as `topic[partition] leader L isr [..]`."""
+        """The partitions of these topics without a leader or with fewer replicas in sync than
+        they have, as `topic[partition] leader L isr [..]`."""
         admin = self._admin()
         try:
             described = admin.describe_topics(topics)
@@ -157,7 +161,7 @@ class Cluster:
             f"{t['name']}[{p['partition_index']}] leader {p['leader_id']} isr {sorted(p['isr_nodes'])}"
             for t in described
             for p in t["partitions"]
-            if len(p["isr_nodes"]) < self.BROKERS or p["leader_id"] < 0
+            if len(p["isr_nodes"]) < len(p["replica_nodes"]) or p["leader_id"] < 0
         ]
 
     # ------------------------------------------------------------ PostgreSQL
