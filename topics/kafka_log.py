@@ -73,12 +73,20 @@ class KafkaEventLog(EventLog):
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
-        """One thread at a time on the metadata consumer; broker trouble becomes LogUnavailable."""
+        """One thread at a time on the metadata consumers; broker trouble becomes LogUnavailable.
+        A consumer that met it is closed and dropped: the next call connects afresh, as a
+        restarted process would, instead of trusting a client whose connections and metadata
+        the fault may have left in any state."""
         with self._lock:
             try:
                 yield
             except KafkaError as error:
+                self._drop_metadata_consumers()
                 raise LogUnavailable(f"kafka at {self.bootstrap}: {type(error).__name__}") from error
+
+    def _drop_metadata_consumers(self) -> None:
+        consumers, self._consumer, self._uncommitted = (self._consumer, self._uncommitted), None, None
+        _close_all(consumers)
 
     def _metadata(self) -> Any:
         if self._consumer is None:
@@ -125,6 +133,8 @@ class KafkaEventLog(EventLog):
                     )
                 return set(self._lister.topics())
             except KafkaError as error:
+                lister, self._lister = self._lister, None  # the next listing connects afresh
+                _close_all([lister])
                 raise LogUnavailable(f"kafka at {self.bootstrap}: {type(error).__name__}") from error
 
     def partitions(self, topic: str) -> list[TopicPartition]:
@@ -326,3 +336,10 @@ class _KafkaReader(Reader):
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def _close_all(consumers: Sequence[Any]) -> None:
+    for consumer in consumers:
+        if consumer is not None:
+            with contextlib.suppress(Exception):  # closing a broken client must not hide why
+                consumer.close()
