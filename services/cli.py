@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -74,9 +75,11 @@ def print_cases(jurisdiction: str, rows: list[CaseRow], scores: list[float] | No
 @click.option("-v", "--verbose", is_flag=True, help="Log what the node does (never personal data).")
 def main(verbose: bool) -> None:
     """caseledger: a shared, auditable ledger of missing-migrant cases, one node per country."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(  # the time in UTC: a node's log is read beside other nodes' and the brokers'
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.Formatter.converter = time.gmtime
     # kafka-python's own timing warnings are about its event loop, not about the ledger.
     logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.ERROR)
 
