@@ -75,6 +75,17 @@ def test_the_pool_keeps_a_few_readers_and_closes_the_one_idle_longest(kafka_boot
             reader.close()
 
 
+def test_a_full_pool_lends_the_reader_idle_longest_rather_than_grow(kafka_bootstrap: str) -> None:
+    pool = ReaderPool(kafka_bootstrap, "pool-test", CLIENT, size=1)
+    reader = pool.lend(frozenset({"topic-a"}))
+    reader.known = frozenset({"topic-a"})
+    pool.give_back(reader)
+    try:
+        assert pool.lend(frozenset({"topic-b"})) is reader
+    finally:
+        reader.close()
+
+
 def test_a_reader_knows_the_topics_of_its_widest_assignment_since_a_new_topic(
     kafka_bootstrap: str, unique: str
 ) -> None:
