@@ -20,10 +20,12 @@ topic 90 ms (29 to the commit, then a relay pass of 65: sealing and grants 21, A
 and produce 11, EndTxn 7.5, markers 8); topic -> GT views 340 ms, GT's views busy without
 pause at 216 ms a pass of 1-2 events, 78 of them its events read waiting out 8 empty polls
 (its pooled reader asked the broker for metadata again: fixed, topics/kafka_readers.py);
-topic -> HN feed 57 ms. Three runs each, alternating, 16:40-16:47 at load 22-27 (a chaos
-cluster and other tests running): views p50 main 1,508 / 987 / 1,322 ms against 1,437 / 886 /
-1,171 ms; feed p50 1,298 / 743 / 967 against 1,210 / 779 / 1,270 ms; topic -> views on this
-code 678 / 361 / 460 ms; raw p50 13-40 ms. At that load every hop is CPU queueing.
+topic -> HN feed 57 ms. Alternating main (1dd75d0) with this code, 10/s, three runs each,
+views p50 main / this: 535, 900, 695 / 699, 363, 474 ms at load 10-21 (17:09-17:15); p99
+914, 1,631, 1,787 / 1,453, 923, 947; feed p50 221, 522, 295 / 364, 180, 270; topic p50 144,
+352, 209 / 259, 101, 176; raw p50 5-8 ms. At load 22-27 (16:40-16:47): views p50 1,508, 987,
+1,322 / 1,437, 886, 1,171 ms. Every hop is CPU queueing at such loads: the runs barely tell
+the two apart.
 """
 
 from __future__ import annotations
