@@ -11,42 +11,21 @@ rows; the feed topic is read by a plain read_committed consumer. A command the A
 
     python3 bench/e2e.py [--rates 10,100] [--seconds 10]
 
-Targets (issue #18): p50 <= 50 ms and p99 <= 200 ms at 10 commands/s. Not met on 2026-12-01
-on 2 shared cores at load 4-7 (three other engineers' tests running); 3,000+ topics on the test
-broker. At 10/s, all 100 acknowledged, in one run each:
-- before the relay woke on commit, and the views and feeds long-polled and reused their readers:
-  on MX's events topic p50 134 / p99 364 ms; in GT's views p50 785 / p90 1,113 / p99 1,282 ms;
-  on the HN feed p50 427 / p99 757 ms; beside raw produce->consume p50 6.4 / p99 46 ms;
-- after: topic p50 92 / p99 563 ms; GT's views p50 449 / p90 732 / p99 897 ms; HN feed p50
-  145 / p99 643 ms; beside raw p50 3.3 / p99 15.6 ms.
-A new KafkaConsumer per read cost 120 ms before its first record (3 ms reused), a views pass
-took two, and each pass listed every topic of the cluster (kafka-python parses all of them:
-280-380 ms a pass). At 100/s the node sustains ~16/s through the API here and refuses the
-rest with 503 (services/api_admission.py).
+Per hop, for each command seen at both ends: the API's answer, API -> MX's events topic (the
+commit and the relay's transaction), that topic -> GT's views, that topic -> the feed topic.
 
-Then (h-latency2): the relay listens for PostgreSQL NOTIFY (topics/commit_notices.py) and
-reads its partition count once; topic listings moved to a background thread with a client of
-their own (they held the metadata lock the relay and every end_offsets waited on); reads
-fetch with fetch.max.wait.ms 10 (a pooled reader waited up to 500 ms for the fetch its last
-read left at the broker), the long-poll watch with 500 ms on a consumer of its own; key ids a
-batch's load() did not find are not asked again; one positions query per views pass; the
-relay asks a case's withheld/disclosed readers once per event, not per tier. Measured on
-2026-12-01 13:33-13:40 at load 10-39 on the 2 shared cores (a chaos cluster, write-path and
-import benchmarks running), the branch alternated with main, one run each:
-- 10/s, main: views p50 1,916 / p99 7,937 ms, feed p50 1,541, topic p50 1,214 (95 of 100
-  acknowledged); a run at load 30 acknowledged 30 of 100 (views p50 7,483 ms);
-- 10/s, branch: views p50 2,122 / 1,916, p99 4,828 / 4,133 ms; feed p50 1,676 / 1,282;
-  topic p50 1,524 / 1,115 (93 and 100 of 100 acknowledged); raw p50 5.0-7.3 ms;
-- 100/s: main views p50 3,403 / p99 9,510 ms (88 acknowledged); branch 3,726 / 8,592 ms
-  (68 acknowledged); raw p50 6.1-7.5 ms.
-At that load every figure is CPU queueing (the relay thread is busy 80% of the time at
-10/s): the targets are not met and the runs cannot tell the changes apart. What a pass
-still waits on (py-spy, 50 Hz, of the same run): MX's relay thread in Kafka's flush and
-commit (18%), the visibility check after commit (7%), the key store's lock, which the API,
-MX's views and the feed share with it over one PostgreSQL connection (14%), the chain links'
-and the grants' writes (15%), loading the case (9%); GT's views in PostgreSQL (views.apply
-26%, keeping granted keys 10%, chain heads 10%, positions 4%) and in Kafka reads and
-end_offsets (31%).
+Targets (issue #18): p50 <= 50 ms and p99 <= 200 ms at 10 commands/s; not met on these 2
+shared cores. Traced at load 5-6 (2026-12-01 16:33, 10/s): API answered p50 43 ms; API ->
+topic 90 ms (29 to the commit, then a relay pass of 65: sealing and grants 21, AddPartitions
+and produce 11, EndTxn 7.5, markers 8); topic -> GT views 340 ms, GT's views busy without
+pause at 216 ms a pass of 1-2 events, 78 of them its events read waiting out 8 empty polls
+(its pooled reader asked the broker for metadata again: fixed, topics/kafka_readers.py);
+topic -> HN feed 57 ms. Alternating main (1dd75d0) with this code, 10/s, three runs each,
+views p50 main / this: 535, 900, 695 / 699, 363, 474 ms at load 10-21 (17:09-17:15); p99
+914, 1,631, 1,787 / 1,453, 923, 947; feed p50 221, 522, 295 / 364, 180, 270; topic p50 144,
+352, 209 / 259, 101, 176; raw p50 5-8 ms. At load 22-27 (16:40-16:47): views p50 1,508, 987,
+1,322 / 1,437, 886, 1,171 ms. Every hop is CPU queueing at such loads: the runs barely tell
+the two apart.
 """
 
 from __future__ import annotations
@@ -242,7 +221,7 @@ class Watchers:
 _local = threading.local()
 
 
-def post(network: Network, sent: dict[str, float], refused: list[int]) -> None:
+def post(network: Network, sent: dict[str, float], refused: list[int], answered: dict[str, float]) -> None:
     if not hasattr(_local, "session"):
         _local.session = requests.Session()
     headers = {
@@ -253,7 +232,9 @@ def post(network: Network, sent: dict[str, float], refused: list[int]) -> None:
     started = time.perf_counter()
     answer = _local.session.post(f"{network.base}/cases", json=distinct_report(), headers=headers, timeout=30)
     if answer.status_code == 201:
-        sent[answer.json()["id"]] = started
+        case_id = answer.json()["id"]
+        answered[case_id] = time.perf_counter() - started
+        sent[case_id] = started
     else:
         refused.append(answer.status_code)
 
@@ -272,17 +253,23 @@ def scheduled(rate: float, count: int, action: object) -> None:
 def caseledger_run(network: Network, watchers: Watchers, rate: float, count: int) -> dict[str, list[float]]:
     sent: dict[str, float] = {}
     refused: list[int] = []
-    scheduled(rate, count, lambda: post(network, sent, refused))
+    answered: dict[str, float] = {}
+    scheduled(rate, count, lambda: post(network, sent, refused, answered))
     deadline = time.monotonic() + 120
     while not all(i in watchers.views and i in watchers.feed for i in sent) and time.monotonic() < deadline:
         time.sleep(0.1)
     views = [watchers.views[i] - t for i, t in sent.items() if i in watchers.views]
     feed = [watchers.feed[i] - t for i, t in sent.items() if i in watchers.feed]
     relayed = [watchers.relayed[i] - t for i, t in sent.items() if i in watchers.relayed]
+    on_topic = {i: t for i, t in watchers.relayed.items() if i in sent}
     return {
         "views": views,
         "feed": feed,
         "relayed": relayed,
+        "answered": list(answered.values()),
+        # The hops after the topic, per command seen on both ends.
+        "topic->views": [watchers.views[i] - t for i, t in on_topic.items() if i in watchers.views],
+        "topic->feed": [watchers.feed[i] - t for i, t in on_topic.items() if i in watchers.feed],
         "acknowledged": [len(sent)],
         "refused": [len(refused)],
     }
@@ -370,9 +357,13 @@ def main() -> None:
             f"  {rate:g} commands/s, {count} offered: acknowledged {ours['acknowledged'][0]}, "
             f"refused {ours['refused'][0]}"
         )
-        show("(MX API -> MX's events topic)", ours["relayed"])
         views = show("MX API -> GT views", ours["views"])
         feed = show("MX API -> HN consulate's feed topic", ours["feed"])
+        print("    per hop:")
+        show("  MX API answered (201)", ours["answered"])
+        show("  MX API -> MX's events topic", ours["relayed"])
+        show("  MX's events topic -> GT views", ours["topic->views"])
+        show("  MX's events topic -> HN feed topic", ours["topic->feed"])
         raw = show("baseline: raw produce -> consume", base)
         print(f"    ratio of medians: views/raw {views / raw:.1f}, feed/raw {feed / raw:.1f}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer
@@ -19,10 +19,10 @@ from topics.catalogue import TopicDefinition
 from topics.kafka_group import KafkaMembership
 from topics.kafka_publisher import CLIENT as _CLIENT
 from topics.kafka_publisher import KafkaPublisher
+from topics.kafka_readers import KafkaReader, ReaderPool
 from topics.log import (
     EventLog,
     GroupListener,
-    LogRecord,
     LogUnavailable,
     Membership,
     Publisher,
@@ -61,11 +61,7 @@ class KafkaEventLog(EventLog):
         self._consumer: Any = None
         self._uncommitted: Any = None  # high watermarks (written_offsets)
         self._lock = threading.RLock()  # a KafkaConsumer is not thread-safe; relay and views share it
-        # Readers closed after a clean read wait here for the next one: a new KafkaConsumer
-        # connects and learns the cluster's metadata again, which cost a live views pass most
-        # of its time (two readers a pass). One thread uses a reader at a time.
-        self._idle_readers: list[_KafkaReader] = []
-        self._pool_lock = threading.Lock()
+        self._readers = ReaderPool(bootstrap, client_id, _CLIENT)  # one read at a time each
         # Listing a cluster's topics parses every topic's metadata (3,600 topics here: 0.4-0.8 s):
         # a client of its own, so a listing never holds the metadata lock the others wait on.
         self._lister: Any = None
@@ -188,22 +184,13 @@ class KafkaEventLog(EventLog):
         return KafkaPublisher(self.bootstrap, transactional_id, self.client_id)
 
     def reader(self) -> Reader:
-        with self._pool_lock:
-            idle = self._idle_readers.pop() if self._idle_readers else None
-        return _PooledReader(idle or _KafkaReader(self.bootstrap, self.client_id), self._give_back)
+        return self._readers.reader()
 
     def watcher(self) -> Reader:
         # Its own consumer, not the pool's: the broker holds its fetches up to half a second,
         # and a pooled reader lent on with such a fetch outstanding could fetch nothing more
         # from that broker until it returned.
-        return _KafkaReader(self.bootstrap, self.client_id, fetch_max_wait_ms=500)
-
-    def _give_back(self, reader: _KafkaReader) -> None:
-        with self._pool_lock:
-            if len(self._idle_readers) < _IDLE_READERS:
-                self._idle_readers.append(reader)
-                return
-        reader.close()
+        return KafkaReader(self.bootstrap, self.client_id, _CLIENT, fetch_max_wait_ms=500)
 
     def membership(self, group: str, prefix: str, listener: GroupListener) -> Membership:
         return KafkaMembership(
@@ -227,115 +214,7 @@ class KafkaEventLog(EventLog):
         if self._uncommitted is not None:
             self._uncommitted.close()
             self._uncommitted = None
-        with self._pool_lock:
-            idle, self._idle_readers = self._idle_readers, []
-        for reader in idle:
-            reader.close()
-
-
-_IDLE_READERS = 4
-# How long the broker holds a reader's fetch at a partition's end (kafka-python: 500 ms). A
-# consumer has one fetch per broker in flight: the fetch sent after a read's last records
-# (kafka-python pipelines one) stays at the broker until data comes or this time passes, and
-# the reader's next read, lent from the pool, waited for it: up to half a second per pass.
-READ_FETCH_WAIT_MS = 10
-
-
-class _PooledReader(Reader):
-    """A reader lent by the pool: closed after a clean read it goes back, unassigned; after a
-    failed one it is closed for good (a consumer that met a broker error starts afresh)."""
-
-    def __init__(self, inner: _KafkaReader, give_back: Any) -> None:
-        self._inner, self._give_back, self._broken = inner, give_back, False
-        self._closed = False
-
-    def assign(self, positions: Mapping[TopicPartition, int]) -> None:
-        try:
-            self._inner.assign(positions)
-        except BaseException:
-            self._broken = True
-            raise
-
-    def position(self, tp: TopicPartition) -> int:
-        try:
-            return self._inner.position(tp)
-        except BaseException:
-            self._broken = True
-            raise
-
-    def poll(self, timeout_s: float, max_records: int = 500) -> list[LogRecord]:
-        try:
-            return self._inner.poll(timeout_s, max_records)
-        except BaseException:
-            self._broken = True
-            raise
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._broken:
-            self._inner.close()
-            return
-        try:
-            self._inner.unassign()
-        except Exception:  # a reader that cannot even unassign is not kept
-            self._inner.close()
-            return
-        self._give_back(self._inner)
-
-
-class _KafkaReader(Reader):
-    """A read_committed consumer on explicitly assigned partitions; no group, no auto-commit."""
-
-    def __init__(self, bootstrap: str, client_id: str, fetch_max_wait_ms: int = READ_FETCH_WAIT_MS) -> None:
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            client_id=f"{client_id}-reader",
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            # Until a new reader knows its partitions' leaders, kafka-python sleeps this long
-            # per poll (100 ms by default): two such sleeps were most of a live pass's latency.
-            retry_backoff_ms=10,
-            fetch_max_wait_ms=fetch_max_wait_ms,
-            **_CLIENT,
-        )
-
-    def assign(self, positions: Mapping[TopicPartition, int]) -> None:
-        self._consumer.assign([_ktp(tp) for tp in positions])
-        for tp, offset in positions.items():
-            self._consumer.seek(_ktp(tp), offset)
-
-    def position(self, tp: TopicPartition) -> int:
-        return int(self._consumer.position(_ktp(tp)))
-
-    def unassign(self) -> None:
-        self._consumer.assign([])
-
-    def poll(self, timeout_s: float, max_records: int = 500) -> list[LogRecord]:
-        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
-        records = []
-        for ktp, messages in batches.items():
-            for m in messages:
-                records.append(
-                    LogRecord(
-                        ktp.topic,
-                        ktp.partition,
-                        m.offset,
-                        m.key,
-                        m.value,
-                        tuple((k, bytes(v)) for k, v in (m.headers or [])),
-                        m.timestamp,
-                    )
-                )
-        records.sort(key=lambda r: (r.topic, r.partition, r.offset))
-        return records
-
-    def close(self) -> None:
-        self._consumer.close()
+        self._readers.close()
 
 
 def _close_all(consumers: Sequence[Any]) -> None:
