@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ledger.access_rules import AccessRules
+from ledger.case_fold import CaseFold
 from ledger.commands import Actor, RecordRead
 from ledger.errors import CaseNotFound, InvalidField
 from ledger.tier_split import tiers_of
@@ -115,13 +116,16 @@ class CaseContext:
             if "common" in opened.closed:
                 self.minor = True  # a correction this node cannot open may make a minor of the person
             self.amended(opened.plain.get("changes") or ())
-        elif event_type in ("ConsentGranted", "ConsentWithdrawn"):
-            purpose = str(opened.plain["consent_purpose"])
-            (self.consents.add if event_type == "ConsentGranted" else self.consents.discard)(purpose)
-        elif event_type == "DataErased":
-            self.erased, self.consents = True, set()
-        elif event_type == "SharingWithheld":
-            self.withheld |= set(opened.plain.get("countries") or ())
+        elif event_type in _STANDING:  # the one case fold (ledger/case_fold.py)
+            standing = CaseFold(
+                consents=frozenset(self.consents), erased=self.erased, withheld=frozenset(self.withheld)
+            ).after(event_type, opened.plain)
+            self.consents, self.erased = set(standing.consents), standing.erased
+            self.withheld = set(standing.withheld)
+
+
+# The events that change what a feed decides on besides a corrected date of birth.
+_STANDING = ("ConsentGranted", "ConsentWithdrawn", "DataErased", "SharingWithheld")
 
 
 @dataclass(frozen=True)
