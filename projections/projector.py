@@ -18,8 +18,9 @@ from ledger.keystore import KeyStore, parse_key_id
 from ledger.memory_key_store import MemoryKeyStore
 from projections.access import AccessPolicy, OwnCasesOnly
 from projections.checks import Unapplicable, check_envelope
-from projections.refold import refold
+from projections.refold import Refolding, refold
 from projections.rows import RowMaker, links_of, status_before_closure
+from projections.view_batch import ViewBatch
 from projections.views import (
     FORENSIC_TYPES,
     CaseRow,
@@ -319,7 +320,7 @@ class Projector:
                 ):
                     # Consent given again: what withdrawing it emptied is only in the log now.
                     # A disclosure approved (#19): the case's earlier events open with its key.
-                    refolded, entries = refold(self, link[0], record)
+                    refolded, entries = refold(self.refolding(), link[0], record)
                     if refolded is not None and not refolded.restricted:
                         row, restored[link[0]] = replace(refolded, version=row.version), entries
                         restricted = [c for c in restricted if c != link[0]]
@@ -352,16 +353,25 @@ class Projector:
                 purged.append(link[0])  # after the batch's rows: a row made above is purged too
                 restored.pop(link[0], None)
         self.views.apply(
-            list(rows.values()),
-            [tracking_at(tp, nxt) for tp, nxt in reached.items()],
-            advanced,
-            purged,
-            timeline,
-            restricted,
-            list(forensic.values()),
-            [entry for entries in restored.values() for entry in entries],
-            links,
-            removed,
+            ViewBatch(
+                rows=list(rows.values()),
+                trackings=[tracking_at(tp, nxt) for tp, nxt in reached.items()],
+                heads=advanced,
+                purged=purged,
+                timeline=timeline,
+                restricted=restricted,
+                forensic=list(forensic.values()),
+                restored=[entry for entries in restored.values() for entry in entries],
+                links=links,
+                removed=removed,
+            )
+        )
+
+    def refolding(self) -> Refolding:
+        """What folding a case again reads (projections/refold.py)."""
+        return Refolding(
+            *(self.jurisdiction, self.event_log, self.views, self.keys.verify, self.catalogue),
+            *(self.registry, self.data_keys, self.row_maker, self.batch_size),
         )
 
     def _passed_over(self, decoded: Decoded, current: CaseRow | None) -> bool:
@@ -405,7 +415,8 @@ class Projector:
                 if k in received and _received_here(self.data_keys.granted_to(k))
             }
         )
-        self.views.apply([], [tracking_at(tp, nxt) for tp, nxt in reached.items()], {}, purged)
+        trackings = [tracking_at(tp, nxt) for tp, nxt in reached.items()]
+        self.views.apply(ViewBatch(trackings=trackings, purged=purged))
 
     def apply_key(self, item: Checked, purged: list[str], received: dict[str, bytes]) -> str | None:
         """Keep one grant's key (or destroy it on a tombstone); the granting origin when it
