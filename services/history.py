@@ -174,14 +174,7 @@ def fold(case_id: str, entries: list[TimelineRow], as_of: datetime | None) -> Ca
             case.person = _visible(f.get("person") or {})
             case.last_seen = _visible(f.get("last_seen") or {})
         elif name == "DataAmended":
-            case.amendments += 1
-            for change in f.get("changes") or []:
-                section, _, key = str(change["field"]).rpartition(".")
-                target = (
-                    case.person if section == "person" else case.last_seen if section == "last_seen" else None
-                )
-                if target is not None:
-                    target[key] = json.loads(change["value"])
+            _amend(case, f.get("changes") or [])
         elif name == "SightingRecorded":
             case.sightings += 1
             case.last_sighting = _visible({"seen_on": f.get("seen_on"), **(f.get("place") or {})}) or None
@@ -197,6 +190,15 @@ def fold(case_id: str, entries: list[TimelineRow], as_of: datetime | None) -> Ca
             case.last_seen = {k: v for k, v in case.last_seen.items() if k in _PUBLIC_LAST_SEEN}
             case.last_sighting, case.linked_cases = None, []
     return case
+
+
+def _amend(case: CaseAsOf, changes: list[dict[str, Any]]) -> None:
+    case.amendments += 1
+    for change in changes:
+        section, _, key = str(change["field"]).rpartition(".")
+        target = case.person if section == "person" else case.last_seen if section == "last_seen" else None
+        if target is not None:
+            target[key] = json.loads(change["value"])
 
 
 # The events after which the case's status is the fold's (an erasure shows as "erased").
