@@ -41,9 +41,9 @@ from ledger.forensic_commands import (
 )
 from ledger.tier_split import sealed_tiers
 from ledger.values import Place
+from projections import feed as feed_module
 from projections.statistics import UNKNOWN_MONTH, monthly
 from projections.view_batch import ViewBatch
-from services import feed as feed_module
 from services.bootstrap import Node, build_node
 from services.candidates import Candidates, CandidatesRefused
 from services.feed import ConsularFeed
