@@ -42,6 +42,7 @@ from bench.linkage import as_features
 from ledger.names import fold
 from projections.duplicates import find_duplicates
 from projections.rows import age_band
+from projections.view_batch import ViewBatch
 from projections.views import CaseRow, TimelineRow
 from services.bootstrap import build_node
 from services.caller_view import CallerView
@@ -128,7 +129,7 @@ def main() -> None:
         for start in range(0, len(stored), 1000):
             made = [seeded(r, start + n, at) for n, r in enumerate(stored[start : start + 1000])]
             heads = {row.case_id: (1, hashlib.sha256(row.case_id.encode()).digest()) for row, _ in made}
-            views.apply([row for row, _ in made], [], heads, timeline=[entry for _, entry in made])
+            views.apply(ViewBatch([row for row, _ in made], [], heads, timeline=[entry for _, entry in made]))
         print(f"{args.cases:,} cases written to the views (sealed) in {time.perf_counter() - started:.0f} s")
 
         finder = Candidates(node, None)

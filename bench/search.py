@@ -38,6 +38,7 @@ from ledger.memory_key_store import MemoryKeyStore
 from projections.postgres_views import PostgresJurisdictionViews, views_schema
 from projections.rows import age_band
 from projections.sqlite_views import SQLiteJurisdictionViews
+from projections.view_batch import ViewBatch
 from projections.views import CaseRow, JurisdictionViews, tracking_at
 from services import case_search
 from services.caller_view import CallerView
@@ -140,7 +141,9 @@ def main() -> None:
         for start in range(0, len(corpus.reports), 5000):
             chunk = corpus.reports[start : start + 5000]
             views.apply(
-                [row(start + i, r) for i, r in enumerate(chunk)], [tracking_at(TP, start + len(chunk))]
+                ViewBatch(
+                    [row(start + i, r) for i, r in enumerate(chunk)], [tracking_at(TP, start + len(chunk))]
+                )
             )
         print(f"{len(corpus.reports):,} cases stored sealed in {time.perf_counter() - started:,.1f} s")
         ms, _ = timed(lambda: case_search.index_for(views))
@@ -203,7 +206,11 @@ def main() -> None:
         ours = []
         for k in range(10):
             extra = _noisy(rng, corpus.reports[k], "new")
-            views.apply([row(len(corpus.reports) + k, extra)], [tracking_at(TP, len(corpus.reports) + k + 1)])
+            views.apply(
+                ViewBatch(
+                    [row(len(corpus.reports) + k, extra)], [tracking_at(TP, len(corpus.reports) + k + 1)]
+                )
+            )
             search = case_search.parse({"q": queries[k][0], "limit": "10"})
             ours.append(timed(lambda s=search: case_search.find(views, case_search.reader(prosecutor), s))[0])
         print(

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -17,6 +16,7 @@ from ledger.keystore import KeyStore
 from projections.claims import Claims
 from projections.postgres_statements import Statements
 from projections.sealed_rows import RowSealer
+from projections.view_batch import ViewBatch
 from projections.view_ddl import PostgresDialect
 from projections.view_keys import ViewKeys
 from projections.views import (
@@ -116,24 +116,14 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
         found = self._query(self._sql.heads_of, list(aggregate_ids))
         return {str(r["aggregate_id"]): (int(r["version"]), bytes(r["hash"])) for r in found}
 
-    def apply(
-        self,
-        rows: Sequence[CaseRow],
-        trackings: Sequence[Tracking],
-        heads: Mapping[str, ChainHead] | None = None,
-        purged: Sequence[str] = (),
-        timeline: Sequence[TimelineRow] = (),
-        restricted: Sequence[str] = (),
-        forensic: Sequence[ForensicRow] = (),
-        restored: Sequence[TimelineRow] = (),
-        links: Sequence[Link] = (),
-        removed: Sequence[str] = (),
-    ) -> None:
-        forensic = self._sealer.forensic(forensic)
-        timeline = self._sealer.timeline(timeline)
-        restored = self._sealer.timeline(restored)
+    def apply(self, batch: ViewBatch) -> None:
+        rows, trackings, heads, purged = batch.rows, batch.trackings, batch.heads, batch.purged
+        restricted, removed = batch.restricted, batch.removed
+        forensic = self._sealer.forensic(batch.forensic)
+        timeline = self._sealer.timeline(batch.timeline)
+        restored = self._sealer.timeline(batch.restored)
         cases = self._sealer.case_values(rows)
-        sealed_links = self._sealer.links(links)
+        sealed_links = self._sealer.links(batch.links)
         sql, encode = self._sql, self.dialect.encode
         with self.datastore.transaction(commit=True) as cursor:
             if self._claims:  # a group member: a stopped one must not stall the others

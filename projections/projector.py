@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
@@ -18,16 +17,23 @@ from ledger.keystore import KeyStore, parse_key_id
 from ledger.memory_key_store import MemoryKeyStore
 from projections.access import AccessPolicy, OwnCasesOnly
 from projections.checks import Unapplicable, check_envelope
-from projections.refold import refold
-from projections.rows import RowMaker, links_of, status_before_closure
+from projections.refold import Refolding, refold
+from projections.rows import RowMaker
+from projections.view_batch import ViewBatch
+from projections.view_projections import (
+    CasesProjection,
+    ForensicProjection,
+    LinksProjection,
+    Pending,
+    ProjectedEvent,
+    Projection,
+    TimelineProjection,
+)
 from projections.views import (
     FORENSIC_TYPES,
     CaseRow,
     ChainHead,
-    ForensicRow,
     JurisdictionViews,
-    Link,
-    TimelineRow,
     ViewsFromLaterRelease,
     is_uuid,
     tracking_at,
@@ -248,35 +254,18 @@ class Projector:
         self, checked: Sequence[Checked | LogRecord], positions: dict[TopicPartition, int] | None = None
     ) -> None:
         """Turn records into rows; write rows and the positions reached in one transaction.
-        A record whose signature was checked comes as Checked; a bare record is checked alone."""
+        A record whose signature was checked comes as Checked; a bare record is checked alone.
+        Each record is checked and opened here, then applied by each view's projection
+        (projections/view_projections.py)."""
         bare = [c for c in checked if not isinstance(c, Checked)]
         alone = iter(LogReader(self.event_log, self.keys.verify, self.catalogue.origin_of).check(bare))
         items = [c if isinstance(c, Checked) else next(alone) for c in checked]
-        rows: dict[str, CaseRow] = {}
-        purged: list[str] = []
-        restricted: list[str] = []
-        restored: dict[str, list[TimelineRow]] = {}
-        timeline: list[TimelineRow] = []
         reached: dict[TopicPartition, int] = dict(positions or {})
         ids = sorted({c.record.key.decode(errors="replace") for c in items if c.record.key})
         heads: dict[str, ChainHead] = self.views.chain_heads([i for i in ids if is_uuid(i)])
         decodings = decode_batch(self.registry, self.data_keys, (c.record for c in items))
-        # The rows the batch's later events change, in one query each.
-        later = [
-            (d.name, d.record["meta"])
-            for d in decodings
-            if isinstance(d, Decoded) and d.name not in CREATION_EVENTS and "meta" in d.record
-        ]
-        stored = self.views.rows(
-            [str(m["aggregate_id"]) for _, m in later if m["aggregate_type"] == "MissingPersonCase"]
-        )
-        stored_forensic = self.views.forensic_rows(
-            [str(m["aggregate_id"]) for _, m in later if m["aggregate_type"] in FORENSIC_TYPES]
-        )
-        forensic: dict[str, ForensicRow] = {}
-        links: list[Link] = []
-        advanced: dict[str, ChainHead] = {}
-        removed: list[str] = []
+        cases, projections = self._projections(decodings)
+        pending = Pending()
         for item, decoding in zip(items, decodings, strict=True):
             record = item.record
             tp = TopicPartition(record.topic, record.partition)
@@ -284,84 +273,60 @@ class Projector:
             try:
                 if isinstance(decoding, UndecodableMessage):
                     raise decoding
-                decoded = decoding
-                link = check_envelope(self.catalogue, record, decoded.record["meta"], heads, item.problem)
+                link = check_envelope(self.catalogue, record, decoding.record["meta"], heads, item.problem)
                 if link is None:
                     continue  # delivered again: it was applied the first time
-                opened = open_record(self.registry, self.data_keys, decoded)
-                is_case = decoded.record["meta"]["aggregate_type"] == "MissingPersonCase"
-                current = rows.get(link[0]) or (
-                    None if decoded.name == "CaseReported" or not is_case else stored.get(link[0])
-                )
-                if is_case and self._passed_over(decoded, current):
-                    heads[link[0]] = advanced[link[0]] = link[1]
-                    if current is not None or decoded.name == "CaseReported":
-                        removed.append(link[0])
-                        rows.pop(link[0], None)
-                        stored.pop(link[0], None)
-                        timeline = [e for e in timeline if e.aggregate_id != link[0]]
-                    continue
-                readable = Decoded(decoded.name, decoded.writer_version, opened.plain)
-                row = self.row_maker.to_row(readable, current, opened.closed)
-                if (
-                    row is not None
-                    and row.restricted
-                    and row.status != "erased"
-                    and self.row_maker.purpose in row.consents
-                    and current is not None
-                    and (
-                        (decoded.name == "ConsentGranted" and self.row_maker.purpose not in current.consents)
-                        or (
-                            decoded.name == "DisclosureDecided"
-                            and self.disclosed(link[0], str(decoded.record["meta"]["origin"]))
-                        )
-                    )
+                opened = open_record(self.registry, self.data_keys, decoding)
+                current = cases.current(decoding, pending)
+                event = ProjectedEvent(decoding, record, opened, link[0], current)
+                if event.meta["aggregate_type"] == "MissingPersonCase" and self._passed_over(
+                    decoding, current
                 ):
-                    # Consent given again: what withdrawing it emptied is only in the log now.
-                    # A disclosure approved (#19): the case's earlier events open with its key.
-                    refolded, entries = refold(self, link[0], record)
-                    if refolded is not None and not refolded.restricted:
-                        row, restored[link[0]] = replace(refolded, version=row.version), entries
-                        restricted = [c for c in restricted if c != link[0]]
-                if row is not None and decoded.name == "CaseReopened":
-                    before = [
-                        e.event_type
-                        for e in (*self.views.timeline(link[0]), *timeline)
-                        if e.aggregate_id == link[0]
-                    ]
-                    row = replace(row, status=status_before_closure(before))
-                found = self.row_maker.forensic_row(
-                    decoded.name, opened, forensic.get(link[0]) or stored_forensic.get(link[0])
-                )
-                entry = self.row_maker.timeline_entry(decoded.name, opened, row or current)
-                linked = links_of(decoded.name, opened)
+                    heads[link[0]] = pending.heads[link[0]] = link[1]
+                    cases.pass_over(event, pending)
+                    continue
+                for projection in projections:
+                    projection.apply(event, pending)
             except (UndecodableMessage, Unapplicable) as error:
                 self.dead_letter(record, str(error))
                 continue
-            heads[link[0]] = advanced[link[0]] = link[1]
-            timeline.append(entry)
-            links += linked
-            if found is not None:
-                forensic[found.aggregate_id] = found
-            if row is not None:
-                rows[row.case_id] = row
-                if row.restricted and current is not None and not current.restricted:
-                    restricted.append(row.case_id)  # consent withdrawn: the timeline forgets too
-                    restored.pop(row.case_id, None)
-            if decoded.name == "DataErased":
-                purged.append(link[0])  # after the batch's rows: a row made above is purged too
-                restored.pop(link[0], None)
-        self.views.apply(
-            list(rows.values()),
-            [tracking_at(tp, nxt) for tp, nxt in reached.items()],
-            advanced,
-            purged,
-            timeline,
-            restricted,
-            list(forensic.values()),
-            [entry for entries in restored.values() for entry in entries],
-            links,
-            removed,
+            heads[link[0]] = pending.heads[link[0]] = link[1]
+        self.views.apply(pending.batch([tracking_at(tp, nxt) for tp, nxt in reached.items()]))
+
+    def _projections(
+        self, decodings: Sequence[Decoded | UndecodableMessage]
+    ) -> tuple[CasesProjection, list[Projection]]:
+        """One projection per view for a batch, with the rows its later events change read in
+        one query each."""
+        later = [
+            d.record["meta"]
+            for d in decodings
+            if isinstance(d, Decoded) and d.name not in CREATION_EVENTS and "meta" in d.record
+        ]
+        stored = self.views.rows(
+            [str(m["aggregate_id"]) for m in later if m["aggregate_type"] == "MissingPersonCase"]
+        )
+        stored_forensic = self.views.forensic_rows(
+            [str(m["aggregate_id"]) for m in later if m["aggregate_type"] in FORENSIC_TYPES]
+        )
+        cases = CasesProjection(
+            self.row_maker,
+            stored,
+            lambda case_id, upto: refold(self.refolding(), case_id, upto),
+            self.disclosed,
+            self.views.timeline,
+        )
+        timeline, forensic = (
+            TimelineProjection(self.row_maker),
+            ForensicProjection(self.row_maker, stored_forensic),
+        )
+        return cases, [cases, forensic, timeline, LinksProjection()]
+
+    def refolding(self) -> Refolding:
+        """What folding a case again reads (projections/refold.py)."""
+        return Refolding(
+            *(self.jurisdiction, self.event_log, self.views, self.keys.verify, self.catalogue),
+            *(self.registry, self.data_keys, self.row_maker, self.batch_size),
         )
 
     def _passed_over(self, decoded: Decoded, current: CaseRow | None) -> bool:
@@ -405,7 +370,8 @@ class Projector:
                 if k in received and _received_here(self.data_keys.granted_to(k))
             }
         )
-        self.views.apply([], [tracking_at(tp, nxt) for tp, nxt in reached.items()], {}, purged)
+        trackings = [tracking_at(tp, nxt) for tp, nxt in reached.items()]
+        self.views.apply(ViewBatch(trackings=trackings, purged=purged))
 
     def apply_key(self, item: Checked, purged: list[str], received: dict[str, bytes]) -> str | None:
         """Keep one grant's key (or destroy it on a tombstone); the granting origin when it

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from ledger.case_fold import CaseFold, fold_case
 from ledger.tier_split import tiers_of
 from ledger.tiers import TIERS, age_between, is_minor, tier_of
 from projections.access import AccessPolicy
@@ -56,13 +57,6 @@ _AMENDABLE_COLUMNS = {
 }
 
 
-# What a case's status becomes after an event (CaseReopened: see Projector, which looks back).
-_CASE_STATUS = {
-    "PersonLocatedAlive": "located_alive",
-    "IdentificationConfirmed": "identified_deceased",
-    "CaseClosed": "closed",
-}
-
 # What the status of remains, a sample or a match becomes after an event.
 _FORENSIC_STATUS = {
     "RemainsRecovered": "recovered",
@@ -92,17 +86,9 @@ def overlay(target: dict[str, Any], key: str, value: Any) -> None:
 
 
 def status_before_closure(event_types: Sequence[str]) -> str:
-    """A reopened case's status: what it was before it was last closed."""
-    status, identified = "missing", 0
-    for name in event_types:
-        if name in _CASE_STATUS and name != "CaseClosed":
-            status = _CASE_STATUS[name]
-        identified += {"IdentificationConfirmed": 1, "IdentificationRevised": -1}.get(name, 0)
-        if name == "IdentificationRevised" and identified <= 0:
-            # Each revision takes back one identification (one match, one remains): with none
-            # left the person is missing again, never presumed dead.
-            status = "missing"
-    return status
+    """A reopened case's status: what it was before it was last closed, from the types of the
+    events before the reopening (the one case fold, ledger/case_fold.py)."""
+    return fold_case((name, None) for name in (*event_types, "CaseReopened")).status
 
 
 def _json(value: Any) -> str:
@@ -179,7 +165,7 @@ class RowMaker:
         # node (#19): set by the projector from the key grants it keeps (projections/projector.py)
         self.disclosed: Callable[[str, str], bool] = lambda case_id, origin: False
 
-    def consents(self, purposes: Sequence[str] | set[str]) -> bool:
+    def consents(self, purposes: Sequence[str] | set[str] | frozenset[str]) -> bool:
         """Whether the family's consent lets these views show a case's personal data."""
         return self.consent_blind or self.purpose in purposes
 
@@ -258,20 +244,16 @@ class RowMaker:
                 # minors. The row keeps its public tier only.
                 return public_only(replace(current, version=version, minor=True))
             return self.amended(current, version, decoded.record["changes"])
+        # The row's status and consents after the event (ledger/case_fold.py); a reopening's
+        # status looks back over the timeline (Projector).
+        folded = CaseFold(status=current.status, consents=frozenset(current.consents))
+        folded = folded.after(decoded.name, decoded.record)
         if decoded.name in ("ConsentGranted", "ConsentWithdrawn"):
-            consents = set(current.consents)
-            purpose = str(decoded.record["consent_purpose"])
-            if decoded.name == "ConsentGranted":
-                consents.add(purpose)
-            else:
-                consents.discard(purpose)
-            row = replace(current, version=version, consents=tuple(sorted(consents)))
+            row = replace(current, version=version, consents=tuple(sorted(folded.consents)))
             # A share for a purpose the family withdrew is refused: the row keeps no personal data.
-            return row if self.consents(consents) else public_only(row)
-        status = _CASE_STATUS.get(decoded.name)
-        if decoded.name == "IdentificationRevised" and current.status != "closed":
-            status = str(decoded.record.get("status") or "missing")  # public: the status after it
-        return replace(current, version=version, status=status or current.status)
+            return row if self.consents(folded.consents) else public_only(row)
+        status = current.status if decoded.name == "CaseReopened" else folded.status
+        return replace(current, version=version, status=status)
 
     def reported(self, body: dict[str, Any], closed: Sequence[str] = ()) -> CaseRow:
         meta: dict[str, Any] = body["meta"]

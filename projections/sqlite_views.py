@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from ledger.keystore import KeyStore
 from ledger.private_files import private_dir
 from projections.sealed_rows import STORED_CASE_COLUMNS, RowSealer
+from projections.view_batch import ViewBatch
 from projections.view_ddl import SQLiteDialect
 from projections.view_keys import ViewKeys
 from projections.view_tables import VIEW_TABLES
@@ -120,24 +120,14 @@ class SQLiteJurisdictionViews(SQLiteTrackingRecorder, JurisdictionViews):
                     found[aggregate_id] = (int(row["version"]), bytes(row["hash"]))
         return found
 
-    def apply(
-        self,
-        rows: Sequence[CaseRow],
-        trackings: Sequence[Tracking],
-        heads: Mapping[str, ChainHead] | None = None,
-        purged: Sequence[str] = (),
-        timeline: Sequence[TimelineRow] = (),
-        restricted: Sequence[str] = (),
-        forensic: Sequence[ForensicRow] = (),
-        restored: Sequence[TimelineRow] = (),
-        links: Sequence[Link] = (),
-        removed: Sequence[str] = (),
-    ) -> None:
-        forensic = self._sealer.forensic(forensic)
-        timeline = self._sealer.timeline(timeline)
-        restored = self._sealer.timeline(restored)
+    def apply(self, batch: ViewBatch) -> None:
+        rows, trackings, heads, purged = batch.rows, batch.trackings, batch.heads, batch.purged
+        restricted, removed = batch.restricted, batch.removed
+        forensic = self._sealer.forensic(batch.forensic)
+        timeline = self._sealer.timeline(batch.timeline)
+        restored = self._sealer.timeline(batch.restored)
         cases = self._sealer.case_values(rows)
-        sealed_links = self._sealer.links(links)
+        sealed_links = self._sealer.links(batch.links)
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute("PRAGMA secure_delete = ON")  # erased names are overwritten on disk
             cursor.executemany("INSERT INTO case_links VALUES (?, ?)", sealed_links)

@@ -6,11 +6,11 @@ import hashlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
@@ -43,6 +43,9 @@ __all__ = [
     "tracking_at",
     "tracking_name",
 ]
+
+if TYPE_CHECKING:
+    from projections.view_batch import ViewBatch
 
 log = logging.getLogger(__name__)
 
@@ -264,25 +267,12 @@ class JurisdictionViews(TrackingRecorder, ABC):
         cursor.execute(f"INSERT INTO {formats} VALUES ({VIEWS_FORMAT})")
 
     @abstractmethod
-    def apply(
-        self,
-        rows: Sequence[CaseRow],
-        trackings: Sequence[Tracking],
-        heads: Mapping[str, ChainHead] | None = None,
-        purged: Sequence[str] = (),
-        timeline: Sequence[TimelineRow] = (),
-        restricted: Sequence[str] = (),
-        forensic: Sequence[ForensicRow] = (),
-        restored: Sequence[TimelineRow] = (),
-        links: Sequence[Link] = (),
-        removed: Sequence[str] = (),
-    ) -> None:
-        """Upsert rows, forensic rows, timeline entries, links, chain heads and positions in one
-        transaction (all or nothing); show again what `restored` entries show (a case whose
-        family consents again); then purge the personal data of the purged cases (erased by
-        their family) and keep only the public fields in the timeline of the purged and
-        restricted ones; and remove the row and timeline of the removed cases altogether (a
-        case withheld from this country: projections/withheld.py), keeping their chain heads."""
+    def apply(self, batch: ViewBatch) -> None:
+        """Write the batch (projections/view_batch.py) in one transaction, all or nothing:
+        upsert its rows, forensic rows, timeline entries, links, chain heads and positions;
+        show again what its `restored` entries show; then purge the personal data of its purged
+        cases and keep only the public fields in the timeline of the purged and restricted
+        ones; and remove the row and timeline of its removed cases, keeping their chain heads."""
 
     @abstractmethod
     def forensic(self, aggregate_type: str | None = None) -> list[ForensicRow]:

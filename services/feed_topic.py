@@ -1,7 +1,7 @@
 """A consulate's feed on Kafka: `ledger.feed.<organisation>`, for networks that run their own
 consumers.
 
-The topic keeps no personal data in the clear. Each message is a feed item (services/feed.py)
+The topic keeps no personal data in the clear. Each message is a feed item (projections/feed_items.py)
 with its public fields in the clear and every tier above public that the consulate may read
 as the origin sealed it on `ledger.events.<origin>`: the tier, the id of the case's data key
 and the ciphertext. Whoever holds that key through a grant on `ledger.keys` opens it
@@ -27,8 +27,9 @@ from typing import Any
 from ledger.crypto import Refused, open_fixed
 from ledger.keystore import KeyStore
 from ledger.tiers import TIERS
+from projections.feed_items import Cursor, FeedItem, decode_cursor, jsonable
 from projections.rows import overlay
-from services.feed import ConsularFeed, Cursor, FeedItem, _jsonable, decode_cursor
+from services.feed import ConsularFeed
 from topics.avro import SchemaRegistry, UndecodableMessage
 from topics.log import LogUnavailable, OutgoingRecord, Publisher
 from topics.mapping import message_context, month_of
@@ -52,7 +53,7 @@ def feed_message(item: FeedItem) -> dict[str, Any]:
     return {
         **item.as_json(),
         **_public_envelope(item),
-        "fields": _jsonable(item.public),
+        "fields": jsonable(item.public),
         "sealed": [
             {
                 "tier": str(entry["tier"]),
@@ -133,7 +134,7 @@ def open_feed_message(registry: SchemaRegistry, keys: KeyStore, value: bytes) ->
             raise ValueError(f"sealed {tier} tier of a feed item: {error}") from None
         if inner.name != f"{event_type}_{tier}":
             raise ValueError(f"sealed {tier} tier of a feed item holds a {inner.name} record")
-        for name, found in _jsonable(inner.record).items():
+        for name, found in jsonable(inner.record).items():
             overlay(fields, name, found)
         opened.append(tier)
     closed = {str(entry["tier"]) for entry in sealed} - set(opened)

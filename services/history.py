@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
 
+from ledger.case_fold import CaseFold
 from projections.views import TIMELINE_COLUMNS, TimelineRow
 
 __all__ = [
@@ -155,42 +156,25 @@ def _visible(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def fold(case_id: str, entries: list[TimelineRow], as_of: datetime | None) -> CaseAsOf:
+    """The case as these entries show it: its status and consents by the one case fold
+    (ledger/case_fold.py), shown as "erased" from an erasure until its status changes again."""
     case = CaseAsOf(case_id, as_of)
-    before_closure: str | None = None
+    standing: CaseFold | None = None
     for entry in entries:
         f = visible_fields(entry)
         name = entry.event_type
         case.version, case.origin = entry.version, entry.origin
-        case.events.append(
-            {
-                "version": entry.version,
-                "event": name,
-                "happened_at": happened(name, f, entry.occurred_at),
-                "occurred_at": entry.occurred_at,
-                "recorded_at": entry.recorded_at,
-                "recorded_by": f"{entry.organisation} ({entry.role})",
-                "purpose": entry.purpose,
-                **({"withheld": list(entry.withheld)} if entry.withheld else {}),
-            }
-        )
+        case.events.append(_event(entry, f))
+        standing = (standing or CaseFold()).after(name, f)
+        if name in _STANDING:
+            case.status = standing.status
+        if name in ("CaseReported", "ConsentGranted", "ConsentWithdrawn"):
+            case.consents = sorted(standing.consents)
         if name == "CaseReported":
-            case.status = "missing"
             case.person = _visible(f.get("person") or {})
             case.last_seen = _visible(f.get("last_seen") or {})
-            case.consents = sorted(f.get("consented_purposes") or [])
         elif name == "DataAmended":
-            case.amendments += 1
-            for change in f.get("changes") or []:
-                section, _, key = str(change["field"]).rpartition(".")
-                target = (
-                    case.person if section == "person" else case.last_seen if section == "last_seen" else None
-                )
-                if target is not None:
-                    target[key] = json.loads(change["value"])
-        elif name in ("ConsentGranted", "ConsentWithdrawn"):
-            purposes = set(case.consents)
-            (purposes.add if name == "ConsentGranted" else purposes.discard)(f["consent_purpose"])
-            case.consents = sorted(purposes)
+            _amend(case, f.get("changes") or [])
         elif name == "SightingRecorded":
             case.sightings += 1
             case.last_sighting = _visible({"seen_on": f.get("seen_on"), **(f.get("place") or {})}) or None
@@ -198,24 +182,48 @@ def fold(case_id: str, entries: list[TimelineRow], as_of: datetime | None) -> Ca
             case.ante_mortem_records += 1
         elif name == "CasesLinked" and f.get("other_case_id"):
             case.linked_cases.append(f["other_case_id"])
-        elif name == "PersonLocatedAlive":
-            case.status = "located_alive"
-        elif name == "IdentificationConfirmed":
-            case.status = "identified_deceased"
-        elif name == "IdentificationRevised" and case.status != "closed":
-            case.status = str(f.get("status") or "missing")
         elif name == "FamilyNotified":
             case.notifications += 1
-        elif name == "CaseClosed":
-            before_closure, case.status = case.status, "closed"
-        elif name == "CaseReopened":
-            case.status, before_closure = before_closure or "missing", None
         elif name == "DataErased":
             case.status = "erased"
             case.person = {k: v for k, v in case.person.items() if k in _PUBLIC_PERSON}
             case.last_seen = {k: v for k, v in case.last_seen.items() if k in _PUBLIC_LAST_SEEN}
             case.last_sighting, case.linked_cases = None, []
     return case
+
+
+def _amend(case: CaseAsOf, changes: list[dict[str, Any]]) -> None:
+    case.amendments += 1
+    for change in changes:
+        section, _, key = str(change["field"]).rpartition(".")
+        target = case.person if section == "person" else case.last_seen if section == "last_seen" else None
+        if target is not None:
+            target[key] = json.loads(change["value"])
+
+
+# The events after which the case's status is the fold's (an erasure shows as "erased").
+_STANDING = (
+    "CaseReported",
+    "PersonLocatedAlive",
+    "IdentificationConfirmed",
+    "IdentificationRevised",
+    "CaseClosed",
+    "CaseReopened",
+)
+
+
+def _event(entry: TimelineRow, f: Mapping[str, Any]) -> dict[str, Any]:
+    name = entry.event_type
+    return {
+        "version": entry.version,
+        "event": name,
+        "happened_at": happened(name, f, entry.occurred_at),
+        "occurred_at": entry.occurred_at,
+        "recorded_at": entry.recorded_at,
+        "recorded_by": f"{entry.organisation} ({entry.role})",
+        "purpose": entry.purpose,
+        **({"withheld": list(entry.withheld)} if entry.withheld else {}),
+    }
 
 
 class Timelines(Protocol):

@@ -41,8 +41,9 @@ from ledger.forensic_commands import (
 )
 from ledger.tier_split import sealed_tiers
 from ledger.values import Place
+from projections import feed as feed_module
 from projections.statistics import UNKNOWN_MONTH, monthly
-from services import feed as feed_module
+from projections.view_batch import ViewBatch
 from services.bootstrap import Node, build_node
 from services.candidates import Candidates, CandidatesRefused
 from services.feed import ConsularFeed
@@ -679,7 +680,9 @@ class NodeContract:
         assert consumed == len(read_all(mx.event_log, mx.catalogue.events("MX").name))
         assert mx.views("MX").digest() == mx_live
         # Control: the digest sees a change in any row.
-        gt.views("GT").apply([replace(gt.views("GT").cases()[0], route="otra ruta", version=99)], [])
+        gt.views("GT").apply(
+            ViewBatch([replace(gt.views("GT").cases()[0], route="otra ruta", version=99)], [])
+        )
         assert gt.views("GT").digest() != live
 
     def test_history_shows_a_case_as_a_jurisdiction_could_see_it_at_an_instant(

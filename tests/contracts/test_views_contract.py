@@ -20,6 +20,7 @@ from projections.claims import PartitionTaken
 from projections.migrations import MIGRATIONS
 from projections.postgres_views import PostgresJurisdictionViews, views_schema
 from projections.sqlite_views import SQLiteJurisdictionViews
+from projections.view_batch import ViewBatch
 from projections.views import (
     VIEWS_FORMAT,
     CaseRow,
@@ -82,15 +83,15 @@ class ViewsContract:
         self, views: JurisdictionViews, set_format: SetFormat
     ) -> None:
         assert views.upgrade() is None, "new views are of this release's format"
-        views.apply([row(1)], [tracking_at(TP, 4), tracking_at(KEYS, 9)])
+        views.apply(ViewBatch([row(1)], [tracking_at(TP, 4), tracking_at(KEYS, 9)]))
         assert views.upgrade(keep=[KEYS]) is None and views.cases() == [row(1)]
         for n, earlier in enumerate((None, BEFORE_REBUILD), start=2):  # None: built before formats
-            views.apply([row(n)], [tracking_at(TP, 4 + n)])
+            views.apply(ViewBatch([row(n)], [tracking_at(TP, 4 + n)]))
             set_format(views, earlier)
             assert views.upgrade(keep=[KEYS]) == (earlier or 1)
             assert views.cases() == [] and views.positions([TP, KEYS]) == {TP: 0, KEYS: 9}
             assert views.upgrade(keep=[KEYS]) is None, "emptied views are of this release's format"
-        views.apply([row(1)], [tracking_at(TP, 1)])
+        views.apply(ViewBatch([row(1)], [tracking_at(TP, 1)]))
         set_format(views, VIEWS_FORMAT + 1)
         with pytest.raises(ViewsFromLaterRelease, match=f"views format {VIEWS_FORMAT + 1}"):
             views.upgrade(keep=[KEYS])
@@ -99,7 +100,7 @@ class ViewsContract:
     def test_processes_upgrading_the_same_views_at_once_rebuild_them_once(
         self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews], set_format: SetFormat
     ) -> None:
-        views.apply([row(1)], [tracking_at(TP, 4)])
+        views.apply(ViewBatch([row(1)], [tracking_at(TP, 4)]))
         set_format(views, BEFORE_REBUILD)
         start = threading.Barrier(4)
         results: list[int | None] = []
@@ -120,7 +121,7 @@ class ViewsContract:
 
     def test_rows_and_positions_are_written_together(self, views: JurisdictionViews) -> None:
         assert views.positions([TP, OTHER]) == {TP: 0, OTHER: 0}
-        views.apply([row(1), row(2)], [tracking_at(TP, 5), tracking_at(OTHER, 2)])
+        views.apply(ViewBatch([row(1), row(2)], [tracking_at(TP, 5), tracking_at(OTHER, 2)]))
         assert [r.case_id for r in views.cases()] == [row(2).case_id, row(1).case_id]
         assert views.cases()[1] == row(1)
         assert views.positions([TP, OTHER]) == {TP: 5, OTHER: 2}
@@ -128,15 +129,15 @@ class ViewsContract:
     def test_a_repeated_position_is_refused_and_its_rows_are_not_written(
         self, views: JurisdictionViews
     ) -> None:
-        views.apply([row(1)], [tracking_at(TP, 3)])
+        views.apply(ViewBatch([row(1)], [tracking_at(TP, 3)]))
         with pytest.raises(IntegrityError):
-            views.apply([row(2)], [tracking_at(TP, 3)])
+            views.apply(ViewBatch([row(2)], [tracking_at(TP, 3)]))
         assert [r.case_id for r in views.cases()] == [row(1).case_id]
         assert views.positions([TP]) == {TP: 3}
 
     def test_an_older_version_never_overwrites_a_newer_one(self, views: JurisdictionViews) -> None:
-        views.apply([row(1, version=3, status="located_alive")], [tracking_at(TP, 1)])
-        views.apply([row(1, version=2, status="missing")], [tracking_at(TP, 2)])
+        views.apply(ViewBatch([row(1, version=3, status="located_alive")], [tracking_at(TP, 1)]))
+        views.apply(ViewBatch([row(1, version=2, status="missing")], [tracking_at(TP, 2)]))
         assert views.cases()[0].status == "located_alive"
 
     def test_restricted_rows_hold_no_names(self, views: JurisdictionViews) -> None:
@@ -148,7 +149,7 @@ class ViewsContract:
             last_seen_date=None,
             last_seen_place=None,
         )
-        views.apply([hidden], [tracking_at(TP, 1)])
+        views.apply(ViewBatch([hidden], [tracking_at(TP, 1)]))
         assert views.cases() == [hidden]
         assert views.cases()[0].display_name == "(restricted)"
 
@@ -176,8 +177,8 @@ class ViewsContract:
             for case in (kept, gone)
         ]
         heads = {kept.case_id: (1, b"k"), gone.case_id: (1, b"g")}
-        views.apply([kept, gone], [tracking_at(TP, 1)], heads, timeline=entries)
-        views.apply([], [tracking_at(TP, 2)], {gone.case_id: (2, b"g2")}, removed=[gone.case_id])
+        views.apply(ViewBatch([kept, gone], [tracking_at(TP, 1)], heads, timeline=entries))
+        views.apply(ViewBatch([], [tracking_at(TP, 2)], {gone.case_id: (2, b"g2")}, removed=[gone.case_id]))
         assert views.cases() == [kept] and views.timeline(kept.case_id) == [entries[0]], "the control"
         assert views.rows([gone.case_id]) == {} and views.timeline(gone.case_id) == []
         assert views.chain_heads([gone.case_id]) == {gone.case_id: (2, b"g2")}
@@ -201,7 +202,7 @@ class ViewsContract:
             shown='{"person": {"given_names": "María José"}, "last_seen": {"place": "Arriaga"}}',
             withheld=(),
         )
-        views.apply([case], [tracking_at(TP, 1)], {case.case_id: (1, b"h")}, timeline=[entry])
+        views.apply(ViewBatch([case], [tracking_at(TP, 1)], {case.case_id: (1, b"h")}, timeline=[entry]))
         assert views.cases() == [case] and views.timeline(case.case_id) == [entry]
         raw = stored(views)
         assert b"Ruta del Golfo" in raw, "control: public fields are kept in clear"
@@ -209,7 +210,7 @@ class ViewsContract:
             assert text.encode() not in raw, f"{text} stored in clear"
         keys = views.view_keys  # type: ignore[attr-defined]
         assert keys.store.live(case.case_id)
-        views.apply([], [tracking_at(TP, 2)], purged=[case.case_id])
+        views.apply(ViewBatch([], [tracking_at(TP, 2)], purged=[case.case_id]))
         assert keys.store.live(case.case_id) == [], "the purge destroyed the views key"
         assert views.cases()[0].given_names is None and views.timeline(case.case_id)[0].shown == "{}"
 
@@ -223,10 +224,10 @@ class ViewsContract:
         remains, sample, match = (f"00000000-0000-4000-9000-{n:012d}" for n in (1, 2, 3))
         links = [Link(match, case, "case"), Link(remains, case, "case"), Link(sample, remains, "remains")]
         minor = row(2, minor=True, restricted=True, given_names=None)
-        views.apply([row(1, minor=False), minor], [tracking_at(TP, 1)], links=links)
+        views.apply(ViewBatch([row(1, minor=False), minor], [tracking_at(TP, 1)], links=links))
         before = views.digest()
         again = [Link(remains, other, "case"), links[0]]  # a link applied again is kept once
-        views.apply([], [tracking_at(TP, 2)], links=again)
+        views.apply(ViewBatch([], [tracking_at(TP, 2)], links=again))
         assert views.links([match]) == [links[0]] and len(views.links()) == 4
         assert views.linked_cases([match, remains, sample, case]) == {
             match: {case},
@@ -251,14 +252,14 @@ class ViewsContract:
         drop_links: Callable[[JurisdictionViews], None],
         earlier: int,
     ) -> None:
-        views.apply([row(1)], [tracking_at(TP, 1)])
+        views.apply(ViewBatch([row(1)], [tracking_at(TP, 1)]))
         drop_links(views)  # as views of those formats were: no links table
         set_format(views, earlier)
         opened = open_views()
         try:
             assert opened.upgrade() == earlier and opened.cases() == []
             link = Link("00000000-0000-4000-9000-000000000001", row(2).case_id, "case")
-            opened.apply([row(2, minor=False)], [tracking_at(TP, 1)], links=[link])
+            opened.apply(ViewBatch([row(2, minor=False)], [tracking_at(TP, 1)], links=[link]))
             assert opened.cases() == [row(2, minor=False)] and opened.links() == [link]
         finally:
             opened.close()
@@ -267,7 +268,7 @@ class ViewsContract:
         self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]
     ) -> None:
         for n in (1, 2, 3):
-            views.apply([row(n)], [tracking_at(TP, 1), tracking_at(KEYS, n)])
+            views.apply(ViewBatch([row(n)], [tracking_at(TP, 1), tracking_at(KEYS, n)]))
             views.reset(keep=[KEYS])
             again = open_views()  # another process of the node
             assert again.cases() == [] and again.positions([TP, KEYS]) == {TP: 0, KEYS: n}
@@ -276,7 +277,7 @@ class ViewsContract:
     def test_views_survive_reopening(
         self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews]
     ) -> None:
-        views.apply([row(1)], [tracking_at(TP, 1)])
+        views.apply(ViewBatch([row(1)], [tracking_at(TP, 1)]))
         views.close()
         again = open_views()
         try:
@@ -306,7 +307,7 @@ class ViewsContract:
         for thread in threads:
             thread.join(timeout=60)
         assert failures == [] and len(opened) == 6
-        opened[0].apply([row(1)], [tracking_at(TP, 1)])
+        opened[0].apply(ViewBatch([row(1)], [tracking_at(TP, 1)]))
         assert [r.case_id for r in opened[-1].cases()] == [row(1).case_id]
         for views in opened:
             views.close()
@@ -350,7 +351,7 @@ class TestSQLiteViews(ViewsContract):
         try:
             assert views.upgrade() == 3
             link = Link("00000000-0000-4000-9000-000000000001", row(1).case_id, "case")
-            views.apply([row(1, minor=False)], [tracking_at(TP, 1)], links=[link])
+            views.apply(ViewBatch([row(1, minor=False)], [tracking_at(TP, 1)], links=[link]))
             assert views.cases() == [row(1, minor=False)] and views.links() == [link]
         finally:
             views.close()
@@ -415,22 +416,24 @@ class TestPostgresViews(ViewsContract):
         successor = open_views()
         try:
             assert views.claim([TP]) == {TP: 0}
-            views.apply([row(1)], [tracking_at(TP, 3), tracking_at(KEYS, 9)])  # keys: not claimed
-            views.apply([row(2)], [tracking_at(TP, 5)])  # from its own last commit
+            views.apply(ViewBatch([row(1)], [tracking_at(TP, 3), tracking_at(KEYS, 9)]))  # keys: not claimed
+            views.apply(ViewBatch([row(2)], [tracking_at(TP, 5)]))  # from its own last commit
             assert successor.claim([TP]) == {TP: 5}  # the group moved TP; the loser has not heard
-            successor.apply([row(3)], [tracking_at(TP, 6)])
+            successor.apply(ViewBatch([row(3)], [tracking_at(TP, 6)]))
             # The loser's next batch read from 5 too; its position (7) is past the stored one,
             # which a forward-only check would let through, applying record 5 twice.
             with pytest.raises(PartitionTaken):
-                views.apply([row(4)], [tracking_at(TP, 7)])
+                views.apply(ViewBatch([row(4)], [tracking_at(TP, 7)]))
             assert {r.case_id for r in views.cases()} == {row(n).case_id for n in (1, 2, 3)}
             assert views.positions([TP, KEYS]) == {TP: 6, KEYS: 9}
             assert views.claim([TP]) == {TP: 6}  # claimed again (the group gave it back)
-            views.apply([row(4)], [tracking_at(TP, 7)])
+            views.apply(ViewBatch([row(4)], [tracking_at(TP, 7)]))
             with pytest.raises(PartitionTaken):
-                successor.apply([row(5)], [tracking_at(TP, 8)])
+                successor.apply(ViewBatch([row(5)], [tracking_at(TP, 8)]))
             successor.release([TP])
-            successor.apply([], [tracking_at(TP, 9)])  # unclaimed: forward-only, as a lone projector
+            successor.apply(
+                ViewBatch([], [tracking_at(TP, 9)])
+            )  # unclaimed: forward-only, as a lone projector
         finally:
             successor.close()
 
@@ -440,9 +443,9 @@ class TestPostgresViews(ViewsContract):
         other = open_views()
         try:
             assert views.claim([TP]) == other.claim([TP]) == {TP: 0}
-            other.apply([row(1)], [tracking_at(TP, 2)])
+            other.apply(ViewBatch([row(1)], [tracking_at(TP, 2)]))
             with pytest.raises(PartitionTaken):
-                views.apply([row(2)], [tracking_at(TP, 2)])
+                views.apply(ViewBatch([row(2)], [tracking_at(TP, 2)]))
             assert [r.case_id for r in views.cases()] == [row(1).case_id]
         finally:
             other.close()
@@ -451,7 +454,7 @@ class TestPostgresViews(ViewsContract):
         self, views: JurisdictionViews, open_views: Callable[[], JurisdictionViews], set_format: SetFormat
     ) -> None:
         schema = views._schema  # type: ignore[attr-defined]
-        views.apply([row(1)], [tracking_at(TP, 1)])
+        views.apply(ViewBatch([row(1)], [tracking_at(TP, 1)]))
         with views.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
             cursor.execute(
                 SQL("ALTER TABLE {}.cases DROP COLUMN sealed, DROP COLUMN name_tokens").format(schema)
@@ -462,7 +465,7 @@ class TestPostgresViews(ViewsContract):
         try:
             assert opened.upgrade() == 3
             link = Link("00000000-0000-4000-9000-000000000001", row(2).case_id, "case")
-            opened.apply([row(2, minor=False)], [tracking_at(TP, 1)], links=[link])
+            opened.apply(ViewBatch([row(2, minor=False)], [tracking_at(TP, 1)], links=[link]))
             assert opened.cases() == [row(2, minor=False)] and opened.links() == [link]
         finally:
             opened.close()

@@ -18,6 +18,7 @@ from ledger.memory_key_store import MemoryKeyStore
 from projections.migrations import MIGRATIONS
 from projections.postgres_views import PostgresJurisdictionViews, views_schema
 from projections.sqlite_views import SQLiteJurisdictionViews
+from projections.view_batch import ViewBatch
 from projections.view_tables import FORENSIC_BY_KIND, VIEW_TABLES
 from projections.views import (
     VIEWS_FORMAT,
@@ -154,12 +155,14 @@ def fill(views: JurisdictionViews) -> None:
         )
     ]
     views.apply(
-        [case, row(2, minor=False)],
-        [tracking_at(TP, 7), tracking_at(KEYS, 3)],
-        {case.case_id: (1, b"h")},
-        timeline=[entry],
-        forensic=forensic,
-        links=[Link(SAMPLE, case.case_id, "case")],
+        ViewBatch(
+            [case, row(2, minor=False)],
+            [tracking_at(TP, 7), tracking_at(KEYS, 3)],
+            {case.case_id: (1, b"h")},
+            timeline=[entry],
+            forensic=forensic,
+            links=[Link(SAMPLE, case.case_id, "case")],
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from ledger.crypto import MasterKey, new_data_key
 from ledger.memory_key_store import MemoryKeyStore
 from projections.rows import public_only
 from projections.sqlite_views import SQLiteJurisdictionViews
+from projections.view_batch import ViewBatch
 from projections.views import CaseRow, tracking_at
 from services import case_search
 from tests.contracts.test_views_contract import TP, row
@@ -75,7 +76,7 @@ def test_every_listing_answers_as_checking_every_case(tmp_path: Path, asked: dic
         tmp_path / "views.sqlite", "MX", MemoryKeyStore(MasterKey(new_data_key()))
     )
     rows = cases(120)
-    views.apply(rows, [tracking_at(TP, 1)])
+    views.apply(ViewBatch(rows, [tracking_at(TP, 1)]))
     want = expected(rows, case_search.parse(asked))
     for limit in ("7", "500"):
         got: list[str] = []
@@ -100,7 +101,7 @@ def test_pages_of_a_search_follow_its_whole_ranking(tmp_path: Path, asked: dict[
     )
     rows = cases(120)
     rows[5] = dataclasses.replace(rows[5], given_names="María", second_surname=None)  # a better match
-    views.apply(rows, [tracking_at(TP, 1)])
+    views.apply(ViewBatch(rows, [tracking_at(TP, 1)]))
     whole = case_search.find(views, reader, case_search.parse({**asked, "limit": "500"}))
     named = [r.case_id for r in rows if (s := reader(r)) is not None and not s.restricted]
     assert whole.next_cursor is None and whole.total == len(whole.items) > 0
@@ -124,14 +125,14 @@ def test_the_list_keeps_its_order_as_cases_come_change_and_go(tmp_path: Path) ->
         tmp_path / "views.sqlite", "MX", MemoryKeyStore(MasterKey(new_data_key()))
     )
     rows = cases(150)
-    views.apply(rows[:100], [tracking_at(TP, 1)])
+    views.apply(ViewBatch(rows[:100], [tracking_at(TP, 1)]))
     search = case_search.parse({"limit": "500"})
     assert [f.row.case_id for f in case_search.find(views, reader, search).items] == expected(
         rows[:100], search
     )
     changed = [public_only(dataclasses.replace(r, version=2)) for r in rows[10:15]]
-    views.apply([*rows[100:], *changed], [tracking_at(TP, 2)])  # this process's own write
-    views.apply([], [tracking_at(TP, 3)], {}, [rows[20].case_id])  # an erasure
+    views.apply(ViewBatch([*rows[100:], *changed], [tracking_at(TP, 2)]))  # this process's own write
+    views.apply(ViewBatch([], [tracking_at(TP, 3)], {}, [rows[20].case_id]))  # an erasure
     now = [*rows[:10], *changed, *rows[15:20], public_only(rows[20]), *rows[21:]]
     for asked in ({"limit": "500"}, {"nationality": "HN", "limit": "500"}, {"sex": "male", "limit": "3"}):
         search = case_search.parse(asked)

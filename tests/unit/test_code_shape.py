@@ -27,10 +27,9 @@ LONG_MODULES = {
     "ledger/access_rules.py": 546,
     "ledger/case.py": 621,
     "ledger/commands.py": 509,
-    "projections/projector.py": 474,
-    "projections/views.py": 447,
+    "projections/projector.py": 428,
+    "projections/views.py": 403,
     "services/api_commands.py": 488,
-    "services/feed.py": 483,
 }
 # (module, function) -> lines.
 LONG_FUNCTIONS = {
@@ -40,9 +39,7 @@ LONG_FUNCTIONS = {
     ("services/pages.py", "add_pages"): 203,
     ("services/api_reads.py", "add_reads"): 121,
     ("services/api_commands.py", "add_command"): 121,
-    ("projections/projector.py", "apply"): 119,
     ("services/api_imports.py", "add_imports"): 87,
-    ("services/feed.py", "_decide"): 82,
     ("services/cli_commands.py", "make"): 80,
     ("ledger/access_rules.py", "_agreement"): 79,
     ("services/api_candidates.py", "add_candidates"): 74,
@@ -54,14 +51,12 @@ LONG_FUNCTIONS = {
     ("services/import_files.py", "import_file"): 65,
     ("topics/restore.py", "own_event_batches"): 64,
     ("services/cli_history.py", "history"): 64,
-    ("services/history.py", "fold"): 62,
     ("topics/reader.py", "batches"): 61,
 }
 # (module, function) -> McCabe complexity.
 COMPLEX_FUNCTIONS = {
     ("ledger/access_rules.py", "_agreement"): 13,
     ("ledger/names.py", "phonetic"): 14,
-    ("projections/projector.py", "apply"): 14,
     ("services/api.py", "create_app"): 39,
     ("services/api_commands.py", "add_command"): 19,
     ("services/api_commands.py", "handle"): 16,
@@ -70,7 +65,6 @@ COMPLEX_FUNCTIONS = {
     ("services/case_search.py", "parse"): 18,
     ("services/cli_import.py", "run_import"): 14,
     ("services/family_pages.py", "add_family_pages"): 30,
-    ("services/history.py", "fold"): 17,
     ("services/import_mapping.py", "_check_fields"): 13,
     ("services/pages.py", "add_pages"): 25,
     ("services/pfif.py", "_record"): 13,

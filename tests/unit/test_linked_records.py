@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from ledger.access_rules import SAMPLE_POLICY
 from projections.linked import refused_by_links
 from projections.sqlite_views import SQLiteJurisdictionViews
+from projections.view_batch import ViewBatch
 from projections.views import UNKNOWN_CASE, CaseRow, Link, tracking_at
 from services.api import create_app
 from services.bootstrap import Node, build_node
@@ -244,11 +245,13 @@ def test_a_link_whose_views_key_is_gone_refuses_every_tier_above_public(tmp_path
     remains = "00000000-0000-4000-9000-000000000001"
     views = SQLiteJurisdictionViews(tmp_path / "views.sqlite", "MX")
     try:
-        views.apply([case], [tracking_at(TopicPartition("ledger.events", 0), 1)])
+        views.apply(ViewBatch([case], [tracking_at(TopicPartition("ledger.events", 0), 1)]))
         views.apply(
-            [],
-            [tracking_at(TopicPartition("ledger.events", 0), 2)],
-            links=[Link(remains, case.case_id, "case")],
+            ViewBatch(
+                [],
+                [tracking_at(TopicPartition("ledger.events", 0), 2)],
+                links=[Link(remains, case.case_id, "case")],
+            ),
         )
         assert views.rows([case.case_id])[case.case_id].minor is False, "an adult's flag opens"
         assert refused_by_links(views, [remains], "search", lambda *_: True) == {}

@@ -18,11 +18,11 @@ from ledger.access_rules import SAMPLE_POLICY
 from ledger.access_rules import load as load_rules
 from ledger.commands import AmendData
 from projections.access import OwnCasesOnly
+from projections.feed_items import CaseContext
 from projections.rows import RowMaker, public_only
 from projections.sqlite_views import SQLiteJurisdictionViews
 from services.caller_view import CallerView
 from services.demo import Network, network
-from services.feed import CaseContext
 from tests.factories import FAMILY, ctx, report
 from tests.unit.test_caller_view import case_row
 
