@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ledger.access_rules import AccessRules
 from ledger.access_rules import load as load_rules
+from ledger.command_roles import CASEWORK
 from ledger.errors import (
     ConsentRequired,
     InvalidField,
@@ -40,7 +41,7 @@ from projections.views import ViewsFromLaterRelease
 from services.acting import Acting, ActRefused
 from services.api_admission import add_admission
 from services.api_candidates import add_candidates
-from services.api_commands import CASEWORK, ROUTES, add_command
+from services.api_commands import add_command
 from services.api_common import (
     PROBLEMS,
     BodyLimit,
@@ -55,15 +56,16 @@ from services.api_common import (
     own_case,
     problem,
 )
-from services.api_course import COURSE_ROUTES, add_course_reads
+from services.api_course import add_course_reads
 from services.api_export import CsvLists
 from services.api_family_codes import add_family_codes
 from services.api_imports import MAX_IMPORT_BYTES, add_imports
-from services.api_limits import VISIBLE
 from services.api_reads import add_reads
 from services.api_search import add_case_list
 from services.bootstrap import Node
 from services.candidates import Candidates, listed
+from services.command_bodies import VISIBLE
+from services.command_registry import COMMANDS
 from services.family_pages import add_family_pages
 from services.node_lock import NodeLock, share_with_group_commit
 from services.operations import add_operations
@@ -283,7 +285,7 @@ def create_app(
         return [listed(c, refs=candidates.references(who.jurisdiction, found)) for c in found]
 
     photos = PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node)
-    for route in (*ROUTES, *COURSE_ROUTES):
+    for route in COMMANDS:
         add_command(app, route, node, lock, caller, acting, photos, reported)
 
     # ------------------------------------------------------------------ reads

@@ -18,8 +18,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse
 
+from ledger.command_roles import IMPORTED_AS, may_run
 from ledger.errors import InvalidField, LedgerError
-from services.api_commands import CASEWORK, FORENSIC
 from services.bootstrap import Node
 from services.import_files import Scan, import_file
 from services.import_mapping import ImportMapping
@@ -27,7 +27,6 @@ from services.importing import KINDS, RowResult
 
 log = logging.getLogger(__name__)
 MAX_IMPORT_BYTES = 200_000_000  # an upload; larger files go through `caseledger import`
-ROLES = {"reports": CASEWORK, "remains": FORENSIC}
 
 
 @dataclass
@@ -120,9 +119,9 @@ def add_imports(app: FastAPI, node: Node, lock: Any, caller: Any) -> None:
         kind: str = Form(..., description="reports or remains"),
         who: Any = Depends(caller),
     ) -> JSONResponse:
-        if kind not in ROLES:
+        if kind not in IMPORTED_AS:
             raise InvalidField("kind", f"{kind!r}: give reports or remains")
-        if who.credential.family or who.credential.role not in ROLES[kind]:
+        if who.credential.family or not may_run(IMPORTED_AS[kind], who.credential.role):
             raise HTTPException(403, f"the role {who.credential.role} may not import {kind}")
         if who.jurisdiction != node.settings.node:
             raise HTTPException(

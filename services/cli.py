@@ -30,7 +30,7 @@ from services import (
     cli_verify,
 )
 from services.cli_commands import act_group
-from services.cli_common import UNAVAILABLE, UserError, click_message, exit_status, node_from_env
+from services.cli_common import UNAVAILABLE, UserError, click_message, exit_status, may_issue, node_from_env
 from topics.log import LogUnavailable
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "main",
     "print_cases",
     "quickstart",
+    "registry_paths",
     "relay",
     "report",
     "rules",
@@ -156,6 +157,7 @@ def report(**fields: Any) -> None:
                 recorder.role,
                 prefix="--",
             )
+        may_issue(node, "report_missing_person", command.recorded_by.organisation, command.recorded_by.role)
         try:
             case_id = node.ledger.report_missing_person(command)
         except CommandIdReused as error:
@@ -375,3 +377,17 @@ def run() -> None:
         logging.getLogger("caseledger").debug("unexpected error", exc_info=True)
         click.echo(f"error: unexpected {type(error).__name__}; run with -v for details", err=True)
         sys.exit(1)
+
+
+def registry_paths() -> dict[str, tuple[str, ...]]:
+    """Where each command of the one registry (services/command_registry.py) is on the command
+    line, by the ledger's method: its own richer command, `act NAME` or `course NAME`."""
+    from services.cli_commands import OWN_COMMAND, command_name
+    from services.cli_course import NAMES
+    from services.command_registry import LEDGER
+
+    paths: dict[str, tuple[str, ...]] = {
+        r.method: ("act", command_name(r)) for r in LEDGER if r.method not in OWN_COMMAND
+    }
+    paths |= {method: (name,) for method, name in OWN_COMMAND.items()}
+    return paths | {method: ("course", name) for method, name in NAMES.items()}

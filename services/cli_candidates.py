@@ -176,6 +176,7 @@ def distinct(
     )
     with node_from_env() as node:
         cli_common.reader(node, organisation, role, purpose)
+        cli_common.may_issue(node, "judge_cases_distinct", organisation, role)
         version = node.ledger.judge_cases_distinct(command)
         click.echo(f"case {case_id} (version {version}): judged distinct from {other_case_id}")
 

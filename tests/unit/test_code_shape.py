@@ -29,7 +29,6 @@ LONG_MODULES = {
     "ledger/commands.py": 509,
     "projections/projector.py": 474,
     "projections/views.py": 447,
-    "services/api_commands.py": 488,
     "services/feed.py": 483,
     "topics/linkage_topic.py": 502,
 }
