@@ -7,7 +7,7 @@ them: MX with its API, relay, views and the feed of `hn-consulado-tapachula` (th
 consulate in Tapachula, served by the Mexican node), and GT with `--no-api` (relay and views).
 Reports are sent on a fixed schedule (open loop). GT's views are polled every 5 ms for new
 rows; the feed topic is read by a plain read_committed consumer. A command the API refused
-(503, services/api_admission.py) is counted, not measured.
+(503, services/http/admission.py) is counted, not measured.
 
     python3 bench/e2e.py [--rates 10,100] [--seconds 10]
 
@@ -22,7 +22,7 @@ broker. At 10/s, all 100 acknowledged, in one run each:
 A new KafkaConsumer per read cost 120 ms before its first record (3 ms reused), a views pass
 took two, and each pass listed every topic of the cluster (kafka-python parses all of them:
 280-380 ms a pass). At 100/s the node sustains ~16/s through the API here and refuses the
-rest with 503 (services/api_admission.py).
+rest with 503 (services/http/admission.py).
 
 Then (h-latency2): the relay listens for PostgreSQL NOTIFY (topics/commit_notices.py) and
 reads its partition count once; topic listings moved to a background thread with a client of

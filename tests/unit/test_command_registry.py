@@ -17,10 +17,10 @@ from fastapi.routing import APIRoute
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.command_roles import COMMAND_ROLES, RoleRefused, kinds_for, require_role
 from ledger.roles import KIND_ROLES
-from services.api import create_app
 from services.bootstrap import Node, build_node
-from services.cli import main, registry_paths
+from services.cli.root import main, registry_paths
 from services.command_registry import COMMANDS, Route, by_method
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 

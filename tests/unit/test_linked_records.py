@@ -21,9 +21,9 @@ from ledger.access_rules import SAMPLE_POLICY
 from projections.linked import refused_by_links
 from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.views import UNKNOWN_CASE, CaseRow, Link, tracking_at
-from services.api import create_app
 from services.bootstrap import Node, build_node
 from services.cli import main
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from topics.log import TopicPartition

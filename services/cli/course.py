@@ -18,10 +18,10 @@ import click
 from ledger.commands import Actor
 from ledger.errors import CommandIdReused
 from ledger.values import Coordinates, TeamMember
-from services.api_course import overdue_inquiries, overdue_updates
-from services.cli_common import UserError, instant, may_issue, node_from_env, parse_case_id
+from services.cli.common import UserError, instant, may_issue, node_from_env, parse_case_id
 from services.command_bodies import ENVELOPE
 from services.command_registry import COURSE, Route, by_method
+from services.http.course import overdue_inquiries, overdue_updates
 
 __all__ = ["COMMANDS", "NAMES", "course_group", "overdue", "record_id", "route_command"]
 

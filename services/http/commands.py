@@ -18,10 +18,10 @@ from ledger.command_roles import may_run
 from ledger.commands import ReportMissingPerson
 from ledger.errors import CommandIdReused
 from services.acting import Acting, ActRefused
-from services.api_common import Caller, HeaderProblem, etag, own_case, parse_if_match
 from services.bootstrap import Node
 from services.command_bodies import body_model
 from services.command_registry import Route
+from services.http.common import Caller, HeaderProblem, etag, own_case, parse_if_match
 from services.node_lock import NodeLock
 
 __all__ = ["add_command"]

@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
-from services.api_common import Caller
 from services.family_codes import MAX_LIFETIME, FamilyCodes, shown
+from services.http.common import Caller
 from services.tokens import TokenStore
 
 __all__ = ["FamilyCodeRequest", "add_family_codes"]

@@ -24,7 +24,7 @@ from ledger.access_rules import load as load_rules
 from ledger.commands import Actor
 from ledger.errors import CommandIdReused
 from services.acting import Acting, ActRefused
-from services.cli_common import (
+from services.cli.common import (
     CONFLICT,
     REFUSED,
     UserError,
@@ -33,7 +33,7 @@ from services.cli_common import (
     parse_case_id,
     reader,
 )
-from services.cli_text import emit_json
+from services.cli.text import emit_json
 from services.command_bodies import body_model
 from services.command_registry import LEDGER, Route
 

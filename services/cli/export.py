@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from services.cli_common import UserError, node_from_env
+from services.cli.common import UserError, node_from_env
 
 __all__ = [
     "FORMATS",

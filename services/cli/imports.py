@@ -16,7 +16,7 @@ import click
 
 from ledger.command_roles import IMPORTED_AS
 from ledger.commands import Actor
-from services.cli_common import UserError, may_issue, node_from_env
+from services.cli.common import UserError, may_issue, node_from_env
 from services.import_files import FileRefused, Scan, import_file
 from services.import_mapping import ImportMapping, MappingRefused
 from services.import_templates import TEMPLATES

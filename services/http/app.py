@@ -39,10 +39,15 @@ from ledger.roles import KIND_ROLES
 from ledger.vocabulary import PURPOSES
 from projections.views import ViewsFromLaterRelease
 from services.acting import Acting, ActRefused
-from services.api_admission import add_admission
-from services.api_candidates import add_candidates
-from services.api_commands import add_command
-from services.api_common import (
+from services.bootstrap import Node
+from services.candidates import Candidates, listed
+from services.command_bodies import VISIBLE
+from services.command_registry import COMMANDS
+from services.family_pages import add_family_pages
+from services.http.admission import add_admission
+from services.http.candidates import add_candidates
+from services.http.commands import add_command
+from services.http.common import (
     PROBLEMS,
     BodyLimit,
     Caller,
@@ -56,17 +61,12 @@ from services.api_common import (
     own_case,
     problem,
 )
-from services.api_course import add_course_reads
-from services.api_export import CsvLists
-from services.api_family_codes import add_family_codes
-from services.api_imports import MAX_IMPORT_BYTES, add_imports
-from services.api_reads import add_reads
-from services.api_search import add_case_list
-from services.bootstrap import Node
-from services.candidates import Candidates, listed
-from services.command_bodies import VISIBLE
-from services.command_registry import COMMANDS
-from services.family_pages import add_family_pages
+from services.http.course import add_course_reads
+from services.http.export import CsvLists
+from services.http.family_codes import add_family_codes
+from services.http.imports import MAX_IMPORT_BYTES, add_imports
+from services.http.reads import add_reads
+from services.http.search import add_case_list
 from services.node_lock import NodeLock, share_with_group_commit
 from services.operations import add_operations
 from services.pages import add_pages
@@ -103,7 +103,7 @@ def add_middleware(app: FastAPI, node: Node, max_body_bytes: int) -> None:
     app.add_middleware(SameOrigin)
     app.add_middleware(Contained)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(CsvLists)  # Accept: text/csv on the lists (services/api_export.py)
+    app.add_middleware(CsvLists)  # Accept: text/csv on the lists (services/http/export.py)
 
 
 def case_then_read(

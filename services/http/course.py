@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException
 
 from services.acting import Acting
-from services.api_common import Caller, jsonable
 from services.bootstrap import Node
+from services.http.common import Caller, jsonable
 
 __all__ = ["OVERSEERS", "Oversees", "add_course_reads", "overdue_inquiries", "overdue_updates"]
 
