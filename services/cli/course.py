@@ -21,7 +21,7 @@ from ledger.values import Coordinates, TeamMember
 from services.cli.common import UserError, instant, may_issue, node_from_env, parse_case_id
 from services.command_bodies import ENVELOPE
 from services.command_registry import COURSE, Route, by_method
-from services.http.course import overdue_inquiries, overdue_updates
+from services.overdue import overdue_inquiries, overdue_updates
 
 __all__ = ["COMMANDS", "NAMES", "course_group", "overdue", "record_id", "route_command"]
 
@@ -170,9 +170,9 @@ def overdue(kind: str, organisation: str, role: str, addressee: str | None, as_j
     updates not given when promised, per focal point."""
     with node_from_env() as node:
         if kind == "inquiries":
-            items = overdue_inquiries(node, organisation, role, addressee)
+            items = overdue_inquiries(node.ledger, organisation, role, addressee)
         else:
-            items = overdue_updates(node, organisation, role)
+            items = overdue_updates(node.ledger, organisation, role)
     if as_json:
         click.echo(json.dumps(items, default=str, ensure_ascii=False))
         return
