@@ -24,8 +24,9 @@ from ledger.access_rules import load as load_rules
 from services.acting import Acting
 from services.bootstrap import Node
 from services.candidates import Candidates, listed
+from services.family_codes import FamilyCodes
 from services.family_pages import add_family_pages
-from services.http import cases, commands, course
+from services.http import cases, commands, course, family_codes
 from services.http.admission import add_admission
 from services.http.candidates import add_candidates
 from services.http.common import (
@@ -37,7 +38,6 @@ from services.http.common import (
 from services.http.deps import Authenticate, Wiring, caller, wire
 from services.http.errors import add_error_handlers
 from services.http.export import CsvLists
-from services.http.family_codes import add_family_codes
 from services.http.imports import MAX_IMPORT_BYTES, add_imports
 from services.http.reads import add_reads
 from services.http.search import add_case_list
@@ -130,7 +130,11 @@ def create_app(
     photos = PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node)
     authenticate = Authenticate(tokens, guard, rules, node.settings.node)
     reading = CaseReading(node, rules)
-    wire(app, Wiring(authenticate, node.ledger, lock, acting, photos, reading, reported, node.settings.node))
+    codes = FamilyCodes(tokens)
+    wire(
+        app,
+        Wiring(authenticate, node.ledger, lock, acting, photos, reading, reported, node.settings.node, codes),
+    )
     app.include_router(commands.router)
 
     # ------------------------------------------------------------------ reads
@@ -143,7 +147,7 @@ def create_app(
     app.include_router(course.router)
     add_candidates(app, node, candidates, lock, caller, sync)
     add_imports(app, node, lock, caller)
-    add_family_codes(app, node, tokens, lock, caller)
+    app.include_router(family_codes.router)
     add_pages(app, node, rules, tokens, lock, sync, guard)
     add_family_pages(app, node, reading, tokens, lock, guard)
     add_assets(app)

@@ -17,6 +17,7 @@ from ledger.application import CaseLedger
 from ledger.roles import KIND_ROLES
 from ledger.vocabulary import PURPOSES
 from services.acting import Acting
+from services.family_codes import FamilyCodes
 from services.http.common import Caller, HeaderProblem, jurisdiction_of
 from services.node_lock import NodeLock
 from services.photos import PhotoStore
@@ -33,6 +34,7 @@ __all__ = [
     "acting",
     "caller",
     "case_ledger",
+    "family_codes",
     "node_jurisdiction",
     "node_lock",
     "photos",
@@ -114,6 +116,7 @@ class Wiring:
     reading: CaseReading
     reported: Reported
     jurisdiction: str
+    codes: FamilyCodes
 
 
 def wire(app: FastAPI, wiring: Wiring) -> None:
@@ -135,6 +138,10 @@ def caller(
 
 def case_ledger(request: Request) -> CaseLedger:
     return _wiring(request).ledger
+
+
+def family_codes(request: Request) -> FamilyCodes:
+    return _wiring(request).codes
 
 
 def node_lock(request: Request) -> NodeLock:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
+from ledger.application import CaseLedger
 from services.family_codes import MAX_LIFETIME, FamilyCodes, shown
+from services.http import deps
 from services.http.common import Caller
-from services.tokens import TokenStore
+from services.node_lock import NodeLock
 
-__all__ = ["FamilyCodeRequest", "add_family_codes"]
+__all__ = ["FamilyCodeRequest", "family_code", "router"]
 
 
 class FamilyCodeRequest(BaseModel):
@@ -22,32 +23,34 @@ class FamilyCodeRequest(BaseModel):
     expires_days: int = Field(14, ge=1, le=MAX_LIFETIME.days, description="Days it opens the pages")
 
 
-def add_family_codes(app: FastAPI, node: Any, tokens: TokenStore, lock: Any, caller: Any) -> None:
-    codes = FamilyCodes(tokens)
+router = APIRouter()
+_ONLY_THE_REPORTER = "a code is given by a caseworker of the organisation that reported the case"
 
-    @app.post(
-        "/cases/{case_id}/family-code",
-        status_code=201,
-        summary="A short code (XXXXX-XXXXX) the case's family signs in with at /family; shown once",
-    )
-    def family_code(
-        case_id: uuid.UUID, body: FamilyCodeRequest, who: Caller = Depends(caller)
-    ) -> dict[str, str]:
-        if who.credential.family or who.credential.role != "caseworker":
-            raise HTTPException(
-                403, "a code is given by a caseworker of the organisation that reported the case"
-            )
-        with lock:
-            case = node.ledger.get_case(case_id)  # 404 when the node keeps no such case
-            if getattr(case, "reported_by", None) != who.credential.organisation:
-                raise HTTPException(
-                    403, "a code is given by a caseworker of the organisation that reported the case"
-                )
-            code, credential = codes.issue(
-                body.family_member.strip(), str(case_id), timedelta(days=body.expires_days)
-            )
-        return {
-            "code": shown(code),
-            "expires_at": str(credential.expires_at),
-            "token_id": credential.token_id,
-        }
+
+@router.post(
+    "/cases/{case_id}/family-code",
+    status_code=201,
+    summary="A short code (XXXXX-XXXXX) the case's family signs in with at /family; shown once",
+)
+def family_code(
+    case_id: uuid.UUID,
+    body: FamilyCodeRequest,
+    who: Caller = Depends(deps.caller),
+    lock: NodeLock = Depends(deps.node_lock),
+    ledger: CaseLedger = Depends(deps.case_ledger),
+    codes: FamilyCodes = Depends(deps.family_codes),
+) -> dict[str, str]:
+    if who.credential.family or who.credential.role != "caseworker":
+        raise HTTPException(403, _ONLY_THE_REPORTER)
+    with lock:
+        case = ledger.get_case(case_id)  # 404 when the node keeps no such case
+        if getattr(case, "reported_by", None) != who.credential.organisation:
+            raise HTTPException(403, _ONLY_THE_REPORTER)
+        code, credential = codes.issue(
+            body.family_member.strip(), str(case_id), timedelta(days=body.expires_days)
+        )
+    return {
+        "code": shown(code),
+        "expires_at": str(credential.expires_at),
+        "token_id": credential.token_id,
+    }
