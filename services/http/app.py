@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,6 +28,7 @@ from services.candidates import Candidates, listed
 from services.family_codes import FamilyCodes
 from services.family_pages import add_family_pages
 from services.http import cases, commands, course, family_codes
+from services.http import imports as http_imports
 from services.http.admission import add_admission
 from services.http.candidates import add_candidates
 from services.http.common import (
@@ -35,10 +37,11 @@ from services.http.common import (
     Caller,
     Contained,
 )
-from services.http.deps import Authenticate, Wiring, caller, wire
+from services.http.deps import Authenticate, Reported, Wiring, caller, wire
 from services.http.errors import add_error_handlers
 from services.http.export import CsvLists
-from services.http.imports import MAX_IMPORT_BYTES, add_imports
+from services.http.import_jobs import ImportJobs
+from services.http.imports import MAX_IMPORT_BYTES
 from services.http.reads import add_reads
 from services.http.search import add_case_list
 from services.node_lock import NodeLock, share_with_group_commit
@@ -55,7 +58,7 @@ from services.web_security import (
     add_docs,
 )
 
-__all__ = ["MAX_BODY_BYTES", "add_middleware", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "add_middleware", "create_app", "duplicates_at_report"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,31 @@ def add_middleware(app: FastAPI, node: Node, max_body_bytes: int) -> None:
     app.add_middleware(Contained)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(CsvLists)  # Accept: text/csv on the lists (services/http/export.py)
+
+
+def duplicates_at_report(
+    node: Node, candidates: Candidates, lock: NodeLock, grouped: bool, sync: Callable[[str], None]
+) -> Reported:
+    """What a report's answer adds: its possible duplicates (services/candidates.py)."""
+
+    def reported(who: Caller, case_id: str) -> list[dict[str, Any]] | None:
+        """A report's possible duplicates, as its recorder may see them; None (not checked)
+        when the check fails: the report is recorded, and its answer must say so."""
+        try:
+            sync(who.jurisdiction)
+            # The new case is read with the node's lock given up (a read of the event store,
+            # while the next requests decide theirs); the check itself holds it.
+            with lock.released() if grouped else contextlib.nullcontext():
+                case = node.ledger.get_case(uuid.UUID(case_id))
+            found = candidates.at_report(
+                who.jurisdiction, case_id, who.credential.actor, who.purpose, "http", case=case
+            )
+        except Exception as error:  # the check is an aid; the report stands without it
+            log.error("api: the duplicate check of a report failed: %s", type(error).__name__)
+            return None
+        return [listed(c, refs=candidates.references(who.jurisdiction, found)) for c in found]
+
+    return reported
 
 
 def create_app(
@@ -110,31 +138,21 @@ def create_app(
     acting = Acting(node, rules)
     candidates = Candidates(node, rules)
 
-    def reported(who: Caller, case_id: str) -> list[dict[str, Any]] | None:
-        """A report's possible duplicates, as its recorder may see them; None (not checked)
-        when the check fails: the report is recorded, and its answer must say so."""
-        try:
-            sync(who.jurisdiction)
-            # The new case is read with the node's lock given up (a read of the event store,
-            # while the next requests decide theirs); the check itself holds it.
-            with lock.released() if grouped else contextlib.nullcontext():
-                case = node.ledger.get_case(uuid.UUID(case_id))
-            found = candidates.at_report(
-                who.jurisdiction, case_id, who.credential.actor, who.purpose, "http", case=case
-            )
-        except Exception as error:  # the check is an aid; the report stands without it
-            log.error("api: the duplicate check of a report failed: %s", type(error).__name__)
-            return None
-        return [listed(c, refs=candidates.references(who.jurisdiction, found)) for c in found]
-
-    photos = PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node)
-    authenticate = Authenticate(tokens, guard, rules, node.settings.node)
+    reported = duplicates_at_report(node, candidates, lock, grouped, sync)
     reading = CaseReading(node, rules)
-    codes = FamilyCodes(tokens)
-    wire(
-        app,
-        Wiring(authenticate, node.ledger, lock, acting, photos, reading, reported, node.settings.node, codes),
+    wiring = Wiring(
+        authenticate=Authenticate(tokens, guard, rules, node.settings.node),
+        ledger=node.ledger,
+        lock=lock,
+        acting=acting,
+        photos=PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node),
+        reading=reading,
+        reported=reported,
+        jurisdiction=node.settings.node,
+        codes=FamilyCodes(tokens),
+        imports=ImportJobs(node.ledger, lock, node.settings.data_dir / "imports"),
     )
+    wire(app, wiring)
     app.include_router(commands.router)
 
     # ------------------------------------------------------------------ reads
@@ -146,7 +164,7 @@ def create_app(
     add_reads(app, node, rules, lock, caller, sync, catch_up)
     app.include_router(course.router)
     add_candidates(app, node, candidates, lock, caller, sync)
-    add_imports(app, node, lock, caller)
+    app.include_router(http_imports.router)
     app.include_router(family_codes.router)
     add_pages(app, node, rules, tokens, lock, sync, guard)
     add_family_pages(app, node, reading, tokens, lock, guard)

@@ -19,6 +19,7 @@ from ledger.vocabulary import PURPOSES
 from services.acting import Acting
 from services.family_codes import FamilyCodes
 from services.http.common import Caller, HeaderProblem, jurisdiction_of
+from services.http.import_jobs import ImportJobs
 from services.node_lock import NodeLock
 from services.photos import PhotoStore
 from services.reading import CaseReading
@@ -35,6 +36,7 @@ __all__ = [
     "caller",
     "case_ledger",
     "family_codes",
+    "import_jobs",
     "node_jurisdiction",
     "node_lock",
     "photos",
@@ -117,6 +119,7 @@ class Wiring:
     reported: Reported
     jurisdiction: str
     codes: FamilyCodes
+    imports: ImportJobs
 
 
 def wire(app: FastAPI, wiring: Wiring) -> None:
@@ -142,6 +145,10 @@ def case_ledger(request: Request) -> CaseLedger:
 
 def family_codes(request: Request) -> FamilyCodes:
     return _wiring(request).codes
+
+
+def import_jobs(request: Request) -> ImportJobs:
+    return _wiring(request).imports
 
 
 def node_lock(request: Request) -> NodeLock:
