@@ -56,7 +56,7 @@ class Command:
 
     @property
     def command_id(self) -> str:
-        """As the API makes it from the key (services/api_commands.py)."""
+        """As the API makes it from the key (services/http/commands.py)."""
         scope = hashlib.sha256(STAFF[self.node].encode()).hexdigest()[:16]
         return f"{scope}:{self.key}"
 

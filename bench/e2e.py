@@ -7,7 +7,7 @@ them: MX with its API, relay, views and the feed of `hn-consulado-tapachula` (th
 consulate in Tapachula, served by the Mexican node), and GT with `--no-api` (relay and views).
 Reports are sent on a fixed schedule (open loop). GT's views are polled every 5 ms for new
 rows; the feed topic is read by a plain read_committed consumer. A command the API refused
-(503, services/api_admission.py) is counted, not measured.
+(503, services/http/admission.py) is counted, not measured.
 
     python3 bench/e2e.py [--rates 10,100] [--seconds 10]
 

@@ -49,9 +49,9 @@ SERVE = "from services.cli import run; run()"
 # The API as `caseledger serve` runs it (uvicorn, one process), without its relay and views.
 API_ONLY = (
     "import sys, uvicorn\n"
-    "from services.api import create_app\n"
+    "from services.http.app import create_app\n"
     "from services.bootstrap import build_node\n"
-    "from services.cli_api import token_store\n"
+    "from services.cli.serve import token_store\n"
     "from services.settings import Settings\n"
     "settings = Settings()\n"
     "app = create_app(build_node(settings), token_store(settings.data_dir))\n"

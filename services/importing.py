@@ -31,7 +31,8 @@ from ledger.errors import CommandIdReused, InvalidField, LedgerError
 from ledger.forensic_commands import RecordRemainsRecovered
 from ledger.import_batch import ImportBatch, Outcome
 from ledger.imports import ImportedFrom, import_command_id
-from services.api_commands import ROUTES, body_model
+from services.command_bodies import body_model
+from services.command_registry import COMMANDS
 from services.import_commands import MadeWhenNeeded
 from services.import_results import Checked, ImportSummary, Prepared, Record, RowResult, chunks
 
@@ -61,7 +62,7 @@ BATCH_SIZE = 500
 
 def _body_type(kind: str) -> type[BaseModel]:
     command = KINDS[kind]
-    route = next(r for r in ROUTES if r.command is command)
+    route = next(r for r in COMMANDS if r.command is command)
     return body_model(route)
 
 

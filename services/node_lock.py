@@ -1,6 +1,6 @@
 """The API's lock on its node, which a command gives up while it waits for its commit.
 
-Calls into a node are serialised (services/api.py): its stores are not all safe to share
+Calls into a node are serialised (services/http/app.py): its stores are not all safe to share
 between threads. But a command that has decided and only waits for PostgreSQL to commit its
 events holds nothing the others need; while it waits, the next requests decide theirs, and
 ledger/group_commit.py commits them together. released() gives the lock up entirely (however

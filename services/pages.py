@@ -26,9 +26,9 @@ from ledger.errors import CaseNotFound, InvalidField, LedgerError
 from ledger.vocabulary import PURPOSES
 from projections.views import ForensicRow
 from services import case_search
-from services.api_common import jurisdiction_of
 from services.bootstrap import Node
 from services.caller_view import CallerView, ledger_withholding
+from services.http.common import jurisdiction_of
 from services.readable import plain
 from services.reading import CaseReading, Entry, ReadRefused
 from services.sessions import Guard

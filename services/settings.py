@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     matches (MatchProposed by_matcher) for two people to review; below it they are listed only."""
     api_max_commands: Annotated[int, Field(ge=1)] = 32
     """Commands the API holds in flight (running or waiting) before it answers further ones 503
-    with Retry-After (services/api_admission.py): a bounded queue instead of timeouts."""
+    with Retry-After (services/http/admission.py): a bounded queue instead of timeouts."""
     api_retry_after_s: Annotated[int, Field(ge=1)] = 1
     """The Retry-After, in seconds, of a command refused because too many are in flight."""
     api_max_wait_s: Annotated[float, Field(gt=0)] = 5.0

@@ -23,8 +23,8 @@ from markupsafe import Markup, escape
 from ledger.access_rules import AccessRules
 from projections.statistics import SMALLEST_CELL
 from projections.views import CaseRow
-from services.api_common import jurisdiction_of
 from services.caller_view import ledger_withholding
+from services.http.common import jurisdiction_of
 
 __all__ = ["STATUS_WORDS", "UNKNOWN", "Chart", "add_statistics_pages", "as_csv", "charts", "svg"]
 

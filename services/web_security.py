@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.api_common import problem
+from services.http.common import problem
 from services.tokens import token_id_of
 
 __all__ = [

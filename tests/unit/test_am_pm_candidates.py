@@ -26,10 +26,10 @@ from ledger.match import Match
 from ledger.values import AgeRange, Effect, FoundDocument, Mark, Place, Tooth
 from ledger.vocabulary import MATCH_BASES, PRIMARY_IDENTIFIERS
 from projections.duplicates import Candidate, Explained
-from services.api import create_app
 from services.bootstrap import Node, build_node
 from services.candidates import CandidatesRefused, listed
 from services.candidates_am_pm import AmPmCandidates, basis_of, command_id_for
+from services.http.app import create_app
 from services.reading import CaseReading
 from services.settings import Settings
 from services.tokens import TokenStore

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
-from services.api import create_app
-from services.api_admission import Gate
 from services.bootstrap import Node, build_node
+from services.http.admission import Gate
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.unit.test_operations import REPORT

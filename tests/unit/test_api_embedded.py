@@ -17,9 +17,10 @@ from ledger.access_rules import SAMPLE_POLICY
 from ledger.errors import NotFound
 from projections.views import VIEWS_FORMAT
 from services.acting import REFUSED
-from services.api import create_app
-from services.api_commands import ENVELOPE, ROUTES
 from services.bootstrap import Node, build_node
+from services.command_bodies import ENVELOPE
+from services.command_registry import LEDGER as ROUTES
+from services.http.app import create_app
 from services.photos import PhotoStore
 from services.settings import Settings
 from services.tokens import TokenStore

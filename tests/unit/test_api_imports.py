@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
-from services.api import create_app
 from services.bootstrap import Node, build_node
+from services.http.app import create_app
 from services.import_templates import REPORTS_MAPPING, REPORTS_SAMPLE
 from services.settings import Settings
 from services.tokens import TokenStore

@@ -17,8 +17,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from ledger.access_rules import SAMPLE_POLICY
-from services.api import create_app
 from services.bootstrap import build_node
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 

@@ -31,9 +31,10 @@ from ledger.commands import (
 )
 from ledger.errors import InvalidField, RuleBroken
 from ledger.values import Place
-from services.api import create_app
-from services.api_commands import ROUTES, body_model
 from services.bootstrap import Node, build_node
+from services.command_bodies import body_model
+from services.command_registry import COMMANDS as ROUTES
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.factories import FORENSIC, ctx, report

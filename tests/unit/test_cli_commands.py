@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from ledger.access_rules import SAMPLE_POLICY
-from services.api_commands import ROUTES
 from services.bootstrap import Node, build_node
 from services.cli import main
-from services.cli_commands import OWN_COMMAND, act_group, command_name, parse_body
-from services.cli_common import UserError
+from services.cli.act import OWN_COMMAND, act_group, command_name, parse_body
+from services.cli.common import UserError
+from services.command_registry import LEDGER as ROUTES
 from services.settings import Settings
 
 PROSECUTOR = "mx-fiscalia-migrantes"

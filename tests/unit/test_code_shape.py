@@ -29,41 +29,33 @@ LONG_MODULES = {
     "ledger/commands.py": 509,
     "projections/projector.py": 428,
     "projections/views.py": 403,
-    "services/api_commands.py": 488,
 }
 # (module, function) -> lines.
 LONG_FUNCTIONS = {
-    ("services/api.py", "create_app"): 258,
+    ("services/http/app.py", "create_app"): 69,
     ("services/demo.py", "play"): 211,
     ("services/family_pages.py", "add_family_pages"): 208,
     ("services/pages.py", "add_pages"): 203,
-    ("services/api_reads.py", "add_reads"): 121,
-    ("services/api_commands.py", "add_command"): 121,
-    ("services/api_imports.py", "add_imports"): 87,
-    ("services/cli_commands.py", "make"): 80,
+    ("services/http/reads.py", "add_reads"): 121,
+    ("services/cli/act.py", "make"): 79,
     ("ledger/access_rules.py", "_agreement"): 79,
-    ("services/api_candidates.py", "add_candidates"): 74,
-    ("services/cli_import.py", "run_import"): 73,
-    ("services/api_commands.py", "handle"): 72,
+    ("services/http/candidates.py", "add_candidates"): 74,
+    ("services/cli/imports.py", "run_import"): 72,
     ("projections/duplicates.py", "settings"): 70,
     ("services/pages.py", "case_page"): 69,
-    ("services/api_search.py", "add_case_list"): 66,
+    ("services/http/search.py", "add_case_list"): 66,
     ("services/import_files.py", "import_file"): 65,
     ("topics/restore.py", "own_event_batches"): 64,
-    ("services/cli_history.py", "history"): 64,
+    ("services/cli/history.py", "history"): 64,
     ("topics/reader.py", "batches"): 61,
 }
 # (module, function) -> McCabe complexity.
 COMPLEX_FUNCTIONS = {
     ("ledger/access_rules.py", "_agreement"): 13,
     ("ledger/names.py", "phonetic"): 14,
-    ("services/api.py", "create_app"): 39,
-    ("services/api_commands.py", "add_command"): 19,
-    ("services/api_commands.py", "handle"): 16,
-    ("services/api_imports.py", "add_imports"): 15,
-    ("services/api_reads.py", "add_reads"): 22,
+    ("services/http/reads.py", "add_reads"): 22,
     ("services/case_search.py", "parse"): 18,
-    ("services/cli_import.py", "run_import"): 14,
+    ("services/cli/imports.py", "run_import"): 14,
     ("services/family_pages.py", "add_family_pages"): 30,
     ("services/import_mapping.py", "_check_fields"): 13,
     ("services/pages.py", "add_pages"): 25,
@@ -83,7 +75,7 @@ WORDS = {
 
 
 def modules() -> list[Path]:
-    return sorted(p for package in PACKAGES for p in (ROOT / package).glob("*.py"))
+    return sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py"))
 
 
 def name(path: Path) -> str:

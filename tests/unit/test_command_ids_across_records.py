@@ -19,9 +19,9 @@ from ledger.commands import AmendData, RecordSighting
 from ledger.errors import CommandIdReused, ConsentRequired
 from ledger.forensic_commands import RecordRemainsRecovered
 from ledger.values import Place
-from services.api import create_app
-from services.api_commands import ROUTES
 from services.bootstrap import Node, build_node
+from services.command_registry import LEDGER as ROUTES
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.factories import FORENSIC, ctx, report

@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
-from services.api import create_app
-from services.api_commands import ENVELOPE
-from services.api_course import COURSE_ROUTES
 from services.bootstrap import Node, build_node
+from services.command_bodies import ENVELOPE
+from services.command_registry import COURSE as COURSE_ROUTES
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.infrastructure import cli_env

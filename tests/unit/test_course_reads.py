@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.course_commands import AnswerInquiry, FlagProtectionRisk, SendInquiry, SetUpdateCadence
-from services.api import create_app
 from services.bootstrap import Node, build_node
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.factories import ctx, report

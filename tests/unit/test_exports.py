@@ -21,9 +21,9 @@ from lxml import etree
 from ledger.commands import RecordSighting
 from ledger.forensic_commands import RecordRemainsRecovered
 from ledger.values import Coordinates, FamilyContact, Place
-from services.api import create_app
 from services.bootstrap import build_node
 from services.cli import main
+from services.http.app import create_app
 from services.mmp import COLUMNS
 from services.pfif_export import PfifExport, ledger_ids, reference_dir
 from services.pfif_import import PfifImport

@@ -127,7 +127,7 @@ def test_the_caseworker_who_reported_the_case_gives_a_code_over_http(tmp_path: P
     from fastapi.testclient import TestClient
 
     from ledger.access_rules import SAMPLE_POLICY
-    from services.api import create_app
+    from services.http.app import create_app
     from tests.unit.test_web_hardening import COMMISSION, PROSECUTOR, REPORT
 
     node = build_node(Settings(node="MX", data_dir=tmp_path, access_rules=SAMPLE_POLICY))

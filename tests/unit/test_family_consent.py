@@ -15,8 +15,8 @@ from ledger.access_rules import SAMPLE_POLICY
 from ledger.application import CaseLedger
 from ledger.commands import Actor, GrantConsent, WithdrawConsent
 from ledger.errors import NotOnBehalf
-from services.api import create_app
 from services.bootstrap import build_node
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.factories import FAMILY, ctx, report

@@ -230,7 +230,7 @@ def test_the_api_takes_a_best_interests_decision_from_a_child_protection_officer
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from services.api import create_app
+    from services.http.app import create_app
     from services.tokens import TokenStore
 
     tokens = TokenStore(tmp_path / "api-tokens.json")
@@ -341,7 +341,7 @@ def test_the_consulate_of_the_country_fled_reads_lists_and_follows_nothing_of_th
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from services.api import create_app
+    from services.http.app import create_app
     from services.reading import ReadRefused
     from services.tokens import TokenStore
 
@@ -451,7 +451,7 @@ def test_a_located_adult_gets_a_credential_of_their_own_and_asks_for_erasure_wit
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from services.api import create_app
+    from services.http.app import create_app
     from services.tokens import TokenStore
 
     minor = located_at_node(node, agreed=False, date_of_birth="2012-01-01")
@@ -494,7 +494,7 @@ def test_a_withheld_country_that_is_no_country_is_named(ledger: CaseLedger) -> N
 def test_the_family_page_says_that_something_is_kept_to_protect_a_person(node: Node, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from services.api import create_app
+    from services.http.app import create_app
     from services.tokens import TokenStore
     from tests.unit.test_web_hardening import SAME, form_token
 
@@ -514,7 +514,7 @@ def test_a_consulate_feed_never_carries_where_a_located_person_is(tmp_path: Path
     """Even under an agreement that names the reserved tier, the feed leaves the place out."""
     from fastapi.testclient import TestClient
 
-    from services.api import create_app
+    from services.http.app import create_app
     from services.tokens import TokenStore
 
     policy = tmp_path / "rules.toml"

@@ -18,10 +18,10 @@ from ledger.access_rules import load as load_rules
 from ledger.commands import AmendData, EraseData, GrantConsent, RecordSighting, WithdrawConsent
 from ledger.values import Place
 from projections.feed_items import encode_cursor
-from services.api import create_app
 from services.bootstrap import Node, build_node
 from services.feed import ConsularFeed
 from services.feed_topic import FeedPublisher, open_feed_message
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.factories import FAMILY, ctx, report

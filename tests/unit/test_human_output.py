@@ -22,10 +22,10 @@ from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
-from services import cli_text
-from services.api import create_app
 from services.bootstrap import Node, build_node
 from services.cli import main
+from services.cli import text as cli_text
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.unit.test_web_hardening import SAME, form_token
@@ -192,7 +192,7 @@ def test_the_check_catches_a_command_that_prints_python_values(
     cli: CliRunner, story: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The control on a real command: printing values with str() again is caught."""
-    monkeypatch.setattr("services.cli_history.plain", str)
+    monkeypatch.setattr("services.cli.history.plain", str)
     text = run(cli, ["timeline", story["case"], "--as", "MX"]).output
     assert cli_text.reprs_in(text), text
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
-from services.api import create_app
 from services.bootstrap import Node, build_node
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.unit.test_api_embedded import REPORT

@@ -22,9 +22,9 @@ from projections.linked import refused_by_links
 from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.view_batch import ViewBatch
 from projections.views import UNKNOWN_CASE, CaseRow, Link, tracking_at
-from services.api import create_app
 from services.bootstrap import Node, build_node
 from services.cli import main
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from topics.log import TopicPartition

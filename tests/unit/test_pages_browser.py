@@ -23,8 +23,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from ledger.access_rules import SAMPLE_POLICY
-from services.api import create_app
 from services.bootstrap import Node, build_node
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.story import whole_story

@@ -26,9 +26,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from ledger.access_rules import SAMPLE_POLICY
-from services.api import create_app
 from services.bootstrap import Node, build_node
 from services.family_codes import FamilyCodes, shown
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.factories import report

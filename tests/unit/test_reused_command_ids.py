@@ -18,8 +18,8 @@ from ledger.application import CaseLedger
 from ledger.commands import RecordSighting
 from ledger.errors import CommandIdReused
 from ledger.values import Place
-from services.api import create_app
 from services.bootstrap import build_node
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.factories import ctx, report

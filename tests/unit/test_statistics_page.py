@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
 from projections.views import CaseRow
-from services.api import create_app
 from services.bootstrap import build_node
 from services.family_codes import FamilyCodes
+from services.http.app import create_app
 from services.settings import Settings
 from services.stats_pages import as_csv, charts, svg
 from services.tokens import TokenStore

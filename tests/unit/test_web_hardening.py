@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.crypto import seal
-from services.api import create_app
 from services.bootstrap import Node, build_node
+from services.http.app import create_app
 from services.sessions import IDLE_S, LoginThrottle, SessionStore
 from services.settings import Settings
 from services.tokens import TokenStore

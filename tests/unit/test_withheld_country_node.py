@@ -18,9 +18,9 @@ from ledger.commands import Actor, RecordSighting
 from ledger.protection_commands import WithholdSharing
 from ledger.values import Place
 from projections.statistics import monthly
-from services.api import create_app
 from services.bootstrap import Node, build_node
 from services.feed import ConsularFeed
+from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.factories import ctx, report

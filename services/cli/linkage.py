@@ -17,7 +17,7 @@ import click
 from ledger.access_rules import load as load_rules
 from ledger.commands import Actor
 from ledger.linkage_case import DECISIONS, DecideDisclosure, RequestDisclosure
-from services.cli_common import UserError, node_from_env, parse_case_id
+from services.cli.common import UserError, node_from_env, parse_case_id
 from services.linkage import candidates_of, linkage_finder, rotate_secret
 
 __all__ = ["candidates", "decide", "linkage_group", "request", "rotate", "run"]

@@ -18,10 +18,10 @@ from ledger import validation
 from ledger.access_rules import AccessRules
 from ledger.errors import InvalidField
 from projections.statistics import monthly
-from services.api_common import Caller, HeaderProblem, QueryProblem, jsonable, not_family, seen_by
 from services.bootstrap import Node
 from services.feed import ConsularFeed, decode_cursor, sse
 from services.history import case_as_of, diff, timeline_items
+from services.http.common import Caller, HeaderProblem, QueryProblem, jsonable, not_family, seen_by
 
 __all__ = ["FORENSIC_LISTS", "add_reads"]
 

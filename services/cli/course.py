@@ -1,5 +1,5 @@
 """`caseledger course ...`: the course of a case on the command line, made from the same
-registry as its HTTP routes (services/api_course.py): one command per route, one option per
+registry as its HTTP routes (services/command_registry.py): one command per route, one option per
 field of the ledger's command, so both interfaces take the same fields and refuse the same
 values. And the overdue lists: `caseledger course overdue inquiries|updates --as ORG`."""
 
@@ -18,9 +18,10 @@ import click
 from ledger.commands import Actor
 from ledger.errors import CommandIdReused
 from ledger.values import Coordinates, TeamMember
-from services.api_commands import ENVELOPE, Route
-from services.api_course import COURSE_ROUTES, NOTIFY, overdue_inquiries, overdue_updates
-from services.cli_common import UserError, instant, node_from_env, parse_case_id
+from services.cli.common import UserError, instant, may_issue, node_from_env, parse_case_id
+from services.command_bodies import ENVELOPE
+from services.command_registry import COURSE, Route, by_method
+from services.overdue import overdue_inquiries, overdue_updates
 
 __all__ = ["COMMANDS", "NAMES", "course_group", "overdue", "record_id", "route_command"]
 
@@ -100,14 +101,13 @@ def route_command(name: str, route: Route) -> click.Command:
         record = given.pop(target)
         values = {k: converters[k](v) for k, v in given.items() if v is not None and v != ()}
         actor = Actor(organisation, role)
-        if role not in route.roles:
-            raise UserError(f"--role: the role {role} may not {route.summary.lower()}")
         with node_from_env() as node:
             if node.settings.access_rules:  # under the network's rules, a recorder is one of theirs
                 from ledger.access_rules import load
                 from ledger.roles import check_staff
 
                 check_staff(load(node.settings.access_rules).organisations, organisation, role, prefix="--")
+            may_issue(node, route.method, organisation, role)
             command = route.command(
                 command_id=command_id or str(uuid.uuid4()),
                 recorded_by=actor,
@@ -153,7 +153,7 @@ def course_group() -> None:
     """The course of a case: inquiries, family support and updates, notification, protection."""
 
 
-for _route in (*COURSE_ROUTES, NOTIFY):
+for _route in (*COURSE, by_method("notify_family")):
     course_group.add_command(route_command(NAMES[_route.method], _route))
 
 
@@ -170,9 +170,9 @@ def overdue(kind: str, organisation: str, role: str, addressee: str | None, as_j
     updates not given when promised, per focal point."""
     with node_from_env() as node:
         if kind == "inquiries":
-            items = overdue_inquiries(node, organisation, role, addressee)
+            items = overdue_inquiries(node.ledger, organisation, role, addressee)
         else:
-            items = overdue_updates(node, organisation, role)
+            items = overdue_updates(node.ledger, organisation, role)
     if as_json:
         click.echo(json.dumps(items, default=str, ensure_ascii=False))
         return

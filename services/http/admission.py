@@ -119,7 +119,7 @@ class Admission:
     async def _refuse(self, send: Any) -> None:
         wait = self.gate.retry_after_s
         body = json.dumps(
-            {  # the API's one error shape (services/api_common.py problem): detail[].loc names the part
+            {  # the API's one error shape (services/http/common.py problem): detail[].loc names the part
                 "detail": [
                     {
                         "loc": ["request"],

@@ -11,7 +11,7 @@ import click
 from pydantic import ValidationError
 
 from ledger.key_backup import BackupRefused, new_recovery_key
-from services.cli_common import REFUSED, UNAVAILABLE, UserError
+from services.cli.common import REFUSED, UNAVAILABLE, UserError
 from services.restore import (
     RestoreRefused,
     StoreNotEmpty,

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query
 
-from services.api_common import Caller, not_family
 from services.bootstrap import Node
 from services.candidates import DEFAULT_MIN_SCORE, Candidates, CandidatesRefused, listed
+from services.http.common import Caller, not_family
 
 __all__ = ["MinScore", "add_candidates"]
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from ledger import validation
 from ledger.access_rules import AccessRules
 from ledger.access_rules import load as load_rules
+from ledger.command_roles import RoleRefused, require_role
 from ledger.errors import (
     CommandIdReused,
     ConsentRequired,
@@ -44,6 +45,7 @@ __all__ = [
     "exit_status",
     "instant",
     "jurisdiction",
+    "may_issue",
     "node_from_env",
     "parse_case_id",
     "reader",
@@ -138,6 +140,18 @@ def reader(node: Node, organisation: str, role: str, purpose: str, option: str =
         role_for_kind("--role", rules.organisations[organisation].kind, role)
     except InvalidField as error:
         raise UserError(str(error)) from None
+
+
+def may_issue(node: Node, command: str, organisation: str, role: str) -> None:
+    """The ledger's rule of who may issue a command (ledger/command_roles.py, the API's rule
+    too): a role that may not, or that the organisation's kind cannot hold under the network's
+    rules, is refused (exit status 3), the error naming the role and the command."""
+    rules = rules_of(node)
+    member = rules.organisations.get(organisation) if rules is not None else None
+    try:
+        require_role(command, role, member.kind if member is not None else None)
+    except RoleRefused as error:
+        raise UserError(f"--role: {error}", REFUSED) from None
 
 
 @contextmanager

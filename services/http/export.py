@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.cli_export import to_csv
+from services.csv_text import to_csv
 
 __all__ = ["CsvLists", "wants_csv"]
 

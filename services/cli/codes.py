@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from ledger.errors import InvalidField
-from services.cli_api import parse_lifetime, token_store
-from services.cli_common import UserError, node_from_env, parse_case_id
+from services.cli.common import UserError, node_from_env, parse_case_id
+from services.cli.serve import parse_lifetime, token_store
 from services.family_codes import FamilyCodes, shown
 
 __all__ = ["COMMANDS", "family_code"]

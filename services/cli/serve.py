@@ -20,9 +20,9 @@ from ledger.access_rules import load as load_rules
 from ledger.errors import InvalidField
 from projections.group_worker import GroupWorker
 from projections.projector import Projector
-from services import cli_common
-from services.cli_common import UserError, node_from_env, parse_case_id, rules_of
-from services.cli_text import echo_table, emit_json, organisation_names, when, words
+from services.cli import common as cli_common
+from services.cli.common import UserError, node_from_env, parse_case_id, rules_of
+from services.cli.text import echo_table, emit_json, organisation_names, when, words
 from services.feed import ConsularFeed
 from services.feed_topic import FeedPublisher
 from services.tokens import TokenStore
@@ -227,7 +227,7 @@ def serve(
             else:
                 import uvicorn
 
-                from services.api import create_app
+                from services.http.app import create_app
 
                 app = create_app(node, token_store(node.settings.data_dir))
                 uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,5 +1,5 @@
 """`caseledger act ...`: every command of the API on the command line (#16, item 5), made from
-the one registry the API's routes are made from (services/api_commands.py ROUTES), with the
+the one registry the API's routes are made from (services/command_registry.py), with the
 same body model, the same checks of who may act on which record, and the same errors.
 
     caseledger act record-sighting CASE --as mx-fiscalia-migrantes --set seen_on=2026-02-03 \\
@@ -24,9 +24,18 @@ from ledger.access_rules import load as load_rules
 from ledger.commands import Actor
 from ledger.errors import CommandIdReused
 from services.acting import Acting, ActRefused
-from services.api_commands import ROUTES, Route, body_model
-from services.cli_common import CONFLICT, REFUSED, UserError, node_from_env, parse_case_id, reader
-from services.cli_text import emit_json
+from services.cli.common import (
+    CONFLICT,
+    REFUSED,
+    UserError,
+    may_issue,
+    node_from_env,
+    parse_case_id,
+    reader,
+)
+from services.cli.text import emit_json
+from services.command_bodies import body_model
+from services.command_registry import LEDGER, Route
 
 __all__ = ["COMMANDS", "OWN_COMMAND", "act_group", "command_name", "make", "parse_body"]
 
@@ -104,8 +113,7 @@ def make(route: Route) -> click.Command:
             fields[route.target] = parse_case_id(target)
         with node_from_env() as node:
             reader(node, organisation, role, purpose)
-            if role not in route.roles:
-                raise UserError(f"--role: the role {role} may not {route.summary.lower()}", REFUSED)
+            may_issue(node, route.method, organisation, role)
             rules = load_rules(node.settings.access_rules) if node.settings.access_rules else None
             member = rules.organisations[organisation] if rules is not None else None
             if member is not None and member.jurisdiction != node.settings.node:
@@ -167,7 +175,7 @@ def act_group() -> None:
     """Every command of the API, with the API's validation: `caseledger act NAME --help`."""
 
 
-for _route in ROUTES:
+for _route in LEDGER:
     if _route.method not in OWN_COMMAND:
         act_group.add_command(make(_route))
 

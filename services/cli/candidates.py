@@ -17,10 +17,10 @@ from ledger.errors import NotFound
 from ledger.validation import country
 from ledger.vocabulary import PURPOSES
 from projections.duplicates import Candidate
-from services import cli_common
 from services.bootstrap import Node
 from services.candidates import DEFAULT_MIN_SCORE, KINDS, Candidates, CandidatesRefused, listed
-from services.cli_common import UserError, node_from_env, parse_case_id
+from services.cli import common as cli_common
+from services.cli.common import UserError, node_from_env, parse_case_id
 
 __all__ = ["COMMANDS", "at_report", "candidates", "distinct", "print_candidates", "reader_of", "rules_of"]
 
@@ -176,6 +176,7 @@ def distinct(
     )
     with node_from_env() as node:
         cli_common.reader(node, organisation, role, purpose)
+        cli_common.may_issue(node, "judge_cases_distinct", organisation, role)
         version = node.ledger.judge_cases_distinct(command)
         click.echo(f"case {case_id} (version {version}): judged distinct from {other_case_id}")
 

@@ -16,8 +16,8 @@ from fastapi import Depends, FastAPI, Request, Response
 from ledger.access_rules import AccessRules
 from ledger.errors import InvalidField
 from services import case_search
-from services.api_common import Caller, QueryProblem, not_family, seen_by
 from services.bootstrap import Node
+from services.http.common import Caller, QueryProblem, not_family, seen_by
 
 __all__ = ["add_case_list"]
 

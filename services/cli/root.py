@@ -17,21 +17,19 @@ from ledger.commands import Actor, ReportMissingPerson
 from ledger.errors import CommandIdReused, LedgerError
 from ledger.values import FamilyContact
 from projections.views import CaseRow
-from services import (
-    cli_api,
-    cli_candidates,
-    cli_codes,
-    cli_course,
-    cli_export,
-    cli_family,
-    cli_history,
-    cli_import,
-    cli_linkage,
-    cli_restore,
-    cli_verify,
-)
-from services.cli_commands import act_group
-from services.cli_common import UNAVAILABLE, UserError, click_message, exit_status, node_from_env
+from services.cli import candidates as cli_candidates
+from services.cli import codes as cli_codes
+from services.cli import course as cli_course
+from services.cli import export as cli_export
+from services.cli import family as cli_family
+from services.cli import history as cli_history
+from services.cli import imports as cli_import
+from services.cli import linkage as cli_linkage
+from services.cli import restore as cli_restore
+from services.cli import serve as cli_serve
+from services.cli import verify as cli_verify
+from services.cli.act import act_group
+from services.cli.common import UNAVAILABLE, UserError, click_message, exit_status, may_issue, node_from_env
 from topics.log import LogUnavailable
 
 __all__ = [
@@ -41,6 +39,7 @@ __all__ = [
     "main",
     "print_cases",
     "quickstart",
+    "registry_paths",
     "relay",
     "report",
     "rules",
@@ -159,6 +158,7 @@ def report(**fields: Any) -> None:
                 recorder.role,
                 prefix="--",
             )
+        may_issue(node, "report_missing_person", command.recorded_by.organisation, command.recorded_by.role)
         try:
             case_id = node.ledger.report_missing_person(command)
         except CommandIdReused as error:
@@ -196,8 +196,8 @@ def report(**fields: Any) -> None:
 def cases(jurisdiction: str, no_sync: bool, as_json: bool, output_format: str, **asked: str | None) -> None:
     """List the cases a jurisdiction may see; search them by name, filter them, page through them."""
     from ledger.validation import country
-    from services import cli_search
-    from services.cli_common import jurisdiction as known_jurisdiction
+    from services.cli import search as cli_search
+    from services.cli.common import jurisdiction as known_jurisdiction
 
     jurisdiction = country("--as", jurisdiction)
     search = cli_search.parse(asked)
@@ -237,7 +237,7 @@ def rules() -> None:
 def rules_check(path: Path | None, as_json: bool) -> None:
     """Validate a rules file (default: the sample Central America–Mexico policy)."""
     from ledger.access_rules import SAMPLE_POLICY, load
-    from services.cli_text import emit_json
+    from services.cli.text import emit_json
 
     loaded = load(path or SAMPLE_POLICY)
     if as_json:
@@ -281,8 +281,8 @@ def topics_init(origins: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine output: stable JSON.")
 def lag(jurisdiction: str, as_json: bool) -> None:
     """How far a jurisdiction's views are behind the log, per topic partition."""
-    from services.cli_common import jurisdiction as known_jurisdiction
-    from services.cli_text import emit_json
+    from services.cli.common import jurisdiction as known_jurisdiction
+    from services.cli.text import emit_json
 
     with node_from_env() as node:
         behind = sorted(node.projector(known_jurisdiction(node, jurisdiction)).lag().items())
@@ -295,7 +295,7 @@ def lag(jurisdiction: str, as_json: bool) -> None:
 def _quickstart_reporter(node: Any) -> str:
     """Who reports the sample case: under the network's rules an organisation of this node's
     jurisdiction that works with families (the ledger checks the recorder); else a name."""
-    from services.cli_common import rules_of
+    from services.cli.common import rules_of
 
     rules = rules_of(node)
     if rules is None:
@@ -345,7 +345,7 @@ for command in (
     *cli_family.COMMANDS,
     *cli_history.COMMANDS,
     *cli_verify.COMMANDS,
-    *cli_api.COMMANDS,
+    *cli_serve.COMMANDS,
     *cli_candidates.COMMANDS,
     *cli_course.COMMANDS,
 ):
@@ -360,7 +360,7 @@ for command in (*cli_codes.COMMANDS, *cli_restore.COMMANDS):
 
 def run() -> None:
     """Entry point: every error is one line, `error: field: problem`, and an exit status that
-    says what kind of error it was (services/cli_common.py, README)."""
+    says what kind of error it was (services/cli/common.py, README)."""
     try:
         main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -378,3 +378,17 @@ def run() -> None:
         logging.getLogger("caseledger").debug("unexpected error", exc_info=True)
         click.echo(f"error: unexpected {type(error).__name__}; run with -v for details", err=True)
         sys.exit(1)
+
+
+def registry_paths() -> dict[str, tuple[str, ...]]:
+    """Where each command of the one registry (services/command_registry.py) is on the command
+    line, by the ledger's method: its own richer command, `act NAME` or `course NAME`."""
+    from services.cli.act import OWN_COMMAND, command_name
+    from services.cli.course import NAMES
+    from services.command_registry import LEDGER
+
+    paths: dict[str, tuple[str, ...]] = {
+        r.method: ("act", command_name(r)) for r in LEDGER if r.method not in OWN_COMMAND
+    }
+    paths |= {method: (name,) for method, name in OWN_COMMAND.items()}
+    return paths | {method: ("course", name) for method, name in NAMES.items()}

@@ -14,8 +14,9 @@ from typing import IO, Any, TypeVar
 
 import click
 
+from ledger.command_roles import IMPORTED_AS
 from ledger.commands import Actor
-from services.cli_common import UserError, node_from_env
+from services.cli.common import UserError, may_issue, node_from_env
 from services.import_files import FileRefused, Scan, import_file
 from services.import_mapping import ImportMapping, MappingRefused
 from services.import_templates import TEMPLATES
@@ -116,6 +117,7 @@ def run_import(kind: str, file: Path, options: dict[str, Any]) -> None:
             check_staff(
                 load(node.settings.access_rules).organisations, actor.organisation, actor.role, prefix="--"
             )
+        may_issue(node, IMPORTED_AS[kind], actor.organisation, actor.role)
 
         def on_row(result: RowResult) -> None:
             nonlocal shown

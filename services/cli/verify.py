@@ -7,10 +7,10 @@ from dataclasses import asdict
 
 import click
 
-from services import cli_common
-from services.cli_common import UserError, node_from_env, parse_case_id
-from services.cli_history import JSON_HELP
-from services.cli_text import emit_json
+from services.cli import common as cli_common
+from services.cli.common import UserError, node_from_env, parse_case_id
+from services.cli.history import JSON_HELP
+from services.cli.text import emit_json
 from topics.log_verifier import LogVerifier
 
 __all__ = ["COMMANDS", "audit_group", "audit_verify"]

@@ -16,10 +16,10 @@ import click
 from projections.linked import JurisdictionReading
 from projections.statistics import SMALLEST_CELL, UNKNOWN_MONTH, monthly, remains_monthly
 from projections.views import TimelineRow, ViewsFromLaterRelease
-from services import cli_common
-from services.cli_common import UserError, instant, node_from_env, parse_case_id
-from services.cli_export import emit, format_option
-from services.cli_text import (
+from services.cli import common as cli_common
+from services.cli.common import UserError, instant, node_from_env, parse_case_id
+from services.cli.export import emit, format_option
+from services.cli.text import (
     echo_table,
     emit_json,
     empty,
@@ -29,7 +29,7 @@ from services.cli_text import (
     when,
     words,
 )
-from services.cli_text import (
+from services.cli.text import (
     kind as kind_name,
 )
 from services.history import (

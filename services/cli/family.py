@@ -14,8 +14,8 @@ import click
 from ledger.access_rules import load as load_rules
 from ledger.commands import Actor, AmendData, EraseData, GrantConsent, WithdrawConsent
 from services.bootstrap import Node
-from services.cli_common import UserError, node_from_env, parse_case_id, reader, rules_of
-from services.cli_text import echo_table, emit_json, empty, organisation_names, plain, recorder, when, words
+from services.cli.common import UserError, node_from_env, parse_case_id, reader, rules_of
+from services.cli.text import echo_table, emit_json, empty, organisation_names, plain, recorder, when, words
 from services.reading import CaseReading, Dossier
 from services.tokens import family_pseudonym, node_secret
 

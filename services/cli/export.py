@@ -3,8 +3,6 @@ CLI's lists: registries in and out, each reading only what the caller may read."
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from collections.abc import Sequence
@@ -15,7 +13,8 @@ from typing import Any
 
 import click
 
-from services.cli_common import UserError, node_from_env
+from services.cli.common import UserError, node_from_env
+from services.csv_text import to_csv
 
 __all__ = [
     "FORMATS",
@@ -27,7 +26,6 @@ __all__ = [
     "format_option",
     "import_pfif",
     "register",
-    "to_csv",
 ]
 
 FORMATS = ("text", "csv", "json")
@@ -60,24 +58,6 @@ def as_items(rows: Sequence[Any]) -> list[dict[str, Any]]:
                 item[key] = json.loads(item[key])
         items.append({k: _plain(v) for k, v in item.items()})
     return items
-
-
-def to_csv(items: Sequence[dict[str, Any]]) -> str:
-    """One row per item, one column per key (in first-seen order); lists and objects as JSON."""
-    columns: dict[str, None] = {}
-    for item in items:
-        columns.update(dict.fromkeys(item))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    for item in items:
-        writer.writerow(
-            {
-                k: json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, list | dict) else v
-                for k, v in item.items()
-            }
-        )
-    return out.getvalue()
 
 
 def emit(rows: Sequence[Any], output_format: str) -> None:

@@ -1,0 +1,176 @@
+"""What the API's routes depend on, each given on its own (FastAPI's Depends), rather than the
+whole node: who is asking (caller), the ledger, the node's lock, who may act on which record,
+the node's photos, the node's jurisdiction. create_app puts each on the application's state
+once (wire); a route names the few it uses, and a test can override any one of them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from fastapi import FastAPI, Header, HTTPException, Request
+
+from ledger.access_rules import AccessRules
+from ledger.application import CaseLedger
+from ledger.roles import KIND_ROLES
+from ledger.vocabulary import PURPOSES
+from services.acting import Acting
+from services.family_codes import FamilyCodes
+from services.http.common import Caller, HeaderProblem, jurisdiction_of
+from services.http.import_jobs import ImportJobs
+from services.node_lock import NodeLock
+from services.photos import PhotoStore
+from services.reading import CaseReading
+from services.sessions import Guard
+from services.tokens import Credential, TokenStore
+from services.web_security import attempt_keys
+
+__all__ = [
+    "Authenticate",
+    "Purpose",
+    "Reported",
+    "Wiring",
+    "acting",
+    "caller",
+    "case_ledger",
+    "family_codes",
+    "import_jobs",
+    "node_jurisdiction",
+    "node_lock",
+    "photos",
+    "reading",
+    "reported",
+    "wire",
+]
+
+log = logging.getLogger(__name__)
+
+Purpose = Literal["search", "forensic_identification", "family_support", "accountability", "statistics"]
+assert set(get_args(Purpose)) == set(PURPOSES), "the API's purposes are the vocabulary's"
+
+Reported = Callable[[Caller, str], list[dict[str, Any]] | None]
+"""What a report's answer adds: its possible duplicates as the caller may see them (None: not checked)."""
+
+
+@dataclass(frozen=True)
+class Authenticate:
+    """The caller of a request: a valid bearer token (throttled after failures), a purpose of
+    the vocabulary, and under the network's rules an organisation they know holding a role its
+    kind can hold."""
+
+    tokens: TokenStore
+    guard: Guard
+    rules: AccessRules | None
+    node: str
+
+    def __call__(self, request: Request, authorization: str | None, purpose: str) -> Caller:
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(
+                401, "the Authorization header must be 'Bearer <token>'", {"WWW-Authenticate": "Bearer"}
+            )
+        keys = attempt_keys(request, token)
+        wait = self.guard.throttle.retry_after(keys)
+        if wait is not None:
+            log.warning("api: a client with failed tokens is refused for %d s", wait)  # no address: personal
+            raise HTTPException(
+                429, f"too many failed sign-ins; try again in {wait} s", {"Retry-After": str(wait)}
+            )
+        credential = self.tokens.verify(token)
+        if credential is None:
+            self.guard.throttle.failed(keys)
+            raise HTTPException(
+                401, "a valid, unexpired bearer token is required", {"WWW-Authenticate": "Bearer"}
+            )
+        if purpose not in PURPOSES:
+            raise HeaderProblem("X-Purpose", f"{purpose!r} is not one of {', '.join(PURPOSES)}")
+        self._member(credential)
+        return Caller(
+            credential=credential,
+            purpose=purpose,
+            jurisdiction=jurisdiction_of(self.rules, credential, self.node),
+        )
+
+    def _member(self, credential: Credential) -> None:
+        if self.rules is None or credential.family:
+            return
+        if credential.organisation not in self.rules.organisations:
+            raise HTTPException(
+                403, f"{credential.organisation} is not an organisation of the network's rules"
+            )
+        kind = self.rules.organisations[credential.organisation].kind
+        if credential.role not in KIND_ROLES[kind]:
+            raise HTTPException(403, f"an organisation of kind {kind} cannot hold the role {credential.role}")
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What create_app gives the routes, once per application."""
+
+    authenticate: Authenticate
+    ledger: CaseLedger
+    lock: NodeLock
+    acting: Acting
+    photos: PhotoStore
+    reading: CaseReading
+    reported: Reported
+    jurisdiction: str
+    codes: FamilyCodes
+    imports: ImportJobs
+
+
+def wire(app: FastAPI, wiring: Wiring) -> None:
+    app.state.wiring = wiring
+
+
+def _wiring(request: Request) -> Wiring:
+    wiring: Wiring = request.app.state.wiring
+    return wiring
+
+
+def caller(
+    request: Request,
+    authorization: str | None = Header(None, description="Bearer <token>"),
+    purpose: Purpose = Header(..., alias="X-Purpose", description="Why the caller asks"),
+) -> Caller:
+    return _wiring(request).authenticate(request, authorization, purpose)
+
+
+def case_ledger(request: Request) -> CaseLedger:
+    return _wiring(request).ledger
+
+
+def family_codes(request: Request) -> FamilyCodes:
+    return _wiring(request).codes
+
+
+def import_jobs(request: Request) -> ImportJobs:
+    return _wiring(request).imports
+
+
+def node_lock(request: Request) -> NodeLock:
+    return _wiring(request).lock
+
+
+def acting(request: Request) -> Acting:
+    return _wiring(request).acting
+
+
+def photos(request: Request) -> PhotoStore:
+    return _wiring(request).photos
+
+
+def reading(request: Request) -> CaseReading:
+    return _wiring(request).reading
+
+
+def reported(request: Request) -> Reported:
+    return _wiring(request).reported
+
+
+def node_jurisdiction(request: Request) -> str:
+    """The jurisdiction whose organisations this node records for."""
+    return _wiring(request).jurisdiction
