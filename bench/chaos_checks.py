@@ -95,11 +95,13 @@ def check_origin(
         ):
             findings.out_of_order.append(case)
     findings.unexpected += sorted((e, "") for e in counts if e not in acknowledged)
-    refused = {c.command_id for c in commands if c.refused and c.kind != "reused"}
+    refused = {c.command_id: c for c in commands if c.refused and c.kind != "reused"}
+    # Each with the answers its attempts got (0: none), to say how a recorded command came to
+    # be refused: a retry after an answer lost, or a refusal of the first attempt.
     findings.refused_present = sorted(
-        r.command_id.rpartition("#")[0] or r.command_id
-        for r in records
-        if r.command_id and (r.command_id.rpartition("#")[0] or r.command_id) in refused
+        f"{command_id} ({refused[command_id].kind}, answers {refused[command_id].answers})"
+        for command_id in (r.command_id.rpartition("#")[0] or r.command_id for r in records if r.command_id)
+        if command_id in refused
     )
     return findings
 

@@ -45,6 +45,7 @@ class Command:
     status: int | None = None  # the answer for good: 2xx or 4xx
     version: int | None = None  # the version the API acknowledged
     attempts: int = 0
+    answers: list[int] = field(default_factory=list)  # each attempt's status (0: no answer)
 
     @property
     def acknowledged(self) -> bool:
@@ -199,6 +200,7 @@ class Load:
                 status, body = error.code, {}
             except (OSError, ValueError):  # no answer: refused connection, reset, timed out
                 status, body = 0, {}
+            command.answers.append(status)
             if 200 <= status < 500:
                 command.status, command.answered_at = status, time.time()
                 if 200 <= status < 300:

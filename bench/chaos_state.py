@@ -132,11 +132,14 @@ def feed_items(bootstrap: str, topic: str) -> list[FeedItem]:
     return items
 
 
-def dead_letters(bootstrap: str, topic: str) -> int:
+def dead_letters(bootstrap: str, topic: str) -> Counter[str]:
+    """The dead-letter topic's records by their reason (a reason names a check, never a value)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
-        ends = consumer.end_offsets([KafkaTP(topic, p) for p in partitions])
-        return int(sum(ends.values()))
+        held = sum(consumer.end_offsets([KafkaTP(topic, p) for p in partitions]).values())
     finally:
         consumer.close()
+    if not held:
+        return Counter()
+    return Counter(_header(record, "reason") for record in read_topic(bootstrap, topic, timeout_s=60))

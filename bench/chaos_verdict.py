@@ -165,7 +165,8 @@ def _topics(
         problems += findings.problems(country)
         letters = state.dead_letters(network.bootstrap, node.catalogue.deadletter(country).name)
         if letters:
-            problems.append(f"{country}: {letters} records on its dead-letter topic")
+            reasons = "; ".join(f"{n} x {reason}" for reason, n in letters.most_common(3))
+            problems.append(f"{country}: {letters.total()} records on its dead-letter topic ({reasons})")
     return problems
 
 

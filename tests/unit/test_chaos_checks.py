@@ -75,9 +75,10 @@ def test_an_event_never_acknowledged_is_unexpected_unless_allowed() -> None:
 
 def test_a_refused_command_on_the_topic_is_named() -> None:
     refused = Command("MX", "stale", "late", "/cases/a/sightings", {}, if_match=1, case_id="a", status=409)
+    refused.answers = [503, 409]
     recorded = [*CLEAN, on_topic("a", 3, 3, command_id=f"{refused.command_id}#0123456789abcdef")]
     found = check_origin([*COMMANDS, refused], recorded, no_others)
-    assert found.refused_present == [refused.command_id]
+    assert found.refused_present == [f"{refused.command_id} (stale, answers [503, 409])"]
     assert check_origin([*COMMANDS, refused], CLEAN, no_others).refused_present == []
 
 
