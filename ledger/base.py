@@ -240,10 +240,14 @@ class LedgerApplication(Application[UUID]):
         try:
             self.save(*aggregates, command_claim=claim)
         except IntegrityError:
-            # Someone else saved first: report the version they left.
             first = aggregates[0]
-            current: int = self.repository.get(first.id).version
-            raise VersionConflict(str(first.id), loaded_version, current) from None
+            recorded = cast(LedgerAggregate, self.repository.get(first.id))
+            if claim is not None and recorded.already_applied(claim):
+                # This command's own events: a transaction retried after the connection died
+                # at its commit (the group commit retries) finds what the first try committed.
+                return
+            # Someone else saved first: report the version they left.
+            raise VersionConflict(str(first.id), loaded_version, recorded.version) from None
 
     def _create(self, aggregate: LedgerAggregate, command_id: str) -> UUID:
         try:

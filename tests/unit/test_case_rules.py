@@ -5,9 +5,11 @@ non-destructive links, custody chains, idempotent commands, optimistic concurren
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from ledger.application import CaseLedger
 from ledger.commands import (
@@ -505,6 +507,28 @@ def test_a_concurrent_save_is_a_version_conflict(ledger: CaseLedger) -> None:
     with pytest.raises(VersionConflict) as conflict:
         ledger._save(1, stale)
     assert conflict.value.current == 2
+
+
+def test_a_save_committed_before_its_answer_was_lost_is_no_conflict(ledger: CaseLedger) -> None:
+    """The group commit retries a transaction whose connection died at COMMIT; if the commit had
+    gone through, the retry finds the command's own events recorded. The command was applied:
+    its caller hears the version, not a conflict (the chaos run's refused-but-recorded sighting).
+    A concurrent save of another command at that version is still a conflict (the test above)."""
+    case_id = new_case(ledger)
+    original = ledger.save
+
+    def committed_then_lost(*aggregates: Any, **kwargs: Any) -> Any:
+        original(*aggregates, **kwargs)
+        raise IntegrityError("the retried transaction found these versions recorded")
+
+    ledger.save = committed_then_lost  # type: ignore[method-assign]
+    sighting = RecordSighting(
+        **ctx(expected_version=1), case_id=case_id, seen_on="2026-03-01", place=Place("MX"), source="press"
+    )
+    assert ledger.record_sighting(sighting) == 2
+    ledger.save = original  # type: ignore[method-assign]
+    assert events_of(ledger, case_id) == ["CaseReported", "SightingRecorded"]
+    assert ledger.record_sighting(sighting) == 2  # and a retry of it with the same id is too
 
 
 def ctx_envelope() -> dict[str, object]:
