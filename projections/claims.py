@@ -5,6 +5,8 @@ tracking rows. From then on a batch commits a claimed partition's position only 
 still holds the position this process read or last wrote (compare-and-set, in the batch's
 transaction): a process that lost a partition, and has not heard yet, cannot commit it once
 its successor has, and a batch always covers exactly the records after the stored position.
+Nor may it publish a dead letter (projections/projector.py): a record it finds out of chain
+order may be one its successor applied meanwhile, so the claim is checked first (check()).
 """
 
 from __future__ import annotations
@@ -71,6 +73,16 @@ class Claims:
             raise PartitionTaken(
                 f"{name}: another process moved its position from {expected}; this batch is not written"
             )
+
+    def check(self, stored: Mapping[str, int]) -> None:
+        """Raise PartitionTaken if a claimed row no longer holds the position this process
+        expects (stored: the rows' positions now): another process has committed it since."""
+        for name, position in stored.items():
+            expected = self._expected.get(name)
+            if expected is not None and position != expected:
+                raise PartitionTaken(
+                    f"{name}: another process moved its position from {expected}; this batch is not written"
+                )
 
     def committed(self, trackings: Sequence[Tracking]) -> None:
         """The batch committed: its positions are what the rows hold now."""

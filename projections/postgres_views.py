@@ -259,6 +259,11 @@ class PostgresJurisdictionViews(PostgresTrackingRecorder, JurisdictionViews):
     def release(self, tps: Sequence[TopicPartition]) -> None:
         self._claims.drop([tracking_name(tp) for tp in tps])
 
+    def still_held(self, tps: Sequence[TopicPartition]) -> None:
+        held = [tp for tp in tps if self._claims.held(tracking_name(tp))]
+        if held:
+            self._claims.check({tracking_name(tp): p for tp, p in self.positions(held).items()})
+
     def close(self) -> None:
         self.datastore.close()
 

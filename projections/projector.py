@@ -118,8 +118,7 @@ class Projector:
         progress: Callable[[int], None] | None = None,
         existing: set[str] | None = None,
     ) -> int:
-        """Apply everything committed up to now; return the number of events consumed.
-        existing: the log's topics, when the caller listed them already."""
+        """Apply everything committed up to now (existing: the log's topics, if listed); events consumed."""
         tps, ends = self.prepare(timeout_s, existing)
         if not tps:
             return 0
@@ -296,8 +295,7 @@ class Projector:
     def _projections(
         self, decodings: Sequence[Decoded | UndecodableMessage]
     ) -> tuple[CasesProjection, list[Projection]]:
-        """One projection per view for a batch, with the rows its later events change read in
-        one query each."""
+        """One projection per view for a batch, the rows its later events change read in one query each."""
         later = [
             d.record["meta"]
             for d in decodings
@@ -408,7 +406,9 @@ class Projector:
         )
 
     def dead_letter(self, record: LogRecord, reason: str) -> None:
-        """Publish the record, untouched, with the reason and where it came from."""
+        """Publish the record, untouched, with the reason and where it came from; PartitionTaken
+        instead if another member committed its partition meanwhile (projections/claims.py)."""
+        self.views.still_held([TopicPartition(record.topic, record.partition)])
         if self._deadletters is None:  # a worker's id is known only once it runs
             self._deadletters = DeadLetters(
                 *(self.event_log, self.catalogue, self.node, f"views {self.jurisdiction}"),

@@ -389,15 +389,15 @@ class JurisdictionViews(TrackingRecorder, ABC):
         return {tp: self.max_tracking_id(tracking_name(tp)) or 0 for tp in tps}
 
     def claim(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
-        """Hold these partitions for this process (its projection group gave them to it): their
-        positions now. From here on apply() commits a position of one of them only if the
-        stored one is still the one this process read or last wrote (projections/claims.py),
-        else raises PartitionTaken and writes nothing."""
+        """Hold these partitions for this process, as projections/claims.py says: their positions."""
         raise NotImplementedError(_ONE_WRITER)
 
     def release(self, tps: Sequence[TopicPartition]) -> None:
         """Forget the claim on these partitions (the group moved them to another process)."""
         raise NotImplementedError(_ONE_WRITER)
+
+    def still_held(self, tps: Sequence[TopicPartition]) -> None:
+        """PartitionTaken if another process committed a claimed one since (one writer: never)."""
 
     @abstractmethod
     def close(self) -> None: ...

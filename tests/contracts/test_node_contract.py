@@ -42,6 +42,7 @@ from ledger.forensic_commands import (
 from ledger.tier_split import sealed_tiers
 from ledger.values import Place
 from projections import feed as feed_module
+from projections.claims import PartitionTaken
 from projections.statistics import UNKNOWN_MONTH, monthly
 from projections.view_batch import ViewBatch
 from services.bootstrap import Node, build_node
@@ -1180,3 +1181,33 @@ class TestKafkaPostgresNode(NodeContract):
             database_url=database_url,
             topic_prefix=f"t{unique}.",
         )
+
+    def test_a_member_that_lost_its_partition_publishes_no_dead_letter(
+        self, make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Two members of a projection group on one partition (the group moved it; the loser has
+        not heard): the successor commits a case's versions 1 and 2 while the loser's batch of
+        them is in hand. Checked against the successor's chain heads, version 1 looks like a
+        rewrite; the loser must stop (PartitionTaken) before publishing it as a dead letter,
+        which is what the chaos run's false 'version 1 arrives after version 2' letters were."""
+        loser, successor = make_node("MX"), make_node("MX")
+        case_id = loser.ledger.report_missing_person(report())
+        loser.ledger.record_sighting(
+            RecordSighting(**ctx(), case_id=case_id, seen_on="2026-03-01", place=Place("MX"), source="press")
+        )
+        assert loser.relay.run_once() == 2
+        behind, ahead = loser.projector("MX"), successor.projector("MX")
+        tps = behind.partitions()
+        assert loser.views("MX").claim(tps) == successor.views("MX").claim(tps) == dict.fromkeys(tps, 0)
+        original = behind.apply
+
+        def successor_first(checked: Any, positions: Any = None) -> None:
+            assert ahead.run_once() == 2  # the successor commits while the loser holds the batch
+            original(checked, positions)
+
+        monkeypatch.setattr(behind, "apply", successor_first)
+        with pytest.raises(PartitionTaken):
+            behind.run_once()
+        assert read_all(loser.event_log, loser.catalogue.deadletter("MX").name) == []
+        [row] = loser.views("MX").cases()
+        assert (row.case_id, row.version) == (str(case_id), 2)
