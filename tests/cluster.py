@@ -145,6 +145,22 @@ class Cluster:
                 return int(found)
             time.sleep(1.0)
 
+    def settle(self, timeout_s: float = 180) -> list[str]:
+        """Wait until every partition of the cluster (its internal topics too: the groups'
+        offsets, the transactions' state) has a leader and all its replicas in sync; what still
+        lags when timeout_s runs out (a test after a fault-heavy one starts on a healed cluster)."""
+        deadline = time.monotonic() + timeout_s
+        lagging = ["(not asked yet)"]
+        while time.monotonic() < deadline:
+            try:
+                lagging = self.out_of_sync(self.topics(""))
+            except KafkaError as error:  # a broker just started may not answer metadata yet
+                lagging = [type(error).__name__]
+            if not lagging:
+                return []
+            time.sleep(1.0)
+        return lagging
+
     def topics(self, prefix: str) -> list[str]:
         """The cluster's topics whose names begin with prefix."""
         return sorted(t for t in self._ask(lambda admin: admin.list_topics()) if t.startswith(prefix))

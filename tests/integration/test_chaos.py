@@ -14,7 +14,10 @@ timeout (9 s): the stopped broker is fenced and its partitions move, as in the l
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,23 @@ from tests.cluster import Cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 PAUSE_S = float(os.environ.get("CHAOS_PAUSE_S", "10"))
+BASE = int(os.environ.get("CASELEDGER_CLUSTER_TEST_PORT", "29192")) + 300  # apart from bench/chaos.py's 29392
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    """Three brokers of the test's own, stopped afterwards: not the session's cluster, which
+    the consumer-group tests use. After this test's faults a group member was seen evicted
+    without hearing it (kafka-python 3.0.12), and the next group test's group never settled."""
+    state = Path(tempfile.mkdtemp(prefix="caseledger-chaos-test-"))
+    state.chmod(0o755)  # PostgreSQL's own user reaches its data directory below
+    started = Cluster(state, BASE)
+    try:
+        started.up()
+        yield started
+    finally:
+        started.down()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_two_rounds_of_faults_under_load_lose_and_repeat_nothing(cluster: Cluster, tmp_path: Path) -> None:
