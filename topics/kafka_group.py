@@ -10,12 +10,13 @@ members keep projecting those they keep.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka import TopicPartition as KafkaTP
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
@@ -27,6 +28,7 @@ __all__ = ["KafkaMembership"]
 
 log = logging.getLogger(__name__)
 _RELIST_S = 30.0
+_ASK_S = 5.0  # how often a member holding partitions checks the coordinator still lists it
 
 
 def _ours(tps: Any) -> frozenset[TopicPartition]:
@@ -71,18 +73,22 @@ class KafkaMembership(Membership):
         self.listener = listener
         self._held: frozenset[TopicPartition] = frozenset()
         self._unclaimed: frozenset[TopicPartition] = frozenset()  # assigned, positions not read yet
+        self._client_id = f"{client_id}-group-{os.getpid()}"  # which process holds what, to an operator
+        self._config = {
+            "bootstrap_servers": bootstrap,
+            "group_id": group,
+            "client_id": self._client_id,
+            "enable_auto_commit": False,  # positions live with the rows, never in the group
+            "isolation_level": "read_committed",
+            "partition_assignment_strategy": (CooperativeStickyAssignor,),
+            "session_timeout_ms": int(session_s * 1000),
+            "heartbeat_interval_ms": max(500, int(session_s * 1000) // 6),
+            **(client or {}),
+        }
+        self._admin: Any = None
+        self._asked = time.monotonic()  # when the coordinator was last asked if it lists this member
         try:
-            self._consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap,
-                group_id=group,
-                client_id=f"{client_id}-group-{os.getpid()}",  # which process holds what, to an operator
-                enable_auto_commit=False,  # positions live with the rows, never in the group
-                isolation_level="read_committed",
-                partition_assignment_strategy=(CooperativeStickyAssignor,),
-                session_timeout_ms=int(session_s * 1000),
-                heartbeat_interval_ms=max(500, int(session_s * 1000) // 6),
-                **(client or {}),
-            )
+            self._consumer = KafkaConsumer(**self._config)
             self._prefix, self._topics, self._listed = prefix, [""], 0.0
             self._subscribe()
         except KafkaError as error:
@@ -141,7 +147,40 @@ class KafkaMembership(Membership):
         except KafkaError as error:
             raise LogUnavailable(f"group {self.group}: {type(error).__name__}") from error
         self._claim()
+        if self._held and time.monotonic() - self._asked > _ASK_S:
+            self._rejoin_if_evicted()
         return self._held
+
+    def _rejoin_if_evicted(self) -> None:
+        """A member the coordinator evicted (its session lapsed while it was busy) can miss
+        hearing it: kafka-python 3.0.12 keeps its partitions when its rejoin meets
+        UNKNOWN_MEMBER_ID, and it projects them beside their new owner, idle until refused.
+        So every _ASK_S a member holding partitions asks the coordinator whether a stable group
+        still lists it (by client id: one per process); if not, it gives them all up and joins
+        again with a new consumer."""
+        self._asked = time.monotonic()
+        try:
+            if self._admin is None:
+                self._admin = KafkaAdminClient(
+                    bootstrap_servers=self._config["bootstrap_servers"], client_id=f"{self._client_id}-check"
+                )
+            described = self._admin.describe_groups([self.group])[self.group]
+        except (KafkaError, KeyError, OSError):  # asked again at the next check
+            return
+        if described["group_state"] != "Stable":
+            return
+        if any(m["client_id"] == self._client_id for m in described["members"]):
+            return
+        log.warning("group %s: the coordinator no longer lists this member; joining again", self.group)
+        with contextlib.suppress(KafkaError):  # replaced: its own state is what went wrong
+            self._consumer.close()  # its listener may hear the loss here
+        if self._held or self._unclaimed:
+            self.given_up(self._held | self._unclaimed)
+        self._consumer = KafkaConsumer(**self._config)
+        self._topics, self._listed = [""], 0.0
+        self._subscribe()
 
     def close(self) -> None:
         self._consumer.close()
+        if self._admin is not None:
+            self._admin.close()
