@@ -65,7 +65,7 @@ def test_each_service_installs_the_project_from_its_read_only_mount(tmp_path: Pa
     )
     done = subprocess.run(["sh", "-c", step], env=cli_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (tmp_path / "installed" / "services" / "cli.py").is_file()
+    assert (tmp_path / "installed" / "services" / "cli" / "__init__.py").is_file()
     after = tree()
     assert after == before, (
         f"the install wrote into the read-only mount: {sorted(set(after) - set(before))[:5]}"
