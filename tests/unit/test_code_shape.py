@@ -24,7 +24,6 @@ COMPLEXITY = 12
 
 # Debt when the limits came in: (module) -> lines.
 LONG_MODULES = {
-    "ledger/access_rules.py": 546,
     "ledger/case.py": 621,
     "ledger/commands.py": 509,
     "projections/projector.py": 428,
@@ -38,7 +37,6 @@ LONG_FUNCTIONS = {
     ("services/pages.py", "add_pages"): 203,
     ("services/http/reads.py", "add_reads"): 121,
     ("services/cli/act.py", "make"): 79,
-    ("ledger/access_rules.py", "_agreement"): 79,
     ("services/http/candidates.py", "add_candidates"): 74,
     ("services/cli/imports.py", "run_import"): 72,
     ("projections/duplicates.py", "settings"): 70,
@@ -51,7 +49,6 @@ LONG_FUNCTIONS = {
 }
 # (module, function) -> McCabe complexity.
 COMPLEX_FUNCTIONS = {
-    ("ledger/access_rules.py", "_agreement"): 13,
     ("ledger/names.py", "phonetic"): 14,
     ("services/http/reads.py", "add_reads"): 22,
     ("services/case_search.py", "parse"): 18,
