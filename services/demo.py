@@ -120,211 +120,251 @@ def play(directory: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
     # relay's warning about each is right in a real network and noise here.
     logging.getLogger("topics.grants").setLevel(logging.ERROR)
     net = network(directory)
-    mx, gt, hn = net.nodes["MX"], net.nodes["GT"], net.nodes["HN"]
     try:
         step = _Steps(say)
-        son = mx.ledger.report_missing_person(
-            ReportMissingPerson(
-                **_ctx(MECHANISM),
-                given_names="Kevin Alexander",
-                first_surname="Mejía",
-                second_surname="Rivera",
-                sex="male",
-                date_of_birth="2002-05-19",
-                nationalities=("HN",),
-                last_seen_date="2026-01-15",
-                last_seen_country="MX",
-                last_seen_place="Tapachula, Chiapas",
-                route="San Pedro Sula – Tecún Umán – Tapachula",
-                family_contacts=(FamilyContact("Gloria Rivera", "mother", phone="+504 5555 0142"),),
-                source="family",
-                consented_purposes=("search", FI, "family_support"),
-                consent_explained_by="COFAMIPRO: Lucía Pérez",
-                consent_language="es",
-            )
-        )
-        step("HN→MX", "Gloria, in San Pedro Sula, reports her son Kevin missing in Mexico (MX node)")
-        mx.ledger.record_sighting(
-            RecordSighting(
-                **_ctx(SHELTER),
-                case_id=son,
-                seen_on="2026-02-02",
-                place=Place("MX", "Arriaga, Chiapas"),
-                source="shelter",
-                source_reliability="high",
-                description="stayed two nights at the shelter",
-            )
-        )
-        step("MX", "The shelter in Tapachula records that he stayed in Arriaga on 2 February")
-        remains = mx.ledger.record_remains_recovered(
-            RecordRemainsRecovered(
-                **_ctx(SEMEFO, FI),
-                recovered_on="2026-04-10",
-                place=Place("MX", "Las Palmas, Chiapas"),
-                context="railway",
-            )
-        )
-        mx.ledger.record_post_mortem(
-            RecordPostMortem(
-                **_ctx(SEMEFO, FI),
-                remains_id=remains,
-                sex="male",
-                condition="decomposed",
-                age_range=AgeRange(18, 30),
-            )
-        )
-        step(
-            "MX",
-            "The forensic institute of Chiapas records remains found by the railway, and their examination",
-        )
-        bone = mx.ledger.take_sample(
-            TakeSample(
-                **_ctx(SEMEFO, FI),
-                taken_on="2026-04-11",
-                sample_type="bone",
-                holder="SEMEFO Chiapas",
-                remains_id=remains,
-            )
-        )
-        mx.ledger.transfer_sample(
-            TransferSample(
-                **_ctx(SEMEFO, FI),
-                sample_id=bone,
-                from_holder="SEMEFO Chiapas",
-                to_holder="Laboratorio de Genética, CDMX",
-                reason="DNA analysis",
-            )
-        )
-        net.sync()  # Honduras's node learns of the case it takes a reference sample for
-        mother = hn.ledger.take_sample(
-            TakeSample(
-                **_ctx(HN_FORENSIC, FI),
-                taken_on="2026-04-20",
-                sample_type="buccal_swab",
-                holder="Medicina Forense, Tegucigalpa",
-                case_id=son,
-                donor_relationship="mother",
-                donor_consent_given_by="the donor herself",
-            )
-        )
-        hn.ledger.transfer_sample(
-            TransferSample(
-                **_ctx(HN_FORENSIC, FI),
-                sample_id=mother,
-                from_holder="Medicina Forense, Tegucigalpa",
-                to_holder="Laboratorio de Genética, CDMX",
-                reason="comparison with remains in Mexico",
-            )
-        )
-        for node, sample in ((mx, bone), (hn, mother)):
-            node.ledger.record_profile(
-                RecordProfile(
-                    **_ctx(LAB, FI),
-                    sample_id=sample,
-                    laboratory="LGF-CDMX",
-                    kind="autosomal_str",
-                    profile="(a profile)",
-                )
-            )
-        step(
-            "MX+HN",
-            "A bone sample and a reference sample from Gloria (taken in Honduras) reach the laboratory",
-        )
-        match = mx.ledger.propose_match(
-            ProposeMatch(
-                **_ctx(LAB, FI), case_id=son, remains_id=remains, basis="dna", score=0.99998, by_matcher=True
-            )
-        )
-        # Two people: the laboratory proposes, the forensic institute confirms.
-        mx.ledger.review_match(ReviewMatch(**_ctx(SEMEFO, FI), match_id=match, outcome="confirmed"))
-        mx.ledger.confirm_identification(
-            ConfirmIdentification(**_ctx(SEMEFO, FI), case_id=son, match_id=match)
-        )
-        step("MX", "A match is proposed, reviewed and confirmed: the remains are identified")
-        mx.ledger.plan_notification(
-            PlanNotification(
-                **_ctx(CONSULATE, "family_support"),
-                case_id=son,
-                planned_on=date.today().isoformat(),
-                team=(
-                    TeamMember("Cónsul de Honduras", "consular_officer"),
-                    TeamMember("SEMEFO", "forensic_expert"),
-                ),
-                contact="Gloria Rivera",
-                language="es",
-                place="Consulado de Honduras en Tapachula",
-                report_copy_handed_over=True,
-            )
-        )
-        mx.ledger.notify_family(
-            NotifyFamily(
-                **_ctx(CONSULATE, "family_support"),
-                case_id=son,
-                means="through_consulate",
-                report_reference="SEMEFO-CHIS-2026-0311",
-            )
-        )
-        step("MX", "The consulate of Honduras in Tapachula tells the family")
-
-        daughter = gt.ledger.report_missing_person(
-            ReportMissingPerson(
-                **_ctx(GT_FAMILY_GROUP),
-                given_names="Ana Lucía",
-                first_surname="Pérez",
-                sex="female",
-                date_of_birth="1998-09-03",
-                nationalities=("GT",),
-                last_seen_date="2026-03-01",
-                last_seen_country="MX",
-                last_seen_place="Ciudad Hidalgo, Chiapas",
-                consented_purposes=("search",),
-                consent_explained_by="Casa del Migrante: Juan Ruiz",
-                consent_language="es",
-            )
-        )
-        step("GT", "A family in Guatemala reports Ana Lucía missing in Mexico (GT node)")
-        net.sync()
-        before = side_by_side(net, {"Kevin (HN→MX)": son, "Ana Lucía (GT)": daughter})
-        gt.ledger.record_person_located_alive(
-            RecordPersonLocatedAlive(
-                **_ctx(GT_FAMILY_GROUP),
-                case_id=daughter,
-                located_on="2026-05-02",
-                place=Place("US"),
-                whereabouts_may_be_shared=False,
-            )
-        )
-        gt.ledger.erase_data(
-            EraseData(
-                # Her own credential, once located: the ledger names her by a pseudonym only.
-                **_ctx(Actor("family:5e1f0c9a2b47", "data_subject"), "family_support"),
-                case_id=daughter,
-                requested_by="Ana Lucía herself",
-            )
-        )
-        step("GT", "Ana Lucía is found alive in the United States, and asks that her data be erased")
-        net.sync()
-
-        say("")
-        say("Each country's view before the erasure:")
-        say(before)
-        say("")
-        say("And after it (her keys destroyed at every node, her rows purged):")
-        say(side_by_side(net, {"Kevin (HN→MX)": son, "Ana Lucía (GT)": daughter}))
-        feed, _ = ConsularFeed(mx, load_rules(SAMPLE_POLICY), CONSULATE.organisation, "family_support").read()
-        say("")
-        say(f"The feed of {CONSULATE.organisation} (its nationals, as its agreement allows):")
-        for item in feed:
-            person = item.fields.get("person")
-            name = (
-                f"  {person.get('given_names')}"
-                if isinstance(person, dict) and person.get("given_names")
-                else ""
-            )
-            say(f"  {item.event_type:<24} case {item.aggregate_id[:8]}  tiers {', '.join(item.tiers)}{name}")
+        son = _kevin_reported(net, step)
+        remains, bone = _remains_examined(net, step)
+        _samples_profiled(net, son, bone, step)
+        match = _identified_and_told(net, son, remains, step)
+        daughter, before = _ana_found_and_erased(net, son, step)
+        feed = _views_and_feed(net, {"Kevin (HN→MX)": son, "Ana Lucía (GT)": daughter}, before, say)
         return {"son": son, "daughter": daughter, "remains": remains, "match": match, "feed": feed}
     finally:
         net.close()
+
+
+def _kevin_reported(net: Network, step: _Steps) -> uuid.UUID:
+    """Kevin's mother reports him at MX's node; a shelter saw him."""
+    mx = net.nodes["MX"]
+    son = mx.ledger.report_missing_person(
+        ReportMissingPerson(
+            **_ctx(MECHANISM),
+            given_names="Kevin Alexander",
+            first_surname="Mejía",
+            second_surname="Rivera",
+            sex="male",
+            date_of_birth="2002-05-19",
+            nationalities=("HN",),
+            last_seen_date="2026-01-15",
+            last_seen_country="MX",
+            last_seen_place="Tapachula, Chiapas",
+            route="San Pedro Sula – Tecún Umán – Tapachula",
+            family_contacts=(FamilyContact("Gloria Rivera", "mother", phone="+504 5555 0142"),),
+            source="family",
+            consented_purposes=("search", FI, "family_support"),
+            consent_explained_by="COFAMIPRO: Lucía Pérez",
+            consent_language="es",
+        )
+    )
+    step("HN→MX", "Gloria, in San Pedro Sula, reports her son Kevin missing in Mexico (MX node)")
+    mx.ledger.record_sighting(
+        RecordSighting(
+            **_ctx(SHELTER),
+            case_id=son,
+            seen_on="2026-02-02",
+            place=Place("MX", "Arriaga, Chiapas"),
+            source="shelter",
+            source_reliability="high",
+            description="stayed two nights at the shelter",
+        )
+    )
+    step("MX", "The shelter in Tapachula records that he stayed in Arriaga on 2 February")
+    return son
+
+
+def _remains_examined(net: Network, step: _Steps) -> tuple[uuid.UUID, uuid.UUID]:
+    """Remains found and examined in Mexico; a bone sample sent to the laboratory."""
+    mx = net.nodes["MX"]
+    remains = mx.ledger.record_remains_recovered(
+        RecordRemainsRecovered(
+            **_ctx(SEMEFO, FI),
+            recovered_on="2026-04-10",
+            place=Place("MX", "Las Palmas, Chiapas"),
+            context="railway",
+        )
+    )
+    mx.ledger.record_post_mortem(
+        RecordPostMortem(
+            **_ctx(SEMEFO, FI),
+            remains_id=remains,
+            sex="male",
+            condition="decomposed",
+            age_range=AgeRange(18, 30),
+        )
+    )
+    step(
+        "MX",
+        "The forensic institute of Chiapas records remains found by the railway, and their examination",
+    )
+    bone = mx.ledger.take_sample(
+        TakeSample(
+            **_ctx(SEMEFO, FI),
+            taken_on="2026-04-11",
+            sample_type="bone",
+            holder="SEMEFO Chiapas",
+            remains_id=remains,
+        )
+    )
+    mx.ledger.transfer_sample(
+        TransferSample(
+            **_ctx(SEMEFO, FI),
+            sample_id=bone,
+            from_holder="SEMEFO Chiapas",
+            to_holder="Laboratorio de Genética, CDMX",
+            reason="DNA analysis",
+        )
+    )
+    return remains, bone
+
+
+def _samples_profiled(net: Network, son: uuid.UUID, bone: uuid.UUID, step: _Steps) -> None:
+    """The mother's reference sample, taken in Honduras, and the bone sample reach the
+    laboratory and are profiled."""
+    mx, hn = net.nodes["MX"], net.nodes["HN"]
+    net.sync()  # Honduras's node learns of the case it takes a reference sample for
+    mother = hn.ledger.take_sample(
+        TakeSample(
+            **_ctx(HN_FORENSIC, FI),
+            taken_on="2026-04-20",
+            sample_type="buccal_swab",
+            holder="Medicina Forense, Tegucigalpa",
+            case_id=son,
+            donor_relationship="mother",
+            donor_consent_given_by="the donor herself",
+        )
+    )
+    hn.ledger.transfer_sample(
+        TransferSample(
+            **_ctx(HN_FORENSIC, FI),
+            sample_id=mother,
+            from_holder="Medicina Forense, Tegucigalpa",
+            to_holder="Laboratorio de Genética, CDMX",
+            reason="comparison with remains in Mexico",
+        )
+    )
+    for node, sample in ((mx, bone), (hn, mother)):
+        node.ledger.record_profile(
+            RecordProfile(
+                **_ctx(LAB, FI),
+                sample_id=sample,
+                laboratory="LGF-CDMX",
+                kind="autosomal_str",
+                profile="(a profile)",
+            )
+        )
+    step(
+        "MX+HN",
+        "A bone sample and a reference sample from Gloria (taken in Honduras) reach the laboratory",
+    )
+
+
+def _identified_and_told(net: Network, son: uuid.UUID, remains: uuid.UUID, step: _Steps) -> uuid.UUID:
+    """The laboratory proposes, the forensic institute confirms; the consulate tells the family."""
+    mx = net.nodes["MX"]
+    match = mx.ledger.propose_match(
+        ProposeMatch(
+            **_ctx(LAB, FI), case_id=son, remains_id=remains, basis="dna", score=0.99998, by_matcher=True
+        )
+    )
+    # Two people: the laboratory proposes, the forensic institute confirms.
+    mx.ledger.review_match(ReviewMatch(**_ctx(SEMEFO, FI), match_id=match, outcome="confirmed"))
+    mx.ledger.confirm_identification(ConfirmIdentification(**_ctx(SEMEFO, FI), case_id=son, match_id=match))
+    step("MX", "A match is proposed, reviewed and confirmed: the remains are identified")
+    mx.ledger.plan_notification(
+        PlanNotification(
+            **_ctx(CONSULATE, "family_support"),
+            case_id=son,
+            planned_on=date.today().isoformat(),
+            team=(
+                TeamMember("Cónsul de Honduras", "consular_officer"),
+                TeamMember("SEMEFO", "forensic_expert"),
+            ),
+            contact="Gloria Rivera",
+            language="es",
+            place="Consulado de Honduras en Tapachula",
+            report_copy_handed_over=True,
+        )
+    )
+    mx.ledger.notify_family(
+        NotifyFamily(
+            **_ctx(CONSULATE, "family_support"),
+            case_id=son,
+            means="through_consulate",
+            report_reference="SEMEFO-CHIS-2026-0311",
+        )
+    )
+    step("MX", "The consulate of Honduras in Tapachula tells the family")
+
+    return match
+
+
+def _ana_found_and_erased(net: Network, son: uuid.UUID, step: _Steps) -> tuple[uuid.UUID, str]:
+    """Ana Lucía reported at GT's node, found alive, her data erased at her request; with the
+    views as they were before the erasure."""
+    gt = net.nodes["GT"]
+    daughter = gt.ledger.report_missing_person(
+        ReportMissingPerson(
+            **_ctx(GT_FAMILY_GROUP),
+            given_names="Ana Lucía",
+            first_surname="Pérez",
+            sex="female",
+            date_of_birth="1998-09-03",
+            nationalities=("GT",),
+            last_seen_date="2026-03-01",
+            last_seen_country="MX",
+            last_seen_place="Ciudad Hidalgo, Chiapas",
+            consented_purposes=("search",),
+            consent_explained_by="Casa del Migrante: Juan Ruiz",
+            consent_language="es",
+        )
+    )
+    step("GT", "A family in Guatemala reports Ana Lucía missing in Mexico (GT node)")
+    net.sync()
+    before = side_by_side(net, {"Kevin (HN→MX)": son, "Ana Lucía (GT)": daughter})
+    gt.ledger.record_person_located_alive(
+        RecordPersonLocatedAlive(
+            **_ctx(GT_FAMILY_GROUP),
+            case_id=daughter,
+            located_on="2026-05-02",
+            place=Place("US"),
+            whereabouts_may_be_shared=False,
+        )
+    )
+    gt.ledger.erase_data(
+        EraseData(
+            # Her own credential, once located: the ledger names her by a pseudonym only.
+            **_ctx(Actor("family:5e1f0c9a2b47", "data_subject"), "family_support"),
+            case_id=daughter,
+            requested_by="Ana Lucía herself",
+        )
+    )
+    step("GT", "Ana Lucía is found alive in the United States, and asks that her data be erased")
+    net.sync()
+
+    return daughter, before
+
+
+def _views_and_feed(
+    net: Network, cases: dict[str, uuid.UUID], before: str, say: Callable[[str], None]
+) -> Any:
+    """Each country's view before and after the erasure, and the consulate's feed."""
+    mx = net.nodes["MX"]
+    say("")
+    say("Each country's view before the erasure:")
+    say(before)
+    say("")
+    say("And after it (her keys destroyed at every node, her rows purged):")
+    say(side_by_side(net, cases))
+    feed, _ = ConsularFeed(mx, load_rules(SAMPLE_POLICY), CONSULATE.organisation, "family_support").read()
+    say("")
+    say(f"The feed of {CONSULATE.organisation} (its nationals, as its agreement allows):")
+    for item in feed:
+        person = item.fields.get("person")
+        name = (
+            f"  {person.get('given_names')}" if isinstance(person, dict) and person.get("given_names") else ""
+        )
+        say(f"  {item.event_type:<24} case {item.aggregate_id[:8]}  tiers {', '.join(item.tiers)}{name}")
+    return feed
 
 
 class _Steps:
