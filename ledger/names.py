@@ -207,6 +207,24 @@ _PHONETIC_PAIRS = (
 )
 
 
+_SAME_SOUND = {"v": "b", "z": "s", "q": "k", "C": "ch", "G": "g"}  # C: ch; G: gue, gui (a hard g)
+
+
+def _sound(char: str, after: str) -> str:
+    """One letter's sound, given the letter after it ("" at the end)."""
+    if char in _SAME_SOUND:
+        return _SAME_SOUND[char]
+    if char == "c":
+        return "s" if after in ("e", "i") else "k"
+    if char == "g" and after in ("e", "i"):
+        return "j"
+    if char == "y" and (not after or after not in "aeiou"):
+        return "i"
+    if char == "w":
+        return "u" if after not in "aeiou" else "w"
+    return char
+
+
 def phonetic(token: str) -> str:
     """A Spanish-aware phonetic key of one folded word: b/v, s/z/c(e,i), ll/y, silent h, qu/k,
     j/g(e,i), gu/hu/w, doubled letters once. 'Xicará' and 'Chicara' differ; 'Vásquez' and
@@ -216,30 +234,12 @@ def phonetic(token: str) -> str:
         word = word.replace(pair, sound)
     out: list[str] = []
     for i, char in enumerate(word):
-        after = word[i + 1] if i + 1 < len(word) else ""
         if char == "h":
             continue
-        if char == "v":
-            char = "b"
-        elif char == "z":
-            char = "s"
-        elif char == "c":
-            char = "s" if after in ("e", "i") else "k"
-        elif char == "q":
-            char = "k"
-        elif char == "g" and after in ("e", "i"):
-            char = "j"
-        elif char == "y" and (not after or after not in "aeiou"):
-            char = "i"
-        elif char == "w":
-            char = "u" if after not in "aeiou" else "w"
-        elif char == "C":
-            char = "ch"
-        elif char == "G":  # gue, gui: a hard g
-            char = "g"
-        if out and out[-1] == char:
+        sound = _sound(char, word[i + 1] if i + 1 < len(word) else "")
+        if out and out[-1] == sound:
             continue
-        out.append(char)
+        out.append(sound)
     return "".join(out)
 
 

@@ -88,6 +88,37 @@ def _day(name: str, text: str) -> date:
         raise InvalidField(name, f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _query(label: str, text: str) -> str:
+    if len(text) > MAX_QUERY:
+        raise InvalidField(label, f"must be at most {MAX_QUERY} characters")
+    if not tokens(text):
+        raise InvalidField(label, "holds no name to search for")
+    return text
+
+
+def _limit(label: str, text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise InvalidField(label, f"{text!r} is not a whole number from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
+# How each parameter is checked, in the order they are checked (the first fault is named).
+_CHECKS: dict[str, Callable[[str, str], object]] = {
+    "q": _query,
+    "status": lambda label, text: choice(label, text, STATUSES),
+    "sex": lambda label, text: choice(label, text, SEXES),
+    "age_band": lambda label, text: choice(label, text, AGE_BANDS),
+    "nationality": country,
+    "last_seen_country": country,
+    "origin": country,
+    "last_seen_from": lambda label, text: _day(label, text),
+    "last_seen_to": lambda label, text: _day(label, text),
+    "reported_from": lambda label, text: _day(label, text),
+    "reported_to": lambda label, text: _day(label, text),
+    "limit": _limit,
+}
+
+
 def parse(given: Mapping[str, str | None], *, names: Mapping[str, str] | None = None) -> CaseSearch:
     """The search from its parameters as text (empty ones ignored). InvalidField names the
     parameter at fault, as the caller spelt it (`names` maps a field to that spelling)."""
@@ -102,35 +133,13 @@ def parse(given: Mapping[str, str | None], *, names: Mapping[str, str] | None = 
             label(unknown[0]), f"is not a parameter of the case list (known: {', '.join(PARAMETERS)})"
         )
     raw = {k: v.strip() for k, v in given.items() if v is not None and v.strip()}
-    values: dict[str, object] = {}
-    if "q" in raw:
-        if len(raw["q"]) > MAX_QUERY:
-            raise InvalidField(label("q"), f"must be at most {MAX_QUERY} characters")
-        if not tokens(raw["q"]):
-            raise InvalidField(label("q"), "holds no name to search for")
-        values["q"] = raw["q"]
-    if "status" in raw:
-        values["status"] = choice(label("status"), raw["status"], STATUSES)
-    if "sex" in raw:
-        values["sex"] = choice(label("sex"), raw["sex"], SEXES)
-    if "age_band" in raw:
-        values["age_band"] = choice(label("age_band"), raw["age_band"], AGE_BANDS)
-    for name in ("nationality", "last_seen_country", "origin"):
-        if name in raw:
-            values[name] = country(label(name), raw[name])
-    for name in ("last_seen_from", "last_seen_to", "reported_from", "reported_to"):
-        if name in raw:
-            values[name] = _day(label(name), raw[name])
+    values: dict[str, object] = {
+        name: check(label(name), raw[name]) for name, check in _CHECKS.items() if name in raw
+    }
     for first, last in (("last_seen_from", "last_seen_to"), ("reported_from", "reported_to")):
         start, end = values.get(first), values.get(last)
         if isinstance(start, date) and isinstance(end, date) and end < start:
             raise InvalidField(label(last), f"{end} is before {label(first)} {start}")
-    if "limit" in raw:
-        if not raw["limit"].isdigit() or not 1 <= int(raw["limit"]) <= MAX_LIMIT:
-            raise InvalidField(
-                label("limit"), f"{raw['limit']!r} is not a whole number from 1 to {MAX_LIMIT}"
-            )
-        values["limit"] = int(raw["limit"])
     search = CaseSearch(**values)  # type: ignore[arg-type]
     if "cursor" in raw:
         _decode(raw["cursor"], search, label("cursor"))
