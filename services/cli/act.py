@@ -20,10 +20,11 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from ledger.access_rules import load as load_rules
+from ledger.access_rules import AccessRules
 from ledger.commands import Actor
 from ledger.errors import CommandIdReused
 from services.acting import Acting, ActRefused
+from services.bootstrap import Node
 from services.cli.common import (
     CONFLICT,
     REFUSED,
@@ -32,6 +33,7 @@ from services.cli.common import (
     node_from_env,
     parse_case_id,
     reader,
+    rules_of,
 )
 from services.cli.text import emit_json
 from services.command_bodies import body_model
@@ -114,10 +116,7 @@ def make(route: Route) -> click.Command:
         with node_from_env() as node:
             reader(node, organisation, role, purpose)
             may_issue(node, route.method, organisation, role)
-            rules = load_rules(node.settings.access_rules) if node.settings.access_rules else None
-            member = rules.organisations[organisation] if rules is not None else None
-            if member is not None and member.jurisdiction != node.settings.node:
-                raise UserError(f"--as: {organisation} does not belong to node {node.settings.node}", REFUSED)
+            rules = _member_rules(node, organisation)
             try:
                 Acting(node, rules).require(organisation, purpose, fields)
             except ActRefused as refused:
@@ -133,13 +132,25 @@ def make(route: Route) -> click.Command:
                 result = getattr(node.ledger, route.method)(command)
             except CommandIdReused as error:
                 raise UserError(f"--command-id: {error.problem}", CONFLICT) from None
-        record = str(result) if route.creates else str(target)
-        version_now = 1 if route.creates else int(result)
-        if as_json:
-            emit_json({"id": record, "version": version_now})
-        else:
-            click.echo(f"{route.summary}: {record} (version {version_now})")
+        _answer(route, result, target, as_json)
 
+    fields = ", ".join(n for n in model.model_fields) or "none"
+
+    def callback(**kwargs: Any) -> None:
+        target = kwargs.pop(route.target.replace("_id", ""), None) if route.target else None
+        act(target, **kwargs)
+
+    return click.Command(
+        command_name(route),
+        callback=callback,
+        params=_params(route),
+        help=f"{route.summary} (POST {route.path}). Body fields: {fields}.",
+        short_help=route.summary,
+    )
+
+
+def _params(route: Route) -> list[click.Parameter]:
+    """The record acted on as an argument, then the options every command takes."""
     params: list[click.Parameter] = []
     if route.target is not None:
         params.append(click.Argument([route.target.replace("_id", "")], required=True))
@@ -155,19 +166,25 @@ def make(route: Route) -> click.Command:
         click.Option(["--command-id"], help="Resending the same id never records it twice."),
         click.Option(["--json", "as_json"], is_flag=True, help="Machine output: the id and version."),
     ]
-    fields = ", ".join(n for n in model.model_fields) or "none"
+    return params
 
-    def callback(**kwargs: Any) -> None:
-        target = kwargs.pop(route.target.replace("_id", ""), None) if route.target else None
-        act(target, **kwargs)
 
-    return click.Command(
-        command_name(route),
-        callback=callback,
-        params=params,
-        help=f"{route.summary} (POST {route.path}). Body fields: {fields}.",
-        short_help=route.summary,
-    )
+def _member_rules(node: Node, organisation: str) -> AccessRules | None:
+    """The node's rules, once the acting organisation is known to belong to this node."""
+    rules = rules_of(node)
+    member = rules.organisations[organisation] if rules is not None else None
+    if member is not None and member.jurisdiction != node.settings.node:
+        raise UserError(f"--as: {organisation} does not belong to node {node.settings.node}", REFUSED)
+    return rules
+
+
+def _answer(route: Route, result: Any, target: str | None, as_json: bool) -> None:
+    record = str(result) if route.creates else str(target)
+    version_now = 1 if route.creates else int(result)
+    if as_json:
+        emit_json({"id": record, "version": version_now})
+    else:
+        click.echo(f"{route.summary}: {record} (version {version_now})")
 
 
 @click.group("act")

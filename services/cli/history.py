@@ -174,15 +174,7 @@ def history(
         click.echo(
             f"Case {case}, as known to {name}: what became known between {exact(first)} and {exact(second)}"
         )
-        for key, change in result["changed"].items():
-            pairs = change.items() if "from" not in change else [("", change)]
-            for sub, values in pairs:
-                label = words(f"{key}.{sub}" if sub else key).replace(".", ": ")
-                before, after = (plain(values[k]) if not empty(values[k]) else "none" for k in ("from", "to"))
-                click.echo(f"  {label}: {before} -> {after}")
-        if not result["changed"]:
-            click.echo("  nothing it could see changed")
-        events = result["events"]
+        _echo_changes(result["changed"])
     else:
         known = f"at {exact(moment)}" if moment else "now"
         click.echo(
@@ -191,24 +183,37 @@ def history(
         )
         click.echo(f"  Status: {words(str(result['status']))}")
         _echo_case(result, name, names)
-        events = result["events"]
-    if events:
-        click.echo("Events:")
-        echo_table(
-            ("Happened", "What", "Recorded", "By", "Purpose"),
+    _echo_events(result["events"])
+
+
+def _echo_changes(changed: dict[str, Any]) -> None:
+    for key, change in changed.items():
+        pairs = change.items() if "from" not in change else [("", change)]
+        for sub, values in pairs:
+            label = words(f"{key}.{sub}" if sub else key).replace(".", ": ")
+            before, after = (plain(values[k]) if not empty(values[k]) else "none" for k in ("from", "to"))
+            click.echo(f"  {label}: {before} -> {after}")
+    if not changed:
+        click.echo("  nothing it could see changed")
+
+
+def _echo_events(events: list[dict[str, Any]]) -> None:
+    if not events:
+        return
+    click.echo("Events:")
+    echo_table(
+        ("Happened", "What", "Recorded", "By", "Purpose"),
+        (
             (
-                (
-                    e["happened_at"][:10]
-                    if e["happened_at"] != e["occurred_at"]
-                    else when(_at(e["occurred_at"])),
-                    f"{words(e['event'])} (v{e['version']})",
-                    when(_at(e["recorded_at"])),
-                    e["recorded_by"],
-                    words(e["purpose"]),
-                )
-                for e in events
-            ),
-        )
+                _happened(e),
+                f"{words(e['event'])} (v{e['version']})",
+                when(_at(e["recorded_at"])),
+                e["recorded_by"],
+                words(e["purpose"]),
+            )
+            for e in events
+        ),
+    )
 
 
 def exact(at: datetime) -> str:
