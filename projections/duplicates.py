@@ -122,6 +122,34 @@ def settings() -> Any:
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
+    return SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            *_names(cl, cll),
+            _born(cl, cll),
+            cl.ExactMatch("sex"),
+            cl.ExactMatch("nationality"),
+            cl.ExactMatch("origin"),
+            cl.ExactMatch("seen_country"),
+            cl.AbsoluteDateDifferenceAtThresholds(
+                "seen", input_is_string=False, metrics=["day", "day"], thresholds=[31, 365]
+            ),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("given_root", "sur1_phon"),
+            block_on("sur1_phon", "birth_year"),
+            block_on("dob"),
+            block_on("sur_pair", "given_root"),
+            block_on("given_norm", "nationality"),
+            block_on("sur_pair", "birth_year"),
+            block_on("given_root", "sur2_phon"),
+        ],
+        retain_intermediate_calculation_columns=True,
+    )
+
+
+def _names(cl: Any, cll: Any) -> tuple[Any, Any]:
+    """Given names and surnames, from the same person written the same to written differently."""
     given = cl.CustomComparison(
         output_column_name="given_names",
         comparison_levels=[
@@ -148,7 +176,12 @@ def settings() -> Any:
             cll.ElseLevel(),
         ],
     )
-    born = cl.CustomComparison(
+    return given, surnames
+
+
+def _born(cl: Any, cll: Any) -> Any:
+    """Date of birth, or the year or ages reported instead of it."""
+    return cl.CustomComparison(
         output_column_name="date_of_birth",
         comparison_levels=[
             cll.CustomLevel(
@@ -160,31 +193,6 @@ def settings() -> Any:
             cll.CustomLevel("age_min_l <= age_max_r + 2 AND age_min_r <= age_max_l + 2", "ages overlap"),
             cll.ElseLevel(),
         ],
-    )
-    return SettingsCreator(
-        link_type="dedupe_only",
-        comparisons=[
-            given,
-            surnames,
-            born,
-            cl.ExactMatch("sex"),
-            cl.ExactMatch("nationality"),
-            cl.ExactMatch("origin"),
-            cl.ExactMatch("seen_country"),
-            cl.AbsoluteDateDifferenceAtThresholds(
-                "seen", input_is_string=False, metrics=["day", "day"], thresholds=[31, 365]
-            ),
-        ],
-        blocking_rules_to_generate_predictions=[
-            block_on("given_root", "sur1_phon"),
-            block_on("sur1_phon", "birth_year"),
-            block_on("dob"),
-            block_on("sur_pair", "given_root"),
-            block_on("given_norm", "nationality"),
-            block_on("sur_pair", "birth_year"),
-            block_on("given_root", "sur2_phon"),
-        ],
-        retain_intermediate_calculation_columns=True,
     )
 
 

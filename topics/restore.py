@@ -28,13 +28,13 @@ from ledger.match import Match
 from ledger.memory_key_store import MemoryKeyStore
 from ledger.remains import UnidentifiedRemains
 from ledger.sample import Sample
-from topics.avro import SchemaRegistry, UndecodableMessage
+from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.grants import grant_context, granted
 from topics.log import EventLog
 from topics.mapping import CREATION_EVENTS, open_record, to_outgoing
 from topics.reader import CHAIN_OK, CHAIN_REPEAT, ChainHead, LogReader, chain_step, decode_batch
-from topics.run_signatures import Verify
+from topics.run_signatures import Checked, Verify
 
 __all__ = [
     "AGGREGATES",
@@ -188,51 +188,58 @@ def own_event_batches(
     for batch in _reader(event_log, verify, catalogue, grants=False).batches(
         event_log.beginning_offsets(tps)
     ):
-        found: list[RecoveredEvent] = []
         items = batch.checked
         decodings = decode_batch(registry, keys, (item.record for item in items))
-        for item, decoding in zip(items, decodings, strict=True):
-            record = item.record
-            where = f"{record.topic}[{record.partition}]@{record.offset}"
-            if item.problem is not None:
-                raise RestoreRefused(f"{where}: {item.problem}; nothing was restored")
-            if isinstance(decoding, UndecodableMessage):
-                raise RestoreRefused(f"{where}: {decoding}; nothing was restored")
-            meta = decoding.record["meta"]
-            aggregate_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
-            step, digest = chain_step(
-                heads.get(aggregate_id), version, record.header("previous_hash") or b"", record.value or b""
-            )
-            if step == CHAIN_REPEAT:
-                continue  # the same message published twice: restored once
-            if meta["origin"] != origin:
-                raise RestoreRefused(f"{where}: the envelope names origin {meta['origin']!r}")
-            if step != CHAIN_OK:
-                raise RestoreRefused(f"{where}: the hash chain breaks ({step}); run `audit verify`")
-            heads[aggregate_id] = (version, digest)
-            try:
-                notification_id = int(record.header("notification_id") or b"")
-            except ValueError:
-                raise RestoreRefused(f"{where}: no notification id header; nothing was restored") from None
-            opened = open_record(registry, keys, decoding)
-            event = _rebuilt(opened.plain, opened.closed)
-            key_ids = _key_ids(decoding.record)
-            if not opened.closed and (ENVELOPE not in key_ids or keys.get(key_ids[ENVELOPE]) is not None):
-                _same_bytes(
-                    registry, catalogue, origin, event, notification_id, keys, key_ids, decoding, record
-                )
-            found.append(
-                RecoveredEvent(
-                    notification_id,
-                    event[0],
-                    event[1],
-                    key_ids,
-                    tuple(opened.closed),
-                    (aggregate_id, version, digest),
-                )
-            )
+        recovered = (
+            _recovered(item, decoding, heads, origin, registry, catalogue, keys)
+            for item, decoding in zip(items, decodings, strict=True)
+        )
+        found = [event for event in recovered if event is not None]
         if found:
             yield found
+
+
+def _recovered(
+    item: Checked,
+    decoding: Decoded | UndecodableMessage,
+    heads: dict[str, ChainHead],
+    origin: str,
+    registry: SchemaRegistry,
+    catalogue: Catalogue,
+    keys: KeyStore,
+) -> RecoveredEvent | None:
+    """One checked record of the origin's topic as the event to store again, its chain head
+    moved on; None for a message published twice. Anything else wrong refuses the restore."""
+    record = item.record
+    where = f"{record.topic}[{record.partition}]@{record.offset}"
+    if item.problem is not None:
+        raise RestoreRefused(f"{where}: {item.problem}; nothing was restored")
+    if isinstance(decoding, UndecodableMessage):
+        raise RestoreRefused(f"{where}: {decoding}; nothing was restored")
+    meta = decoding.record["meta"]
+    aggregate_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
+    step, digest = chain_step(
+        heads.get(aggregate_id), version, record.header("previous_hash") or b"", record.value or b""
+    )
+    if step == CHAIN_REPEAT:
+        return None  # the same message published twice: restored once
+    if meta["origin"] != origin:
+        raise RestoreRefused(f"{where}: the envelope names origin {meta['origin']!r}")
+    if step != CHAIN_OK:
+        raise RestoreRefused(f"{where}: the hash chain breaks ({step}); run `audit verify`")
+    heads[aggregate_id] = (version, digest)
+    try:
+        notification_id = int(record.header("notification_id") or b"")
+    except ValueError:
+        raise RestoreRefused(f"{where}: no notification id header; nothing was restored") from None
+    opened = open_record(registry, keys, decoding)
+    event = _rebuilt(opened.plain, opened.closed)
+    key_ids = _key_ids(decoding.record)
+    if not opened.closed and (ENVELOPE not in key_ids or keys.get(key_ids[ENVELOPE]) is not None):
+        _same_bytes(registry, catalogue, origin, event, notification_id, keys, key_ids, decoding, record)
+    return RecoveredEvent(
+        notification_id, event[0], event[1], key_ids, tuple(opened.closed), (aggregate_id, version, digest)
+    )
 
 
 def _as_stored(value: Any) -> Any:
