@@ -12,9 +12,10 @@ refused whole (FeedRefused); a record that breaks the schema is reported with it
 
 from __future__ import annotations
 
+import contextlib
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -240,28 +241,10 @@ def _record(element: ET.Element, kind: str, version: str, ordinal: int, parent: 
             continue  # a comment or processing instruction
         if kind == "person" and child.tag == f"{namespace}note":
             continue
-        local = child.tag.removeprefix(namespace)
-        if child.tag == local or local not in allowed:
-            record.problems.append(f"{local}: not a field of a PFIF {version} {kind}")
-            continue
-        if len(child):
-            record.problems.append(f"{local}: must hold text, not elements")
-            continue
-        name = RENAMED.get(local, local)
-        if name in record.fields:
-            record.problems.append(f"{name}: given twice")
-            continue
-        text = (child.text or "").strip()
-        if text:
-            record.fields[name] = text
-    if kind == "note" and parent is not None:
-        given = record.fields.setdefault("person_record_id", parent)
-        if given != parent:
-            record.problems.append(f"person_record_id: {given} inside the person {parent}")
-    required = REQUIRED_PERSON[version] if kind == "person" else REQUIRED_NOTE
-    record.problems.extend(f"{name}: is required" for name in required if name not in record.fields)
-    if kind == "note" and "person_record_id" not in record.fields:
-        record.problems.append("person_record_id: is required for a note outside a person")
+        problem = _field(record, child, namespace, allowed)
+        if problem:
+            record.problems.append(problem)
+    record.problems.extend(_missing(record, parent))
     for name, value in record.fields.items():
         problem = check_value(name, value)
         if problem:
@@ -269,41 +252,79 @@ def _record(element: ET.Element, kind: str, version: str, ordinal: int, parent: 
     return record
 
 
+def _field(record: Record, child: ET.Element, namespace: str, allowed: Iterable[str]) -> str | None:
+    """Take one child element's text as a field of the record, or say why not."""
+    local = child.tag.removeprefix(namespace)
+    if child.tag == local or local not in allowed:
+        return f"{local}: not a field of a PFIF {record.version} {record.kind}"
+    if len(child):
+        return f"{local}: must hold text, not elements"
+    name = RENAMED.get(local, local)
+    if name in record.fields:
+        return f"{name}: given twice"
+    text = (child.text or "").strip()
+    if text:
+        record.fields[name] = text
+    return None
+
+
+def _missing(record: Record, parent: str | None) -> list[str]:
+    """What a record lacks, or contradicts of the person it is nested in."""
+    problems = []
+    if record.kind == "note" and parent is not None:
+        given = record.fields.setdefault("person_record_id", parent)
+        if given != parent:
+            problems.append(f"person_record_id: {given} inside the person {parent}")
+    required = REQUIRED_PERSON[record.version] if record.kind == "person" else REQUIRED_NOTE
+    problems.extend(f"{name}: is required" for name in required if name not in record.fields)
+    if record.kind == "note" and "person_record_id" not in record.fields:
+        problems.append("person_record_id: is required for a note outside a person")
+    return problems
+
+
 def read_feed(path: Path) -> Iterator[Record]:
     """Every person (its nested notes in `notes`) and every top-level note, in file order.
     FeedRefused for anything that makes the file itself unreadable: not XML, not UTF-8 as
     declared, a DTD or entities, another root or namespace."""
+    with _refusals():
+        yield from _records(SafeET.iterparse(str(path), events=("start", "end"), forbid_dtd=True))
+
+
+def _records(events: Iterable[tuple[str, ET.Element]]) -> Iterator[Record]:
+    depth, version, counts = 0, "", {"person": 0, "note": 0}
+    person: str | None = None
+    root = ET.Element("pfif")
+    for event, element in events:
+        if event == "start":
+            depth += 1
+            if depth == 1:
+                version, root = _root_version(element.tag), element
+            elif depth == 2 and element.tag.endswith("}person"):
+                person = None
+            continue
+        depth -= 1
+        local = element.tag.rpartition("}")[2]
+        if depth == 2 and local == "person_record_id" and element.text:
+            person = element.text.strip()
+        if depth != 1:  # a note nested in a person is read at the person's end
+            continue
+        if local not in ("person", "note") or not element.tag.startswith("{http://zesty.ca/pfif/"):
+            raise FeedRefused(f"<{local}> is neither a PFIF person nor a note")
+        counts[local] += 1
+        record = _record(element, local, version, counts[local], None)
+        if local == "person":
+            for child in element.findall("{*}note"):
+                counts["note"] += 1
+                record.notes.append(_record(child, "note", version, counts["note"], person))
+        root.clear()  # what was read is handed on: memory stays flat
+        yield record
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """The parser's and the file's errors as FeedRefused, each saying what is wrong."""
     try:
-        events = SafeET.iterparse(str(path), events=("start", "end"), forbid_dtd=True)
-        depth, version, counts = 0, "", {"person": 0, "note": 0}
-        person: str | None = None
-        root = ET.Element("pfif")
-        for event, element in events:
-            if event == "start":
-                depth += 1
-                if depth == 1:
-                    version, root = _root_version(element.tag), element
-                elif depth == 2 and element.tag.endswith("}person"):
-                    person = None
-                continue
-            depth -= 1
-            local = element.tag.rpartition("}")[2]
-            if depth == 2 and local == "person_record_id" and element.text:
-                person = element.text.strip()
-            if depth == 2 and local == "note":  # a note nested in a person: read at the person's end
-                continue
-            if depth != 1:
-                continue
-            if local not in ("person", "note") or not element.tag.startswith("{http://zesty.ca/pfif/"):
-                raise FeedRefused(f"<{local}> is neither a PFIF person nor a note")
-            counts[local] += 1
-            record = _record(element, local, version, counts[local], None)
-            if local == "person":
-                for child in element.findall("{*}note"):
-                    counts["note"] += 1
-                    record.notes.append(_record(child, "note", version, counts["note"], person))
-            root.clear()  # what was read is handed on: memory stays flat
-            yield record
+        yield
     except FeedRefused:
         raise
     except DefusedXmlException as error:

@@ -49,8 +49,6 @@ COMPLEX_FUNCTIONS = {
     ("services/family_pages.py", "add_family_pages"): 30,
     ("services/import_mapping.py", "_check_fields"): 13,
     ("services/pages.py", "add_pages"): 25,
-    ("services/pfif.py", "_record"): 13,
-    ("services/pfif.py", "read_feed"): 15,
 }
 # One meaning per word in module names: a module whose name holds the word is one of these.
 WORDS = {
