@@ -12,7 +12,8 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from ledger.consent import FAMILY_ROLE, family_consent_state, refuse_grant_over_the_family
+from ledger.case_consent import CaseConsent
+from ledger.case_outcomes import CaseOutcomes, identified_remains
 from ledger.course import CaseCourse
 from ledger.errors import RuleBroken
 from ledger.events import LedgerAggregate, Recorded, command_key
@@ -25,15 +26,6 @@ from ledger.validation import not_before_birth
 from ledger.vocabulary import CaseStatus
 
 __all__ = ["ANTE_MORTEM_V2", "MissingPersonCase", "case_id_for", "identified_remains"]
-
-
-def identified_remains(case: Any) -> dict[str, str]:
-    """remains id -> match id of every identification the case holds (an older snapshot: its one)."""
-    found = getattr(case, "identified_remains", None)
-    if found is not None:
-        return dict(found)
-    one = getattr(case, "identification", None) or {}
-    return {str(one["remains_id"]): str(one["match_id"])} if one.get("remains_id") else {}
 
 
 @functools.lru_cache(maxsize=2048)  # a bulk import asks twice per row (uuid5: ~5 us)
@@ -56,7 +48,14 @@ ANTE_MORTEM_V2 = (
 
 
 class MissingPersonCase(
-    PersonProtection, CaseCourse, FamilyNotification, CaseRepatriation, CaseLinkage, LedgerAggregate
+    PersonProtection,
+    CaseConsent,
+    CaseOutcomes,
+    CaseCourse,
+    FamilyNotification,
+    CaseRepatriation,
+    CaseLinkage,
+    LedgerAggregate,
 ):
     """A missing person's case: status is missing, located_alive, identified_deceased or closed."""
 
@@ -219,58 +218,6 @@ class MissingPersonCase(
                     case.circumstances = value
             case.amendments += 1
 
-    class ConsentGranted(Recorded):
-        """Consent for one purpose, given by the person or their family."""
-
-        class_version = 3
-        consent_purpose: str
-        given_by: str
-        explained_by: str | None
-        language: str | None
-        risks_explained: bool | None
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """v1 recorded neither who explained the purpose nor in which language."""
-            state.update(explained_by=None, language=None)
-
-        @staticmethod
-        def upcast_v2_v3(state: dict[str, Any]) -> None:
-            """v2 did not say whether the risks of sharing were explained."""
-            state["risks_explained"] = None
-
-        def evolve(self, case: Any) -> None:
-            case.consents[self.consent_purpose] = True
-            withdrawn, on_behalf = family_consent_state(case)
-            if self.recorded_by["role"] == FAMILY_ROLE:
-                withdrawn.discard(self.consent_purpose)
-                on_behalf.pop(self.consent_purpose, None)
-            else:
-                on_behalf[self.consent_purpose] = self.recorded_by["organisation"]
-
-    class ConsentWithdrawn(Recorded):
-        """Consent for one purpose taken back; that purpose can no longer be used."""
-
-        consent_purpose: str
-        withdrawn_by: str
-
-        def evolve(self, case: Any) -> None:
-            case.consents[self.consent_purpose] = False
-            withdrawn, on_behalf = family_consent_state(case)
-            on_behalf.pop(self.consent_purpose, None)
-            if self.recorded_by["role"] == FAMILY_ROLE:
-                withdrawn.add(self.consent_purpose)
-
-    class SharingWithheld(Recorded):
-        """The case is withheld from these countries from now on, whatever the agreements say:
-        the country an asylum seeker or refugee fled, its node, organisations and consulates."""
-
-        countries: list[str]
-        reason: str
-
-        def evolve(self, case: Any) -> None:
-            case.withheld_from = case.withheld_countries | set(self.countries or [])
-
     class CasesLinked(Recorded):
         """Probably the same person as another case; both cases keep all they hold."""
 
@@ -292,64 +239,6 @@ class MissingPersonCase(
             if self.other_case_id:  # None once erased
                 # Snapshots taken before this event existed lack the attribute.
                 case.__dict__.setdefault("distinct_cases", set()).add(self.other_case_id)
-
-    class PersonLocatedAlive(Recorded):
-        """The person was found alive; an adult decides whether their whereabouts are shared."""
-
-        located_on: date
-        place: dict[str, Any]
-        whereabouts_may_be_shared: bool
-
-        def evolve(self, case: Any) -> None:
-            case.status = CaseStatus.LOCATED_ALIVE
-            case.located = {
-                "on": self.located_on,
-                "shareable": self.whereabouts_may_be_shared,
-                "by": self.recorded_by.get("organisation"),
-                "best_interests": None,  # a minor's whereabouts wait for a decision of their own
-            }
-
-    class BestInterestsDetermined(Recorded):
-        """A child-protection officer decided, in a located minor's best interests, whether
-        their whereabouts may be shared with the family; nothing is shared without it."""
-
-        decision: str
-        reason: str
-        decided_by: str
-
-        def evolve(self, case: Any) -> None:
-            if case.located is not None:
-                case.located = {**case.located, "best_interests": self.decision}
-
-    class IdentificationConfirmed(Recorded):
-        """Remains were identified as this person, through a confirmed match."""
-
-        match_id: str
-        remains_id: str
-
-        def evolve(self, case: Any) -> None:
-            case.status = CaseStatus.IDENTIFIED_DECEASED
-            case.identification = {"match_id": self.match_id, "remains_id": self.remains_id}
-            # Several remains (body parts) can be identified to one person, each by its match.
-            if self.remains_id:  # None once erased
-                case.identified_remains = {**identified_remains(case), self.remains_id: self.match_id}
-
-    class IdentificationRevised(Recorded):
-        """A confirmed match was revised: the remains it identified are no longer this person's,
-        and with none left the person is missing again (never presumed dead)."""
-
-        match_id: str
-        reason: str
-        status: str  # the case's status after the revision
-
-        def evolve(self, case: Any) -> None:
-            left = {r: m for r, m in identified_remains(case).items() if m != self.match_id}
-            case.identified_remains = left
-            case.identification = next(({"match_id": m, "remains_id": r} for r, m in left.items()), None)
-            if case.status != CaseStatus.CLOSED:
-                case.status = CaseStatus(self.status)
-            elif not left and case.status_before_closure == CaseStatus.IDENTIFIED_DECEASED:
-                case.status_before_closure = CaseStatus.MISSING  # a reopening finds them missing
 
     class FamilyNotified(Recorded):
         """The family was told of the outcome: by which means, to which contact, in which
@@ -387,37 +276,6 @@ class MissingPersonCase(
 
         def evolve(self, case: Any) -> None:
             case.notifications += 1
-
-    class CaseClosed(Recorded):
-        """The search ended; only CaseReopened (or the family's erasure) is accepted after this."""
-
-        reason: str
-
-        def evolve(self, case: Any) -> None:
-            case.status_before_closure = case.status
-            case.status = CaseStatus.CLOSED
-
-    class CaseReopened(Recorded):
-        """The search starts again where it stood."""
-
-        reason: str
-
-        def evolve(self, case: Any) -> None:
-            case.status = case.status_before_closure or CaseStatus.MISSING
-            case.status_before_closure = None
-
-    class DataErased(Recorded):
-        """The family withdrew: the case's personal data is erased everywhere."""
-
-        requested_by: str
-
-        def evolve(self, case: Any) -> None:
-            case.person = {"sex": case.person.get("sex"), "nationalities": case.person.get("nationalities")}
-            case.last_seen = {"country": case.last_seen.get("country"), "date": None}
-            case.family_contacts = []
-            case.circumstances = None
-            case.consents = {p: False for p in case.consents}
-            case.erased = True
 
     # ------------------------------------------------------------- state read
 
@@ -461,9 +319,6 @@ class MissingPersonCase(
         """Under 18 when they went missing; an unknown age counts as possibly a minor."""
         return is_minor(self.person, self.last_seen)
 
-    def has_consent(self, purpose: str) -> bool:
-        return self.consents.get(purpose, False)
-
     # -------------------------------------------------------------- decisions
 
     def _refuse_if_closed(self, action: str) -> None:
@@ -494,26 +349,6 @@ class MissingPersonCase(
         self._refuse_if_erased("DataAmended")
         self.trigger_event(self.DataAmended, **envelope, changes=changes, reason=reason)
 
-    def grant_consent(
-        self, envelope: dict[str, Any], consent_purpose: str, given_by: str, **data: Any
-    ) -> None:
-        """The family grants with its own credential; staff only on its behalf, only from the
-        organisation that reported the case, and never after the family itself withdrew."""
-        self._refuse_if_closed("ConsentGranted")
-        self._refuse_if_erased("ConsentGranted")
-        refuse_grant_over_the_family(self, envelope["recorded_by"], consent_purpose)
-        self.trigger_event(
-            self.ConsentGranted, **envelope, consent_purpose=consent_purpose, given_by=given_by, **data
-        )
-
-    def withdraw_consent(self, envelope: dict[str, Any], consent_purpose: str, withdrawn_by: str) -> None:
-        self._refuse_if_closed("ConsentWithdrawn")
-        if not self.has_consent(consent_purpose):
-            raise RuleBroken("consent", f"there is no active consent for '{consent_purpose}' to withdraw")
-        self.trigger_event(
-            self.ConsentWithdrawn, **envelope, consent_purpose=consent_purpose, withdrawn_by=withdrawn_by
-        )
-
     def link(self, envelope: dict[str, Any], other_case_id: str, basis: str) -> None:
         self._refuse_if_closed("CasesLinked")
         if other_case_id == str(self.id):
@@ -528,48 +363,6 @@ class MissingPersonCase(
         if other_case_id in getattr(self, "distinct_cases", ()):
             return  # already judged: nothing new to record
         self.trigger_event(self.CasesJudgedDistinct, **envelope, other_case_id=other_case_id, reason=reason)
-
-    def locate_alive(
-        self, envelope: dict[str, Any], located_on: date, place: dict[str, Any], shareable: bool
-    ) -> None:
-        self._refuse_if_closed("PersonLocatedAlive")
-        if self.status == CaseStatus.IDENTIFIED_DECEASED:
-            raise RuleBroken(
-                "status", "the person was identified as deceased; reopen the review of the match first"
-            )
-        not_before_birth("located_on", located_on, self.person.get("date_of_birth"))
-        self.trigger_event(
-            self.PersonLocatedAlive,
-            **envelope,
-            located_on=located_on,
-            place=place,
-            whereabouts_may_be_shared=shareable,
-        )
-
-    def confirm_identification(self, envelope: dict[str, Any], match_id: str, remains_id: str) -> None:
-        """The caller has checked that the match is confirmed and names this case; further
-        remains (body parts) may be identified to the same person, each once."""
-        self._refuse_if_closed("IdentificationConfirmed")
-        if remains_id in identified_remains(self):
-            raise RuleBroken("match_id", "these remains are already identified to this case")
-        self.trigger_event(self.IdentificationConfirmed, **envelope, match_id=match_id, remains_id=remains_id)
-
-    def revise_identification(self, envelope: dict[str, Any], match_id: str, reason: str) -> None:
-        """The match was revised: what it identified is reopened."""
-        identified = identified_remains(self)
-        if match_id not in identified.values():
-            raise RuleBroken("match_id", "no identification of this case rests on that match")
-        still = any(m != match_id for m in identified.values())
-        status = self.status
-        if status == CaseStatus.IDENTIFIED_DECEASED and not still:
-            status = CaseStatus.MISSING
-        self.trigger_event(
-            self.IdentificationRevised,
-            **envelope,
-            match_id=match_id,
-            reason=reason,
-            status=CaseStatus(status).value,
-        )
 
     def notify_family(
         self, envelope: dict[str, Any], means: str, whereabouts_shared: bool, **details: Any
@@ -596,26 +389,3 @@ class MissingPersonCase(
             whereabouts_shared=whereabouts_shared,
             **self.notification_details(details),
         )
-
-    def close(self, envelope: dict[str, Any], reason: str) -> None:
-        self._refuse_if_closed("CaseClosed")
-        self.trigger_event(self.CaseClosed, **envelope, reason=reason)
-
-    def reopen(self, envelope: dict[str, Any], reason: str) -> None:
-        if self.status != CaseStatus.CLOSED:
-            raise RuleBroken("reopening", "only a closed case can be reopened")
-        self.trigger_event(self.CaseReopened, **envelope, reason=reason)
-
-    def erase(self, envelope: dict[str, Any], requested_by: str) -> None:
-        """The right to erasure holds in every status, closed included. It is asked by the
-        person themselves (their own credential) or by a family member the case names as
-        contact, never by anyone else."""
-        if self.erased:
-            return
-        if envelope["recorded_by"]["role"] != "data_subject" and not self.names_a_contact(requested_by):
-            raise RuleBroken(
-                "requested_by",
-                "an erasure is asked by the person themselves, with their own credential, or by a "
-                "family member the case names as contact",
-            )
-        self.trigger_event(self.DataErased, **envelope, requested_by=requested_by)

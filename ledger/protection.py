@@ -1,7 +1,10 @@
 """What protects the people a case is about, beside the case's other rules (ledger/case.py):
 where a located person is (their agreement, a best-interests decision for a minor, both for a
 person who may be either, by their age when located), the countries a refugee's case is
-withheld from, and who may ask for erasure or hold a credential of their own."""
+withheld from, and who may ask for erasure or hold a credential of their own.
+
+A mixin of MissingPersonCase: its events become the case's own (eventsourcing redefines them
+on the aggregate)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from ledger.errors import RuleBroken
+from ledger.events import Recorded
 from ledger.tiers import age_readings
 from ledger.vocabulary import CaseStatus
 
@@ -25,12 +29,36 @@ class PersonProtection:
         last_seen: dict[str, Any]
         located: dict[str, Any] | None
         family_contacts: list[dict[str, Any]]
-        BestInterestsDetermined: Any
-        SharingWithheld: Any
 
         def trigger_event(self, event_class: Any, **kwargs: Any) -> None: ...
         def _refuse_if_closed(self, action: str) -> None: ...
         def _refuse_if_erased(self, action: str) -> None: ...
+
+    # ----------------------------------------------------------------- events
+
+    class BestInterestsDetermined(Recorded):
+        """A child-protection officer decided, in a located minor's best interests, whether
+        their whereabouts may be shared with the family; nothing is shared without it."""
+
+        decision: str
+        reason: str
+        decided_by: str
+
+        def evolve(self, case: Any) -> None:
+            if case.located is not None:
+                case.located = {**case.located, "best_interests": self.decision}
+
+    class SharingWithheld(Recorded):
+        """The case is withheld from these countries from now on, whatever the agreements say:
+        the country an asylum seeker or refugee fled, its node, organisations and consulates."""
+
+        countries: list[str]
+        reason: str
+
+        def evolve(self, case: Any) -> None:
+            case.withheld_from = case.withheld_countries | set(self.countries or [])
+
+    # -------------------------------------------------------------- decisions
 
     def age_readings_when_located(self) -> frozenset[str]:
         """Whether the person may have been a minor, an adult, or either, the day they were

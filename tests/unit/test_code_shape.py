@@ -24,7 +24,6 @@ COMPLEXITY = 12
 
 # Debt when the limits came in: (module) -> lines.
 LONG_MODULES = {
-    "ledger/case.py": 621,
     "projections/projector.py": 428,
     "projections/views.py": 403,
 }
