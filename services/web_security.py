@@ -124,7 +124,7 @@ def add_assets(app: FastAPI) -> None:
     def asset(name: str) -> Response:
         if name not in ASSETS:
             return Response(status_code=404)
-        text = resources.files("services").joinpath("templates", name).read_text(encoding="utf-8")
+        text = resources.files("services.http.pages").joinpath("templates", name).read_text(encoding="utf-8")
         return Response(text, media_type=ASSETS[name])
 
 

@@ -26,7 +26,6 @@ from services.acting import Acting
 from services.bootstrap import Node
 from services.candidates import Candidates, listed
 from services.family_codes import FamilyCodes
-from services.family_pages import add_family_pages
 from services.http import cases, commands, course, family_codes
 from services.http import imports as http_imports
 from services.http.admission import add_admission
@@ -42,11 +41,12 @@ from services.http.errors import add_error_handlers
 from services.http.export import CsvLists
 from services.http.import_jobs import ImportJobs
 from services.http.imports import MAX_IMPORT_BYTES
+from services.http.operations import add_operations
+from services.http.pages.family import add_family_pages
+from services.http.pages.review import add_pages
 from services.http.reads import add_reads
 from services.http.search import add_case_list
 from services.node_lock import NodeLock, share_with_group_commit
-from services.operations import add_operations
-from services.pages import add_pages
 from services.photos import MAX_PHOTO_BYTES, PhotoStore
 from services.reading import CaseReading
 from services.sessions import Guard, LoginThrottle, SessionStore

@@ -162,7 +162,7 @@ def test_every_response_forbids_caching_framing_sniffing_and_referrers(
 
 
 def test_the_pages_hold_no_inline_script_or_style_the_policy_would_block() -> None:
-    templates = Path(__file__).parents[2] / "services" / "templates"
+    templates = Path(__file__).parents[2] / "services" / "http" / "pages" / "templates"
     for page in templates.glob("*.html"):
         text = page.read_text()
         assert "<style" not in text and " style=" not in text, page.name

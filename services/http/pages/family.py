@@ -28,9 +28,9 @@ from ledger.errors import InvalidField, LedgerError
 from ledger.remains_course import resting_of
 from ledger.vocabulary import PURPOSES
 from services.family_codes import FamilyCodes
-from services.family_view import Words
-from services.family_words import TEXT
-from services.pages import templates
+from services.http.pages.family_view import Words
+from services.http.pages.family_words import TEXT
+from services.http.pages.review import templates
 from services.reading import CaseReading
 from services.sessions import Guard
 from services.tokens import Credential, TokenStore

@@ -29,10 +29,10 @@ from services import case_search
 from services.bootstrap import Node
 from services.caller_view import CallerView, ledger_withholding
 from services.http.common import jurisdiction_of
+from services.http.pages.statistics import add_statistics_pages
 from services.readable import plain
 from services.reading import CaseReading, Entry, ReadRefused
 from services.sessions import Guard
-from services.stats_pages import add_statistics_pages
 from services.tokens import Credential, TokenStore
 from services.web_security import attempt_keys, set_session_cookie
 
@@ -56,7 +56,9 @@ _TEXT = {
     "sign_in": "Sign in",
 }
 
-templates = Environment(loader=PackageLoader("services", "templates"), autoescape=select_autoescape(["html"]))
+templates = Environment(
+    loader=PackageLoader("services.http.pages", "templates"), autoescape=select_autoescape(["html"])
+)
 templates.filters["plain"] = plain  # values as people read them, never a Python repr
 
 
