@@ -134,3 +134,21 @@ def test_every_documented_operation_is_a_pinned_route(node: Node, tmp_path: Path
     pinned = {(p, m) for p, m, _, shown in expected(node.settings.api_docs) if shown}
     assert documented == pinned
     assert ("/cases", "GET") in documented and ("/pages/login", "GET") not in documented  # control
+
+
+def holds(endpoint: object, held: object) -> bool:
+    """Whether a route's endpoint carries an object with it: in a closure or a default."""
+    cells = getattr(endpoint, "__closure__", None) or ()
+    defaults = getattr(endpoint, "__defaults__", None) or ()
+    return any(c.cell_contents is held for c in cells) or any(d is held for d in defaults)
+
+
+def test_no_route_is_a_closure_over_the_node(node: Node, tmp_path: Path) -> None:
+    """Each route is given the few things it uses (services/http/deps.py), never the node."""
+    app = create_app(node, TokenStore(tmp_path / "tokens.json"))
+    assert [r.name for r in flat(app.routes) if holds(getattr(r, "endpoint", None), node)] == []
+
+    def closure() -> Node:  # the control: a route built as the closures were
+        return node
+
+    assert holds(closure, node) and not holds(closure, object())
