@@ -45,18 +45,18 @@ from services.http.import_jobs import ImportJobs
 from services.http.imports import MAX_IMPORT_BYTES
 from services.http.operations import add_operations
 from services.http.pages import family, family_forms, review, statistics
+from services.http.sessions import Guard, LoginThrottle, SessionStore
 from services.http.view_access import ViewAccess
-from services.node_lock import NodeLock, share_with_group_commit
-from services.photos import MAX_PHOTO_BYTES, PhotoStore
-from services.reading import CaseReading
-from services.sessions import Guard, LoginThrottle, SessionStore
-from services.tokens import TokenStore
-from services.web_security import (
+from services.http.web_security import (
     SameOrigin,
     SecurityHeaders,
     add_assets,
     add_docs,
 )
+from services.node_lock import NodeLock, share_with_group_commit
+from services.photos import MAX_PHOTO_BYTES, PhotoStore
+from services.reading import CaseReading
+from services.tokens import TokenStore
 
 __all__ = ["MAX_BODY_BYTES", "ROUTERS", "add_middleware", "create_app", "duplicates_at_report", "wiring_of"]
 

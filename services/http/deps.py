@@ -24,13 +24,13 @@ from services.feed import ConsularFeed
 from services.http.common import Caller, HeaderProblem, jurisdiction_of
 from services.http.figures import Figures
 from services.http.import_jobs import ImportJobs
+from services.http.sessions import Guard
 from services.http.view_access import ViewAccess
+from services.http.web_security import attempt_keys
 from services.node_lock import NodeLock
 from services.photos import PhotoStore
 from services.reading import CaseReading
-from services.sessions import Guard
 from services.tokens import Credential, TokenStore
-from services.web_security import attempt_keys
 
 __all__ = [
     "Authenticate",

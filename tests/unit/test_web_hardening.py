@@ -22,7 +22,7 @@ from ledger.access_rules import SAMPLE_POLICY
 from ledger.crypto import seal
 from services.bootstrap import Node, build_node
 from services.http.app import create_app
-from services.sessions import IDLE_S, LoginThrottle, SessionStore
+from services.http.sessions import IDLE_S, LoginThrottle, SessionStore
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.infrastructure import cli_env
@@ -369,7 +369,7 @@ def test_sessions_end_when_idle_and_a_flood_of_forms_signs_nobody_out(
     now = [1000.0]
     store = SessionStore(clock=lambda: now[0])
     signed = store.sign_in(None, "pages", "abc123", "search")
-    monkeypatch.setattr("services.sessions.MAX_SESSIONS", 50)
+    monkeypatch.setattr("services.http.sessions.MAX_SESSIONS", 50)
     for _ in range(200):
         store.start("pages")
     assert store.get(signed, "pages") is not None, "forms evict forms only"

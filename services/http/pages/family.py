@@ -6,7 +6,7 @@ every change is an event on the ledger; the original of a correction stays in th
 A family signs in with the short code its caseworker gives it (`caseledger family-code CASE
 --for NAME`, services/family_codes.py), or a family token (`caseledger token issue NAME --role
 family_member --case CASE`); either opens that case only. Signing in starts a session held at the
-node (services/sessions.py) whose random id alone is in the cookie; every form, the sign-in
+node (services/http/sessions.py) whose random id alone is in the cookie; every form, the sign-in
 form included, carries the session's form token, besides the SameSite=Strict cookie and the
 node's check of Origin.
 """
@@ -32,11 +32,11 @@ from services.http import deps
 from services.http.pages.family_view import Words
 from services.http.pages.family_words import TEXT
 from services.http.pages.review import templates
+from services.http.sessions import Guard
+from services.http.web_security import attempt_keys, set_session_cookie
 from services.node_lock import NodeLock
 from services.reading import CaseReading
-from services.sessions import Guard
 from services.tokens import Credential, TokenStore
-from services.web_security import attempt_keys, set_session_cookie
 
 __all__ = [
     "COOKIE",

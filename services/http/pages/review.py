@@ -3,7 +3,7 @@ sources, the custody chain of its samples, its matches and who read it; filters 
 and date; printable. No front-end build step: Jinja2 templates and one stylesheet.
 
 A browser signs in with its organisation's token through a form that carries a form token;
-the node then keeps a session of its own (services/sessions.py) whose random id alone goes in
+the node then keeps a session of its own (services/http/sessions.py) whose random id alone goes in
 an HttpOnly, SameSite=Strict cookie for the pages: the token never does. Every page is read
 through the same access rules and consent checks as the API, and opening a case is an audited
 read like any other.
@@ -29,13 +29,13 @@ from projections.views import ForensicRow
 from services import case_search
 from services.http import deps
 from services.http.common import jurisdiction_of
+from services.http.sessions import Guard
 from services.http.view_access import ViewAccess
+from services.http.web_security import attempt_keys, set_session_cookie
 from services.node_lock import NodeLock
 from services.readable import plain
 from services.reading import CaseReading, Dossier, Entry, ReadRefused
-from services.sessions import Guard
 from services.tokens import Credential, TokenStore
-from services.web_security import attempt_keys, set_session_cookie
 
 __all__ = [
     "COOKIE",
