@@ -50,8 +50,8 @@ from services.http.view_access import ViewAccess
 from services.http.web_security import (
     SameOrigin,
     SecurityHeaders,
-    add_assets,
-    add_docs,
+    assets_router,
+    docs_router,
 )
 from services.node_lock import NodeLock, share_with_group_commit
 from services.photos import MAX_PHOTO_BYTES, PhotoStore
@@ -141,6 +141,7 @@ ROUTERS = (
     statistics.router,
     family.router,
     family_forms.router,
+    assets_router,
 )
 """In the order a request is matched against them (tests/unit/test_http_routes.py pins it)."""
 
@@ -159,7 +160,7 @@ def create_app(
         version="1",
         description="A node of the transnational case ledger for missing migrants.",
         responses=PROBLEMS,
-        docs_url=None,  # FastAPI's /docs and /redoc load their script from a CDN: add_docs, if enabled
+        docs_url=None,  # FastAPI's /docs and /redoc load their script from a CDN: docs_router, if enabled
         redoc_url=None,
     )
     grouped = share_with_group_commit(lock, node, app.state)
@@ -169,7 +170,6 @@ def create_app(
     wire(app, wiring_of(node, tokens, rules, lock, grouped, catch_up))
     for router in ROUTERS:
         app.include_router(router)
-    add_assets(app)
     if node.settings.api_docs:
-        add_docs(app)
+        app.include_router(docs_router)
     return app
