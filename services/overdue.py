@@ -1,20 +1,16 @@
 """What is owed to families, as an organisation may see it: the inquiries whose answer is
 overdue and the family updates not given when promised, its own and, to an overseer, those
-of the cases it may read. The API (services/http/course.py) and the command line
-(`caseledger course overdue`) both list them."""
+of the cases it may read (who oversees is the ledger's rule, ledger/read_roles.py). The API
+(services/http/course.py) and the command line (`caseledger course overdue`) both list them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ledger.application import CaseLedger
+from ledger.read_roles import Oversees, sees_overdue
 
-__all__ = ["OVERSEERS", "Oversees", "overdue_inquiries", "overdue_updates"]
-
-# Who sees the overdue items of every case they may read, not only their own organisation's.
-OVERSEERS = frozenset({"commissioner", "investigator", "node_operator"})
-Oversees = Callable[[str], bool] | None
+__all__ = ["overdue_inquiries", "overdue_updates"]
 
 
 def overdue_inquiries(
@@ -25,8 +21,7 @@ def overdue_inquiries(
     items = [
         i
         for i in ledger.overdue_inquiries()
-        if organisation in (i["sent_by"], i["addressee"])
-        or (role in OVERSEERS and (oversees is None or oversees(i["case_id"])))
+        if sees_overdue(organisation, role, (i["sent_by"], i["addressee"]), i["case_id"], oversees)
     ]
     if addressee is not None:
         items = [i for i in items if i["addressee"] == addressee]
@@ -41,6 +36,5 @@ def overdue_updates(
     return [
         i
         for i in ledger.overdue_updates()
-        if i["focal_point"] == organisation
-        or (role in OVERSEERS and (oversees is None or oversees(i["case_id"])))
+        if sees_overdue(organisation, role, (i["focal_point"],), i["case_id"], oversees)
     ]

@@ -13,6 +13,7 @@ field or header at fault; nothing unexpected reaches a caller as a stack trace.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -26,39 +27,38 @@ from services.acting import Acting
 from services.bootstrap import Node
 from services.candidates import Candidates, listed
 from services.family_codes import FamilyCodes
-from services.family_pages import add_family_pages
-from services.http import cases, commands, course, family_codes
+from services.feed import ConsularFeed
+from services.http import candidates as http_candidates
+from services.http import cases, commands, course, family_codes, reads, search
 from services.http import imports as http_imports
 from services.http.admission import add_admission
-from services.http.candidates import add_candidates
 from services.http.common import (
     PROBLEMS,
     BodyLimit,
     Caller,
     Contained,
 )
-from services.http.deps import Authenticate, Reported, Wiring, caller, wire
+from services.http.deps import Authenticate, Reported, Wiring, wire
 from services.http.errors import add_error_handlers
 from services.http.export import CsvLists
 from services.http.import_jobs import ImportJobs
 from services.http.imports import MAX_IMPORT_BYTES
-from services.http.reads import add_reads
-from services.http.search import add_case_list
-from services.node_lock import NodeLock, share_with_group_commit
-from services.operations import add_operations
-from services.pages import add_pages
-from services.photos import MAX_PHOTO_BYTES, PhotoStore
-from services.reading import CaseReading
-from services.sessions import Guard, LoginThrottle, SessionStore
-from services.tokens import TokenStore
-from services.web_security import (
+from services.http.operations import add_operations
+from services.http.pages import family, family_forms, review, statistics
+from services.http.sessions import Guard, LoginThrottle, SessionStore
+from services.http.view_access import ViewAccess
+from services.http.web_security import (
     SameOrigin,
     SecurityHeaders,
-    add_assets,
-    add_docs,
+    assets_router,
+    docs_router,
 )
+from services.node_lock import NodeLock, share_with_group_commit
+from services.photos import MAX_PHOTO_BYTES, PhotoStore
+from services.reading import CaseReading
+from services.tokens import TokenStore
 
-__all__ = ["MAX_BODY_BYTES", "add_middleware", "create_app", "duplicates_at_report"]
+__all__ = ["MAX_BODY_BYTES", "ROUTERS", "add_middleware", "create_app", "duplicates_at_report", "wiring_of"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,48 @@ def duplicates_at_report(
     return reported
 
 
+def wiring_of(
+    node: Node, tokens: TokenStore, rules: AccessRules | None, lock: NodeLock, grouped: bool, catch_up: bool
+) -> Wiring:
+    """What the routes are given (services/http/deps.py), built once per application."""
+    guard = Guard(SessionStore(), LoginThrottle(node.settings.login_attempts, node.settings.login_lockout_s))
+    views = ViewAccess(node.views, rules, node.ledger, node.sync, catch_up)
+    candidates = Candidates(node, rules)
+    return Wiring(
+        authenticate=Authenticate(tokens, guard, rules, node.settings.node),
+        ledger=node.ledger,
+        lock=lock,
+        acting=Acting(node, rules),
+        photos=PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node),
+        reading=CaseReading(node, rules),
+        reported=duplicates_at_report(node, candidates, lock, grouped, views.sync),
+        jurisdiction=node.settings.node,
+        codes=FamilyCodes(tokens),
+        imports=ImportJobs(node.ledger, lock, node.settings.data_dir / "imports"),
+        views=views,
+        candidates=candidates,
+        feeds=functools.partial(ConsularFeed, node),
+    )
+
+
+ROUTERS = (
+    commands.router,
+    search.router,
+    cases.router,
+    reads.router,
+    course.router,
+    http_candidates.router,
+    http_imports.router,
+    family_codes.router,
+    review.router,
+    statistics.router,
+    family.router,
+    family_forms.router,
+    assets_router,
+)
+"""In the order a request is matched against them (tests/unit/test_http_routes.py pins it)."""
+
+
 def create_app(
     node: Node, tokens: TokenStore, *, max_body_bytes: int = MAX_BODY_BYTES, catch_up: bool = False
 ) -> FastAPI:
@@ -118,58 +160,16 @@ def create_app(
         version="1",
         description="A node of the transnational case ledger for missing migrants.",
         responses=PROBLEMS,
-        docs_url=None,  # FastAPI's /docs and /redoc load their script from a CDN: add_docs, if enabled
+        docs_url=None,  # FastAPI's /docs and /redoc load their script from a CDN: docs_router, if enabled
         redoc_url=None,
     )
-    app.state.node = node
     grouped = share_with_group_commit(lock, node, app.state)
     add_middleware(app, node, max_body_bytes)
     add_operations(app, node, lock)
-    guard = Guard(SessionStore(), LoginThrottle(node.settings.login_attempts, node.settings.login_lockout_s))
-
-    def sync(jurisdiction: str) -> None:
-        if catch_up:
-            node.sync(jurisdiction)
-
     add_error_handlers(app)
-
-    # ------------------------------------------------------------------ commands
-
-    acting = Acting(node, rules)
-    candidates = Candidates(node, rules)
-
-    reported = duplicates_at_report(node, candidates, lock, grouped, sync)
-    reading = CaseReading(node, rules)
-    wiring = Wiring(
-        authenticate=Authenticate(tokens, guard, rules, node.settings.node),
-        ledger=node.ledger,
-        lock=lock,
-        acting=acting,
-        photos=PhotoStore(node.settings.data_dir / "photos", node.data_keys, node.settings.node),
-        reading=reading,
-        reported=reported,
-        jurisdiction=node.settings.node,
-        codes=FamilyCodes(tokens),
-        imports=ImportJobs(node.ledger, lock, node.settings.data_dir / "imports"),
-    )
-    wire(app, wiring)
-    app.include_router(commands.router)
-
-    # ------------------------------------------------------------------ reads
-
-    add_case_list(app, node, rules, lock, caller, sync)
-
-    app.include_router(cases.router)
-
-    add_reads(app, node, rules, lock, caller, sync, catch_up)
-    app.include_router(course.router)
-    add_candidates(app, node, candidates, lock, caller, sync)
-    app.include_router(http_imports.router)
-    app.include_router(family_codes.router)
-    add_pages(app, node, rules, tokens, lock, sync, guard)
-    add_family_pages(app, node, reading, tokens, lock, guard)
-    add_assets(app)
+    wire(app, wiring_of(node, tokens, rules, lock, grouped, catch_up))
+    for router in ROUTERS:
+        app.include_router(router)
     if node.settings.api_docs:
-        add_docs(app)
-
+        app.include_router(docs_router)
     return app

@@ -1,7 +1,8 @@
 """What the API's routes depend on, each given on its own (FastAPI's Depends), rather than the
 whole node: who is asking (caller), the ledger, the node's lock, who may act on which record,
-the node's photos, the node's jurisdiction. create_app puts each on the application's state
-once (wire); a route names the few it uses, and a test can override any one of them."""
+the views as a caller may read them, the candidates, the consular feeds, the node's photos,
+tokens, sessions and jurisdiction. create_app puts each on the application's state once
+(wire); a route names the few it uses, and a test can override any one of them."""
 
 from __future__ import annotations
 
@@ -17,31 +18,44 @@ from ledger.application import CaseLedger
 from ledger.roles import KIND_ROLES
 from ledger.vocabulary import PURPOSES
 from services.acting import Acting
+from services.candidates import Candidates
 from services.family_codes import FamilyCodes
+from services.feed import ConsularFeed
 from services.http.common import Caller, HeaderProblem, jurisdiction_of
+from services.http.figures import Figures
 from services.http.import_jobs import ImportJobs
+from services.http.sessions import Guard
+from services.http.view_access import ViewAccess
+from services.http.web_security import attempt_keys
 from services.node_lock import NodeLock
 from services.photos import PhotoStore
 from services.reading import CaseReading
-from services.sessions import Guard
 from services.tokens import Credential, TokenStore
-from services.web_security import attempt_keys
 
 __all__ = [
     "Authenticate",
+    "Feeds",
     "Purpose",
     "Reported",
     "Wiring",
     "acting",
     "caller",
+    "candidates",
     "case_ledger",
+    "consular_feeds",
     "family_codes",
+    "guard",
     "import_jobs",
+    "metrics_extra",
+    "node_figures",
     "node_jurisdiction",
     "node_lock",
     "photos",
     "reading",
     "reported",
+    "rules",
+    "token_store",
+    "views",
     "wire",
 ]
 
@@ -52,6 +66,9 @@ assert set(get_args(Purpose)) == set(PURPOSES), "the API's purposes are the voca
 
 Reported = Callable[[Caller, str], list[dict[str, Any]] | None]
 """What a report's answer adds: its possible duplicates as the caller may see them (None: not checked)."""
+
+Feeds = Callable[[AccessRules, str, str], ConsularFeed]
+"""A consulate's feed at this node: (the network's rules, the consulate, the purpose)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +137,9 @@ class Wiring:
     jurisdiction: str
     codes: FamilyCodes
     imports: ImportJobs
+    views: ViewAccess
+    candidates: Candidates
+    feeds: Feeds
 
 
 def wire(app: FastAPI, wiring: Wiring) -> None:
@@ -174,3 +194,41 @@ def reported(request: Request) -> Reported:
 def node_jurisdiction(request: Request) -> str:
     """The jurisdiction whose organisations this node records for."""
     return _wiring(request).jurisdiction
+
+
+def rules(request: Request) -> AccessRules | None:
+    """The network's access rules (None: a node without them)."""
+    return _wiring(request).authenticate.rules
+
+
+def views(request: Request) -> ViewAccess:
+    return _wiring(request).views
+
+
+def candidates(request: Request) -> Candidates:
+    return _wiring(request).candidates
+
+
+def consular_feeds(request: Request) -> Feeds:
+    return _wiring(request).feeds
+
+
+def token_store(request: Request) -> TokenStore:
+    return _wiring(request).authenticate.tokens
+
+
+def guard(request: Request) -> Guard:
+    """The pages' sessions and the throttle of failed sign-ins."""
+    return _wiring(request).authenticate.guard
+
+
+def node_figures(request: Request) -> Figures:
+    """The node's figures for its operators (services/http/figures.py), put on the application
+    by services/http/operations.py with the middleware that counts responses."""
+    found: Figures = request.app.state.figures
+    return found
+
+
+def metrics_extra(request: Request) -> list[Callable[[], str]]:
+    """More figures in the same format, from the admission gate and the group commit."""
+    return list(getattr(request.app.state, "metrics_extra", []))

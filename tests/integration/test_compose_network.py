@@ -66,6 +66,8 @@ def test_each_service_installs_the_project_from_its_read_only_mount(tmp_path: Pa
     done = subprocess.run(["sh", "-c", step], env=cli_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "installed" / "services" / "cli" / "__init__.py").is_file()
+    pages = tmp_path / "installed" / "services" / "http" / "pages"
+    assert all((pages / "templates" / name).is_file() for name in ("base.html", "caseledger.css"))
     after = tree()
     assert after == before, (
         f"the install wrote into the read-only mount: {sorted(set(after) - set(before))[:5]}"

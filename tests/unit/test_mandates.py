@@ -16,7 +16,7 @@ import pytest
 from ledger.access_rules import SAMPLE_POLICY, RulesError, load, parse
 from ledger.commands import Actor, WithdrawConsent
 from services.bootstrap import Node, build_node
-from services.family_view import Words
+from services.http.pages.family_view import Words
 from services.reading import MANDATE_REASON, CaseReading, ReadRefused
 from services.settings import Settings
 from tests.factories import FAMILY, ctx, report

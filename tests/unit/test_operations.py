@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from ledger.access_rules import SAMPLE_POLICY
 from services.bootstrap import Node, build_node
 from services.http.app import create_app
-from services.operations import add_operations
+from services.http.operations import add_operations
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.infrastructure import cli_env

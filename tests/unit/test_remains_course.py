@@ -163,7 +163,7 @@ def test_a_burial_is_recorded_in_the_country_that_holds_the_remains() -> None:
 
 
 def test_the_family_is_told_where_their_relative_rests() -> None:
-    from services.family_pages import resting_place
+    from services.http.pages.family import resting_place
 
     mx = node("MX")
     case_id, remains = new_case(mx), new_remains(mx)

@@ -1,6 +1,6 @@
-"""The observatory's charts (services/stats_pages.py): counts from the public tier, cells under
-5 suppressed in the drawing, the tables and the CSV alike, SVG that runs no script; and no page
-shows a value as a program writes it."""
+"""The observatory's charts (services/http/pages/statistics.py): counts from the public tier,
+cells under 5 suppressed in the drawing, the tables and the CSV alike, SVG that runs no script;
+and no page shows a value as a program writes it."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from projections.views import CaseRow
 from services.bootstrap import build_node
 from services.family_codes import FamilyCodes
 from services.http.app import create_app
+from services.http.pages.statistics import as_csv, charts, svg
 from services.settings import Settings
-from services.stats_pages import as_csv, charts, svg
 from services.tokens import TokenStore
 from tests.story import whole_story
 from tests.unit.test_web_hardening import SAME, form_token

@@ -22,7 +22,7 @@ from ledger.access_rules import SAMPLE_POLICY
 from ledger.crypto import seal
 from services.bootstrap import Node, build_node
 from services.http.app import create_app
-from services.sessions import IDLE_S, LoginThrottle, SessionStore
+from services.http.sessions import IDLE_S, LoginThrottle, SessionStore
 from services.settings import Settings
 from services.tokens import TokenStore
 from tests.infrastructure import cli_env
@@ -162,7 +162,7 @@ def test_every_response_forbids_caching_framing_sniffing_and_referrers(
 
 
 def test_the_pages_hold_no_inline_script_or_style_the_policy_would_block() -> None:
-    templates = Path(__file__).parents[2] / "services" / "templates"
+    templates = Path(__file__).parents[2] / "services" / "http" / "pages" / "templates"
     for page in templates.glob("*.html"):
         text = page.read_text()
         assert "<style" not in text and " style=" not in text, page.name
@@ -369,7 +369,7 @@ def test_sessions_end_when_idle_and_a_flood_of_forms_signs_nobody_out(
     now = [1000.0]
     store = SessionStore(clock=lambda: now[0])
     signed = store.sign_in(None, "pages", "abc123", "search")
-    monkeypatch.setattr("services.sessions.MAX_SESSIONS", 50)
+    monkeypatch.setattr("services.http.sessions.MAX_SESSIONS", 50)
     for _ in range(200):
         store.start("pages")
     assert store.get(signed, "pages") is not None, "forms evict forms only"

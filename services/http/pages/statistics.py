@@ -10,23 +10,26 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from babel import Locale
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 
-from ledger.access_rules import AccessRules
 from projections.statistics import SMALLEST_CELL
 from projections.views import CaseRow
 from services.caller_view import ledger_withholding
+from services.http import deps
 from services.http.common import jurisdiction_of
+from services.http.pages.review import Reviewer, page, reviewer
+from services.http.view_access import ViewAccess
+from services.node_lock import NodeLock
+from services.tokens import Credential
 
-__all__ = ["STATUS_WORDS", "UNKNOWN", "Chart", "add_statistics_pages", "as_csv", "charts", "svg"]
+__all__ = ["STATUS_WORDS", "UNKNOWN", "Chart", "as_csv", "charts", "counted", "router", "svg"]
 
 UNKNOWN = "not known"
 STATUS_WORDS = {
@@ -36,6 +39,8 @@ STATUS_WORDS = {
     "closed": "closed",
     "erased": "erased",
 }
+
+router = APIRouter()
 
 
 @dataclass(frozen=True)
@@ -115,62 +120,66 @@ def as_csv(found: list[Chart]) -> str:
     return out.getvalue()
 
 
-def add_statistics_pages(
-    app: FastAPI,
-    node: Any,
-    rules: AccessRules | None,
-    lock: Any,
-    sync: Callable[[str], None],
-    signed_in: Callable[[Request], Any],
-    page: Callable[..., HTMLResponse],
-) -> None:
-    def counted(request: Request) -> tuple[Any, list[Chart]] | None:
-        who = signed_in(request)
-        if who is None:
-            return None
-        credential, _purpose = who
-        jurisdiction = jurisdiction_of(rules, credential, node.settings.node)
-        withheld = ledger_withholding(node.ledger)
-        today = datetime.now(UTC).date()
-        with lock:
-            sync(jurisdiction)
-            rows = [
-                row
-                for row in node.views(jurisdiction).cases()
-                if rules is None
-                or (
-                    not rules.withholds(credential.organisation, withheld(row.case_id))
-                    and rules.decide_member(
-                        credential.organisation, row.origin, "public", "statistics", on=today
-                    )
-                )
-            ]
-        return credential, charts(rows)
+def counted(
+    who: Reviewer | None, lock: NodeLock, views: ViewAccess, here: str
+) -> tuple[Credential, list[Chart]] | None:
+    """The charts of the cases the signed-in reviewer may count (None: not signed in)."""
+    if who is None:
+        return None
+    credential, _purpose = who
+    rules = views.rules
+    jurisdiction = jurisdiction_of(rules, credential, here)
+    withheld = ledger_withholding(views.ledger)
+    today = datetime.now(UTC).date()
+    with lock:
+        rows = [
+            row
+            for row in views.current(jurisdiction).cases()
+            if rules is None
+            or (
+                not rules.withholds(credential.organisation, withheld(row.case_id))
+                and rules.decide_member(credential.organisation, row.origin, "public", "statistics", on=today)
+            )
+        ]
+    return credential, charts(rows)
 
-    @app.get("/pages/statistics", response_class=HTMLResponse, include_in_schema=False)
-    def statistics_page(request: Request) -> Response:
-        found = counted(request)
-        if found is None:
-            return RedirectResponse("/pages/login", status_code=303)
-        credential, figures = found
-        return page(
-            "statistics.html",
-            title="Statistics",
-            charts=[(c, svg(c)) for c in figures],
-            total=sum(n or 0 for n in (n for _, n in figures[0].cells)) if figures else 0,
-            smallest=SMALLEST_CELL,
-            who=rules.organisations[credential.organisation].name
-            if rules is not None and credential.organisation in rules.organisations
-            else credential.organisation,
-        )
 
-    @app.get("/pages/statistics.csv", include_in_schema=False)
-    def statistics_csv(request: Request) -> Response:
-        found = counted(request)
-        if found is None:
-            return RedirectResponse("/pages/login", status_code=303)
-        return Response(
-            as_csv(found[1]),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="caseledger-statistics.csv"'},
-        )
+@router.get("/pages/statistics", response_class=HTMLResponse, include_in_schema=False)
+def statistics_page(
+    who: Reviewer | None = Depends(reviewer),
+    lock: NodeLock = Depends(deps.node_lock),
+    views: ViewAccess = Depends(deps.views),
+    here: str = Depends(deps.node_jurisdiction),
+) -> Response:
+    found = counted(who, lock, views, here)
+    if found is None:
+        return RedirectResponse("/pages/login", status_code=303)
+    credential, figures = found
+    rules = views.rules
+    return page(
+        "statistics.html",
+        title="Statistics",
+        charts=[(c, svg(c)) for c in figures],
+        total=sum(n or 0 for n in (n for _, n in figures[0].cells)) if figures else 0,
+        smallest=SMALLEST_CELL,
+        who=rules.organisations[credential.organisation].name
+        if rules is not None and credential.organisation in rules.organisations
+        else credential.organisation,
+    )
+
+
+@router.get("/pages/statistics.csv", include_in_schema=False)
+def statistics_csv(
+    who: Reviewer | None = Depends(reviewer),
+    lock: NodeLock = Depends(deps.node_lock),
+    views: ViewAccess = Depends(deps.views),
+    here: str = Depends(deps.node_jurisdiction),
+) -> Response:
+    found = counted(who, lock, views, here)
+    if found is None:
+        return RedirectResponse("/pages/login", status_code=303)
+    return Response(
+        as_csv(found[1]),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="caseledger-statistics.csv"'},
+    )

@@ -14,7 +14,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 
 from ledger.access_rules import AccessRules
-from services.family_words import TEXT
+from services.http.pages.family_words import TEXT
 from services.reading import MANDATE_REASON, Dossier, Entry, ReadEntry
 
 __all__ = ["EVENTS", "Shown", "ShownRead", "Words"]

@@ -1,7 +1,7 @@
 """The words of the family pages, in Spanish and English: sentences, statuses, what each
 consent means, and what each kind of entry of a case is called. Plain language for a family
 reading on a phone: no field names, no codes, no values as a program writes them.
-(services/family_view.py turns a case's entries into these words.)"""
+(services/http/pages/family_view.py turns a case's entries into these words.)"""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.http.common import problem
@@ -26,10 +26,10 @@ __all__ = [
     "SAFE_METHODS",
     "SameOrigin",
     "SecurityHeaders",
-    "add_assets",
-    "add_docs",
+    "assets_router",
     "attempt_keys",
     "client_address",
+    "docs_router",
     "set_session_cookie",
     "too_many",
 ]
@@ -117,38 +117,39 @@ def _cross_origin(headers: dict[str, str], path: str) -> str | None:
     return None
 
 
-def add_assets(app: FastAPI) -> None:
-    """The pages' stylesheet and script, from the node itself (the policy forbids inline ones)."""
+assets_router = APIRouter()
+"""The pages' stylesheet and script, from the node itself (the policy forbids inline ones)."""
 
-    @app.get("/assets/{name}", include_in_schema=False)
-    def asset(name: str) -> Response:
-        if name not in ASSETS:
-            return Response(status_code=404)
-        text = resources.files("services").joinpath("templates", name).read_text(encoding="utf-8")
-        return Response(text, media_type=ASSETS[name])
+docs_router = APIRouter()
+"""A plain page listing the API's operations, from its own OpenAPI document: no script, no
+CDN (FastAPI's /docs and /redoc load both from jsDelivr). Included only when enabled."""
 
 
-def add_docs(app: FastAPI) -> None:
-    """A plain page listing the API's operations, from its own OpenAPI document: no script, no
-    CDN (FastAPI's /docs and /redoc load both from jsDelivr)."""
+@assets_router.get("/assets/{name}", include_in_schema=False)
+def asset(name: str) -> Response:
+    if name not in ASSETS:
+        return Response(status_code=404)
+    text = resources.files("services.http.pages").joinpath("templates", name).read_text(encoding="utf-8")
+    return Response(text, media_type=ASSETS[name])
 
-    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
-    def docs() -> HTMLResponse:
-        spec = app.openapi()
-        rows = "".join(
-            f"<tr><td>{html.escape(method.upper())}</td><td><code>{html.escape(path)}</code></td>"
-            f"<td>{html.escape(str(operation.get('summary', '')))}</td></tr>"
-            for path, operations in spec.get("paths", {}).items()
-            for method, operation in operations.items()
-        )
-        title = html.escape(str(spec.get("info", {}).get("title", "API")))
-        return HTMLResponse(
-            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            '<link rel="stylesheet" href="/assets/caseledger.css"></head><body>'
-            f'<h1>{title}</h1><p>The whole document: <a href="/openapi.json">/openapi.json</a>.</p>'
-            f"<table><thead><tr><th>Method</th><th>Path</th><th>What</th></tr></thead><tbody>{rows}"
-            "</tbody></table></body></html>"
-        )
+
+@docs_router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+def docs(request: Request) -> HTMLResponse:
+    spec = request.app.openapi()
+    rows = "".join(
+        f"<tr><td>{html.escape(method.upper())}</td><td><code>{html.escape(path)}</code></td>"
+        f"<td>{html.escape(str(operation.get('summary', '')))}</td></tr>"
+        for path, operations in spec.get("paths", {}).items()
+        for method, operation in operations.items()
+    )
+    title = html.escape(str(spec.get("info", {}).get("title", "API")))
+    return HTMLResponse(
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        '<link rel="stylesheet" href="/assets/caseledger.css"></head><body>'
+        f'<h1>{title}</h1><p>The whole document: <a href="/openapi.json">/openapi.json</a>.</p>'
+        f"<table><thead><tr><th>Method</th><th>Path</th><th>What</th></tr></thead><tbody>{rows}"
+        "</tbody></table></body></html>"
+    )
 
 
 def client_address(request: Request) -> str:
