@@ -152,3 +152,17 @@ def test_a_record_made_again_from_its_row_must_be_the_same_record() -> None:
     other = RemadeRecord(7, "p7", lambda: person(7, "p8"))
     with pytest.raises(RuntimeError, match="row 7 made another record"):
         _ = other.fields
+
+
+def test_the_ids_read_from_a_records_event_are_the_ids_derived_from_it() -> None:
+    from ledger.import_ahead import AheadSealer
+
+    ledger = CaseLedger("MX", env=POPO)
+    importer = Importer(ledger, "reports", source="s", recorded_by=CASEWORKER)
+    prepared = importer._prepare([person(n, f"p{n}") for n in range(1, 4)])
+    ready = [(n, *item) for n, item in enumerate(prepared) if not isinstance(item, RowResult)]
+    sealer = AheadSealer(ledger)
+    sealed = [(n, r, None, (c[0], sealer.seal(c[1]), None)) for n, r, _, c in ready]
+    derived = [(n, r, None, None) for n, r, _, _ in ready]
+    assert importer._ids(ready) == importer._ids(sealed) == importer._ids(derived)
+    assert len(set(importer._ids(derived)[1])) == 3
