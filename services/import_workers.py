@@ -17,6 +17,7 @@ was read, so neither side can block the other on a full pipe.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import signal
 import time
@@ -27,6 +28,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, cast
 
 from ledger.import_ahead import AheadSealer, unpacked
+from services.import_gc import YOUNGEST
 from services.import_results import Checked, ImportSummary, Prepared, Record, RemadeRecord, RowResult, chunks
 from services.importing import Importer
 
@@ -41,6 +43,10 @@ _made: Callable[[Any], Record | RowResult] | None = None  # and what makes its r
 def _work(connection: Connection) -> None:
     """A worker: prepare each chunk it is sent, until the pipe closes or its parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
+    # What the parent held when it forked stays as it is: the collector neither walks it nor
+    # copies its pages (by touching them) again, and collects less often (services/import_gc.py).
+    gc.freeze()
+    gc.set_threshold(max(gc.get_threshold()[0], YOUNGEST), *gc.get_threshold()[1:])
     parent = multiprocessing.parent_process()
     watched: list[Any] = [connection] + ([parent.sentinel] if parent is not None else [])
     assert _importer is not None

@@ -36,6 +36,7 @@ from ledger.imports import ImportedFrom, import_command_id
 from services.command_bodies import body_model
 from services.command_registry import COMMANDS
 from services.import_commands import MadeWhenNeeded
+from services.import_gc import collecting_less
 from services.import_results import Checked, ImportSummary, Prepared, Record, RowResult, chunks
 
 __all__ = [
@@ -182,6 +183,15 @@ class Importer:
         """Records in, a result per record out in the same order; a RowResult among the
         records (a row the reader already refused) passes through in its place. made: what
         makes each item of records a Record (or its refusal), when they are a file's rows."""
+        with collecting_less():  # services/import_gc.py
+            return self._run(records, on_row, made)
+
+    def _run(
+        self,
+        records: Iterable[Any],
+        on_row: Callable[[RowResult], None] | None,
+        made: Callable[[Any], Record | RowResult] | None,
+    ) -> ImportSummary:
         if self.workers > 1 and self.kind != "sightings":
             from services.import_workers import run_with_workers
 
