@@ -11,15 +11,17 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ledger.crypto import MasterKey, new_data_key
 
 __all__ = ["KeyRow", "KeyStore", "key_id_for", "parse_key_id"]
 
 
-@dataclass(frozen=True)
-class KeyRow:
+class KeyRow(NamedTuple):
+    """A data key as the store keeps it (a named tuple: a bulk import makes two per row, and a
+    frozen dataclass cost four times as much to make and to unpickle)."""
+
     key_id: str
     aggregate_id: str
     tier: str

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Checked", "ImportSummary", "Prepared", "Record", "RowResult", "chunks"]
+__all__ = ["Checked", "ImportSummary", "Prepared", "Record", "RemadeRecord", "RowResult", "chunks"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,37 @@ class Record:
     external_ref: str
     fields: Mapping[str, Any]
     columns: Mapping[str, str] = field(default_factory=dict)
+
+
+class RemadeRecord(Record):
+    """A record known by its row and reference, its fields made again (make()) only if they
+    are read: a bulk import's worker made the record from its row, and sending it back whole
+    cost the process that saves more to unpickle than its database's part of most rows
+    (services/import_workers.py)."""
+
+    _make: Callable[[], Record]
+
+    def __init__(self, row: int, external_ref: str, make: Callable[[], Record]) -> None:
+        object.__setattr__(self, "row", row)
+        object.__setattr__(self, "external_ref", external_ref)
+        object.__setattr__(self, "_make", make)
+
+    def _made(self) -> Record:
+        made = self.__dict__.get("_record")
+        if made is None:
+            made = self._make()
+            if not isinstance(made, Record) or (made.row, made.external_ref) != (self.row, self.external_ref):
+                raise RuntimeError(f"row {self.row} made another record again: {made!r}")
+            object.__setattr__(self, "_record", made)
+        return made
+
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        return self._made().fields
+
+    @property
+    def columns(self) -> Mapping[str, str]:
+        return self._made().columns
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ was read, so neither side can block the other on a full pipe.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import signal
 import time
@@ -24,15 +25,17 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, cast
 
-from ledger.import_ahead import AheadSealer
-from services.import_results import Checked, ImportSummary, Prepared, Record, RowResult, chunks
+from ledger.import_ahead import AheadSealer, unpacked
+from services.import_gc import YOUNGEST
+from services.import_results import Checked, ImportSummary, Prepared, Record, RemadeRecord, RowResult, chunks
 from services.importing import Importer
 
 __all__ = ["FAILED", "Workers", "run_with_workers"]
 
 FAILED = "failed"  # what a worker sends back, with the traceback, when preparing a chunk raised
+_PACKED = "packed"  # marks checks whose event was sealed ahead and packed (_sent, _received)
 _importer: Importer | None = None  # the importer the workers were forked from
 _made: Callable[[Any], Record | RowResult] | None = None  # and what makes its records
 
@@ -40,6 +43,10 @@ _made: Callable[[Any], Record | RowResult] | None = None  # and what makes its r
 def _work(connection: Connection) -> None:
     """A worker: prepare each chunk it is sent, until the pipe closes or its parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
+    # What the parent held when it forked stays as it is: the collector neither walks it nor
+    # copies its pages (by touching them) again, and collects less often (services/import_gc.py).
+    gc.freeze()
+    gc.set_threshold(max(gc.get_threshold()[0], YOUNGEST), *gc.get_threshold()[1:])
     parent = multiprocessing.parent_process()
     watched: list[Any] = [connection] + ([parent.sentinel] if parent is not None else [])
     assert _importer is not None
@@ -58,22 +65,45 @@ def _work(connection: Connection) -> None:
         try:
             records = chunk if made is None else [made(row) for row in chunk]
             sent = [_sent(item, sealer) for item in _importer._prepare(records)]
+            mades = None if made is None else [_slim(r) for r in records]
         except Exception:  # a bug, not a row's refusal: the parent stops the import with it
             connection.send((FAILED, traceback.format_exc()))
             continue
-        connection.send((None if made is None else records, sent))
+        connection.send((mades, sent))
 
 
-def _sent(item: Prepared, sealer: AheadSealer | None) -> RowResult | Checked | None:
+def _slim(record: Record | RowResult) -> RowResult | tuple[int, str]:
+    """What goes back of a record a worker made from a row: its refusal, or its row and
+    reference (the parent makes it again from the row only if it needs its fields)."""
+    return record if isinstance(record, RowResult) else (record.row, record.external_ref)
+
+
+def _sent(item: Prepared, sealer: AheadSealer | None) -> Any:
     """What goes back of a prepared record: its result, or its checks (the record is kept by
     the parent, and its command, costly to send, is made again there only if needed), with
-    the event sealed ahead when it would be new (ledger/import_ahead.py)."""
+    the event sealed ahead when it would be new (ledger/import_ahead.py), packed: _received
+    gives the checks back."""
     if isinstance(item, RowResult):
         return item
     checks = item[2]
     if sealer is None or checks is None or isinstance(checks, RowResult) or checks[2] is not None:
         return checks
-    return checks[0], sealer.seal(checks[1]), None
+    return _PACKED, checks[0], sealer.packed(checks[1])
+
+
+def _received(item: Any) -> RowResult | Checked | None:
+    """What _sent sent, as Importer._finish takes it."""
+    if type(item) is tuple and item[0] == _PACKED:  # a command id holds a digest after "#"
+        return item[1], unpacked(item[2]), None
+    return cast(RowResult | Checked | None, item)
+
+
+def _record(raw: Any, slim: Any, made: Callable[[Any], Record | RowResult] | None) -> Any:
+    """The record of a chunk's item: itself, or what made(item) makes, made again if read."""
+    if made is None:
+        return raw
+    row, reference = slim
+    return RemadeRecord(row, reference, lambda: cast(Record, made(raw)))
 
 
 class Workers:
@@ -84,6 +114,7 @@ class Workers:
     ) -> None:
         global _importer, _made
         _importer, _made = importer, made
+        self.made = made
         context = multiprocessing.get_context("fork")
         self.connections: list[Connection] = []
         self.processes: list[Any] = []
@@ -115,9 +146,10 @@ class Workers:
             if records == FAILED:
                 raise RuntimeError(f"an import worker failed on a chunk:\n{sent}")
             self._give(connection, source, waiting)
+            made = self.made
             yield [
-                item if isinstance(item, RowResult) else (record, None, item)
-                for record, item in zip(chunk if records is None else records, sent, strict=True)
+                item if isinstance(item, RowResult) else (_record(raw, slim, made), None, _received(item))
+                for raw, slim, item in zip(chunk, chunk if records is None else records, sent, strict=True)
             ]
 
     @staticmethod

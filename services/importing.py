@@ -22,18 +22,21 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 
 from ledger.case import case_id_for
 from ledger.commands import Actor, RecordSighting, ReportMissingPerson
 from ledger.errors import CommandIdReused, InvalidField, LedgerError
+from ledger.events import command_key
 from ledger.forensic_commands import RecordRemainsRecovered
 from ledger.import_batch import ImportBatch, Outcome
 from ledger.imports import ImportedFrom, import_command_id
 from services.command_bodies import body_model
 from services.command_registry import COMMANDS
 from services.import_commands import MadeWhenNeeded
+from services.import_gc import collecting_less
 from services.import_results import Checked, ImportSummary, Prepared, Record, RowResult, chunks
 
 __all__ = [
@@ -180,6 +183,15 @@ class Importer:
         """Records in, a result per record out in the same order; a RowResult among the
         records (a row the reader already refused) passes through in its place. made: what
         makes each item of records a Record (or its refusal), when they are a file's rows."""
+        with collecting_less():  # services/import_gc.py
+            return self._run(records, on_row, made)
+
+    def _run(
+        self,
+        records: Iterable[Any],
+        on_row: Callable[[RowResult], None] | None,
+        made: Callable[[Any], Record | RowResult] | None,
+    ) -> ImportSummary:
         if self.workers > 1 and self.kind != "sightings":
             from services.import_workers import run_with_workers
 
@@ -253,8 +265,7 @@ class Importer:
             for n, record, command, _ in ready:
                 results[n] = self._one(record, command)
             return [results[n] for n in range(len(prepared))]
-        command_ids = [self._command_id(r) if c is None else c.command_id for _, r, c, _ in ready]
-        ids = [self.batch.id_for(KINDS[self.kind], c) for c in command_ids]
+        command_ids, ids = self._ids(ready)
         existing = self.batch.existing(ids)
         new: list[tuple[int, Record, Any, Any]] = []
         with self.batch.ledger.claims.known(command_ids):  # one query a batch
@@ -276,6 +287,22 @@ class Importer:
         for (n, record, _, _), outcome in zip(new, saved, strict=True):
             results[n] = self._result(record, outcome)
         return [results[n] for n in range(len(prepared))]
+
+    def _ids(self, ready: list[tuple[int, Record, Any, Checked | None]]) -> tuple[list[str], list[UUID]]:
+        """Each record's command id and the id of the aggregate it would make: read from its
+        event when its checks made one (in a worker, from the same command), else derived."""
+        command_ids: list[str] = []
+        ids: list[UUID] = []
+        for _, record, command, checks in ready:
+            if type(checks) is tuple:
+                made = checks[1]  # the event, or (stored row, keys) when sealed ahead
+                command_ids.append(command_key(checks[0]))
+                ids.append(made[0][0] if type(made) is tuple else made.originator_id)
+                continue
+            command_id = self._command_id(record) if command is None else command.command_id
+            command_ids.append(command_id)
+            ids.append(self.batch.id_for(KINDS[self.kind], command_id))
+        return command_ids, ids
 
     def _refused(self, record: Record, command: Any, checks: Checked | None) -> RowResult | None:
         """A new record's refusal, in ImportBatch.new_event's order: its own checks, then the

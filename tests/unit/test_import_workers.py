@@ -124,3 +124,45 @@ def test_workers_leave_when_their_parent_is_killed(stop: signal.Signals) -> None
         for pid in pids:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_sealed_event_packed_for_the_pipe_unpacks_as_it_was_sealed() -> None:
+    from ledger.import_ahead import AheadSealer, unpacked
+
+    ledger = CaseLedger("MX", env=POPO)
+    importer = Importer(ledger, "reports", source="s", recorded_by=CASEWORKER)
+    command = importer.command(person(1, "p1"))
+    event = importer.batch.new_event(command)[0]
+    (originator_id, version, topic, state), keys = unpacked(AheadSealer(ledger).packed(event))
+    assert (originator_id, version) == (event.originator_id, 1) and topic.endswith("CaseReported")
+    assert {(k.aggregate_id, k.tier, k.generation) for k in keys} == {
+        (str(event.originator_id), "common", 1),
+        (str(event.originator_id), "reserved", 1),
+    }
+    assert all(k.key_id == f"{event.originator_id}/{k.tier}/1" and k.wrapped for k in keys)
+    opened = ledger.keys.master.unwrap(keys[0].key_id, keys[0].wrapped or b"")
+    assert len(opened) == 32 and b'"given_names"' not in state and b'"sex"' in state  # sealed above public
+
+
+def test_a_record_made_again_from_its_row_must_be_the_same_record() -> None:
+    from services.import_results import RemadeRecord
+
+    same = RemadeRecord(7, "p7", lambda: person(7, "p7"))
+    assert same.fields == person(7, "p7").fields and same.columns == person(7, "p7").columns
+    other = RemadeRecord(7, "p7", lambda: person(7, "p8"))
+    with pytest.raises(RuntimeError, match="row 7 made another record"):
+        _ = other.fields
+
+
+def test_the_ids_read_from_a_records_event_are_the_ids_derived_from_it() -> None:
+    from ledger.import_ahead import AheadSealer
+
+    ledger = CaseLedger("MX", env=POPO)
+    importer = Importer(ledger, "reports", source="s", recorded_by=CASEWORKER)
+    prepared = importer._prepare([person(n, f"p{n}") for n in range(1, 4)])
+    ready = [(n, *item) for n, item in enumerate(prepared) if not isinstance(item, RowResult)]
+    sealer = AheadSealer(ledger)
+    sealed = [(n, r, None, (c[0], sealer.seal(c[1]), None)) for n, r, _, c in ready]
+    derived = [(n, r, None, None) for n, r, _, _ in ready]
+    assert importer._ids(ready) == importer._ids(sealed) == importer._ids(derived)
+    assert len(set(importer._ids(derived)[1])) == 3
