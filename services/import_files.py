@@ -232,23 +232,28 @@ def import_file(
     if on_scan is not None:
         on_scan(found)
 
-    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
-        for _, number, cells in file.rows():
-            yield number, cells
+    rows = ((number, cells) for _, number, cells in file.rows())
+    return importer.run(rows, on_row, made=_RowRecord(mapping, found))
 
-    def record(row: tuple[int, dict[str, Any]]) -> Record | RowResult:
-        """A row's record, or its refusal (run by the import's workers when it has some)."""
+
+class _RowRecord:
+    """A row's record, or its refusal (run by the import's workers when it has some)."""
+
+    def __init__(self, mapping: ImportMapping, found: Scan) -> None:
+        self.mapping, self.found = mapping, found
+
+    def __call__(self, row: tuple[int, dict[str, Any]]) -> Record | RowResult:
         number, cells = row
         if EXTRA in cells:
             return RowResult(
                 number, "", "refused", None, None, "row", f"has {cells[EXTRA]} cells, more than the header"
             )
-        made = mapping.record(number, cells)
+        made = self.mapping.record(number, cells)
         if isinstance(made, RowProblem):
             return RowResult(
                 made.row, made.external_ref, "refused", None, made.column, made.field, made.problem
             )
-        rows = found.duplicates.get(made.external_ref.strip())
+        rows = self.found.duplicates.get(made.external_ref.strip())
         if rows:
             shown = ", ".join(str(r) for r in rows[:10]) + (" ..." if len(rows) > 10 else "")
             return RowResult(
@@ -256,14 +261,12 @@ def import_file(
                 made.external_ref,
                 "refused",
                 None,
-                mapping.reference,
+                self.mapping.reference,
                 "imported_from.reference",
                 f"{made.external_ref!r} is the reference of {len(rows)} rows ({shown}); none of "
                 "them is imported until each has its own",
             )
         return made
-
-    return importer.run(rows(), on_row, made=record)
 
 
 __all__ = ["FileRefused", "MappingRefused", "Scan", "TabularFile", "import_file", "scan"]

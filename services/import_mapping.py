@@ -185,6 +185,9 @@ class ImportMapping:
                 raise MappingRefused(f"mapping.values.{name}", f"built-in maps: {', '.join(BUILT_IN_MAPS)}")
             if not isinstance(table, str | dict):
                 raise MappingRefused(f"mapping.values.{name}", "a table of values, or a built-in map's name")
+        self._check_constants_and_dates(date_format)
+
+    def _check_constants_and_dates(self, date_format: Any) -> None:
         for name in self.constants:
             problem = _field_type(self.kind, name)
             if problem:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -16,6 +16,7 @@ import click
 
 from ledger.command_roles import IMPORTED_AS
 from ledger.commands import Actor
+from services.bootstrap import Node
 from services.cli.common import UserError, may_issue, node_from_env
 from services.import_files import FileRefused, Scan, import_file
 from services.import_mapping import ImportMapping, MappingRefused
@@ -100,38 +101,9 @@ def run_import(kind: str, file: Path, options: dict[str, Any]) -> None:
     actor = Actor(
         options["organisation"], options["role"] or ("forensic_expert" if kind == "remains" else "caseworker")
     )
-    shown = 0
-    bar: Any = None
-
-    def on_scan(found: Scan) -> None:
-        nonlocal bar
-        if sys.stderr.isatty():
-            bar = click.progressbar(length=found.rows, label=f"importing {found.rows} rows", file=sys.stderr)
-            bar.__enter__()
-
     with node_from_env() as node, error_report(options["errors"]) as errors:
-        if node.settings.access_rules:  # under the network's rules, a recorder is one of theirs
-            from ledger.access_rules import load
-            from ledger.roles import check_staff
-
-            check_staff(
-                load(node.settings.access_rules).organisations, actor.organisation, actor.role, prefix="--"
-            )
-        may_issue(node, IMPORTED_AS[kind], actor.organisation, actor.role)
-
-        def on_row(result: RowResult) -> None:
-            nonlocal shown
-            if bar is not None:
-                bar.update(1)
-            if result.outcome != "refused":
-                return
-            if errors is not None:
-                errors.add(result)
-            if shown < SHOWN:
-                where = f"row {result.row}" + (f", column {result.column!r}" if result.column else "")
-                click.echo(f"refused: {where}: {result.field}: {result.problem}", err=True)
-                shown += 1
-
+        _may_import(node, kind, actor)
+        progress = _Progress(errors)
         try:
             summary = import_file(
                 node.ledger,
@@ -139,8 +111,8 @@ def run_import(kind: str, file: Path, options: dict[str, Any]) -> None:
                 mapping,
                 recorded_by=actor,
                 **{name: options[name] for name in ("purpose", "encoding", "batch_size", "workers")},
-                on_row=on_row,
-                on_scan=on_scan,
+                on_row=progress.row,
+                on_scan=progress.scanned,
             )
         except (FileRefused, MappingRefused) as error:
             raise UserError(f"{error.field}: {error.problem}; nothing was imported") from None
@@ -149,19 +121,61 @@ def run_import(kind: str, file: Path, options: dict[str, Any]) -> None:
             click.echo("\ninterrupted: run the same command again to import the rest", err=True)
             sys.exit(130)
         finally:
-            if bar is not None:
-                bar.__exit__(None, None, None)
-    counts = summary.counts
+            progress.close()
+    _summarise(file, mapping.source, summary.rows, summary.counts, options["errors"])
+
+
+def _may_import(node: Node, kind: str, actor: Actor) -> None:
+    """Under the network's rules a recorder is one of their staff, and its role may import."""
+    if node.settings.access_rules:
+        from ledger.access_rules import load
+        from ledger.roles import check_staff
+
+        check_staff(
+            load(node.settings.access_rules).organisations, actor.organisation, actor.role, prefix="--"
+        )
+    may_issue(node, IMPORTED_AS[kind], actor.organisation, actor.role)
+
+
+class _Progress:
+    """A progress bar on a terminal, and the first refused rows on stderr (all of them in the
+    error report, if one was asked for)."""
+
+    def __init__(self, errors: Any) -> None:
+        self.errors, self.shown = errors, 0
+        self.bar: Any = None
+
+    def scanned(self, found: Scan) -> None:
+        if sys.stderr.isatty():
+            self.bar = click.progressbar(
+                length=found.rows, label=f"importing {found.rows} rows", file=sys.stderr
+            )
+            self.bar.__enter__()
+
+    def row(self, result: RowResult) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+        if result.outcome != "refused":
+            return
+        if self.errors is not None:
+            self.errors.add(result)
+        if self.shown < SHOWN:
+            where = f"row {result.row}" + (f", column {result.column!r}" if result.column else "")
+            click.echo(f"refused: {where}: {result.field}: {result.problem}", err=True)
+            self.shown += 1
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _summarise(file: Path, source: str, rows: int, counts: Mapping[str, int], errors: Path | None) -> None:
     click.echo(
-        f"{file.name}: {summary.rows} rows from {mapping.source}: {counts['recorded']} recorded, "
+        f"{file.name}: {rows} rows from {source}: {counts['recorded']} recorded, "
         f"{counts['amended']} amended, {counts['unchanged']} unchanged, {counts['refused']} refused"
     )
     if counts["refused"]:
-        more = (
-            f" (all {counts['refused']} in {options['errors']})"
-            if options["errors"]
-            else " (--errors FILE lists all)"
-        )
+        more = f" (all {counts['refused']} in {errors})" if errors else " (--errors FILE lists all)"
         click.echo(f"refused rows are listed above{more}; fix them and import the file again", err=True)
         sys.exit(1)
 
