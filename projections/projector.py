@@ -209,16 +209,16 @@ class Projector(GrantKeys):
         consumed = 0
         # Nothing past the ends taken at the start: a record beyond them may be sealed under a
         # key whose grant was committed after the grants were read.
-        for batch in reader.batches(pending, ends):
-            checked: Sequence[Any] = batch.checked if verified or grants else batch.records
-            advanced = {tp: p for tp, p in batch.resume.items() if p > positions[tp]}
-            if checked or advanced:
-                with fewer_collections():  # projections/gc_pacing.py
+        with fewer_collections():  # the read and the batches' work (projections/gc_pacing.py)
+            for batch in reader.batches(pending, ends):
+                checked: Sequence[Any] = batch.checked if verified or grants else batch.records
+                advanced = {tp: p for tp, p in batch.resume.items() if p > positions[tp]}
+                if checked or advanced:
                     apply(checked, advanced)
-                if progress is not None:  # in offsets, which count transaction markers too
-                    progress(sum(p - positions[tp] for tp, p in advanced.items()))
-                positions.update(advanced)
-                consumed += len(checked)
+                    if progress is not None:  # in offsets, which count transaction markers too
+                        progress(sum(p - positions[tp] for tp, p in advanced.items()))
+                    positions.update(advanced)
+                    consumed += len(checked)
         return consumed
 
     def run(self, stop: threading.Event, idle_s: float = 1.0, listed_s: float = 5.0) -> None:
