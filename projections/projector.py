@@ -12,14 +12,15 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
-from ledger.keystore import KeyStore, parse_key_id
+from ledger.crypto import MasterKey, RecipientKey, new_data_key
+from ledger.keystore import KeyStore
 from ledger.memory_key_store import MemoryKeyStore
 from projections.access import AccessPolicy, OwnCasesOnly
 from projections.checks import Unapplicable, check_envelope
+from projections.gc_pacing import fewer_collections
+from projections.grant_keys import GrantKeys
 from projections.refold import Refolding, refold
 from projections.rows import RowMaker
-from projections.view_batch import ViewBatch
 from projections.view_projections import (
     CasesProjection,
     ForensicProjection,
@@ -42,7 +43,6 @@ from projections.withheld import withheld_here
 from topics.avro import Decoded, SchemaRegistry, UndecodableMessage
 from topics.catalogue import Catalogue
 from topics.dead_letters import DeadLetters
-from topics.grants import disclosed_by, grant_context, granted
 from topics.log import EventLog, LogRecord, TopicPartition
 from topics.mapping import CREATION_EVENTS, open_record
 from topics.reader import LogReader, decode_batch
@@ -55,7 +55,7 @@ __all__ = ["Projector"]
 log = logging.getLogger(__name__)
 
 
-class Projector:
+class Projector(GrantKeys):
     """Builds one jurisdiction's views from every origin's events topic."""
 
     def __init__(
@@ -209,15 +209,16 @@ class Projector:
         consumed = 0
         # Nothing past the ends taken at the start: a record beyond them may be sealed under a
         # key whose grant was committed after the grants were read.
-        for batch in reader.batches(pending, ends):
-            checked: Sequence[Any] = batch.checked if verified or grants else batch.records
-            advanced = {tp: p for tp, p in batch.resume.items() if p > positions[tp]}
-            if checked or advanced:
-                apply(checked, advanced)
-                if progress is not None:  # in offsets, which count transaction markers too
-                    progress(sum(p - positions[tp] for tp, p in advanced.items()))
-                positions.update(advanced)
-                consumed += len(checked)
+        with fewer_collections():  # the read and the batches' work (projections/gc_pacing.py)
+            for batch in reader.batches(pending, ends):
+                checked: Sequence[Any] = batch.checked if verified or grants else batch.records
+                advanced = {tp: p for tp, p in batch.resume.items() if p > positions[tp]}
+                if checked or advanced:
+                    apply(checked, advanced)
+                    if progress is not None:  # in offsets, which count transaction markers too
+                        progress(sum(p - positions[tp] for tp, p in advanced.items()))
+                    positions.update(advanced)
+                    consumed += len(checked)
         return consumed
 
     def run(self, stop: threading.Event, idle_s: float = 1.0, listed_s: float = 5.0) -> None:
@@ -335,76 +336,6 @@ class Projector:
         policy, jurisdiction = self.row_maker.policy, self.row_maker.jurisdiction
         return withheld_here(decoded.name, decoded.record, self.data_keys, policy, jurisdiction)
 
-    def apply_keys(
-        self, checked: Sequence[Checked | LogRecord], positions: dict[TopicPartition, int] | None = None
-    ) -> None:
-        """Keep the data keys granted to this node; on a tombstone destroy the copy and purge
-        the case from the views. A grant that is unsigned, forged or does not unwrap goes to
-        dead-letter with its reason; nothing of it is kept. A bare record is checked alone."""
-        bare = [c for c in checked if not isinstance(c, Checked)]
-        alone = iter(LogReader(self.event_log, self.keys.verify, grants=True).check(bare))
-        items = [c if isinstance(c, Checked) else next(alone) for c in checked]
-        reached: dict[TopicPartition, int] = dict(positions or {})
-        purged: list[str] = []
-        received: dict[str, bytes] = {}
-        disclosed: dict[str, str] = {}  # key id -> the origin that disclosed it to this node
-        for item in items:
-            record = item.record
-            tp = TopicPartition(record.topic, record.partition)
-            reached[tp] = max(reached.get(tp, 0), record.offset + 1)
-            try:
-                by = self.apply_key(item, purged, received)
-                if by is not None:
-                    disclosed[granted(item)[1]] = by
-            except (ValueError, UndecodableMessage, Refused) as error:
-                self.dead_letter(record, str(error))
-        self.data_keys.put_many(received.items())  # one round trip for the batch
-        # Kept with the key, so that a rebuild of the views opens the case as the first pass did;
-        # never over what this node records of its own keys (the readers it granted them to).
-        self.data_keys.record_grants(
-            {
-                k: disclosed_by(by)
-                for k, by in disclosed.items()
-                if k in received and _received_here(self.data_keys.granted_to(k))
-            }
-        )
-        trackings = [tracking_at(tp, nxt) for tp, nxt in reached.items()]
-        self.views.apply(ViewBatch(trackings=trackings, purged=purged))
-
-    def apply_key(self, item: Checked, purged: list[str], received: dict[str, bytes]) -> str | None:
-        """Keep one grant's key (or destroy it on a tombstone); the granting origin when it
-        granted it to this node by an approved disclosure (#19) rather than by the agreements."""
-        record = item.record
-        origin, key_id = granted(item)
-        aggregate_id = parse_key_id(key_id)[0]
-        if record.value is None:
-            received.pop(key_id, None)
-            self.data_keys.destroy([key_id])
-            purged.append(aggregate_id)
-            return None
-        grant = self.registry.decode(record.value)
-        if grant.name != "KeyGrant" or grant.record["key_id"] != key_id or grant.record["origin"] != origin:
-            raise ValueError("key grant: its body does not match its key and origin")
-        wrapped = grant.record["grants"].get(self.node)
-        if wrapped is None or self.recipient is None:
-            return None  # not granted to this node
-        received[key_id] = unwrap(self.recipient, wrapped, grant_context(key_id))
-        if origin != self.node and self.node in grant.record.get("disclosed_to", ()):
-            return origin
-        return None
-
-    def disclosed(self, case_id: str, origin: str) -> bool:
-        """Whether the case's origin disclosed its common tier to this node (#19): a common-tier
-        key of the case this node keeps was granted by that origin, by disclosure (another
-        node's word for it counts for nothing). Asked only when the rules do not let these views
-        read the tier but a key to it is held: a rare case."""
-        if self.jurisdiction != self.node or origin == self.node:
-            return False
-        return any(
-            parse_key_id(k)[1] == "common" and self.data_keys.granted_to(k) == disclosed_by(origin)
-            for k in self.data_keys.live(case_id)
-        )
-
     def dead_letter(self, record: LogRecord, reason: str) -> None:
         """Publish the record, untouched, with the reason and where it came from; PartitionTaken
         instead if another member committed its partition meanwhile (projections/claims.py)."""
@@ -420,9 +351,3 @@ class Projector:
     def close(self) -> None:
         if self._deadletters is not None:
             self._deadletters.close()
-
-
-def _received_here(recorded: frozenset[str] | None) -> bool:
-    """Whether what the key store records of a key is a reader's (nothing, or a disclosure's
-    basis), not an origin's record of the readers it granted its own key to."""
-    return recorded is None or all(r.startswith("disclosure:") for r in recorded)

@@ -19,7 +19,6 @@ token of each word sought under each case's key (`name_matches`).
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import re
@@ -174,9 +173,11 @@ def _context(aggregate_id: str, field: str, generation: int) -> bytes:
     return f"views|{aggregate_id}|{field}|{generation}".encode()
 
 
+# hmac.digest is the one-shot C HMAC: the same bytes as hmac.new(...).digest(), without the
+# Python HMAC object (a case's tokens cost 55 µs that way, a tenth of a replay's event).
 def _search_key(key: bytes) -> bytes:
-    return hmac.new(key, _SEARCH, hashlib.sha256).digest()
+    return hmac.digest(key, _SEARCH, "sha256")
 
 
 def _token(search: bytes, word: str) -> bytes:
-    return hmac.new(search, word.encode(), hashlib.sha256).digest()[:TOKEN_BYTES]
+    return hmac.digest(search, word.encode(), "sha256")[:TOKEN_BYTES]

@@ -24,7 +24,6 @@ COMPLEXITY = 12
 
 # Debt when the limits came in: (module) -> lines.
 LONG_MODULES = {
-    "projections/projector.py": 428,
     "projections/views.py": 403,
 }
 # (module, function) -> lines.
