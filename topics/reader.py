@@ -140,9 +140,7 @@ class LogReader:
                 polled = reader.poll(POLL_S, max_records=self.max_records)
                 if first and polled and self._rewound(reader, polled, first, run_floor or {}, fed, pending):
                     continue
-                records = [r for r in polled if r.offset < ends[TopicPartition(r.topic, r.partition)]]
-                for r in records:
-                    fed[TopicPartition(r.topic, r.partition)] = r.offset + 1
+                records = _before_ends(polled, ends, fed)
                 before = dict(read)
                 read.update({tp: max(read[tp], min(reader.position(tp), ends[tp])) for tp in pending})
                 checked = checker.feed(records) if checker is not None else []
@@ -294,3 +292,14 @@ def decode_batch(
             if sealed
         )
     return decodings
+
+
+def _before_ends(
+    polled: Sequence[LogRecord], ends: Mapping[TopicPartition, int], fed: dict[TopicPartition, int]
+) -> list[LogRecord]:
+    """The records polled that lie before their partition's end, each partition's next offset
+    to feed the checker moved past them."""
+    records = [r for r in polled if r.offset < ends[TopicPartition(r.topic, r.partition)]]
+    for r in records:
+        fed[TopicPartition(r.topic, r.partition)] = r.offset + 1
+    return records

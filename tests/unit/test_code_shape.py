@@ -22,17 +22,14 @@ MODULE_LINES = 400
 FUNCTION_LINES = 60
 COMPLEXITY = 12
 
-# Debt when the limits came in: (module) -> lines.
-LONG_MODULES = {
-    "projections/views.py": 403,
-}
+# Debt when the limits came in, paid off since (1 Dec 2026): a module, a function or a
+# complexity over its limit may be listed here only while it is being paid off.
+# (module) -> lines.
+LONG_MODULES: dict[str, int] = {}
 # (module, function) -> lines.
-LONG_FUNCTIONS = {
-    ("topics/reader.py", "batches"): 61,
-}
+LONG_FUNCTIONS: dict[tuple[str, str], int] = {}
 # (module, function) -> McCabe complexity.
-COMPLEX_FUNCTIONS = {
-}
+COMPLEX_FUNCTIONS: dict[tuple[str, str], int] = {}
 # One meaning per word in module names: a module whose name holds the word is one of these.
 WORDS = {
     # seal: encrypt a tier of an event under a data key
