@@ -102,7 +102,8 @@ def _limit(label: str, text: str) -> int:
     return int(text)
 
 
-# How each parameter is checked, in the order they are checked (the first fault is named).
+# How each parameter but limit is checked, in the order they are checked (the first fault is
+# named); then the dates' order, then limit.
 _CHECKS: dict[str, Callable[[str, str], object]] = {
     "q": _query,
     "status": lambda label, text: choice(label, text, STATUSES),
@@ -115,7 +116,6 @@ _CHECKS: dict[str, Callable[[str, str], object]] = {
     "last_seen_to": lambda label, text: _day(label, text),
     "reported_from": lambda label, text: _day(label, text),
     "reported_to": lambda label, text: _day(label, text),
-    "limit": _limit,
 }
 
 
@@ -140,6 +140,8 @@ def parse(given: Mapping[str, str | None], *, names: Mapping[str, str] | None = 
         start, end = values.get(first), values.get(last)
         if isinstance(start, date) and isinstance(end, date) and end < start:
             raise InvalidField(label(last), f"{end} is before {label(first)} {start}")
+    if "limit" in raw:  # after the dates' order, as it always was
+        values["limit"] = _limit(label("limit"), raw["limit"])
     search = CaseSearch(**values)  # type: ignore[arg-type]
     if "cursor" in raw:
         _decode(raw["cursor"], search, label("cursor"))

@@ -41,7 +41,9 @@ class RemadeRecord(Record):
         if made is None:
             made = self._make()
             if not isinstance(made, Record) or (made.row, made.external_ref) != (self.row, self.external_ref):
-                raise RuntimeError(f"row {self.row} made another record again: {made!r}")
+                raise RuntimeError(
+                    f"row {self.row} made another record again ({type(made).__name__})"
+                )  # no row data
             object.__setattr__(self, "_record", made)
         return made
 

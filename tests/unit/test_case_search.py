@@ -11,7 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.access_rules import SAMPLE_POLICY
+from ledger.errors import InvalidField
 from services.bootstrap import Node, build_node
+from services.case_search import parse
 from services.http.app import create_app
 from services.settings import Settings
 from services.tokens import TokenStore
@@ -251,3 +253,18 @@ def test_an_erased_case_is_found_by_its_name_no_more(
     assert erased.status_code == 200, erased.text
     assert all(c["case_id"] != reported["juan"] for c in found(api, staff, q="Juan López"))
     assert all(c["case_id"] != reported["juan"] for c in found(api, staff, q="López"))
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        # Each parameter in its turn, the dates' order before limit: the first fault is named.
+        ({"sex": "x", "last_seen_country": "Mexico"}, "sex"),
+        ({"last_seen_from": "2026-05-01", "last_seen_to": "2026-04-01", "limit": "0"}, "last_seen_to"),
+        ({"last_seen_from": "2026-04-01", "last_seen_to": "2026-05-01", "limit": "0"}, "limit"),  # control
+    ],
+)
+def test_of_several_faults_the_first_in_checking_order_is_named(given: dict[str, str], named: str) -> None:
+    with pytest.raises(InvalidField) as refused:
+        parse(given)
+    assert refused.value.field == named
