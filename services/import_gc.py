@@ -9,21 +9,21 @@ thresholds the process had come back when the import ends, however it ends.
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
-__all__ = ["YOUNGEST", "collecting_less"]
+from projections.gc_pacing import Thresholds, raised_thresholds
+
+__all__ = ["YOUNGEST", "collecting_less", "for_import"]
 
 YOUNGEST = 50_000  # net allocations between two collections of the youngest generation
 
 
-@contextlib.contextmanager
-def collecting_less() -> Iterator[None]:
-    """The cyclic collector's youngest threshold raised to YOUNGEST within the block."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], YOUNGEST), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
+def for_import(saved: Thresholds) -> Thresholds:
+    """The youngest generation's threshold at least YOUNGEST, the others as they were."""
+    return (max(saved[0], YOUNGEST), saved[1], saved[2])
+
+
+def collecting_less() -> AbstractContextManager[None]:
+    """The cyclic collector's youngest threshold raised to YOUNGEST within the block (through
+    projections/gc_pacing.py, with a projector's passes in the same process)."""
+    return raised_thresholds(for_import)

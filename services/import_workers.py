@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, cast
 
 from ledger.import_ahead import AheadSealer, unpacked
-from services.import_gc import YOUNGEST
+from services.import_gc import for_import
 from services.import_results import Checked, ImportSummary, Prepared, Record, RemadeRecord, RowResult, chunks
 from services.importing import Importer
 
@@ -46,7 +46,7 @@ def _work(connection: Connection) -> None:
     # What the parent held when it forked stays as it is: the collector neither walks it nor
     # copies its pages (by touching them) again, and collects less often (services/import_gc.py).
     gc.freeze()
-    gc.set_threshold(max(gc.get_threshold()[0], YOUNGEST), *gc.get_threshold()[1:])
+    gc.set_threshold(*for_import(gc.get_threshold()))  # a worker of its own: nothing to restore
     parent = multiprocessing.parent_process()
     watched: list[Any] = [connection] + ([parent.sentinel] if parent is not None else [])
     assert _importer is not None

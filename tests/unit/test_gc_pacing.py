@@ -39,3 +39,20 @@ def test_concurrent_projectors_share_one_raise() -> None:
     release.set()
     thread.join(5)
     assert gc.get_threshold() == before
+
+
+def test_an_import_and_a_projector_in_one_process_give_the_process_its_thresholds_back() -> None:
+    """The import's raise and the projector's overlap, either one outside: the process's
+    own thresholds come back at the end (two mechanisms each saving and restoring would leave
+    the other's raise in force)."""
+    from services.import_gc import YOUNGEST, collecting_less
+
+    before = gc.get_threshold()
+    for first, second in ((fewer_collections, collecting_less), (collecting_less, fewer_collections)):
+        outer = first()
+        outer.__enter__()
+        with second():
+            assert gc.get_threshold()[0] == max(YOUNGEST, BATCH_THRESHOLD[0])
+        assert gc.get_threshold() != before, "the outer use is still in force"
+        outer.__exit__(None, None, None)
+        assert gc.get_threshold() == before
