@@ -18,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
 from ledger.case import MissingPersonCase
+from ledger.events import DIGEST_LENGTH
 from ledger.tier_split import tiers_of
 from services.bootstrap import Node, build_node
 from services.import_files import import_file
@@ -156,6 +157,26 @@ class TestWorkersGiveThePlainPathsResults:
             assert all(node.ledger.keys.current(case_id, tier)[0].endswith("/1") for tier in tiers)
             case = node.ledger.get_case(uuid.UUID(case_id))
             assert case.person["given_names"] == f"Nombre{result.external_ref[2:]}"  # it opens
+
+    @pytest.mark.parametrize("workers", [0, WORKERS])
+    def test_a_command_id_another_request_holds_refuses_its_row(
+        self, node: Node, mapping: ImportMapping, tmp_path: Path, workers: int
+    ) -> None:
+        """The claims read in the round trip that finds existing records still refuse a row."""
+        from ledger.imports import import_command_id
+
+        path = write_csv(tmp_path / "casos.csv", [row(f"H-{n}", f"Nombre{n}") for n in range(6)])
+        held = import_command_id("reports", mapping.source, "H-2")
+        claims = node.ledger.claims
+        with claims.datastore.transaction(commit=True) as cursor:
+            statement = f"INSERT INTO {claims.table} (command_id, digest) VALUES (%s, %s)"
+            cursor.execute(statement, (held, "0" * DIGEST_LENGTH))
+        summary, rows = self.run(node, path, mapping, workers=workers)
+        assert summary.counts == {"recorded": 5, "refused": 1}
+        [refused] = [r for r in rows if r.outcome == "refused"]
+        assert refused.external_ref == "H-2" and held in str(refused.problem)
+        recorded = {r.external_ref for r in rows if r.outcome == "recorded"}
+        assert recorded == {f"H-{n}" for n in range(6)} - {"H-2"}
 
     def test_first_keys_left_by_a_killed_run_are_used(
         self, node: Node, mapping: ImportMapping, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
