@@ -9,13 +9,15 @@ measures the import in one process.
 
 Measured 2 Dec 2026, 50,000 rows x 3, workers 2, alternating with the commit before h-import2
 (medians; ratio to executemany in the same run): at load 4.8-7.6, 1,252 rows/s (0.11) and
-1,828 (0.13) against 1,074 (0.07) and 934 (0.08); 10,000 rows, load 3.8-7.3: 1,697 (0.15) and
-1,659 (0.08) against 1,182 (0.10) and 731 (0.05). The target, 0.25, is not met on the shared
-machine. CPU per row (10,000 rows, getrusage and the backends' /proc times): the two workers
-together 290-520 us, the saving process 65-100, PostgreSQL's backends 35-50: the workers'
-checks, digests and sealing are three quarters of a row's CPU, and with two cores shared by
-other loads they wait for a core, not for work. In a quieter moment (load 5.4, falling) two
-imports of 10,000 rows alone (no baseline run beside them) went in at 3,300-3,700 rows/s.
+1,828 (0.13) against 1,074 (0.07) and 934 (0.08); a third pair at load 5.3-6.1, 939 (0.09)
+against 1,605 (0.12). 10,000 rows, load 3.8-10: 1,697 (0.15), 1,659 (0.08), 1,121 (0.08) and
+1,444 (0.12) against 1,182 (0.10), 731 (0.05), 755 (0.09) and 2,143 (0.10). The target, 0.25,
+is not met on the shared machine, and the gain is within its noise. CPU per row (10,000
+rows, getrusage and the backends' /proc times): the two workers together 290-520 us, the
+saving process 65-100, PostgreSQL's backends 35-50: the workers' checks, digests and sealing
+are three quarters of a row's CPU, and with two cores shared by other loads they wait for a
+core, not for work. In a quieter moment (load 5.4, falling) two imports of 10,000 rows alone
+(no baseline run beside them) went in at 3,300-3,700 rows/s.
 """
 
 from __future__ import annotations
