@@ -3,7 +3,9 @@
 SealingMapper stands in for eventsourcing's Mapper: before an event reaches SQLite or
 PostgreSQL, each higher tier of its fields (ledger/tier_split.py) is sealed under that
 aggregate's data key for the tier, bound to the aggregate, version and tier. Snapshots
-are sealed whole under the aggregate's snapshot key. Reading opens what the key store
+are sealed whole under the aggregate's snapshot key. With a tier codec (ledger/tier_codec.py) the
+tiers of new events are stored as the log will carry them, so the relay copies them as
+they are; events stored in either form are read alike. Reading opens what the key store
 still holds; a tier whose key was destroyed (erasure) reads as None, while ciphertext
 that does not open with a key that exists is tampering and is refused loudly.
 """
@@ -20,6 +22,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.crypto import Refused, open_sealed, seal
 from ledger.keystore import KeyStore
+from ledger.tier_codec import WIRE, TierCodec, seal_wire, wire_entries
 from ledger.tier_split import merge, split
 
 __all__ = ["SEALED", "SNAPSHOT_TIER", "SealingMapper", "UnreadableSnapshot"]
@@ -37,9 +40,10 @@ class UnreadableSnapshot(Refused):
 
 
 class SealingMapper(Mapper[Any]):
-    def __init__(self, transcoder: Transcoder, keys: KeyStore) -> None:
+    def __init__(self, transcoder: Transcoder, keys: KeyStore, codec: TierCodec | None = None) -> None:
         super().__init__(transcoder)
         self.keys = keys
+        self.codec = codec  # None: every tier stored JSON-encoded under AES-GCM (the older form)
 
     def to_stored_event(
         self,
@@ -61,20 +65,37 @@ class SealingMapper(Mapper[Any]):
             sealed = seal(key, self.transcoder.encode(inner), _context(aggregate, version, SNAPSHOT_TIER))
             state[SEALED] = {SNAPSHOT_TIER: [key_id, base64.b64encode(sealed).decode()]}
         else:
-            public, groups = split(type(domain_event).__name__, state)
-            state = public
-            seals: dict[str, list[str]] = {}
-            staged = first_keys or {}
-            keys = {t: staged[(aggregate, t)] for t in groups if (aggregate, t) in staged}
-            if len(keys) < len(groups):
-                rest = [t for t in groups if t not in keys]
-                keys.update(self.keys.current_many(aggregate, rest, new=version == 1))
-            for tier, group in groups.items():
-                key_id, key = keys[tier]
-                sealed = seal(key, self.transcoder.encode(group), _context(aggregate, version, tier))
-                seals[tier] = [key_id, base64.b64encode(sealed).decode()]
-            state[SEALED] = seals
+            state = self._sealed_tiers(type(domain_event).__name__, aggregate, version, state, first_keys)
         return self._stored(domain_event, originator_id, version, state)
+
+    def _sealed_tiers(
+        self,
+        event_type: str,
+        aggregate: str,
+        version: int,
+        state: dict[str, Any],
+        first_keys: Mapping[tuple[str, str], tuple[str, bytes]] | None,
+    ) -> dict[str, Any]:
+        """The event's public fields, and its other tiers sealed: in wire form when there is a
+        codec that carries them, else in the older form."""
+        public, groups = split(event_type, state)
+        staged = first_keys or {}
+        keys = {t: staged[(aggregate, t)] for t in groups if (aggregate, t) in staged}
+        if len(keys) < len(groups):
+            rest = [t for t in groups if t not in keys]
+            keys.update(self.keys.current_many(aggregate, rest, new=version == 1))
+        if self.codec is not None:
+            wire = seal_wire(self.codec, event_type, aggregate, version, state, groups, keys)
+            if wire is not None:
+                public[WIRE] = wire
+                return public
+        seals: dict[str, list[str]] = {}
+        for tier, group in groups.items():
+            key_id, key = keys[tier]
+            sealed = seal(key, self.transcoder.encode(group), _context(aggregate, version, tier))
+            seals[tier] = [key_id, base64.b64encode(sealed).decode()]
+        public[SEALED] = seals
+        return public
 
     def to_restored_event(
         self, domain_event: DomainEventProtocol[Any], key_ids: Mapping[str, str]
@@ -118,33 +139,66 @@ class SealingMapper(Mapper[Any]):
             state=self.transcoder.encode(state),
         )
 
+    def _opened(self, aggregate: str, version: int, seals: Mapping[str, list[str]]) -> dict[str, Any]:
+        """The tiers of the older form that this node's keys open (an erased one is left out)."""
+        self.keys.load(key_id for key_id, _ in seals.values())
+        opened: dict[str, Any] = {}
+        for tier, (key_id, text) in seals.items():
+            key = self.keys.get(key_id)
+            if key is None:
+                if tier == SNAPSHOT_TIER:
+                    raise UnreadableSnapshot(
+                        f"snapshot of {aggregate} v{version}: its key is not in this node's key store"
+                    )
+                continue  # erased: the tier reads as None
+            plain = open_sealed(key, base64.b64decode(text), _context(aggregate, version, tier))
+            opened[tier] = self.transcoder.decode(plain)
+        return opened
+
+    def _opened_wire(
+        self, event_type: str, aggregate: str, version: int, wire: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The tiers stored in wire form that this node's keys open (an erased one is left out)."""
+        if self.codec is None:
+            raise Refused(
+                f"{event_type} of {aggregate} v{version} is stored in wire form: no tier codec to read it"
+            )
+        tiers, _ = wire_entries(wire)
+        self.keys.load(entry.key_id for entry in tiers.values())
+        opened: dict[str, Any] = {}
+        for tier, entry in tiers.items():
+            key = self.keys.get(entry.key_id)
+            if key is not None:
+                opened[tier] = self.codec.open_tier(
+                    event_type, aggregate, version, tier, key, entry.ciphertext
+                )
+        return opened
+
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
-        cls = resolve_topic(stored_event.topic)
         state: dict[str, Any] = self.transcoder.decode(stored_event.state)
+        return self.domain_event_of(
+            stored_event.topic, state, stored_event.originator_id, stored_event.originator_version
+        )
+
+    def domain_event_of(
+        self, topic: str, state: dict[str, Any], originator_id: Any, version: int
+    ) -> DomainEventProtocol[Any]:
+        """The domain event of a stored event's decoded state (which it takes over)."""
+        cls = resolve_topic(topic)
+        aggregate = str(originator_id)
+        wire = state.pop(WIRE, None)
+        if wire is not None:
+            state = merge(cls.__name__, state, self._opened_wire(cls.__name__, aggregate, version, wire))
         seals = state.pop(SEALED, None)
-        aggregate, version = str(stored_event.originator_id), stored_event.originator_version
         if seals is not None:  # events stored before sealing are read as they are
-            self.keys.load(key_id for key_id, _ in seals.values())
-            opened: dict[str, Any] = {}
-            for tier, (key_id, text) in seals.items():
-                key = self.keys.get(key_id)
-                if key is None:
-                    if tier == SNAPSHOT_TIER:
-                        raise UnreadableSnapshot(
-                            f"snapshot of {aggregate} v{version}: its key is not in this node's key store"
-                        )
-                    continue  # erased: the tier reads as None
-                plain = open_sealed(key, base64.b64decode(text), _context(aggregate, version, tier))
-                opened[tier] = self.transcoder.decode(plain)
+            opened = self._opened(aggregate, version, seals)
             if issubclass(cls, Snapshot):
                 state["state"] = opened[SNAPSHOT_TIER]
             else:
                 state = merge(cls.__name__, state, opened)
         # The rest is eventsourcing's own Mapper.to_domain_event, unchanged.
 
-        state["originator_id"] = find_id_convertor(cls, cast(Any, type(stored_event.originator_id)))(
-            stored_event.originator_id
-        )
+        state["originator_id"] = find_id_convertor(cls, cast(Any, type(originator_id)))(originator_id)
         state["originator_version"] = version
         class_version = getattr(cls, "class_version", 1)
         from_version = state.pop("class_version", 1)
