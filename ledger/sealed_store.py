@@ -22,7 +22,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.crypto import Refused, open_sealed, seal
 from ledger.keystore import KeyStore
-from ledger.tier_codec import WIRE, TierCodec, seal_wire, wire_entries
+from ledger.tier_codec import WIRE, TierCodec, restored_wire, seal_wire, wire_entries
 from ledger.tier_split import merge, split
 
 __all__ = ["SEALED", "SNAPSHOT_TIER", "SealingMapper", "UnreadableSnapshot"]
@@ -98,36 +98,53 @@ class SealingMapper(Mapper[Any]):
         return public
 
     def to_restored_event(
-        self, domain_event: DomainEventProtocol[Any], key_ids: Mapping[str, str]
+        self,
+        domain_event: DomainEventProtocol[Any],
+        key_ids: Mapping[str, str],
+        sealed: Mapping[str, bytes] | None = None,
     ) -> StoredEvent:
         """An event restored from the log (#18), sealed with the keys its message names
         (key_ids: tier -> key id): a tier whose key is gone (erased, or lost with the database)
-        keeps the key's id and no ciphertext, and reads as None as it would have here."""
+        keeps the key's id and no ciphertext, and reads as None as it would have here.
+        sealed: the message's ciphertext of each tier, known to be what this release seals
+        (the restore compared the message with the event sealed again): with a codec, kept as
+        it is in wire form instead of being sealed again."""
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
         version = state.pop("originator_version")
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
-        aggregate = str(originator_id)
-        public, groups = split(type(domain_event).__name__, state)
+        aggregate, event_type = str(originator_id), type(domain_event).__name__
+        public, groups = split(event_type, state)
+        keys = {tier: self._restored_key(aggregate, tier, key_ids.get(tier)) for tier in groups}
+        wire = None
+        if self.codec is not None:
+            wire = restored_wire(self.codec, event_type, aggregate, version, groups, keys, sealed or {})
+        if wire is not None:
+            public[WIRE] = wire
+            return self._stored(domain_event, originator_id, version, public)
         seals: dict[str, list[str]] = {}
         for tier, group in groups.items():
-            key_id = key_ids.get(tier)
-            if key_id is None:  # nothing in the tier, so the message sealed none of it
-                if self.keys.erased(aggregate, tier):
-                    known = [k for k in self.keys.known(aggregate) if k.split("/")[-2] == tier]
-                    seals[tier] = [max(known, key=lambda k: int(k.rsplit("/", 1)[1])), ""]
-                    continue
-                key_id = self.keys.current(aggregate, tier)[0]
-            key = self.keys.get(key_id)
+            key_id, key = keys[tier]
             if key is None:
                 seals[tier] = [key_id, ""]
                 continue
-            sealed = seal(key, self.transcoder.encode(group), _context(aggregate, version, tier))
-            seals[tier] = [key_id, base64.b64encode(sealed).decode()]
+            ciphertext = seal(key, self.transcoder.encode(group), _context(aggregate, version, tier))
+            seals[tier] = [key_id, base64.b64encode(ciphertext).decode()]
         public[SEALED] = seals
         return self._stored(domain_event, originator_id, version, public)
+
+    def _restored_key(self, aggregate: str, tier: str, key_id: str | None) -> tuple[str, bytes | None]:
+        """The key a restored tier is sealed with: the one its message names, else (nothing in
+        the tier, so the message sealed none of it) the newest destroyed one of an erased
+        aggregate, or the current one."""
+        if key_id is None:
+            if self.keys.erased(aggregate, tier):
+                known = [k for k in self.keys.known(aggregate) if k.split("/")[-2] == tier]
+                return max(known, key=lambda k: int(k.rsplit("/", 1)[1])), None
+            key_id = self.keys.current(aggregate, tier)[0]
+        return key_id, self.keys.get(key_id)
 
     def _stored(
         self, domain_event: DomainEventProtocol[Any], originator_id: Any, version: int, state: dict[str, Any]

@@ -32,6 +32,7 @@ __all__ = [
     "TierCodec",
     "WireEntry",
     "envelope_fields",
+    "restored_wire",
     "seal_wire",
     "wire_entries",
 ]
@@ -72,6 +73,9 @@ class TierCodec(Protocol):
         self, aggregate_id: str, version: int, fields: Mapping[str, Any], key: bytes
     ) -> SealedTier:
         """The envelope's common tier (ENVELOPE_TIERS) sealed for the wire."""
+
+    def schema_version(self, event_type: str, tier: str) -> int:
+        """The version of the schema a tier of the event type is sealed with today."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,34 @@ def seal_wire(
         fields = envelope_fields(state)
         form[ENVELOPE] = _entry(common[0], codec.seal_envelope(aggregate_id, version, fields, common[1]))
     return form
+
+
+def restored_wire(
+    codec: TierCodec,
+    event_type: str,
+    aggregate_id: str,
+    version: int,
+    groups: Mapping[str, Mapping[str, Any]],
+    keys: Mapping[str, tuple[str, bytes | None]],
+    sealed: Mapping[str, bytes],
+) -> dict[str, Any] | None:
+    """The stored wire form of an event restored from the log: each tier its message carries
+    as it is (sealed), one whose key is gone with no ciphertext, any other sealed here (a
+    tier holding nothing, which the message left out); None when a tier cannot be carried."""
+    tiers: dict[str, list[Any]] = {}
+    for tier, group in groups.items():
+        key_id, key = keys[tier]
+        if key is None:
+            tiers[tier] = [key_id, "", 0, int(holds_nothing(group))]
+        elif tier in sealed:
+            found = SealedTier(sealed[tier], codec.schema_version(event_type, tier))
+            tiers[tier] = _entry(key_id, found, False)
+        else:
+            made = codec.seal_tier(event_type, aggregate_id, version, tier, group, key)
+            if made is None:
+                return None
+            tiers[tier] = _entry(key_id, made, holds_nothing(group))
+    return {"tiers": tiers}
 
 
 def _parsed(entry: list[Any]) -> WireEntry:

@@ -116,3 +116,6 @@ class WireTiers:
         inner = self.registry.encode(ENVELOPE_RECORD, dict(fields))
         sealed = seal_fixed(key, inner, message_context(aggregate_id, version, "envelope"))
         return SealedTier(sealed, self.registry.latest(ENVELOPE_RECORD).version)
+
+    def schema_version(self, event_type: str, tier: str) -> int:
+        return self.registry.latest(f"{event_type}_{tier}").version
