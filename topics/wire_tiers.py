@@ -5,6 +5,7 @@ message's context, so the relay copies it into the message as it is (topics/stor
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -32,31 +33,49 @@ def as_stored(value: Any) -> Any:
     return value
 
 
-def _always(value: Any) -> bool:
-    return True
+def _any_of(members: list[Check]) -> Check:
+    def check(value: Any) -> bool:
+        if not isinstance(value, (Mapping, list, tuple)):
+            return True  # a plain value (or None) has no keys to drop
+        return any(member(value) for member in members)
+
+    return check
 
 
-def _checker(avro_type: Any) -> Check:
+def _record(avro_type: Mapping[str, Any]) -> Check:
+    names = frozenset(f["name"] for f in avro_type["fields"])
+    nested = [(f["name"], c) for f in avro_type["fields"] if (c := _checker(f["type"])) is not None]
+
+    def check(value: Any) -> bool:
+        return (
+            isinstance(value, Mapping)
+            and value.keys() <= names
+            and all(inner(value[name]) for name, inner in nested if name in value)
+        )
+
+    return check
+
+
+def _checker(avro_type: Any) -> Check | None:
     """A check that a value has no key its Avro type would drop (fastavro writes a record's
-    fields by name and ignores any other key): what is stored must read back whole."""
+    fields by name and ignores any other key): what is stored must read back whole. None:
+    nothing in the type can drop a key."""
     if isinstance(avro_type, list):
-        members = [_checker(t) for t in avro_type]
-        return lambda value: any(check(value) for check in members)
+        members = [c for c in map(_checker, avro_type) if c is not None]
+        return _any_of(members) if members else None
     if not isinstance(avro_type, dict):
-        return _always
+        return None
     kind = avro_type.get("type")
     if kind == "record":
-        fields = {f["name"]: _checker(f["type"]) for f in avro_type["fields"]}
-        return lambda value: (
-            isinstance(value, Mapping) and all(k in fields and fields[k](v) for k, v in value.items())
-        )
-    if kind == "array":
-        items = _checker(avro_type["items"])
-        return lambda value: not isinstance(value, (list, tuple)) or all(items(v) for v in value)
-    if kind == "map":
-        values = _checker(avro_type["values"])
-        return lambda value: not isinstance(value, Mapping) or all(values(v) for v in value.values())
-    return _always
+        return _record(avro_type)
+    if kind in ("array", "map"):
+        inner = _checker(avro_type["items" if kind == "array" else "values"])
+        if inner is None:
+            return None
+        if kind == "array":
+            return lambda value: not isinstance(value, (list, tuple)) or all(map(inner, value))
+        return lambda value: not isinstance(value, Mapping) or all(map(inner, value.values()))
+    return None
 
 
 _CHECKERS: dict[int, tuple[Any, Check]] = {}
@@ -66,7 +85,7 @@ def fits(schema: Any, value: Any) -> bool:
     """Whether the record schema carries every key of value (checked per schema, compiled once)."""
     found = _CHECKERS.get(id(schema))
     if found is None or found[0] is not schema:
-        found = _CHECKERS[id(schema)] = (schema, _checker(schema))
+        found = _CHECKERS[id(schema)] = (schema, _checker(schema) or (lambda value: True))
     return found[1](value)
 
 
@@ -75,6 +94,7 @@ class WireTiers:
 
     def __init__(self, registry: SchemaRegistry) -> None:
         self.registry = registry
+        self._ids: dict[str, bool] = {}
 
     def seal_tier(
         self,
@@ -108,7 +128,16 @@ class WireTiers:
             raise Refused(f"stored {tier} tier of {aggregate_id} v{version}: {error}") from None
         if found.name != f"{event_type}_{tier}":
             raise Refused(f"stored {tier} tier of {aggregate_id} v{version} holds a {found.name} record")
+        if not self._has_ids(found.name):
+            return found.record
         return {k: as_stored(v) for k, v in found.record.items()}
+
+    def _has_ids(self, name: str) -> bool:
+        """Whether a record's schema has uuid-typed fields (read as UUID, stored as text)."""
+        found = self._ids.get(name)
+        if found is None:
+            found = self._ids[name] = '"uuid"' in json.dumps(self.registry.latest(name).schema)
+        return found
 
     def seal_envelope(
         self, aggregate_id: str, version: int, fields: Mapping[str, Any], key: bytes
