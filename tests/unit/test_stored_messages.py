@@ -177,7 +177,13 @@ def test_events_stored_in_either_form_are_read_and_published_as_sealing_anew_wou
         for notification in node.ledger.recorder.select_notifications(start=1, limit=100):
             event = node.ledger.mapper.to_domain_event(notification)
             made = to_outgoing(
-                node.registry, node.catalogue, event, notification.topic, "MX", notification.id, node.data_keys
+                node.registry,
+                node.catalogue,
+                event,
+                notification.topic,
+                "MX",
+                notification.id,
+                node.data_keys,
             )
             key = (str(notification.originator_id).encode(), str(notification.id))
             assert published[key] == made.record.value, notification.topic
