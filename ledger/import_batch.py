@@ -85,7 +85,8 @@ class ImportBatch:
     def __init__(self, ledger: Any) -> None:
         self.ledger = ledger
         # The ledger's own sealing, its JSON encoded by orjson: the same bytes, sooner.
-        self.mapper = SealingMapper(FastTranscoder(ledger.mapper.transcoder), ledger.keys)
+        codec = getattr(ledger.mapper, "codec", None)  # tiers in wire form, as the ledger stores them
+        self.mapper = SealingMapper(FastTranscoder(ledger.mapper.transcoder), ledger.keys, codec)
 
     # ------------------------------------------------------------------ deciding
 

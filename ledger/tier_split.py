@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger.tiers import BY_FIELD, FIELD_TIERS, TIERS, tier_of
 
-__all__ = ["PUBLIC", "merge", "sealed_tiers", "split", "tiers_of"]
+__all__ = ["PUBLIC", "holds_nothing", "merge", "sealed_tiers", "split", "tiers_of"]
 
 PUBLIC = "public"
 
@@ -24,6 +24,14 @@ PUBLIC = "public"
 def tiers_of(event_type: str) -> frozenset[str]:
     """The tiers above public that an event type's fields fall into (amendments: by field)."""
     return frozenset(t for t in FIELD_TIERS.get(event_type, {}).values() if t not in (PUBLIC, BY_FIELD))
+
+
+def holds_nothing(value: Any) -> bool:
+    """Whether a tier's fields are all empty (erased data reads as None): a message leaves
+    such a tier out rather than sealing it."""
+    if isinstance(value, dict):
+        return all(holds_nothing(v) for v in value.values())
+    return value is None or value == []
 
 
 def _amendment_tier(change: Mapping[str, Any]) -> str:
