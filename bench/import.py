@@ -44,6 +44,8 @@ from services.import_files import import_file
 from services.import_mapping import ImportMapping
 from services.import_templates import REPORTS_MAPPING
 from services.settings import Settings
+from topics.avro import SchemaRegistry
+from topics.wire_tiers import WireTiers
 
 HEADER = [
     "Folio",
@@ -98,7 +100,13 @@ def write_rows(path: Path, rows: int, run: int) -> None:
 
 def caseledger_run(url: str, path: Path, rows: int, profile: bool, workers: int) -> tuple[float, str]:
     settings = Settings(node="MX", database_url=url)
-    ledger = CaseLedger("MX", env=ledger_env(settings), keys=node_keys(url), snapshot_interval=0)
+    ledger = CaseLedger(
+        "MX",
+        env=ledger_env(settings),
+        keys=node_keys(url),
+        snapshot_interval=0,
+        codec=WireTiers(SchemaRegistry()),  # tiers stored as the log carries them, as build_node does
+    )
     mapping = ImportMapping.from_dict(__import__("tomllib").loads(REPORTS_MAPPING), "reports")
     profiler = cProfile.Profile() if profile else None
     used = _cpu()

@@ -119,7 +119,10 @@ class LedgerApplication(Application[UUID]):
         a master key made for this process (tests and throwaway ledgers). group_commit: on
         PostgreSQL, commit concurrent commands' saves together (ledger/group_commit.py).
         codec: stores sealed tiers as the log carries them (ledger/tier_codec.py), so the
-        relay publishes them without opening them; without one, the older form."""
+        relay publishes them without opening them; without one, the older form. A node's
+        event store needs one to be read: events it stored in that form are refused
+        (ledger.crypto.Refused, naming the event) by a ledger built without a codec;
+        services/bootstrap.py build_node always gives one."""
         self.codec = codec
         self.origin = v.country("origin", origin)
         self.clock = clock

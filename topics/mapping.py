@@ -206,6 +206,8 @@ def seal_envelope(
         and stored.key_id == key_id
         and stored.schema_version == registry.latest("Envelope_common").version
     ):
+        # Checked as the tiers are (topics/stored_messages.py): changed or moved ciphertext is refused.
+        open_fixed(key, stored.ciphertext, message_context(aggregate_id, version, "envelope"))
         ciphertext = stored.ciphertext
     else:
         inner = registry.encode("Envelope_common", {k: meta[k] for k in ENVELOPE_TIERS})

@@ -1,7 +1,7 @@
 """The relay's message for an event the store holds in wire form (ledger/tier_codec.py): the
 public fields from the stored state, each sealed tier and the envelope's common tier copied
-as the store sealed them. Nothing is opened, except a tier whose key the grants rotated since
-it was stored: its record is opened and sealed again under the new key, as it is.
+as the store sealed them. Each is opened only to check it (AES-GCM-SIV's tag: no decoding);
+a tier whose key the grants rotated since it was stored is sealed again under the new key.
 
 The message is the one topics/mapping.py to_outgoing makes from the domain event, byte for
 byte (tests/unit/test_stored_messages.py): the same tiers left out (one holding nothing, or
@@ -62,6 +62,10 @@ class LazyEvent:
                     return self._state[name]
                 if hasattr(self._cls, name):
                     return getattr(self._cls, name)
+                if name not in getattr(self._cls, "__dataclass_fields__", {}):
+                    # Not the event's at all (the grants ask every event for its person): the
+                    # loaded event would not have it either, so nothing is opened to find out.
+                    raise AttributeError(name)
             self._event = self._load()
         return getattr(self._event, name)
 
@@ -102,10 +106,13 @@ def _sealed(
         if stored_key is None:
             continue  # erased: the tier reads as None, and is left out
         key_id, key = key_for(aggregate_id, tier)
+        context = message_context(aggregate_id, version, tier)
+        # Opened to check it, as the older path opened every tier: ciphertext changed or moved
+        # in the store is refused here (ledger.crypto.Refused) rather than signed into the log.
+        inner = open_fixed(stored_key, entry.ciphertext, context)
         ciphertext = entry.ciphertext
         if key_id != entry.key_id:  # the grants rotated the key: the same record, sealed anew
-            context = message_context(aggregate_id, version, tier)
-            ciphertext = seal_fixed(key, open_fixed(stored_key, ciphertext, context), context)
+            ciphertext = seal_fixed(key, inner, context)
         sealed.append({"tier": tier, "key_id": key_id, "ciphertext": ciphertext})
     return sealed
 

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eventsourcing.utils import resolve_topic
 
 from ledger.application import CaseLedger
 from ledger.commands import EraseData
-from ledger.crypto import MasterKey, new_data_key
+from ledger.crypto import MasterKey, Refused, new_data_key
 from ledger.memory_key_store import MemoryKeyStore
 from ledger.sealed_store import SEALED, SealingMapper
 from ledger.tier_codec import WIRE
@@ -27,7 +28,7 @@ from tests.story import whole_story
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.mapping import Outgoing, to_outgoing
-from topics.stored_messages import stored_outgoing
+from topics.stored_messages import LazyEvent, stored_outgoing
 from topics.wire_tiers import WireTiers
 
 REGISTRY = SchemaRegistry()
@@ -103,7 +104,7 @@ def test_a_key_rotated_by_the_grants_seals_the_stored_record_again_as_sealing_an
     assert rekeyed >= 40
 
 
-def test_control_a_changed_stored_ciphertext_or_public_field_changes_the_message(
+def test_changed_stored_ciphertext_is_refused_and_a_changed_public_field_changes_the_message(
     story: tuple[CaseLedger, list[Any]],
 ) -> None:
     """The comparisons above can fail: the message really is made from what is stored."""
@@ -119,8 +120,19 @@ def test_control_a_changed_stored_ciphertext_or_public_field_changes_the_message
         **state,
         WIRE: {**state[WIRE], "tiers": {tier: [entry[0], base64.b64encode(flipped).decode(), *entry[2:]]}},
     }
-    copied = stored_outgoing(REGISTRY, CATALOGUE, notification, tampered, "MX", ledger.keys)
-    assert copied is not None and copied.record.value != made.record.value
+    with pytest.raises(Refused):  # checked before it is copied, as the older path opened it
+        stored_outgoing(REGISTRY, CATALOGUE, notification, tampered, "MX", ledger.keys)
+    assert stored_outgoing(REGISTRY, CATALOGUE, notification, state, "MX", ledger.keys) is not None
+    envelope = state[WIRE].get("envelope")
+    assert envelope, "control: a report's envelope is stored sealed"
+    bad = bytearray(base64.b64decode(envelope[1]))
+    bad[-1] ^= 1
+    wrong = {
+        **state,
+        WIRE: {**state[WIRE], "envelope": [envelope[0], base64.b64encode(bad).decode(), *envelope[2:]]},
+    }
+    with pytest.raises(Refused):
+        stored_outgoing(REGISTRY, CATALOGUE, notification, wrong, "MX", ledger.keys)
     person = state["person"]
     assert "nationalities" in person and "given_names" not in person, "control: the public part only"
     moved = {**state, "person": {**person, "nationalities": ["GT", *person["nationalities"]]}}
@@ -189,3 +201,32 @@ def test_events_stored_in_either_form_are_read_and_published_as_sealing_anew_wou
             assert published[key] == made.record.value, notification.topic
     finally:
         node.close()
+
+
+def test_the_relays_lazy_event_opens_tiers_only_for_what_they_hold(
+    story: tuple[CaseLedger, list[Any]],
+) -> None:
+    """The grants ask every event for its person: an event without one answers without its
+    tiers being opened; a report's person is tiered, so asking for it opens them once."""
+    ledger, notifications = story
+    sighting = next(n for n in notifications if n.topic.endswith(".SightingRecorded"))
+    reported = next(n for n in notifications if n.topic.endswith(".CaseReported"))
+    loads: list[str] = []
+
+    def lazy(notification: Any) -> LazyEvent:
+        state = ledger.mapper.transcoder.decode(notification.state)
+
+        def load() -> Any:
+            loads.append(notification.topic)
+            return ledger.mapper.to_domain_event(notification)
+
+        return LazyEvent(resolve_topic(notification.topic), state, load)
+
+    event = lazy(sighting)
+    assert getattr(event, "person", None) is None
+    assert loads == []
+    real = ledger.mapper.to_domain_event(sighting)
+    assert getattr(real, "person", None) is None, "control: the loaded event has no person either"
+    report_event = lazy(reported)
+    assert report_event.person["given_names"] and loads == [reported.topic]
+    assert report_event.person["nationalities"] and loads == [reported.topic]  # opened once
