@@ -31,6 +31,7 @@ __all__ = [
     "Opened",
     "Outgoing",
     "SealedTierRefused",
+    "envelope_of",
     "event_id_for",
     "framed",
     "message_context",
@@ -237,6 +238,33 @@ def open_envelope(registry: SchemaRegistry, keys: KeyStore, meta: dict[str, Any]
     return {**opened, **found.record}
 
 
+def envelope_of(
+    event_topic: str,
+    origin: str,
+    aggregate_id: UUID,
+    version: int,
+    instants: tuple[Any, Any],
+    recorder: tuple[Any, Any, Any],
+) -> dict[str, Any]:
+    """A message's envelope in the clear: instants (occurred, recorded), recorder (recorded
+    by, purpose, command id); from a domain event (to_record) or a stored one's state
+    (topics/stored_messages.py)."""
+    aggregate_type, event_type = topic_names(event_topic)
+    return {
+        "event_id": str(event_id_for(aggregate_id, version)),
+        "event_type": event_type,
+        "aggregate_type": aggregate_type,
+        "aggregate_id": str(aggregate_id),
+        "aggregate_version": version,
+        "origin": origin,
+        "occurred_at": instants[0],
+        "recorded_at": instants[1],
+        "recorded_by": recorder[0],
+        "purpose": recorder[1],
+        "command_id": recorder[2],
+    }
+
+
 def to_record(
     registry: SchemaRegistry,
     event: Any,
@@ -246,7 +274,7 @@ def to_record(
     key_for: KeyFor | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The Avro record of one domain event (sealed when its schema is), and its schema name."""
-    aggregate_type, event_type = topic_names(event_topic)
+    event_type = topic_names(event_topic)[1]
     latest = registry.latest(event_type)
     plain = registry.latest_plain(event_type)
     schema = plain.schema
@@ -254,19 +282,14 @@ def to_record(
     version: int = event.originator_version
     occurred_at: datetime = getattr(event, "occurred_at", None) or event.timestamp
     record: dict[str, Any] = {
-        "meta": {
-            "event_id": str(event_id_for(aggregate_id, version)),
-            "event_type": event_type,
-            "aggregate_type": aggregate_type,
-            "aggregate_id": str(aggregate_id),
-            "aggregate_version": version,
-            "origin": origin,
-            "occurred_at": occurred_at,
-            "recorded_at": event.timestamp,
-            "recorded_by": event.recorded_by,
-            "purpose": event.purpose,
-            "command_id": event.command_id,
-        }
+        "meta": envelope_of(
+            event_topic,
+            origin,
+            aggregate_id,
+            version,
+            (occurred_at, event.timestamp),
+            (event.recorded_by, event.purpose, event.command_id),
+        )
     }
     for field in schema["fields"]:
         name = field["name"]

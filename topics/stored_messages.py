@@ -30,12 +30,11 @@ from topics.mapping import (
     ENVELOPE_ATTRIBUTES,
     KeyFor,
     Outgoing,
-    event_id_for,
+    envelope_of,
     framed,
     message_context,
     seal_envelope,
     seals_envelope,
-    topic_names,
 )
 
 __all__ = ["LazyEvent", "stored_outgoing"]
@@ -72,22 +71,15 @@ class LazyEvent:
 
 def _meta(event_topic: str, state: Mapping[str, Any], origin: str) -> tuple[str, dict[str, Any]]:
     """The event type and the message's envelope, as topics/mapping.py to_record fills it."""
-    aggregate_type, event_type = topic_names(event_topic)
-    aggregate_id = UUID(str(state["originator_id"]))
-    version = int(state["originator_version"])
-    return event_type, {
-        "event_id": str(event_id_for(aggregate_id, version)),
-        "event_type": event_type,
-        "aggregate_type": aggregate_type,
-        "aggregate_id": str(aggregate_id),
-        "aggregate_version": version,
-        "origin": origin,
-        "occurred_at": state.get("occurred_at") or state["timestamp"],
-        "recorded_at": state["timestamp"],
-        "recorded_by": state["recorded_by"],
-        "purpose": state["purpose"],
-        "command_id": state["command_id"],
-    }
+    meta = envelope_of(
+        event_topic,
+        origin,
+        UUID(str(state["originator_id"])),
+        int(state["originator_version"]),
+        (state.get("occurred_at") or state["timestamp"], state["timestamp"]),
+        (state["recorded_by"], state["purpose"], state["command_id"]),
+    )
+    return str(meta["event_type"]), meta
 
 
 def _sealed(
