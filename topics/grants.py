@@ -114,6 +114,14 @@ class Granting:
             return tuple(person.get("nationalities") or ()), is_minor(person, seen)
         return self.context(aggregate_id)
 
+    def _context_asked(self, aggregate_id: str, event: Any) -> tuple[Sequence[str], bool]:
+        """The case's context when the readers depend on it. Without access rules they do not
+        (own_cases_only): the report's tiers were opened, and any other event's case loaded
+        from the event store, only to learn what no answer reads (most of the relay's time)."""
+        if self.readers is own_cases_only:
+            return (), False
+        return self.context_for(aggregate_id, event)
+
     def readers_for(self, aggregate_id: str, tier: str, event: Any = None) -> frozenset[str]:
         """Who the rules entitle today to this tier of this aggregate (and can receive a key).
         Sealing and granting both ask while one event is published: the answer is kept for
@@ -144,7 +152,7 @@ class Granting:
         return self._asked(event, ("withheld", aggregate_id), lambda: self.withheld(aggregate_id, event))
 
     def _readers_without_disclosure(self, aggregate_id: str, tier: str, event: Any) -> frozenset[str]:
-        nationalities, minor = self.context_for(aggregate_id, event)
+        nationalities, minor = self._context_asked(aggregate_id, event)
         if event is None:
             return self._entitled(tier, nationalities, minor) - self._withheld(aggregate_id, None)
         if event is not self._readers_of:
