@@ -83,6 +83,10 @@ class PostgresKeyStore(KeyStore):
         rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = ANY(%s)", key_ids)
         return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
 
+    def _rows_of(self, aggregate_ids: list[str]) -> list[KeyRow]:
+        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE aggregate_id = ANY(%s)", aggregate_ids)
+        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+
     def _insert_many(self, rows: list[KeyRow]) -> set[str]:
         if not rows:
             return set()
