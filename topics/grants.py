@@ -114,14 +114,6 @@ class Granting:
             return tuple(person.get("nationalities") or ()), is_minor(person, seen)
         return self.context(aggregate_id)
 
-    def _context_asked(self, aggregate_id: str, event: Any) -> tuple[Sequence[str], bool]:
-        """The case's context when the readers depend on it. Without access rules they do not
-        (own_cases_only): the report's tiers were opened, and any other event's case loaded
-        from the event store, only to learn what no answer reads (most of the relay's time)."""
-        if self.readers is own_cases_only:
-            return (), False
-        return self.context_for(aggregate_id, event)
-
     def readers_for(self, aggregate_id: str, tier: str, event: Any = None) -> frozenset[str]:
         """Who the rules entitle today to this tier of this aggregate (and can receive a key).
         Sealing and granting both ask while one event is published: the answer is kept for
@@ -176,6 +168,14 @@ class Granting:
                 ", ".join(sorted(unwarned)),
             )
         return frozenset(entitled & set(self.recipients))
+
+    def _context_asked(self, aggregate_id: str, event: Any) -> tuple[Sequence[str], bool]:
+        """The case's context when the readers depend on it. Without access rules they do not
+        (own_cases_only): the report's tiers were opened, and any other event's case loaded
+        from the event store, only to learn what no answer reads (most of the relay's time)."""
+        if self.readers is own_cases_only:
+            return (), False
+        return self.context_for(aggregate_id, event)
 
     def key_for(self, aggregate_id: str, tier: str, event: Any = None) -> tuple[str, bytes]:
         """The key to seal a new message with. When a reader the current key was granted to is
