@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 from psycopg.sql import SQL, Identifier
+from psycopg.types.json import Jsonb
 
 from ledger.crypto import MasterKey
 from ledger.keystore import KeyRow, KeyStore
@@ -80,6 +81,10 @@ class PostgresKeyStore(KeyStore):
 
     def _rows_by_ids(self, key_ids: list[str]) -> list[KeyRow]:
         rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = ANY(%s)", key_ids)
+        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+
+    def _rows_of(self, aggregate_ids: list[str]) -> list[KeyRow]:
+        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE aggregate_id = ANY(%s)", aggregate_ids)
         return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
 
     def _insert_many(self, rows: list[KeyRow]) -> set[str]:
@@ -155,14 +160,14 @@ class PostgresKeyStore(KeyStore):
         return {r[0]: frozenset(r[1]) for r in rows}
 
     def _set_grants(self, grants: dict[str, frozenset[str]]) -> None:
-        with self._connection.cursor() as cursor:
-            cursor.executemany(
-                SQL(
-                    "INSERT INTO {} VALUES (%s, %s) "
-                    "ON CONFLICT (key_id) DO UPDATE SET readers = excluded.readers"
-                ).format(self._grants_table),
-                [(k, sorted(v)) for k, v in grants.items()],
-            )
+        # One statement for a pass's grants (a thousand rows took 0.2-0.3 s as executemany).
+        self._connection.execute(
+            SQL(
+                "INSERT INTO {} SELECT key, ARRAY(SELECT jsonb_array_elements_text(value)) "
+                "FROM jsonb_each(%s) ON CONFLICT (key_id) DO UPDATE SET readers = excluded.readers"
+            ).format(self._grants_table),
+            (Jsonb({k: sorted(v) for k, v in grants.items()}),),
+        )
 
     def close(self) -> None:
         self._pg.close()
