@@ -33,7 +33,7 @@ from ledger.commands import (
 )
 from ledger.course_commands import FlagProtectionRisk
 from ledger.crypto import MasterKey, new_data_key
-from ledger.errors import CaseNotFound, ConsentRequired, LedgerError, NotFound, VersionConflict
+from ledger.errors import CaseNotFound, ConsentRequired, NotFound, VersionConflict
 from ledger.events import DIGEST_LENGTH, LedgerAggregate, with_digest
 from ledger.group_commit import GroupCommit
 from ledger.keystore import KeyStore
@@ -217,7 +217,7 @@ class LedgerApplication(Application[UUID]):
         reused command id first, as a check of the claims before anything was decided would."""
         try:
             yield
-        except LedgerError:
+        except Exception:
             self.claims.check(stored_command_id)
             raise
 

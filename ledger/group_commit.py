@@ -258,12 +258,15 @@ class GroupCommit:
         failed: Exception | None = None
         # One round trip whatever the group's size: BEGIN, every statement and COMMIT sent
         # together (ledger/group_statements.py); a refusal rolls the transaction back.
+        # The server answers an error as soon as it meets it, so a refusal may surface from
+        # any statement's send, and the pipeline's exit then raises PipelineAborted for the
+        # statements it skipped: the refusal is caught around the pipeline, not inside it.
         with self.datastore.get_connection() as connection:
-            with connection.pipeline() as pipeline:
-                try:
+            try:
+                with connection.pipeline() as pipeline:
                     ids = self._statements(connection, pipeline, saves)
-                except Exception as error:
-                    failed = error
+            except Exception as error:
+                failed = error
             if failed is not None:
                 rolled_back(connection)
                 raise self._refused(failed, saves)

@@ -7,7 +7,7 @@ given a core on a busy machine. Here BEGIN, the table's lock, the claims, the fi
 NOTIFY, the events and COMMIT go out together, followed by one sync. What used to be decided
 in Python between the statements is decided by the server: a claim that another request
 holds, or a first key that exists already, raises an error in the transaction (the function
-`caseledger_refuse`), so COMMIT never runs and the caller rolls back. Which claims were
+`caseledger_refuse_v1`), so COMMIT never runs and the caller rolls back. Which claims were
 refused comes back in the error's detail, as positions in the group's list of claims.
 """
 
@@ -30,7 +30,7 @@ __all__ = [
     "rolled_back",
 ]
 
-REFUSE = "caseledger_refuse"
+REFUSE = "caseledger_refuse_v1"  # a new body or signature gets a new name: CREATE never replaces
 _MESSAGE = "caseledger refused "
 
 
@@ -73,7 +73,8 @@ def claim_statements(datastore: Any, claims_table: str, keys: list[str], digests
     check = SQL(
         "SELECT {}(array_agg(k.n - 1 ORDER BY k.n)::text[], 'claims') "
         "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS k(id, d, n) "
-        "JOIN " + claims_table + " AS c ON c.command_id = k.id WHERE k.d <> '' AND c.digest <> k.d"
+        "JOIN " + claims_table + " AS c ON c.command_id = k.id "
+        "WHERE k.d <> '' AND c.digest <> '' AND c.digest <> k.d"
     ).format(_function(datastore.schema))
     return [(take, (keys, digests)), (check, (keys, digests))]
 
