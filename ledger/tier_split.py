@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from ledger.tiers import BY_FIELD, FIELD_TIERS, TIERS, tier_of
 
@@ -123,7 +123,7 @@ def _merge_plan(event_type: str) -> tuple[frozenset[str], tuple[tuple[str, str, 
     return by_field, tuple(plan)
 
 
-def _is_mapping(value: Any) -> bool:
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     return type(value) is dict or (type(value) not in _PLAIN and isinstance(value, Mapping))
 
 
