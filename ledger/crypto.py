@@ -30,6 +30,7 @@ __all__ = [
     "RecipientKey",
     "Refused",
     "data_key_id",
+    "forget_ciphers",
     "new_data_key",
     "open_fixed",
     "open_sealed",
@@ -64,6 +65,13 @@ def new_data_key() -> bytes:
 # process's memory only, as the key stores' caches of the same keys do.
 _gcm = functools.lru_cache(maxsize=256)(AESGCM)
 _gcm_siv = functools.lru_cache(maxsize=256)(AESGCMSIV)
+
+
+def forget_ciphers() -> None:
+    """Drop every kept cipher object (and the key it holds): a key store calls it when it
+    destroys keys, so that an erased key stays in no cache of this process."""
+    _gcm.cache_clear()
+    _gcm_siv.cache_clear()
 
 
 def seal(key: bytes, plaintext: bytes, context: bytes) -> bytes:

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from ledger.crypto import MasterKey, new_data_key
+from ledger.crypto import MasterKey, forget_ciphers, new_data_key
 from ledger.key_priming import Priming
 
 __all__ = ["KeyRow", "KeyStore", "key_id_for", "parse_key_id"]
@@ -366,6 +366,7 @@ class KeyStore(Priming, ABC):
             for key_id in ids:
                 self._open.pop(key_id, None)
             self._current = {k: v for k, v in self._current.items() if v not in ids}
+        forget_ciphers()
         return ids
 
     def destroy_aggregate(self, aggregate_id: str) -> list[str]:
