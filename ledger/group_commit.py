@@ -318,7 +318,7 @@ class GroupCommit:
                     cursor.execute(*statement)
             if staged:
                 insert = self.app.keys.insert_staged(list(staged.values()))
-                cursor.execute(*keys_statement(self.datastore, insert, len(staged)))
+                cursor.execute(*keys_statement(self.datastore, connection, insert, len(staged)))
             self.recorder._notify_channel(cursor)
             rows = [
                 self.recorder.construct_pg_stored_event(

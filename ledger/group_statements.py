@@ -16,10 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
-from psycopg import errors
-from psycopg.sql import SQL, Composable, Identifier
-
 __all__ = [
     "REFUSE",
     "Refusal",
@@ -34,19 +30,28 @@ REFUSE = "caseledger_refuse_v1"  # a new body or signature gets a new name: CREA
 _MESSAGE = "caseledger refused "
 
 
-def _function(schema: str) -> Composable:
-    return SQL("{}.{}").format(Identifier(schema), Identifier(REFUSE)) if schema else Identifier(REFUSE)
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _function(schema: str) -> str:
+    return f"{_quoted(schema)}.{_quoted(REFUSE)}" if schema else _quoted(REFUSE)
+
+
+# The server's error codes (SQLSTATE) met here; the domain imports no database driver
+# (tests/unit/test_import_direction.py), so errors are told apart by their codes.
+_RAISED, _DUPLICATE_FUNCTION, _UNIQUE_VIOLATION = "P0001", "42723", "23505"
 
 
 def ensure_refuse_function(datastore: Any) -> None:
     """Create the function once per schema (several nodes may start at once: a creation that
     loses the race is told so and passes)."""
-    body = SQL(
-        "CREATE FUNCTION {}(refused text[], what text) RETURNS boolean LANGUAGE plpgsql AS $fn$ "
-        "BEGIN IF cardinality(refused) > 0 THEN "
-        "RAISE EXCEPTION '" + _MESSAGE + "%', what USING DETAIL = array_to_string(refused, ','); "
+    body = (
+        f"CREATE FUNCTION {_function(datastore.schema)}(refused text[], what text) RETURNS boolean "
+        "LANGUAGE plpgsql AS $fn$ BEGIN IF cardinality(refused) > 0 THEN "
+        f"RAISE EXCEPTION '{_MESSAGE}%', what USING DETAIL = array_to_string(refused, ','); "
         "END IF; RETURN true; END $fn$"
-    ).format(_function(datastore.schema))
+    )
     with datastore.get_connection() as connection:
         exists = connection.execute(
             "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
@@ -58,8 +63,10 @@ def ensure_refuse_function(datastore: Any) -> None:
         try:
             with connection.transaction():
                 connection.execute(body)
-        except (errors.DuplicateFunction, errors.UniqueViolation):
-            pass  # another process created it first
+        except Exception as error:
+            if getattr(error, "sqlstate", None) not in (_DUPLICATE_FUNCTION, _UNIQUE_VIOLATION):
+                raise
+            # another process created it first
 
 
 def claim_statements(datastore: Any, claims_table: str, keys: list[str], digests: list[str]) -> list[Any]:
@@ -70,23 +77,26 @@ def claim_statements(datastore: Any, claims_table: str, keys: list[str], digests
         f"INSERT INTO {claims_table} (command_id, digest) "
         "SELECT * FROM unnest(%s::text[], %s::text[]) ON CONFLICT (command_id) DO NOTHING"
     )
-    check = SQL(
-        "SELECT {}(array_agg(k.n - 1 ORDER BY k.n)::text[], 'claims') "
+    check = (
+        f"SELECT {_function(datastore.schema)}(array_agg(k.n - 1 ORDER BY k.n)::text[], 'claims') "
         "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS k(id, d, n) "
-        "JOIN " + claims_table + " AS c ON c.command_id = k.id "
+        f"JOIN {claims_table} AS c ON c.command_id = k.id "
         "WHERE k.d <> '' AND c.digest <> '' AND c.digest <> k.d"
-    ).format(_function(datastore.schema))
+    )
     return [(take, (keys, digests)), (check, (keys, digests))]
 
 
-def keys_statement(datastore: Any, insert: tuple[Any, tuple[Any, ...]], count: int) -> tuple[Any, Any]:
+def keys_statement(
+    datastore: Any, connection: Any, insert: tuple[Any, tuple[Any, ...]], count: int
+) -> tuple[str, Any]:
     """The key store's insert of first keys (ON CONFLICT DO NOTHING RETURNING key_id), refused
     in the transaction when it inserted fewer keys than it was given."""
     statement, parameters = insert
-    query = SQL(
-        "WITH inserted AS ({}) SELECT {}(CASE WHEN count(*) <> %s THEN ARRAY['exists'] END, 'keys') "
-        "FROM inserted"
-    ).format(statement, _function(datastore.schema))
+    text = statement if isinstance(statement, str) else statement.as_string(connection)
+    query = (
+        f"WITH inserted AS ({text}) SELECT {_function(datastore.schema)}"
+        "(CASE WHEN count(*) <> %s THEN ARRAY['exists'] END, 'keys') FROM inserted"
+    )
     return query, (*parameters, count)
 
 
@@ -101,18 +111,19 @@ class Refusal(Exception):
 
 def refusal_in(error: BaseException) -> Refusal | None:
     """The refusal an error of the transaction stands for, or None for any other error."""
-    if not isinstance(error, errors.RaiseException):
+    if getattr(error, "sqlstate", None) != _RAISED:
         return None
-    message = error.diag.message_primary or ""
+    diag = getattr(error, "diag", None)
+    message = str(getattr(diag, "message_primary", "") or "")
     if not message.startswith(_MESSAGE):
         return None
     what = message[len(_MESSAGE) :]
-    detail = error.diag.message_detail or ""
+    detail = str(getattr(diag, "message_detail", "") or "")
     positions = [int(p) for p in detail.split(",") if p.isdigit()] if what == "claims" else []
     return Refusal(what, positions)
 
 
-def rolled_back(connection: psycopg.Connection[Any]) -> None:
-    """End the failed transaction the statements began (the connection is in autocommit)."""
-    if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        connection.execute("ROLLBACK")
+def rolled_back(connection: Any) -> None:
+    """End the failed transaction the statements began (the connection is in autocommit; a
+    ROLLBACK outside a transaction only warns)."""
+    connection.execute("ROLLBACK")
