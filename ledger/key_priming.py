@@ -48,7 +48,10 @@ class Priming:
             if not pairs:
                 return
             latest: dict[tuple[str, str], KeyRow] = {}
+            asked_pairs = set(pairs)
             for row in self._rows_of(list(dict.fromkeys(a for a, _ in pairs))):
+                if (row.aggregate_id, row.tier) not in asked_pairs:
+                    continue  # another tier's keys stay wrapped until asked for (get, current)
                 if row.wrapped is not None and row.key_id not in self._open:
                     self._open[row.key_id] = self.master.unwrap(row.key_id, row.wrapped)
                 found = latest.get((row.aggregate_id, row.tier))

@@ -55,20 +55,22 @@ class PostgresKeyStore(KeyStore):
     def _query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return self._connection.execute(SQL(sql).format(self._table), args).fetchall()
 
+    def _key_rows(self, sql: str, *args: Any) -> list[KeyRow]:
+        """The key rows a SELECT of _COLUMNS finds."""
+        return [
+            KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4]))
+            for r in self._query(sql, *args)
+        ]
+
     def _rows(self, aggregate_id: str) -> list[KeyRow]:
-        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE aggregate_id = %s", aggregate_id)
-        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+        return self._key_rows(f"SELECT {_COLUMNS} FROM {{}} WHERE aggregate_id = %s", aggregate_id)
 
     def _all_rows(self) -> list[KeyRow]:
-        rows = self._query(f"SELECT {_COLUMNS} FROM {{}}")
-        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+        return self._key_rows(f"SELECT {_COLUMNS} FROM {{}}")
 
     def _row(self, key_id: str) -> KeyRow | None:
-        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = %s", key_id)
-        if not rows:
-            return None
-        r = rows[0]
-        return KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4]))
+        rows = self._key_rows(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = %s", key_id)
+        return rows[0] if rows else None
 
     def _insert(self, row: KeyRow) -> bool:
         cursor = self._connection.execute(
@@ -80,12 +82,10 @@ class PostgresKeyStore(KeyStore):
         return cursor.rowcount == 1
 
     def _rows_by_ids(self, key_ids: list[str]) -> list[KeyRow]:
-        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = ANY(%s)", key_ids)
-        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+        return self._key_rows(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = ANY(%s)", key_ids)
 
     def _rows_of(self, aggregate_ids: list[str]) -> list[KeyRow]:
-        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE aggregate_id = ANY(%s)", aggregate_ids)
-        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+        return self._key_rows(f"SELECT {_COLUMNS} FROM {{}} WHERE aggregate_id = ANY(%s)", aggregate_ids)
 
     def _insert_many(self, rows: list[KeyRow]) -> set[str]:
         if not rows:
