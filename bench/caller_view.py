@@ -21,7 +21,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KAFKA, fresh_database
+from bench.common import KAFKA, fresh_database, scratch
 from ledger.access_rules import SAMPLE_POLICY
 from ledger.access_rules import load as load_rules
 from ledger.case import MissingPersonCase
@@ -56,7 +56,7 @@ def main() -> None:
             node="MX",
             kafka_bootstrap=KAFKA,
             database_url=url,
-            topic_prefix=f"callers{uuid.uuid4().hex[:6]}.",
+            topic_prefix=scratch("callers"),
             data_dir=Path(f"/tmp/caseledger-bench-callers-{uuid.uuid4().hex[:6]}"),
             access_rules=SAMPLE_POLICY,
         )

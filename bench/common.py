@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import statistics
@@ -17,10 +18,25 @@ from psycopg.sql import SQL, Identifier
 from ledger.crypto import MasterKey, new_data_key
 from ledger.keystore import KeyStore
 from services.settings import Settings
+from tests.infrastructure import remove_topics
 from topics.key_stores import PostgresKeyStore
 
 KAFKA = os.environ.get("CASELEDGER_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 SERVER_URL = os.environ.get("CASELEDGER_DATABASE_URL", "postgresql://caseledger@127.0.0.1:15432/caseledger")
+
+
+_TOKENS: set[str] = set()  # the tokens of this run's topic names: deleted at exit
+
+
+def scratch(word: str, end: str = ".") -> str:
+    """A topic name (or, ending in ".", a topic prefix) of this run's own: `word` and a fresh
+    token. The topics named with it are deleted when the benchmark exits, so a broker that
+    serves run after run does not grow."""
+    token = uuid.uuid4().hex[:8]
+    if not _TOKENS:
+        atexit.register(lambda: remove_topics(KAFKA, _TOKENS))
+    _TOKENS.add(token)
+    return f"{word}{token}{end}"
 
 
 @contextlib.contextmanager

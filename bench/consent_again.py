@@ -13,7 +13,6 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from kafka import KafkaConsumer
@@ -21,7 +20,7 @@ from kafka import TopicPartition as KafkaPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KAFKA, fresh_database
+from bench.common import KAFKA, fresh_database, scratch
 from bench.projection_path import DATA, fill_topic
 from ledger.commands import GrantConsent, WithdrawConsent
 from services.bootstrap import build_node
@@ -51,7 +50,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    prefix = f"again{uuid.uuid4().hex[:6]}."
+    prefix = scratch("again")
     with fresh_database() as url:
         fill_topic(url, prefix, args.events)
         node = build_node(

@@ -53,7 +53,7 @@ from psycopg.sql import SQL, Identifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KAFKA, fresh_database
+from bench.common import KAFKA, fresh_database, scratch
 from bench.overload import distinct_report
 from ledger.access_rules import SAMPLE_POLICY
 from projections.postgres_views import views_schema
@@ -83,7 +83,7 @@ class Network:
     """MX (API + feed) and GT (--no-api) serving on a fresh database and topic prefix."""
 
     def __init__(self, url: str, where: Path) -> None:
-        self.prefix = f"e2e{uuid.uuid4().hex[:6]}."
+        self.prefix = scratch("e2e")
         self.settings = {
             c: Settings(
                 node=c,
@@ -277,7 +277,7 @@ def caseledger_run(network: Network, watchers: Watchers, rate: float, count: int
 
 def baseline_run(rate: float, count: int) -> list[float]:
     """kafka-python: the same request bytes produced (acks=all) and consumed, at the same rate."""
-    topic = f"e2e-raw-{uuid.uuid4().hex[:8]}"
+    topic = scratch("e2e-raw-", "")
     admin = KafkaAdminClient(bootstrap_servers=KAFKA)
     admin.create_topics([NewTopic(topic, 1, 1)])
     admin.close()

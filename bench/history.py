@@ -19,7 +19,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KAFKA, add_sightings, fresh_database
+from bench.common import KAFKA, add_sightings, fresh_database, scratch
 from services.bootstrap import build_node
 from services.history import case_as_of
 from services.settings import Settings
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
-    prefix = f"hist{uuid.uuid4().hex[:6]}."
+    prefix = scratch("hist")
     with fresh_database() as url:
         settings = Settings(
             node="MX",

@@ -38,7 +38,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KAFKA, fresh_database
+from bench.common import KAFKA, fresh_database, scratch
 from services.bootstrap import build_node
 from services.settings import Settings
 from services.tokens import TokenStore
@@ -120,7 +120,7 @@ class Server:
             CASELEDGER_NODE="MX",
             CASELEDGER_DATABASE_URL=url,
             CASELEDGER_KAFKA_BOOTSTRAP=KAFKA,
-            CASELEDGER_TOPIC_PREFIX=f"over{uuid.uuid4().hex[:6]}.",
+            CASELEDGER_TOPIC_PREFIX=scratch("over"),
             CASELEDGER_DATA_DIR=str(data_dir),
             CASELEDGER_API_MAX_COMMANDS=str(max_commands),
             CASELEDGER_API_MAX_WAIT_S=str(max_wait_s),

@@ -17,7 +17,6 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KAFKA, fresh_database, report
+from bench.common import KAFKA, fresh_database, report, scratch
 from ledger.case import MissingPersonCase
 from projections.checks import Unapplicable, check_envelope
 from services.bootstrap import build_node
@@ -172,7 +171,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    prefix = scratch("bench")
     replay, parallel, first, base = [], [], [], []
     stages: list[dict[str, float]] = []
     with fresh_database() as url:

@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KAFKA, fresh_database, report
+from bench.common import KAFKA, fresh_database, report, scratch
 from ledger.application import CaseLedger
 from ledger.case import MissingPersonCase
 from ledger.crypto import MasterKey, new_data_key
@@ -37,7 +37,7 @@ from topics.wire_tiers import WireTiers
 
 
 def relay_run(url: str, events: int, data_dir: Path) -> tuple[float, list[tuple[bytes, bytes]]]:
-    prefix = f"relay{uuid.uuid4().hex[:6]}."
+    prefix = scratch("relay")
     node = build_node(
         Settings(node="MX", kafka_bootstrap=KAFKA, database_url=url, topic_prefix=prefix, data_dir=data_dir)
     )
@@ -74,7 +74,7 @@ def relay_run(url: str, events: int, data_dir: Path) -> tuple[float, list[tuple[
 
 def raw_produce(messages: list[tuple[bytes, bytes]], events: int) -> float:
     """Events per second when the same messages (events and their grants) are produced raw."""
-    topic = f"raw-{uuid.uuid4().hex[:8]}"
+    topic = scratch("raw-", "")
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=KAFKA)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import topics.grants as grants_module
 import topics.relay as relay_module
 import topics.stored_messages as stored_module
-from bench.common import KAFKA, fresh_database
+from bench.common import KAFKA, fresh_database, scratch
 from ledger.case import MissingPersonCase
 from services.bootstrap import build_node
 from services.settings import Settings
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="relay with nothing in the key cache")
     args = parser.parse_args()
     with fresh_database() as url:
-        prefix = f"stages{uuid.uuid4().hex[:6]}."
+        prefix = scratch("stages")
         settings = Settings(
             node="MX",
             kafka_bootstrap=KAFKA,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -19,7 +18,7 @@ from psycopg.sql import SQL, Identifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KAFKA, fresh_database, report
+from bench.common import KAFKA, fresh_database, report, scratch
 from ledger.case import MissingPersonCase
 from services.backends import ledger_schema
 from services.bootstrap import build_node
@@ -34,7 +33,7 @@ def one_run(url: str, events: int, data_dir: Path) -> tuple[float, float]:
         node="MX",
         kafka_bootstrap=KAFKA,
         database_url=url,
-        topic_prefix=f"restore{uuid.uuid4().hex[:6]}.",
+        topic_prefix=scratch("restore"),
         data_dir=data_dir,
     )
     node = build_node(settings)

@@ -38,16 +38,26 @@ def _server(
         pytest.fail(f"no {what} answers at {script_address}; {infra.HOW_TO_START}")
 
 
+# The suffixes `unique` handed out in this session: the topics named with them are this
+# session's, and are deleted when it ends.
+_TOKENS: set[str] = set()
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    """A real Kafka broker's bootstrap address (never a look-alike)."""
-    yield from _server(
+    """A real Kafka broker's bootstrap address (never a look-alike). When the session ends,
+    the topics its tests created are deleted, so the broker does not grow run after run."""
+    for address in _server(
         "CASELEDGER_KAFKA_BOOTSTRAP",
         "Kafka broker",
         infra.kafka_answers,
         infra.SCRIPT_KAFKA,
         infra.kafka_container,
-    )
+    ):
+        try:
+            yield address
+        finally:
+            infra.remove_topics(address, _TOKENS)
 
 
 @pytest.fixture(scope="session")
@@ -85,4 +95,6 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
 @pytest.fixture
 def unique() -> str:
     """A short unique suffix for topic names, transactional ids and the like."""
-    return uuid.uuid4().hex[:8]
+    token = uuid.uuid4().hex[:8]
+    _TOKENS.add(token)
+    return token

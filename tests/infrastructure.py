@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 HOW_TO_START = (
     "start them with `compose/services up` (Kafka and PostgreSQL without Docker), or point "
@@ -45,6 +45,32 @@ def kafka_answers(bootstrap: str) -> bool:
     return True
 
 
+def remove_topics(bootstrap: str, tokens: Collection[str], batch: int = 200) -> list[str]:
+    """Deletes the topics whose names carry one of `tokens` (the suffixes one test session
+    handed out), and returns their names. Without it a broker that serves many runs gathers
+    thousands of partitions, and restarting it over them takes minutes. Topics of other
+    sessions, and every other topic, stay. Best effort: a broker that is gone is no failure."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    if not tokens or not port_answers(bootstrap.split(",")[0]):
+        return []
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    except KafkaError:
+        return []
+    try:
+        ours = sorted(t for t in admin.list_topics() if any(token in t for token in tokens))
+        for start in range(0, len(ours), batch):
+            with contextlib.suppress(KafkaError):
+                admin.delete_topics(ours[start : start + batch], timeout_ms=30000)
+    except KafkaError:
+        return []
+    finally:
+        admin.close()
+    return ours
+
+
 def postgres_answers(url: str) -> bool:
     import psycopg
 
@@ -65,7 +91,7 @@ def docker_answers() -> bool:
     return True
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -77,7 +103,7 @@ def kafka_container() -> Iterator[str]:
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.waiting_utils import wait_for_logs
 
-    port = _free_port()
+    port = free_port()
     container = (
         DockerContainer(KAFKA_IMAGE)
         .with_bind_ports(9092, port)
