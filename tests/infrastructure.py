@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 from collections.abc import Collection, Iterator
 
@@ -136,6 +137,14 @@ def postgres_container() -> Iterator[str]:
 
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def interruptible() -> None:
+    """For Popen(preexec_fn=...) of a child a test interrupts with SIGINT (Ctrl-C): the child
+    hears it even when the suite runs where SIGINT is ignored (a background job of a shell
+    without job control): an ignored signal stays ignored across exec, and Python then
+    installs no KeyboardInterrupt handler, so the child would run on as if never interrupted."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli_env(**variables: str) -> dict[str, str]:

@@ -26,7 +26,7 @@ from services.import_mapping import ImportMapping, MappingRefused
 from services.import_templates import TEMPLATES
 from services.importing import RowResult
 from services.settings import Settings
-from tests.infrastructure import ROOT, cli_env
+from tests.infrastructure import ROOT, cli_env, interruptible
 from tests.network import keyed
 
 CASEWORKER = Actor("Casa del Migrante", "caseworker")
@@ -279,7 +279,8 @@ class ImportContract:
             *self.CLI_OPTIONS,
         ]
         env = cli_env(**environment(settings))
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        process = subprocess.Popen(command, env=env, cwd=ROOT, **pipes, preexec_fn=interruptible)
         deadline = time.monotonic() + 120
         while stored(node) < 300 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)

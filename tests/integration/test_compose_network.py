@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infrastructure import ROOT, cli_env
+from tests.infrastructure import ROOT, cli_env, interruptible
 
 pytestmark = pytest.mark.integration
 COMPOSE = ROOT / "compose" / "docker-compose.yml"
@@ -137,7 +137,12 @@ def test_the_three_country_network_of_the_compose_file(
             command = [a.replace("0.0.0.0", "127.0.0.1") for a in caseledger_part(service["command"])]
             command[command.index("--port") + 1] = str(port)
             process = subprocess.Popen(
-                [*CLI, *command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+                [*CLI, *command],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                preexec_fn=interruptible,
             )
             nodes[name] = {
                 "process": process,

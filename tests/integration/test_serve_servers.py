@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infrastructure import cli_env
+from tests.infrastructure import cli_env, interruptible
 
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-c", "from services.cli import run; run()"]
@@ -47,6 +47,7 @@ def test_a_served_node_on_the_servers_answers_over_http(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     base = f"http://127.0.0.1:{port}"
     try:

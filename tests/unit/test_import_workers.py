@@ -18,6 +18,7 @@ from ledger.application import CaseLedger
 from ledger.crypto import MasterKey, new_data_key
 from ledger.memory_key_store import MemoryKeyStore
 from services.importing import Importer, Record, RowResult, refuse_duplicates
+from tests.infrastructure import interruptible
 from tests.unit.test_importing import CASEWORKER, person
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,7 +109,9 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
 def test_workers_leave_when_their_parent_is_killed(stop: signal.Signals) -> None:
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT], cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=interruptible
+    )
     assert parent.stdout is not None
     pids = [int(p) for p in parent.stdout.readline().split()]
     try:

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.infrastructure import cli_env
+from tests.infrastructure import cli_env, interruptible
 
 CLI = [sys.executable, "-c", "from services.cli import run; run()"]
 
@@ -44,6 +44,7 @@ def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     try:
         reported = subprocess.run(
