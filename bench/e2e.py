@@ -82,7 +82,8 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
 class Network:
     """MX (API + feed) and GT (--no-api) serving on a fresh database and topic prefix."""
 
-    def __init__(self, url: str, where: Path) -> None:
+    def __init__(self, url: str, where: Path, trace: Path | None = None) -> None:
+        self.trace = trace
         self.prefix = f"e2e{uuid.uuid4().hex[:6]}."
         self.settings = {
             c: Settings(
@@ -132,8 +133,11 @@ class Network:
             CASELEDGER_ACCESS_RULES=str(SAMPLE_POLICY),
             CASELEDGER_KEY_REGISTRY=str(s.key_registry),
         )
+        start = "from services.cli import run; run()"
+        if self.trace is not None:  # each step's calls timed (bench/e2e_trace.py)
+            start = f"import bench.e2e_trace as t; t.install({str(self.trace / s.node)!r}); {start}"
         return subprocess.Popen(
-            [sys.executable, "-c", "from services.cli import run; run()", "serve", *args],
+            [sys.executable, "-c", start, "serve", *args],
             env=env,
             stdout=subprocess.DEVNULL,
         )
@@ -177,11 +181,18 @@ class Watchers:
             thread.start()
 
     def _poll_views(self, url: str) -> None:
-        query = SQL("SELECT case_id::text FROM {}.cases").format(Identifier(views_schema("GT")))
+        """Every 5 ms the views' change counter (one row); the case ids only when it moved:
+        reading every row 200 times a second was load of the bench's own on 2 shared cores."""
+        schema = Identifier(views_schema("GT"))
+        query = SQL("SELECT case_id::text FROM {}.cases").format(schema)
+        stamp = SQL("SELECT serial FROM {}.views_changes").format(schema)
+        seen = None
         with psycopg.connect(url, autocommit=True) as connection:
             while not self.stop.is_set():
                 try:
-                    rows = connection.execute(query).fetchall()
+                    changed = connection.execute(stamp).fetchone()
+                    rows = connection.execute(query).fetchall() if changed != seen else []
+                    seen = changed
                 except psycopg.errors.UndefinedTable:
                     rows = []
                 now = time.perf_counter()
@@ -195,7 +206,9 @@ class Watchers:
             isolation_level="read_committed",
             enable_auto_commit=False,
             group_id=None,
-            fetch_max_wait_ms=10,
+            # The broker answers a fetch as soon as a record is committed: a short wait only
+            # made each reader ask again a hundred times a second, load on 2 shared cores.
+            fetch_max_wait_ms=500,
         )
         try:
             while not self.stop.is_set() and not consumer.partitions_for_topic(topic):
@@ -283,7 +296,7 @@ def baseline_run(rate: float, count: int) -> list[float]:
     admin.close()
     body = json.dumps(REPORT).encode()
     producer = KafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=0)
-    consumer = KafkaConsumer(bootstrap_servers=KAFKA, group_id=None, fetch_max_wait_ms=10)
+    consumer = KafkaConsumer(bootstrap_servers=KAFKA, group_id=None, fetch_max_wait_ms=500)
     consumer.assign([TopicPartition(topic, 0)])
     consumer.seek_to_beginning()
     sent: dict[bytes, float] = {}
@@ -335,11 +348,14 @@ def main() -> None:
     )
     parser.add_argument("--rates", default="10,100", help="commands per second, comma-separated")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each rate is offered")
+    parser.add_argument(
+        "--trace", type=Path, help="a directory: each node's steps timed there (bench/e2e_trace.py)"
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     results = []
     with fresh_database() as url, tempfile.TemporaryDirectory() as where:
-        network = Network(url, Path(where))
+        network = Network(url, Path(where), args.trace)
         watchers = Watchers(network, url)
         try:
             caseledger_run(network, watchers, 2, 10)  # warm up: tables, keys, topics, the feed's topic
