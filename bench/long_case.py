@@ -21,6 +21,8 @@ from services.bootstrap import ledger_env
 from services.settings import Settings
 from tests.factories import ctx
 from tests.factories import report as a_report
+from topics.avro import SchemaRegistry
+from topics.wire_tiers import WireTiers
 
 
 def grow_case(url: str, events: int) -> object:
@@ -30,6 +32,7 @@ def grow_case(url: str, events: int) -> object:
         env=ledger_env(Settings(node="MX", database_url=url, aggregate_cache=0)),
         snapshot_interval=100,
         keys=node_keys(url),
+        codec=WireTiers(SchemaRegistry()),  # tiers stored as the log carries them, as build_node does
     )
     case_id = ledger.report_missing_person(a_report())
     add_sightings(ledger, case_id, events - 1)
@@ -40,7 +43,11 @@ def grow_case(url: str, events: int) -> object:
 def commands_per_second(url: str, case_id: object, commands: int, fast: bool) -> float:
     settings = Settings(node="MX", database_url=url, aggregate_cache=1000 if fast else 0)
     ledger = CaseLedger(
-        "MX", env=ledger_env(settings), snapshot_interval=100 if fast else 0, keys=node_keys(url)
+        "MX",
+        env=ledger_env(settings),
+        snapshot_interval=100 if fast else 0,
+        keys=node_keys(url),
+        codec=WireTiers(SchemaRegistry()),
     )
     started = time.perf_counter()
     for _ in range(commands):

@@ -36,10 +36,17 @@ from ledger.application import CaseLedger
 from services.bootstrap import ledger_env
 from services.settings import Settings
 from tests.factories import report as a_report
+from topics.avro import SchemaRegistry
+from topics.wire_tiers import WireTiers
 
 
 def caseledger_run(url: str, commands: int) -> tuple[float, list[bytes]]:
-    ledger = CaseLedger("MX", env=ledger_env(Settings(node="MX", database_url=url)), keys=node_keys(url))
+    ledger = CaseLedger(
+        "MX",
+        env=ledger_env(Settings(node="MX", database_url=url)),
+        keys=node_keys(url),
+        codec=WireTiers(SchemaRegistry()),  # tiers stored as the log carries them, as build_node does
+    )
     batch = [a_report(command_id=f"bench-{i}-{time.time_ns()}") for i in range(commands)]
     started = time.perf_counter()
     for command in batch:

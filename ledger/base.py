@@ -41,6 +41,7 @@ from ledger.match import Match
 from ledger.memory_key_store import MemoryKeyStore
 from ledger.protection_commands import DetermineBestInterests, WithholdSharing
 from ledger.sealed_store import SealingMapper
+from ledger.tier_codec import TierCodec
 
 __all__ = ["CONSENT_EXEMPT", "A", "DateAsISO", "LedgerApplication", "SetAsList"]
 
@@ -112,10 +113,17 @@ class LedgerApplication(Application[UUID]):
         foreign_matches: Callable[[UUID], Mapping[str, Any] | None] | None = None,
         keys: KeyStore | None = None,
         group_commit: bool = True,
+        codec: TierCodec | None = None,
     ) -> None:
         """keys: where the data keys sealing the event store live; by default in memory under
         a master key made for this process (tests and throwaway ledgers). group_commit: on
-        PostgreSQL, commit concurrent commands' saves together (ledger/group_commit.py)."""
+        PostgreSQL, commit concurrent commands' saves together (ledger/group_commit.py).
+        codec: stores sealed tiers as the log carries them (ledger/tier_codec.py), so the
+        relay publishes them without opening them; without one, the older form. A node's
+        event store needs one to be read: events it stored in that form are refused
+        (ledger.crypto.Refused, naming the event) by a ledger built without a codec;
+        services/bootstrap.py build_node always gives one."""
+        self.codec = codec
         self.origin = v.country("origin", origin)
         self.clock = clock
         self.foreign_matches = foreign_matches
@@ -153,7 +161,7 @@ class LedgerApplication(Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Every tier above public is sealed before it reaches the database (ledger/sealed_store.py)."""
-        return SealingMapper(self.construct_transcoder(), self.keys)
+        return SealingMapper(self.construct_transcoder(), self.keys, self.codec)
 
     def shred(self, aggregate_id: UUID) -> list[str]:
         """Crypto-shredding: delete the aggregate's snapshots, then destroy its data keys, so

@@ -72,11 +72,12 @@ class CommandClaims:
             raise
 
     @contextlib.contextmanager
-    def known(self, command_ids: Iterable[str]) -> Iterator[None]:
+    def known(self, command_ids: Iterable[str], held: dict[str, str] | None = None) -> Iterator[None]:
         """Within the block, this thread's check() of these command ids reads the claims they
-        had when it began, fetched in one query (a bulk import's batch), not one query each."""
+        had when it began, fetched in one query (a bulk import's batch), not one query each;
+        held: those claims, fetched already by the caller (ledger/import_postgres.py)."""
         keys = sorted(set(command_ids))
-        self._batch.held = (set(keys), self._held_many(keys))
+        self._batch.held = (set(keys), self._held_many(keys) if held is None else held)
         try:
             yield
         finally:

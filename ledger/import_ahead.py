@@ -54,7 +54,8 @@ class AheadSealer:
         self.keys = _FirstKeys()
         self.master = ledger.keys.master
         transcoder = FastTranscoder(ledger.mapper.transcoder)  # the same bytes, sooner
-        self.mapper = SealingMapper(transcoder, self.keys)  # type: ignore[arg-type]
+        codec = getattr(ledger.mapper, "codec", None)  # tiers in wire form, as the ledger stores them
+        self.mapper = SealingMapper(transcoder, self.keys, codec)  # type: ignore[arg-type]
 
     def seal(self, event: Any) -> Sealed:
         """The event's stored row and its first keys, wrapped by the master key."""

@@ -24,6 +24,7 @@ from ledger.errors import CommandIdReused, InvalidField, LedgerError
 from ledger.events import LedgerAggregate, command_key
 from ledger.fast_json import FastTranscoder
 from ledger.forensic_commands import RecordRemainsRecovered
+from ledger.import_postgres import copy_events, existing_and_held, keys_in_database
 from ledger.remains import UnidentifiedRemains, remains_id_for
 from ledger.sealed_store import SealingMapper
 from ledger.tier_split import tiers_of
@@ -84,7 +85,8 @@ class ImportBatch:
     def __init__(self, ledger: Any) -> None:
         self.ledger = ledger
         # The ledger's own sealing, its JSON encoded by orjson: the same bytes, sooner.
-        self.mapper = SealingMapper(FastTranscoder(ledger.mapper.transcoder), ledger.keys)
+        codec = getattr(ledger.mapper, "codec", None)  # tiers in wire form, as the ledger stores them
+        self.mapper = SealingMapper(FastTranscoder(ledger.mapper.transcoder), ledger.keys, codec)
 
     # ------------------------------------------------------------------ deciding
 
@@ -157,6 +159,15 @@ class ImportBatch:
         if issubclass(command_type, ReportMissingPerson):
             return case_id_for(self.ledger.origin, command_id)
         return remains_id_for(self.ledger.origin, command_id)
+
+    def existing_and_held(
+        self, ids: Sequence[UUID], command_ids: Sequence[str]
+    ) -> tuple[set[UUID], dict[str, str] | None]:
+        """existing(ids), and on PostgreSQL the claims of these command ids too, in the same
+        round trip (ledger/import_postgres.py); None: claims.known() is left to fetch them."""
+        if ids and self.ledger.claims.postgres and hasattr(self.ledger.recorder, "events_table_name"):
+            return existing_and_held(self.ledger, ids, command_ids)
+        return self.existing(ids), None
 
     def existing(self, ids: Sequence[UUID]) -> set[UUID]:
         """Which of these aggregates the event store already holds (one query per batch)."""
@@ -232,7 +243,14 @@ class ImportBatch:
         """save_new of events sealed ahead: their keys inserted in one round trip, an event
         whose key the store held already sealed again here under the store's key."""
         keys: Any = self.ledger.keys
-        inserted = keys.add_first_keys([row for _, key_rows in sealed for row in key_rows])
+        key_rows = [row for _, rows in sealed for row in rows]
+        if keys_in_database(self.ledger):  # the keys in the events' transaction
+            try:
+                copy_events(self.ledger, [row for row, _ in sealed], key_rows)
+                return [Outcome("recorded", str(row[0])) for row, _ in sealed]
+            except IntegrityError:
+                pass  # a key or an event there already: the keys apart, as below
+        inserted = keys.add_first_keys(key_rows)
         rows: list[Any] = []
         again: dict[str, set[str]] = {}
         for n, (row, key_rows) in enumerate(sealed):  # commands[n]: made again if need be
@@ -270,22 +288,9 @@ class ImportBatch:
         self._copy([(e.originator_id, e.originator_version, e.topic, e.state) for e in stored])
 
     def _copy(self, rows: Sequence[tuple[Any, int, str, bytes]]) -> None:
-        """The stored rows in by binary COPY, in one transaction that takes the library's own
-        table lock and notification first, so notification ids commit in order; IntegrityError
-        if one of them is there already."""
-        recorder: Any = self.ledger.recorder
-        datastore: Any = recorder.datastore
-        statement = (
-            f'COPY "{datastore.schema}"."{recorder.events_table_name}" '
-            "(originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
-        )
-        with datastore.transaction(commit=True) as cursor:
-            recorder._lock_table(cursor)  # notification ids commit in order, as the library's
-            recorder._notify_channel(cursor)
-            with cursor.copy(statement) as copy:
-                copy.set_types([datastore.originator_id_type, "int8", "text", "bytea"])
-                for row in rows:
-                    copy.write_row(row)
+        """The stored rows in by binary COPY (ledger/import_postgres.py); IntegrityError if one
+        of them is there already."""
+        copy_events(self.ledger, rows)
 
     def _tiers(self, events: Sequence[Created]) -> dict[str, set[str]]:
         wanted: dict[str, set[str]] = {}

@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger.tiers import BY_FIELD, FIELD_TIERS, TIERS, tier_of
 
-__all__ = ["PUBLIC", "merge", "sealed_tiers", "split", "tiers_of"]
+__all__ = ["PUBLIC", "holds_nothing", "merge", "sealed_tiers", "split", "tiers_of"]
 
 PUBLIC = "public"
 
@@ -24,6 +24,14 @@ PUBLIC = "public"
 def tiers_of(event_type: str) -> frozenset[str]:
     """The tiers above public that an event type's fields fall into (amendments: by field)."""
     return frozenset(t for t in FIELD_TIERS.get(event_type, {}).values() if t not in (PUBLIC, BY_FIELD))
+
+
+def holds_nothing(value: Any) -> bool:
+    """Whether a tier's fields are all empty (erased data reads as None): a message leaves
+    such a tier out rather than sealing it."""
+    if isinstance(value, dict):
+        return all(holds_nothing(v) for v in value.values())
+    return value is None or value == []
 
 
 def _amendment_tier(change: Mapping[str, Any]) -> str:
@@ -47,13 +55,29 @@ def _head_leaf(path: str) -> tuple[str, str]:
     return head, leaf
 
 
+@functools.cache
+def _split_plan(event_type: str) -> tuple[tuple[str, str | None, tuple[tuple[str, str], ...]], ...]:
+    """_sealed_paths grouped by head, in order: (head, tier, ()) for a whole field or an
+    amendment list (tier BY_FIELD), (head, None, ((leaf, tier), ...)) for fields of a section.
+    A head's paths are consecutive where an event type lists them; where they are not, the
+    head comes once per run, so the tiers come out in the order the paths name them."""
+    plan: list[tuple[str, str | None, tuple[tuple[str, str], ...]]] = []
+    for head, leaf, tier in _sealed_paths(event_type):
+        if not leaf:
+            plan.append((head, tier, ()))
+        elif plan and plan[-1][0] == head and plan[-1][1] is None:
+            plan[-1] = (head, None, (*plan[-1][2], (leaf, tier)))
+        else:
+            plan.append((head, None, ((leaf, tier),)))
+    return tuple(plan)
+
+
 def split(event_type: str, attributes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The public fields (and everything untagged: ids, envelope), and each higher tier's
     fields, nested as they are in the event. The input is not modified."""
     public: dict[str, Any] = dict(attributes)
     groups: dict[str, dict[str, Any]] = {}
-    copied: set[str] = set()
-    for head, leaf, tier in _sealed_paths(event_type):
+    for head, tier, leaves in _split_plan(event_type):
         if head not in public:
             continue
         if tier == BY_FIELD:
@@ -65,17 +89,18 @@ def split(event_type: str, attributes: Mapping[str, Any]) -> tuple[dict[str, Any
                 else:
                     groups.setdefault(change_tier, {}).setdefault(head, []).append(change)
             public[head] = kept
-            continue
-        if not leaf:
+        elif tier is not None:
             groups.setdefault(tier, {})[head] = public.pop(head)
-            continue
-        parent = public[head]
-        if (type(parent) is not dict and not isinstance(parent, Mapping)) or leaf not in parent:
-            continue  # an absent section (None) says nothing about its fields
-        if head not in copied:
-            public[head] = parent = dict(parent)
-            copied.add(head)
-        groups.setdefault(tier, {}).setdefault(head, {})[leaf] = parent.pop(leaf)
+        else:
+            parent = public[head]
+            if type(parent) is not dict and not isinstance(parent, Mapping):
+                continue  # an absent section (None) says nothing about its fields
+            section = dict(parent)
+            for leaf, leaf_tier in leaves:
+                if leaf in section:
+                    groups.setdefault(leaf_tier, {}).setdefault(head, {})[leaf] = section.pop(leaf)
+            if len(section) != len(parent):
+                public[head] = section
     return public, groups
 
 

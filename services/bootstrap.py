@@ -37,6 +37,7 @@ from topics.linkage_publishing import LinkagePublishing
 from topics.log import EventLog
 from topics.relay import Relay
 from topics.signing import KeyRegistry, NodeKey, load_or_create_recipient, write_private_file
+from topics.wire_tiers import WireTiers
 
 __all__ = [
     "Node",
@@ -256,6 +257,9 @@ def build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
 def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     backend = backend_for(settings)
     keys = backend.key_store(master_key(settings))
+    registry = SchemaRegistry()
+    # The store seals new events' tiers as the log carries them (#13): the relay copies them.
+    ledger_kwargs.setdefault("codec", WireTiers(registry))
     ledger = CaseLedger(
         settings.node,
         env=backend.ledger_env(),
@@ -266,7 +270,6 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     event_log = backend.log()
     catalogue = Catalogue(settings.topic_prefix, settings.partitions)
     event_log.create_topics(catalogue.node_topics(settings.node))
-    registry = SchemaRegistry()
     signer = node_key(settings)
     recipient = recipient_key(settings)
     known = key_registry(settings, signer, recipient)

@@ -10,8 +10,8 @@ a worker, and it touches no database, key or file: the workers are forked from t
 (they share its checked settings and caches), ignore Ctrl-C, and leave when this process
 goes, however it goes (SIGKILL included).
 
-Each worker has one chunk at most: a chunk is sent to a worker only once its previous result
-was read, so neither side can block the other on a full pipe.
+Each worker holds AHEAD chunks at most, read from its pipe by a thread of its own as soon as
+they come: a worker sending a result while this process sends it a chunk blocks neither.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing
+import queue
 import signal
+import threading
 import time
 import traceback
 from collections import deque
@@ -35,6 +37,9 @@ from services.importing import Importer
 __all__ = ["FAILED", "Workers", "run_with_workers"]
 
 FAILED = "failed"  # what a worker sends back, with the traceback, when preparing a chunk raised
+# Chunks each worker holds at once: the one it prepares and the next, so that it goes on
+# while this process waits for the database (one each left the workers idle a third of the time).
+AHEAD = 2
 _PACKED = "packed"  # marks checks whose event was sealed ahead and packed (_sent, _received)
 _importer: Importer | None = None  # the importer the workers were forked from
 _made: Callable[[Any], Record | RowResult] | None = None  # and what makes its records
@@ -47,29 +52,40 @@ def _work(connection: Connection) -> None:
     # copies its pages (by touching them) again, and collects less often (services/import_gc.py).
     gc.freeze()
     gc.set_threshold(*for_import(gc.get_threshold()))  # a worker of its own: nothing to restore
-    parent = multiprocessing.parent_process()
-    watched: list[Any] = [connection] + ([parent.sentinel] if parent is not None else [])
     assert _importer is not None
     made = _made
     sealer = AheadSealer(_importer.ledger) if _importer.batch._copies() else None
-    while True:
-        ready = wait(watched)
-        if connection not in ready:  # the parent is gone
-            return
-        try:
-            chunk = connection.recv()
-        except EOFError:
-            return
-        if chunk is None:
-            return
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    threading.Thread(target=_receive, args=(connection, inbox), daemon=True).start()
+    while (chunk := inbox.get()) is not None:
         try:
             records = chunk if made is None else [made(row) for row in chunk]
             sent = [_sent(item, sealer) for item in _importer._prepare(records)]
             mades = None if made is None else [_slim(r) for r in records]
+            answer: Any = (mades, sent)
         except Exception:  # a bug, not a row's refusal: the parent stops the import with it
-            connection.send((FAILED, traceback.format_exc()))
-            continue
-        connection.send((mades, sent))
+            answer = (FAILED, traceback.format_exc())
+        try:
+            connection.send(answer)
+        except OSError:  # the parent is gone
+            return
+
+
+def _receive(connection: Connection, inbox: queue.SimpleQueue[Any]) -> None:
+    """A worker's reading thread: every chunk sent is read as soon as it comes, so the parent
+    never blocks on sending one while this worker sends a result; None in the inbox once the
+    pipe closes or the parent is gone."""
+    parent = multiprocessing.parent_process()
+    watched: list[Any] = [connection] + ([parent.sentinel] if parent is not None else [])
+    try:
+        while connection in wait(watched):  # else the parent is gone
+            chunk = connection.recv()
+            if chunk is None:
+                break
+            inbox.put(chunk)
+    except (EOFError, OSError):
+        pass
+    inbox.put(None)
 
 
 def _slim(record: Record | RowResult) -> RowResult | tuple[int, str]:
@@ -134,9 +150,10 @@ class Workers:
         handed back its last, so it prepares ahead while the caller finishes the chunk before."""
         source = iter(chunks)
         waiting: deque[tuple[Connection, list[Record | RowResult]]] = deque()  # in the chunks' order
-        for connection in self.connections:
-            if not self._give(connection, source, waiting):
-                break
+        for _ in range(AHEAD):
+            for connection in self.connections:
+                if not self._give(connection, source, waiting):
+                    break
         while waiting:
             connection, chunk = waiting.popleft()
             try:

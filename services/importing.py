@@ -266,9 +266,9 @@ class Importer:
                 results[n] = self._one(record, command)
             return [results[n] for n in range(len(prepared))]
         command_ids, ids = self._ids(ready)
-        existing = self.batch.existing(ids)
+        existing, held = self.batch.existing_and_held(ids, command_ids)  # one round trip
         new: list[tuple[int, Record, Any, Any]] = []
-        with self.batch.ledger.claims.known(command_ids):  # one query a batch
+        with self.batch.ledger.claims.known(command_ids, held):
             for (n, record, command, checks), record_id in zip(ready, ids, strict=True):
                 try:
                     if record_id in existing:

@@ -209,7 +209,9 @@ def _restore(node: Node, from_backup: int, highest: int) -> Restored:
                 envelope = key_ids.pop(ENVELOPE, None)
                 if envelope is not None:
                     key_ids.setdefault("common", envelope)
-                stored = mapper.to_restored_event(domain_event(event.topic, event.state), key_ids)
+                stored = mapper.to_restored_event(
+                    domain_event(event.topic, event.state), key_ids, event.sealed
+                )
                 rows.append((event.notification_id, stored, str(event.state.get("command_id") or "")))
             node.relay.chain.put([event.link for event in batch])
             insert(rows)

@@ -29,6 +29,7 @@ class PostgresKeyStore(KeyStore):
         self._pg = Reconnecting(conninfo)  # outlives a server restart (topics/pg_connection.py)
         self._table = SQL("{}.data_keys").format(Identifier(schema))
         self._insert_many_sql: str | None = None
+        self._copy_sql: str | None = None
         self._connection.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
         self._connection.execute(
             SQL(
@@ -107,6 +108,18 @@ class PostgresKeyStore(KeyStore):
         )
         found = self._connection.execute(self._insert_many_sql, args, prepare=True).fetchall()
         return {r[0] for r in found}
+
+    def copy_statement(self) -> str:
+        """A binary COPY of new key rows (key id, aggregate, tier, generation, wrapped key) into
+        this store, for a caller's transaction on this store's database (ledger/import_postgres.py):
+        a key id that exists fails it."""
+        if self._copy_sql is None:
+            self._copy_sql = (
+                SQL("COPY {} (key_id, aggregate_id, tier, generation, wrapped) FROM STDIN (FORMAT BINARY)")
+                .format(self._table)
+                .as_string(self._connection)
+            )
+        return self._copy_sql
 
     def insert_staged(self, rows: list[KeyRow]) -> tuple[Any, tuple[list[Any], ...]]:
         """The statement and parameters inserting keys (stage_first_keys) in the caller's

@@ -15,7 +15,8 @@ from uuid import UUID, uuid5
 from ledger.crypto import open_fixed, seal_fixed
 from ledger.events import ENVELOPE_KEYS
 from ledger.keystore import KeyStore
-from ledger.tier_split import merge, split
+from ledger.tier_codec import WireEntry
+from ledger.tier_split import holds_nothing, merge, split
 from ledger.tiers import ENVELOPE_TIERS
 from topics.avro import Decoded, SchemaRegistry, SchemaVersion, UndecodableMessage
 from topics.catalogue import Catalogue
@@ -23,13 +24,16 @@ from topics.log import OutgoingRecord
 
 __all__ = [
     "CREATION_EVENTS",
+    "ENVELOPE_ATTRIBUTES",
     "ENVELOPE_TIER",
     "ERASURES",
     "KeyFor",
     "Opened",
     "Outgoing",
     "SealedTierRefused",
+    "envelope_of",
     "event_id_for",
+    "framed",
     "message_context",
     "month_of",
     "open_envelope",
@@ -39,10 +43,11 @@ __all__ = [
     "seals_envelope",
     "to_outgoing",
     "to_record",
+    "topic_names",
 ]
 
 # Attributes every ledger event carries that the envelope, not the body, holds.
-_ENVELOPE_ATTRIBUTES = {*ENVELOPE_KEYS, "origin"}
+ENVELOPE_ATTRIBUTES = {*ENVELOPE_KEYS, "origin"}
 
 
 # The events that create an aggregate: each aggregate's version 1, and nothing else.
@@ -66,7 +71,7 @@ class Outgoing:
     key_ids: tuple[str, ...] = ()
 
 
-def _split_topic(topic: str) -> tuple[str, str]:
+def topic_names(topic: str) -> tuple[str, str]:
     """('MissingPersonCase', 'CaseReported') from 'ledger.case:MissingPersonCase.CaseReported'."""
     qualname = topic.split(":", 1)[-1]
     aggregate_type, _, event_type = qualname.rpartition(".")
@@ -76,12 +81,6 @@ def _split_topic(topic: str) -> tuple[str, str]:
 def message_context(aggregate_id: str, version: int, tier: str) -> bytes:
     """What a sealed tier of a message is bound to: it opens nowhere else."""
     return f"message:{aggregate_id}:{version}:{tier}".encode()
-
-
-def _holds_nothing(value: Any) -> bool:
-    if isinstance(value, dict):
-        return all(_holds_nothing(v) for v in value.values())
-    return value is None or value == []
 
 
 KeyFor = Callable[[str, str], tuple[str, bytes]]  # (aggregate id, tier) -> (key id, key)
@@ -103,7 +102,7 @@ def seal_record(
     public, groups = split(event_type, body)
     sealed = []
     for tier, group in groups.items():
-        if _holds_nothing(group):
+        if holds_nothing(group):
             continue
         inner = registry.encode(f"{event_type}_{tier}", group)
         key_id, key = (key_for or keys.current)(aggregate_id, tier)
@@ -176,12 +175,17 @@ def seals_envelope(entry: SchemaVersion) -> bool:
 
 
 def seal_envelope(
-    registry: SchemaRegistry, keys: KeyStore, meta: dict[str, Any], key_for: KeyFor | None = None
+    registry: SchemaRegistry,
+    keys: KeyStore,
+    meta: dict[str, Any],
+    key_for: KeyFor | None = None,
+    stored: WireEntry | None = None,
 ) -> dict[str, Any]:
     """The public envelope: who, exactly when and which command sealed under the aggregate's
     common-tier key; in the clear the month only. An aggregate whose keys were destroyed
     (erased) gets no new key: its envelope keeps the month and nothing else (the erasure
-    itself, its instant)."""
+    itself, its instant). stored: the common tier as the event store sealed it for the wire
+    (ledger/tier_codec.py), used as it is when sealed with the key and schema of today."""
     aggregate_id, version = str(meta["aggregate_id"]), int(meta["aggregate_version"])
     public = {
         **meta,
@@ -197,9 +201,18 @@ def seal_envelope(
             # needs it to place the erasure in the case's history.
             public.update(occurred_at=meta["occurred_at"], recorded_at=meta["recorded_at"])
         return public
-    inner = registry.encode("Envelope_common", {k: meta[k] for k in ENVELOPE_TIERS})
     key_id, key = (key_for or keys.current)(aggregate_id, ENVELOPE_TIER)
-    ciphertext = seal_fixed(key, inner, message_context(aggregate_id, version, "envelope"))
+    if (
+        stored is not None
+        and stored.key_id == key_id
+        and stored.schema_version == registry.latest("Envelope_common").version
+    ):
+        # Checked as the tiers are (topics/stored_messages.py): changed or moved ciphertext is refused.
+        open_fixed(key, stored.ciphertext, message_context(aggregate_id, version, "envelope"))
+        ciphertext = stored.ciphertext
+    else:
+        inner = registry.encode("Envelope_common", {k: meta[k] for k in ENVELOPE_TIERS})
+        ciphertext = seal_fixed(key, inner, message_context(aggregate_id, version, "envelope"))
     public[_SEALED_ENVELOPE] = {"key_id": key_id, "ciphertext": ciphertext}
     return public
 
@@ -225,6 +238,33 @@ def open_envelope(registry: SchemaRegistry, keys: KeyStore, meta: dict[str, Any]
     return {**opened, **found.record}
 
 
+def envelope_of(
+    event_topic: str,
+    origin: str,
+    aggregate_id: UUID,
+    version: int,
+    instants: tuple[Any, Any],
+    recorder: tuple[Any, Any, Any],
+) -> dict[str, Any]:
+    """A message's envelope in the clear: instants (occurred, recorded), recorder (recorded
+    by, purpose, command id); from a domain event (to_record) or a stored one's state
+    (topics/stored_messages.py)."""
+    aggregate_type, event_type = topic_names(event_topic)
+    return {
+        "event_id": str(event_id_for(aggregate_id, version)),
+        "event_type": event_type,
+        "aggregate_type": aggregate_type,
+        "aggregate_id": str(aggregate_id),
+        "aggregate_version": version,
+        "origin": origin,
+        "occurred_at": instants[0],
+        "recorded_at": instants[1],
+        "recorded_by": recorder[0],
+        "purpose": recorder[1],
+        "command_id": recorder[2],
+    }
+
+
 def to_record(
     registry: SchemaRegistry,
     event: Any,
@@ -234,7 +274,7 @@ def to_record(
     key_for: KeyFor | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The Avro record of one domain event (sealed when its schema is), and its schema name."""
-    aggregate_type, event_type = _split_topic(event_topic)
+    event_type = topic_names(event_topic)[1]
     latest = registry.latest(event_type)
     plain = registry.latest_plain(event_type)
     schema = plain.schema
@@ -242,23 +282,18 @@ def to_record(
     version: int = event.originator_version
     occurred_at: datetime = getattr(event, "occurred_at", None) or event.timestamp
     record: dict[str, Any] = {
-        "meta": {
-            "event_id": str(event_id_for(aggregate_id, version)),
-            "event_type": event_type,
-            "aggregate_type": aggregate_type,
-            "aggregate_id": str(aggregate_id),
-            "aggregate_version": version,
-            "origin": origin,
-            "occurred_at": occurred_at,
-            "recorded_at": event.timestamp,
-            "recorded_by": event.recorded_by,
-            "purpose": event.purpose,
-            "command_id": event.command_id,
-        }
+        "meta": envelope_of(
+            event_topic,
+            origin,
+            aggregate_id,
+            version,
+            (occurred_at, event.timestamp),
+            (event.recorded_by, event.purpose, event.command_id),
+        )
     }
     for field in schema["fields"]:
         name = field["name"]
-        if name != "meta" and name not in _ENVELOPE_ATTRIBUTES:
+        if name != "meta" and name not in ENVELOPE_ATTRIBUTES:
             record[name] = getattr(event, name)
     if latest.sealed or seals_envelope(latest):
         if keys is None:
@@ -282,6 +317,18 @@ def to_outgoing(
 ) -> Outgoing:
     """The framed, keyed, timestamped message the relay publishes for one stored event."""
     name, record = to_record(registry, event, origin, event_topic, keys, key_for)
+    return framed(registry, catalogue, name, record, origin, notification_id)
+
+
+def framed(
+    registry: SchemaRegistry,
+    catalogue: Catalogue,
+    name: str,
+    record: dict[str, Any],
+    origin: str,
+    notification_id: int,
+) -> Outgoing:
+    """The message of one record: encoded, keyed, with its headers and timestamp."""
     value = registry.encode(name, record)
     meta = record["meta"]
     entry = registry.latest(name)

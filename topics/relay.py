@@ -11,12 +11,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.utils import resolve_topic
 
 from ledger.keystore import KeyStore
+from ledger.sealed_store import SealingMapper
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.chain import ChainStore, MemoryChainStore
@@ -35,6 +37,7 @@ from topics.mapping import Outgoing, to_outgoing
 from topics.reader import LogReader
 from topics.run_signatures import RUN_SIGNATURE, Checked, message_digest, sign_runs
 from topics.signing import GENESIS, NodeKey, chain_hash
+from topics.stored_messages import LazyEvent, stored_outgoing
 
 __all__ = ["ERASING_EVENTS", "Relay", "Shred"]
 
@@ -184,11 +187,36 @@ class Relay:
             published += len(notifications)
 
     def _encode(self, notification: Any) -> tuple[Outgoing, Any]:
-        event = self.mapper.to_domain_event(notification)
+        """The message for one stored event, and its domain event (for the grants). An event
+        stored in wire form (ledger/tier_codec.py) is published as stored, its tiers unopened
+        unless the grants ask what the event says; one in the older form is opened and sealed."""
+        state = self.mapper.transcoder.decode(notification.state)
+        mapper = cast(SealingMapper, self.mapper)
+        event: Any = LazyEvent(
+            resolve_topic(notification.topic),
+            state,
+            lambda: mapper.domain_event_of(
+                notification.topic, dict(state), notification.originator_id, notification.originator_version
+            ),
+        )
         key_for = None
         if self.granting is not None:
             granting = self.granting
             key_for = lambda aggregate_id, tier: granting.key_for(aggregate_id, tier, event)  # noqa: E731
+        sealing = isinstance(self.mapper, SealingMapper)
+        if sealing and self.keys is not None:
+            found = stored_outgoing(
+                self.registry, self.catalogue, notification, state, self.origin, self.keys, key_for
+            )
+            if found is not None:
+                return found, event
+        event = (
+            mapper.domain_event_of(
+                notification.topic, state, notification.originator_id, notification.originator_version
+            )
+            if sealing
+            else self.mapper.to_domain_event(notification)
+        )
         outgoing = to_outgoing(
             self.registry,
             self.catalogue,

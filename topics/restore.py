@@ -35,6 +35,7 @@ from topics.log import EventLog
 from topics.mapping import CREATION_EVENTS, open_record, to_outgoing
 from topics.reader import CHAIN_OK, CHAIN_REPEAT, ChainHead, LogReader, chain_step, decode_batch
 from topics.run_signatures import Checked, Verify
+from topics.wire_tiers import as_stored
 
 __all__ = [
     "AGGREGATES",
@@ -70,6 +71,9 @@ class RecoveredEvent:
     key_ids: dict[str, str]
     closed: tuple[str, ...]
     link: tuple[str, int, bytes]
+    # Each sealed tier's ciphertext when the message is what this release seals for the event
+    # (compared): stored as it is, not sealed again (ledger/tier_codec.py).
+    sealed: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -235,22 +239,21 @@ def _recovered(
     opened = open_record(registry, keys, decoding)
     event = _rebuilt(opened.plain, opened.closed)
     key_ids = _key_ids(decoding.record)
+    compared = False
     if not opened.closed and (ENVELOPE not in key_ids or keys.get(key_ids[ENVELOPE]) is not None):
-        _same_bytes(registry, catalogue, origin, event, notification_id, keys, key_ids, decoding, record)
+        compared = _same_bytes(
+            registry, catalogue, origin, event, notification_id, keys, key_ids, decoding, record
+        )
+    sealed = {str(s["tier"]): bytes(s["ciphertext"]) for s in decoding.record.get("sealed", ())}
     return RecoveredEvent(
-        notification_id, event[0], event[1], key_ids, tuple(opened.closed), (aggregate_id, version, digest)
+        notification_id,
+        event[0],
+        event[1],
+        key_ids,
+        tuple(opened.closed),
+        (aggregate_id, version, digest),
+        sealed if compared else {},
     )
-
-
-def _as_stored(value: Any) -> Any:
-    """Values as the domain records them: ids are text (Avro reads uuid-typed strings as UUID)."""
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _as_stored(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_stored(v) for v in value]
-    return value
 
 
 def _rebuilt(plain: Mapping[str, Any], closed: list[str]) -> tuple[str, dict[str, Any]]:
@@ -262,7 +265,7 @@ def _rebuilt(plain: Mapping[str, Any], closed: list[str]) -> tuple[str, dict[str
         raise RestoreRefused(
             f"{meta['aggregate_type']}.{meta['event_type']}: not an event this release records"
         )
-    state = {k: _as_stored(v) for k, v in plain.items() if k != "meta"}
+    state = {k: as_stored(v) for k, v in plain.items() if k != "meta"}
     state.update(
         originator_id=uuid.UUID(str(meta["aggregate_id"])),
         originator_version=int(meta["aggregate_version"]),
@@ -297,14 +300,15 @@ def _same_bytes(
     key_ids: Mapping[str, str],
     decoding: Any,
     record: Any,
-) -> None:
-    """The rebuilt event, sealed again with the same keys, is the message on the topic."""
+) -> bool:
+    """The rebuilt event, sealed again with the same keys, is the message on the topic; False
+    when the two cannot be compared (an older schema, or keys of different generations)."""
     if decoding.writer_version != registry.latest(decoding.name).version:
-        return  # published under an older schema: today's encoding differs by design
+        return False  # published under an older schema: today's encoding differs by design
     tiers = dict(key_ids)
     envelope = tiers.pop(ENVELOPE, None)
     if envelope is not None and tiers.setdefault("common", envelope) != envelope:
-        return  # the envelope and the common tier under different generations: not comparable
+        return False  # the envelope and the common tier under different generations: not comparable
 
     def key_for(aggregate_id: str, tier: str) -> tuple[str, bytes]:
         key_id = tiers[tier]
@@ -323,3 +327,4 @@ def _same_bytes(
             f"{record.topic}[{record.partition}]@{record.offset}: the event rebuilt from it does not "
             "give back the same message; nothing was restored"
         )
+    return True

@@ -18,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
 from ledger.case import MissingPersonCase
+from ledger.events import DIGEST_LENGTH
 from ledger.tier_split import tiers_of
 from services.bootstrap import Node, build_node
 from services.import_files import import_file
@@ -140,8 +141,45 @@ class TestWorkersGiveThePlainPathsResults:
         assert len(plain_events) == 35 and fast_events == plain_events  # command ids (digests) included
         assert all("#" in attributes["command_id"] for _, _, attributes in plain_events)
 
+    def test_new_keys_go_in_with_their_events(
+        self, node: Node, mapping: ImportMapping, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The keys sealed ahead are copied in the events' transaction, not inserted apart."""
+        apart = _counting_add_first_keys(node, monkeypatch)
+        path = write_csv(tmp_path / "casos.csv", [row(f"N-{n}", f"Nombre{n}") for n in range(12)])
+        summary, rows = self.run(node, path, mapping, workers=WORKERS)
+        assert summary.counts == {"recorded": 12}
+        assert apart == []
+        tiers = sorted(tiers_of("CaseReported"))
+        for result in rows:
+            case_id = result.record_id
+            assert case_id is not None
+            assert all(node.ledger.keys.current(case_id, tier)[0].endswith("/1") for tier in tiers)
+            case = node.ledger.get_case(uuid.UUID(case_id))
+            assert case.person["given_names"] == f"Nombre{result.external_ref[2:]}"  # it opens
+
+    @pytest.mark.parametrize("workers", [0, WORKERS])
+    def test_a_command_id_another_request_holds_refuses_its_row(
+        self, node: Node, mapping: ImportMapping, tmp_path: Path, workers: int
+    ) -> None:
+        """The claims read in the round trip that finds existing records still refuse a row."""
+        from ledger.imports import import_command_id
+
+        path = write_csv(tmp_path / "casos.csv", [row(f"H-{n}", f"Nombre{n}") for n in range(6)])
+        held = import_command_id("reports", mapping.source, "H-2")
+        claims = node.ledger.claims
+        with claims.datastore.transaction(commit=True) as cursor:
+            statement = f"INSERT INTO {claims.table} (command_id, digest) VALUES (%s, %s)"
+            cursor.execute(statement, (held, "0" * DIGEST_LENGTH))
+        summary, rows = self.run(node, path, mapping, workers=workers)
+        assert summary.counts == {"recorded": 5, "refused": 1}
+        [refused] = [r for r in rows if r.outcome == "refused"]
+        assert refused.external_ref == "H-2" and held in str(refused.problem)
+        recorded = {r.external_ref for r in rows if r.outcome == "recorded"}
+        assert recorded == {f"H-{n}" for n in range(6)} - {"H-2"}
+
     def test_first_keys_left_by_a_killed_run_are_used(
-        self, node: Node, mapping: ImportMapping, tmp_path: Path
+        self, node: Node, mapping: ImportMapping, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         path = write_csv(tmp_path / "casos.csv", [row(f"K-{n}", f"Nombre{n}") for n in range(12)])
         # A run killed after its keys went in and before its events did: the keys of rows K-0..K-4.
@@ -150,8 +188,10 @@ class TestWorkersGiveThePlainPathsResults:
         node.ledger.keys.make_first_keys({str(i): tiers for i in ids})
         left = {str(i): node.ledger.keys.current(str(i), tiers[0])[0] for i in ids}
         node.ledger.keys.forget_cached({str(i): tiers for i in ids})
+        apart = _counting_add_first_keys(node, monkeypatch)
         summary, rows = self.run(node, path, mapping, workers=WORKERS)
         assert summary.counts == {"recorded": 12}
+        assert len(apart) == 1  # the chunk's copy met a key there already: the keys went in apart
         for result in rows:
             case = node.ledger.get_case(uuid.UUID(result.record_id))
             assert case.person["given_names"] == f"Nombre{result.external_ref[2:]}"  # it opens
@@ -163,6 +203,21 @@ class TestWorkersGiveThePlainPathsResults:
                 if isinstance(e, MissingPersonCase.CaseReported)
             ]
             assert reported.person["given_names"] is not None
+
+
+def _counting_add_first_keys(node: Node, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many keys each call of the key store's add_first_keys (keys inserted apart from
+    their events) was given, as the import runs."""
+    calls: list[int] = []
+    keys: Any = node.ledger.keys
+    original = keys.add_first_keys
+
+    def counted(rows: list[Any]) -> set[str]:
+        calls.append(len(rows))
+        return set(original(rows))
+
+    monkeypatch.setattr(keys, "add_first_keys", counted)
+    return calls
 
 
 def _case_ids(node: Node, mapping: ImportMapping, refs: list[str]) -> list[uuid.UUID]:

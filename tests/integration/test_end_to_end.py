@@ -114,8 +114,9 @@ def test_case_reported_is_on_the_topic_as_avro_and_in_the_view(
             (f"{topic}:{message.partition}",),
         ).fetchone()  # type: ignore[attr-defined]
     assert stored == (1,)
-    # The event store holds ciphertext for the tiers above public; the key store, wrapped keys.
-    assert "Óscar".encode() not in bytes(state) and b"__sealed__" in bytes(state)
+    # The event store holds ciphertext for the tiers above public (in wire form, ledger/tier_codec.py);
+    # the key store, wrapped keys.
+    assert "Óscar".encode() not in bytes(state) and b"__wire__" in bytes(state)
     assert common_key not in bytes(wrapped)
     # The views hold the name sealed under MX's views key, and open it when read.
     assert view == (None, None, ["SV"], "missing", True)
