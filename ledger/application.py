@@ -57,23 +57,25 @@ class CaseLedger(CourseLedger, ForensicLedger, LinkageLedger):
 
     def report_missing_person(self, command: ReportMissingPerson) -> UUID:
         """Record CaseReported; a retried command_id returns the case it made the first time."""
-        envelope, data = self._checked(command)
-        if self.origin in data["withheld_from_countries"]:
-            raise InvalidField(
-                "withheld_from_countries",
-                f"the case is recorded in {self.origin}; it cannot be withheld from it",
-            )
-        case = MissingPersonCase.report(self.origin, envelope, data)
-        if data["withheld_from_countries"]:
-            # Said again as a withholding, an event type every node sees: the country withheld,
-            # which cannot open the report, learns from it to keep nothing (projections/withheld.py).
-            case.trigger_event(
-                case.SharingWithheld,
-                **{**envelope, "command_id": f"{envelope['command_id']}:withheld"},
-                countries=list(data["withheld_from_countries"]),
-                reason="withheld when reported",
-            )
-        return self._create(case, envelope["command_id"])
+        envelope, data = self._checked(command, claim_later=True)
+        with self.claims_first(envelope["command_id"]):
+            if self.origin in data["withheld_from_countries"]:
+                raise InvalidField(
+                    "withheld_from_countries",
+                    f"the case is recorded in {self.origin}; it cannot be withheld from it",
+                )
+            case = MissingPersonCase.report(self.origin, envelope, data)
+            if data["withheld_from_countries"]:
+                # Said again as a withholding, an event type every node sees: the country
+                # withheld, which cannot open the report, learns from it to keep nothing
+                # (projections/withheld.py).
+                case.trigger_event(
+                    case.SharingWithheld,
+                    **{**envelope, "command_id": f"{envelope['command_id']}:withheld"},
+                    countries=list(data["withheld_from_countries"]),
+                    reason="withheld when reported",
+                )
+            return self._create(case, envelope["command_id"])
 
     def add_comprehensive_data(self, command: AddComprehensiveData) -> int:
         return self._case_act(command, lambda c, e, d: c.add_comprehensive_data(e, **d))

@@ -8,7 +8,7 @@ import dataclasses
 import hmac
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -198,14 +198,28 @@ class LedgerApplication(Application[UUID]):
 
     # -------------------------------------------------------------- plumbing
 
-    def _checked(self, command: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _checked(self, command: Any, claim_later: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
         """The envelope and the event's attributes; the envelope's command id carries the
-        digest of the request (ledger/events.py), so a reused id is told from a retry."""
+        digest of the request (ledger/events.py), so a reused id is told from a retry.
+        claim_later: the caller decides within claims_first and saves with the claim, which
+        refuses a reused id in the save's own transaction: no read of the claims before."""
         envelope, data = self._prechecked(command)
-        self.claims.check(envelope["command_id"])
+        if not claim_later:
+            self.claims.check(envelope["command_id"])
         if self.acting is not None and not isinstance(command, RecordRead):  # a read is logged, even refused
-            self.acting.check_command(command)
+            with self.claims_first(envelope["command_id"]) if claim_later else contextlib.nullcontext():
+                self.acting.check_command(command)
         return envelope, data
+
+    @contextlib.contextmanager
+    def claims_first(self, stored_command_id: str) -> Iterator[None]:
+        """A command whose claim is taken with its save: a refusal met before the save names a
+        reused command id first, as a check of the claims before anything was decided would."""
+        try:
+            yield
+        except Exception:
+            self.claims.check(stored_command_id)
+            raise
 
     def _prechecked(self, command: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """What _checked finds without the database: the command's own checks and the keyed
@@ -275,16 +289,17 @@ class LedgerApplication(Application[UUID]):
         decide: Callable[[A, dict[str, Any], dict[str, Any]], list[LedgerAggregate] | None],
     ) -> int:
         """The shared shape of every non-creating command; returns the aggregate's new version."""
-        envelope, data = self._checked(command)
-        aggregate = self._load(cls, kind, aggregate_id)
-        if aggregate.already_applied(envelope["command_id"]):
-            return int(aggregate.version)  # a retry: it was recorded the first time
-        if command.expected_version is not None and command.expected_version != aggregate.version:
-            raise VersionConflict(str(aggregate_id), command.expected_version, aggregate.version)
-        loaded_version = int(aggregate.version)
-        others = decide(aggregate, envelope, data) or []
-        self._save(loaded_version, aggregate, *others, claim=envelope["command_id"])
-        return int(aggregate.version)
+        envelope, data = self._checked(command, claim_later=True)
+        with self.claims_first(envelope["command_id"]):
+            aggregate = self._load(cls, kind, aggregate_id)
+            if aggregate.already_applied(envelope["command_id"]):
+                return int(aggregate.version)  # a retry: it was recorded the first time
+            if command.expected_version is not None and command.expected_version != aggregate.version:
+                raise VersionConflict(str(aggregate_id), command.expected_version, aggregate.version)
+            loaded_version = int(aggregate.version)
+            others = decide(aggregate, envelope, data) or []
+            self._save(loaded_version, aggregate, *others, claim=envelope["command_id"])
+            return int(aggregate.version)
 
     def _case_act(
         self, command: CaseCommand, decide: Callable[[MissingPersonCase, dict[str, Any], dict[str, Any]], Any]

@@ -84,8 +84,10 @@ class CommandClaims:
             self._batch.held = None
 
     def check(self, stored_command_id: str) -> None:
-        """CommandIdReused if another request holds this command id (before anything is decided,
-        so that a reused id is refused whatever the request would have met)."""
+        """CommandIdReused if another request holds this command id, so that a reused id is
+        refused whatever the request would have met: read before anything is decided, or, for
+        the commands that claim in their save's transaction (reports, case commands), once
+        something else refused them (LedgerApplication.claims_first)."""
         key, digest = command_key(stored_command_id), _digest(stored_command_id)
         prefetched = getattr(self._batch, "held", None)
         if prefetched and key in prefetched[0]:

@@ -30,6 +30,7 @@ __all__ = [
     "RecipientKey",
     "Refused",
     "data_key_id",
+    "forget_ciphers",
     "new_data_key",
     "open_fixed",
     "open_sealed",
@@ -58,17 +59,32 @@ def new_data_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 
 
+# A cipher object costs as much to make as one message costs to seal or open with it, and a
+# key is used many times running (a batch's master key, an aggregate's envelope and common
+# tier, a row's views key): the last few hundred keys' ciphers are kept. They live in this
+# process's memory only, as the key stores' caches of the same keys do.
+_gcm = functools.lru_cache(maxsize=256)(AESGCM)
+_gcm_siv = functools.lru_cache(maxsize=256)(AESGCMSIV)
+
+
+def forget_ciphers() -> None:
+    """Drop every kept cipher object (and the key it holds): a key store calls it when it
+    destroys keys, so that an erased key stays in no cache of this process."""
+    _gcm.cache_clear()
+    _gcm_siv.cache_clear()
+
+
 def seal(key: bytes, plaintext: bytes, context: bytes) -> bytes:
     """nonce || AES-GCM(plaintext), bound to context (e.g. aggregate, version, tier)."""
     nonce = os.urandom(NONCE)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, context)
+    return nonce + _gcm(key).encrypt(nonce, plaintext, context)
 
 
 def open_sealed(key: bytes, sealed: bytes, context: bytes) -> bytes:
     if len(sealed) < NONCE + 16:
         raise Refused("ciphertext is too short to be sealed data")
     try:
-        return AESGCM(key).decrypt(sealed[:NONCE], sealed[NONCE:], context)
+        return _gcm(key).decrypt(sealed[:NONCE], sealed[NONCE:], context)
     except InvalidTag:
         raise Refused("ciphertext does not open with this key and context (tampered or misplaced)") from None
 
@@ -79,14 +95,14 @@ def seal_fixed(key: bytes, plaintext: bytes, context: bytes) -> bytes:
     hash chain. GCM-SIV is built for a repeated nonce: it then reveals only that two
     plaintexts under one context are equal, and each context names one event and tier."""
     nonce = hashlib.sha256(b"caseledger nonce\x00" + context).digest()[:NONCE]
-    return nonce + AESGCMSIV(key).encrypt(nonce, plaintext, context)
+    return nonce + _gcm_siv(key).encrypt(nonce, plaintext, context)
 
 
 def open_fixed(key: bytes, sealed: bytes, context: bytes) -> bytes:
     if len(sealed) < NONCE + 16:
         raise Refused("ciphertext is too short to be sealed data")
     try:
-        return AESGCMSIV(key).decrypt(sealed[:NONCE], sealed[NONCE:], context)
+        return _gcm_siv(key).decrypt(sealed[:NONCE], sealed[NONCE:], context)
     except InvalidTag:
         raise Refused("ciphertext does not open with this key and context (tampered or misplaced)") from None
 

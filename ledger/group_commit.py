@@ -43,6 +43,13 @@ from eventsourcing.utils import retry
 from ledger.command_claims import _digest
 from ledger.errors import CommandIdReused
 from ledger.events import command_key
+from ledger.group_statements import (
+    claim_statements,
+    ensure_refuse_function,
+    keys_statement,
+    refusal_in,
+    rolled_back,
+)
 from ledger.tier_split import tiers_of
 
 __all__ = ["MAX_GROUP_EVENTS", "Figures", "GroupCommit", "KeyConflict"]
@@ -99,6 +106,7 @@ class GroupCommit:
         self._turn = threading.Condition()
         self._queue: list[_Save] = []
         self._leading = False
+        ensure_refuse_function(self.datastore)
 
     @staticmethod
     def usable(app: Any) -> bool:
@@ -248,20 +256,20 @@ class GroupCommit:
         for save in saves:
             save.error = None
         failed: Exception | None = None
-        # Pipelined, as the library's own insert: two round trips whatever the group's size
-        # (every statement, then the commit).
-        # A refusal of our own (_Refused, KeyConflict) comes after the statements ran: it must
-        # leave the transaction's block as an exception, so that the block rolls back rather
-        # than commits; it is raised again once the pipeline is left, as the library does.
+        # One round trip whatever the group's size: BEGIN, every statement and COMMIT sent
+        # together (ledger/group_statements.py); a refusal rolls the transaction back.
+        # The server answers an error as soon as it meets it, so a refusal may surface from
+        # any statement's send, and the pipeline's exit then raises PipelineAborted for the
+        # statements it skipped: the refusal is caught around the pipeline, not inside it.
         with self.datastore.get_connection() as connection:
-            with connection.pipeline():
-                try:
-                    with connection.transaction():
-                        ids = self._statements(connection, saves)
-                except Exception as error:
-                    failed = error
+            try:
+                with connection.pipeline() as pipeline:
+                    ids = self._statements(connection, pipeline, saves)
+            except Exception as error:
+                failed = error
             if failed is not None:
-                raise failed
+                rolled_back(connection)
+                raise self._refused(failed, saves)
         for save in saves:
             if save.keys:
                 self.app.keys.adopt_first_keys(save.keys)
@@ -295,18 +303,23 @@ class GroupCommit:
             rest = [s for s in saves if s not in refusal.refused]
             return self._commit_refusing(rest) if rest else 0
 
-    def _statements(self, connection: Any, saves: list[_Save]) -> list[int]:
-        """The transaction's statements, sent together; the events' notification ids."""
+    def _statements(self, connection: Any, pipeline: Any, saves: list[_Save]) -> list[int]:
+        """The transaction's statements, sent together with its BEGIN and COMMIT; the events'
+        notification ids."""
         stored = [event for s in saves for event in s.stored]
         staged = {row.key_id: row for save in saves for row, _ in save.keys}
-        claiming = [(s, command_key(s.claim), _digest(s.claim)) for s in saves if s.claim]
-        with connection.cursor() as claims, connection.cursor() as keys, connection.cursor() as events:
-            self.recorder._lock_table(claims)  # notification ids in commit order, as the library's
+        claiming = [(command_key(s.claim), _digest(s.claim)) for s in saves if s.claim]
+        with connection.cursor() as cursor, connection.cursor() as events:
+            cursor.execute("BEGIN")
+            self.recorder._lock_table(cursor)  # notification ids in commit order, as the library's
             if claiming:
-                self._claim(claims, [k for _, k, _ in claiming], [d for _, _, d in claiming])
+                keys, digests = [k for k, _ in claiming], [d for _, d in claiming]
+                for statement in claim_statements(self.datastore, self.claims_table, keys, digests):
+                    cursor.execute(*statement)
             if staged:
-                keys.execute(*self.app.keys.insert_staged(list(staged.values())))
-            self.recorder._notify_channel(events)
+                insert = self.app.keys.insert_staged(list(staged.values()))
+                cursor.execute(*keys_statement(self.datastore, connection, insert, len(staged)))
+            self.recorder._notify_channel(cursor)
             rows = [
                 self.recorder.construct_pg_stored_event(
                     e.originator_id, e.originator_version, e.topic, e.state
@@ -314,29 +327,21 @@ class GroupCommit:
                 for e in stored
             ]
             events.execute(self.recorder.insert_events_statement, (rows,))
-            if claiming:
-                held = {row["command_id"]: row["digest"] for row in claims.fetchall()}
-                refused = {
-                    save: CommandIdReused(key)
-                    for save, key, digest in claiming
-                    # a key twice in the group: the first request holds it
-                    if (holder := held.get(key, digest)) and digest and holder != digest
-                }
-                if refused:
-                    raise _Refused(refused)
-            if staged and {r["key_id"] for r in keys.fetchall()} != set(staged):
-                raise KeyConflict("a first data key of a new aggregate exists already")
+            cursor.execute("COMMIT")
+            pipeline.sync()
             return [row["notification_id"] for row in events.fetchall()]
 
-    def _claim(self, cursor: Any, keys: list[str], digests: list[str]) -> None:
-        """Insert the command claims; then select who holds each (this request or another)."""
-        cursor.execute(
-            f"INSERT INTO {self.claims_table} (command_id, digest) "
-            "SELECT * FROM unnest(%s::text[], %s::text[]) ON CONFLICT (command_id) DO NOTHING",
-            (keys, digests),
-        )
-        cursor.execute(
-            f"SELECT command_id, digest FROM {self.claims_table} WHERE command_id = ANY(%s)", (keys,)
+    def _refused(self, error: Exception, saves: list[_Save]) -> Exception:
+        """The error a failed transaction raises: _Refused naming the saves whose claims
+        another request holds, KeyConflict, or the error itself."""
+        found = refusal_in(error)
+        if found is None:
+            return error
+        if found.what == "keys":
+            return KeyConflict("a first data key of a new aggregate exists already")
+        claiming = [s for s in saves if s.claim]
+        return _Refused(
+            {claiming[p]: CommandIdReused(command_key(claiming[p].claim or "")) for p in found.positions}
         )
 
 

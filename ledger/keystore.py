@@ -13,7 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from ledger.crypto import MasterKey, new_data_key
+from ledger.crypto import MasterKey, forget_ciphers, new_data_key
+from ledger.key_priming import Priming
 
 __all__ = ["KeyRow", "KeyStore", "key_id_for", "parse_key_id"]
 
@@ -38,7 +39,7 @@ def parse_key_id(key_id: str) -> tuple[str, str, int]:
     return aggregate_id, tier, int(generation)
 
 
-class KeyStore(ABC):
+class KeyStore(Priming, ABC):
     """Data keys at rest, wrapped by the master key; plaintext keys are cached in memory."""
 
     def __init__(self, master: MasterKey) -> None:
@@ -86,7 +87,7 @@ class KeyStore(ABC):
     def _all_rows(self) -> list[KeyRow]:
         """Every key row, destroyed ones included (a backup reads them all)."""
 
-    def close(self) -> None:  # noqa: B027 - optional for backends
+    def close(self) -> None:
         """Release the connection."""
 
     # ------------------------------------------------------------ backup and restore
@@ -365,6 +366,7 @@ class KeyStore(ABC):
             for key_id in ids:
                 self._open.pop(key_id, None)
             self._current = {k: v for k, v in self._current.items() if v not in ids}
+        forget_ciphers()
         return ids
 
     def destroy_aggregate(self, aggregate_id: str) -> list[str]:

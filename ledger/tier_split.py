@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from ledger.tiers import BY_FIELD, FIELD_TIERS, TIERS, tier_of
 
@@ -104,35 +104,62 @@ def split(event_type: str, attributes: Mapping[str, Any]) -> tuple[dict[str, Any
     return public, groups
 
 
+@functools.cache
+def _merge_plan(event_type: str) -> tuple[frozenset[str], tuple[tuple[str, str, tuple[str, ...]], ...]]:
+    """The event type's amendment lists, and every tagged path grouped by head as _split_plan
+    does, public ones too: (head, tier, ()) for a whole field or an amendment list, (head, "",
+    leaves) for fields of a section. Worked out once per type, as a node opens every event."""
+    tags = FIELD_TIERS.get(event_type, {})
+    plan: list[tuple[str, str, tuple[str, ...]]] = []
+    for path, tier in tags.items():
+        head, leaf = _head_leaf(path)
+        if tier == BY_FIELD or not leaf:
+            plan.append((head, tier, ()))
+        elif plan and plan[-1][0] == head and not plan[-1][1]:
+            plan[-1] = (head, "", (*plan[-1][2], leaf))
+        else:
+            plan.append((head, "", (leaf,)))
+    by_field = frozenset(_head_leaf(path)[0] for path, tier in tags.items() if tier == BY_FIELD)
+    return by_field, tuple(plan)
+
+
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    return type(value) is dict or (type(value) not in _PLAIN and isinstance(value, Mapping))
+
+
+_PLAIN = frozenset({str, int, float, bool, bytes, list, type(None)})  # never a Mapping
+
+
 def merge(
     event_type: str, public: Mapping[str, Any], opened: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
     """The event's fields from its public part and the tiers that could be opened; every
     field of a tier that could not be opened is None (an amendment list only loses the
     changes it cannot open)."""
-    tags = FIELD_TIERS.get(event_type, {})
+    by_field, plan = _merge_plan(event_type)
     merged: dict[str, Any] = {
-        key: (dict(value) if isinstance(value, Mapping) else value) for key, value in public.items()
+        key: (dict(value) if _is_mapping(value) else value) for key, value in public.items()
     }
     for group in opened.values():
         for key, value in group.items():
-            if tags.get(key) == BY_FIELD:
+            if key in by_field:
                 merged[key] = [*(merged.get(key) or []), *value]
-            elif isinstance(value, Mapping):
+            elif _is_mapping(value):
                 section = merged.get(key)
-                merged[key] = {**(section if isinstance(section, Mapping) else {}), **value}
+                merged[key] = {**(section if _is_mapping(section) else {}), **value}
             else:
                 merged[key] = value
-    for path, tier in tags.items():
-        head, _, leaf = path.partition(".")
+    for head, tier, leaves in plan:
         if tier == BY_FIELD:
             merged.setdefault(head, [])
-        elif not leaf:
+        elif not leaves:
             merged.setdefault(head, None)
         elif head not in merged:
-            merged[head] = {leaf: None}
+            merged[head] = dict.fromkeys(leaves)
         elif isinstance(merged[head], dict):
-            merged[head].setdefault(leaf, None)
+            section = merged[head]
+            for leaf in leaves:
+                section.setdefault(leaf, None)
     return merged
 
 

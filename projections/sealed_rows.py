@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 from projections.view_ddl import Dialect
@@ -37,6 +38,9 @@ SEALED_CASE_FIELDS = PURGED_COLUMNS
 # The cases table's columns: CaseRow's, then the sealed fields and the search tokens.
 STORED_CASE_COLUMNS = (*CASE_COLUMNS, "sealed", "name_tokens")
 _EMPTY: dict[str, Any] = dict.fromkeys(SEALED_CASE_FIELDS)
+_COLUMNS = attrgetter(*CASE_COLUMNS)
+_SEALED = attrgetter(*SEALED_CASE_FIELDS)
+_KEPT = tuple(c not in SEALED_CASE_FIELDS for c in CASE_COLUMNS)  # stored as they are
 
 
 class RowSealer:
@@ -63,17 +67,29 @@ class RowSealer:
 
     def cases(self, rows: Sequence[CaseRow]) -> list[tuple[CaseRow, bytes | None, bytes | None]]:
         """Each row with its sealed fields emptied, the sealed value and the name tokens."""
+        return [(replace(row, **_EMPTY), sealed, tokens) for row, sealed, tokens in self._sealed(rows)]
+
+    def case_values(self, rows: Sequence[CaseRow]) -> list[tuple[Any, ...]]:
+        """The cases table's values (STORED_CASE_COLUMNS), in CaseRow's types: the sealed
+        fields None, as in the rows cases() gives (built without a copy of each row)."""
+        return [
+            (*(v if keep else None for v, keep in zip(_COLUMNS(row), _KEPT, strict=True)), sealed, tokens)
+            for row, sealed, tokens in self._sealed(rows)
+        ]
+
+    def _sealed(self, rows: Sequence[CaseRow]) -> list[tuple[CaseRow, bytes | None, bytes | None]]:
+        """Each row with its sealed value and its name tokens."""
         self.keys.prepare(r.case_id for r in rows)
         stored = []
         for row in rows:
-            fields: dict[str, Any] = {f: getattr(row, f) for f in SEALED_CASE_FIELDS}
+            fields: dict[str, Any] = dict(zip(SEALED_CASE_FIELDS, _SEALED(row), strict=True))
             if not row.minor:
                 fields["minor"] = False
             if row.disclosed:
                 fields["disclosed"] = True
             stored.append(
                 (
-                    replace(row, **_EMPTY),
+                    row,
                     self.keys.seal_fields(row.case_id, fields),
                     self.keys.name_tokens(
                         row.case_id, (row.given_names, row.first_surname, row.second_surname)
@@ -81,13 +97,6 @@ class RowSealer:
                 )
             )
         return stored
-
-    def case_values(self, rows: Sequence[CaseRow]) -> list[tuple[Any, ...]]:
-        """The cases table's values (STORED_CASE_COLUMNS), in CaseRow's types."""
-        return [
-            (*(getattr(row, c) for c in CASE_COLUMNS), sealed, tokens)
-            for row, sealed, tokens in self.cases(rows)
-        ]
 
     def open_cases(self, found: Sequence[tuple[CaseRow, bytes | None]]) -> list[CaseRow]:
         """Rows read with their sealed value, opened (left empty where the key is gone)."""

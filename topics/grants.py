@@ -150,7 +150,7 @@ class Granting:
         return self._asked(event, ("withheld", aggregate_id), lambda: self.withheld(aggregate_id, event))
 
     def _readers_without_disclosure(self, aggregate_id: str, tier: str, event: Any) -> frozenset[str]:
-        nationalities, minor = self.context_for(aggregate_id, event)
+        nationalities, minor = self._context_asked(aggregate_id, event)
         if event is None:
             return self._entitled(tier, nationalities, minor) - self._withheld(aggregate_id, None)
         if event is not self._readers_of:
@@ -174,6 +174,14 @@ class Granting:
                 ", ".join(sorted(unwarned)),
             )
         return frozenset(entitled & set(self.recipients))
+
+    def _context_asked(self, aggregate_id: str, event: Any) -> tuple[Sequence[str], bool]:
+        """The case's context when the readers depend on it. Without access rules they do not
+        (own_cases_only): the report's tiers were opened, and any other event's case loaded
+        from the event store, only to learn what no answer reads (most of the relay's time)."""
+        if self.readers is own_cases_only:
+            return (), False
+        return self.context_for(aggregate_id, event)
 
     def key_for(self, aggregate_id: str, tier: str, event: Any = None) -> tuple[str, bytes]:
         """The key to seal a new message with. When a reader the current key was granted to is

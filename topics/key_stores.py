@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 from psycopg.sql import SQL, Identifier
+from psycopg.types.json import Jsonb
 
 from ledger.crypto import MasterKey
 from ledger.keystore import KeyRow, KeyStore
@@ -54,20 +55,22 @@ class PostgresKeyStore(KeyStore):
     def _query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return self._connection.execute(SQL(sql).format(self._table), args).fetchall()
 
+    def _key_rows(self, sql: str, *args: Any) -> list[KeyRow]:
+        """The key rows a SELECT of _COLUMNS finds."""
+        return [
+            KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4]))
+            for r in self._query(sql, *args)
+        ]
+
     def _rows(self, aggregate_id: str) -> list[KeyRow]:
-        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE aggregate_id = %s", aggregate_id)
-        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+        return self._key_rows(f"SELECT {_COLUMNS} FROM {{}} WHERE aggregate_id = %s", aggregate_id)
 
     def _all_rows(self) -> list[KeyRow]:
-        rows = self._query(f"SELECT {_COLUMNS} FROM {{}}")
-        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+        return self._key_rows(f"SELECT {_COLUMNS} FROM {{}}")
 
     def _row(self, key_id: str) -> KeyRow | None:
-        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = %s", key_id)
-        if not rows:
-            return None
-        r = rows[0]
-        return KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4]))
+        rows = self._key_rows(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = %s", key_id)
+        return rows[0] if rows else None
 
     def _insert(self, row: KeyRow) -> bool:
         cursor = self._connection.execute(
@@ -79,8 +82,10 @@ class PostgresKeyStore(KeyStore):
         return cursor.rowcount == 1
 
     def _rows_by_ids(self, key_ids: list[str]) -> list[KeyRow]:
-        rows = self._query(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = ANY(%s)", key_ids)
-        return [KeyRow(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+        return self._key_rows(f"SELECT {_COLUMNS} FROM {{}} WHERE key_id = ANY(%s)", key_ids)
+
+    def _rows_of(self, aggregate_ids: list[str]) -> list[KeyRow]:
+        return self._key_rows(f"SELECT {_COLUMNS} FROM {{}} WHERE aggregate_id = ANY(%s)", aggregate_ids)
 
     def _insert_many(self, rows: list[KeyRow]) -> set[str]:
         if not rows:
@@ -155,14 +160,14 @@ class PostgresKeyStore(KeyStore):
         return {r[0]: frozenset(r[1]) for r in rows}
 
     def _set_grants(self, grants: dict[str, frozenset[str]]) -> None:
-        with self._connection.cursor() as cursor:
-            cursor.executemany(
-                SQL(
-                    "INSERT INTO {} VALUES (%s, %s) "
-                    "ON CONFLICT (key_id) DO UPDATE SET readers = excluded.readers"
-                ).format(self._grants_table),
-                [(k, sorted(v)) for k, v in grants.items()],
-            )
+        # One statement for a pass's grants (a thousand rows took 0.2-0.3 s as executemany).
+        self._connection.execute(
+            SQL(
+                "INSERT INTO {} SELECT key, ARRAY(SELECT jsonb_array_elements_text(value)) "
+                "FROM jsonb_each(%s) ON CONFLICT (key_id) DO UPDATE SET readers = excluded.readers"
+            ).format(self._grants_table),
+            (Jsonb({k: sorted(v) for k, v in grants.items()}),),
+        )
 
     def close(self) -> None:
         self._pg.close()

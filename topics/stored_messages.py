@@ -21,23 +21,22 @@ from eventsourcing.utils import resolve_topic
 from ledger.crypto import open_fixed, seal_fixed
 from ledger.keystore import KeyStore
 from ledger.sealed_store import SEALED
-from ledger.tier_codec import WIRE, WireEntry, wire_entries
-from ledger.tier_split import PUBLIC, split
-from ledger.tiers import FIELD_TIERS
+from ledger.tier_codec import ENVELOPE, WIRE, WireEntry, wire_entries
+from ledger.tier_split import split
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
 from topics.mapping import (
-    ENVELOPE_ATTRIBUTES,
+    ENVELOPE_TIER,
     KeyFor,
     Outgoing,
     envelope_of,
     framed,
     message_context,
     seal_envelope,
-    seals_envelope,
 )
+from topics.message_plans import MessagePlan, plan_for, tiered_attributes
 
-__all__ = ["LazyEvent", "stored_outgoing"]
+__all__ = ["LazyEvent", "key_pairs", "stored_outgoing"]
 
 _STORE_ONLY = frozenset({WIRE, SEALED, "class_version"})  # in the stored state, not on the event
 
@@ -49,7 +48,7 @@ class LazyEvent:
 
     def __init__(self, cls: type, state: Mapping[str, Any], load: Callable[[], Any]) -> None:
         self._cls, self._state, self._load = cls, state, load
-        self._tiered = {path.partition(".")[0] for path in FIELD_TIERS.get(cls.__name__, {})}
+        self._tiered = tiered_attributes(cls.__name__)
         self._event: Any = None
 
     def __getattr__(self, name: str) -> Any:
@@ -67,6 +66,16 @@ class LazyEvent:
                     raise AttributeError(name)
             self._event = self._load()
         return getattr(self._event, name)
+
+
+def key_pairs(aggregate_id: str, state: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (aggregate, tier) pairs whose keys publishing a stored event asks for: each stored
+    tier's, and the common tier's for a sealed envelope (KeyStore.prime brings a batch's in)."""
+    wire = state.get(WIRE)
+    if wire is None:
+        return []
+    pairs = [(aggregate_id, tier) for tier in wire["tiers"]]
+    return [*pairs, (aggregate_id, ENVELOPE_TIER)] if wire.get(ENVELOPE) else pairs
 
 
 def _meta(event_topic: str, state: Mapping[str, Any], origin: str) -> tuple[str, dict[str, Any]]:
@@ -109,12 +118,9 @@ def _sealed(
     return sealed
 
 
-def _current(registry: SchemaRegistry, event_type: str, tiers: Mapping[str, WireEntry]) -> bool:
+def _current(registry: SchemaRegistry, plan: MessagePlan, tiers: Mapping[str, WireEntry]) -> bool:
     """Whether every stored tier was written with the schema messages are written with today."""
-    return all(
-        entry.schema_version == registry.latest(f"{event_type}_{tier}").version
-        for tier, entry in tiers.items()
-    )
+    return all(entry.schema_version == plan.tier_version(registry, tier) for tier, entry in tiers.items())
 
 
 def stored_outgoing(
@@ -140,37 +146,33 @@ def stored_outgoing(
         "originator_version": notification.originator_version,
     }
     event_type, meta = _meta(notification.topic, {**state, **identity}, origin)
-    latest = registry.latest(event_type)
+    plan = plan_for(registry, event_type)
     tiers, envelope = wire_entries(wire)
-    if not latest.sealed and tiers:
+    if not plan.sealed and tiers:
         return None  # a plain message carries its tiers in the clear: made from the domain event
-    public = _public(registry, event_type, state, strict=not latest.sealed)
-    if public is None or not _current(registry, event_type, tiers):
+    public = _public(plan, event_type, state, strict=not plan.sealed)
+    if public is None or not _current(registry, plan, tiers):
         return None
     aggregate_id, version = meta["aggregate_id"], meta["aggregate_version"]
     choose = key_for or keys.current
     record: dict[str, Any] = {"meta": meta, **public}
-    if latest.sealed:
+    if plan.sealed:
         record["sealed"] = _sealed(keys, aggregate_id, version, tiers, choose)
-    if seals_envelope(latest):
+    if plan.seals_envelope:
         record["meta"] = seal_envelope(registry, keys, meta, choose, envelope)
     return framed(registry, catalogue, event_type, record, origin, int(notification.id))
 
 
 def _public(
-    registry: SchemaRegistry, event_type: str, state: Mapping[str, Any], strict: bool
+    plan: MessagePlan, event_type: str, state: Mapping[str, Any], strict: bool
 ) -> dict[str, Any] | None:
     """The message's public fields from the stored state; None when a field the schema names
     is neither there nor one the tiers hold (strict: a plain message's, not there)."""
-    tagged = FIELD_TIERS.get(event_type, {})
     body = {}
-    for field in registry.latest_plain(event_type).schema["fields"]:
-        name = field["name"]
-        if name == "meta" or name in ENVELOPE_ATTRIBUTES:
-            continue
+    for name, public_field in plan.fields:
         if name in state:
             body[name] = state[name]
-        elif strict or tagged.get(name, PUBLIC) == PUBLIC:
+        elif strict or public_field:
             return None
     public, groups = split(event_type, body)
     return None if groups else public

@@ -213,12 +213,29 @@ def test_a_command_in_conflict_fails_alone(database_url: str, ledger: CaseLedger
     assert ledger.report_missing_person(report(command_id="dup", given_names=winner)) == dups[0]
 
 
-def test_a_save_refused_in_its_group_leaves_nothing_recorded(database_url: str, ledger: CaseLedger) -> None:
+def slow_rows(ledger: CaseLedger, monkeypatch: pytest.MonkeyPatch, delay: float) -> None:
+    """Building the events' rows takes `delay`: the server has answered the refusal of an earlier
+    statement of the pipeline before the last ones are sent (a busy machine, the GIL)."""
+    build = ledger.recorder.construct_pg_stored_event
+
+    def slow(*args: Any) -> Any:
+        time.sleep(delay)
+        return build(*args)
+
+    monkeypatch.setattr(ledger.recorder, "construct_pg_stored_event", slow)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05])
+def test_a_save_refused_in_its_group_leaves_nothing_recorded(
+    database_url: str, ledger: CaseLedger, monkeypatch: pytest.MonkeyPatch, delay: float
+) -> None:
     """One idempotency key sent with sightings of two different cases, decided together: one is
     recorded, the other refused, and the refused one's sighting is not in the store (the
-    refusal rolls its transaction back; it is not committed and then reported as refused)."""
+    refusal rolls its transaction back; it is not committed and then reported as refused).
+    With the rows slow to build, the refusal reaches the client before COMMIT is sent."""
     x = ledger.report_missing_person(report(command_id="case-x"))
     y = ledger.report_missing_person(report(command_id="case-y"))
+    slow_rows(ledger, monkeypatch, delay)
     release, wait_queued = held_group(ledger)
     calls: list[Callable[[], Any]] = [
         lambda: ledger.report_missing_person(report(command_id="holder")),  # holds the commit
@@ -240,12 +257,14 @@ def test_a_save_refused_in_its_group_leaves_nothing_recorded(database_url: str, 
     assert len(ledger.recorder.select_notifications(start=1, limit=100)) == 2 + 1 + 1
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.05])
 def test_a_first_key_another_process_stored_is_used_not_replaced(
-    database_url: str, ledger: CaseLedger
+    database_url: str, ledger: CaseLedger, monkeypatch: pytest.MonkeyPatch, delay: float
 ) -> None:
     """A new case whose first keys another process of the node stored meanwhile (a bulk import's
     chunk, say): the group's staged keys conflict, its transaction rolls back, and the case is
-    sealed again under the stored keys; another process with the master key reads it."""
+    sealed again under the stored keys; another process with the master key reads it (also
+    when the conflict reaches the client before the last statements are sent)."""
     from ledger.case import case_id_for
     from ledger.tier_split import tiers_of
 
@@ -259,6 +278,7 @@ def test_a_first_key_another_process_stored_is_used_not_replaced(
         other.make_first_keys({str(case_id): tiers_of("CaseReported")})
     finally:
         other.close()
+    slow_rows(ledger, monkeypatch, delay)
     assert ledger.report_missing_person(report(command_id="pre-keyed")) == case_id
     assert committed(database_url, ledger, case_id) == 1
     again = PostgresKeyStore(

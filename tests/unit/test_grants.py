@@ -4,13 +4,15 @@ opens nothing recorded afterwards."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from ledger.crypto import MasterKey, RecipientKey, Refused, new_data_key, unwrap
 from ledger.memory_key_store import MemoryKeyStore
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
-from topics.grants import Granting, grant_context
+from topics.grants import Granting, Readers, grant_context, own_cases_only
 from topics.signing import NodeKey
 
 CASE = "6f1c2a38-0000-4000-8000-000000000001"
@@ -70,3 +72,38 @@ def test_an_uncommitted_grant_is_made_again(
     assert granting.grants_for([key_id])
     granting.abandoned()  # the transaction did not commit
     assert granting.grants_for([key_id]), "the grant goes out with the next attempt"
+
+
+def test_without_access_rules_no_case_context_is_asked_for() -> None:
+    """own_cases_only reads nothing of the case: the relay opened every report and loaded every
+    other event's case only to learn it. A rules-like readers function is still asked with the
+    case's context (control), and both grant exactly the readers their rules give."""
+    asked: list[str] = []
+
+    def context(aggregate_id: str) -> tuple[tuple[str, ...], bool]:
+        asked.append(aggregate_id)
+        return ("GT",), True
+
+    def by_rules(origin: str, tier: str, nationalities: Sequence[str], minor: bool) -> list[str]:
+        return ["MX", "GT"] if "GT" in nationalities and not minor else ["MX"]
+
+    recipients = {name: RecipientKey.generate() for name in ("MX", "GT")}
+
+    def granting(readers: Readers) -> Granting:
+        return Granting(
+            "MX",
+            MemoryKeyStore(MasterKey(new_data_key())),
+            SchemaRegistry(),
+            Catalogue(),
+            NodeKey.generate(),
+            {name: key.public for name, key in recipients.items()},
+            readers=readers,
+            context=context,
+        )
+
+    own = granting(own_cases_only)
+    assert set(granted_readers(own, own.key_for(CASE, "common")[0])) == {"MX"}
+    assert asked == []
+    ruled = granting(by_rules)
+    assert set(granted_readers(ruled, ruled.key_for(CASE, "common")[0])) == {"MX"}  # a minor
+    assert asked and set(asked) == {CASE}
