@@ -375,7 +375,7 @@ def run() -> None:
         click.echo(f"error: log: unreachable: {error}", err=True)
         sys.exit(UNAVAILABLE)
     except Exception as error:  # last resort: a sentence, not a stack trace
-        logging.getLogger("caseledger").debug("unexpected error", exc_info=True)
+        logging.getLogger("caseledger").info("unexpected error", exc_info=True)  # shown under -v
         click.echo(f"error: unexpected {type(error).__name__}; run with -v for details", err=True)
         sys.exit(1)
 
