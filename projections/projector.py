@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
+
 from ledger.crypto import MasterKey, RecipientKey, new_data_key
 from ledger.keystore import KeyStore
 from ledger.memory_key_store import MemoryKeyStore
@@ -53,6 +55,9 @@ from topics.watch import LogWatch, grants_decided, shared_listing
 __all__ = ["Projector"]
 
 log = logging.getLogger(__name__)
+
+# Passes one run_once() begins again when another writer moved a position first (run_once).
+_WRITER_RACES = 5
 
 
 class Projector(GrantKeys):
@@ -118,7 +123,22 @@ class Projector(GrantKeys):
         progress: Callable[[int], None] | None = None,
         existing: set[str] | None = None,
     ) -> int:
-        """Apply everything committed up to now (existing: the log's topics, if listed); events consumed."""
+        """Apply everything committed up to now (existing: the log's topics, if listed); events
+        consumed. Another writer of these views (a command line's sync beside `serve` on one
+        node) may commit a position first: this pass's transaction then fails on its tracking
+        row, nothing of it kept, and the pass reads on from where the other got to, with the
+        keys in memory read again (the other may have applied a tombstone among the grants)."""
+        for _ in range(_WRITER_RACES):
+            try:
+                return self._pass(timeout_s, progress, existing)
+            except IntegrityError:  # the position moved under this pass: read on from it
+                self._positions = None
+                self.data_keys.forget_all()
+        return self._pass(timeout_s, progress, existing)
+
+    def _pass(
+        self, timeout_s: float, progress: Callable[[int], None] | None, existing: set[str] | None
+    ) -> int:
         tps, ends = self.prepare(timeout_s, existing)
         if not tps:
             return 0
