@@ -23,6 +23,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def interruptible() -> None:
+    """In the child before it runs: Ctrl-C (SIGINT) interrupts it, whatever its parent ignores."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
     env = cli_env()
     env["CASELEDGER_DATA_DIR"] = str(tmp_path)
@@ -44,11 +49,15 @@ def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as at a terminal: a test run in the background (`pytest &`) passes Ctrl-C
+        # ignored to its children, and serve would miss it until its web server took it over.
+        preexec_fn=interruptible,
     )
     try:
         reported = subprocess.run(
             [
                 *CLI,
+                "-v",  # a failure's traceback in its stderr
                 "report",
                 "--consent",
                 "search",
@@ -77,7 +86,7 @@ def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
             text=True,
             timeout=60,
         )
-        assert reported.returncode == 0, reported.stderr
+        assert reported.returncode == 0, f"report failed while serve ran:\n{reported.stderr}"
         deadline = time.monotonic() + 30
         listed = ""
         while "Yesenia Cruz" not in listed and time.monotonic() < deadline:
@@ -101,6 +110,11 @@ def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
         assert [c["given_names"] for c in cases] == ["Yesenia"]
     finally:
         server.send_signal(signal.SIGINT)
-        _out, err = server.communicate(timeout=30)
+        try:
+            _out, err = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()  # no server left running after the test
+            _out, err = server.communicate()
+            raise AssertionError(f"serve did not stop on Ctrl-C within 30 s:\n{err}") from None
     assert server.returncode == 0, err
     assert "Traceback" not in err
