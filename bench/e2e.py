@@ -14,18 +14,30 @@ rows; the feed topic is read by a plain read_committed consumer. A command the A
 Per hop, for each command seen at both ends: the API's answer, API -> MX's events topic (the
 commit and the relay's transaction), that topic -> GT's views, that topic -> the feed topic.
 
-Targets (issue #18): p50 <= 50 ms and p99 <= 200 ms at 10 commands/s; not met on these 2
-shared cores. Traced at load 5-6 (2026-12-01 16:33, 10/s): API answered p50 43 ms; API ->
-topic 90 ms (29 to the commit, then a relay pass of 65: sealing and grants 21, AddPartitions
-and produce 11, EndTxn 7.5, markers 8); topic -> GT views 340 ms, GT's views busy without
-pause at 216 ms a pass of 1-2 events, 78 of them its events read waiting out 8 empty polls
-(its pooled reader asked the broker for metadata again: fixed, topics/kafka_readers.py);
-topic -> HN feed 57 ms. Alternating main (1dd75d0) with this code, 10/s, three runs each,
-views p50 main / this: 535, 900, 695 / 699, 363, 474 ms at load 10-21 (17:09-17:15); p99
-914, 1,631, 1,787 / 1,453, 923, 947; feed p50 221, 522, 295 / 364, 180, 270; topic p50 144,
-352, 209 / 259, 101, 176; raw p50 5-8 ms. At load 22-27 (16:40-16:47): views p50 1,508, 987,
-1,322 / 1,437, 886, 1,171 ms. Every hop is CPU queueing at such loads: the runs barely tell
-the two apart.
+Targets (#18): p50 <= 50 ms, p99 <= 200 ms at 10/s; not met here. --trace DIR: bench/e2e_trace.py.
+
+Alternating main (6c53a3b) and h-latency (56d6092 in runs 1-3, 7ce013b in 4-6), 10/s, 30 s,
+the same bench, 2026-12-02 00:00-00:34, load 3.9-7.2 (other sessions' suites running), p50:
+  MX API -> GT views, main: 335, 349, 237, 276, 413, 274 ms; h-latency: 287, 296, 254, 247,
+    332, 287 (medians 305 / 287; p99 medians 680 / 652).
+  topic -> GT views, main: 198, 220, 150, 169, 221, 130; h-latency: 155, 163, 141, 110, 137,
+    126 (medians 184 / 139). topic -> HN feed, main: 67, 72, 51, 60, 100, 77; h-latency: 75,
+    73, 61, 65, 115, 86. API -> MX's topic, main: 118, 124, 76, 98, 165, 134; h-latency: 124,
+    132, 95, 114, 161, 146. Raw produce -> consume: 4-6 ms in every run.
+One traced run (00:10, load 4.3): API -> GT views p50 135 / p99 329 ms, topic -> views 47 / 123.
+
+Where the time goes (traced, 10/s, load 4-6): each hop is a loop of passes of a dozen round
+trips to Kafka and PostgreSQL, 2-10 ms each with the cores queued. On main the GT views pass
+took 130 ms p50 for 1-2 events without pause (saturated): its two writes 22-24 ms each
+(staging tables, COPY and merge per table), each read BEGIN + SELECT + ROLLBACK. h-latency
+writes a live batch in one pipeline (4.9 ms), reads with one statement (1 ms) and watches
+the log instead of running an empty pass: GT's pass is 43 ms p50, no longer saturated.
+Left: the API's answer (p50 50-80 ms: commit 14-28, the duplicate check's get_case 5-8, the
+rest uvicorn/AnyIO waiting for the GIL and the cores); the relay's pass (55 ms: sealing and
+grants 16, chain links 5, transactional publish 28 with EndTxn 8 and the markers' wait 9);
+the feed's (60 ms: read 27, its own transactional publish 31). The relay and feed hops did
+not improve (5-15 ms slower at p50 in the alternating runs; not isolated: MX's own views,
+fast now, run a pass per event rather than per 1-2, in the process the relay and feed share).
 """
 
 from __future__ import annotations
@@ -82,7 +94,8 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
 class Network:
     """MX (API + feed) and GT (--no-api) serving on a fresh database and topic prefix."""
 
-    def __init__(self, url: str, where: Path) -> None:
+    def __init__(self, url: str, where: Path, trace: Path | None = None) -> None:
+        self.trace = trace
         self.prefix = scratch("e2e")
         self.settings = {
             c: Settings(
@@ -132,8 +145,11 @@ class Network:
             CASELEDGER_ACCESS_RULES=str(SAMPLE_POLICY),
             CASELEDGER_KEY_REGISTRY=str(s.key_registry),
         )
+        start = "from services.cli import run; run()"
+        if self.trace is not None:  # each step's calls timed (bench/e2e_trace.py)
+            start = f"import bench.e2e_trace as t; t.install({str(self.trace / s.node)!r}); {start}"
         return subprocess.Popen(
-            [sys.executable, "-c", "from services.cli import run; run()", "serve", *args],
+            [sys.executable, "-c", start, "serve", *args],
             env=env,
             stdout=subprocess.DEVNULL,
         )
@@ -177,11 +193,18 @@ class Watchers:
             thread.start()
 
     def _poll_views(self, url: str) -> None:
-        query = SQL("SELECT case_id::text FROM {}.cases").format(Identifier(views_schema("GT")))
+        """Every 5 ms the views' change counter (one row); the case ids only when it moved:
+        reading every row 200 times a second was load of the bench's own on 2 shared cores."""
+        schema = Identifier(views_schema("GT"))
+        query = SQL("SELECT case_id::text FROM {}.cases").format(schema)
+        stamp = SQL("SELECT serial FROM {}.views_changes").format(schema)
+        seen = None
         with psycopg.connect(url, autocommit=True) as connection:
             while not self.stop.is_set():
                 try:
-                    rows = connection.execute(query).fetchall()
+                    changed = connection.execute(stamp).fetchone()
+                    rows = connection.execute(query).fetchall() if changed != seen else []
+                    seen = changed
                 except psycopg.errors.UndefinedTable:
                     rows = []
                 now = time.perf_counter()
@@ -195,7 +218,9 @@ class Watchers:
             isolation_level="read_committed",
             enable_auto_commit=False,
             group_id=None,
-            fetch_max_wait_ms=10,
+            # The broker answers a fetch as soon as a record is committed: a short wait only
+            # made each reader ask again a hundred times a second, load on 2 shared cores.
+            fetch_max_wait_ms=500,
         )
         try:
             while not self.stop.is_set() and not consumer.partitions_for_topic(topic):
@@ -283,7 +308,7 @@ def baseline_run(rate: float, count: int) -> list[float]:
     admin.close()
     body = json.dumps(REPORT).encode()
     producer = KafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=0)
-    consumer = KafkaConsumer(bootstrap_servers=KAFKA, group_id=None, fetch_max_wait_ms=10)
+    consumer = KafkaConsumer(bootstrap_servers=KAFKA, group_id=None, fetch_max_wait_ms=500)
     consumer.assign([TopicPartition(topic, 0)])
     consumer.seek_to_beginning()
     sent: dict[bytes, float] = {}
@@ -335,11 +360,14 @@ def main() -> None:
     )
     parser.add_argument("--rates", default="10,100", help="commands per second, comma-separated")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each rate is offered")
+    parser.add_argument(
+        "--trace", type=Path, help="a directory: each node's steps timed there (bench/e2e_trace.py)"
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     results = []
     with fresh_database() as url, tempfile.TemporaryDirectory() as where:
-        network = Network(url, Path(where))
+        network = Network(url, Path(where), args.trace)
         watchers = Watchers(network, url)
         try:
             caseledger_run(network, watchers, 2, 10)  # warm up: tables, keys, topics, the feed's topic

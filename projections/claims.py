@@ -34,10 +34,15 @@ class Claims:
         # its own no longer than 10 s idle or 30 s in one statement (a COPY waits for its
         # client's rows): a member stopped mid-batch (SIGSTOP, a paused VM) loses its transaction
         # instead of stalling the others, whose batches all touch a few shared rows (the change
-        # counter, the key grants' positions).
-        self.bounded = SQL(
-            "SET LOCAL lock_timeout = '5s'; SET LOCAL idle_in_transaction_session_timeout = '10s'; "
-            "SET LOCAL statement_timeout = '30s'"
+        # counter, the key grants' positions). One statement each: a pipelined batch
+        # (projections/postgres_views.py) sends no string of several.
+        self.bounded = tuple(
+            SQL(f"SET LOCAL {setting}")
+            for setting in (
+                "lock_timeout = '5s'",
+                "idle_in_transaction_session_timeout = '10s'",
+                "statement_timeout = '30s'",
+            )
         )
         # A partition never written has no row, or one at 0.
         self._first = SQL(

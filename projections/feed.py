@@ -90,8 +90,11 @@ class FeedProjection:
         existing: the log's topics, when the caller listed them already."""
         event_log = self.source.event_log
         tps = self.source.partitions(existing)
-        begins = event_log.beginning_offsets(tps)
-        position = {tp: (cursor or {}).get(tp, (begins[tp], begins[tp])) for tp in tps}
+        # Only partitions the cursor does not know yet are read from their start: asking for
+        # every partition's beginning cost a round trip on every pass.
+        new = [tp for tp in tps if tp not in (cursor or {})]
+        begins = event_log.beginning_offsets(new) if new else {}
+        position = {tp: (cursor or {}).get(tp, (begins.get(tp, 0), begins.get(tp, 0))) for tp in tps}
         ends = event_log.end_offsets(tps)
         pending = [tp for tp in tps if position[tp][1] < ends[tp]]
         if not pending:

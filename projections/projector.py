@@ -242,18 +242,19 @@ class Projector(GrantKeys):
         return consumed
 
     def run(self, stop: threading.Event, idle_s: float = 1.0, listed_s: float = 5.0) -> None:
-        """Keep the views current until stop is set. Between passes it long-polls: a watch on
-        the events partitions at the ends the last pass reached wakes it as soon as any holds
-        a new record (at most idle_s later otherwise). The log's topics are listed once every
-        listed_s (a new origin's topic is found within that): listing a broker's thousands of
-        topics on every pass was most of a pass's time."""
+        """Keep the views current until stop is set. After each pass it long-polls: a watch on
+        the events partitions at the ends the pass reached wakes it as soon as any holds a new
+        record (at once when one came during the pass; at most idle_s later otherwise). A pass
+        that found nothing new cost the round trips of a whole pass (ends, positions, grants):
+        after a busy one the watch's one fetch tells whether another is due. The log's topics
+        are listed once every listed_s (a new origin's topic is found within that): listing a
+        broker's thousands of topics on every pass was most of a pass's time."""
         watch = LogWatch(self.event_log)
         listing = shared_listing(self.event_log, listed_s)
         try:
             while not stop.is_set():
                 try:
-                    if self.run_once(existing=listing.get()) > 0:
-                        continue
+                    self.run_once(existing=listing.get())
                     if self._ends:
                         watch.wait(self._ends, idle_s)
                     else:  # no events topic yet: look for one again after a while

@@ -27,6 +27,7 @@ from projections.projector import Projector
 from projections.views import JurisdictionViews
 from services.backends import Backend, backend_for
 from services.backends import ledger_schema as ledger_schema  # where bench/ and tests import it
+from services.relay_cases import EventCases
 from services.settings import Settings
 from topics.avro import SchemaRegistry
 from topics.catalogue import Catalogue
@@ -131,12 +132,13 @@ def readers_by_rules(rules: AccessRules) -> Readers:
     return readers
 
 
-def case_context(ledger: CaseLedger) -> CaseContext:
+def case_context(ledger: CaseLedger, cases: EventCases | None = None) -> CaseContext:
     """The nationalities and minor status a case's key grants are decided on."""
+    loads = cases or EventCases(ledger)
 
     def context(aggregate_id: str) -> tuple[Sequence[str], bool]:
         try:
-            case = ledger.get_case(UUID(aggregate_id))
+            case = loads.case(UUID(aggregate_id))
         except (CaseNotFound, ValueError):
             return (), False
         return tuple(case.person.get("nationalities") or ()), is_minor(case.person, case.last_seen)
@@ -144,17 +146,18 @@ def case_context(ledger: CaseLedger) -> CaseContext:
     return context
 
 
-def withheld_readers(rules: AccessRules, ledger: CaseLedger) -> Withheld:
+def withheld_readers(rules: AccessRules, ledger: CaseLedger, cases: EventCases | None = None) -> Withheld:
     """The readers a case is withheld from (the country a refugee fled: its node, its
     organisations and its consulates): those named by the report being published and by the
     case as it stands now, which may have been withheld since. A sample, match or identified
     remains of such a case is withheld from them too."""
     readers = (*rules.organisations, *rules.jurisdictions)
+    loads = cases or EventCases(ledger)
 
     def withheld(aggregate_id: str, event: Any) -> frozenset[str]:
         countries = set(getattr(event, "withheld_from_countries", None) or ())
         try:
-            aggregate: Any = ledger.repository.get(UUID(aggregate_id))
+            aggregate: Any = loads.aggregate(UUID(aggregate_id))
         except (AggregateNotFoundError, ValueError):
             aggregate = None  # not this node's record: its origin decides
         if aggregate is not None and not isinstance(aggregate, MissingPersonCase):
@@ -162,7 +165,7 @@ def withheld_readers(rules: AccessRules, ledger: CaseLedger) -> Withheld:
             aggregate = None
             if linked:
                 with contextlib.suppress(CaseNotFound, ValueError):
-                    aggregate = ledger.get_case(UUID(str(linked)))
+                    aggregate = loads.case(UUID(str(linked)))
         if isinstance(aggregate, MissingPersonCase):
             countries |= aggregate.withheld_countries
         return frozenset(r for r in readers if rules.withholds(r, countries)) if countries else frozenset()
@@ -271,6 +274,7 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     recipient = recipient_key(settings)
     known = key_registry(settings, signer, recipient)
     rules = load_rules(settings.access_rules) if settings.access_rules else None
+    cases = EventCases(ledger)  # the case each event's questions read, loaded once per event
     granting = Granting(
         settings.node,
         keys,
@@ -279,9 +283,10 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
         signer,
         known.recipients(),
         readers=readers_by_rules(rules) if rules else own_cases_only,
-        context=case_context(ledger),
-        withheld=withheld_readers(rules, ledger) if rules else lambda aggregate_id, event: frozenset(),
-        disclosed=disclosed_readers(rules, ledger) if rules else lambda aggregate_id: frozenset(),
+        context=case_context(ledger, cases),
+        withheld=withheld_readers(rules, ledger, cases) if rules else lambda aggregate_id, event: frozenset(),
+        disclosed=disclosed_readers(rules, ledger, cases) if rules else lambda aggregate_id: frozenset(),
+        for_event=cases.for_event,
     )
     relay = Relay(
         ledger.recorder,
@@ -310,15 +315,19 @@ def _build_node(settings: Settings, **ledger_kwargs: Any) -> Node:
     return node
 
 
-def disclosed_readers(rules: AccessRules, ledger: CaseLedger) -> Callable[[str], frozenset[str]]:
+def disclosed_readers(
+    rules: AccessRules, ledger: CaseLedger, cases: EventCases | None = None
+) -> Callable[[str], frozenset[str]]:
     """The nodes an approved disclosure (#19) lets read a case's common tier, while the family's
     search consent holds and the rules let the case be linked with that node (a minor's only
     under an agreement naming minors; never a country the case is withheld from)."""
     from ledger.linkage_case import disclosed_to
 
+    loads = cases or EventCases(ledger)
+
     def disclosed(aggregate_id: str) -> frozenset[str]:
         try:
-            case = ledger.get_case(UUID(aggregate_id))
+            case = loads.case(UUID(aggregate_id))
         except (CaseNotFound, ValueError):
             return frozenset()
         approved = disclosed_to(case)

@@ -229,24 +229,27 @@ class FeedPublisher:
     def run(
         self, stop: threading.Event, idle_s: float = 1.0, listed_s: float = 5.0, held_s: float = 0.02
     ) -> None:
-        """Publish until stop is set. Between passes it long-polls the events partitions at the
-        cursor (topics/watch.py); while items wait for the views to catch up, it looks again
-        every held_s. The log's topics are listed once every listed_s, not on every pass."""
+        """Publish until stop is set. After each pass it long-polls the events partitions at
+        the cursor (topics/watch.py): at once when something came during the pass, without the
+        round trips of a pass that finds nothing. While items wait for the views to catch up
+        (a pass that published nothing, the watch answering at once), it looks again every
+        held_s. The log's topics are listed once every listed_s, not on every pass."""
         watch = LogWatch(self.feed.node.event_log)
         listing = shared_listing(self.feed.node.event_log, listed_s)
         try:
             while not stop.is_set():
                 try:
-                    if self.run_once(listing.get()) > 0:
-                        continue
+                    published = self.run_once(listing.get())
                     cursor = self._cursor or {}
                     if not cursor:  # no events topic yet: look for one again after a while
                         listing.forget()
                         stop.wait(idle_s)
                         continue
                     began = time.monotonic()
-                    if watch.wait({tp: read for tp, (_, read) in cursor.items()}, idle_s) and (
-                        time.monotonic() - began < held_s
+                    if (
+                        watch.wait({tp: read for tp, (_, read) in cursor.items()}, idle_s)
+                        and not published
+                        and time.monotonic() - began < held_s
                     ):
                         stop.wait(held_s)  # there already: items held back until the views catch up
                 except Exception as error:  # a feed must outlive a broker restart

@@ -92,12 +92,16 @@ class Granting:
         context: CaseContext = lambda aggregate_id: ((), False),
         withheld: Withheld = lambda aggregate_id, event: frozenset(),
         disclosed: Callable[[str], frozenset[str]] = lambda aggregate_id: frozenset(),
+        for_event: Callable[[Any], None] = lambda event: None,
     ) -> None:
         self.origin, self.keys, self.registry, self.catalogue = origin, keys, registry, catalogue
         self.signer, self.recipients, self.readers, self.context = signer, dict(recipients), readers, context
         self.withheld = withheld
         # aggregate id -> the nodes an approved disclosure (#19) lets read its common tier
         self.disclosed = disclosed
+        # Told which event the questions from now on are about (None: none): the questions
+        # above may keep the case they load for that event (services/relay_cases.py).
+        self.for_event = for_event
         self._warned: set[str] = set()
         self._pending: dict[str, frozenset[str]] = {}
         self._ephemerals: Ephemerals = {}  # one ephemeral key per recipient and batch (ledger/crypto.py)
@@ -112,6 +116,7 @@ class Granting:
         person, seen = getattr(event, "person", None), getattr(event, "last_seen", None)
         if isinstance(person, Mapping) and isinstance(seen, Mapping):
             return tuple(person.get("nationalities") or ()), is_minor(person, seen)
+        self.for_event(event)
         return self.context(aggregate_id)
 
     def readers_for(self, aggregate_id: str, tier: str, event: Any = None) -> frozenset[str]:
@@ -132,6 +137,7 @@ class Granting:
     ) -> frozenset[str]:
         """An answer kept while one event is published: each of its tiers asked again, and
         each question loaded the case from the event store (a round trip and a copy)."""
+        self.for_event(event)
         if event is None:
             return ask()
         if event is not self._answers_of:

@@ -18,7 +18,7 @@ from ledger.crypto import MasterKey, new_data_key
 from ledger.memory_key_store import MemoryKeyStore
 from projections.claims import PartitionTaken
 from projections.migrations import MIGRATIONS
-from projections.postgres_views import PostgresJurisdictionViews, views_schema
+from projections.postgres_views import DIRECT_ROWS, PostgresJurisdictionViews, views_schema
 from projections.sqlite_views import SQLiteJurisdictionViews
 from projections.view_batch import ViewBatch
 from projections.views import (
@@ -139,6 +139,21 @@ class ViewsContract:
         views.apply(ViewBatch([row(1, version=3, status="located_alive")], [tracking_at(TP, 1)]))
         views.apply(ViewBatch([row(1, version=2, status="missing")], [tracking_at(TP, 2)]))
         assert views.cases()[0].status == "located_alive"
+
+    def test_a_batch_too_large_to_write_directly_is_written_alike(self, views: JurisdictionViews) -> None:
+        """PostgreSQL writes a live pass's few rows directly (one pipeline) and a larger batch
+        through staging tables: the rows, the newer-wins rule and the positions are the same."""
+        many = [row(1, case_id=f"00000000-0000-4000-8001-{n:012d}") for n in range(DIRECT_ROWS + 1)]
+        views.apply(ViewBatch(many, [tracking_at(TP, 1)]))
+        first, second = many[0], many[1]
+        newer = dataclasses.replace(second, version=2, status="located_alive")
+        older = dataclasses.replace(first, version=0, status="located_dead")
+        views.apply(ViewBatch([older, newer], [tracking_at(TP, 2)]))  # small: written directly
+        found = {r.case_id: r for r in views.cases()}
+        assert len(found) == DIRECT_ROWS + 1
+        assert found[first.case_id] == first and found[second.case_id] == newer
+        assert found[many[-1].case_id] == many[-1]
+        assert views.positions([TP]) == {TP: 2}
 
     def test_restricted_rows_hold_no_names(self, views: JurisdictionViews) -> None:
         hidden = row(
