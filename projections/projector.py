@@ -60,6 +60,11 @@ log = logging.getLogger(__name__)
 _WRITER_RACES = 5
 
 
+def _position_taken(error: IntegrityError) -> bool:
+    """eventsourcing's words when a tracking row already holds this position or a later one."""
+    return str(error).startswith("Failed to record tracking for ")
+
+
 class Projector(GrantKeys):
     """Builds one jurisdiction's views from every origin's events topic."""
 
@@ -97,6 +102,7 @@ class Projector(GrantKeys):
         self._deadletters: DeadLetters | None = None
         self.worker = ""  # set in a worker process that projects a share of the partitions
         self._upgraded = False
+        self._reset_in_pass = False  # prepare() reset the views in this pass (an upgrade)
         self._ends: dict[TopicPartition, int] = {}  # where the last pass read the events to
         self._positions: dict[TopicPartition, int] | None = None  # the views' when prepare() read them
 
@@ -127,14 +133,19 @@ class Projector(GrantKeys):
         consumed. Another writer of these views (a command line's sync beside `serve` on one
         node) may commit a position first: this pass's transaction then fails on its tracking
         row, nothing of it kept, and the pass reads on from where the other got to, with the
-        keys in memory read again (the other may have applied a tombstone among the grants)."""
-        for _ in range(_WRITER_RACES):
+        keys in memory read again. Only that failure is retried (any other is raised at once),
+        and never in a pass that reset the views (a rebuild, an upgrade): reading on from the
+        other writer's position would skip what lies before it."""
+        for attempt in range(_WRITER_RACES + 1):
+            self._reset_in_pass = False
             try:
                 return self._pass(timeout_s, progress, existing)
-            except IntegrityError:  # the position moved under this pass: read on from it
+            except IntegrityError as error:
+                if attempt == _WRITER_RACES or self._reset_in_pass or not _position_taken(error):
+                    raise
                 self._positions = None
                 self.data_keys.forget_all()
-        return self._pass(timeout_s, progress, existing)
+        raise AssertionError("unreachable")
 
     def _pass(
         self, timeout_s: float, progress: Callable[[int], None] | None, existing: set[str] | None
@@ -156,6 +167,7 @@ class Projector(GrantKeys):
         if not self._upgraded:
             earlier = self.views.upgrade(keep=self.key_partitions(existing))
             if earlier is not None:
+                self._reset_in_pass = True
                 log.warning(
                     "views %s were built by an earlier release (views format %d): rebuilt from offset 0",
                     self.jurisdiction,
@@ -191,7 +203,7 @@ class Projector(GrantKeys):
     def rebuild(self, progress: Callable[[int], None] | None = None, timeout_s: float = 300.0) -> int:
         """Drop the jurisdiction's views and build them again from offset 0 of every topic."""
         self.views.reset(keep=self.key_partitions())
-        return self.run_once(timeout_s, progress)
+        return self._pass(timeout_s, progress, None)  # no reading on: see run_once
 
     def _consume(
         self,
