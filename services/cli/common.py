@@ -9,6 +9,7 @@ the ledger); 4 not found; 5 conflict (a stale version, a command id reused); 6 u
 
 from __future__ import annotations
 
+import traceback
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -195,3 +196,16 @@ def instant(text: str, option: str) -> datetime:
         return validation.instant(option, moment)
     except InvalidField as error:
         raise UserError(str(error)) from None
+
+
+def where_it_arose(error: BaseException) -> str:
+    """Where an unexpected error arose: its type and the stack frames, with its causes', and
+    never their messages (an error's message may quote a value: a name, a date of birth, a
+    row PostgreSQL refused; -v promises no personal data)."""
+    parts: list[str] = []
+    seen: BaseException | None = error
+    while seen is not None and len(parts) < 10:
+        frames = "".join(traceback.format_list(traceback.extract_tb(seen.__traceback__)))
+        parts.append(f"{type(seen).__module__}.{type(seen).__qualname__} (message withheld), at:\n{frames}")
+        seen = seen.__cause__ or seen.__context__
+    return "caused by ".join(parts)

@@ -19,6 +19,7 @@ from ledger.values import FamilyContact
 from projections.views import CaseRow
 from services.cli import candidates as cli_candidates
 from services.cli import codes as cli_codes
+from services.cli import common as cli_common
 from services.cli import course as cli_course
 from services.cli import export as cli_export
 from services.cli import family as cli_family
@@ -375,7 +376,8 @@ def run() -> None:
         click.echo(f"error: log: unreachable: {error}", err=True)
         sys.exit(UNAVAILABLE)
     except Exception as error:  # last resort: a sentence, not a stack trace
-        logging.getLogger("caseledger").info("unexpected error", exc_info=True)  # shown under -v
+        where = cli_common.where_it_arose(error)  # no message: it may quote a value
+        logging.getLogger("caseledger").info("unexpected error:\n%s", where)  # shown under -v
         click.echo(f"error: unexpected {type(error).__name__}; run with -v for details", err=True)
         sys.exit(1)
 

@@ -1,5 +1,6 @@
 """An unexpected error on the command line is one sentence that says to run with -v for
-details; with -v its traceback is there (it was logged below -v's level, so -v showed nothing)."""
+details; with -v, where it arose is there (it was logged below -v's level, so -v showed
+nothing), but never its message: a message may quote a value, and -v promises no personal data."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import services.cli.common as common
 from services.cli import run
 
 def fails(*args, **kwargs):
-    raise RuntimeError("no handler expects this")
+    raise RuntimeError("no handler expects Yesenia Cruz, born 1994-10-10") from KeyError("Cruz")
 
 common.build_node = fails
 sys.argv = ["caseledger", *sys.argv[1:]]
@@ -41,4 +42,7 @@ def test_verbose_shows_what_the_sentence_promises(tmp_path: Path) -> None:
     assert (quiet.returncode, quiet.stderr.strip()) == (1, sentence)
     assert verbose.returncode == 1
     assert sentence in verbose.stderr
-    assert "Traceback" in verbose.stderr and "no handler expects this" in verbose.stderr
+    assert "builtins.RuntimeError (message withheld)" in verbose.stderr
+    assert "in fails" in verbose.stderr  # the frame where it arose
+    assert "caused by builtins.KeyError (message withheld)" in verbose.stderr
+    assert "Yesenia" not in verbose.stderr and "1994" not in verbose.stderr and "Cruz" not in verbose.stderr
