@@ -16,12 +16,12 @@ from tests import infrastructure as infra
 pytestmark = pytest.mark.integration
 
 
-def _topics(admin: KafkaAdminClient, token: str, present: bool, timeout_s: float = 30) -> set[str]:
-    """The topics naming `token`, once they are all there (present) or all gone (not present)."""
+def _topics(admin: KafkaAdminClient, token: str, count: int, timeout_s: float = 30) -> set[str]:
+    """The topics naming `token`, once there are `count` of them (or the time is up)."""
     deadline = time.monotonic() + timeout_s
     while True:
         named = {t for t in admin.list_topics() if token in t}
-        if bool(named) == present or time.monotonic() > deadline:
+        if len(named) == count or time.monotonic() > deadline:
             return named
         time.sleep(0.2)
 
@@ -32,12 +32,12 @@ def test_the_session_s_topics_are_deleted_and_no_other(kafka_bootstrap: str) -> 
     try:
         names = [f"cleanup{ours}.ledger.events.MX", f"pool.{ours}.keys", f"cleanup{theirs}.ledger.keys"]
         admin.create_topics([NewTopic(n, num_partitions=2, replication_factor=1) for n in names])
-        assert len(_topics(admin, ours, present=True)) == 2
+        assert len(_topics(admin, ours, 2)) == 2
         removed = infra.remove_topics(kafka_bootstrap, {ours}, batch=1)
         assert sorted(removed) == sorted(names[:2])
-        assert _topics(admin, ours, present=False) == set()
+        assert _topics(admin, ours, 0) == set()
         # The control: a topic named with a token this session did not hand out stays.
-        assert _topics(admin, theirs, present=True) == {names[2]}
+        assert _topics(admin, theirs, 1) == {names[2]}
         assert infra.remove_topics(kafka_bootstrap, set()) == []
     finally:
         infra.remove_topics(kafka_bootstrap, {ours, theirs})
