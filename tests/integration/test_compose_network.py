@@ -10,7 +10,6 @@ import json
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infrastructure import ROOT, cli_env, interruptible
+from tests.infrastructure import ROOT, cli_env, free_port, interruptible
 
 pytestmark = pytest.mark.integration
 COMPOSE = ROOT / "compose" / "docker-compose.yml"
@@ -72,12 +71,6 @@ def test_each_service_installs_the_project_from_its_read_only_mount(tmp_path: Pa
     assert after == before, (
         f"the install wrote into the read-only mount: {sorted(set(after) - set(before))[:5]}"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def call(url: str, token: str, body: dict[str, Any] | None = None) -> Any:

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from tests.infrastructure import cli_env, interruptible
+from tests.infrastructure import cli_env, free_port, interruptible
 
 CLI = [sys.executable, "-c", "from services.cli import run; run()"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_serve_keeps_the_view_current(tmp_path: Path) -> None:
